@@ -1,0 +1,216 @@
+//! REST request and response bodies (DESIGN §3).
+
+use crate::ids::*;
+use crate::model::*;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// `POST /api/auth/login`.
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LoginRequest {
+    /// Login name.
+    pub username: String,
+    /// Password (never logged).
+    pub password: String,
+}
+
+impl std::fmt::Debug for LoginRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginRequest")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Tokens issued by login and refresh.
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct TokenResponse {
+    /// Short-lived JWT for `Authorization: Bearer`.
+    pub access_token: String,
+    /// Opaque, single-use refresh token.
+    pub refresh_token: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// The authenticated user.
+    pub user: User,
+}
+
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("access_token", &"<redacted>")
+            .field("refresh_token", &"<redacted>")
+            .field("expires_in", &self.expires_in)
+            .field("user", &self.user)
+            .finish()
+    }
+}
+
+/// `POST /api/auth/refresh`.
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct RefreshRequest {
+    /// The refresh token to spend.
+    pub refresh_token: String,
+}
+
+impl std::fmt::Debug for RefreshRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RefreshRequest { refresh_token: <redacted> }")
+    }
+}
+
+/// `POST /api/messaging/send`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct SendRequest {
+    /// Client-made idempotency key: a repeat returns the first message.
+    pub client_message_id: ClientMessageId,
+    /// ordonnance or examen.
+    pub context_type: ContextType,
+    /// The record's id.
+    pub context_id: ContextId,
+    /// Message content (opaque to the server).
+    pub content: String,
+    /// Kind of message (default `text`).
+    #[serde(default, rename = "type")]
+    pub kind: MessageType,
+    /// Urgency flags.
+    #[serde(default)]
+    pub metadata: MessageMetadata,
+    /// Ids of attachments uploaded beforehand.
+    #[serde(default)]
+    pub attachments: Vec<AttachmentId>,
+}
+
+/// `GET /api/messaging/history/...` query.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+pub struct HistoryQuery {
+    /// Return messages with `seq` lower than this (the `nextBefore` of the previous page).
+    pub before: Option<u64>,
+    /// Page size, 1..=200 (default 50).
+    pub limit: Option<u32>,
+}
+
+/// One page of a conversation, oldest first within the page; the first
+/// page is the newest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryResponse {
+    /// Messages of the page, in `seq` order.
+    pub messages: Vec<Message>,
+    /// Whether older messages exist.
+    pub has_more: bool,
+    /// Cursor for the next (older) page.
+    pub next_before: Option<u64>,
+    /// The session, when one exists.
+    pub session: Option<Session>,
+}
+
+/// `POST /api/messaging/sessions`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct CreateSessionRequest {
+    /// ordonnance or examen.
+    pub context_type: ContextType,
+    /// The record's id.
+    pub context_id: ContextId,
+}
+
+/// Answer of the permission check.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PermissionResponse {
+    /// Whether the user may use this context's messaging.
+    pub allowed: bool,
+    /// Why (a stable reason code such as `PATIENT_OF_CONTEXT`).
+    pub reason: String,
+}
+
+/// Messaging statistics of one user.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct StatsResponse {
+    /// Messages the user sent (deleted excluded).
+    pub sent: u64,
+    /// Messages the user received (deleted excluded).
+    pub received: u64,
+    /// Received and not yet read.
+    pub unread: u64,
+    /// Sessions that are active.
+    pub active_sessions: u64,
+    /// Sessions that are archived.
+    pub archived_sessions: u64,
+    /// Median seconds between a message to the user and the user's next answer in the session.
+    pub median_response_time_secs: Option<f64>,
+}
+
+/// Unseen notifications.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NotificationsResponse {
+    /// Newest first.
+    pub notifications: Vec<Notification>,
+}
+
+/// One audit line as an export shows it (no content).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEntry {
+    /// Position in the chain.
+    pub id: i64,
+    /// When.
+    pub time: DateTime<Utc>,
+    /// Who (user id, or `system` / `admin-cli`).
+    pub actor: String,
+    /// What (`send`, `read`, `login`, ...).
+    pub action: String,
+    /// On what (message, session or context id).
+    pub target: String,
+    /// `ok`, `denied` or `failed`.
+    pub outcome: String,
+}
+
+/// `GET /api/messaging/export/...`: the whole conversation and its audit lines.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct ExportResponse {
+    /// Time of the export.
+    pub exported_at: DateTime<Utc>,
+    /// The record.
+    pub context: Context,
+    /// The session, when one exists.
+    pub session: Option<Session>,
+    /// Every message in `seq` order.
+    pub messages: Vec<Message>,
+    /// Audit lines about this conversation.
+    pub audit: Vec<AuditEntry>,
+}
+
+/// `GET /api/messaging/export/...` query.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+pub struct ExportQuery {
+    /// Only `json` is produced by the server; documents are made by clients.
+    pub format: Option<String>,
+}
+
+/// `GET /healthz` and `/readyz`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HealthResponse {
+    /// `ok` or `unavailable`.
+    pub status: String,
+}

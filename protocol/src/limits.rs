@@ -1,0 +1,45 @@
+//! The limits of DESIGN §5. Every one is a configuration value so that a
+//! deployment (or a benchmark) can change it; the defaults are the seed's.
+
+use serde::{Deserialize, Serialize};
+
+/// File types an attachment may have, by extension.
+pub const DEFAULT_ALLOWED_FILE_TYPES: [&str; 5] = ["pdf", "jpg", "png", "doc", "docx"];
+
+/// Messaging limits, shared by server validation and client pre-checks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", default)]
+pub struct Limits {
+    /// Characters in a message's content.
+    pub max_message_length: usize,
+    /// Attachments on one message.
+    pub max_attachments: usize,
+    /// Bytes in one attachment.
+    pub max_file_size: u64,
+    /// Allowed extensions (their content is checked too).
+    pub allowed_file_types: Vec<String>,
+    /// Days without activity before a session is archived.
+    pub auto_archive_after_days: u32,
+    /// Days messages are kept (medical retention: 7 years).
+    pub retention_period_days: u32,
+    /// Minimum interval between two relayed typing frames of one user in one context.
+    pub typing_indicator_delay_ms: u64,
+    /// Seconds a client waits for an ack before it retries a send.
+    pub message_timeout_secs: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_message_length: 1000,
+            max_attachments: 5,
+            max_file_size: 10 * 1024 * 1024,
+            allowed_file_types: DEFAULT_ALLOWED_FILE_TYPES.iter().map(|s| (*s).to_owned()).collect(),
+            auto_archive_after_days: 30,
+            retention_period_days: 7 * 365 + 2,
+            typing_indicator_delay_ms: 1000,
+            message_timeout_secs: 30,
+        }
+    }
+}

@@ -1,0 +1,354 @@
+//! Domain objects as they travel: users, contexts, sessions, messages,
+//! attachments, notifications. Field names are the seed's (camelCase).
+
+use crate::ids::*;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+macro_rules! wire_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $s:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+        pub enum $name {
+            $($(#[$vdoc])* #[serde(rename = $s)] $variant),+
+        }
+
+        impl $name {
+            /// The value as it appears on the wire.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $s),+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = UnknownVariant;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($s => Ok(Self::$variant),)+
+                    _ => Err(UnknownVariant(stringify!($name))),
+                }
+            }
+        }
+    };
+}
+
+/// A string that names no variant of the enum.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownVariant(pub &'static str);
+
+impl fmt::Display for UnknownVariant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown {} value", self.0)
+    }
+}
+
+impl std::error::Error for UnknownVariant {}
+
+wire_enum!(
+    /// Kind of account.
+    UserType { Patient = "patient", Medecin = "medecin", Admin = "admin" }
+);
+wire_enum!(
+    /// Kind of DMP record a conversation is about.
+    ContextType { Ordonnance = "ordonnance", Examen = "examen" }
+);
+wire_enum!(
+    /// Kind of message.
+    MessageType { Text = "text", Image = "image", File = "file", Voice = "voice", System = "system" }
+);
+wire_enum!(
+    /// Delivery status; it only moves forward.
+    MessageStatus { Sent = "sent", Delivered = "delivered", Read = "read" }
+);
+wire_enum!(
+    /// Lifecycle of a messaging session.
+    SessionStatus { Active = "active", Archived = "archived", Closed = "closed" }
+);
+
+impl MessageStatus {
+    /// Position in the forward-only order sent < delivered < read.
+    pub fn rank(self) -> u8 {
+        match self {
+            Self::Sent => 0,
+            Self::Delivered => 1,
+            Self::Read => 2,
+        }
+    }
+}
+
+#[allow(clippy::derivable_impls)] // the enum is made by a macro
+impl Default for MessageType {
+    fn default() -> Self {
+        Self::Text
+    }
+}
+
+/// A user as others see them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    /// Stable id (`patient_123`).
+    pub id: UserId,
+    /// Kind of account.
+    #[serde(rename = "type")]
+    pub kind: UserType,
+    /// Display name ("Dr. Sophie Martin").
+    pub name: String,
+    /// Login name.
+    pub username: String,
+}
+
+/// The sender or recipient of a message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Participant {
+    /// User id.
+    pub id: UserId,
+    /// Kind of account.
+    #[serde(rename = "type")]
+    pub kind: UserType,
+    /// Display name.
+    pub name: String,
+}
+
+/// Which DMP record a message belongs to.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct ContextRef {
+    /// ordonnance or examen.
+    #[serde(rename = "type")]
+    pub kind: ContextType,
+    /// The record's id.
+    pub id: ContextId,
+}
+
+/// Urgency flags of a message.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", default)]
+pub struct MessageMetadata {
+    /// The sender marked the message urgent.
+    pub is_urgent: bool,
+    /// The sender expects an answer.
+    pub requires_response: bool,
+}
+
+/// An uploaded file attached to a message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Attachment {
+    /// Attachment id, used to download it.
+    pub id: AttachmentId,
+    /// Original file name.
+    pub name: String,
+    /// MIME type established from the content.
+    pub mime_type: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Hex SHA-256 of the stored bytes.
+    pub sha256: String,
+}
+
+/// A message, exactly the seed's object plus `clientMessageId`, `seq`,
+/// `sessionId` and the soft-delete / receipt times.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Message {
+    /// Server-made id.
+    pub id: MessageId,
+    /// Content, opaque to the server (an encrypted envelope once E2E is on);
+    /// empty once deleted.
+    pub content: String,
+    /// Kind of message.
+    #[serde(rename = "type")]
+    pub kind: MessageType,
+    /// Who sent it.
+    pub sender: Participant,
+    /// Who it is for.
+    pub recipient: Participant,
+    /// The DMP record it is about.
+    pub context: ContextRef,
+    /// When the server stored it.
+    pub timestamp: DateTime<Utc>,
+    /// sent, delivered or read.
+    pub status: MessageStatus,
+    /// Attached files.
+    pub attachments: Vec<Attachment>,
+    /// Urgency flags.
+    pub metadata: MessageMetadata,
+    /// The sender's idempotency key.
+    pub client_message_id: ClientMessageId,
+    /// The session it belongs to.
+    pub session_id: SessionId,
+    /// Per-session sequence number, strictly increasing from 1.
+    pub seq: u64,
+    /// When the recipient's device received it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered_at: Option<DateTime<Utc>>,
+    /// When the recipient read it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_at: Option<DateTime<Utc>>,
+    /// Set when the sender deleted it; the content is then gone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+/// Unread counts of a session, per participant.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UnreadCount {
+    /// Messages to the patient not yet read.
+    pub patient: u64,
+    /// Messages to the doctor not yet read.
+    pub doctor: u64,
+}
+
+/// The two people of a session.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SessionParticipants {
+    /// The context's patient.
+    pub patient: Participant,
+    /// The context's doctor.
+    pub doctor: Participant,
+}
+
+/// A messaging session: one per (context, patient, doctor).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Session {
+    /// `session_<contextType>_<contextId>_<patientId>_<doctorId>`.
+    pub id: SessionId,
+    /// ordonnance or examen.
+    pub context_type: ContextType,
+    /// The record's id.
+    pub context_id: ContextId,
+    /// Patient and doctor.
+    pub participants: SessionParticipants,
+    /// active, archived or closed.
+    pub status: SessionStatus,
+    /// When the session was opened.
+    pub created_at: DateTime<Utc>,
+    /// Time of the last message or status change.
+    pub last_activity: DateTime<Utc>,
+    /// Messages in the session (deleted ones included).
+    pub message_count: u64,
+    /// Unread messages per participant.
+    pub unread_count: UnreadCount,
+    /// Highest message `seq` so far (0 when empty).
+    pub last_seq: u64,
+}
+
+impl Session {
+    /// The id a session of this (context, patient, doctor) has.
+    pub fn id_for(kind: ContextType, context: &ContextId, patient: &UserId, doctor: &UserId) -> SessionId {
+        SessionId(format!("session_{}_{}_{}_{}", kind, context, patient, doctor))
+    }
+}
+
+/// A DMP record (ordonnance or examen) as listed for its patient or doctor.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Context {
+    /// ordonnance or examen.
+    #[serde(rename = "type")]
+    pub kind: ContextType,
+    /// Record id (`ord_789`).
+    pub id: ContextId,
+    /// Title ("Ordonnance du 12/01/2026").
+    pub title: String,
+    /// Date of the record (YYYY-MM-DD).
+    pub date: String,
+    /// Short description shown to the patient.
+    pub summary: String,
+    /// The patient.
+    pub patient: Participant,
+    /// The prescribing or requesting doctor.
+    pub doctor: Participant,
+}
+
+/// A context with its messaging state, as `GET /api/contexts` lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct ContextSummary {
+    /// The record.
+    #[serde(flatten)]
+    pub context: Context,
+    /// Its session, when one was opened.
+    pub session: Option<Session>,
+    /// Messages to the caller not yet read.
+    pub unread_count: u64,
+}
+
+/// A notification of a new message. Its text names the sender and the
+/// context, never the message content.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Notification {
+    /// Notification id.
+    pub id: NotificationId,
+    /// Always `new_message` for now.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// "Dr. Sophie Martin — Ordonnance du 12/01/2026".
+    pub title: String,
+    /// "Nouveau message" (no content).
+    pub body: String,
+    /// Who sent the message.
+    pub sender: Participant,
+    /// The record it is about.
+    pub context: ContextRef,
+    /// Its session.
+    pub session_id: SessionId,
+    /// The message.
+    pub message_id: MessageId,
+    /// Whether the message is urgent.
+    pub is_urgent: bool,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When the user saw it (the message was read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen_at: Option<DateTime<Utc>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enums_round_trip() {
+        assert_eq!("medecin".parse::<UserType>().unwrap(), UserType::Medecin);
+        assert_eq!(serde_json::to_string(&ContextType::Examen).unwrap(), "\"examen\"");
+        assert!("doctor".parse::<UserType>().is_err());
+        assert!(MessageStatus::Read.rank() > MessageStatus::Delivered.rank());
+    }
+
+    #[test]
+    fn session_id_shape() {
+        let id = Session::id_for(
+            ContextType::Ordonnance,
+            &ContextId::new("ord_789"),
+            &UserId::new("patient_123"),
+            &UserId::new("medecin_456"),
+        );
+        assert_eq!(id.as_str(), "session_ordonnance_ord_789_patient_123_medecin_456");
+    }
+}

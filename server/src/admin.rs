@@ -1,0 +1,321 @@
+//! Admin operations behind the `dmp-server` subcommands: import, users,
+//! audit, backup and restore. They work on the data directory directly
+//! (the running server notices changes through the store's revision).
+
+use crate::auth::{check_password_policy, hash_password};
+use crate::config::Config;
+use crate::store::sqlite::SqliteStore;
+use crate::store::{AuditEvent, AuditVerdict, ContextRecord, RequestMeta, Store, UserRecord};
+use anyhow::{bail, Context as _};
+use chrono::{NaiveDate, Utc};
+use dmp_protocol::*;
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::path::Path;
+
+/// Actor name of admin CLI audit lines.
+pub const CLI_ACTOR: &str = "admin-cli";
+
+fn cli_meta() -> RequestMeta {
+    RequestMeta { ip: "local".into(), user_agent: "dmp-server-cli".into(), request_id: uuid::Uuid::new_v4().to_string() }
+}
+
+/// The import file: users and contexts.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportFile {
+    /// Accounts.
+    #[serde(default)]
+    pub users: Vec<ImportUser>,
+    /// DMP records.
+    #[serde(default)]
+    pub contexts: Vec<ImportContext>,
+}
+
+/// One account of an import file.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportUser {
+    /// `patient_…`, `medecin_…`, `admin_…`.
+    pub id: String,
+    /// patient, medecin or admin.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Display name.
+    pub name: String,
+    /// Login name.
+    pub username: String,
+    /// Clear password, hashed on import and never stored.
+    pub password: String,
+}
+
+impl std::fmt::Debug for ImportUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImportUser").field("id", &self.id).field("type", &self.kind).finish_non_exhaustive()
+    }
+}
+
+/// One context of an import file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ImportContext {
+    /// ordonnance or examen.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `ord_…` or `exa_…`.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// YYYY-MM-DD.
+    pub date: String,
+    /// The patient.
+    pub patient_id: String,
+    /// The doctor.
+    pub doctor_id: String,
+    /// Summary.
+    #[serde(default)]
+    pub summary: String,
+}
+
+/// What an import did.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ImportSummary {
+    /// Users added or updated.
+    pub users: usize,
+    /// Contexts added or updated.
+    pub contexts: usize,
+}
+
+fn expected_prefix(kind: UserType) -> &'static str {
+    match kind {
+        UserType::Patient => "patient_",
+        UserType::Medecin => "medecin_",
+        UserType::Admin => "admin_",
+    }
+}
+
+/// Checks a whole import file and hashes its passwords; nothing is written
+/// unless every line is valid.
+pub async fn import(store: &SqliteStore, file: ImportFile) -> anyhow::Result<ImportSummary> {
+    let mut errors = Vec::new();
+    let mut users = Vec::new();
+    let mut ids = HashSet::new();
+    let mut usernames = HashSet::new();
+    for (i, u) in file.users.iter().enumerate() {
+        let at = format!("users[{i}] ({})", u.id);
+        let Ok(kind) = u.kind.parse::<UserType>() else {
+            errors.push(format!("{at}: type must be patient, medecin or admin"));
+            continue;
+        };
+        if !is_valid_id(&u.id) || !u.id.starts_with(expected_prefix(kind)) {
+            errors.push(format!("{at}: id must look like {}…", expected_prefix(kind)));
+        }
+        if u.name.trim().is_empty() || u.name.chars().count() > 200 {
+            errors.push(format!("{at}: name must be 1-200 characters"));
+        }
+        if u.username.trim().is_empty() || u.username.len() > 128 || u.username.chars().any(char::is_whitespace) {
+            errors.push(format!("{at}: username must be 1-128 characters without spaces"));
+        }
+        if let Err(e) = check_password_policy(&u.password) {
+            errors.push(format!("{at}: {e}"));
+        }
+        if !ids.insert(u.id.clone()) {
+            errors.push(format!("{at}: duplicate id"));
+        }
+        if !usernames.insert(u.username.to_lowercase()) {
+            errors.push(format!("{at}: duplicate username"));
+        }
+        users.push((u, kind));
+    }
+    let dir = store.directory(Utc::now()).await?;
+    let known = |id: &str| -> Option<UserType> {
+        users
+            .iter()
+            .find(|(u, _)| u.id == id)
+            .map(|(_, k)| *k)
+            .or_else(|| dir.users.iter().find(|u| u.id.as_str() == id).map(|u| u.kind))
+    };
+    let mut contexts = Vec::new();
+    let mut context_ids = HashSet::new();
+    for (i, c) in file.contexts.iter().enumerate() {
+        let at = format!("contexts[{i}] ({})", c.id);
+        let Ok(kind) = c.kind.parse::<ContextType>() else {
+            errors.push(format!("{at}: type must be ordonnance or examen"));
+            continue;
+        };
+        let prefix = if kind == ContextType::Ordonnance { "ord_" } else { "exa_" };
+        if !is_valid_id(&c.id) || !c.id.starts_with(prefix) {
+            errors.push(format!("{at}: id must look like {prefix}…"));
+        }
+        if !context_ids.insert((kind, c.id.clone())) {
+            errors.push(format!("{at}: duplicate context"));
+        }
+        if NaiveDate::parse_from_str(&c.date, "%Y-%m-%d").is_err() {
+            errors.push(format!("{at}: date must be YYYY-MM-DD"));
+        }
+        if c.title.trim().is_empty() || c.title.chars().count() > 200 || c.summary.chars().count() > 2000 {
+            errors.push(format!("{at}: title must be 1-200 characters and summary at most 2000"));
+        }
+        match known(&c.patient_id) {
+            Some(UserType::Patient) => {}
+            Some(other) => errors.push(format!("{at}: patientId {} is a {other}, not a patient", c.patient_id)),
+            None => errors.push(format!("{at}: unknown patient {}", c.patient_id)),
+        }
+        match known(&c.doctor_id) {
+            Some(UserType::Medecin) => {}
+            Some(other) => errors.push(format!("{at}: doctorId {} is a {other}, not a medecin", c.doctor_id)),
+            None => errors.push(format!("{at}: unknown doctor {}", c.doctor_id)),
+        }
+        contexts.push(ContextRecord {
+            kind,
+            id: ContextId(c.id.clone()),
+            title: c.title.clone(),
+            date: c.date.clone(),
+            patient_id: UserId(c.patient_id.clone()),
+            doctor_id: UserId(c.doctor_id.clone()),
+            summary: c.summary.clone(),
+        });
+    }
+    if !errors.is_empty() {
+        bail!("the import file was refused, nothing was written:\n  - {}", errors.join("\n  - "));
+    }
+    let mut records = Vec::with_capacity(users.len());
+    for (u, kind) in users {
+        let password = u.password.clone();
+        let hash = tokio::task::spawn_blocking(move || hash_password(&password)).await?.map_err(anyhow::Error::msg)?;
+        records.push(UserRecord {
+            id: UserId(u.id.clone()),
+            kind,
+            name: u.name.clone(),
+            username: u.username.clone(),
+            password_hash: hash,
+            disabled: false,
+        });
+    }
+    let summary = ImportSummary { users: records.len(), contexts: contexts.len() };
+    let audit = AuditEvent::new(Utc::now(), CLI_ACTOR, "import", format!("{} users, {} contexts", summary.users, summary.contexts), "ok", &cli_meta());
+    store.upsert_directory(records, contexts, audit).await.map_err(|e| anyhow::anyhow!("the import was refused, nothing was written: {e}"))?;
+    Ok(summary)
+}
+
+/// Reads and parses an import file.
+pub fn read_import_file(path: &Path) -> anyhow::Result<ImportFile> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| {
+        anyhow::anyhow!("{} is not a valid import file (line {}, column {}): expected {{\"users\":[…],\"contexts\":[…]}}", path.display(), e.line(), e.column())
+    })
+}
+
+/// Adds an account.
+pub async fn user_add(store: &SqliteStore, id: &str, kind: UserType, name: &str, username: &str, password: &str) -> anyhow::Result<()> {
+    let file = ImportFile {
+        users: vec![ImportUser { id: id.into(), kind: kind.as_str().into(), name: name.into(), username: username.into(), password: password.into() }],
+        contexts: vec![],
+    };
+    let dir = store.directory(Utc::now()).await?;
+    if dir.users.iter().any(|u| u.id.as_str() == id) {
+        bail!("user {id} already exists (use `user passwd` or `import` to change it)");
+    }
+    import(store, file).await.map(|_| ())
+}
+
+/// Disables (or re-enables) an account; disabling ends its sessions.
+pub async fn user_disable(store: &SqliteStore, id: &str, disabled: bool) -> anyhow::Result<()> {
+    let action = if disabled { "user_disable" } else { "user_enable" };
+    let audit = AuditEvent::new(Utc::now(), CLI_ACTOR, action, id, "ok", &cli_meta());
+    store.set_user_disabled(&UserId(id.into()), disabled, audit).await.map_err(|e| match e {
+        crate::store::StoreError::NotFound => anyhow::anyhow!("no user {id}"),
+        e => e.into(),
+    })
+}
+
+/// Sets a new password; every session of the user ends.
+pub async fn user_passwd(store: &SqliteStore, id: &str, password: &str) -> anyhow::Result<()> {
+    check_password_policy(password).map_err(anyhow::Error::msg)?;
+    let pw = password.to_owned();
+    let hash = tokio::task::spawn_blocking(move || hash_password(&pw)).await?.map_err(anyhow::Error::msg)?;
+    let audit = AuditEvent::new(Utc::now(), CLI_ACTOR, "user_passwd", id, "ok", &cli_meta());
+    store.set_password(&UserId(id.into()), hash, audit).await.map_err(|e| match e {
+        crate::store::StoreError::NotFound => anyhow::anyhow!("no user {id}"),
+        e => e.into(),
+    })
+}
+
+/// Prints audit rows (text or JSON lines).
+pub async fn audit_print(store: &SqliteStore, since: Option<chrono::DateTime<Utc>>, user: Option<String>, json: bool, limit: u32, out: &mut impl std::io::Write) -> anyhow::Result<usize> {
+    let rows = store.audit_rows(since, user, None, limit).await?;
+    for r in &rows {
+        if json {
+            writeln!(out, "{}", serde_json::to_string(r)?)?;
+        } else {
+            writeln!(
+                out,
+                "{:>6} {} {:<14} {:<16} {:<8} {:<44} ip={} req={}",
+                r.id,
+                r.time.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+                r.actor,
+                r.action,
+                r.outcome,
+                r.target,
+                r.ip,
+                r.request_id
+            )?;
+        }
+    }
+    Ok(rows.len())
+}
+
+/// Verifies the audit chain.
+pub async fn audit_verify(store: &SqliteStore) -> anyhow::Result<AuditVerdict> {
+    Ok(store.verify_audit().await?)
+}
+
+/// Writes a consistent online backup.
+pub async fn backup(store: &SqliteStore, dest: &Path) -> anyhow::Result<()> {
+    if dest.exists() {
+        bail!("{} already exists; choose a new file name", dest.display());
+    }
+    store.backup_to(dest).await?;
+    store.audit(AuditEvent::new(Utc::now(), CLI_ACTOR, "backup", dest.display().to_string(), "ok", &cli_meta())).await?;
+    Ok(())
+}
+
+/// Replaces the database with a backup. The server must be stopped; the
+/// previous database is kept beside it.
+pub async fn restore(config: &Config, src: &Path) -> anyhow::Result<std::path::PathBuf> {
+    let _lock = crate::app::lock_data_dir(&config.data_dir).context("stop the server before restoring")?;
+    {
+        let conn = rusqlite::Connection::open_with_flags(src, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .with_context(|| format!("cannot open {}", src.display()))?;
+        let check: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .map_err(|_| anyhow::anyhow!("{} is not a dmp-server database backup", src.display()))?;
+        if check != "ok" {
+            bail!("{} is damaged: {check}", src.display());
+        }
+        let has_audit: i64 = conn.query_row("SELECT COUNT(*) FROM sqlite_master WHERE name IN ('users', 'messages', 'audit')", [], |r| r.get(0))?;
+        if has_audit != 3 {
+            bail!("{} is not a dmp-server database backup", src.display());
+        }
+    }
+    let db = config.database_path();
+    let kept = db.with_extension(format!("sqlite3.before-restore-{}", Utc::now().format("%Y%m%dT%H%M%S")));
+    let tmp = db.with_extension("sqlite3.restoring");
+    std::fs::copy(src, &tmp)?;
+    std::fs::File::open(&tmp)?.sync_all()?;
+    if db.exists() {
+        // Fold the WAL in before moving the old database aside.
+        {
+            let old = rusqlite::Connection::open(&db)?;
+            old.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+        }
+        std::fs::rename(&db, &kept)?;
+    }
+    for ext in ["sqlite3-wal", "sqlite3-shm"] {
+        let _ = std::fs::remove_file(db.with_extension(ext));
+    }
+    std::fs::rename(&tmp, &db)?;
+    let store = SqliteStore::open(&db, config.durability)?;
+    store.audit(AuditEvent::new(Utc::now(), CLI_ACTOR, "restore", src.display().to_string(), "ok", &cli_meta())).await?;
+    Ok(kept)
+}

@@ -1,0 +1,244 @@
+//! Attachment upload and download. Uploads stream to disk while being
+//! hashed and counted; the type is decided by the file's first bytes and
+//! must agree with its extension.
+
+use super::{Json, Path};
+use crate::error::{AppError, AppResult};
+use crate::state::{AppState, AuthedUser};
+use crate::store::{AttachmentRecord, AuditEvent, RequestMeta};
+use axum::body::Body;
+use axum::extract::{Multipart, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use dmp_protocol::*;
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+/// A file type the server accepts, by content.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    /// PDF document.
+    Pdf,
+    /// JPEG image.
+    Jpg,
+    /// PNG image.
+    Png,
+    /// Word 97-2003 (OLE compound file).
+    Doc,
+    /// Word (OOXML zip).
+    Docx,
+}
+
+impl FileKind {
+    /// The canonical extension.
+    pub fn ext(self) -> &'static str {
+        match self {
+            Self::Pdf => "pdf",
+            Self::Jpg => "jpg",
+            Self::Png => "png",
+            Self::Doc => "doc",
+            Self::Docx => "docx",
+        }
+    }
+
+    /// The MIME type.
+    pub fn mime(self) -> &'static str {
+        match self {
+            Self::Pdf => "application/pdf",
+            Self::Jpg => "image/jpeg",
+            Self::Png => "image/png",
+            Self::Doc => "application/msword",
+            Self::Docx => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        }
+    }
+
+    /// The type the first bytes of a file show, if it is one we accept.
+    /// `head` should hold the first few KiB (a docx's first zip entry is
+    /// `[Content_Types].xml`).
+    pub fn sniff(head: &[u8]) -> Option<Self> {
+        if head.starts_with(b"%PDF-") {
+            Some(Self::Pdf)
+        } else if head.starts_with(&[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A]) {
+            Some(Self::Png)
+        } else if head.starts_with(&[0xFF, 0xD8, 0xFF]) {
+            Some(Self::Jpg)
+        } else if head.starts_with(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1]) {
+            Some(Self::Doc)
+        } else if head.starts_with(b"PK\x03\x04") && head.windows(19).any(|w| w == b"[Content_Types].xml") {
+            Some(Self::Docx)
+        } else {
+            None
+        }
+    }
+}
+
+/// The lower-case extension of a file name, `jpeg` counted as `jpg`.
+fn extension(name: &str) -> Option<String> {
+    let ext = name.rsplit_once('.')?.1.to_ascii_lowercase();
+    Some(if ext == "jpeg" { "jpg".into() } else { ext })
+}
+
+/// A file name safe to store and to put in a header.
+fn clean_name(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    let cleaned: String = base.chars().filter(|c| !c.is_control() && *c != '"').take(200).collect();
+    if cleaned.trim().is_empty() {
+        "fichier".into()
+    } else {
+        cleaned
+    }
+}
+
+/// Uploads one file (multipart field `file`). It can then be listed in a send.
+#[utoipa::path(post, path = "/api/messaging/attachments", tag = "attachments", security(("bearer" = [])),
+    request_body(content_type = "multipart/form-data", description = "one part named `file` with a file name"),
+    responses((status = 201, body = Attachment), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 413, description = "VALIDATION_FAILED: file too large", body = ErrorBody),
+              (status = 415, description = "VALIDATION_FAILED: type not allowed or content does not match", body = ErrorBody)))]
+pub async fn upload(State(state): State<AppState>, who: AuthedUser, meta: RequestMeta, multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>) -> AppResult<Response> {
+    let mut multipart = multipart.map_err(|_| {
+        AppError::invalid("expected multipart/form-data with a `file` part").with_status(StatusCode::UNSUPPORTED_MEDIA_TYPE)
+    })?;
+    let limits = &state.config.limits;
+    let too_large = || {
+        AppError::invalid(format!("file is larger than {} bytes", limits.max_file_size)).with_status(StatusCode::PAYLOAD_TOO_LARGE)
+    };
+    let mut field = loop {
+        match multipart.next_field().await {
+            Ok(Some(f)) if f.name() == Some("file") => break f,
+            Ok(Some(_)) => continue,
+            Ok(None) => return Err(AppError::invalid("missing `file` part")),
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => return Err(too_large()),
+            Err(_) => return Err(AppError::invalid("malformed multipart body")),
+        }
+    };
+    let name = clean_name(field.file_name().unwrap_or(""));
+    let ext = extension(&name).ok_or_else(|| AppError::invalid("the file name has no extension"))?;
+    if !limits.allowed_file_types.contains(&ext) {
+        return Err(AppError::invalid(format!("file type .{ext} is not allowed (allowed: {})", limits.allowed_file_types.join(", ")))
+            .with_status(StatusCode::UNSUPPORTED_MEDIA_TYPE));
+    }
+    let id = AttachmentId(format!("att_{}", uuid::Uuid::new_v4().simple()));
+    tokio::fs::create_dir_all(&*state.attachments_dir).await.map_err(|_| AppError::internal())?;
+    let tmp = state.attachments_dir.join(format!("{id}.part"));
+    let mut file = tokio::fs::File::create(&tmp).await.map_err(|_| AppError::internal())?;
+    let mut hasher = Sha256::new();
+    let mut size: u64 = 0;
+    let mut head: Vec<u8> = Vec::with_capacity(4096);
+    let result: AppResult<()> = async {
+        loop {
+            let chunk = match field.chunk().await {
+                Ok(Some(c)) => c,
+                Ok(None) => break,
+                Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => return Err(too_large()),
+                Err(_) => return Err(AppError::invalid("upload interrupted or malformed")),
+            };
+            size += chunk.len() as u64;
+            if size > limits.max_file_size {
+                return Err(too_large());
+            }
+            if head.len() < 4096 {
+                let take = (4096 - head.len()).min(chunk.len());
+                head.extend_from_slice(&chunk[..take]);
+            }
+            hasher.update(&chunk);
+            file.write_all(&chunk).await.map_err(|_| AppError::internal())?;
+        }
+        file.sync_all().await.map_err(|_| AppError::internal())?;
+        Ok(())
+    }
+    .await;
+    drop(file);
+    let kind = FileKind::sniff(&head);
+    let checked = result.and_then(|()| {
+        if size == 0 {
+            return Err(AppError::invalid("file is empty"));
+        }
+        match kind {
+            Some(k) if k.ext() == ext => Ok(k),
+            _ => Err(AppError::invalid(format!("the content of the file is not a .{ext} file"))
+                .with_status(StatusCode::UNSUPPORTED_MEDIA_TYPE)),
+        }
+    });
+    let kind = match checked {
+        Ok(k) => k,
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            state.audit_denied(who.id().as_str(), "upload", id.as_str(), &meta).await;
+            return Err(e);
+        }
+    };
+    tokio::fs::rename(&tmp, state.attachments_dir.join(id.as_str())).await.map_err(|_| AppError::internal())?;
+    let attachment = Attachment { id: id.clone(), name, mime_type: kind.mime().into(), size, sha256: hex::encode(hasher.finalize()) };
+    let record = AttachmentRecord { attachment: attachment.clone(), owner_id: who.id().clone(), message_id: None };
+    state.store.insert_attachment(record, AuditEvent::new(state.now(), who.id().as_str(), "upload", id.as_str(), "ok", &meta)).await?;
+    Ok((StatusCode::CREATED, Json(attachment)).into_response())
+}
+
+/// Downloads a file: its uploader before it is sent, the conversation's two participants after.
+#[utoipa::path(get, path = "/api/messaging/attachments/{attachment_id}", tag = "attachments", security(("bearer" = [])),
+    params(("attachment_id" = String, Path)),
+    responses((status = 200, description = "the file's bytes", content_type = "application/octet-stream"),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn download(State(state): State<AppState>, who: AuthedUser, meta: RequestMeta, Path(id): Path<AttachmentId>) -> AppResult<Response> {
+    if !id.is_valid() {
+        return Err(AppError::invalid("attachmentId is malformed"));
+    }
+    let Some((record, session)) = state.store.attachment(&id).await? else {
+        return Err(AppError::not_found("attachment"));
+    };
+    match session {
+        Some(session_id) => {
+            let session = state.store.session(&session_id).await?.ok_or_else(|| AppError::not_found("attachment"))?;
+            state.authorize(&who, session.context_type, &session.context_id, &meta).await?;
+        }
+        None if record.owner_id == *who.id() => {}
+        None => {
+            state.audit_denied(who.id().as_str(), "download", id.as_str(), &meta).await;
+            return Err(AppError::denied());
+        }
+    }
+    let file = tokio::fs::File::open(state.attachments_dir.join(id.as_str())).await.map_err(|_| AppError::not_found("attachment"))?;
+    state.audit(AuditEvent::new(state.now(), who.id().as_str(), "download", id.as_str(), "ok", &meta)).await?;
+    let body = Body::from_stream(tokio_util_stream(file));
+    let mut res = Response::new(body);
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_str(&record.attachment.mime_type).unwrap_or(HeaderValue::from_static("application/octet-stream")));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(record.attachment.size));
+    let ascii: String = record.attachment.name.chars().map(|c| if c.is_ascii_alphanumeric() || ".-_ ".contains(c) { c } else { '_' }).collect();
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{ascii}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(res)
+}
+
+/// Streams a file in 64 KiB chunks.
+fn tokio_util_stream(file: tokio::fs::File) -> impl futures_util::Stream<Item = std::io::Result<Vec<u8>>> {
+    futures_util::stream::unfold(file, |mut file| async move {
+        use tokio::io::AsyncReadExt;
+        let mut buf = vec![0u8; 64 * 1024];
+        match file.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok(buf), file))
+            }
+            Err(e) => Some((Err(e), file)),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffing() {
+        assert_eq!(FileKind::sniff(b"%PDF-1.7\n"), Some(FileKind::Pdf));
+        assert_eq!(FileKind::sniff(b"MZ\x90\x00"), None);
+        assert_eq!(FileKind::sniff(b"PK\x03\x04....[Content_Types].xml"), Some(FileKind::Docx));
+        assert_eq!(FileKind::sniff(b"PK\x03\x04 just a zip"), None);
+        assert_eq!(extension("Scan.JPEG").as_deref(), Some("jpg"));
+        assert_eq!(clean_name("../../etc/pa\"ss"), "pass");
+    }
+}

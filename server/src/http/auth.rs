@@ -1,0 +1,102 @@
+//! Login, refresh, logout and the caller's identity.
+
+use super::Json;
+use crate::auth::{hash_refresh_token, new_family_id, new_refresh_token, verify_password};
+use crate::error::{AppError, AppResult};
+use crate::state::{AppState, AuthedUser};
+use crate::store::{AuditEvent, FamilyRecord, RequestMeta, Rotation};
+use axum::extract::State;
+use axum::http::StatusCode;
+use dmp_protocol::api::{LoginRequest, RefreshRequest, TokenResponse};
+use dmp_protocol::{ws::CLOSE_UNAUTHENTICATED, ErrorBody, User};
+use zeroize::Zeroizing;
+
+const BAD_CREDENTIALS: &str = "invalid username or password";
+
+/// Signs in with a username and password.
+#[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = TokenResponse), (status = 400, body = ErrorBody),
+              (status = 401, description = "AUTH_REQUIRED: invalid username or password", body = ErrorBody),
+              (status = 429, description = "RATE_LIMIT_EXCEEDED: too many failures for this account", body = ErrorBody)))]
+pub async fn login(State(state): State<AppState>, meta: RequestMeta, Json(req): Json<LoginRequest>) -> AppResult<Json<TokenResponse>> {
+    let LoginRequest { username, password } = req;
+    let password = Zeroizing::new(password);
+    if username.is_empty() || username.len() > 128 || password.len() > 1024 {
+        return Err(AppError::invalid("username must be 1-128 bytes and password at most 1024 bytes"));
+    }
+    let now = state.now();
+    if let Err(wait) = state.login_throttle.check(&username) {
+        state.audit_denied("anonymous", "login", &username, &meta).await;
+        return Err(AppError::rate_limited(wait.as_secs().max(1)));
+    }
+    let record = state.store.user_by_username(&username).await?;
+    let hash = record.as_ref().map(|u| u.password_hash.clone());
+    let pw = password.clone();
+    let ok = tokio::task::spawn_blocking(move || verify_password(&pw, hash.as_deref())).await.unwrap_or(false);
+    let user = match record {
+        Some(u) if ok && !u.disabled => u,
+        other => {
+            state.login_throttle.failure(&username);
+            let actor = other.map(|u| u.id.to_string()).unwrap_or_else(|| "anonymous".into());
+            state.store.audit(AuditEvent::new(now, actor, "login", &username, "failed", &meta)).await?;
+            return Err(AppError::auth(BAD_CREDENTIALS));
+        }
+    };
+    state.login_throttle.success(&username);
+    let family = FamilyRecord {
+        id: new_family_id(),
+        user_id: user.id.clone(),
+        expires_at: now + chrono::Duration::days(i64::from(state.config.refresh_token_ttl_days)),
+    };
+    let (refresh_token, refresh_hash) = new_refresh_token();
+    let audit = AuditEvent::new(now, user.id.as_str(), "login", &family.id, "ok", &meta);
+    state.store.create_login(family.clone(), refresh_hash, audit).await?;
+    let access_token = state.signer.issue(&user.id, user.kind, &family.id, now, state.config.access_token_ttl_secs);
+    state.directory.add_login(family);
+    Ok(Json(TokenResponse { access_token, refresh_token, expires_in: state.config.access_token_ttl_secs, user: user.user() }))
+}
+
+/// Spends a refresh token for a new pair. A spent token used again revokes the whole login.
+#[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses((status = 200, body = TokenResponse),
+              (status = 401, description = "SESSION_EXPIRED: unknown, expired, revoked or re-used token", body = ErrorBody)))]
+pub async fn refresh(State(state): State<AppState>, meta: RequestMeta, Json(req): Json<RefreshRequest>) -> AppResult<Json<TokenResponse>> {
+    let old = Zeroizing::new(req.refresh_token);
+    if old.is_empty() || old.len() > 256 {
+        return Err(AppError::expired());
+    }
+    let now = state.now();
+    let (refresh_token, new_hash) = new_refresh_token();
+    match state.store.rotate_refresh(hash_refresh_token(&old), new_hash, now, meta).await? {
+        Rotation::Rotated { user_id, family_id } => {
+            let user = state.directory.user(&user_id).filter(|u| !u.disabled).ok_or_else(AppError::expired)?;
+            let access_token = state.signer.issue(&user.id, user.kind, &family_id, now, state.config.access_token_ttl_secs);
+            Ok(Json(TokenResponse { access_token, refresh_token, expires_in: state.config.access_token_ttl_secs, user: user.user() }))
+        }
+        Rotation::Reused { user_id, family_id } => {
+            tracing::warn!(user = %user_id, "refresh token re-used; login revoked");
+            state.directory.remove_login(&family_id);
+            state.hub.close_login(&user_id, &family_id, CLOSE_UNAUTHENTICATED);
+            Err(AppError::expired())
+        }
+        Rotation::Invalid => Err(AppError::expired()),
+    }
+}
+
+/// Ends the caller's login on every device that shares it, and closes its sockets.
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", security(("bearer" = [])),
+    responses((status = 204, description = "signed out"), (status = 401, body = ErrorBody)))]
+pub async fn logout(State(state): State<AppState>, who: AuthedUser, meta: RequestMeta) -> AppResult<StatusCode> {
+    let audit = AuditEvent::new(state.now(), who.id().as_str(), "logout", &who.login, "ok", &meta);
+    state.store.revoke_login(&who.login, audit).await?;
+    state.directory.remove_login(&who.login);
+    state.hub.close_login(who.id(), &who.login, CLOSE_UNAUTHENTICATED);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The caller.
+#[utoipa::path(get, path = "/api/me", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = User), (status = 401, body = ErrorBody)))]
+pub async fn me(who: AuthedUser) -> Json<User> {
+    Json(who.user.user())
+}

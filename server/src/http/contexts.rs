@@ -1,0 +1,43 @@
+//! The caller's DMP records with their messaging state.
+
+use super::Json;
+use crate::error::AppResult;
+use crate::state::{AppState, AuthedUser};
+use crate::store::ContextRecord;
+use axum::extract::State;
+use dmp_protocol::*;
+use std::collections::HashMap;
+
+/// The public view of a stored context.
+pub fn context_view(state: &AppState, c: &ContextRecord) -> Option<Context> {
+    let patient = state.directory.user(&c.patient_id)?;
+    let doctor = state.directory.user(&c.doctor_id)?;
+    Some(Context {
+        kind: c.kind,
+        id: c.id.clone(),
+        title: c.title.clone(),
+        date: c.date.clone(),
+        summary: c.summary.clone(),
+        patient: patient.participant(),
+        doctor: doctor.participant(),
+    })
+}
+
+/// The caller's ordonnances and examens, newest first, each with its session and unread count.
+#[utoipa::path(get, path = "/api/contexts", tag = "contexts", security(("bearer" = [])),
+    responses((status = 200, body = Vec<ContextSummary>), (status = 401, body = ErrorBody)))]
+pub async fn list(State(state): State<AppState>, who: AuthedUser) -> AppResult<Json<Vec<ContextSummary>>> {
+    let sessions: HashMap<SessionId, Session> =
+        state.store.sessions_of(who.id()).await?.into_iter().map(|s| (s.id.clone(), s)).collect();
+    let mut out = Vec::new();
+    for c in state.directory.contexts_of(who.id()) {
+        let Some(context) = context_view(&state, &c) else { continue };
+        let session = sessions.get(&Session::id_for(c.kind, &c.id, &c.patient_id, &c.doctor_id)).cloned();
+        let unread_count = session
+            .as_ref()
+            .map(|s| if c.patient_id == *who.id() { s.unread_count.patient } else { s.unread_count.doctor })
+            .unwrap_or(0);
+        out.push(ContextSummary { context, session, unread_count });
+    }
+    Ok(Json(out))
+}

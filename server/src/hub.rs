@@ -1,0 +1,163 @@
+//! The registry of open WebSocket connections and the fan-out to them.
+//!
+//! Each connection owns a bounded queue of outgoing frames. Fan-out never
+//! waits: a frame that does not fit marks the connection as too slow and it
+//! is closed (the client resumes from its last `seq` when it reconnects), so
+//! a slow reader cannot make the server's memory grow.
+
+use crate::metrics::Metrics;
+use dashmap::DashMap;
+use dmp_protocol::ws::ServerFrame;
+use dmp_protocol::UserId;
+use axum::extract::ws::Utf8Bytes;
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::{mpsc, Notify};
+
+/// A frame queued for one connection: the JSON text, shared between
+/// recipients, and when the message it carries was persisted.
+#[derive(Debug, Clone)]
+pub struct Outbound {
+    /// Serialized frame (reference-counted, cloned for free).
+    pub text: Utf8Bytes,
+    /// Persist time, for the messageLatency histogram.
+    pub persisted: Option<Instant>,
+}
+
+/// A request to close a connection.
+#[derive(Debug, Default)]
+pub struct Kill {
+    code: AtomicU16,
+    notify: Notify,
+}
+
+impl Kill {
+    /// Asks the connection to close with `code`.
+    pub fn fire(&self, code: u16) {
+        let _ = self.code.compare_exchange(0, code, Ordering::SeqCst, Ordering::SeqCst);
+        self.notify.notify_one();
+    }
+
+    /// Waits until fired; returns the close code.
+    pub async fn wait(&self) -> u16 {
+        self.notify.notified().await;
+        self.code.load(Ordering::SeqCst)
+    }
+}
+
+/// The hub's handle on one connection.
+#[derive(Debug, Clone)]
+pub struct ConnHandle {
+    /// Connection id.
+    pub id: u64,
+    /// The login the socket authenticated with.
+    pub login: Arc<str>,
+    /// Outgoing queue.
+    pub tx: mpsc::Sender<Outbound>,
+    /// Close request.
+    pub kill: Arc<Kill>,
+}
+
+/// All open connections by user.
+#[derive(Debug)]
+pub struct Hub {
+    conns: DashMap<UserId, Vec<ConnHandle>>,
+    next_id: AtomicU64,
+    metrics: Arc<Metrics>,
+}
+
+impl Hub {
+    /// An empty hub.
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        Self { conns: DashMap::new(), next_id: AtomicU64::new(1), metrics }
+    }
+
+    /// A fresh connection id.
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Adds a connection; true when it is the user's first (they came online).
+    pub fn register(&self, user: &UserId, handle: ConnHandle) -> bool {
+        let mut entry = self.conns.entry(user.clone()).or_default();
+        entry.push(handle);
+        entry.len() == 1
+    }
+
+    /// Removes a connection; true when it was the user's last (they went offline).
+    pub fn unregister(&self, user: &UserId, id: u64) -> bool {
+        let mut last = false;
+        self.conns.remove_if_mut(user, |_, v| {
+            v.retain(|h| h.id != id);
+            last = v.is_empty();
+            last
+        });
+        last
+    }
+
+    /// Whether the user has at least one open connection.
+    pub fn is_online(&self, user: &UserId) -> bool {
+        self.conns.get(user).is_some_and(|v| !v.is_empty())
+    }
+
+    /// Serializes a frame once for many recipients.
+    pub fn encode(frame: &ServerFrame) -> Utf8Bytes {
+        serde_json::to_string(frame).unwrap_or_default().into()
+    }
+
+    /// Queues a frame on every connection of `user` except `except`.
+    pub fn send_to(&self, user: &UserId, text: &Utf8Bytes, persisted: Option<Instant>, except: Option<u64>) {
+        let Some(handles) = self.conns.get(user) else { return };
+        for h in handles.iter() {
+            if Some(h.id) == except {
+                continue;
+            }
+            self.push(h, Outbound { text: text.clone(), persisted });
+        }
+    }
+
+    /// Queues a frame on one connection; closes it when its queue is full.
+    pub fn push(&self, h: &ConnHandle, out: Outbound) {
+        match h.tx.try_send(out) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.metrics.slow_consumers.fetch_add(1, Ordering::Relaxed);
+                h.kill.fire(dmp_protocol::ws::CLOSE_POLICY);
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+
+    /// Closes every connection of a user (disabled, password changed).
+    pub fn close_user(&self, user: &UserId, code: u16) {
+        if let Some(handles) = self.conns.get(user) {
+            for h in handles.iter() {
+                h.kill.fire(code);
+            }
+        }
+    }
+
+    /// Closes the connections opened with one login (logout, revocation).
+    pub fn close_login(&self, user: &UserId, login: &str, code: u16) {
+        if let Some(handles) = self.conns.get(user) {
+            for h in handles.iter().filter(|h| &*h.login == login) {
+                h.kill.fire(code);
+            }
+        }
+    }
+
+    /// Closes everything (shutdown).
+    pub fn close_all(&self, code: u16) {
+        for entry in self.conns.iter() {
+            for h in entry.value() {
+                h.kill.fire(code);
+            }
+        }
+    }
+
+    /// Number of users online.
+    pub fn online_users(&self) -> usize {
+        self.conns.len()
+    }
+}

@@ -1,0 +1,266 @@
+//! `dmp-server`: parses arguments, loads the configuration, and runs one
+//! subcommand of the companion server's admin CLI.
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use dmp_protocol::UserType;
+use dmp_server::clock::SystemClock;
+use dmp_server::store::AuditVerdict;
+use dmp_server::{admin, demo, Config};
+use std::io::{BufRead, IsTerminal, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// DMP secure messaging companion server and its admin commands.
+///
+/// Configuration: built-in defaults, then --config FILE (TOML), then DMP_*
+/// environment variables (DMP_BIND, DMP_DATA_DIR, DMP_RATE_LIMIT__SEND_PER_SECOND…),
+/// then command-line flags.
+#[derive(Parser, Debug)]
+#[command(name = "dmp-server", version)]
+struct Cli {
+    /// Data directory (database, signing key, attachments).
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// TOML configuration file.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the server: REST + WebSocket on --bind; prints `listening on http://ADDR`.
+    Serve {
+        /// Address to listen on (port 0 picks a free port).
+        #[arg(long, value_name = "ADDR")]
+        bind: Option<SocketAddr>,
+    },
+    /// Add or update users and contexts from a JSON file; an inconsistent file writes nothing.
+    Import {
+        /// {"users":[{id,type,name,username,password}],"contexts":[{type,id,title,date,patientId,doctorId,summary}]}
+        file: PathBuf,
+    },
+    /// Load the built-in demo dataset (French patients, doctors, ordonnances, examens) and print its credentials.
+    Demo,
+    /// Manage accounts.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+    /// Show the audit trail, or verify its hash chain with --verify.
+    Audit {
+        /// Only rows at or after this time (RFC 3339 or YYYY-MM-DD).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only rows of this actor (user id).
+        #[arg(long)]
+        user: Option<String>,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+        /// Verify the hash chain instead of printing; exits 1 when it is broken.
+        #[arg(long)]
+        verify: bool,
+        /// Most rows to print.
+        #[arg(long, default_value_t = 10_000)]
+        limit: u32,
+    },
+    /// Write a consistent copy of the database while the server runs.
+    Backup {
+        /// New file to write.
+        file: PathBuf,
+    },
+    /// Replace the database with a backup (stop the server first; the old database is kept beside it).
+    Restore {
+        /// Backup file made by `backup`.
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum UserAction {
+    /// Create an account; the password is read from standard input.
+    Add {
+        /// patient_…, medecin_… or admin_….
+        #[arg(long)]
+        id: String,
+        /// patient, medecin or admin.
+        #[arg(long = "type")]
+        kind: UserType,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// Login name.
+        #[arg(long)]
+        username: String,
+    },
+    /// Disable an account (ends its sessions at once), or re-enable it with --enable.
+    Disable {
+        /// User id.
+        id: String,
+        /// Re-enable instead.
+        #[arg(long)]
+        enable: bool,
+    },
+    /// Set a new password read from standard input; ends every session of the user.
+    Passwd {
+        /// User id.
+        id: String,
+    },
+}
+
+fn read_password() -> anyhow::Result<String> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("Password (min. 10 characters): ");
+        let _ = std::io::stderr().flush();
+    }
+    let mut line = String::new();
+    stdin.lock().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+fn parse_since(s: &str) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    let d = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").context("--since must be RFC 3339 or YYYY-MM-DD")?;
+    Ok(d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())
+}
+
+fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::env::var("DMP_LOG_FORMAT").is_ok_and(|v| v == "json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_logs();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    let env = std::env::vars().filter(|(k, _)| k.starts_with("DMP_") && k != "DMP_LOG_FORMAT");
+    let mut config = Config::load(cli.config.as_deref(), env)?;
+    if let Some(dir) = cli.data_dir {
+        config.data_dir = dir;
+    }
+    let ok = std::process::ExitCode::SUCCESS;
+    match cli.command {
+        Command::Serve { bind } => {
+            if let Some(b) = bind {
+                config.bind = b;
+            }
+            let server = dmp_server::start(config, Arc::new(SystemClock)).await?;
+            println!("listening on http://{}", server.addr);
+            let _ = std::io::stdout().flush();
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+            server.shutdown().await;
+        }
+        Command::Import { file } => {
+            let store = dmp_server::app::open_store(&config)?;
+            let summary = admin::import(&store, admin::read_import_file(&file)?).await?;
+            println!("imported {} users and {} contexts", summary.users, summary.contexts);
+        }
+        Command::Demo => {
+            let store = dmp_server::app::open_store(&config)?;
+            let data = demo::dataset();
+            let logins: Vec<(String, String, String)> =
+                data.users.iter().map(|u| (u.kind.clone(), u.name.clone(), u.username.clone())).collect();
+            let summary = admin::import(&store, data).await?;
+            println!("demo data loaded in {}: {} users, {} contexts", config.data_dir.display(), summary.users, summary.contexts);
+            println!("demo credentials (username / password):");
+            for (kind, name, username) in logins {
+                let pw = match kind.as_str() {
+                    "patient" => demo::PATIENT_PASSWORD,
+                    "medecin" => demo::DOCTOR_PASSWORD,
+                    _ => demo::ADMIN_PASSWORD,
+                };
+                println!("  {kind:<8} {name:<22} {username:<15} {pw}");
+            }
+        }
+        Command::User { action } => {
+            let store = dmp_server::app::open_store(&config)?;
+            match action {
+                UserAction::Add { id, kind, name, username } => {
+                    let pw = read_password()?;
+                    admin::user_add(&store, &id, kind, &name, &username, &pw).await?;
+                    println!("user {id} added");
+                }
+                UserAction::Disable { id, enable } => {
+                    admin::user_disable(&store, &id, !enable).await?;
+                    println!("user {id} {}", if enable { "enabled" } else { "disabled; its sessions are revoked" });
+                }
+                UserAction::Passwd { id } => {
+                    let pw = read_password()?;
+                    admin::user_passwd(&store, &id, &pw).await?;
+                    println!("password of {id} changed; its sessions are revoked");
+                }
+            }
+        }
+        Command::Audit { since, user, json, verify, limit } => {
+            let store = dmp_server::app::open_store(&config)?;
+            if verify {
+                return Ok(match admin::audit_verify(&store).await? {
+                    AuditVerdict::Intact { rows } => {
+                        println!("audit chain intact: {rows} rows verified");
+                        ok
+                    }
+                    AuditVerdict::Broken { row_id, reason } => {
+                        println!("audit chain BROKEN at row {row_id}: {reason}");
+                        std::process::ExitCode::from(1)
+                    }
+                });
+            }
+            let since = since.as_deref().map(parse_since).transpose()?;
+            admin::audit_print(&store, since, user, json, limit, &mut std::io::stdout().lock()).await?;
+        }
+        Command::Backup { file } => {
+            let store = dmp_server::app::open_store(&config)?;
+            admin::backup(&store, &file).await?;
+            println!("backup written to {} (attachments stay in {})", file.display(), config.attachments_dir().display());
+        }
+        Command::Restore { file } => {
+            let kept = admin::restore(&config, &file).await?;
+            println!("database restored from {}; the previous one is kept as {}", file.display(), kept.display());
+        }
+    }
+    Ok(ok)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,151 @@
+//! Shared server state (a `Clone` struct of `Arc`s) and the request
+//! extractors that make authentication a type: a handler that takes an
+//! [`AuthedUser`] cannot run for an unauthenticated caller.
+
+use crate::auth::{TokenError, TokenSigner};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::directory::{AccessRefusal, ContextAccess, Directory};
+use crate::error::AppError;
+use crate::hub::Hub;
+use crate::metrics::Metrics;
+use crate::ratelimit::{LoginThrottle, RateLimiter};
+use crate::store::{AuditEvent, RequestMeta, Store, UserRecord};
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap};
+use chrono::{DateTime, Utc};
+use dmp_protocol::{ContextId, ContextType, UserId};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// Everything handlers share.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// Configuration.
+    pub config: Arc<Config>,
+    /// Storage.
+    pub store: Arc<dyn Store>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Users, contexts, logins in memory.
+    pub directory: Arc<Directory>,
+    /// Access tokens.
+    pub signer: Arc<TokenSigner>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Open sockets.
+    pub hub: Arc<Hub>,
+    /// Per-user send rate.
+    pub send_limiter: Arc<RateLimiter<UserId>>,
+    /// Failed logins per account name.
+    pub login_throttle: Arc<LoginThrottle>,
+    /// Where attachment bytes live.
+    pub attachments_dir: Arc<PathBuf>,
+    /// Flips to true when the server shuts down.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// An authenticated caller.
+#[derive(Clone, Debug)]
+pub struct AuthedUser {
+    /// The account.
+    pub user: Arc<UserRecord>,
+    /// The login (refresh family) the token belongs to.
+    pub login: String,
+    /// When the access token expires.
+    pub expires_at: DateTime<Utc>,
+}
+
+impl AuthedUser {
+    /// The user's id.
+    pub fn id(&self) -> &UserId {
+        &self.user.id
+    }
+}
+
+impl AppState {
+    /// Now, from the injected clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Verifies an access token against the signer and the directory.
+    pub fn authenticate(&self, token: &str) -> Result<AuthedUser, AppError> {
+        let now = self.now();
+        let claims = self.signer.verify(token, now).map_err(|e| match e {
+            TokenError::Expired => AppError::expired(),
+            TokenError::Invalid => AppError::auth("invalid access token"),
+        })?;
+        let user = self.directory.user(&claims.sub).ok_or_else(|| AppError::auth("invalid access token"))?;
+        if user.disabled || !self.directory.login_active(&claims.sid, &user.id, now) {
+            return Err(AppError::expired());
+        }
+        let expires_at = DateTime::from_timestamp(claims.exp, 0).unwrap_or(now);
+        Ok(AuthedUser { user, login: claims.sid, expires_at })
+    }
+
+    /// The authorization rule, with denied attempts written to the audit trail.
+    pub async fn authorize(&self, who: &AuthedUser, kind: ContextType, id: &ContextId, meta: &RequestMeta) -> Result<ContextAccess, AppError> {
+        match self.directory.authorize(who.id(), kind, id) {
+            Ok(access) => Ok(access),
+            Err(refusal) => {
+                self.audit_denied(who.id().as_str(), "context_access", &format!("{kind}/{id}"), meta).await;
+                Err(match refusal {
+                    AccessRefusal::AccountDisabled => AppError::expired(),
+                    AccessRefusal::UnknownContext | AccessRefusal::NotParticipant => AppError::denied(),
+                })
+            }
+        }
+    }
+
+    /// Writes one `denied` audit line; a failure to write is logged, not hidden.
+    pub async fn audit_denied(&self, actor: &str, action: &str, target: &str, meta: &RequestMeta) {
+        let ev = AuditEvent::new(self.now(), actor, action, target, "denied", meta);
+        if let Err(e) = self.store.audit(ev).await {
+            tracing::error!(error = %e, "audit write failed");
+        }
+    }
+
+    /// Writes one audit line.
+    pub async fn audit(&self, ev: AuditEvent) -> Result<(), AppError> {
+        self.store.audit(ev).await.map_err(AppError::from)
+    }
+}
+
+/// Extracts the bearer token of a request.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
+}
+
+impl FromRequestParts<AppState> for AuthedUser {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = bearer(&parts.headers).ok_or_else(|| AppError::auth("missing bearer token"))?;
+        let user = state.authenticate(token)?;
+        parts.extensions.insert(user.clone());
+        Ok(user)
+    }
+}
+
+impl FromRequestParts<AppState> for RequestMeta {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(request_meta(parts))
+    }
+}
+
+/// Address, user agent and request id of a request.
+pub fn request_meta(parts: &Parts) -> RequestMeta {
+    let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()).unwrap_or_default();
+    let header_str = |name: &str| -> String {
+        parts.headers.get(name).and_then(|v| v.to_str().ok()).map(|s| s.chars().take(256).collect()).unwrap_or_default()
+    };
+    RequestMeta { ip, user_agent: header_str("user-agent"), request_id: header_str("x-request-id") }
+}

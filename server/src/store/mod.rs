@@ -1,0 +1,429 @@
+//! Storage behind a domain trait. The server speaks in domain words
+//! (`append_message`, `history`, `mark_status`); each backend is one module
+//! with its migrations embedded. Today there is one backend, SQLite
+//! ([`sqlite::SqliteStore`]); every backend must pass the same story test.
+
+pub mod sqlite;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use dmp_protocol::api::{AuditEntry, StatsResponse};
+use dmp_protocol::*;
+use std::path::Path;
+
+/// Failures of the store. Their text is logged, never sent to clients.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database failed.
+    #[error("database error: {0}")]
+    Db(#[from] rusqlite::Error),
+    /// Filesystem failure (backup, attachments).
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+    /// The thing does not exist (or is not visible to the caller).
+    #[error("not found")]
+    NotFound,
+    /// The input is inconsistent with what is stored; the text is safe to show.
+    #[error("{0}")]
+    Invalid(String),
+    /// The store is shutting down.
+    #[error("store closed")]
+    Closed,
+}
+
+/// Result alias of the store.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A user as the server holds it (with the password verifier).
+#[derive(Clone)]
+pub struct UserRecord {
+    /// Id.
+    pub id: UserId,
+    /// Kind.
+    pub kind: UserType,
+    /// Display name.
+    pub name: String,
+    /// Login name.
+    pub username: String,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// Disabled accounts cannot log in or use anything.
+    pub disabled: bool,
+}
+
+impl std::fmt::Debug for UserRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRecord")
+            .field("id", &self.id)
+            .field("kind", &self.kind)
+            .field("disabled", &self.disabled)
+            .finish_non_exhaustive()
+    }
+}
+
+impl UserRecord {
+    /// The public view.
+    pub fn user(&self) -> User {
+        User { id: self.id.clone(), kind: self.kind, name: self.name.clone(), username: self.username.clone() }
+    }
+    /// As a message participant.
+    pub fn participant(&self) -> Participant {
+        Participant { id: self.id.clone(), kind: self.kind, name: self.name.clone() }
+    }
+}
+
+/// A DMP record as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContextRecord {
+    /// ordonnance or examen.
+    pub kind: ContextType,
+    /// Record id.
+    pub id: ContextId,
+    /// Title.
+    pub title: String,
+    /// Date (YYYY-MM-DD).
+    pub date: String,
+    /// The patient.
+    pub patient_id: UserId,
+    /// The doctor.
+    pub doctor_id: UserId,
+    /// Summary.
+    pub summary: String,
+}
+
+/// An active login (refresh family).
+#[derive(Clone, Debug)]
+pub struct FamilyRecord {
+    /// Family id (the JWT `sid`).
+    pub id: String,
+    /// Its user.
+    pub user_id: UserId,
+    /// When it expires.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Everything the in-memory directory caches.
+#[derive(Debug, Default)]
+pub struct Directory {
+    /// Every user.
+    pub users: Vec<UserRecord>,
+    /// Every context.
+    pub contexts: Vec<ContextRecord>,
+    /// Every active login.
+    pub families: Vec<FamilyRecord>,
+    /// The store's admin revision when read.
+    pub revision: i64,
+}
+
+/// Where a request came from, for the audit trail.
+#[derive(Clone, Debug, Default)]
+pub struct RequestMeta {
+    /// Client address.
+    pub ip: String,
+    /// User-Agent header.
+    pub user_agent: String,
+    /// Request id (x-request-id).
+    pub request_id: String,
+}
+
+/// One audit line to append.
+#[derive(Clone, Debug)]
+pub struct AuditEvent {
+    /// When.
+    pub time: DateTime<Utc>,
+    /// Who: a user id, `anonymous`, `system` or `admin-cli`.
+    pub actor: String,
+    /// What: `login`, `send`, `read`, ...
+    pub action: String,
+    /// On what.
+    pub target: String,
+    /// `ok`, `denied`, `failed`.
+    pub outcome: String,
+    /// Where from.
+    pub meta: RequestMeta,
+    /// The messaging session concerned, if any.
+    pub session_id: String,
+}
+
+impl AuditEvent {
+    /// A new event.
+    pub fn new(time: DateTime<Utc>, actor: impl Into<String>, action: &str, target: impl Into<String>, outcome: &str, meta: &RequestMeta) -> Self {
+        Self {
+            time,
+            actor: actor.into(),
+            action: action.to_owned(),
+            target: target.into(),
+            outcome: outcome.to_owned(),
+            meta: meta.clone(),
+            session_id: String::new(),
+        }
+    }
+
+    /// Ties the event to a messaging session.
+    pub fn in_session(mut self, session: &SessionId) -> Self {
+        self.session_id = session.to_string();
+        self
+    }
+}
+
+/// A full audit row as the admin CLI shows it.
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditRow {
+    /// Position in the chain.
+    pub id: i64,
+    /// When.
+    pub time: DateTime<Utc>,
+    /// Who.
+    pub actor: String,
+    /// What.
+    pub action: String,
+    /// On what.
+    pub target: String,
+    /// Outcome.
+    pub outcome: String,
+    /// Client address.
+    pub ip: String,
+    /// User agent.
+    pub user_agent: String,
+    /// Request id.
+    pub request_id: String,
+    /// Messaging session.
+    pub session_id: String,
+    /// Hash of the previous row.
+    pub prev_hash: String,
+    /// Hash of this row.
+    pub hash: String,
+}
+
+impl AuditRow {
+    /// The content-free view used in exports.
+    pub fn entry(&self) -> AuditEntry {
+        AuditEntry {
+            id: self.id,
+            time: self.time,
+            actor: self.actor.clone(),
+            action: self.action.clone(),
+            target: self.target.clone(),
+            outcome: self.outcome.clone(),
+        }
+    }
+}
+
+/// Result of `audit --verify`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AuditVerdict {
+    /// Every row's hash matches and links to the previous one.
+    Intact {
+        /// Rows checked.
+        rows: u64,
+    },
+    /// The first row whose hash or link does not match.
+    Broken {
+        /// Its id.
+        row_id: i64,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A new message to append.
+#[derive(Clone, Debug)]
+pub struct NewMessage {
+    /// Server-made id.
+    pub id: MessageId,
+    /// Sender's idempotency key.
+    pub client_message_id: ClientMessageId,
+    /// The context.
+    pub context: ContextRecord,
+    /// Sender.
+    pub sender: Participant,
+    /// Recipient.
+    pub recipient: Participant,
+    /// Kind.
+    pub kind: MessageType,
+    /// Content (opaque).
+    pub content: String,
+    /// Flags.
+    pub metadata: MessageMetadata,
+    /// Uploaded attachments to link (owned by the sender, not yet linked).
+    pub attachments: Vec<AttachmentId>,
+    /// Now.
+    pub now: DateTime<Utc>,
+    /// Notification to create for the recipient.
+    pub notification: Notification,
+    /// Audit line.
+    pub meta: RequestMeta,
+}
+
+/// What `append_message` did.
+#[derive(Clone, Debug)]
+#[allow(clippy::large_enum_variant)] // made once per send, never stored
+pub enum Appended {
+    /// Stored now; the notification was created too.
+    New {
+        /// The message.
+        message: Message,
+        /// The recipient's notification.
+        notification: Notification,
+    },
+    /// The same `clientMessageId` was already stored: the first message.
+    Existing(Message),
+}
+
+/// A forward move of a message's status.
+#[derive(Clone, Debug)]
+pub struct StatusChange {
+    /// The message.
+    pub message_id: MessageId,
+    /// Its session.
+    pub session_id: SessionId,
+    /// Who sent it (gets the `status` frame).
+    pub sender_id: UserId,
+    /// New status.
+    pub status: MessageStatus,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// The parties of a stored message, for authorization before acting on it.
+#[derive(Clone, Debug)]
+pub struct MessageParties {
+    /// Message id.
+    pub id: MessageId,
+    /// Session.
+    pub session_id: SessionId,
+    /// Context kind.
+    pub context_kind: ContextType,
+    /// Context id.
+    pub context_id: ContextId,
+    /// Sender.
+    pub sender_id: UserId,
+    /// Recipient.
+    pub recipient_id: UserId,
+    /// Current status.
+    pub status: MessageStatus,
+    /// Whether deleted.
+    pub deleted: bool,
+}
+
+/// A stored attachment's metadata.
+#[derive(Clone, Debug)]
+pub struct AttachmentRecord {
+    /// Public metadata.
+    pub attachment: Attachment,
+    /// Uploader.
+    pub owner_id: UserId,
+    /// The message it is linked to, once sent.
+    pub message_id: Option<MessageId>,
+}
+
+/// Result of a deletion, for cleaning attachment files after commit.
+#[derive(Clone, Debug)]
+pub struct Deleted {
+    /// The message (now a tombstone).
+    pub message: Message,
+    /// Attachment files to remove.
+    pub attachment_ids: Vec<AttachmentId>,
+}
+
+/// The domain operations of the server's storage.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+    /// Whether the database answers (readiness).
+    async fn ping(&self) -> StoreResult<()>;
+    /// The admin revision: bumped by every change to users, contexts or logins made outside the server.
+    async fn revision(&self) -> StoreResult<i64>;
+    /// Users, contexts and active logins, for the in-memory directory.
+    async fn directory(&self, now: DateTime<Utc>) -> StoreResult<Directory>;
+
+    /// A user by login name, with the verifier.
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>>;
+    /// Adds or updates users and contexts in one transaction.
+    async fn upsert_directory(&self, users: Vec<UserRecord>, contexts: Vec<ContextRecord>, audit: AuditEvent) -> StoreResult<()>;
+    /// Enables or disables an account; disabling revokes its logins.
+    async fn set_user_disabled(&self, user: &UserId, disabled: bool, audit: AuditEvent) -> StoreResult<()>;
+    /// Sets a new password verifier and revokes every login of the user.
+    async fn set_password(&self, user: &UserId, password_hash: String, audit: AuditEvent) -> StoreResult<()>;
+
+    /// Opens a login (refresh family) with its first refresh token.
+    async fn create_login(&self, family: FamilyRecord, token_hash: String, audit: AuditEvent) -> StoreResult<()>;
+    /// Spends a refresh token and stores its successor. Re-use of a spent
+    /// token revokes the whole family.
+    async fn rotate_refresh(&self, token_hash: String, new_hash: String, now: DateTime<Utc>, meta: RequestMeta) -> StoreResult<Rotation>;
+    /// Logins revoked at or after `since` (by the server or the admin CLI).
+    async fn revoked_logins_since(&self, since: DateTime<Utc>) -> StoreResult<Vec<(String, UserId)>>;
+    /// Revokes a login.
+    async fn revoke_login(&self, family_id: &str, audit: AuditEvent) -> StoreResult<()>;
+
+    /// Creates (or returns) the session of a context.
+    async fn ensure_session(&self, context: ContextRecord, now: DateTime<Utc>, audit: Option<AuditEvent>) -> StoreResult<Session>;
+    /// The session of a context, if one was opened.
+    async fn session_for_context(&self, context: &ContextRecord) -> StoreResult<Option<Session>>;
+    /// A session by id.
+    async fn session(&self, id: &SessionId) -> StoreResult<Option<Session>>;
+    /// Every session of a user.
+    async fn sessions_of(&self, user: &UserId) -> StoreResult<Vec<Session>>;
+    /// Archives a session.
+    async fn archive_session(&self, id: &SessionId, now: DateTime<Utc>, audit: AuditEvent) -> StoreResult<Session>;
+    /// Archives every active session idle since before `cutoff`.
+    async fn archive_idle(&self, cutoff: DateTime<Utc>, now: DateTime<Utc>) -> StoreResult<Vec<SessionId>>;
+    /// Deletes messages older than the retention cutoff; returns the attachment ids to remove.
+    async fn purge_before(&self, cutoff: DateTime<Utc>, now: DateTime<Utc>) -> StoreResult<(u64, Vec<AttachmentId>)>;
+
+    /// Appends a message (idempotent on the sender's `clientMessageId`).
+    async fn append_message(&self, msg: NewMessage) -> StoreResult<Appended>;
+    /// A message by id.
+    async fn message(&self, id: &MessageId) -> StoreResult<Option<Message>>;
+    /// Who a message is between.
+    async fn message_parties(&self, id: &MessageId) -> StoreResult<Option<MessageParties>>;
+    /// Moves a message's status forward (recipient only). `None` when nothing changed.
+    async fn mark_status(&self, id: &MessageId, by: &UserId, status: MessageStatus, now: DateTime<Utc>, audit: Option<AuditEvent>) -> StoreResult<Option<StatusChange>>;
+    /// Soft-deletes a message (sender only).
+    async fn delete_message(&self, id: &MessageId, by: &UserId, now: DateTime<Utc>, audit: AuditEvent) -> StoreResult<Deleted>;
+    /// A page of history, newest page first; messages in `seq` order.
+    async fn history(&self, session: &SessionId, before: Option<u64>, limit: u32) -> StoreResult<(Vec<Message>, bool)>;
+    /// Every message after `seq`, in order, up to `limit`.
+    async fn messages_after(&self, session: &SessionId, after: u64, limit: u32) -> StoreResult<Vec<Message>>;
+
+    /// Statistics of a user.
+    async fn stats(&self, user: &UserId) -> StoreResult<StatsResponse>;
+    /// Unseen notifications of a user, newest first.
+    async fn notifications(&self, user: &UserId, limit: u32) -> StoreResult<Vec<Notification>>;
+
+    /// Records an uploaded attachment.
+    async fn insert_attachment(&self, record: AttachmentRecord, audit: AuditEvent) -> StoreResult<()>;
+    /// An attachment's metadata and the session it was sent in.
+    async fn attachment(&self, id: &AttachmentId) -> StoreResult<Option<(AttachmentRecord, Option<SessionId>)>>;
+
+    /// Appends an audit line.
+    async fn audit(&self, event: AuditEvent) -> StoreResult<()>;
+    /// Audit rows, oldest first.
+    async fn audit_rows(&self, since: Option<DateTime<Utc>>, actor: Option<String>, session: Option<SessionId>, limit: u32) -> StoreResult<Vec<AuditRow>>;
+    /// Re-computes the chain.
+    async fn verify_audit(&self) -> StoreResult<AuditVerdict>;
+
+    /// Writes a consistent copy of the database to `dest` while it is in use.
+    async fn backup_to(&self, dest: &Path) -> StoreResult<()>;
+}
+
+/// Outcome of spending a refresh token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rotation {
+    /// Spent; the successor is stored.
+    Rotated {
+        /// The user.
+        user_id: UserId,
+        /// The family (unchanged).
+        family_id: String,
+    },
+    /// The token had been spent already: the family is now revoked.
+    Reused {
+        /// The user.
+        user_id: UserId,
+        /// The revoked family.
+        family_id: String,
+    },
+    /// Unknown, expired or revoked.
+    Invalid,
+}

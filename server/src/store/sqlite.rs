@@ -1,0 +1,1209 @@
+//! SQLite backend: one file in the data directory, WAL mode, migrations
+//! embedded and applied at open.
+//!
+//! Writes go through a single writer thread that drains a bounded queue and
+//! commits whatever is waiting in one transaction (group commit), each
+//! operation inside its own savepoint so that one failure does not undo its
+//! neighbours. Results are handed back only after the commit, so an `ack`
+//! always means "on disk". Reads use a small pool of read-only connections on
+//! blocking threads; no lock is held across I/O on the async side.
+
+use super::*;
+use chrono::TimeZone;
+use parking_lot::Mutex;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
+use sha2::{Digest, Sha256};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0001_init.sql")];
+/// Most operations committed in one transaction.
+const MAX_BATCH: usize = 1024;
+/// Writes waiting for the writer before senders are slowed down.
+const QUEUE_DEPTH: usize = 8192;
+/// Read connections kept open.
+const MAX_IDLE_READERS: usize = 8;
+/// Hash of the (virtual) row before the first audit row.
+pub const AUDIT_GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// How hard commits are pushed to disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// fsync on every commit (survives power loss).
+    Full,
+    /// WAL default: survives a process crash, may lose the last commits on power loss.
+    Normal,
+}
+
+/// The SQLite store.
+pub struct SqliteStore {
+    path: PathBuf,
+    jobs: mpsc::Sender<Box<dyn WriteJob>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+fn open_conn(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.set_prepared_statement_cache_capacity(64);
+    conn.execute_batch("PRAGMA foreign_keys = ON;")?;
+    Ok(conn)
+}
+
+/// Applies the embedded migrations that are not applied yet.
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(usize::try_from(version).unwrap_or(0)) {
+        conn.execute_batch(&format!("BEGIN IMMEDIATE; {sql}; PRAGMA user_version = {}; COMMIT;", i + 1))?;
+    }
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and starts the writer.
+    pub fn open(path: impl Into<PathBuf>, durability: Durability) -> StoreResult<Self> {
+        let path = path.into();
+        let conn = open_conn(&path, false)?;
+        conn.execute_batch("PRAGMA journal_mode = WAL;")?;
+        conn.execute_batch(match durability {
+            Durability::Full => "PRAGMA synchronous = FULL;",
+            Durability::Normal => "PRAGMA synchronous = NORMAL;",
+        })?;
+        migrate(&conn)?;
+        let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+        let handle = std::thread::Builder::new()
+            .name("dmp-store-writer".into())
+            .spawn(move || writer_loop(conn, rx))?;
+        Ok(Self { path, jobs: tx, readers: Arc::new(Mutex::new(Vec::new())), writer: Mutex::new(Some(handle)) })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` in the writer, inside the next group commit.
+    async fn write<R, F>(&self, f: F) -> StoreResult<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut WriteCtx<'_>) -> StoreResult<R> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job = Box::new(Op { f: Some(f), result: None, reply: Some(tx) });
+        self.jobs.send(job).await.map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs `f` on a read connection on a blocking thread.
+    async fn read<R, F>(&self, f: F) -> StoreResult<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
+    {
+        let readers = self.readers.clone();
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = match readers.lock().pop() {
+                Some(c) => c,
+                None => open_conn(&path, true)?,
+            };
+            let out = f(&conn);
+            let mut pool = readers.lock();
+            if pool.len() < MAX_IDLE_READERS {
+                pool.push(conn);
+            }
+            out
+        })
+        .await
+        .map_err(|_| StoreError::Closed)?
+    }
+
+    /// Stops the writer after the queued writes are committed.
+    pub fn close(&self) {
+        // Dropping our sender is not enough while clones live in tasks; the
+        // writer exits when every sender is gone. Joining here would block,
+        // so we only detach: pending writes still complete before exit.
+        let _ = self.writer.lock().take();
+    }
+}
+
+/// One queued write.
+trait WriteJob: Send {
+    fn run(&mut self, ctx: &mut WriteCtx<'_>);
+    fn finish(self: Box<Self>, commit: Result<(), String>);
+}
+
+struct Op<F, R> {
+    f: Option<F>,
+    result: Option<StoreResult<R>>,
+    reply: Option<oneshot::Sender<StoreResult<R>>>,
+}
+
+impl<F, R> WriteJob for Op<F, R>
+where
+    R: Send,
+    F: FnOnce(&mut WriteCtx<'_>) -> StoreResult<R> + Send,
+{
+    fn run(&mut self, ctx: &mut WriteCtx<'_>) {
+        if let Some(f) = self.f.take() {
+            self.result = Some(in_savepoint(ctx, f));
+        }
+    }
+
+    fn finish(mut self: Box<Self>, commit: Result<(), String>) {
+        let out = match commit {
+            Ok(()) => self.result.take().unwrap_or(Err(StoreError::Closed)),
+            Err(e) => Err(StoreError::Invalid(format!("commit failed: {e}"))),
+        };
+        if let Some(reply) = self.reply.take() {
+            let _ = reply.send(out);
+        }
+    }
+}
+
+fn in_savepoint<R>(ctx: &mut WriteCtx<'_>, f: impl FnOnce(&mut WriteCtx<'_>) -> StoreResult<R>) -> StoreResult<R> {
+    ctx.conn.execute_batch("SAVEPOINT op")?;
+    let hash_before = ctx.last_hash.clone();
+    match f(ctx) {
+        Ok(r) => {
+            ctx.conn.execute_batch("RELEASE op")?;
+            Ok(r)
+        }
+        Err(e) => {
+            let _ = ctx.conn.execute_batch("ROLLBACK TO op; RELEASE op");
+            ctx.last_hash = hash_before;
+            Err(e)
+        }
+    }
+}
+
+/// What a write operation sees: the connection inside the open transaction
+/// and the head of the audit chain.
+pub(crate) struct WriteCtx<'c> {
+    conn: &'c Connection,
+    last_hash: String,
+}
+
+impl WriteCtx<'_> {
+    /// Appends one audit row, chained to the previous one.
+    fn audit(&mut self, ev: &AuditEvent) -> StoreResult<()> {
+        let time = ms(ev.time);
+        let hash = audit_hash(&self.last_hash, time, ev);
+        self.conn
+            .prepare_cached(
+                "INSERT INTO audit (time, actor, action, target, outcome, ip, user_agent, request_id, session_id, prev_hash, hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?
+            .execute(params![
+                time,
+                ev.actor,
+                ev.action,
+                ev.target,
+                ev.outcome,
+                ev.meta.ip,
+                ev.meta.user_agent,
+                ev.meta.request_id,
+                ev.session_id,
+                self.last_hash,
+                hash
+            ])?;
+        self.last_hash = hash;
+        Ok(())
+    }
+
+    fn bump_revision(&self) -> StoreResult<()> {
+        self.conn.prepare_cached("UPDATE meta SET value = value + 1 WHERE key = 'revision'")?.execute([])?;
+        Ok(())
+    }
+}
+
+fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Box<dyn WriteJob>>) {
+    let mut batch: Vec<Box<dyn WriteJob>> = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let outcome = run_batch(&conn, &mut batch);
+        if let Err(e) = &outcome {
+            tracing::error!(error = %e, jobs = batch.len(), "store batch failed");
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        let commit = outcome.map_err(|e| e.to_string());
+        for job in batch.drain(..) {
+            job.finish(commit.clone());
+        }
+    }
+}
+
+fn run_batch(conn: &Connection, batch: &mut [Box<dyn WriteJob>]) -> rusqlite::Result<()> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    // Another process (the admin CLI) may have appended audit rows: read the head inside the lock.
+    let last_hash: String = conn
+        .query_row("SELECT hash FROM audit ORDER BY id DESC LIMIT 1", [], |r| r.get(0))
+        .optional()?
+        .unwrap_or_else(|| AUDIT_GENESIS.to_owned());
+    let mut ctx = WriteCtx { conn, last_hash };
+    for job in batch.iter_mut() {
+        job.run(&mut ctx);
+    }
+    conn.execute_batch("COMMIT")
+}
+
+/// The chain hash of one audit row: SHA-256 over the previous hash and every
+/// field, each length-prefixed so that no two rows encode alike.
+pub fn audit_hash(prev: &str, time_ms: i64, ev: &AuditEvent) -> String {
+    let mut h = Sha256::new();
+    for part in [
+        prev,
+        &time_ms.to_string(),
+        &ev.actor,
+        &ev.action,
+        &ev.target,
+        &ev.outcome,
+        &ev.meta.ip,
+        &ev.meta.user_agent,
+        &ev.meta.request_id,
+        &ev.session_id,
+    ] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn from_ms(v: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(v).single().unwrap_or_default()
+}
+
+fn conv_err(idx: usize, e: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
+}
+
+fn get_enum<T: FromStr>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T>
+where
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    let s: String = row.get(idx)?;
+    s.parse::<T>().map_err(|e| conv_err(idx, e))
+}
+
+fn get_time(row: &Row<'_>, idx: usize) -> rusqlite::Result<DateTime<Utc>> {
+    Ok(from_ms(row.get(idx)?))
+}
+
+fn get_opt_time(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    Ok(row.get::<_, Option<i64>>(idx)?.map(from_ms))
+}
+
+fn get_u64(row: &Row<'_>, idx: usize) -> rusqlite::Result<u64> {
+    Ok(u64::try_from(row.get::<_, i64>(idx)?).unwrap_or(0))
+}
+
+const MSG_SELECT: &str = "SELECT m.id, m.content, m.kind, m.sender_id, su.kind, su.name, m.recipient_id, ru.kind, ru.name,
+    s.context_kind, s.context_id, m.created_at, m.status, m.attachments, m.is_urgent, m.requires_response,
+    m.client_message_id, m.session_id, m.seq, m.delivered_at, m.read_at, m.deleted_at
+    FROM messages m JOIN sessions s ON s.id = m.session_id
+    JOIN users su ON su.id = m.sender_id JOIN users ru ON ru.id = m.recipient_id";
+
+fn message_from_row(r: &Row<'_>) -> rusqlite::Result<Message> {
+    let attachments: String = r.get(13)?;
+    Ok(Message {
+        id: MessageId(r.get(0)?),
+        content: r.get(1)?,
+        kind: get_enum(r, 2)?,
+        sender: Participant { id: UserId(r.get(3)?), kind: get_enum(r, 4)?, name: r.get(5)? },
+        recipient: Participant { id: UserId(r.get(6)?), kind: get_enum(r, 7)?, name: r.get(8)? },
+        context: ContextRef { kind: get_enum(r, 9)?, id: ContextId(r.get(10)?) },
+        timestamp: get_time(r, 11)?,
+        status: get_enum(r, 12)?,
+        attachments: serde_json::from_str(&attachments).map_err(|e| conv_err(13, e))?,
+        metadata: MessageMetadata { is_urgent: r.get(14)?, requires_response: r.get(15)? },
+        client_message_id: ClientMessageId(r.get(16)?),
+        session_id: SessionId(r.get(17)?),
+        seq: get_u64(r, 18)?,
+        delivered_at: get_opt_time(r, 19)?,
+        read_at: get_opt_time(r, 20)?,
+        deleted_at: get_opt_time(r, 21)?,
+    })
+}
+
+const SESSION_SELECT: &str = "SELECT s.id, s.context_kind, s.context_id, s.patient_id, p.kind, p.name, s.doctor_id, d.kind, d.name,
+    s.status, s.created_at, s.last_activity, s.message_count, s.unread_patient, s.unread_doctor, s.last_seq
+    FROM sessions s JOIN users p ON p.id = s.patient_id JOIN users d ON d.id = s.doctor_id";
+
+fn session_from_row(r: &Row<'_>) -> rusqlite::Result<Session> {
+    Ok(Session {
+        id: SessionId(r.get(0)?),
+        context_type: get_enum(r, 1)?,
+        context_id: ContextId(r.get(2)?),
+        participants: SessionParticipants {
+            patient: Participant { id: UserId(r.get(3)?), kind: get_enum(r, 4)?, name: r.get(5)? },
+            doctor: Participant { id: UserId(r.get(6)?), kind: get_enum(r, 7)?, name: r.get(8)? },
+        },
+        status: get_enum(r, 9)?,
+        created_at: get_time(r, 10)?,
+        last_activity: get_time(r, 11)?,
+        message_count: get_u64(r, 12)?,
+        unread_count: UnreadCount { patient: get_u64(r, 13)?, doctor: get_u64(r, 14)? },
+        last_seq: get_u64(r, 15)?,
+    })
+}
+
+fn load_session(conn: &Connection, id: &str) -> StoreResult<Option<Session>> {
+    Ok(conn
+        .prepare_cached(&format!("{SESSION_SELECT} WHERE s.id = ?1"))?
+        .query_row([id], session_from_row)
+        .optional()?)
+}
+
+fn load_message(conn: &Connection, id: &str) -> StoreResult<Option<Message>> {
+    Ok(conn.prepare_cached(&format!("{MSG_SELECT} WHERE m.id = ?1"))?.query_row([id], message_from_row).optional()?)
+}
+
+const NOTIF_SELECT: &str = "SELECT n.id, n.title, n.body, n.sender_id, u.kind, u.name, n.context_kind, n.context_id,
+    n.session_id, n.message_id, n.is_urgent, n.created_at, n.seen_at
+    FROM notifications n JOIN users u ON u.id = n.sender_id";
+
+fn notification_from_row(r: &Row<'_>) -> rusqlite::Result<Notification> {
+    Ok(Notification {
+        id: NotificationId(r.get(0)?),
+        kind: "new_message".into(),
+        title: r.get(1)?,
+        body: r.get(2)?,
+        sender: Participant { id: UserId(r.get(3)?), kind: get_enum(r, 4)?, name: r.get(5)? },
+        context: ContextRef { kind: get_enum(r, 6)?, id: ContextId(r.get(7)?) },
+        session_id: SessionId(r.get(8)?),
+        message_id: MessageId(r.get(9)?),
+        is_urgent: r.get(10)?,
+        created_at: get_time(r, 11)?,
+        seen_at: get_opt_time(r, 12)?,
+    })
+}
+
+fn audit_from_row(r: &Row<'_>) -> rusqlite::Result<AuditRow> {
+    Ok(AuditRow {
+        id: r.get(0)?,
+        time: get_time(r, 1)?,
+        actor: r.get(2)?,
+        action: r.get(3)?,
+        target: r.get(4)?,
+        outcome: r.get(5)?,
+        ip: r.get(6)?,
+        user_agent: r.get(7)?,
+        request_id: r.get(8)?,
+        session_id: r.get(9)?,
+        prev_hash: r.get(10)?,
+        hash: r.get(11)?,
+    })
+}
+
+const AUDIT_SELECT: &str =
+    "SELECT id, time, actor, action, target, outcome, ip, user_agent, request_id, session_id, prev_hash, hash FROM audit";
+
+/// Creates the session row if missing; re-activates an archived one when `touch` is set.
+fn ensure_session_row(conn: &Connection, ctx: &ContextRecord, now: i64) -> StoreResult<(SessionId, bool)> {
+    let id = Session::id_for(ctx.kind, &ctx.id, &ctx.patient_id, &ctx.doctor_id);
+    let created = conn
+        .prepare_cached(
+            "INSERT INTO sessions (id, context_kind, context_id, patient_id, doctor_id, status, created_at, last_activity)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'active', ?6, ?6) ON CONFLICT (id) DO NOTHING",
+        )?
+        .execute(params![id.as_str(), ctx.kind.as_str(), ctx.id.as_str(), ctx.patient_id.as_str(), ctx.doctor_id.as_str(), now])?;
+    Ok((id, created == 1))
+}
+
+fn revoke_families_of(conn: &Connection, user: &str, now: i64) -> StoreResult<()> {
+    conn.prepare_cached("UPDATE auth_families SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL")?
+        .execute(params![user, now])?;
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        self.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).map(|_| ())?)).await
+    }
+
+    async fn revision(&self) -> StoreResult<i64> {
+        self.read(|c| Ok(c.query_row("SELECT value FROM meta WHERE key = 'revision'", [], |r| r.get(0))?)).await
+    }
+
+    async fn directory(&self, now: DateTime<Utc>) -> StoreResult<Directory> {
+        let now = ms(now);
+        self.read(move |c| {
+            // One read transaction so the revision matches the rows.
+            c.execute_batch("BEGIN")?;
+            let out = (|| {
+                let revision = c.query_row("SELECT value FROM meta WHERE key = 'revision'", [], |r| r.get(0))?;
+                let users = c
+                    .prepare("SELECT id, kind, name, username, password_hash, disabled FROM users")?
+                    .query_map([], |r| {
+                        Ok(UserRecord {
+                            id: UserId(r.get(0)?),
+                            kind: get_enum(r, 1)?,
+                            name: r.get(2)?,
+                            username: r.get(3)?,
+                            password_hash: r.get(4)?,
+                            disabled: r.get(5)?,
+                        })
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let contexts = c
+                    .prepare("SELECT kind, id, title, date, patient_id, doctor_id, summary FROM contexts")?
+                    .query_map([], |r| {
+                        Ok(ContextRecord {
+                            kind: get_enum(r, 0)?,
+                            id: ContextId(r.get(1)?),
+                            title: r.get(2)?,
+                            date: r.get(3)?,
+                            patient_id: UserId(r.get(4)?),
+                            doctor_id: UserId(r.get(5)?),
+                            summary: r.get(6)?,
+                        })
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let families = c
+                    .prepare("SELECT id, user_id, expires_at FROM auth_families WHERE revoked_at IS NULL AND expires_at > ?1")?
+                    .query_map([now], |r| {
+                        Ok(FamilyRecord { id: r.get(0)?, user_id: UserId(r.get(1)?), expires_at: get_time(r, 2)? })
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok::<_, rusqlite::Error>(Directory { users, contexts, families, revision })
+            })();
+            c.execute_batch("COMMIT")?;
+            Ok(out?)
+        })
+        .await
+    }
+
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>> {
+        let username = username.to_owned();
+        self.read(move |c| {
+            Ok(c.prepare_cached("SELECT id, kind, name, username, password_hash, disabled FROM users WHERE username = ?1")?
+                .query_row([username], |r| {
+                    Ok(UserRecord {
+                        id: UserId(r.get(0)?),
+                        kind: get_enum(r, 1)?,
+                        name: r.get(2)?,
+                        username: r.get(3)?,
+                        password_hash: r.get(4)?,
+                        disabled: r.get(5)?,
+                    })
+                })
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn upsert_directory(&self, users: Vec<UserRecord>, contexts: Vec<ContextRecord>, audit: AuditEvent) -> StoreResult<()> {
+        self.write(move |w| {
+            let now = ms(audit.time);
+            for u in &users {
+                // A username may not move to another id.
+                let owner: Option<String> = w
+                    .conn
+                    .query_row("SELECT id FROM users WHERE username = ?1", [&u.username], |r| r.get(0))
+                    .optional()?;
+                if let Some(owner) = owner {
+                    if owner != u.id.as_str() {
+                        return Err(StoreError::Invalid(format!("username {:?} already belongs to user {owner}", u.username)));
+                    }
+                }
+                let existing: Option<String> =
+                    w.conn.query_row("SELECT kind FROM users WHERE id = ?1", [u.id.as_str()], |r| r.get(0)).optional()?;
+                if let Some(kind) = existing {
+                    if kind != u.kind.as_str() {
+                        return Err(StoreError::Invalid(format!("user {} exists with type {kind}", u.id)));
+                    }
+                }
+                w.conn.execute(
+                    "INSERT INTO users (id, kind, name, username, password_hash, disabled, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+                     ON CONFLICT (id) DO UPDATE SET name = excluded.name, username = excluded.username,
+                       password_hash = excluded.password_hash, disabled = excluded.disabled, updated_at = excluded.updated_at",
+                    params![u.id.as_str(), u.kind.as_str(), u.name, u.username, u.password_hash, u.disabled, now],
+                )?;
+            }
+            for c in &contexts {
+                for (uid, want) in [(&c.patient_id, UserType::Patient), (&c.doctor_id, UserType::Medecin)] {
+                    let kind: Option<String> =
+                        w.conn.query_row("SELECT kind FROM users WHERE id = ?1", [uid.as_str()], |r| r.get(0)).optional()?;
+                    match kind {
+                        None => return Err(StoreError::Invalid(format!("context {}: unknown user {uid}", c.id))),
+                        Some(k) if k != want.as_str() => {
+                            return Err(StoreError::Invalid(format!("context {}: {uid} is a {k}, not a {want}", c.id)))
+                        }
+                        Some(_) => {}
+                    }
+                }
+                // The people of a context are fixed once a conversation exists.
+                let existing: Option<(String, String)> = w
+                    .conn
+                    .query_row(
+                        "SELECT patient_id, doctor_id FROM contexts WHERE kind = ?1 AND id = ?2",
+                        [c.kind.as_str(), c.id.as_str()],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()?;
+                if let Some((p, d)) = existing {
+                    if p != c.patient_id.as_str() || d != c.doctor_id.as_str() {
+                        return Err(StoreError::Invalid(format!("context {} already exists with other participants", c.id)));
+                    }
+                }
+                w.conn.execute(
+                    "INSERT INTO contexts (kind, id, title, date, patient_id, doctor_id, summary) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                     ON CONFLICT (kind, id) DO UPDATE SET title = excluded.title, date = excluded.date, summary = excluded.summary",
+                    params![c.kind.as_str(), c.id.as_str(), c.title, c.date, c.patient_id.as_str(), c.doctor_id.as_str(), c.summary],
+                )?;
+            }
+            w.bump_revision()?;
+            w.audit(&audit)
+        })
+        .await
+    }
+
+    async fn set_user_disabled(&self, user: &UserId, disabled: bool, audit: AuditEvent) -> StoreResult<()> {
+        let user = user.clone();
+        self.write(move |w| {
+            let now = ms(audit.time);
+            let n = w.conn.execute("UPDATE users SET disabled = ?2, updated_at = ?3 WHERE id = ?1", params![user.as_str(), disabled, now])?;
+            if n == 0 {
+                return Err(StoreError::NotFound);
+            }
+            if disabled {
+                revoke_families_of(w.conn, user.as_str(), now)?;
+            }
+            w.bump_revision()?;
+            w.audit(&audit)
+        })
+        .await
+    }
+
+    async fn set_password(&self, user: &UserId, password_hash: String, audit: AuditEvent) -> StoreResult<()> {
+        let user = user.clone();
+        self.write(move |w| {
+            let now = ms(audit.time);
+            let n = w.conn.execute(
+                "UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1",
+                params![user.as_str(), password_hash, now],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound);
+            }
+            revoke_families_of(w.conn, user.as_str(), now)?;
+            w.bump_revision()?;
+            w.audit(&audit)
+        })
+        .await
+    }
+
+    async fn create_login(&self, family: FamilyRecord, token_hash: String, audit: AuditEvent) -> StoreResult<()> {
+        self.write(move |w| {
+            let now = ms(audit.time);
+            w.conn
+                .prepare_cached("INSERT INTO auth_families (id, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)")?
+                .execute(params![family.id, family.user_id.as_str(), now, ms(family.expires_at)])?;
+            w.conn
+                .prepare_cached("INSERT INTO refresh_tokens (token_hash, family_id, created_at) VALUES (?1, ?2, ?3)")?
+                .execute(params![token_hash, family.id, now])?;
+            w.audit(&audit)
+        })
+        .await
+    }
+
+    async fn rotate_refresh(&self, token_hash: String, new_hash: String, now: DateTime<Utc>, meta: RequestMeta) -> StoreResult<Rotation> {
+        self.write(move |w| {
+            let t = ms(now);
+            let found: Option<(String, Option<i64>, String, i64, Option<i64>, bool)> = w
+                .conn
+                .prepare_cached(
+                    "SELECT t.family_id, t.used_at, f.user_id, f.expires_at, f.revoked_at, u.disabled
+                     FROM refresh_tokens t JOIN auth_families f ON f.id = t.family_id JOIN users u ON u.id = f.user_id
+                     WHERE t.token_hash = ?1",
+                )?
+                .query_row([&token_hash], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
+                .optional()?;
+            let Some((family_id, used_at, user_id, expires_at, revoked_at, disabled)) = found else {
+                w.audit(&AuditEvent::new(now, "anonymous", "refresh", "", "failed", &meta))?;
+                return Ok(Rotation::Invalid);
+            };
+            if revoked_at.is_some() || expires_at <= t || disabled {
+                w.audit(&AuditEvent::new(now, &user_id, "refresh", &family_id, "failed", &meta))?;
+                return Ok(Rotation::Invalid);
+            }
+            if used_at.is_some() {
+                w.conn.execute("UPDATE auth_families SET revoked_at = ?2 WHERE id = ?1", params![family_id, t])?;
+                w.bump_revision()?;
+                w.audit(&AuditEvent::new(now, &user_id, "refresh_reuse", &family_id, "denied", &meta))?;
+                return Ok(Rotation::Reused { user_id: UserId(user_id), family_id });
+            }
+            w.conn.prepare_cached("UPDATE refresh_tokens SET used_at = ?2 WHERE token_hash = ?1")?.execute(params![token_hash, t])?;
+            w.conn
+                .prepare_cached("INSERT INTO refresh_tokens (token_hash, family_id, created_at) VALUES (?1, ?2, ?3)")?
+                .execute(params![new_hash, family_id, t])?;
+            w.audit(&AuditEvent::new(now, &user_id, "refresh", &family_id, "ok", &meta))?;
+            Ok(Rotation::Rotated { user_id: UserId(user_id), family_id })
+        })
+        .await
+    }
+
+    async fn revoked_logins_since(&self, since: DateTime<Utc>) -> StoreResult<Vec<(String, UserId)>> {
+        self.read(move |c| {
+            Ok(c.prepare_cached("SELECT id, user_id FROM auth_families WHERE revoked_at >= ?1")?
+                .query_map([ms(since)], |r| Ok((r.get(0)?, UserId(r.get(1)?))))?
+                .collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn revoke_login(&self, family_id: &str, audit: AuditEvent) -> StoreResult<()> {
+        let family_id = family_id.to_owned();
+        self.write(move |w| {
+            w.conn.execute(
+                "UPDATE auth_families SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                params![family_id, ms(audit.time)],
+            )?;
+            w.bump_revision()?;
+            w.audit(&audit)
+        })
+        .await
+    }
+
+    async fn ensure_session(&self, context: ContextRecord, now: DateTime<Utc>, audit: Option<AuditEvent>) -> StoreResult<Session> {
+        self.write(move |w| {
+            let (id, created) = ensure_session_row(w.conn, &context, ms(now))?;
+            if created {
+                if let Some(a) = &audit {
+                    w.audit(a)?;
+                }
+            }
+            load_session(w.conn, id.as_str())?.ok_or(StoreError::NotFound)
+        })
+        .await
+    }
+
+    async fn session_for_context(&self, context: &ContextRecord) -> StoreResult<Option<Session>> {
+        let id = Session::id_for(context.kind, &context.id, &context.patient_id, &context.doctor_id);
+        self.session(&id).await
+    }
+
+    async fn session(&self, id: &SessionId) -> StoreResult<Option<Session>> {
+        let id = id.clone();
+        self.read(move |c| load_session(c, id.as_str())).await
+    }
+
+    async fn sessions_of(&self, user: &UserId) -> StoreResult<Vec<Session>> {
+        let user = user.clone();
+        self.read(move |c| {
+            Ok(c.prepare_cached(&format!("{SESSION_SELECT} WHERE s.patient_id = ?1 OR s.doctor_id = ?1"))?
+                .query_map([user.as_str()], session_from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn archive_session(&self, id: &SessionId, now: DateTime<Utc>, audit: AuditEvent) -> StoreResult<Session> {
+        let id = id.clone();
+        self.write(move |w| {
+            let n = w.conn.execute(
+                "UPDATE sessions SET status = 'archived', last_activity = ?2 WHERE id = ?1 AND status = 'active'",
+                params![id.as_str(), ms(now)],
+            )?;
+            if n == 1 {
+                w.audit(&audit)?;
+            }
+            load_session(w.conn, id.as_str())?.ok_or(StoreError::NotFound)
+        })
+        .await
+    }
+
+    async fn archive_idle(&self, cutoff: DateTime<Utc>, now: DateTime<Utc>) -> StoreResult<Vec<SessionId>> {
+        self.write(move |w| {
+            let ids = w
+                .conn
+                .prepare("UPDATE sessions SET status = 'archived' WHERE status = 'active' AND last_activity < ?1 RETURNING id")?
+                .query_map([ms(cutoff)], |r| Ok(SessionId(r.get(0)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            for id in &ids {
+                w.audit(&AuditEvent::new(now, "system", "archive", id.as_str(), "ok", &RequestMeta::default()).in_session(id))?;
+            }
+            Ok(ids)
+        })
+        .await
+    }
+
+    async fn purge_before(&self, cutoff: DateTime<Utc>, now: DateTime<Utc>) -> StoreResult<(u64, Vec<AttachmentId>)> {
+        self.write(move |w| {
+            let cut = ms(cutoff);
+            let attachments = w
+                .conn
+                .prepare(
+                    "SELECT a.id FROM attachments a JOIN messages m ON m.id = a.message_id WHERE m.created_at < ?1",
+                )?
+                .query_map([cut], |r| Ok(AttachmentId(r.get(0)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            w.conn.execute(
+                "DELETE FROM attachments WHERE message_id IN (SELECT id FROM messages WHERE created_at < ?1)",
+                [cut],
+            )?;
+            w.conn.execute(
+                "DELETE FROM notifications WHERE message_id IN (SELECT id FROM messages WHERE created_at < ?1)",
+                [cut],
+            )?;
+            let n = w.conn.execute("DELETE FROM messages WHERE created_at < ?1", [cut])?;
+            if n > 0 {
+                w.audit(&AuditEvent::new(now, "system", "retention_purge", format!("{n} messages"), "ok", &RequestMeta::default()))?;
+            }
+            Ok((n as u64, attachments))
+        })
+        .await
+    }
+
+    async fn append_message(&self, msg: NewMessage) -> StoreResult<Appended> {
+        self.write(move |w| {
+            let c = w.conn;
+            let existing: Option<String> = c
+                .prepare_cached("SELECT id FROM messages WHERE sender_id = ?1 AND client_message_id = ?2")?
+                .query_row([msg.sender.id.as_str(), msg.client_message_id.as_str()], |r| r.get(0))
+                .optional()?;
+            if let Some(id) = existing {
+                return Ok(Appended::Existing(load_message(c, &id)?.ok_or(StoreError::NotFound)?));
+            }
+            let now = ms(msg.now);
+            let (session_id, _) = ensure_session_row(c, &msg.context, now)?;
+            let to_patient = msg.recipient.id == msg.context.patient_id;
+            let seq: i64 = c
+                .prepare_cached(if to_patient {
+                    "UPDATE sessions SET last_seq = last_seq + 1, message_count = message_count + 1, last_activity = ?2,
+                     status = 'active', unread_patient = unread_patient + 1 WHERE id = ?1 RETURNING last_seq"
+                } else {
+                    "UPDATE sessions SET last_seq = last_seq + 1, message_count = message_count + 1, last_activity = ?2,
+                     status = 'active', unread_doctor = unread_doctor + 1 WHERE id = ?1 RETURNING last_seq"
+                })?
+                .query_row(params![session_id.as_str(), now], |r| r.get(0))?;
+            let mut attachments = Vec::with_capacity(msg.attachments.len());
+            for aid in &msg.attachments {
+                let a = c
+                    .prepare_cached(
+                        "UPDATE attachments SET message_id = ?2 WHERE id = ?1 AND owner_id = ?3 AND message_id IS NULL
+                         RETURNING name, mime_type, size, sha256",
+                    )?
+                    .query_row(params![aid.as_str(), msg.id.as_str(), msg.sender.id.as_str()], |r| {
+                        Ok(Attachment { id: aid.clone(), name: r.get(0)?, mime_type: r.get(1)?, size: get_u64(r, 2)?, sha256: r.get(3)? })
+                    })
+                    .optional()?;
+                match a {
+                    Some(a) => attachments.push(a),
+                    None => return Err(StoreError::Invalid(format!("attachment {aid} is unknown, not yours or already sent"))),
+                }
+            }
+            let attachments_json = serde_json::to_string(&attachments).map_err(|e| StoreError::Invalid(e.to_string()))?;
+            c.prepare_cached(
+                "INSERT INTO messages (id, session_id, seq, client_message_id, sender_id, recipient_id, kind, content, created_at,
+                   status, is_urgent, requires_response, attachments)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'sent', ?10, ?11, ?12)",
+            )?
+            .execute(params![
+                msg.id.as_str(),
+                session_id.as_str(),
+                seq,
+                msg.client_message_id.as_str(),
+                msg.sender.id.as_str(),
+                msg.recipient.id.as_str(),
+                msg.kind.as_str(),
+                msg.content,
+                now,
+                msg.metadata.is_urgent,
+                msg.metadata.requires_response,
+                attachments_json
+            ])?;
+            let n = &msg.notification;
+            c.prepare_cached(
+                "INSERT INTO notifications (id, user_id, message_id, session_id, sender_id, context_kind, context_id, title, body,
+                   is_urgent, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?
+            .execute(params![
+                n.id.as_str(),
+                msg.recipient.id.as_str(),
+                msg.id.as_str(),
+                session_id.as_str(),
+                msg.sender.id.as_str(),
+                msg.context.kind.as_str(),
+                msg.context.id.as_str(),
+                n.title,
+                n.body,
+                n.is_urgent,
+                now
+            ])?;
+            w.audit(
+                &AuditEvent::new(msg.now, msg.sender.id.as_str(), "send", msg.id.as_str(), "ok", &msg.meta).in_session(&session_id),
+            )?;
+            let message = Message {
+                id: msg.id,
+                content: msg.content,
+                kind: msg.kind,
+                sender: msg.sender,
+                recipient: msg.recipient,
+                context: ContextRef { kind: msg.context.kind, id: msg.context.id },
+                timestamp: from_ms(now),
+                status: MessageStatus::Sent,
+                attachments,
+                metadata: msg.metadata,
+                client_message_id: msg.client_message_id,
+                session_id: session_id.clone(),
+                seq: u64::try_from(seq).unwrap_or(0),
+                delivered_at: None,
+                read_at: None,
+                deleted_at: None,
+            };
+            let mut notification = msg.notification;
+            notification.session_id = session_id;
+            notification.created_at = message.timestamp;
+            Ok(Appended::New { message, notification })
+        })
+        .await
+    }
+
+    async fn message(&self, id: &MessageId) -> StoreResult<Option<Message>> {
+        let id = id.clone();
+        self.read(move |c| load_message(c, id.as_str())).await
+    }
+
+    async fn message_parties(&self, id: &MessageId) -> StoreResult<Option<MessageParties>> {
+        let id = id.clone();
+        self.read(move |c| {
+            Ok(c.prepare_cached(
+                "SELECT m.id, m.session_id, s.context_kind, s.context_id, m.sender_id, m.recipient_id, m.status, m.deleted_at
+                 FROM messages m JOIN sessions s ON s.id = m.session_id WHERE m.id = ?1",
+            )?
+            .query_row([id.as_str()], |r| {
+                Ok(MessageParties {
+                    id: MessageId(r.get(0)?),
+                    session_id: SessionId(r.get(1)?),
+                    context_kind: get_enum(r, 2)?,
+                    context_id: ContextId(r.get(3)?),
+                    sender_id: UserId(r.get(4)?),
+                    recipient_id: UserId(r.get(5)?),
+                    status: get_enum(r, 6)?,
+                    deleted: r.get::<_, Option<i64>>(7)?.is_some(),
+                })
+            })
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn mark_status(&self, id: &MessageId, by: &UserId, status: MessageStatus, now: DateTime<Utc>, audit: Option<AuditEvent>) -> StoreResult<Option<StatusChange>> {
+        let id = id.clone();
+        let by = by.clone();
+        self.write(move |w| {
+            let c = w.conn;
+            let row: Option<(String, String, String, String)> = c
+                .prepare_cached(
+                    "SELECT m.session_id, m.sender_id, m.status, s.patient_id FROM messages m JOIN sessions s ON s.id = m.session_id
+                     WHERE m.id = ?1 AND m.recipient_id = ?2",
+                )?
+                .query_row([id.as_str(), by.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .optional()?;
+            let Some((session_id, sender_id, current, patient_id)) = row else {
+                return Err(StoreError::NotFound);
+            };
+            let current: MessageStatus = current.parse().map_err(|_| StoreError::Invalid("bad status".into()))?;
+            if status.rank() <= current.rank() {
+                return Ok(None);
+            }
+            let t = ms(now);
+            c.prepare_cached(
+                "UPDATE messages SET status = ?2, delivered_at = COALESCE(delivered_at, ?3),
+                 read_at = CASE WHEN ?2 = 'read' THEN ?3 ELSE read_at END WHERE id = ?1",
+            )?
+            .execute(params![id.as_str(), status.as_str(), t])?;
+            if status == MessageStatus::Read {
+                c.prepare_cached(if by.as_str() == patient_id {
+                    "UPDATE sessions SET unread_patient = MAX(unread_patient - 1, 0) WHERE id = ?1"
+                } else {
+                    "UPDATE sessions SET unread_doctor = MAX(unread_doctor - 1, 0) WHERE id = ?1"
+                })?
+                .execute([&session_id])?;
+                c.prepare_cached("UPDATE notifications SET seen_at = ?2 WHERE message_id = ?1 AND seen_at IS NULL")?
+                    .execute(params![id.as_str(), t])?;
+            }
+            if let Some(a) = &audit {
+                w.audit(a)?;
+            }
+            Ok(Some(StatusChange {
+                message_id: id,
+                session_id: SessionId(session_id),
+                sender_id: UserId(sender_id),
+                status,
+                at: from_ms(t),
+            }))
+        })
+        .await
+    }
+
+    async fn delete_message(&self, id: &MessageId, by: &UserId, now: DateTime<Utc>, audit: AuditEvent) -> StoreResult<Deleted> {
+        let id = id.clone();
+        let by = by.clone();
+        self.write(move |w| {
+            let c = w.conn;
+            let row: Option<(String, String, String, Option<i64>)> = c
+                .prepare_cached(
+                    "SELECT m.session_id, m.status, s.patient_id, m.deleted_at FROM messages m JOIN sessions s ON s.id = m.session_id
+                     WHERE m.id = ?1 AND m.sender_id = ?2",
+                )?
+                .query_row([id.as_str(), by.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .optional()?;
+            let Some((session_id, status, patient_id, deleted_at)) = row else {
+                return Err(StoreError::NotFound);
+            };
+            let attachment_ids = c
+                .prepare_cached("SELECT id FROM attachments WHERE message_id = ?1")?
+                .query_map([id.as_str()], |r| Ok(AttachmentId(r.get(0)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            if deleted_at.is_none() {
+                let t = ms(now);
+                c.execute(
+                    "UPDATE messages SET content = '', attachments = '[]', deleted_at = ?2 WHERE id = ?1",
+                    params![id.as_str(), t],
+                )?;
+                c.execute("DELETE FROM attachments WHERE message_id = ?1", [id.as_str()])?;
+                c.execute("UPDATE notifications SET seen_at = COALESCE(seen_at, ?2) WHERE message_id = ?1", params![id.as_str(), t])?;
+                if status != "read" {
+                    // The recipient of a message from the patient is the doctor, and vice versa.
+                    c.execute(
+                        if by.as_str() == patient_id {
+                            "UPDATE sessions SET unread_doctor = MAX(unread_doctor - 1, 0) WHERE id = ?1"
+                        } else {
+                            "UPDATE sessions SET unread_patient = MAX(unread_patient - 1, 0) WHERE id = ?1"
+                        },
+                        [&session_id],
+                    )?;
+                }
+                w.audit(&audit)?;
+            }
+            let message = load_message(c, id.as_str())?.ok_or(StoreError::NotFound)?;
+            Ok(Deleted { message, attachment_ids })
+        })
+        .await
+    }
+
+    async fn history(&self, session: &SessionId, before: Option<u64>, limit: u32) -> StoreResult<(Vec<Message>, bool)> {
+        let session = session.clone();
+        let before = before.map(|b| i64::try_from(b).unwrap_or(i64::MAX)).unwrap_or(i64::MAX);
+        self.read(move |c| {
+            let mut msgs = c
+                .prepare_cached(&format!("{MSG_SELECT} WHERE m.session_id = ?1 AND m.seq < ?2 ORDER BY m.seq DESC LIMIT ?3"))?
+                .query_map(params![session.as_str(), before, i64::from(limit) + 1], message_from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let has_more = msgs.len() > limit as usize;
+            msgs.truncate(limit as usize);
+            msgs.reverse();
+            Ok((msgs, has_more))
+        })
+        .await
+    }
+
+    async fn messages_after(&self, session: &SessionId, after: u64, limit: u32) -> StoreResult<Vec<Message>> {
+        let session = session.clone();
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        self.read(move |c| {
+            Ok(c.prepare_cached(&format!("{MSG_SELECT} WHERE m.session_id = ?1 AND m.seq > ?2 ORDER BY m.seq ASC LIMIT ?3"))?
+                .query_map(params![session.as_str(), after, limit], message_from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn stats(&self, user: &UserId) -> StoreResult<StatsResponse> {
+        let user = user.clone();
+        self.read(move |c| {
+            let u = user.as_str();
+            let count = |sql: &str| -> rusqlite::Result<u64> { c.query_row(sql, [u], |r| get_u64(r, 0)) };
+            let sent = count("SELECT COUNT(*) FROM messages WHERE sender_id = ?1 AND deleted_at IS NULL")?;
+            let received = count("SELECT COUNT(*) FROM messages WHERE recipient_id = ?1 AND deleted_at IS NULL")?;
+            let unread = count("SELECT COUNT(*) FROM messages WHERE recipient_id = ?1 AND status != 'read' AND deleted_at IS NULL")?;
+            let active_sessions =
+                count("SELECT COUNT(*) FROM sessions WHERE (patient_id = ?1 OR doctor_id = ?1) AND status = 'active'")?;
+            let archived_sessions =
+                count("SELECT COUNT(*) FROM sessions WHERE (patient_id = ?1 OR doctor_id = ?1) AND status = 'archived'")?;
+            // Response time: from a message to the user to the user's next message in that session.
+            let mut stmt = c.prepare(
+                "SELECT m.session_id, m.sender_id, m.created_at FROM messages m JOIN sessions s ON s.id = m.session_id
+                 WHERE s.patient_id = ?1 OR s.doctor_id = ?1 ORDER BY m.session_id, m.seq",
+            )?;
+            let rows = stmt.query_map([u], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
+            let mut waits = Vec::new();
+            let mut pending: Option<(String, i64)> = None;
+            for row in rows {
+                let (session, sender, at) = row?;
+                if pending.as_ref().is_some_and(|(s, _)| *s != session) {
+                    pending = None;
+                }
+                if sender == u {
+                    if let Some((_, since)) = pending.take() {
+                        waits.push((at - since) as f64 / 1000.0);
+                    }
+                } else if pending.is_none() {
+                    pending = Some((session, at));
+                }
+            }
+            waits.sort_by(f64::total_cmp);
+            let median = match waits.len() {
+                0 => None,
+                n if n % 2 == 1 => Some(waits[n / 2]),
+                n => Some((waits[n / 2 - 1] + waits[n / 2]) / 2.0),
+            };
+            Ok(StatsResponse { sent, received, unread, active_sessions, archived_sessions, median_response_time_secs: median })
+        })
+        .await
+    }
+
+    async fn notifications(&self, user: &UserId, limit: u32) -> StoreResult<Vec<Notification>> {
+        let user = user.clone();
+        self.read(move |c| {
+            Ok(c.prepare_cached(&format!(
+                "{NOTIF_SELECT} WHERE n.user_id = ?1 AND n.seen_at IS NULL ORDER BY n.created_at DESC LIMIT ?2"
+            ))?
+            .query_map(params![user.as_str(), limit], notification_from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn insert_attachment(&self, record: AttachmentRecord, audit: AuditEvent) -> StoreResult<()> {
+        self.write(move |w| {
+            let a = &record.attachment;
+            w.conn
+                .prepare_cached(
+                    "INSERT INTO attachments (id, owner_id, name, mime_type, size, sha256, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )?
+                .execute(params![
+                    a.id.as_str(),
+                    record.owner_id.as_str(),
+                    a.name,
+                    a.mime_type,
+                    i64::try_from(a.size).unwrap_or(i64::MAX),
+                    a.sha256,
+                    ms(audit.time)
+                ])?;
+            w.audit(&audit)
+        })
+        .await
+    }
+
+    async fn attachment(&self, id: &AttachmentId) -> StoreResult<Option<(AttachmentRecord, Option<SessionId>)>> {
+        let id = id.clone();
+        self.read(move |c| {
+            Ok(c.prepare_cached(
+                "SELECT a.id, a.name, a.mime_type, a.size, a.sha256, a.owner_id, a.message_id, m.session_id
+                 FROM attachments a LEFT JOIN messages m ON m.id = a.message_id WHERE a.id = ?1",
+            )?
+            .query_row([id.as_str()], |r| {
+                Ok((
+                    AttachmentRecord {
+                        attachment: Attachment {
+                            id: AttachmentId(r.get(0)?),
+                            name: r.get(1)?,
+                            mime_type: r.get(2)?,
+                            size: get_u64(r, 3)?,
+                            sha256: r.get(4)?,
+                        },
+                        owner_id: UserId(r.get(5)?),
+                        message_id: r.get::<_, Option<String>>(6)?.map(MessageId),
+                    },
+                    r.get::<_, Option<String>>(7)?.map(SessionId),
+                ))
+            })
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn audit(&self, event: AuditEvent) -> StoreResult<()> {
+        self.write(move |w| w.audit(&event)).await
+    }
+
+    async fn audit_rows(&self, since: Option<DateTime<Utc>>, actor: Option<String>, session: Option<SessionId>, limit: u32) -> StoreResult<Vec<AuditRow>> {
+        self.read(move |c| {
+            Ok(c.prepare(&format!(
+                "{AUDIT_SELECT} WHERE time >= ?1 AND (?2 IS NULL OR actor = ?2) AND (?3 IS NULL OR session_id = ?3)
+                 ORDER BY id ASC LIMIT ?4"
+            ))?
+            .query_map(
+                params![since.map(ms).unwrap_or(i64::MIN), actor, session.map(|s| s.0), limit],
+                audit_from_row,
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn verify_audit(&self) -> StoreResult<AuditVerdict> {
+        self.read(|c| {
+            let mut stmt = c.prepare(&format!("{AUDIT_SELECT} ORDER BY id ASC"))?;
+            let mut rows = stmt.query([])?;
+            let mut prev = AUDIT_GENESIS.to_owned();
+            let mut n = 0u64;
+            while let Some(r) = rows.next()? {
+                let row = audit_from_row(r)?;
+                let time_ms: i64 = r.get(1)?;
+                if row.prev_hash != prev {
+                    return Ok(AuditVerdict::Broken { row_id: row.id, reason: "does not link to the previous row".into() });
+                }
+                let ev = AuditEvent {
+                    time: row.time,
+                    actor: row.actor.clone(),
+                    action: row.action.clone(),
+                    target: row.target.clone(),
+                    outcome: row.outcome.clone(),
+                    meta: RequestMeta { ip: row.ip.clone(), user_agent: row.user_agent.clone(), request_id: row.request_id.clone() },
+                    session_id: row.session_id.clone(),
+                };
+                if audit_hash(&prev, time_ms, &ev) != row.hash {
+                    return Ok(AuditVerdict::Broken { row_id: row.id, reason: "content does not match its hash".into() });
+                }
+                prev = row.hash;
+                n += 1;
+            }
+            Ok(AuditVerdict::Intact { rows: n })
+        })
+        .await
+    }
+
+    async fn backup_to(&self, dest: &Path) -> StoreResult<()> {
+        let dest = dest.to_string_lossy().into_owned();
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            // VACUUM INTO copies one consistent snapshot while writers go on.
+            let conn = open_conn(&path, false)?;
+            conn.execute("VACUUM INTO ?1", [dest])?;
+            Ok(())
+        })
+        .await
+        .map_err(|_| StoreError::Closed)?
+    }
+}

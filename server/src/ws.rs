@@ -1,0 +1,498 @@
+//! The WebSocket endpoint (DESIGN §4). One task per connection owns the
+//! socket: it reads client frames, writes the frames queued for it by the
+//! hub, and keeps its timers (ping, idle, token expiry, typing expiry) in a
+//! single sleep that is reset when the nearest deadline moves.
+
+use crate::error::AppError;
+use crate::hub::{ConnHandle, Hub, Kill, Outbound};
+use crate::messaging;
+use crate::ratelimit::Bucket;
+use crate::state::{bearer, AppState, AuthedUser};
+use crate::store::RequestMeta;
+use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use dmp_protocol::api::SendRequest;
+use dmp_protocol::ws::{ClientFrame, ServerFrame, CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_UNAUTHENTICATED};
+use dmp_protocol::*;
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// Longest time a single write to a client may take before it is dropped.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Sessions one `resume` may name.
+const MAX_RESUME_SESSIONS: usize = 1000;
+/// Close code for frames over the size limit.
+const CLOSE_TOO_BIG: u16 = 1009;
+
+type Sink = SplitSink<WebSocket, WsMessage>;
+type Source = SplitStream<WebSocket>;
+
+/// Opens the real-time channel. Authenticate with `Authorization: Bearer` on
+/// this request (`ready` is sent at once), or with a first frame
+/// `{"type":"auth","token":…}` within 10 s; otherwise the socket is closed
+/// with 4401. Frames: DESIGN §4.
+#[utoipa::path(get, path = "/api/messaging/ws", tag = "realtime",
+    responses((status = 101, description = "WebSocket upgrade; JSON text frames tagged by `type`"),
+              (status = 401, body = dmp_protocol::ErrorBody), (status = 403, description = "Origin not allowed", body = dmp_protocol::ErrorBody)))]
+pub async fn upgrade(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    meta: RequestMeta,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Response {
+    let Ok(ws) = ws else {
+        return AppError::invalid("expected a WebSocket upgrade request").into_response();
+    };
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let allowed = origin.to_str().is_ok_and(|o| state.config.allowed_origins.iter().any(|a| a == o));
+        if !allowed {
+            state.audit_denied("anonymous", "ws_origin", origin.to_str().unwrap_or("?"), &meta).await;
+            return AppError::new(ErrorCode::ContextAccessDenied, "origin not allowed").with_status(StatusCode::FORBIDDEN).into_response();
+        }
+    }
+    let pre = match bearer(&headers) {
+        Some(token) => match state.authenticate(token) {
+            Ok(who) => Some(who),
+            Err(e) => return e.into_response(),
+        },
+        None => None,
+    };
+    let max = state.config.ws.max_frame_bytes;
+    ws.max_message_size(max)
+        .max_frame_size(max)
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_write_buffer_size(max * 4)
+        .on_upgrade(move |socket| connection(socket, state, pre, meta))
+}
+
+async fn write(sink: &mut Sink, text: Utf8Bytes) -> bool {
+    matches!(tokio::time::timeout(WRITE_TIMEOUT, sink.send(WsMessage::Text(text))).await, Ok(Ok(())))
+}
+
+async fn send_frame(sink: &mut Sink, frame: &ServerFrame) -> bool {
+    write(sink, Hub::encode(frame)).await
+}
+
+async fn close(sink: &mut Sink, code: u16, reason: &'static str) {
+    let frame = CloseFrame { code, reason: Utf8Bytes::from_static(reason) };
+    let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(WsMessage::Close(Some(frame)))).await;
+}
+
+fn error_frame(e: &AppError, client_message_id: Option<ClientMessageId>) -> ServerFrame {
+    ServerFrame::Error { code: e.code, message: e.message.clone(), client_message_id }
+}
+
+/// Waits for the first frame to be a valid `auth`.
+async fn wait_auth(state: &AppState, sink: &mut Sink, stream: &mut Source) -> Option<AuthedUser> {
+    let deadline = Duration::from_secs(state.config.ws.auth_timeout_secs);
+    let first = tokio::time::timeout(deadline, async {
+        loop {
+            match stream.next().await {
+                Some(Ok(WsMessage::Text(t))) => return Some(t),
+                Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => continue,
+                _ => return None,
+            }
+        }
+    })
+    .await;
+    let outcome = match first {
+        Ok(Some(text)) => match serde_json::from_str::<ClientFrame>(&text) {
+            Ok(ClientFrame::Auth { token }) => state.authenticate(&token),
+            _ => Err(AppError::auth("the first frame must be {\"type\":\"auth\",\"token\":…}")),
+        },
+        Ok(None) => return None,
+        Err(_) => Err(AppError::auth("authentication timed out")),
+    };
+    match outcome {
+        Ok(who) => Some(who),
+        Err(e) => {
+            state.metrics.error(e.code.as_str());
+            let _ = send_frame(sink, &error_frame(&e, None)).await;
+            close(sink, CLOSE_UNAUTHENTICATED, "authentication required").await;
+            None
+        }
+    }
+}
+
+struct Typing {
+    kind: ContextType,
+    id: ContextId,
+    peer: UserId,
+    last_seen: Instant,
+    last_relay: Instant,
+    active: bool,
+}
+
+struct Conn {
+    state: AppState,
+    id: u64,
+    who: AuthedUser,
+    meta: RequestMeta,
+    bucket: Bucket,
+    typing: Vec<Typing>,
+    token_deadline: Instant,
+}
+
+/// What the loop should do after handling a frame.
+enum Next {
+    Continue,
+    Close(u16, &'static str),
+}
+
+impl Conn {
+    fn token_deadline(state: &AppState, who: &AuthedUser) -> Instant {
+        let left = (who.expires_at - state.now()).to_std().unwrap_or(Duration::ZERO);
+        Instant::now() + left
+    }
+
+    fn typing_frame(&self, kind: ContextType, id: &ContextId, is_typing: bool) -> Utf8Bytes {
+        Hub::encode(&ServerFrame::Typing { context_type: kind, context_id: id.clone(), user: self.who.user.participant(), is_typing })
+    }
+
+    fn relay_typing(&self, t: &Typing, is_typing: bool) {
+        let frame = self.typing_frame(t.kind, &t.id, is_typing);
+        self.state.hub.send_to(&t.peer, &frame, None, None);
+    }
+
+    /// Sends `isTyping:false` for every indicator silent for too long (or all when `all`).
+    fn expire_typing(&mut self, all: bool) {
+        let expiry = Duration::from_secs(self.state.config.ws.typing_expiry_secs);
+        let now = Instant::now();
+        let mut expired = Vec::new();
+        for (i, t) in self.typing.iter().enumerate() {
+            if t.active && (all || now.duration_since(t.last_seen) >= expiry) {
+                expired.push(i);
+            }
+        }
+        for i in expired.into_iter().rev() {
+            let t = self.typing.remove(i);
+            self.relay_typing(&t, false);
+        }
+    }
+
+    fn typing_deadline(&self) -> Option<Instant> {
+        let expiry = Duration::from_secs(self.state.config.ws.typing_expiry_secs);
+        self.typing.iter().filter(|t| t.active).map(|t| t.last_seen + expiry).min()
+    }
+
+    async fn handle_text(&mut self, sink: &mut Sink, text: &str) -> Next {
+        if !self.state.directory.login_active(&self.who.login, self.who.id(), self.state.now()) {
+            return Next::Close(CLOSE_UNAUTHENTICATED, "session revoked");
+        }
+        if Instant::now() >= self.token_deadline {
+            return Next::Close(CLOSE_UNAUTHENTICATED, "token expired");
+        }
+        let rl = &self.state.config.rate_limit;
+        if let Err(wait) = self.bucket.take(rl.ws_frames_per_second, rl.ws_frames_burst, std::time::Instant::now()) {
+            let e = AppError::rate_limited(wait.as_secs_f64().ceil() as u64);
+            return self.reply_error(sink, &e, None).await;
+        }
+        let frame = match serde_json::from_str::<ClientFrame>(text) {
+            Ok(f) => f,
+            Err(_) => {
+                let e = AppError::invalid("malformed frame: expected a JSON object with a known `type` and its fields");
+                return self.reply_error(sink, &e, None).await;
+            }
+        };
+        match frame {
+            ClientFrame::Auth { token } => match self.state.authenticate(&token) {
+                Ok(w) if w.user.id == self.who.user.id => {
+                    self.token_deadline = Self::token_deadline(&self.state, &w);
+                    self.who.expires_at = w.expires_at;
+                    self.ok(send_frame(sink, &ServerFrame::Ready { user: w.user.user() }).await)
+                }
+                Ok(_) => {
+                    let e = AppError::auth("the token belongs to another user");
+                    let _ = self.reply_error(sink, &e, None).await;
+                    Next::Close(CLOSE_UNAUTHENTICATED, "authentication required")
+                }
+                Err(e) => {
+                    let _ = self.reply_error(sink, &e, None).await;
+                    Next::Close(CLOSE_UNAUTHENTICATED, "authentication required")
+                }
+            },
+            ClientFrame::Send { client_message_id, context_type, context_id, content, message_type, metadata, attachments } => {
+                let req = SendRequest {
+                    client_message_id: client_message_id.clone(),
+                    context_type,
+                    context_id,
+                    content,
+                    kind: message_type,
+                    metadata,
+                    attachments,
+                };
+                match messaging::send(&self.state, &self.who, req, &self.meta, Some(self.id)).await {
+                    Ok(sent) => self.ok(send_frame(sink, &ServerFrame::Ack { client_message_id, message: sent.message }).await),
+                    Err(e) => self.reply_error(sink, &e, Some(client_message_id)).await,
+                }
+            }
+            ClientFrame::Typing { context_type, context_id, is_typing } => {
+                self.typing_frame_in(sink, context_type, context_id, is_typing).await
+            }
+            ClientFrame::Delivered { message_id } => self.mark(sink, &message_id, MessageStatus::Delivered).await,
+            ClientFrame::Read { message_id } => self.mark(sink, &message_id, MessageStatus::Read).await,
+            ClientFrame::Resume { sessions } => self.resume(sink, sessions).await,
+            ClientFrame::Ping => self.ok(send_frame(sink, &ServerFrame::Pong).await),
+        }
+    }
+
+    fn ok(&self, written: bool) -> Next {
+        if written {
+            Next::Continue
+        } else {
+            Next::Close(CLOSE_POLICY, "write failed")
+        }
+    }
+
+    async fn reply_error(&self, sink: &mut Sink, e: &AppError, cmid: Option<ClientMessageId>) -> Next {
+        self.state.metrics.error(e.code.as_str());
+        self.ok(send_frame(sink, &error_frame(e, cmid)).await)
+    }
+
+    async fn mark(&mut self, sink: &mut Sink, id: &MessageId, status: MessageStatus) -> Next {
+        match messaging::mark(&self.state, &self.who, id, status, &self.meta).await {
+            Ok(_) => Next::Continue,
+            Err(e) => self.reply_error(sink, &e, None).await,
+        }
+    }
+
+    async fn typing_frame_in(&mut self, sink: &mut Sink, kind: ContextType, id: ContextId, is_typing: bool) -> Next {
+        let access = match self.state.authorize(&self.who, kind, &id, &self.meta).await {
+            Ok(a) => a,
+            Err(e) => return self.reply_error(sink, &e, None).await,
+        };
+        let delay = Duration::from_millis(self.state.config.limits.typing_indicator_delay_ms);
+        let now = Instant::now();
+        let pos = self.typing.iter().position(|t| t.kind == kind && t.id == id);
+        match (pos, is_typing) {
+            (Some(i), true) => {
+                let relay = {
+                    let t = &mut self.typing[i];
+                    t.last_seen = now;
+                    let relay = !t.active || now.duration_since(t.last_relay) >= delay;
+                    if relay {
+                        t.last_relay = now;
+                        t.active = true;
+                    }
+                    relay
+                };
+                if relay {
+                    self.relay_typing(&self.typing[i], true);
+                }
+            }
+            (None, true) => {
+                let t = Typing { kind, id, peer: access.peer.id.clone(), last_seen: now, last_relay: now, active: true };
+                self.relay_typing(&t, true);
+                self.typing.push(t);
+            }
+            (Some(i), false) => {
+                let t = self.typing.remove(i);
+                if t.active {
+                    self.relay_typing(&t, false);
+                }
+            }
+            (None, false) => {}
+        }
+        Next::Continue
+    }
+
+    async fn resume(&mut self, sink: &mut Sink, sessions: std::collections::BTreeMap<SessionId, u64>) -> Next {
+        if sessions.len() > MAX_RESUME_SESSIONS {
+            let e = AppError::invalid(format!("resume names more than {MAX_RESUME_SESSIONS} sessions"));
+            return self.reply_error(sink, &e, None).await;
+        }
+        for (session_id, last_seq) in sessions {
+            let session = match self.state.store.session(&session_id).await {
+                Ok(Some(s)) => s,
+                Ok(None) => {
+                    self.state.audit_denied(self.who.id().as_str(), "resume", session_id.as_str(), &self.meta).await;
+                    let e = AppError::denied();
+                    if let Next::Close(c, r) = self.reply_error(sink, &e, None).await {
+                        return Next::Close(c, r);
+                    }
+                    continue;
+                }
+                Err(e) => return self.reply_error(sink, &AppError::from(e), None).await,
+            };
+            if let Err(e) = self.state.authorize(&self.who, session.context_type, &session.context_id, &self.meta).await {
+                if let Next::Close(c, r) = self.reply_error(sink, &e, None).await {
+                    return Next::Close(c, r);
+                }
+                continue;
+            }
+            let mut after = last_seq;
+            loop {
+                let page = match self.state.store.messages_after(&session_id, after, 500).await {
+                    Ok(p) => p,
+                    Err(e) => return self.reply_error(sink, &AppError::from(e), None).await,
+                };
+                let Some(last) = page.last() else { break };
+                after = last.seq;
+                for message in page {
+                    if !send_frame(sink, &ServerFrame::Message { message }).await {
+                        return Next::Close(CLOSE_POLICY, "write failed");
+                    }
+                }
+            }
+        }
+        Next::Continue
+    }
+}
+
+async fn connection(socket: WebSocket, state: AppState, pre: Option<AuthedUser>, meta: RequestMeta) {
+    let (mut sink, mut stream) = socket.split();
+    let who = match pre {
+        Some(w) => w,
+        None => match wait_auth(&state, &mut sink, &mut stream).await {
+            Some(w) => w,
+            None => return,
+        },
+    };
+    if !send_frame(&mut sink, &ServerFrame::Ready { user: who.user.user() }).await {
+        return;
+    }
+    let (tx, mut rx) = mpsc::channel::<Outbound>(state.config.ws.send_queue);
+    let kill = Arc::new(Kill::default());
+    let id = state.hub.next_id();
+    let me = who.user.id.clone();
+    let handle = ConnHandle { id, login: who.login.as_str().into(), tx, kill: kill.clone() };
+    let first = state.hub.register(&me, handle.clone());
+    state.metrics.connections.fetch_add(1, Ordering::Relaxed);
+    let peers = state.directory.peers_of(&me);
+    if first {
+        let frame = Hub::encode(&ServerFrame::Presence { user_id: me.clone(), online: true });
+        for p in &peers {
+            state.hub.send_to(p, &frame, None, None);
+        }
+    }
+    for p in peers.iter().filter(|p| state.hub.is_online(p)) {
+        let frame = Hub::encode(&ServerFrame::Presence { user_id: p.clone(), online: true });
+        state.hub.push(&handle, Outbound { text: frame, persisted: None });
+    }
+    drop(handle);
+    tracing::debug!(conn = id, user = %me, "socket open");
+
+    let rl = &state.config.rate_limit;
+    let mut conn = Conn {
+        token_deadline: Conn::token_deadline(&state, &who),
+        state: state.clone(),
+        id,
+        who,
+        meta,
+        bucket: Bucket::full(rl.ws_frames_burst, std::time::Instant::now()),
+        typing: Vec::new(),
+    };
+    let ping_every = Duration::from_secs(state.config.ws.ping_interval_secs.max(1));
+    let idle = Duration::from_secs(state.config.ws.idle_timeout_secs.max(1));
+    let mut last_in = Instant::now();
+    let mut next_ping = Instant::now() + ping_every;
+    let mut shutdown = state.shutdown.clone();
+    let timer = tokio::time::sleep_until(next_ping);
+    tokio::pin!(timer);
+
+    let close_with: Option<(u16, &'static str)> = loop {
+        let mut deadline = next_ping.min(last_in + idle).min(conn.token_deadline);
+        if let Some(t) = conn.typing_deadline() {
+            deadline = deadline.min(t);
+        }
+        if timer.deadline() != deadline {
+            timer.as_mut().reset(deadline);
+        }
+        tokio::select! {
+            biased;
+            code = kill.wait() => {
+                break Some((code, if code == CLOSE_UNAUTHENTICATED { "session revoked" } else { "too slow" }));
+            }
+            _ = shutdown.changed() => break Some((CLOSE_GOING_AWAY, "server shutting down")),
+            out = rx.recv() => {
+                let Some(first) = out else { break None };
+                let mut batch = vec![first];
+                while batch.len() < 64 {
+                    match rx.try_recv() {
+                        Ok(o) => batch.push(o),
+                        Err(_) => break,
+                    }
+                }
+                let mut ok = true;
+                for o in &batch {
+                    if tokio::time::timeout(WRITE_TIMEOUT, sink.feed(WsMessage::Text(o.text.clone()))).await.map_or(true, |r| r.is_err()) {
+                        ok = false;
+                        break;
+                    }
+                }
+                ok = ok && matches!(tokio::time::timeout(WRITE_TIMEOUT, sink.flush()).await, Ok(Ok(())));
+                if !ok {
+                    break None;
+                }
+                for o in &batch {
+                    if let Some(t) = o.persisted {
+                        state.metrics.message_latency.observe(t.elapsed());
+                    }
+                }
+            }
+            msg = stream.next() => {
+                match msg {
+                    Some(Ok(WsMessage::Text(text))) => {
+                        last_in = Instant::now();
+                        if let Next::Close(code, reason) = conn.handle_text(&mut sink, text.as_str()).await {
+                            break Some((code, reason));
+                        }
+                    }
+                    Some(Ok(WsMessage::Binary(_))) => {
+                        last_in = Instant::now();
+                        let e = AppError::invalid("binary frames are not supported; send JSON text frames");
+                        if let Next::Close(code, reason) = conn.reply_error(&mut sink, &e, None).await {
+                            break Some((code, reason));
+                        }
+                    }
+                    Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => last_in = Instant::now(),
+                    Some(Ok(WsMessage::Close(_))) | None => break None,
+                    Some(Err(e)) => {
+                        let text = e.to_string();
+                        if text.contains("too long") || text.contains("Space limit") || text.contains("size") {
+                            state.metrics.error(ErrorCode::ValidationFailed.as_str());
+                            break Some((CLOSE_TOO_BIG, "frame too large"));
+                        }
+                        break None;
+                    }
+                }
+            }
+            _ = &mut timer => {
+                let now = Instant::now();
+                if now >= conn.token_deadline {
+                    break Some((CLOSE_UNAUTHENTICATED, "token expired"));
+                }
+                if now.duration_since(last_in) >= idle {
+                    break Some((CLOSE_POLICY, "idle timeout"));
+                }
+                conn.expire_typing(false);
+                if now >= next_ping {
+                    next_ping = now + ping_every;
+                    if tokio::time::timeout(WRITE_TIMEOUT, sink.send(WsMessage::Ping(Default::default()))).await.map_or(true, |r| r.is_err()) {
+                        break None;
+                    }
+                }
+            }
+        }
+    };
+    if let Some((code, reason)) = close_with {
+        close(&mut sink, code, reason).await;
+    }
+    conn.expire_typing(true);
+    if state.hub.unregister(&me, id) {
+        let frame = Hub::encode(&ServerFrame::Presence { user_id: me.clone(), online: false });
+        for p in &peers {
+            state.hub.send_to(p, &frame, None, None);
+        }
+    }
+    state.metrics.connections.fetch_sub(1, Ordering::Relaxed);
+    tracing::debug!(conn = id, "socket closed");
+}
