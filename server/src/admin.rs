@@ -46,7 +46,11 @@ pub struct ImportUser {
     /// Login name.
     pub username: String,
     /// Clear password, hashed on import and never stored.
-    pub password: String,
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Or an existing Argon2id verifier (PHC string), e.g. when migrating accounts.
+    #[serde(default, rename = "passwordHash")]
+    pub password_hash: Option<String>,
 }
 
 impl std::fmt::Debug for ImportUser {
@@ -116,8 +120,18 @@ pub async fn import(store: &SqliteStore, file: ImportFile) -> anyhow::Result<Imp
         if u.username.trim().is_empty() || u.username.len() > 128 || u.username.chars().any(char::is_whitespace) {
             errors.push(format!("{at}: username must be 1-128 characters without spaces"));
         }
-        if let Err(e) = check_password_policy(&u.password) {
-            errors.push(format!("{at}: {e}"));
+        match (&u.password, &u.password_hash) {
+            (Some(p), None) => {
+                if let Err(e) = check_password_policy(p) {
+                    errors.push(format!("{at}: {e}"));
+                }
+            }
+            (None, Some(h)) => {
+                if !h.starts_with("$argon2id$") || argon2::PasswordHash::new(h).is_err() {
+                    errors.push(format!("{at}: passwordHash must be an Argon2id PHC string"));
+                }
+            }
+            _ => errors.push(format!("{at}: give exactly one of password or passwordHash")),
         }
         if !ids.insert(u.id.clone()) {
             errors.push(format!("{at}: duplicate id"));
@@ -181,8 +195,14 @@ pub async fn import(store: &SqliteStore, file: ImportFile) -> anyhow::Result<Imp
     }
     let mut records = Vec::with_capacity(users.len());
     for (u, kind) in users {
-        let password = u.password.clone();
-        let hash = tokio::task::spawn_blocking(move || hash_password(&password)).await?.map_err(anyhow::Error::msg)?;
+        let hash = match (&u.password, &u.password_hash) {
+            (_, Some(h)) => h.clone(),
+            (Some(p), None) => {
+                let password = p.clone();
+                tokio::task::spawn_blocking(move || hash_password(&password)).await?.map_err(anyhow::Error::msg)?
+            }
+            (None, None) => bail!("unreachable: checked above"),
+        };
         records.push(UserRecord {
             id: UserId(u.id.clone()),
             kind,
@@ -209,7 +229,14 @@ pub fn read_import_file(path: &Path) -> anyhow::Result<ImportFile> {
 /// Adds an account.
 pub async fn user_add(store: &SqliteStore, id: &str, kind: UserType, name: &str, username: &str, password: &str) -> anyhow::Result<()> {
     let file = ImportFile {
-        users: vec![ImportUser { id: id.into(), kind: kind.as_str().into(), name: name.into(), username: username.into(), password: password.into() }],
+        users: vec![ImportUser {
+            id: id.into(),
+            kind: kind.as_str().into(),
+            name: name.into(),
+            username: username.into(),
+            password: Some(password.into()),
+            password_hash: None,
+        }],
         contexts: vec![],
     };
     let dir = store.directory(Utc::now()).await?;

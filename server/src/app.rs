@@ -94,6 +94,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
         )),
         attachments_dir: Arc::new(config.attachments_dir()),
         hub: Arc::new(Hub::new(metrics.clone())),
+        hash_permits: Arc::new(tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))),
         config: Arc::new(config),
         store,
         clock,

@@ -16,7 +16,14 @@ fn user(id: &str, kind: &str, name: &str, username: &str) -> ImportUser {
         "medecin" => DOCTOR_PASSWORD,
         _ => ADMIN_PASSWORD,
     };
-    ImportUser { id: id.into(), kind: kind.into(), name: name.into(), username: username.into(), password: password.into() }
+    ImportUser {
+        id: id.into(),
+        kind: kind.into(),
+        name: name.into(),
+        username: username.into(),
+        password: Some(password.into()),
+        password_hash: None,
+    }
 }
 
 fn context(kind: &str, id: &str, title: &str, date: &str, patient: &str, doctor: &str, summary: &str) -> ImportContext {

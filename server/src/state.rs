@@ -44,6 +44,8 @@ pub struct AppState {
     pub login_throttle: Arc<LoginThrottle>,
     /// Where attachment bytes live.
     pub attachments_dir: Arc<PathBuf>,
+    /// Bounds concurrent Argon2 computations (19 MiB each) to the number of cores.
+    pub hash_permits: Arc<tokio::sync::Semaphore>,
     /// Flips to true when the server shuts down.
     pub shutdown: watch::Receiver<bool>,
 }

@@ -32,7 +32,13 @@ pub async fn login(State(state): State<AppState>, meta: RequestMeta, Json(req): 
     let record = state.store.user_by_username(&username).await?;
     let hash = record.as_ref().map(|u| u.password_hash.clone());
     let pw = password.clone();
-    let ok = tokio::task::spawn_blocking(move || verify_password(&pw, hash.as_deref())).await.unwrap_or(false);
+    let permit = state.hash_permits.clone().acquire_owned().await.map_err(|_| AppError::internal())?;
+    let ok = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        verify_password(&pw, hash.as_deref())
+    })
+    .await
+    .unwrap_or(false);
     let user = match record {
         Some(u) if ok && !u.disabled => u,
         other => {
