@@ -84,8 +84,7 @@ typed_id!(
 pub fn is_valid_id(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= MAX_ID_LEN
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'))
 }
 
@@ -96,7 +95,9 @@ mod tests {
     #[test]
     fn id_shapes() {
         assert!(is_valid_id("patient_123"));
-        assert!(is_valid_id("session_ordonnance_ord_789_patient_123_medecin_456"));
+        assert!(is_valid_id(
+            "session_ordonnance_ord_789_patient_123_medecin_456"
+        ));
         assert!(!is_valid_id(""));
         assert!(!is_valid_id("../etc/passwd"));
         assert!(!is_valid_id("a b"));

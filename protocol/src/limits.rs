@@ -35,7 +35,10 @@ impl Default for Limits {
             max_message_length: 1000,
             max_attachments: 5,
             max_file_size: 10 * 1024 * 1024,
-            allowed_file_types: DEFAULT_ALLOWED_FILE_TYPES.iter().map(|s| (*s).to_owned()).collect(),
+            allowed_file_types: DEFAULT_ALLOWED_FILE_TYPES
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
             auto_archive_after_days: 30,
             retention_period_days: 7 * 365 + 2,
             typing_indicator_delay_ms: 1000,

@@ -256,8 +256,16 @@ pub struct Session {
 
 impl Session {
     /// The id a session of this (context, patient, doctor) has.
-    pub fn id_for(kind: ContextType, context: &ContextId, patient: &UserId, doctor: &UserId) -> SessionId {
-        SessionId(format!("session_{}_{}_{}_{}", kind, context, patient, doctor))
+    pub fn id_for(
+        kind: ContextType,
+        context: &ContextId,
+        patient: &UserId,
+        doctor: &UserId,
+    ) -> SessionId {
+        SessionId(format!(
+            "session_{}_{}_{}_{}",
+            kind, context, patient, doctor
+        ))
     }
 }
 
@@ -336,7 +344,10 @@ mod tests {
     #[test]
     fn enums_round_trip() {
         assert_eq!("medecin".parse::<UserType>().unwrap(), UserType::Medecin);
-        assert_eq!(serde_json::to_string(&ContextType::Examen).unwrap(), "\"examen\"");
+        assert_eq!(
+            serde_json::to_string(&ContextType::Examen).unwrap(),
+            "\"examen\""
+        );
         assert!("doctor".parse::<UserType>().is_err());
         assert!(MessageStatus::Read.rank() > MessageStatus::Delivered.rank());
     }
@@ -349,6 +360,9 @@ mod tests {
             &UserId::new("patient_123"),
             &UserId::new("medecin_456"),
         );
-        assert_eq!(id.as_str(), "session_ordonnance_ord_789_patient_123_medecin_456");
+        assert_eq!(
+            id.as_str(),
+            "session_ordonnance_ord_789_patient_123_medecin_456"
+        );
     }
 }

@@ -181,7 +181,12 @@ mod tests {
         let json = r#"{"type":"send","clientMessageId":"c1","contextType":"ordonnance","contextId":"ord_789","content":"x"}"#;
         let frame: ClientFrame = serde_json::from_str(json).unwrap();
         match frame {
-            ClientFrame::Send { message_type, metadata, attachments, .. } => {
+            ClientFrame::Send {
+                message_type,
+                metadata,
+                attachments,
+                ..
+            } => {
                 assert_eq!(message_type, MessageType::Text);
                 assert!(!metadata.is_urgent);
                 assert!(attachments.is_empty());
@@ -194,12 +199,18 @@ mod tests {
 
     #[test]
     fn server_frames_are_tagged() {
-        let f = ServerFrame::Presence { user_id: UserId::new("medecin_456"), online: true };
+        let f = ServerFrame::Presence {
+            user_id: UserId::new("medecin_456"),
+            online: true,
+        };
         assert_eq!(
             serde_json::to_string(&f).unwrap(),
             r#"{"type":"presence","userId":"medecin_456","online":true}"#
         );
-        assert_eq!(serde_json::to_string(&ServerFrame::Pong).unwrap(), r#"{"type":"pong"}"#);
+        assert_eq!(
+            serde_json::to_string(&ServerFrame::Pong).unwrap(),
+            r#"{"type":"pong"}"#
+        );
         let auth: ClientFrame = serde_json::from_str(r#"{"type":"auth","token":"t"}"#).unwrap();
         assert!(format!("{auth:?}").contains("redacted"));
     }

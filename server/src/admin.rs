@@ -17,7 +17,11 @@ use std::path::Path;
 pub const CLI_ACTOR: &str = "admin-cli";
 
 fn cli_meta() -> RequestMeta {
-    RequestMeta { ip: "local".into(), user_agent: "dmp-server-cli".into(), request_id: uuid::Uuid::new_v4().to_string() }
+    RequestMeta {
+        ip: "local".into(),
+        user_agent: "dmp-server-cli".into(),
+        request_id: uuid::Uuid::new_v4().to_string(),
+    }
 }
 
 /// The import file: users and contexts.
@@ -55,7 +59,10 @@ pub struct ImportUser {
 
 impl std::fmt::Debug for ImportUser {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ImportUser").field("id", &self.id).field("type", &self.kind).finish_non_exhaustive()
+        f.debug_struct("ImportUser")
+            .field("id", &self.id)
+            .field("type", &self.kind)
+            .finish_non_exhaustive()
     }
 }
 
@@ -112,13 +119,21 @@ pub async fn import(store: &SqliteStore, file: ImportFile) -> anyhow::Result<Imp
             continue;
         };
         if !is_valid_id(&u.id) || !u.id.starts_with(expected_prefix(kind)) {
-            errors.push(format!("{at}: id must look like {}…", expected_prefix(kind)));
+            errors.push(format!(
+                "{at}: id must look like {}…",
+                expected_prefix(kind)
+            ));
         }
         if u.name.trim().is_empty() || u.name.chars().count() > 200 {
             errors.push(format!("{at}: name must be 1-200 characters"));
         }
-        if u.username.trim().is_empty() || u.username.len() > 128 || u.username.chars().any(char::is_whitespace) {
-            errors.push(format!("{at}: username must be 1-128 characters without spaces"));
+        if u.username.trim().is_empty()
+            || u.username.len() > 128
+            || u.username.chars().any(char::is_whitespace)
+        {
+            errors.push(format!(
+                "{at}: username must be 1-128 characters without spaces"
+            ));
         }
         match (&u.password, &u.password_hash) {
             (Some(p), None) => {
@@ -131,7 +146,9 @@ pub async fn import(store: &SqliteStore, file: ImportFile) -> anyhow::Result<Imp
                     errors.push(format!("{at}: passwordHash must be an Argon2id PHC string"));
                 }
             }
-            _ => errors.push(format!("{at}: give exactly one of password or passwordHash")),
+            _ => errors.push(format!(
+                "{at}: give exactly one of password or passwordHash"
+            )),
         }
         if !ids.insert(u.id.clone()) {
             errors.push(format!("{at}: duplicate id"));
@@ -147,7 +164,12 @@ pub async fn import(store: &SqliteStore, file: ImportFile) -> anyhow::Result<Imp
             .iter()
             .find(|(u, _)| u.id == id)
             .map(|(_, k)| *k)
-            .or_else(|| dir.users.iter().find(|u| u.id.as_str() == id).map(|u| u.kind))
+            .or_else(|| {
+                dir.users
+                    .iter()
+                    .find(|u| u.id.as_str() == id)
+                    .map(|u| u.kind)
+            })
     };
     let mut contexts = Vec::new();
     let mut context_ids = HashSet::new();
@@ -157,7 +179,11 @@ pub async fn import(store: &SqliteStore, file: ImportFile) -> anyhow::Result<Imp
             errors.push(format!("{at}: type must be ordonnance or examen"));
             continue;
         };
-        let prefix = if kind == ContextType::Ordonnance { "ord_" } else { "exa_" };
+        let prefix = if kind == ContextType::Ordonnance {
+            "ord_"
+        } else {
+            "exa_"
+        };
         if !is_valid_id(&c.id) || !c.id.starts_with(prefix) {
             errors.push(format!("{at}: id must look like {prefix}…"));
         }
@@ -167,17 +193,28 @@ pub async fn import(store: &SqliteStore, file: ImportFile) -> anyhow::Result<Imp
         if NaiveDate::parse_from_str(&c.date, "%Y-%m-%d").is_err() {
             errors.push(format!("{at}: date must be YYYY-MM-DD"));
         }
-        if c.title.trim().is_empty() || c.title.chars().count() > 200 || c.summary.chars().count() > 2000 {
-            errors.push(format!("{at}: title must be 1-200 characters and summary at most 2000"));
+        if c.title.trim().is_empty()
+            || c.title.chars().count() > 200
+            || c.summary.chars().count() > 2000
+        {
+            errors.push(format!(
+                "{at}: title must be 1-200 characters and summary at most 2000"
+            ));
         }
         match known(&c.patient_id) {
             Some(UserType::Patient) => {}
-            Some(other) => errors.push(format!("{at}: patientId {} is a {other}, not a patient", c.patient_id)),
+            Some(other) => errors.push(format!(
+                "{at}: patientId {} is a {other}, not a patient",
+                c.patient_id
+            )),
             None => errors.push(format!("{at}: unknown patient {}", c.patient_id)),
         }
         match known(&c.doctor_id) {
             Some(UserType::Medecin) => {}
-            Some(other) => errors.push(format!("{at}: doctorId {} is a {other}, not a medecin", c.doctor_id)),
+            Some(other) => errors.push(format!(
+                "{at}: doctorId {} is a {other}, not a medecin",
+                c.doctor_id
+            )),
             None => errors.push(format!("{at}: unknown doctor {}", c.doctor_id)),
         }
         contexts.push(ContextRecord {
@@ -191,7 +228,10 @@ pub async fn import(store: &SqliteStore, file: ImportFile) -> anyhow::Result<Imp
         });
     }
     if !errors.is_empty() {
-        bail!("the import file was refused, nothing was written:\n  - {}", errors.join("\n  - "));
+        bail!(
+            "the import file was refused, nothing was written:\n  - {}",
+            errors.join("\n  - ")
+        );
     }
     let mut records = Vec::with_capacity(users.len());
     for (u, kind) in users {
@@ -199,7 +239,9 @@ pub async fn import(store: &SqliteStore, file: ImportFile) -> anyhow::Result<Imp
             (_, Some(h)) => h.clone(),
             (Some(p), None) => {
                 let password = p.clone();
-                tokio::task::spawn_blocking(move || hash_password(&password)).await?.map_err(anyhow::Error::msg)?
+                tokio::task::spawn_blocking(move || hash_password(&password))
+                    .await?
+                    .map_err(anyhow::Error::msg)?
             }
             (None, None) => bail!("unreachable: checked above"),
         };
@@ -212,22 +254,43 @@ pub async fn import(store: &SqliteStore, file: ImportFile) -> anyhow::Result<Imp
             disabled: false,
         });
     }
-    let summary = ImportSummary { users: records.len(), contexts: contexts.len() };
-    let audit = AuditEvent::new(Utc::now(), CLI_ACTOR, "import", format!("{} users, {} contexts", summary.users, summary.contexts), "ok", &cli_meta());
-    store.upsert_directory(records, contexts, audit).await.map_err(|e| anyhow::anyhow!("the import was refused, nothing was written: {e}"))?;
+    let summary = ImportSummary {
+        users: records.len(),
+        contexts: contexts.len(),
+    };
+    let audit = AuditEvent::new(
+        Utc::now(),
+        CLI_ACTOR,
+        "import",
+        format!("{} users, {} contexts", summary.users, summary.contexts),
+        "ok",
+        &cli_meta(),
+    );
+    store
+        .upsert_directory(records, contexts, audit)
+        .await
+        .map_err(|e| anyhow::anyhow!("the import was refused, nothing was written: {e}"))?;
     Ok(summary)
 }
 
 /// Reads and parses an import file.
 pub fn read_import_file(path: &Path) -> anyhow::Result<ImportFile> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     serde_json::from_str(&text).map_err(|e| {
         anyhow::anyhow!("{} is not a valid import file (line {}, column {}): expected {{\"users\":[…],\"contexts\":[…]}}", path.display(), e.line(), e.column())
     })
 }
 
 /// Adds an account.
-pub async fn user_add(store: &SqliteStore, id: &str, kind: UserType, name: &str, username: &str, password: &str) -> anyhow::Result<()> {
+pub async fn user_add(
+    store: &SqliteStore,
+    id: &str,
+    kind: UserType,
+    name: &str,
+    username: &str,
+    password: &str,
+) -> anyhow::Result<()> {
     let file = ImportFile {
         users: vec![ImportUser {
             id: id.into(),
@@ -248,28 +311,47 @@ pub async fn user_add(store: &SqliteStore, id: &str, kind: UserType, name: &str,
 
 /// Disables (or re-enables) an account; disabling ends its sessions.
 pub async fn user_disable(store: &SqliteStore, id: &str, disabled: bool) -> anyhow::Result<()> {
-    let action = if disabled { "user_disable" } else { "user_enable" };
+    let action = if disabled {
+        "user_disable"
+    } else {
+        "user_enable"
+    };
     let audit = AuditEvent::new(Utc::now(), CLI_ACTOR, action, id, "ok", &cli_meta());
-    store.set_user_disabled(&UserId(id.into()), disabled, audit).await.map_err(|e| match e {
-        crate::store::StoreError::NotFound => anyhow::anyhow!("no user {id}"),
-        e => e.into(),
-    })
+    store
+        .set_user_disabled(&UserId(id.into()), disabled, audit)
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::NotFound => anyhow::anyhow!("no user {id}"),
+            e => e.into(),
+        })
 }
 
 /// Sets a new password; every session of the user ends.
 pub async fn user_passwd(store: &SqliteStore, id: &str, password: &str) -> anyhow::Result<()> {
     check_password_policy(password).map_err(anyhow::Error::msg)?;
     let pw = password.to_owned();
-    let hash = tokio::task::spawn_blocking(move || hash_password(&pw)).await?.map_err(anyhow::Error::msg)?;
+    let hash = tokio::task::spawn_blocking(move || hash_password(&pw))
+        .await?
+        .map_err(anyhow::Error::msg)?;
     let audit = AuditEvent::new(Utc::now(), CLI_ACTOR, "user_passwd", id, "ok", &cli_meta());
-    store.set_password(&UserId(id.into()), hash, audit).await.map_err(|e| match e {
-        crate::store::StoreError::NotFound => anyhow::anyhow!("no user {id}"),
-        e => e.into(),
-    })
+    store
+        .set_password(&UserId(id.into()), hash, audit)
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::NotFound => anyhow::anyhow!("no user {id}"),
+            e => e.into(),
+        })
 }
 
 /// Prints audit rows (text or JSON lines).
-pub async fn audit_print(store: &SqliteStore, since: Option<chrono::DateTime<Utc>>, user: Option<String>, json: bool, limit: u32, out: &mut impl std::io::Write) -> anyhow::Result<usize> {
+pub async fn audit_print(
+    store: &SqliteStore,
+    since: Option<chrono::DateTime<Utc>>,
+    user: Option<String>,
+    json: bool,
+    limit: u32,
+    out: &mut impl std::io::Write,
+) -> anyhow::Result<usize> {
     let rows = store.audit_rows(since, user, None, limit).await?;
     for r in &rows {
         if json {
@@ -303,30 +385,50 @@ pub async fn backup(store: &SqliteStore, dest: &Path) -> anyhow::Result<()> {
         bail!("{} already exists; choose a new file name", dest.display());
     }
     store.backup_to(dest).await?;
-    store.audit(AuditEvent::new(Utc::now(), CLI_ACTOR, "backup", dest.display().to_string(), "ok", &cli_meta())).await?;
+    store
+        .audit(AuditEvent::new(
+            Utc::now(),
+            CLI_ACTOR,
+            "backup",
+            dest.display().to_string(),
+            "ok",
+            &cli_meta(),
+        ))
+        .await?;
     Ok(())
 }
 
 /// Replaces the database with a backup. The server must be stopped; the
 /// previous database is kept beside it.
 pub async fn restore(config: &Config, src: &Path) -> anyhow::Result<std::path::PathBuf> {
-    let _lock = crate::app::lock_data_dir(&config.data_dir).context("stop the server before restoring")?;
+    let _lock =
+        crate::app::lock_data_dir(&config.data_dir).context("stop the server before restoring")?;
     {
-        let conn = rusqlite::Connection::open_with_flags(src, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .with_context(|| format!("cannot open {}", src.display()))?;
+        let conn =
+            rusqlite::Connection::open_with_flags(src, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .with_context(|| format!("cannot open {}", src.display()))?;
         let check: String = conn
             .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-            .map_err(|_| anyhow::anyhow!("{} is not a dmp-server database backup", src.display()))?;
+            .map_err(|_| {
+                anyhow::anyhow!("{} is not a dmp-server database backup", src.display())
+            })?;
         if check != "ok" {
             bail!("{} is damaged: {check}", src.display());
         }
-        let has_audit: i64 = conn.query_row("SELECT COUNT(*) FROM sqlite_master WHERE name IN ('users', 'messages', 'audit')", [], |r| r.get(0))?;
+        let has_audit: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('users', 'messages', 'audit')",
+            [],
+            |r| r.get(0),
+        )?;
         if has_audit != 3 {
             bail!("{} is not a dmp-server database backup", src.display());
         }
     }
     let db = config.database_path();
-    let kept = db.with_extension(format!("sqlite3.before-restore-{}", Utc::now().format("%Y%m%dT%H%M%S")));
+    let kept = db.with_extension(format!(
+        "sqlite3.before-restore-{}",
+        Utc::now().format("%Y%m%dT%H%M%S")
+    ));
     let tmp = db.with_extension("sqlite3.restoring");
     std::fs::copy(src, &tmp)?;
     std::fs::File::open(&tmp)?.sync_all()?;
@@ -343,6 +445,15 @@ pub async fn restore(config: &Config, src: &Path) -> anyhow::Result<std::path::P
     }
     std::fs::rename(&tmp, &db)?;
     let store = SqliteStore::open(&db, config.durability)?;
-    store.audit(AuditEvent::new(Utc::now(), CLI_ACTOR, "restore", src.display().to_string(), "ok", &cli_meta())).await?;
+    store
+        .audit(AuditEvent::new(
+            Utc::now(),
+            CLI_ACTOR,
+            "restore",
+            src.display().to_string(),
+            "ok",
+            &cli_meta(),
+        ))
+        .await?;
     Ok(kept)
 }

@@ -38,9 +38,19 @@ pub struct RunningServer {
 
 /// Takes the data directory's lock so that two servers (or a restore) never share it.
 pub fn lock_data_dir(dir: &Path) -> anyhow::Result<File> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create data directory {}", dir.display()))?;
-    let lock = File::options().create(true).truncate(false).write(true).open(dir.join("server.lock"))?;
-    lock.try_lock().map_err(|_| anyhow::anyhow!("data directory {} is in use by another dmp-server", dir.display()))?;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("server.lock"))?;
+    lock.try_lock().map_err(|_| {
+        anyhow::anyhow!(
+            "data directory {} is in use by another dmp-server",
+            dir.display()
+        )
+    })?;
     Ok(lock)
 }
 
@@ -69,7 +79,10 @@ fn signing_key(dir: &Path) -> anyhow::Result<Vec<u8>> {
 /// Opens the store of a data directory (used by the server and the admin CLI).
 pub fn open_store(config: &Config) -> anyhow::Result<Arc<SqliteStore>> {
     std::fs::create_dir_all(&config.data_dir)?;
-    Ok(Arc::new(SqliteStore::open(config.database_path(), config.durability).context("cannot open the database")?))
+    Ok(Arc::new(
+        SqliteStore::open(config.database_path(), config.durability)
+            .context("cannot open the database")?,
+    ))
 }
 
 /// Starts the server and its background jobs.
@@ -82,11 +95,16 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
     directory.load(store.directory(clock.now()).await?);
     let metrics = Arc::new(Metrics::default());
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let listener = tokio::net::TcpListener::bind(config.bind).await.with_context(|| format!("cannot bind {}", config.bind))?;
+    let listener = tokio::net::TcpListener::bind(config.bind)
+        .await
+        .with_context(|| format!("cannot bind {}", config.bind))?;
     let addr = listener.local_addr()?;
     let state = AppState {
         signer: Arc::new(TokenSigner::new(key, config.token_issuer.clone())),
-        send_limiter: Arc::new(RateLimiter::new(config.rate_limit.send_per_second, config.rate_limit.send_burst)),
+        send_limiter: Arc::new(RateLimiter::new(
+            config.rate_limit.send_per_second,
+            config.rate_limit.send_burst,
+        )),
         login_throttle: Arc::new(LoginThrottle::new(
             config.login.max_failures,
             Duration::from_secs(config.login.lockout_secs),
@@ -94,7 +112,9 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
         )),
         attachments_dir: Arc::new(config.attachments_dir()),
         hub: Arc::new(Hub::new(metrics.clone())),
-        hash_permits: Arc::new(tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))),
+        hash_permits: Arc::new(tokio::sync::Semaphore::new(
+            std::thread::available_parallelism().map_or(2, |n| n.get()),
+        )),
         config: Arc::new(config),
         store,
         clock,
@@ -102,13 +122,17 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
         metrics,
         shutdown: shutdown_rx.clone(),
     };
-    let app = crate::http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let app =
+        crate::http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let mut rx = shutdown_rx.clone();
     let http = tokio::spawn(async move {
         let stop = async move {
             let _ = rx.wait_for(|v| *v).await;
         };
-        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(stop)
+            .await
+        {
             tracing::error!(error = %e, "http server failed");
         }
     });
@@ -117,7 +141,13 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
         tokio::spawn(watch_directory(state.clone(), shutdown_rx.clone())),
         tokio::spawn(maintenance(state.clone(), shutdown_rx)),
     ];
-    Ok(RunningServer { addr, state, shutdown: shutdown_tx, tasks, _lock: lock })
+    Ok(RunningServer {
+        addr,
+        state,
+        shutdown: shutdown_tx,
+        tasks,
+        _lock: lock,
+    })
 }
 
 impl RunningServer {
@@ -160,14 +190,18 @@ async fn watch_directory(state: AppState, mut stop: watch::Receiver<bool>) {
         }
         for (user, disabled) in state.directory.user_ids() {
             if disabled {
-                state.hub.close_user(&user, dmp_protocol::ws::CLOSE_UNAUTHENTICATED);
+                state
+                    .hub
+                    .close_user(&user, dmp_protocol::ws::CLOSE_UNAUTHENTICATED);
             }
         }
         match state.store.revoked_logins_since(since).await {
             Ok(revoked) => {
                 for (login, user) in revoked {
                     state.directory.remove_login(&login);
-                    state.hub.close_login(&user, &login, dmp_protocol::ws::CLOSE_UNAUTHENTICATED);
+                    state
+                        .hub
+                        .close_login(&user, &login, dmp_protocol::ws::CLOSE_UNAUTHENTICATED);
                 }
             }
             Err(e) => tracing::warn!(error = %e, "cannot read revoked logins"),
@@ -193,12 +227,26 @@ async fn maintenance(state: AppState, mut stop: watch::Receiver<bool>) {
 pub async fn run_maintenance(state: &AppState) {
     let now = state.now();
     let limits = &state.config.limits;
-    match state.store.archive_idle(now - ChronoDuration::days(i64::from(limits.auto_archive_after_days)), now).await {
+    match state
+        .store
+        .archive_idle(
+            now - ChronoDuration::days(i64::from(limits.auto_archive_after_days)),
+            now,
+        )
+        .await
+    {
         Ok(ids) if !ids.is_empty() => tracing::info!(count = ids.len(), "sessions auto-archived"),
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "auto-archive failed"),
     }
-    match state.store.purge_before(now - ChronoDuration::days(i64::from(limits.retention_period_days)), now).await {
+    match state
+        .store
+        .purge_before(
+            now - ChronoDuration::days(i64::from(limits.retention_period_days)),
+            now,
+        )
+        .await
+    {
         Ok((n, files)) => {
             for f in files {
                 let _ = tokio::fs::remove_file(state.attachments_dir.join(f.as_str())).await;

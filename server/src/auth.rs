@@ -6,7 +6,9 @@
 //! `{"alg":"HS256","typ":"JWT"}` byte for byte after decoding, the MAC is
 //! compared in constant time, and `iss`, `aud`, `exp` and `iat` are checked.
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::{Algorithm, Argon2, Params, Version};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
@@ -28,7 +30,10 @@ fn argon2() -> Argon2<'static> {
 /// Hashes a password into a PHC string. CPU-heavy: call from a blocking thread.
 pub fn hash_password(password: &str) -> Result<String, String> {
     let salt = SaltString::generate(&mut OsRng);
-    argon2().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| e.to_string())
+    argon2()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| e.to_string())
 }
 
 /// Checks a password against a PHC string. `None` runs the same work against
@@ -40,7 +45,8 @@ pub fn verify_password(password: &str, phc: Option<&str>) -> bool {
         Some(p) => (p, true),
         None => (dummy.as_str(), false),
     };
-    let ok = PasswordHash::new(target).is_ok_and(|h| argon2().verify_password(password.as_bytes(), &h).is_ok());
+    let ok = PasswordHash::new(target)
+        .is_ok_and(|h| argon2().verify_password(password.as_bytes(), &h).is_ok());
     ok && real
 }
 
@@ -95,14 +101,20 @@ pub struct TokenSigner {
 
 impl std::fmt::Debug for TokenSigner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenSigner").field("key", &"<redacted>").field("issuer", &self.issuer).finish()
+        f.debug_struct("TokenSigner")
+            .field("key", &"<redacted>")
+            .field("issuer", &self.issuer)
+            .finish()
     }
 }
 
 impl TokenSigner {
     /// A signer with a secret of at least 32 bytes.
     pub fn new(key: Vec<u8>, issuer: impl Into<String>) -> Self {
-        Self { key: Zeroizing::new(key), issuer: issuer.into() }
+        Self {
+            key: Zeroizing::new(key),
+            issuer: issuer.into(),
+        }
     }
 
     fn mac(&self) -> Hmac<Sha256> {
@@ -111,7 +123,14 @@ impl TokenSigner {
     }
 
     /// Signs claims for `user`.
-    pub fn issue(&self, user: &UserId, kind: UserType, sid: &str, now: DateTime<Utc>, ttl_secs: u64) -> String {
+    pub fn issue(
+        &self,
+        user: &UserId,
+        kind: UserType,
+        sid: &str,
+        now: DateTime<Utc>,
+        ttl_secs: u64,
+    ) -> String {
         let iat = now.timestamp();
         let claims = Claims {
             iss: self.issuer.clone(),
@@ -126,7 +145,10 @@ impl TokenSigner {
         let signing_input = format!("{}.{}", B64.encode(HEADER), B64.encode(payload));
         let mut mac = self.mac();
         mac.update(signing_input.as_bytes());
-        format!("{signing_input}.{}", B64.encode(mac.finalize().into_bytes()))
+        format!(
+            "{signing_input}.{}",
+            B64.encode(mac.finalize().into_bytes())
+        )
     }
 
     /// Verifies a token: pinned header, constant-time MAC, issuer, audience, times.
@@ -135,7 +157,9 @@ impl TokenSigner {
             return Err(TokenError::Invalid);
         }
         let mut parts = token.split('.');
-        let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        let (Some(h), Some(p), Some(s), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
             return Err(TokenError::Invalid);
         };
         let header = B64.decode(h).map_err(|_| TokenError::Invalid)?;
@@ -201,26 +225,52 @@ mod tests {
     fn round_trip_and_expiry() {
         let s = signer();
         let now = Utc::now();
-        let t = s.issue(&UserId::new("patient_123"), UserType::Patient, "login_1", now, 900);
+        let t = s.issue(
+            &UserId::new("patient_123"),
+            UserType::Patient,
+            "login_1",
+            now,
+            900,
+        );
         let c = s.verify(&t, now).unwrap();
         assert_eq!(c.sub.as_str(), "patient_123");
-        assert_eq!(s.verify(&t, now + chrono::Duration::seconds(901)), Err(TokenError::Expired));
+        assert_eq!(
+            s.verify(&t, now + chrono::Duration::seconds(901)),
+            Err(TokenError::Expired)
+        );
     }
 
     #[test]
     fn forged_tokens_are_refused() {
         let s = signer();
         let now = Utc::now();
-        let t = s.issue(&UserId::new("patient_123"), UserType::Patient, "login_1", now, 900);
+        let t = s.issue(
+            &UserId::new("patient_123"),
+            UserType::Patient,
+            "login_1",
+            now,
+            900,
+        );
         let other = TokenSigner::new(vec![8u8; 32], "dmp-server");
         assert_eq!(other.verify(&t, now), Err(TokenError::Invalid));
         // alg:none with the same payload and no signature.
         let parts: Vec<&str> = t.split('.').collect();
-        let none = format!("{}.{}.", B64.encode(r#"{"alg":"none","typ":"JWT"}"#), parts[1]);
+        let none = format!(
+            "{}.{}.",
+            B64.encode(r#"{"alg":"none","typ":"JWT"}"#),
+            parts[1]
+        );
         assert_eq!(s.verify(&none, now), Err(TokenError::Invalid));
         // Payload swapped for another user, signature kept.
-        let evil = B64.encode(String::from_utf8(B64.decode(parts[1]).unwrap()).unwrap().replace("patient_123", "patient_999"));
-        assert_eq!(s.verify(&format!("{}.{}.{}", parts[0], evil, parts[2]), now), Err(TokenError::Invalid));
+        let evil = B64.encode(
+            String::from_utf8(B64.decode(parts[1]).unwrap())
+                .unwrap()
+                .replace("patient_123", "patient_999"),
+        );
+        assert_eq!(
+            s.verify(&format!("{}.{}.{}", parts[0], evil, parts[2]), now),
+            Err(TokenError::Invalid)
+        );
         assert_eq!(s.verify("garbage", now), Err(TokenError::Invalid));
     }
 

@@ -92,7 +92,11 @@ impl Default for Config {
             token_issuer: "dmp-server".into(),
             access_token_ttl_secs: 900,
             refresh_token_ttl_days: 30,
-            allowed_origins: vec!["tauri://localhost".into(), "http://tauri.localhost".into(), "http://localhost:1420".into()],
+            allowed_origins: vec![
+                "tauri://localhost".into(),
+                "http://tauri.localhost".into(),
+                "http://localhost:1420".into(),
+            ],
             max_json_body_bytes: 64 * 1024,
             durability: Durability::Full,
             maintenance_interval_secs: 60,
@@ -106,13 +110,22 @@ impl Default for Config {
 
 impl Default for RateLimitConfig {
     fn default() -> Self {
-        Self { send_per_second: 5.0, send_burst: 20.0, ws_frames_per_second: 50.0, ws_frames_burst: 200.0 }
+        Self {
+            send_per_second: 5.0,
+            send_burst: 20.0,
+            ws_frames_per_second: 50.0,
+            ws_frames_burst: 200.0,
+        }
     }
 }
 
 impl Default for LoginConfig {
     fn default() -> Self {
-        Self { max_failures: 5, lockout_secs: 30, max_lockout_secs: 900 }
+        Self {
+            max_failures: 5,
+            lockout_secs: 30,
+            max_lockout_secs: 900,
+        }
     }
 }
 
@@ -147,31 +160,48 @@ pub enum ConfigError {
 
 impl Config {
     /// Defaults, then `file` (if given), then the `DMP_*` variables of `env`.
-    pub fn load(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
-        let mut merged = toml::Table::try_from(Config::default()).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut merged = toml::Table::try_from(Config::default())
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         if let Some(path) = file {
-            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-            let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))?;
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
+            let table: toml::Table = text
+                .parse()
+                .map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))?;
             merge(&mut merged, table);
         }
         let mut from_env = toml::Table::new();
         for (key, value) in env {
-            let Some(rest) = key.strip_prefix("DMP_") else { continue };
+            let Some(rest) = key.strip_prefix("DMP_") else {
+                continue;
+            };
             let path: Vec<String> = rest.split("__").map(|p| p.to_ascii_lowercase()).collect();
             set_path(&mut from_env, &path, parse_scalar(&value));
         }
         merge(&mut merged, from_env);
-        let config: Config = toml::Value::Table(merged).try_into().map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))?;
+        let config: Config = toml::Value::Table(merged)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))?;
         config.validate()?;
         Ok(config)
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
         if self.access_token_ttl_secs == 0 || self.access_token_ttl_secs > 900 {
-            return Err(ConfigError::Invalid("access_token_ttl_secs must be between 1 and 900".into()));
+            return Err(ConfigError::Invalid(
+                "access_token_ttl_secs must be between 1 and 900".into(),
+            ));
         }
         if self.rate_limit.send_per_second <= 0.0 || self.rate_limit.send_burst < 1.0 {
-            return Err(ConfigError::Invalid("rate_limit.send_* must be positive".into()));
+            return Err(ConfigError::Invalid(
+                "rate_limit.send_* must be positive".into(),
+            ));
         }
         if self.limits.max_message_length == 0 || self.ws.send_queue == 0 {
             return Err(ConfigError::Invalid("limits must be positive".into()));
@@ -206,7 +236,9 @@ fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) {
             table.insert(last.clone(), value);
         }
         [first, rest @ ..] => {
-            let entry = table.entry(first.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let entry = table
+                .entry(first.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
             if let toml::Value::Table(t) = entry {
                 set_path(t, rest, value);
             }
@@ -234,7 +266,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("dmp-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("c.toml");
-        std::fs::write(&file, "bind = \"127.0.0.1:9000\"\n[rate_limit]\nsend_per_second = 7.0\n").unwrap();
+        std::fs::write(
+            &file,
+            "bind = \"127.0.0.1:9000\"\n[rate_limit]\nsend_per_second = 7.0\n",
+        )
+        .unwrap();
         let env = vec![
             ("DMP_RATE_LIMIT__SEND_BURST".to_owned(), "40".to_owned()),
             ("DMP_DATA_DIR".to_owned(), "/tmp/x y".to_owned()),

@@ -46,7 +46,12 @@ pub struct ContextAccess {
 impl ContextAccess {
     /// The session id of this context.
     pub fn session_id(&self) -> SessionId {
-        Session::id_for(self.context.kind, &self.context.id, &self.context.patient_id, &self.context.doctor_id)
+        Session::id_for(
+            self.context.kind,
+            &self.context.id,
+            &self.context.patient_id,
+            &self.context.doctor_id,
+        )
     }
 }
 
@@ -75,16 +80,31 @@ impl AccessRefusal {
 impl Directory {
     /// Replaces users and contexts with a fresh snapshot; adds its logins.
     pub fn load(&self, snap: Snapshot) {
-        let mut t = Tables { revision: snap.revision, ..Tables::default() };
+        let mut t = Tables {
+            revision: snap.revision,
+            ..Tables::default()
+        };
         for u in snap.users {
             t.users.insert(u.id.clone(), Arc::new(u));
         }
         for c in snap.contexts {
             let c = Arc::new(c);
-            t.peers.entry(c.patient_id.clone()).or_default().insert(c.doctor_id.clone());
-            t.peers.entry(c.doctor_id.clone()).or_default().insert(c.patient_id.clone());
-            t.contexts_of.entry(c.patient_id.clone()).or_default().push(c.clone());
-            t.contexts_of.entry(c.doctor_id.clone()).or_default().push(c.clone());
+            t.peers
+                .entry(c.patient_id.clone())
+                .or_default()
+                .insert(c.doctor_id.clone());
+            t.peers
+                .entry(c.doctor_id.clone())
+                .or_default()
+                .insert(c.patient_id.clone());
+            t.contexts_of
+                .entry(c.patient_id.clone())
+                .or_default()
+                .push(c.clone());
+            t.contexts_of
+                .entry(c.doctor_id.clone())
+                .or_default()
+                .push(c.clone());
             t.contexts.insert((c.kind, c.id.clone()), c);
         }
         for v in t.contexts_of.values_mut() {
@@ -108,22 +128,41 @@ impl Directory {
 
     /// Every user id.
     pub fn user_ids(&self) -> Vec<(UserId, bool)> {
-        self.tables.read().users.values().map(|u| (u.id.clone(), u.disabled)).collect()
+        self.tables
+            .read()
+            .users
+            .values()
+            .map(|u| (u.id.clone(), u.disabled))
+            .collect()
     }
 
     /// A context by type and id.
     pub fn context(&self, kind: ContextType, id: &ContextId) -> Option<Arc<ContextRecord>> {
-        self.tables.read().contexts.get(&(kind, id.clone())).cloned()
+        self.tables
+            .read()
+            .contexts
+            .get(&(kind, id.clone()))
+            .cloned()
     }
 
     /// The contexts of a user (as patient or doctor), newest first.
     pub fn contexts_of(&self, user: &UserId) -> Vec<Arc<ContextRecord>> {
-        self.tables.read().contexts_of.get(user).cloned().unwrap_or_default()
+        self.tables
+            .read()
+            .contexts_of
+            .get(user)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// The people a user shares at least one context with.
     pub fn peers_of(&self, user: &UserId) -> Vec<UserId> {
-        self.tables.read().peers.get(user).map(|s| s.iter().cloned().collect()).unwrap_or_default()
+        self.tables
+            .read()
+            .peers
+            .get(user)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Records an active login.
@@ -143,14 +182,30 @@ impl Directory {
 
     /// Whether a login is active for this user.
     pub fn login_active(&self, id: &str, user: &UserId, now: DateTime<Utc>) -> bool {
-        self.logins.get(id).is_some_and(|e| e.0 == *user && e.1 > now)
+        self.logins
+            .get(id)
+            .is_some_and(|e| e.0 == *user && e.1 > now)
     }
 
     /// The one authorization rule: the context's patient or its doctor, with an enabled account.
-    pub fn authorize(&self, user: &UserId, kind: ContextType, id: &ContextId) -> Result<ContextAccess, AccessRefusal> {
+    pub fn authorize(
+        &self,
+        user: &UserId,
+        kind: ContextType,
+        id: &ContextId,
+    ) -> Result<ContextAccess, AccessRefusal> {
         let t = self.tables.read();
-        let me = t.users.get(user).filter(|u| !u.disabled).cloned().ok_or(AccessRefusal::AccountDisabled)?;
-        let context = t.contexts.get(&(kind, id.clone())).cloned().ok_or(AccessRefusal::UnknownContext)?;
+        let me = t
+            .users
+            .get(user)
+            .filter(|u| !u.disabled)
+            .cloned()
+            .ok_or(AccessRefusal::AccountDisabled)?;
+        let context = t
+            .contexts
+            .get(&(kind, id.clone()))
+            .cloned()
+            .ok_or(AccessRefusal::UnknownContext)?;
         let peer_id = if context.patient_id == *user {
             &context.doctor_id
         } else if context.doctor_id == *user {
@@ -158,7 +213,16 @@ impl Directory {
         } else {
             return Err(AccessRefusal::NotParticipant);
         };
-        let peer = t.users.get(peer_id).cloned().ok_or(AccessRefusal::UnknownContext)?;
-        Ok(ContextAccess { context, me, peer, _private: () })
+        let peer = t
+            .users
+            .get(peer_id)
+            .cloned()
+            .ok_or(AccessRefusal::UnknownContext)?;
+        Ok(ContextAccess {
+            context,
+            me,
+            peer,
+            _private: (),
+        })
     }
 }

@@ -23,8 +23,14 @@ pub struct AppError {
 impl AppError {
     /// An error with the code's default status.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        Self { code, status, message: message.into(), retry_after: None }
+        let status =
+            StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        Self {
+            code,
+            status,
+            message: message.into(),
+            retry_after: None,
+        }
     }
 
     /// Changes the HTTP status.
@@ -40,12 +46,18 @@ impl AppError {
 
     /// `SESSION_EXPIRED`.
     pub fn expired() -> Self {
-        Self::new(ErrorCode::SessionExpired, "the session has expired; sign in again")
+        Self::new(
+            ErrorCode::SessionExpired,
+            "the session has expired; sign in again",
+        )
     }
 
     /// `CONTEXT_ACCESS_DENIED`.
     pub fn denied() -> Self {
-        Self::new(ErrorCode::ContextAccessDenied, "you are not a participant of this context")
+        Self::new(
+            ErrorCode::ContextAccessDenied,
+            "you are not a participant of this context",
+        )
     }
 
     /// `NOT_FOUND`.
@@ -60,7 +72,10 @@ impl AppError {
 
     /// `RATE_LIMIT_EXCEEDED` with a retry delay.
     pub fn rate_limited(retry_after_secs: u64) -> Self {
-        let mut e = Self::new(ErrorCode::RateLimitExceeded, "too many requests; retry later");
+        let mut e = Self::new(
+            ErrorCode::RateLimitExceeded,
+            "too many requests; retry later",
+        );
         e.retry_after = Some(retry_after_secs.max(1));
         e
     }
@@ -72,7 +87,12 @@ impl AppError {
 
     /// The wire body.
     pub fn body(&self) -> ErrorBody {
-        ErrorBody { error: ApiError { code: self.code, message: self.message.clone() } }
+        ErrorBody {
+            error: ApiError {
+                code: self.code,
+                message: self.message.clone(),
+            },
+        }
     }
 }
 

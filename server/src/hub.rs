@@ -6,10 +6,10 @@
 //! a slow reader cannot make the server's memory grow.
 
 use crate::metrics::Metrics;
+use axum::extract::ws::Utf8Bytes;
 use dashmap::DashMap;
 use dmp_protocol::ws::ServerFrame;
 use dmp_protocol::UserId;
-use axum::extract::ws::Utf8Bytes;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -35,7 +35,9 @@ pub struct Kill {
 impl Kill {
     /// Asks the connection to close with `code`.
     pub fn fire(&self, code: u16) {
-        let _ = self.code.compare_exchange(0, code, Ordering::SeqCst, Ordering::SeqCst);
+        let _ = self
+            .code
+            .compare_exchange(0, code, Ordering::SeqCst, Ordering::SeqCst);
         self.notify.notify_one();
     }
 
@@ -70,7 +72,11 @@ pub struct Hub {
 impl Hub {
     /// An empty hub.
     pub fn new(metrics: Arc<Metrics>) -> Self {
-        Self { conns: DashMap::new(), next_id: AtomicU64::new(1), metrics }
+        Self {
+            conns: DashMap::new(),
+            next_id: AtomicU64::new(1),
+            metrics,
+        }
     }
 
     /// A fresh connection id.
@@ -107,13 +113,27 @@ impl Hub {
     }
 
     /// Queues a frame on every connection of `user` except `except`.
-    pub fn send_to(&self, user: &UserId, text: &Utf8Bytes, persisted: Option<Instant>, except: Option<u64>) {
-        let Some(handles) = self.conns.get(user) else { return };
+    pub fn send_to(
+        &self,
+        user: &UserId,
+        text: &Utf8Bytes,
+        persisted: Option<Instant>,
+        except: Option<u64>,
+    ) {
+        let Some(handles) = self.conns.get(user) else {
+            return;
+        };
         for h in handles.iter() {
             if Some(h.id) == except {
                 continue;
             }
-            self.push(h, Outbound { text: text.clone(), persisted });
+            self.push(
+                h,
+                Outbound {
+                    text: text.clone(),
+                    persisted,
+                },
+            );
         }
     }
 

@@ -127,13 +127,17 @@ fn parse_since(s: &str) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
         return Ok(t.with_timezone(&chrono::Utc));
     }
-    let d = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").context("--since must be RFC 3339 or YYYY-MM-DD")?;
+    let d = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .context("--since must be RFC 3339 or YYYY-MM-DD")?;
     Ok(d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())
 }
 
 fn init_logs() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if std::env::var("DMP_LOG_FORMAT").is_ok_and(|v| v == "json") {
         builder.json().init();
     } else {
@@ -176,15 +180,26 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Import { file } => {
             let store = dmp_server::app::open_store(&config)?;
             let summary = admin::import(&store, admin::read_import_file(&file)?).await?;
-            println!("imported {} users and {} contexts", summary.users, summary.contexts);
+            println!(
+                "imported {} users and {} contexts",
+                summary.users, summary.contexts
+            );
         }
         Command::Demo => {
             let store = dmp_server::app::open_store(&config)?;
             let data = demo::dataset();
-            let logins: Vec<(String, String, String)> =
-                data.users.iter().map(|u| (u.kind.clone(), u.name.clone(), u.username.clone())).collect();
+            let logins: Vec<(String, String, String)> = data
+                .users
+                .iter()
+                .map(|u| (u.kind.clone(), u.name.clone(), u.username.clone()))
+                .collect();
             let summary = admin::import(&store, data).await?;
-            println!("demo data loaded in {}: {} users, {} contexts", config.data_dir.display(), summary.users, summary.contexts);
+            println!(
+                "demo data loaded in {}: {} users, {} contexts",
+                config.data_dir.display(),
+                summary.users,
+                summary.contexts
+            );
             println!("demo credentials (username / password):");
             for (kind, name, username) in logins {
                 let pw = match kind.as_str() {
@@ -198,14 +213,26 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::User { action } => {
             let store = dmp_server::app::open_store(&config)?;
             match action {
-                UserAction::Add { id, kind, name, username } => {
+                UserAction::Add {
+                    id,
+                    kind,
+                    name,
+                    username,
+                } => {
                     let pw = read_password()?;
                     admin::user_add(&store, &id, kind, &name, &username, &pw).await?;
                     println!("user {id} added");
                 }
                 UserAction::Disable { id, enable } => {
                     admin::user_disable(&store, &id, !enable).await?;
-                    println!("user {id} {}", if enable { "enabled" } else { "disabled; its sessions are revoked" });
+                    println!(
+                        "user {id} {}",
+                        if enable {
+                            "enabled"
+                        } else {
+                            "disabled; its sessions are revoked"
+                        }
+                    );
                 }
                 UserAction::Passwd { id } => {
                     let pw = read_password()?;
@@ -214,7 +241,13 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 }
             }
         }
-        Command::Audit { since, user, json, verify, limit } => {
+        Command::Audit {
+            since,
+            user,
+            json,
+            verify,
+            limit,
+        } => {
             let store = dmp_server::app::open_store(&config)?;
             if verify {
                 return Ok(match admin::audit_verify(&store).await? {
@@ -229,16 +262,32 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 });
             }
             let since = since.as_deref().map(parse_since).transpose()?;
-            admin::audit_print(&store, since, user, json, limit, &mut std::io::stdout().lock()).await?;
+            admin::audit_print(
+                &store,
+                since,
+                user,
+                json,
+                limit,
+                &mut std::io::stdout().lock(),
+            )
+            .await?;
         }
         Command::Backup { file } => {
             let store = dmp_server::app::open_store(&config)?;
             admin::backup(&store, &file).await?;
-            println!("backup written to {} (attachments stay in {})", file.display(), config.attachments_dir().display());
+            println!(
+                "backup written to {} (attachments stay in {})",
+                file.display(),
+                config.attachments_dir().display()
+            );
         }
         Command::Restore { file } => {
             let kept = admin::restore(&config, &file).await?;
-            println!("database restored from {}; the previous one is kept as {}", file.display(), kept.display());
+            println!(
+                "database restored from {}; the previous one is kept as {}",
+                file.display(),
+                kept.display()
+            );
         }
     }
     Ok(ok)

@@ -25,20 +25,28 @@ pub struct Sent {
 pub fn validate_send(state: &AppState, req: &SendRequest) -> AppResult<()> {
     let limits = &state.config.limits;
     if !req.client_message_id.is_valid() {
-        return Err(AppError::invalid("clientMessageId must be 1-128 characters of letters, digits, '_', '-', '.', ':'"));
+        return Err(AppError::invalid(
+            "clientMessageId must be 1-128 characters of letters, digits, '_', '-', '.', ':'",
+        ));
     }
     if !req.context_id.is_valid() {
         return Err(AppError::invalid("contextId is malformed"));
     }
     let chars = req.content.chars().count();
     if chars > limits.max_message_length {
-        return Err(AppError::invalid(format!("message is longer than {} characters", limits.max_message_length)));
+        return Err(AppError::invalid(format!(
+            "message is longer than {} characters",
+            limits.max_message_length
+        )));
     }
     if chars == 0 && req.attachments.is_empty() {
         return Err(AppError::invalid("message is empty"));
     }
     if req.attachments.len() > limits.max_attachments {
-        return Err(AppError::invalid(format!("at most {} attachments per message", limits.max_attachments)));
+        return Err(AppError::invalid(format!(
+            "at most {} attachments per message",
+            limits.max_attachments
+        )));
     }
     if req.attachments.iter().any(|a| !a.is_valid()) {
         return Err(AppError::invalid("attachment id is malformed"));
@@ -57,9 +65,17 @@ pub fn validate_send(state: &AppState, req: &SendRequest) -> AppResult<()> {
 
 /// Stores a message and fans it out. `origin` is the sending connection,
 /// which gets an `ack` instead of a `message`.
-pub async fn send(state: &AppState, who: &AuthedUser, req: SendRequest, meta: &RequestMeta, origin: Option<u64>) -> AppResult<Sent> {
+pub async fn send(
+    state: &AppState,
+    who: &AuthedUser,
+    req: SendRequest,
+    meta: &RequestMeta,
+    origin: Option<u64>,
+) -> AppResult<Sent> {
     validate_send(state, &req)?;
-    let access = state.authorize(who, req.context_type, &req.context_id, meta).await?;
+    let access = state
+        .authorize(who, req.context_type, &req.context_id, meta)
+        .await?;
     if let Err(wait) = state.send_limiter.check(who.id()) {
         return Err(AppError::rate_limited(wait.as_secs_f64().ceil() as u64));
     }
@@ -69,9 +85,16 @@ pub async fn send(state: &AppState, who: &AuthedUser, req: SendRequest, meta: &R
         id: NotificationId(format!("notif_{}", uuid::Uuid::now_v7().simple())),
         kind: "new_message".into(),
         title: format!("{} — {}", access.me.name, context_title),
-        body: if req.metadata.is_urgent { "Nouveau message urgent".into() } else { "Nouveau message".into() },
+        body: if req.metadata.is_urgent {
+            "Nouveau message urgent".into()
+        } else {
+            "Nouveau message".into()
+        },
         sender: access.me.participant(),
-        context: ContextRef { kind: req.context_type, id: req.context_id.clone() },
+        context: ContextRef {
+            kind: req.context_type,
+            id: req.context_id.clone(),
+        },
         session_id: access.session_id(),
         message_id: MessageId(String::new()),
         is_urgent: req.metadata.is_urgent,
@@ -98,19 +121,37 @@ pub async fn send(state: &AppState, who: &AuthedUser, req: SendRequest, meta: &R
     match state.store.append_message(new).await {
         Ok(Appended::Existing(message)) => {
             if message.context.kind != req.context_type || message.context.id != req.context_id {
-                return Err(AppError::new(ErrorCode::Conflict, "clientMessageId was already used for another context"));
+                return Err(AppError::new(
+                    ErrorCode::Conflict,
+                    "clientMessageId was already used for another context",
+                ));
             }
-            Ok(Sent { message, created: false })
+            Ok(Sent {
+                message,
+                created: false,
+            })
         }
-        Ok(Appended::New { message, notification }) => {
+        Ok(Appended::New {
+            message,
+            notification,
+        }) => {
             let persisted = Instant::now();
             state.metrics.messages_sent.fetch_add(1, Ordering::Relaxed);
-            let frame = Hub::encode(&ServerFrame::Message { message: message.clone() });
-            state.hub.send_to(&message.recipient.id, &frame, Some(persisted), None);
+            let frame = Hub::encode(&ServerFrame::Message {
+                message: message.clone(),
+            });
+            state
+                .hub
+                .send_to(&message.recipient.id, &frame, Some(persisted), None);
             state.hub.send_to(&message.sender.id, &frame, None, origin);
             let nframe = Hub::encode(&ServerFrame::Notification { notification });
-            state.hub.send_to(&message.recipient.id, &nframe, None, None);
-            Ok(Sent { message, created: true })
+            state
+                .hub
+                .send_to(&message.recipient.id, &nframe, None, None);
+            Ok(Sent {
+                message,
+                created: true,
+            })
         }
         Err(StoreError::Invalid(m)) => Err(AppError::invalid(m)),
         Err(e) => Err(e.into()),
@@ -118,22 +159,51 @@ pub async fn send(state: &AppState, who: &AuthedUser, req: SendRequest, meta: &R
 }
 
 /// Moves a message to `delivered` or `read` (recipient only) and tells both sides.
-pub async fn mark(state: &AppState, who: &AuthedUser, id: &MessageId, status: MessageStatus, meta: &RequestMeta) -> AppResult<Option<MessageStatus>> {
+pub async fn mark(
+    state: &AppState,
+    who: &AuthedUser,
+    id: &MessageId,
+    status: MessageStatus,
+    meta: &RequestMeta,
+) -> AppResult<Option<MessageStatus>> {
     if !id.is_valid() {
         return Err(AppError::invalid("messageId is malformed"));
     }
-    let parties = state.store.message_parties(id).await?.ok_or_else(|| AppError::not_found("message"))?;
-    state.authorize(who, parties.context_kind, &parties.context_id, meta).await?;
+    let parties = state
+        .store
+        .message_parties(id)
+        .await?
+        .ok_or_else(|| AppError::not_found("message"))?;
+    state
+        .authorize(who, parties.context_kind, &parties.context_id, meta)
+        .await?;
     if parties.recipient_id != *who.id() {
-        state.audit_denied(who.id().as_str(), status.as_str(), id.as_str(), meta).await;
-        return Err(AppError::new(ErrorCode::ContextAccessDenied, "only the recipient can mark a message as read"));
+        state
+            .audit_denied(who.id().as_str(), status.as_str(), id.as_str(), meta)
+            .await;
+        return Err(AppError::new(
+            ErrorCode::ContextAccessDenied,
+            "only the recipient can mark a message as read",
+        ));
     }
     if parties.deleted {
         return Ok(Some(parties.status));
     }
-    let audit = (status == MessageStatus::Read)
-        .then(|| AuditEvent::new(state.now(), who.id().as_str(), "read", id.as_str(), "ok", meta).in_session(&parties.session_id));
-    let change = state.store.mark_status(id, who.id(), status, state.now(), audit).await?;
+    let audit = (status == MessageStatus::Read).then(|| {
+        AuditEvent::new(
+            state.now(),
+            who.id().as_str(),
+            "read",
+            id.as_str(),
+            "ok",
+            meta,
+        )
+        .in_session(&parties.session_id)
+    });
+    let change = state
+        .store
+        .mark_status(id, who.id(), status, state.now(), audit)
+        .await?;
     let Some(change) = change else {
         return Ok(Some(parties.status));
     };
@@ -149,22 +219,51 @@ pub async fn mark(state: &AppState, who: &AuthedUser, id: &MessageId, status: Me
 }
 
 /// Soft-deletes a message (sender only): the content goes, the tombstone and the audit stay.
-pub async fn delete(state: &AppState, who: &AuthedUser, id: &MessageId, meta: &RequestMeta) -> AppResult<Message> {
+pub async fn delete(
+    state: &AppState,
+    who: &AuthedUser,
+    id: &MessageId,
+    meta: &RequestMeta,
+) -> AppResult<Message> {
     if !id.is_valid() {
         return Err(AppError::invalid("messageId is malformed"));
     }
-    let parties = state.store.message_parties(id).await?.ok_or_else(|| AppError::not_found("message"))?;
-    state.authorize(who, parties.context_kind, &parties.context_id, meta).await?;
+    let parties = state
+        .store
+        .message_parties(id)
+        .await?
+        .ok_or_else(|| AppError::not_found("message"))?;
+    state
+        .authorize(who, parties.context_kind, &parties.context_id, meta)
+        .await?;
     if parties.sender_id != *who.id() {
-        state.audit_denied(who.id().as_str(), "delete", id.as_str(), meta).await;
-        return Err(AppError::new(ErrorCode::ContextAccessDenied, "only the sender can delete a message"));
+        state
+            .audit_denied(who.id().as_str(), "delete", id.as_str(), meta)
+            .await;
+        return Err(AppError::new(
+            ErrorCode::ContextAccessDenied,
+            "only the sender can delete a message",
+        ));
     }
-    let audit = AuditEvent::new(state.now(), who.id().as_str(), "delete", id.as_str(), "ok", meta).in_session(&parties.session_id);
-    let deleted = state.store.delete_message(id, who.id(), state.now(), audit).await?;
+    let audit = AuditEvent::new(
+        state.now(),
+        who.id().as_str(),
+        "delete",
+        id.as_str(),
+        "ok",
+        meta,
+    )
+    .in_session(&parties.session_id);
+    let deleted = state
+        .store
+        .delete_message(id, who.id(), state.now(), audit)
+        .await?;
     for a in &deleted.attachment_ids {
         let _ = tokio::fs::remove_file(state.attachments_dir.join(a.as_str())).await;
     }
-    let frame = Hub::encode(&ServerFrame::Message { message: deleted.message.clone() });
+    let frame = Hub::encode(&ServerFrame::Message {
+        message: deleted.message.clone(),
+    });
     state.hub.send_to(&parties.recipient_id, &frame, None, None);
     state.hub.send_to(&parties.sender_id, &frame, None, None);
     Ok(deleted.message)

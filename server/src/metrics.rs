@@ -6,7 +6,9 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-const BOUNDS: [f64; 14] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+const BOUNDS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 /// A fixed-bucket histogram of seconds.
 #[derive(Debug, Default)]
@@ -24,7 +26,8 @@ impl Histogram {
             self.buckets[i].fetch_add(1, Relaxed);
         }
         self.count.fetch_add(1, Relaxed);
-        self.sum_nanos.fetch_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX), Relaxed);
+        self.sum_nanos
+            .fetch_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX), Relaxed);
     }
 
     fn render(&self, out: &mut String, name: &str, labels: &str) {
@@ -37,7 +40,11 @@ impl Histogram {
         let count = self.count.load(Relaxed);
         let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {count}");
         let sum = self.sum_nanos.load(Relaxed) as f64 / 1e9;
-        let braces = if labels.is_empty() { String::new() } else { format!("{{{labels}}}") };
+        let braces = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
         let _ = writeln!(out, "{name}_sum{braces} {sum}");
         let _ = writeln!(out, "{name}_count{braces} {count}");
     }
@@ -63,7 +70,10 @@ pub struct Metrics {
 impl Metrics {
     /// Records one HTTP request.
     pub fn http_request(&self, route: &str, method: &str, status: u16, d: Duration) {
-        self.http.entry((route.to_owned(), method.to_owned(), status)).or_default().observe(d);
+        self.http
+            .entry((route.to_owned(), method.to_owned(), status))
+            .or_default()
+            .observe(d);
     }
 
     /// Counts one error by code (HTTP and WebSocket).
@@ -80,12 +90,21 @@ impl Metrics {
         keys.sort();
         for k in keys {
             if let Some(h) = self.http.get(&k) {
-                let labels = format!("route=\"{}\",method=\"{}\",status=\"{}\"", escape(&k.0), k.1, k.2);
+                let labels = format!(
+                    "route=\"{}\",method=\"{}\",status=\"{}\"",
+                    escape(&k.0),
+                    k.1,
+                    k.2
+                );
                 h.render(&mut out, "dmp_http_request_duration_seconds", &labels);
             }
         }
         out.push_str("# HELP dmp_errors_total Errors returned, by code (HTTP and WebSocket).\n# TYPE dmp_errors_total counter\n");
-        let mut errs: Vec<_> = self.errors.iter().map(|e| (*e.key(), e.value().load(Relaxed))).collect();
+        let mut errs: Vec<_> = self
+            .errors
+            .iter()
+            .map(|e| (*e.key(), e.value().load(Relaxed)))
+            .collect();
         errs.sort();
         for (code, n) in errs {
             let _ = writeln!(out, "dmp_errors_total{{code=\"{code}\"}} {n}");
@@ -112,7 +131,8 @@ impl Metrics {
         );
         out.push_str("# HELP dmp_message_latency_seconds From persisted to written on the recipient's socket (messageLatency).\n");
         out.push_str("# TYPE dmp_message_latency_seconds histogram\n");
-        self.message_latency.render(&mut out, "dmp_message_latency_seconds", "");
+        self.message_latency
+            .render(&mut out, "dmp_message_latency_seconds", "");
         out
     }
 }

@@ -15,7 +15,10 @@ pub struct Bucket {
 impl Bucket {
     /// A full bucket.
     pub fn full(burst: f64, now: Instant) -> Self {
-        Self { tokens: burst, last: now }
+        Self {
+            tokens: burst,
+            last: now,
+        }
     }
 
     /// Takes one token, or says how long until one is available.
@@ -43,13 +46,20 @@ pub struct RateLimiter<K: Eq + Hash> {
 impl<K: Eq + Hash + Clone> RateLimiter<K> {
     /// `rate` per second with bursts of `burst`.
     pub fn new(rate: f64, burst: f64) -> Self {
-        Self { buckets: DashMap::new(), rate, burst }
+        Self {
+            buckets: DashMap::new(),
+            rate,
+            burst,
+        }
     }
 
     /// Takes one token for `key`, or returns the wait.
     pub fn check(&self, key: &K) -> Result<(), Duration> {
         let now = Instant::now();
-        let mut b = self.buckets.entry(key.clone()).or_insert_with(|| Bucket::full(self.burst, now));
+        let mut b = self
+            .buckets
+            .entry(key.clone())
+            .or_insert_with(|| Bucket::full(self.burst, now));
         b.take(self.rate, self.burst, now)
     }
 
@@ -57,7 +67,8 @@ impl<K: Eq + Hash + Clone> RateLimiter<K> {
     pub fn prune(&self) {
         let now = Instant::now();
         let full_after = self.burst / self.rate;
-        self.buckets.retain(|_, b| now.saturating_duration_since(b.last).as_secs_f64() < full_after);
+        self.buckets
+            .retain(|_, b| now.saturating_duration_since(b.last).as_secs_f64() < full_after);
     }
 }
 
@@ -74,7 +85,12 @@ pub struct LoginThrottle {
 impl LoginThrottle {
     /// Locks a name after `max_failures`, for `base` doubling up to `max`.
     pub fn new(max_failures: u32, base: Duration, max: Duration) -> Self {
-        Self { entries: DashMap::new(), max_failures, base, max }
+        Self {
+            entries: DashMap::new(),
+            max_failures,
+            base,
+            max,
+        }
     }
 
     /// `Err(wait)` while the name is locked.

@@ -81,23 +81,44 @@ impl AppState {
             TokenError::Expired => AppError::expired(),
             TokenError::Invalid => AppError::auth("invalid access token"),
         })?;
-        let user = self.directory.user(&claims.sub).ok_or_else(|| AppError::auth("invalid access token"))?;
+        let user = self
+            .directory
+            .user(&claims.sub)
+            .ok_or_else(|| AppError::auth("invalid access token"))?;
         if user.disabled || !self.directory.login_active(&claims.sid, &user.id, now) {
             return Err(AppError::expired());
         }
         let expires_at = DateTime::from_timestamp(claims.exp, 0).unwrap_or(now);
-        Ok(AuthedUser { user, login: claims.sid, expires_at })
+        Ok(AuthedUser {
+            user,
+            login: claims.sid,
+            expires_at,
+        })
     }
 
     /// The authorization rule, with denied attempts written to the audit trail.
-    pub async fn authorize(&self, who: &AuthedUser, kind: ContextType, id: &ContextId, meta: &RequestMeta) -> Result<ContextAccess, AppError> {
+    pub async fn authorize(
+        &self,
+        who: &AuthedUser,
+        kind: ContextType,
+        id: &ContextId,
+        meta: &RequestMeta,
+    ) -> Result<ContextAccess, AppError> {
         match self.directory.authorize(who.id(), kind, id) {
             Ok(access) => Ok(access),
             Err(refusal) => {
-                self.audit_denied(who.id().as_str(), "context_access", &format!("{kind}/{id}"), meta).await;
+                self.audit_denied(
+                    who.id().as_str(),
+                    "context_access",
+                    &format!("{kind}/{id}"),
+                    meta,
+                )
+                .await;
                 Err(match refusal {
                     AccessRefusal::AccountDisabled => AppError::expired(),
-                    AccessRefusal::UnknownContext | AccessRefusal::NotParticipant => AppError::denied(),
+                    AccessRefusal::UnknownContext | AccessRefusal::NotParticipant => {
+                        AppError::denied()
+                    }
                 })
             }
         }
@@ -121,13 +142,18 @@ impl AppState {
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = v.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
 }
 
 impl FromRequestParts<AppState> for AuthedUser {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let token = bearer(&parts.headers).ok_or_else(|| AppError::auth("missing bearer token"))?;
         let user = state.authenticate(token)?;
         parts.extensions.insert(user.clone());
@@ -138,16 +164,32 @@ impl FromRequestParts<AppState> for AuthedUser {
 impl FromRequestParts<AppState> for RequestMeta {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         Ok(request_meta(parts))
     }
 }
 
 /// Address, user agent and request id of a request.
 pub fn request_meta(parts: &Parts) -> RequestMeta {
-    let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()).unwrap_or_default();
+    let ip = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_default();
     let header_str = |name: &str| -> String {
-        parts.headers.get(name).and_then(|v| v.to_str().ok()).map(|s| s.chars().take(256).collect()).unwrap_or_default()
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(256).collect())
+            .unwrap_or_default()
     };
-    RequestMeta { ip, user_agent: header_str("user-agent"), request_id: header_str("x-request-id") }
+    RequestMeta {
+        ip,
+        user_agent: header_str("user-agent"),
+        request_id: header_str("x-request-id"),
+    }
 }

@@ -14,7 +14,9 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use dmp_protocol::api::SendRequest;
-use dmp_protocol::ws::{ClientFrame, ServerFrame, CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_UNAUTHENTICATED};
+use dmp_protocol::ws::{
+    ClientFrame, ServerFrame, CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_UNAUTHENTICATED,
+};
 use dmp_protocol::*;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
@@ -51,10 +53,21 @@ pub async fn upgrade(
         return AppError::invalid("expected a WebSocket upgrade request").into_response();
     };
     if let Some(origin) = headers.get(header::ORIGIN) {
-        let allowed = origin.to_str().is_ok_and(|o| state.config.allowed_origins.iter().any(|a| a == o));
+        let allowed = origin
+            .to_str()
+            .is_ok_and(|o| state.config.allowed_origins.iter().any(|a| a == o));
         if !allowed {
-            state.audit_denied("anonymous", "ws_origin", origin.to_str().unwrap_or("?"), &meta).await;
-            return AppError::new(ErrorCode::ContextAccessDenied, "origin not allowed").with_status(StatusCode::FORBIDDEN).into_response();
+            state
+                .audit_denied(
+                    "anonymous",
+                    "ws_origin",
+                    origin.to_str().unwrap_or("?"),
+                    &meta,
+                )
+                .await;
+            return AppError::new(ErrorCode::ContextAccessDenied, "origin not allowed")
+                .with_status(StatusCode::FORBIDDEN)
+                .into_response();
         }
     }
     let pre = match bearer(&headers) {
@@ -74,7 +87,10 @@ pub async fn upgrade(
 }
 
 async fn write(sink: &mut Sink, text: Utf8Bytes) -> bool {
-    matches!(tokio::time::timeout(WRITE_TIMEOUT, sink.send(WsMessage::Text(text))).await, Ok(Ok(())))
+    matches!(
+        tokio::time::timeout(WRITE_TIMEOUT, sink.send(WsMessage::Text(text))).await,
+        Ok(Ok(()))
+    )
 }
 
 async fn send_frame(sink: &mut Sink, frame: &ServerFrame) -> bool {
@@ -82,12 +98,23 @@ async fn send_frame(sink: &mut Sink, frame: &ServerFrame) -> bool {
 }
 
 async fn close(sink: &mut Sink, code: u16, reason: &'static str) {
-    let frame = CloseFrame { code, reason: Utf8Bytes::from_static(reason) };
-    let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(WsMessage::Close(Some(frame)))).await;
+    let frame = CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(reason),
+    };
+    let _ = tokio::time::timeout(
+        Duration::from_secs(1),
+        sink.send(WsMessage::Close(Some(frame))),
+    )
+    .await;
 }
 
 fn error_frame(e: &AppError, client_message_id: Option<ClientMessageId>) -> ServerFrame {
-    ServerFrame::Error { code: e.code, message: e.message.clone(), client_message_id }
+    ServerFrame::Error {
+        code: e.code,
+        message: e.message.clone(),
+        client_message_id,
+    }
 }
 
 /// Waits for the first frame to be a valid `auth`.
@@ -106,7 +133,9 @@ async fn wait_auth(state: &AppState, sink: &mut Sink, stream: &mut Source) -> Op
     let outcome = match first {
         Ok(Some(text)) => match serde_json::from_str::<ClientFrame>(&text) {
             Ok(ClientFrame::Auth { token }) => state.authenticate(&token),
-            _ => Err(AppError::auth("the first frame must be {\"type\":\"auth\",\"token\":…}")),
+            _ => Err(AppError::auth(
+                "the first frame must be {\"type\":\"auth\",\"token\":…}",
+            )),
         },
         Ok(None) => return None,
         Err(_) => Err(AppError::auth("authentication timed out")),
@@ -149,12 +178,19 @@ enum Next {
 
 impl Conn {
     fn token_deadline(state: &AppState, who: &AuthedUser) -> Instant {
-        let left = (who.expires_at - state.now()).to_std().unwrap_or(Duration::ZERO);
+        let left = (who.expires_at - state.now())
+            .to_std()
+            .unwrap_or(Duration::ZERO);
         Instant::now() + left
     }
 
     fn typing_frame(&self, kind: ContextType, id: &ContextId, is_typing: bool) -> Utf8Bytes {
-        Hub::encode(&ServerFrame::Typing { context_type: kind, context_id: id.clone(), user: self.who.user.participant(), is_typing })
+        Hub::encode(&ServerFrame::Typing {
+            context_type: kind,
+            context_id: id.clone(),
+            user: self.who.user.participant(),
+            is_typing,
+        })
     }
 
     fn relay_typing(&self, t: &Typing, is_typing: bool) {
@@ -180,25 +216,39 @@ impl Conn {
 
     fn typing_deadline(&self) -> Option<Instant> {
         let expiry = Duration::from_secs(self.state.config.ws.typing_expiry_secs);
-        self.typing.iter().filter(|t| t.active).map(|t| t.last_seen + expiry).min()
+        self.typing
+            .iter()
+            .filter(|t| t.active)
+            .map(|t| t.last_seen + expiry)
+            .min()
     }
 
     async fn handle_text(&mut self, sink: &mut Sink, text: &str) -> Next {
-        if !self.state.directory.login_active(&self.who.login, self.who.id(), self.state.now()) {
+        if !self
+            .state
+            .directory
+            .login_active(&self.who.login, self.who.id(), self.state.now())
+        {
             return Next::Close(CLOSE_UNAUTHENTICATED, "session revoked");
         }
         if Instant::now() >= self.token_deadline {
             return Next::Close(CLOSE_UNAUTHENTICATED, "token expired");
         }
         let rl = &self.state.config.rate_limit;
-        if let Err(wait) = self.bucket.take(rl.ws_frames_per_second, rl.ws_frames_burst, std::time::Instant::now()) {
+        if let Err(wait) = self.bucket.take(
+            rl.ws_frames_per_second,
+            rl.ws_frames_burst,
+            std::time::Instant::now(),
+        ) {
             let e = AppError::rate_limited(wait.as_secs_f64().ceil() as u64);
             return self.reply_error(sink, &e, None).await;
         }
         let frame = match serde_json::from_str::<ClientFrame>(text) {
             Ok(f) => f,
             Err(_) => {
-                let e = AppError::invalid("malformed frame: expected a JSON object with a known `type` and its fields");
+                let e = AppError::invalid(
+                    "malformed frame: expected a JSON object with a known `type` and its fields",
+                );
                 return self.reply_error(sink, &e, None).await;
             }
         };
@@ -207,7 +257,13 @@ impl Conn {
                 Ok(w) if w.user.id == self.who.user.id => {
                     self.token_deadline = Self::token_deadline(&self.state, &w);
                     self.who.expires_at = w.expires_at;
-                    self.ok(send_frame(sink, &ServerFrame::Ready { user: w.user.user() }).await)
+                    self.ok(send_frame(
+                        sink,
+                        &ServerFrame::Ready {
+                            user: w.user.user(),
+                        },
+                    )
+                    .await)
                 }
                 Ok(_) => {
                     let e = AppError::auth("the token belongs to another user");
@@ -219,7 +275,15 @@ impl Conn {
                     Next::Close(CLOSE_UNAUTHENTICATED, "authentication required")
                 }
             },
-            ClientFrame::Send { client_message_id, context_type, context_id, content, message_type, metadata, attachments } => {
+            ClientFrame::Send {
+                client_message_id,
+                context_type,
+                context_id,
+                content,
+                message_type,
+                metadata,
+                attachments,
+            } => {
                 let req = SendRequest {
                     client_message_id: client_message_id.clone(),
                     context_type,
@@ -229,16 +293,33 @@ impl Conn {
                     metadata,
                     attachments,
                 };
-                match messaging::send(&self.state, &self.who, req, &self.meta, Some(self.id)).await {
-                    Ok(sent) => self.ok(send_frame(sink, &ServerFrame::Ack { client_message_id, message: sent.message }).await),
+                match messaging::send(&self.state, &self.who, req, &self.meta, Some(self.id)).await
+                {
+                    Ok(sent) => self.ok(send_frame(
+                        sink,
+                        &ServerFrame::Ack {
+                            client_message_id,
+                            message: sent.message,
+                        },
+                    )
+                    .await),
                     Err(e) => self.reply_error(sink, &e, Some(client_message_id)).await,
                 }
             }
-            ClientFrame::Typing { context_type, context_id, is_typing } => {
-                self.typing_frame_in(sink, context_type, context_id, is_typing).await
+            ClientFrame::Typing {
+                context_type,
+                context_id,
+                is_typing,
+            } => {
+                self.typing_frame_in(sink, context_type, context_id, is_typing)
+                    .await
             }
-            ClientFrame::Delivered { message_id } => self.mark(sink, &message_id, MessageStatus::Delivered).await,
-            ClientFrame::Read { message_id } => self.mark(sink, &message_id, MessageStatus::Read).await,
+            ClientFrame::Delivered { message_id } => {
+                self.mark(sink, &message_id, MessageStatus::Delivered).await
+            }
+            ClientFrame::Read { message_id } => {
+                self.mark(sink, &message_id, MessageStatus::Read).await
+            }
             ClientFrame::Resume { sessions } => self.resume(sink, sessions).await,
             ClientFrame::Ping => self.ok(send_frame(sink, &ServerFrame::Pong).await),
         }
@@ -252,7 +333,12 @@ impl Conn {
         }
     }
 
-    async fn reply_error(&self, sink: &mut Sink, e: &AppError, cmid: Option<ClientMessageId>) -> Next {
+    async fn reply_error(
+        &self,
+        sink: &mut Sink,
+        e: &AppError,
+        cmid: Option<ClientMessageId>,
+    ) -> Next {
         self.state.metrics.error(e.code.as_str());
         self.ok(send_frame(sink, &error_frame(e, cmid)).await)
     }
@@ -264,14 +350,23 @@ impl Conn {
         }
     }
 
-    async fn typing_frame_in(&mut self, sink: &mut Sink, kind: ContextType, id: ContextId, is_typing: bool) -> Next {
+    async fn typing_frame_in(
+        &mut self,
+        sink: &mut Sink,
+        kind: ContextType,
+        id: ContextId,
+        is_typing: bool,
+    ) -> Next {
         let access = match self.state.authorize(&self.who, kind, &id, &self.meta).await {
             Ok(a) => a,
             Err(e) => return self.reply_error(sink, &e, None).await,
         };
         let delay = Duration::from_millis(self.state.config.limits.typing_indicator_delay_ms);
         let now = Instant::now();
-        let pos = self.typing.iter().position(|t| t.kind == kind && t.id == id);
+        let pos = self
+            .typing
+            .iter()
+            .position(|t| t.kind == kind && t.id == id);
         match (pos, is_typing) {
             (Some(i), true) => {
                 let relay = {
@@ -289,7 +384,14 @@ impl Conn {
                 }
             }
             (None, true) => {
-                let t = Typing { kind, id, peer: access.peer.id.clone(), last_seen: now, last_relay: now, active: true };
+                let t = Typing {
+                    kind,
+                    id,
+                    peer: access.peer.id.clone(),
+                    last_seen: now,
+                    last_relay: now,
+                    active: true,
+                };
                 self.relay_typing(&t, true);
                 self.typing.push(t);
             }
@@ -304,16 +406,29 @@ impl Conn {
         Next::Continue
     }
 
-    async fn resume(&mut self, sink: &mut Sink, sessions: std::collections::BTreeMap<SessionId, u64>) -> Next {
+    async fn resume(
+        &mut self,
+        sink: &mut Sink,
+        sessions: std::collections::BTreeMap<SessionId, u64>,
+    ) -> Next {
         if sessions.len() > MAX_RESUME_SESSIONS {
-            let e = AppError::invalid(format!("resume names more than {MAX_RESUME_SESSIONS} sessions"));
+            let e = AppError::invalid(format!(
+                "resume names more than {MAX_RESUME_SESSIONS} sessions"
+            ));
             return self.reply_error(sink, &e, None).await;
         }
         for (session_id, last_seq) in sessions {
             let session = match self.state.store.session(&session_id).await {
                 Ok(Some(s)) => s,
                 Ok(None) => {
-                    self.state.audit_denied(self.who.id().as_str(), "resume", session_id.as_str(), &self.meta).await;
+                    self.state
+                        .audit_denied(
+                            self.who.id().as_str(),
+                            "resume",
+                            session_id.as_str(),
+                            &self.meta,
+                        )
+                        .await;
                     let e = AppError::denied();
                     if let Next::Close(c, r) = self.reply_error(sink, &e, None).await {
                         return Next::Close(c, r);
@@ -322,7 +437,16 @@ impl Conn {
                 }
                 Err(e) => return self.reply_error(sink, &AppError::from(e), None).await,
             };
-            if let Err(e) = self.state.authorize(&self.who, session.context_type, &session.context_id, &self.meta).await {
+            if let Err(e) = self
+                .state
+                .authorize(
+                    &self.who,
+                    session.context_type,
+                    &session.context_id,
+                    &self.meta,
+                )
+                .await
+            {
                 if let Next::Close(c, r) = self.reply_error(sink, &e, None).await {
                     return Next::Close(c, r);
                 }
@@ -330,7 +454,12 @@ impl Conn {
             }
             let mut after = last_seq;
             loop {
-                let page = match self.state.store.messages_after(&session_id, after, 500).await {
+                let page = match self
+                    .state
+                    .store
+                    .messages_after(&session_id, after, 500)
+                    .await
+                {
                     Ok(p) => p,
                     Err(e) => return self.reply_error(sink, &AppError::from(e), None).await,
                 };
@@ -347,7 +476,12 @@ impl Conn {
     }
 }
 
-async fn connection(socket: WebSocket, state: AppState, pre: Option<AuthedUser>, meta: RequestMeta) {
+async fn connection(
+    socket: WebSocket,
+    state: AppState,
+    pre: Option<AuthedUser>,
+    meta: RequestMeta,
+) {
     let (mut sink, mut stream) = socket.split();
     let who = match pre {
         Some(w) => w,
@@ -356,26 +490,50 @@ async fn connection(socket: WebSocket, state: AppState, pre: Option<AuthedUser>,
             None => return,
         },
     };
-    if !send_frame(&mut sink, &ServerFrame::Ready { user: who.user.user() }).await {
+    if !send_frame(
+        &mut sink,
+        &ServerFrame::Ready {
+            user: who.user.user(),
+        },
+    )
+    .await
+    {
         return;
     }
     let (tx, mut rx) = mpsc::channel::<Outbound>(state.config.ws.send_queue);
     let kill = Arc::new(Kill::default());
     let id = state.hub.next_id();
     let me = who.user.id.clone();
-    let handle = ConnHandle { id, login: who.login.as_str().into(), tx, kill: kill.clone() };
+    let handle = ConnHandle {
+        id,
+        login: who.login.as_str().into(),
+        tx,
+        kill: kill.clone(),
+    };
     let first = state.hub.register(&me, handle.clone());
     state.metrics.connections.fetch_add(1, Ordering::Relaxed);
     let peers = state.directory.peers_of(&me);
     if first {
-        let frame = Hub::encode(&ServerFrame::Presence { user_id: me.clone(), online: true });
+        let frame = Hub::encode(&ServerFrame::Presence {
+            user_id: me.clone(),
+            online: true,
+        });
         for p in &peers {
             state.hub.send_to(p, &frame, None, None);
         }
     }
     for p in peers.iter().filter(|p| state.hub.is_online(p)) {
-        let frame = Hub::encode(&ServerFrame::Presence { user_id: p.clone(), online: true });
-        state.hub.push(&handle, Outbound { text: frame, persisted: None });
+        let frame = Hub::encode(&ServerFrame::Presence {
+            user_id: p.clone(),
+            online: true,
+        });
+        state.hub.push(
+            &handle,
+            Outbound {
+                text: frame,
+                persisted: None,
+            },
+        );
     }
     drop(handle);
     tracing::debug!(conn = id, user = %me, "socket open");
@@ -488,7 +646,10 @@ async fn connection(socket: WebSocket, state: AppState, pre: Option<AuthedUser>,
     }
     conn.expire_typing(true);
     if state.hub.unregister(&me, id) {
-        let frame = Hub::encode(&ServerFrame::Presence { user_id: me.clone(), online: false });
+        let frame = Hub::encode(&ServerFrame::Presence {
+            user_id: me.clone(),
+            online: false,
+        });
         for p in &peers {
             state.hub.send_to(p, &frame, None, None);
         }

@@ -17,10 +17,25 @@ async fn login_me_and_generic_failures() {
     assert_eq!(p.user_id, "patient_123");
     let (st, me) = s.get("/api/me", Some(&p.access)).await;
     assert_eq!(st, 200);
-    assert_eq!(me, json!({"id":"patient_123","type":"patient","name":"Jean Dupont","username":"jean.dupont"}));
+    assert_eq!(
+        me,
+        json!({"id":"patient_123","type":"patient","name":"Jean Dupont","username":"jean.dupont"})
+    );
 
-    let (st, wrong_pw) = s.post("/api/auth/login", None, json!({"username":"jean.dupont","password":"nope-nope-nope"})).await;
-    let (st2, unknown) = s.post("/api/auth/login", None, json!({"username":"nobody.here","password":"nope-nope-nope"})).await;
+    let (st, wrong_pw) = s
+        .post(
+            "/api/auth/login",
+            None,
+            json!({"username":"jean.dupont","password":"nope-nope-nope"}),
+        )
+        .await;
+    let (st2, unknown) = s
+        .post(
+            "/api/auth/login",
+            None,
+            json!({"username":"nobody.here","password":"nope-nope-nope"}),
+        )
+        .await;
     assert_eq!((st, st2), (401, 401));
     // Same code and same text: no user enumeration.
     assert_eq!(wrong_pw, unknown);
@@ -33,7 +48,13 @@ async fn login_throttling_locks_known_and_unknown_names_alike() {
     let s = TestServer::start().await;
     for name in ["dr.moreau", "ghost.user"] {
         for _ in 0..5 {
-            let (st, _) = s.post("/api/auth/login", None, json!({"username":name,"password":"wrong-password"})).await;
+            let (st, _) = s
+                .post(
+                    "/api/auth/login",
+                    None,
+                    json!({"username":name,"password":"wrong-password"}),
+                )
+                .await;
             assert_eq!(st, 401);
         }
         let res = s
@@ -49,7 +70,13 @@ async fn login_throttling_locks_known_and_unknown_names_alike() {
         assert_eq!(error_code(&body), "RATE_LIMIT_EXCEEDED");
     }
     // Even the right password is refused while locked.
-    let (st, _) = s.post("/api/auth/login", None, json!({"username":"dr.moreau","password":dmp_server::demo::DOCTOR_PASSWORD})).await;
+    let (st, _) = s
+        .post(
+            "/api/auth/login",
+            None,
+            json!({"username":"dr.moreau","password":dmp_server::demo::DOCTOR_PASSWORD}),
+        )
+        .await;
     assert_eq!(st, 429);
 }
 
@@ -57,7 +84,13 @@ async fn login_throttling_locks_known_and_unknown_names_alike() {
 async fn refresh_rotates_and_reuse_revokes_the_family() {
     let s = TestServer::start().await;
     let p = s.login(PATIENT).await;
-    let (st, r1) = s.post("/api/auth/refresh", None, json!({"refreshToken": p.refresh})).await;
+    let (st, r1) = s
+        .post(
+            "/api/auth/refresh",
+            None,
+            json!({"refreshToken": p.refresh}),
+        )
+        .await;
     assert_eq!(st, 200);
     let new_refresh = r1["refreshToken"].as_str().unwrap().to_owned();
     let new_access = r1["accessToken"].as_str().unwrap().to_owned();
@@ -65,14 +98,32 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
     assert_eq!(s.get("/api/me", Some(&new_access)).await.0, 200);
 
     // The spent token again: refused, and the whole family is revoked.
-    let (st, body) = s.post("/api/auth/refresh", None, json!({"refreshToken": p.refresh})).await;
+    let (st, body) = s
+        .post(
+            "/api/auth/refresh",
+            None,
+            json!({"refreshToken": p.refresh}),
+        )
+        .await;
     assert_eq!((st, error_code(&body)), (401, "SESSION_EXPIRED"));
-    let (st, body) = s.post("/api/auth/refresh", None, json!({"refreshToken": new_refresh})).await;
+    let (st, body) = s
+        .post(
+            "/api/auth/refresh",
+            None,
+            json!({"refreshToken": new_refresh}),
+        )
+        .await;
     assert_eq!((st, error_code(&body)), (401, "SESSION_EXPIRED"));
     let (st, body) = s.get("/api/me", Some(&new_access)).await;
     assert_eq!((st, error_code(&body)), (401, "SESSION_EXPIRED"));
 
-    let (st, _) = s.post("/api/auth/refresh", None, json!({"refreshToken": "made-up"})).await;
+    let (st, _) = s
+        .post(
+            "/api/auth/refresh",
+            None,
+            json!({"refreshToken": "made-up"}),
+        )
+        .await;
     assert_eq!(st, 401);
 }
 
@@ -81,10 +132,28 @@ async fn logout_revokes_access_and_refresh() {
     let s = TestServer::start().await;
     let p = s.login(PATIENT).await;
     let other_device = s.login(PATIENT).await;
-    let res = s.http.post(s.url("/api/auth/logout")).bearer_auth(&p.access).send().await.unwrap();
+    let res = s
+        .http
+        .post(s.url("/api/auth/logout"))
+        .bearer_auth(&p.access)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 204);
-    assert_eq!(error_code(&s.get("/api/me", Some(&p.access)).await.1), "SESSION_EXPIRED");
-    assert_eq!(s.post("/api/auth/refresh", None, json!({"refreshToken": p.refresh})).await.0, 401);
+    assert_eq!(
+        error_code(&s.get("/api/me", Some(&p.access)).await.1),
+        "SESSION_EXPIRED"
+    );
+    assert_eq!(
+        s.post(
+            "/api/auth/refresh",
+            None,
+            json!({"refreshToken": p.refresh})
+        )
+        .await
+        .0,
+        401
+    );
     // Another login of the same user is untouched.
     assert_eq!(s.get("/api/me", Some(&other_device.access)).await.0, 200);
 }
@@ -93,7 +162,12 @@ fn forge(token: &str, f: impl Fn(&mut Value)) -> String {
     let parts: Vec<&str> = token.split('.').collect();
     let mut claims: Value = serde_json::from_slice(&B64.decode(parts[1]).unwrap()).unwrap();
     f(&mut claims);
-    format!("{}.{}.{}", parts[0], B64.encode(claims.to_string()), parts[2])
+    format!(
+        "{}.{}.{}",
+        parts[0],
+        B64.encode(claims.to_string()),
+        parts[2]
+    )
 }
 
 #[tokio::test]
@@ -104,15 +178,36 @@ async fn bad_tokens_are_refused() {
     assert_eq!((st, error_code(&body)), (401, "AUTH_REQUIRED"));
     // Claims changed, signature kept.
     let forged = forge(&p.access, |c| c["sub"] = json!("medecin_456"));
-    assert_eq!(error_code(&s.get("/api/contexts", Some(&forged)).await.1), "AUTH_REQUIRED");
+    assert_eq!(
+        error_code(&s.get("/api/contexts", Some(&forged)).await.1),
+        "AUTH_REQUIRED"
+    );
     // alg:none.
     let parts: Vec<&str> = p.access.split('.').collect();
-    let none = format!("{}.{}.", B64.encode(r#"{"alg":"none","typ":"JWT"}"#), parts[1]);
-    assert_eq!(error_code(&s.get("/api/contexts", Some(&none)).await.1), "AUTH_REQUIRED");
+    let none = format!(
+        "{}.{}.",
+        B64.encode(r#"{"alg":"none","typ":"JWT"}"#),
+        parts[1]
+    );
+    assert_eq!(
+        error_code(&s.get("/api/contexts", Some(&none)).await.1),
+        "AUTH_REQUIRED"
+    );
     // HS512 header (algorithm confusion).
-    let hs512 = format!("{}.{}.{}", B64.encode(r#"{"alg":"HS512","typ":"JWT"}"#), parts[1], parts[2]);
-    assert_eq!(error_code(&s.get("/api/contexts", Some(&hs512)).await.1), "AUTH_REQUIRED");
-    assert_eq!(error_code(&s.get("/api/contexts", Some("garbage")).await.1), "AUTH_REQUIRED");
+    let hs512 = format!(
+        "{}.{}.{}",
+        B64.encode(r#"{"alg":"HS512","typ":"JWT"}"#),
+        parts[1],
+        parts[2]
+    );
+    assert_eq!(
+        error_code(&s.get("/api/contexts", Some(&hs512)).await.1),
+        "AUTH_REQUIRED"
+    );
+    assert_eq!(
+        error_code(&s.get("/api/contexts", Some("garbage")).await.1),
+        "AUTH_REQUIRED"
+    );
     // Expired: move the clock past 15 minutes.
     s.clock.advance(chrono::Duration::minutes(16));
     let (st, body) = s.get("/api/contexts", Some(&p.access)).await;
@@ -136,45 +231,98 @@ async fn authorization_matrix() {
         .await;
     assert_eq!(st, 201, "{with_att}");
 
-    let outsiders = [s.login(OTHER_PATIENT).await, s.login(OTHER_DOCTOR).await, s.login(ADMIN).await];
+    let outsiders = [
+        s.login(OTHER_PATIENT).await,
+        s.login(OTHER_DOCTOR).await,
+        s.login(ADMIN).await,
+    ];
     for o in &outsiders {
         let t = Some(o.access.as_str());
         let checks: Vec<(u16, Value)> = vec![
             s.get("/api/messaging/history/ordonnance/ord_789", t).await,
             s.send(o, ORD, "x1", "intrusion").await,
-            s.patch(&format!("/api/messaging/messages/{msg_id}/read"), t).await,
-            s.delete(&format!("/api/messaging/messages/{msg_id}"), t).await,
-            s.post("/api/messaging/sessions", t, json!({"contextType":"ordonnance","contextId":"ord_789"})).await,
-            s.patch(&format!("/api/messaging/sessions/{session_id}/archive"), t).await,
+            s.patch(&format!("/api/messaging/messages/{msg_id}/read"), t)
+                .await,
+            s.delete(&format!("/api/messaging/messages/{msg_id}"), t)
+                .await,
+            s.post(
+                "/api/messaging/sessions",
+                t,
+                json!({"contextType":"ordonnance","contextId":"ord_789"}),
+            )
+            .await,
+            s.patch(&format!("/api/messaging/sessions/{session_id}/archive"), t)
+                .await,
             s.get("/api/messaging/export/ordonnance/ord_789", t).await,
             s.get(&format!("/api/messaging/attachments/{att}"), t).await,
             // Asking about someone else.
-            s.get("/api/messaging/permissions/ordonnance/ord_789/patient/patient_123", t).await,
+            s.get(
+                "/api/messaging/permissions/ordonnance/ord_789/patient/patient_123",
+                t,
+            )
+            .await,
             s.get("/api/messaging/stats/patient/patient_123", t).await,
-            s.get("/api/messaging/notifications/medecin/medecin_456", t).await,
+            s.get("/api/messaging/notifications/medecin/medecin_456", t)
+                .await,
         ];
         for (i, (st, body)) in checks.iter().enumerate() {
-            assert_eq!((*st, error_code(body)), (403, "CONTEXT_ACCESS_DENIED"), "check {i} for {}", o.user_id);
+            assert_eq!(
+                (*st, error_code(body)),
+                (403, "CONTEXT_ACCESS_DENIED"),
+                "check {i} for {}",
+                o.user_id
+            );
         }
         // Their own permission question is answered: not allowed.
         let (st, perm) = s
-            .get(&format!("/api/messaging/permissions/ordonnance/ord_789/{}/{}", o.user_type, o.user_id), t)
+            .get(
+                &format!(
+                    "/api/messaging/permissions/ordonnance/ord_789/{}/{}",
+                    o.user_type, o.user_id
+                ),
+                t,
+            )
             .await;
         assert_eq!(st, 200);
-        assert_eq!(perm, json!({"allowed": false, "reason": "NOT_A_PARTICIPANT"}));
+        assert_eq!(
+            perm,
+            json!({"allowed": false, "reason": "NOT_A_PARTICIPANT"})
+        );
     }
     // Nothing the outsiders did changed the conversation.
-    let (_, h) = s.get("/api/messaging/history/ordonnance/ord_789", Some(&doctor.access)).await;
+    let (_, h) = s
+        .get(
+            "/api/messaging/history/ordonnance/ord_789",
+            Some(&doctor.access),
+        )
+        .await;
     let msgs = h["messages"].as_array().unwrap();
     assert_eq!(msgs.len(), 2);
-    assert!(msgs.iter().all(|m| m["status"] == "sent" && m["content"] != ""));
+    assert!(msgs
+        .iter()
+        .all(|m| m["status"] == "sent" && m["content"] != ""));
     assert_eq!(h["session"]["status"], "active");
     // Forged message and session ids.
-    let (st, body) = s.patch("/api/messaging/messages/msg_doesnotexist/read", Some(&doctor.access)).await;
+    let (st, body) = s
+        .patch(
+            "/api/messaging/messages/msg_doesnotexist/read",
+            Some(&doctor.access),
+        )
+        .await;
     assert_eq!((st, error_code(&body)), (404, "NOT_FOUND"));
-    let (st, body) = s.patch("/api/messaging/sessions/session_ordonnance_ord_790_patient_124_medecin_456/archive", Some(&patient.access)).await;
+    let (st, body) = s
+        .patch(
+            "/api/messaging/sessions/session_ordonnance_ord_790_patient_124_medecin_456/archive",
+            Some(&patient.access),
+        )
+        .await;
     assert_eq!((st, error_code(&body)), (403, "CONTEXT_ACCESS_DENIED"));
-    let (st, _) = s.get("/api/messaging/history/ordonnance/..%2F..%2Fetc", Some(&patient.access)).await;
+    let (st, _) = s
+        .get(
+            "/api/messaging/history/ordonnance/..%2F..%2Fetc",
+            Some(&patient.access),
+        )
+        .await;
     assert!(st == 403 || st == 400, "{st}");
 }
 
@@ -183,15 +331,40 @@ async fn disabled_user_is_locked_out_at_once() {
     let s = TestServer::start().await;
     let p = s.login(PATIENT).await;
     let store = dmp_server::app::open_store(&s.config).unwrap();
-    dmp_server::admin::user_disable(&store, "patient_123", true).await.unwrap();
-    eventually("the disabled user's token is refused", || async { s.get("/api/me", Some(&p.access)).await.0 == 401 }).await;
-    assert_eq!(s.post("/api/auth/refresh", None, json!({"refreshToken": p.refresh})).await.0, 401);
-    let (st, _) = s.post("/api/auth/login", None, json!({"username":"jean.dupont","password":PATIENT.1})).await;
+    dmp_server::admin::user_disable(&store, "patient_123", true)
+        .await
+        .unwrap();
+    eventually("the disabled user's token is refused", || async {
+        s.get("/api/me", Some(&p.access)).await.0 == 401
+    })
+    .await;
+    assert_eq!(
+        s.post(
+            "/api/auth/refresh",
+            None,
+            json!({"refreshToken": p.refresh})
+        )
+        .await
+        .0,
+        401
+    );
+    let (st, _) = s
+        .post(
+            "/api/auth/login",
+            None,
+            json!({"username":"jean.dupont","password":PATIENT.1}),
+        )
+        .await;
     assert_eq!(st, 401);
     // Password change revokes the doctor's sessions too.
     let d = s.login(DOCTOR).await;
-    dmp_server::admin::user_passwd(&store, "medecin_456", "a-new-long-password").await.unwrap();
-    eventually("old token refused after password change", || async { s.get("/api/me", Some(&d.access)).await.0 == 401 }).await;
+    dmp_server::admin::user_passwd(&store, "medecin_456", "a-new-long-password")
+        .await
+        .unwrap();
+    eventually("old token refused after password change", || async {
+        s.get("/api/me", Some(&d.access)).await.0 == 401
+    })
+    .await;
     s.login(("dr.martin", "a-new-long-password")).await;
 }
 
@@ -200,24 +373,63 @@ async fn conversation_flow_read_delete_unread_and_contexts() {
     let s = TestServer::start().await;
     let p = s.login(PATIENT).await;
     let d = s.login(DOCTOR).await;
-    let (st, session) = s.post("/api/messaging/sessions", Some(&p.access), json!({"contextType":"ordonnance","contextId":"ord_789"})).await;
+    let (st, session) = s
+        .post(
+            "/api/messaging/sessions",
+            Some(&p.access),
+            json!({"contextType":"ordonnance","contextId":"ord_789"}),
+        )
+        .await;
     assert_eq!(st, 200);
-    assert_eq!(session["id"], "session_ordonnance_ord_789_patient_123_medecin_456");
+    assert_eq!(
+        session["id"],
+        "session_ordonnance_ord_789_patient_123_medecin_456"
+    );
     assert_eq!(session["status"], "active");
-    assert_eq!(session["participants"]["doctor"]["name"], "Dr. Sophie Martin");
+    assert_eq!(
+        session["participants"]["doctor"]["name"],
+        "Dr. Sophie Martin"
+    );
 
     let (st, m1) = s
         .post("/api/messaging/send", Some(&p.access), json!({"clientMessageId":"c-1","contextType":"ordonnance","contextId":"ord_789","content":"Puis-je prendre l'amoxicilline au repas ?","metadata":{"isUrgent":true,"requiresResponse":true}}))
         .await;
     assert_eq!(st, 201);
-    for key in ["id", "content", "type", "sender", "recipient", "context", "timestamp", "status", "attachments", "metadata", "clientMessageId", "seq", "sessionId"] {
+    for key in [
+        "id",
+        "content",
+        "type",
+        "sender",
+        "recipient",
+        "context",
+        "timestamp",
+        "status",
+        "attachments",
+        "metadata",
+        "clientMessageId",
+        "seq",
+        "sessionId",
+    ] {
         assert!(m1.get(key).is_some(), "message lacks {key}: {m1}");
     }
-    assert_eq!(m1["sender"], json!({"id":"patient_123","type":"patient","name":"Jean Dupont"}));
+    assert_eq!(
+        m1["sender"],
+        json!({"id":"patient_123","type":"patient","name":"Jean Dupont"})
+    );
     assert_eq!(m1["recipient"]["id"], "medecin_456");
     assert_eq!(m1["context"], json!({"type":"ordonnance","id":"ord_789"}));
-    assert_eq!(m1["metadata"], json!({"isUrgent":true,"requiresResponse":true}));
-    assert_eq!((m1["seq"].as_u64(), m1["status"].as_str(), m1["type"].as_str()), (Some(1), Some("sent"), Some("text")));
+    assert_eq!(
+        m1["metadata"],
+        json!({"isUrgent":true,"requiresResponse":true})
+    );
+    assert_eq!(
+        (
+            m1["seq"].as_u64(),
+            m1["status"].as_str(),
+            m1["type"].as_str()
+        ),
+        (Some(1), Some("sent"), Some("text"))
+    );
 
     // Idempotent repeat: same message, 200, no duplicate.
     let (st, again) = s
@@ -232,13 +444,23 @@ async fn conversation_flow_read_delete_unread_and_contexts() {
     let (_, m2) = s.send(&d, ORD, "d-1", "Oui, pendant le repas.").await;
     assert_eq!(m2["seq"], 2);
     let (_, ctx) = s.get("/api/contexts", Some(&d.access)).await;
-    let ord = ctx.as_array().unwrap().iter().find(|c| c["id"] == "ord_789").unwrap();
+    let ord = ctx
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "ord_789")
+        .unwrap();
     assert_eq!(ord["unreadCount"], 1);
     assert_eq!(ord["session"]["messageCount"], 2);
     assert_eq!(ord["patient"]["name"], "Jean Dupont");
 
     // Notifications: for the recipient, content-free.
-    let (st, n) = s.get("/api/messaging/notifications/medecin/medecin_456", Some(&d.access)).await;
+    let (st, n) = s
+        .get(
+            "/api/messaging/notifications/medecin/medecin_456",
+            Some(&d.access),
+        )
+        .await;
     assert_eq!(st, 200);
     let notes = n["notifications"].as_array().unwrap();
     assert_eq!(notes.len(), 1);
@@ -247,60 +469,133 @@ async fn conversation_flow_read_delete_unread_and_contexts() {
 
     // Only the recipient marks read.
     let id1 = m1["id"].as_str().unwrap();
-    let (st, body) = s.patch(&format!("/api/messaging/messages/{id1}/read"), Some(&p.access)).await;
+    let (st, body) = s
+        .patch(
+            &format!("/api/messaging/messages/{id1}/read"),
+            Some(&p.access),
+        )
+        .await;
     assert_eq!((st, error_code(&body)), (403, "CONTEXT_ACCESS_DENIED"));
-    let (st, read) = s.patch(&format!("/api/messaging/messages/{id1}/read"), Some(&d.access)).await;
+    let (st, read) = s
+        .patch(
+            &format!("/api/messaging/messages/{id1}/read"),
+            Some(&d.access),
+        )
+        .await;
     assert_eq!(st, 200);
     assert_eq!(read["status"], "read");
     assert!(read["readAt"].is_string());
-    let (_, n) = s.get("/api/messaging/notifications/medecin/medecin_456", Some(&d.access)).await;
+    let (_, n) = s
+        .get(
+            "/api/messaging/notifications/medecin/medecin_456",
+            Some(&d.access),
+        )
+        .await;
     assert_eq!(n["notifications"].as_array().unwrap().len(), 0);
     let (_, ctx) = s.get("/api/contexts", Some(&d.access)).await;
-    assert_eq!(ctx.as_array().unwrap().iter().find(|c| c["id"] == "ord_789").unwrap()["unreadCount"], 0);
+    assert_eq!(
+        ctx.as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "ord_789")
+            .unwrap()["unreadCount"],
+        0
+    );
 
     // Only the sender deletes; the tombstone stays.
     let id2 = m2["id"].as_str().unwrap();
-    let (st, body) = s.delete(&format!("/api/messaging/messages/{id2}"), Some(&p.access)).await;
+    let (st, body) = s
+        .delete(&format!("/api/messaging/messages/{id2}"), Some(&p.access))
+        .await;
     assert_eq!((st, error_code(&body)), (403, "CONTEXT_ACCESS_DENIED"));
-    let (st, tomb) = s.delete(&format!("/api/messaging/messages/{id2}"), Some(&d.access)).await;
+    let (st, tomb) = s
+        .delete(&format!("/api/messaging/messages/{id2}"), Some(&d.access))
+        .await;
     assert_eq!(st, 200);
     assert_eq!(tomb["content"], "");
     assert!(tomb["deletedAt"].is_string());
-    let (_, h) = s.get("/api/messaging/history/ordonnance/ord_789", Some(&p.access)).await;
+    let (_, h) = s
+        .get("/api/messaging/history/ordonnance/ord_789", Some(&p.access))
+        .await;
     let msgs = h["messages"].as_array().unwrap();
     assert_eq!(msgs.len(), 2);
     assert_eq!(msgs[1]["content"], "");
     assert!(!h.to_string().contains("pendant le repas"));
 
     // Stats and permissions of oneself.
-    let (st, stats) = s.get("/api/messaging/stats/medecin/medecin_456", Some(&d.access)).await;
+    let (st, stats) = s
+        .get("/api/messaging/stats/medecin/medecin_456", Some(&d.access))
+        .await;
     assert_eq!(st, 200);
-    assert_eq!((stats["received"].as_u64(), stats["sent"].as_u64(), stats["unread"].as_u64()), (Some(1), Some(0), Some(0)));
-    assert!(stats["medianResponseTimeSecs"].as_f64().unwrap() >= 0.0, "the doctor answered: {stats}");
-    let (_, perm) = s.get("/api/messaging/permissions/ordonnance/ord_789/medecin/medecin_456", Some(&d.access)).await;
-    assert_eq!(perm, json!({"allowed": true, "reason": "DOCTOR_OF_CONTEXT"}));
+    assert_eq!(
+        (
+            stats["received"].as_u64(),
+            stats["sent"].as_u64(),
+            stats["unread"].as_u64()
+        ),
+        (Some(1), Some(0), Some(0))
+    );
+    assert!(
+        stats["medianResponseTimeSecs"].as_f64().unwrap() >= 0.0,
+        "the doctor answered: {stats}"
+    );
+    let (_, perm) = s
+        .get(
+            "/api/messaging/permissions/ordonnance/ord_789/medecin/medecin_456",
+            Some(&d.access),
+        )
+        .await;
+    assert_eq!(
+        perm,
+        json!({"allowed": true, "reason": "DOCTOR_OF_CONTEXT"})
+    );
 
     // Export: messages and their audit lines, no content in the audit.
-    let (st, ex) = s.get("/api/messaging/export/ordonnance/ord_789?format=json", Some(&p.access)).await;
+    let (st, ex) = s
+        .get(
+            "/api/messaging/export/ordonnance/ord_789?format=json",
+            Some(&p.access),
+        )
+        .await;
     assert_eq!(st, 200);
     assert_eq!(ex["messages"].as_array().unwrap().len(), 2);
     assert_eq!(ex["context"]["title"], "Ordonnance du 12/01/2026");
-    let actions: Vec<&str> = ex["audit"].as_array().unwrap().iter().map(|a| a["action"].as_str().unwrap()).collect();
+    let actions: Vec<&str> = ex["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
     for a in ["send", "read", "delete"] {
         assert!(actions.contains(&a), "export audit lacks {a}: {actions:?}");
     }
     assert!(!ex["audit"].to_string().contains("amoxicilline"));
-    let (st, body) = s.get("/api/messaging/export/ordonnance/ord_789?format=pdf", Some(&p.access)).await;
+    let (st, body) = s
+        .get(
+            "/api/messaging/export/ordonnance/ord_789?format=pdf",
+            Some(&p.access),
+        )
+        .await;
     assert_eq!((st, error_code(&body)), (400, "VALIDATION_FAILED"));
 
     // Archive by a participant.
-    let (st, arch) = s.patch("/api/messaging/sessions/session_ordonnance_ord_789_patient_123_medecin_456/archive", Some(&p.access)).await;
+    let (st, arch) = s
+        .patch(
+            "/api/messaging/sessions/session_ordonnance_ord_789_patient_123_medecin_456/archive",
+            Some(&p.access),
+        )
+        .await;
     assert_eq!(st, 200);
     assert_eq!(arch["status"], "archived");
     let (_, m3) = s.send(&p, ORD, "c-3", "Encore une question").await;
     assert_eq!(m3["seq"], 3);
-    let (_, h) = s.get("/api/messaging/history/ordonnance/ord_789", Some(&p.access)).await;
-    assert_eq!(h["session"]["status"], "active", "a new message re-activates the session");
+    let (_, h) = s
+        .get("/api/messaging/history/ordonnance/ord_789", Some(&p.access))
+        .await;
+    assert_eq!(
+        h["session"]["status"], "active",
+        "a new message re-activates the session"
+    );
 }
 
 #[tokio::test]
@@ -308,23 +603,60 @@ async fn history_pages_newest_first() {
     let s = TestServer::start_with(|c| c.rate_limit.send_burst = 100.0).await;
     let p = s.login(PATIENT).await;
     for i in 1..=7 {
-        assert_eq!(s.send(&p, ORD, &format!("h{i}"), &format!("message {i}")).await.0, 201);
+        assert_eq!(
+            s.send(&p, ORD, &format!("h{i}"), &format!("message {i}"))
+                .await
+                .0,
+            201
+        );
     }
-    let (_, page1) = s.get("/api/messaging/history/ordonnance/ord_789?limit=3", Some(&p.access)).await;
-    let seqs = |v: &Value| v["messages"].as_array().unwrap().iter().map(|m| m["seq"].as_u64().unwrap()).collect::<Vec<_>>();
+    let (_, page1) = s
+        .get(
+            "/api/messaging/history/ordonnance/ord_789?limit=3",
+            Some(&p.access),
+        )
+        .await;
+    let seqs = |v: &Value| {
+        v["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["seq"].as_u64().unwrap())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(seqs(&page1), vec![5, 6, 7]);
     assert_eq!(page1["hasMore"], true);
     let before = page1["nextBefore"].as_u64().unwrap();
-    let (_, page2) = s.get(&format!("/api/messaging/history/ordonnance/ord_789?limit=3&before={before}"), Some(&p.access)).await;
+    let (_, page2) = s
+        .get(
+            &format!("/api/messaging/history/ordonnance/ord_789?limit=3&before={before}"),
+            Some(&p.access),
+        )
+        .await;
     assert_eq!(seqs(&page2), vec![2, 3, 4]);
-    let (_, page3) = s.get("/api/messaging/history/ordonnance/ord_789?limit=3&before=2", Some(&p.access)).await;
+    let (_, page3) = s
+        .get(
+            "/api/messaging/history/ordonnance/ord_789?limit=3&before=2",
+            Some(&p.access),
+        )
+        .await;
     assert_eq!(seqs(&page3), vec![1]);
     assert_eq!(page3["hasMore"], false);
     for bad in ["limit=0", "limit=201", "limit=abc", "before=-1"] {
-        let (st, body) = s.get(&format!("/api/messaging/history/ordonnance/ord_789?{bad}"), Some(&p.access)).await;
+        let (st, body) = s
+            .get(
+                &format!("/api/messaging/history/ordonnance/ord_789?{bad}"),
+                Some(&p.access),
+            )
+            .await;
         assert_eq!((st, error_code(&body)), (400, "VALIDATION_FAILED"), "{bad}");
     }
-    let (st, body) = s.get("/api/messaging/history/prescription/ord_789", Some(&p.access)).await;
+    let (st, body) = s
+        .get(
+            "/api/messaging/history/prescription/ord_789",
+            Some(&p.access),
+        )
+        .await;
     assert_eq!((st, error_code(&body)), (400, "VALIDATION_FAILED"));
 }
 
@@ -337,7 +669,14 @@ pub fn png_bytes() -> Vec<u8> {
 pub async fn upload(s: &TestServer, who: &Login, name: &str, bytes: &[u8]) -> (u16, Value) {
     let part = reqwest::multipart::Part::bytes(bytes.to_vec()).file_name(name.to_owned());
     let form = reqwest::multipart::Form::new().part("file", part);
-    let res = s.http.post(s.url("/api/messaging/attachments")).bearer_auth(&who.access).multipart(form).send().await.unwrap();
+    let res = s
+        .http
+        .post(s.url("/api/messaging/attachments"))
+        .bearer_auth(&who.access)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
     into_parts(res).await
 }
 
@@ -382,7 +721,13 @@ async fn limits_are_enforced() {
         .await;
     assert_eq!(st, 400);
     // The doctor downloads what was sent; the bytes are the same.
-    let res = s.http.get(s.url(&format!("/api/messaging/attachments/{}", ids[0]))).bearer_auth(&d.access).send().await.unwrap();
+    let res = s
+        .http
+        .get(s.url(&format!("/api/messaging/attachments/{}", ids[0])))
+        .bearer_auth(&d.access)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-type"], "image/png");
     assert_eq!(res.bytes().await.unwrap().to_vec(), png_bytes());
@@ -400,7 +745,17 @@ async fn limits_are_enforced() {
     let (st, body) = upload(&s, &p, "virus.exe", &exe).await;
     assert_eq!((st, error_code(&body)), (415, "VALIDATION_FAILED"));
     // A real PDF header with a .pdf name passes; a PNG named .pdf does not.
-    assert_eq!(upload(&s, &p, "resultats.pdf", b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n").await.0, 201);
+    assert_eq!(
+        upload(
+            &s,
+            &p,
+            "resultats.pdf",
+            b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n"
+        )
+        .await
+        .0,
+        201
+    );
     assert_eq!(upload(&s, &p, "image.pdf", &png_bytes()).await.0, 415);
     // Nothing half-written is left behind.
     let leftovers: Vec<_> = std::fs::read_dir(s.config.attachments_dir())
@@ -426,7 +781,13 @@ async fn send_rate_limit_answers_429_with_retry_after() {
             .await
             .unwrap();
         if res.status() == 429 {
-            limited = Some((i, res.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned()), into_parts(res).await.1));
+            limited = Some((
+                i,
+                res.headers()
+                    .get("retry-after")
+                    .map(|v| v.to_str().unwrap().to_owned()),
+                into_parts(res).await.1,
+            ));
             break;
         }
     }
@@ -441,19 +802,39 @@ async fn error_contract_for_malformed_requests() {
     let s = TestServer::start().await;
     let p = s.login(PATIENT).await;
     let send = |body: reqwest::Body, ct: Option<&str>| {
-        let mut r = s.http.post(s.url("/api/messaging/send")).bearer_auth(&p.access).body(body);
+        let mut r = s
+            .http
+            .post(s.url("/api/messaging/send"))
+            .bearer_auth(&p.access)
+            .body(body);
         if let Some(ct) = ct {
             r = r.header("content-type", ct);
         }
         r.send()
     };
-    let (st, b) = into_parts(send("{not json".into(), Some("application/json")).await.unwrap()).await;
+    let (st, b) = into_parts(
+        send("{not json".into(), Some("application/json"))
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!((st, error_code(&b)), (400, "VALIDATION_FAILED"));
     let (st, b) = into_parts(send("{}".into(), Some("text/plain")).await.unwrap()).await;
     assert_eq!((st, error_code(&b)), (415, "VALIDATION_FAILED"));
-    let (st, b) = into_parts(send(r#"{"clientMessageId":"x"}"#.into(), Some("application/json")).await.unwrap()).await;
+    let (st, b) = into_parts(
+        send(
+            r#"{"clientMessageId":"x"}"#.into(),
+            Some("application/json"),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
     assert_eq!((st, error_code(&b)), (400, "VALIDATION_FAILED"));
-    assert!(b["error"]["message"].as_str().unwrap().contains("missing field"));
+    assert!(b["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("missing field"));
     // Wrong types do not echo the value back.
     let (st, b) = into_parts(
         send(r#"{"clientMessageId":"x","contextType":"ordonnance","contextId":"ord_789","content":{"secret":"diabète"}}"#.into(), Some("application/json"))
@@ -463,12 +844,22 @@ async fn error_contract_for_malformed_requests() {
     .await;
     assert_eq!((st, error_code(&b)), (400, "VALIDATION_FAILED"));
     assert!(!b.to_string().contains("diabète"));
-    let huge = format!(r#"{{"clientMessageId":"x","contextType":"ordonnance","contextId":"ord_789","content":"{}"}}"#, "a".repeat(200_000));
+    let huge = format!(
+        r#"{{"clientMessageId":"x","contextType":"ordonnance","contextId":"ord_789","content":"{}"}}"#,
+        "a".repeat(200_000)
+    );
     let (st, b) = into_parts(send(huge.into(), Some("application/json")).await.unwrap()).await;
     assert_eq!((st, error_code(&b)), (413, "VALIDATION_FAILED"));
     let (st, b) = s.get("/api/does/not/exist", Some(&p.access)).await;
     assert_eq!((st, error_code(&b)), (404, "NOT_FOUND"));
-    let (st, b) = into_parts(s.http.put(s.url("/api/messaging/send")).send().await.unwrap()).await;
+    let (st, b) = into_parts(
+        s.http
+            .put(s.url("/api/messaging/send"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!((st, error_code(&b)), (405, "NOT_FOUND"));
     let (st, b) = s.get("/api/messaging/ws", Some(&p.access)).await;
     assert_eq!((st, error_code(&b)), (400, "VALIDATION_FAILED"));
@@ -479,7 +870,13 @@ async fn error_contract_for_malformed_requests() {
 }
 
 async fn session_status(s: &TestServer, token: &str) -> String {
-    let (_, v) = s.post("/api/messaging/sessions", Some(token), json!({"contextType":"ordonnance","contextId":"ord_789"})).await;
+    let (_, v) = s
+        .post(
+            "/api/messaging/sessions",
+            Some(token),
+            json!({"contextType":"ordonnance","contextId":"ord_789"}),
+        )
+        .await;
     v["status"].as_str().unwrap().to_owned()
 }
 
@@ -492,14 +889,23 @@ async fn auto_archive_follows_the_injected_clock() {
     // Let at least one maintenance pass run at day 29.
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     let p = s.login(PATIENT).await;
-    assert_eq!(session_status(&s, &p.access).await, "active", "29 days idle is not enough");
+    assert_eq!(
+        session_status(&s, &p.access).await,
+        "active",
+        "29 days idle is not enough"
+    );
     s.clock.advance(chrono::Duration::days(2));
     let p = s.login(PATIENT).await;
-    eventually("session archived after 31 idle days", || session_status(&s, &p.access).then(|st| async move { st == "archived" })).await;
+    eventually("session archived after 31 idle days", || {
+        session_status(&s, &p.access).then(|st| async move { st == "archived" })
+    })
+    .await;
     assert_eq!(s.send(&p, ORD, "new", "Je reviens vers vous").await.0, 201);
     assert_eq!(session_status(&s, &p.access).await, "active");
     let store = dmp_server::app::open_store(&s.config).unwrap();
-    let rows = dmp_server::store::Store::audit_rows(&*store, None, Some("system".into()), None, 10).await.unwrap();
+    let rows = dmp_server::store::Store::audit_rows(&*store, None, Some("system".into()), None, 10)
+        .await
+        .unwrap();
     assert!(rows.iter().any(|r| r.action == "archive"));
 }
 
@@ -510,7 +916,15 @@ async fn ops_endpoints_and_openapi_cover_every_route() {
     assert_eq!(s.get("/readyz", None).await, (200, json!({"status":"ok"})));
     let p = s.login(PATIENT).await;
     s.send(&p, ORD, "m", "x").await;
-    let metrics = s.http.get(s.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = s
+        .http
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     for name in [
         "dmp_http_request_duration_seconds_bucket",
         "dmp_errors_total",
@@ -536,7 +950,10 @@ async fn ops_endpoints_and_openapi_cover_every_route() {
         ("/api/messaging/messages/{message_id}", "delete"),
         ("/api/messaging/sessions", "post"),
         ("/api/messaging/sessions/{session_id}/archive", "patch"),
-        ("/api/messaging/permissions/{context_type}/{context_id}/{user_type}/{user_id}", "get"),
+        (
+            "/api/messaging/permissions/{context_type}/{context_id}/{user_type}/{user_id}",
+            "get",
+        ),
         ("/api/messaging/stats/{user_type}/{user_id}", "get"),
         ("/api/messaging/notifications/{user_type}/{user_id}", "get"),
         ("/api/messaging/export/{context_type}/{context_id}", "get"),
@@ -548,9 +965,17 @@ async fn ops_endpoints_and_openapi_cover_every_route() {
         ("/readyz", "get"),
         ("/metrics", "get"),
     ];
-    assert_eq!(paths.len(), expected.len(), "documented paths: {:?}", paths.keys().collect::<Vec<_>>());
+    assert_eq!(
+        paths.len(),
+        expected.len(),
+        "documented paths: {:?}",
+        paths.keys().collect::<Vec<_>>()
+    );
     for (path, method) in expected {
-        assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "OpenAPI lacks {method} {path}");
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "OpenAPI lacks {method} {path}"
+        );
     }
     assert!(doc["components"]["schemas"]["Message"].is_object());
 }

@@ -20,15 +20,33 @@ const BIN: &str = env!("CARGO_BIN_EXE_dmp-server");
 
 fn cli(dir: &Path, args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
     let mut cmd = Command::new(BIN);
-    cmd.args(args).arg("--data-dir").arg(dir).env("DMP_DURABILITY", "normal").stdout(Stdio::piped()).stderr(Stdio::piped());
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    cmd.args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .env("DMP_DURABILITY", "normal")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
     let mut child = cmd.spawn().unwrap();
     if let Some(input) = stdin {
         use std::io::Write;
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
     }
     let out = child.wait_with_output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 /// A `dmp-server serve` child process.
@@ -52,8 +70,14 @@ impl Proc {
         }
         let mut child = cmd.spawn().unwrap();
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let base = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected first line {line:?}")).to_owned();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
         let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         let sink = stderr.clone();
         let mut err = child.stderr.take().unwrap();
@@ -63,10 +87,16 @@ impl Proc {
                 if n == 0 {
                     break;
                 }
-                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
             }
         });
-        Self { child, base, stderr }
+        Self {
+            child,
+            base,
+            stderr,
+        }
     }
 
     fn url(&self, p: &str) -> String {
@@ -74,7 +104,10 @@ impl Proc {
     }
 
     fn terminate(&mut self) -> i32 {
-        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
         self.child.wait().unwrap().code().unwrap_or(-1)
     }
 
@@ -96,14 +129,22 @@ impl Drop for Proc {
 }
 
 async fn login(http: &reqwest::Client, p: &Proc, user: &str, pw: &str) -> Value {
-    let res = http.post(p.url("/api/auth/login")).json(&json!({"username":user,"password":pw})).send().await.unwrap();
+    let res = http
+        .post(p.url("/api/auth/login"))
+        .json(&json!({"username":user,"password":pw}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     res.json().await.unwrap()
 }
 
 async fn ws(p: &Proc, token: &str) -> Ws {
-    let mut req = format!("{}/api/messaging/ws", p.base.replace("http://", "ws://")).into_client_request().unwrap();
-    req.headers_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let mut req = format!("{}/api/messaging/ws", p.base.replace("http://", "ws://"))
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
     let (stream, _) = tokio_tungstenite::connect_async(req).await.unwrap();
     let mut w = Ws { stream };
     w.next_of("ready").await;
@@ -136,7 +177,10 @@ fn import_refuses_inconsistent_files_and_writes_nothing() {
     let (code, _, err) = cli(dir.path(), &["import", file.to_str().unwrap()], None);
     assert_eq!(code, 2);
     assert!(err.contains("nothing was written"), "{err}");
-    assert!(err.contains("type must be patient, medecin or admin"), "{err}");
+    assert!(
+        err.contains("type must be patient, medecin or admin"),
+        "{err}"
+    );
     assert!(err.contains("unknown patient patient_999"), "{err}");
     assert!(err.contains("is a medecin, not a patient"), "{err}");
     assert!(!err.contains("un-mot-de-passe-long"));
@@ -166,27 +210,88 @@ fn user_commands_and_audit_chain_verification() {
     demo(dir.path());
     let (code, _, err) = cli(
         dir.path(),
-        &["user", "add", "--id", "medecin_910", "--type", "medecin", "--name", "Dr. Hugo Roux", "--username", "dr.roux"],
+        &[
+            "user",
+            "add",
+            "--id",
+            "medecin_910",
+            "--type",
+            "medecin",
+            "--name",
+            "Dr. Hugo Roux",
+            "--username",
+            "dr.roux",
+        ],
         Some("roux-password-2026\n"),
     );
     assert_eq!(code, 0, "{err}");
-    let (code, _, err) = cli(dir.path(), &["user", "add", "--id", "medecin_911", "--type", "medecin", "--name", "X", "--username", "x"], Some("short\n"));
+    let (code, _, err) = cli(
+        dir.path(),
+        &[
+            "user",
+            "add",
+            "--id",
+            "medecin_911",
+            "--type",
+            "medecin",
+            "--name",
+            "X",
+            "--username",
+            "x",
+        ],
+        Some("short\n"),
+    );
     assert_eq!(code, 2);
     assert!(err.contains("at least 10 characters"));
-    assert_eq!(cli(dir.path(), &["user", "disable", "medecin_910"], None).0, 0);
-    assert_eq!(cli(dir.path(), &["user", "disable", "medecin_910", "--enable"], None).0, 0);
-    assert_eq!(cli(dir.path(), &["user", "passwd", "medecin_910"], Some("another-password-2026\n")).0, 0);
+    assert_eq!(
+        cli(dir.path(), &["user", "disable", "medecin_910"], None).0,
+        0
+    );
+    assert_eq!(
+        cli(
+            dir.path(),
+            &["user", "disable", "medecin_910", "--enable"],
+            None
+        )
+        .0,
+        0
+    );
+    assert_eq!(
+        cli(
+            dir.path(),
+            &["user", "passwd", "medecin_910"],
+            Some("another-password-2026\n")
+        )
+        .0,
+        0
+    );
     let (code, _, err) = cli(dir.path(), &["user", "disable", "medecin_999"], None);
     assert_eq!(code, 2);
     assert!(err.contains("no user medecin_999"));
 
     let (code, out, _) = cli(dir.path(), &["audit", "--json"], None);
     assert_eq!(code, 0);
-    let rows: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let rows: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let actions: Vec<&str> = rows.iter().map(|r| r["action"].as_str().unwrap()).collect();
-    assert_eq!(actions, vec!["import", "import", "user_disable", "user_enable", "user_passwd"]);
+    assert_eq!(
+        actions,
+        vec![
+            "import",
+            "import",
+            "user_disable",
+            "user_enable",
+            "user_passwd"
+        ]
+    );
     assert!(!out.contains("roux-password-2026") && !out.contains("another-password-2026"));
-    let (_, out, _) = cli(dir.path(), &["audit", "--since", "2000-01-01", "--user", "admin-cli"], None);
+    let (_, out, _) = cli(
+        dir.path(),
+        &["audit", "--since", "2000-01-01", "--user", "admin-cli"],
+        None,
+    );
     assert_eq!(out.lines().count(), 5);
     let (_, out, _) = cli(dir.path(), &["audit", "--since", "2999-01-01"], None);
     assert_eq!(out.lines().count(), 0);
@@ -196,7 +301,10 @@ fn user_commands_and_audit_chain_verification() {
     assert!(out.contains("intact: 5 rows"), "{out}");
     // Someone with file access edits a row (after removing the guard trigger).
     let conn = rusqlite::Connection::open(dir.path().join("dmp.sqlite3")).unwrap();
-    conn.execute_batch("DROP TRIGGER audit_no_update; UPDATE audit SET actor = 'someone-else' WHERE id = 3;").unwrap();
+    conn.execute_batch(
+        "DROP TRIGGER audit_no_update; UPDATE audit SET actor = 'someone-else' WHERE id = 3;",
+    )
+    .unwrap();
     drop(conn);
     let (code, out, _) = cli(dir.path(), &["audit", "--verify"], None);
     assert_eq!(code, 1);
@@ -242,7 +350,10 @@ async fn serve_backup_restore_and_graceful_shutdown() {
     // Restore is refused while the server runs.
     let (code, _, err) = cli(dir.path(), &["restore", backup.to_str().unwrap()], None);
     assert_eq!(code, 2);
-    assert!(err.contains("in use") || err.contains("stop the server"), "{err}");
+    assert!(
+        err.contains("in use") || err.contains("stop the server"),
+        "{err}"
+    );
     assert_eq!(p.terminate(), 0, "SIGTERM is a clean exit");
     // A file that is not a backup is refused.
     let junk = dir.path().join("junk.sqlite3");
@@ -263,7 +374,12 @@ async fn serve_backup_restore_and_graceful_shutdown() {
         .json()
         .await
         .unwrap();
-    let contents: Vec<&str> = h["messages"].as_array().unwrap().iter().map(|m| m["content"].as_str().unwrap()).collect();
+    let contents: Vec<&str> = h["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].as_str().unwrap())
+        .collect();
     assert_eq!(contents, vec!["avant sauvegarde 0", "avant sauvegarde 1"]);
     let (code, out, _) = cli(dir.path(), &["audit"], None);
     assert_eq!(code, 0);
@@ -308,24 +424,55 @@ async fn logs_and_audit_never_contain_message_text_tokens_or_passwords() {
         .await
         .unwrap();
     assert!(!res.text().await.unwrap().contains(secret));
-    let _ = http.post(p.url("/api/auth/login")).json(&json!({"username":"jean.dupont","password":"Wrong-Password-99"})).send().await.unwrap();
+    let _ = http
+        .post(p.url("/api/auth/login"))
+        .json(&json!({"username":"jean.dupont","password":"Wrong-Password-99"}))
+        .send()
+        .await
+        .unwrap();
     // Over the WebSocket too.
     let mut w = ws(&p, &access).await;
     let ack = w.send_message(ORD, "leak-ws", secret).await;
     assert_eq!(ack["type"], "ack");
-    w.stream.send(Message::Text(format!(r#"{{"type":"send","content":"{secret}"}}"#).into())).await.unwrap();
+    w.stream
+        .send(Message::Text(
+            format!(r#"{{"type":"send","content":"{secret}"}}"#).into(),
+        ))
+        .await
+        .unwrap();
     assert!(!w.next_of("error").await.to_string().contains(secret));
-    let _ = http.post(p.url("/api/auth/refresh")).json(&json!({"refreshToken": refresh})).send().await.unwrap();
+    let _ = http
+        .post(p.url("/api/auth/refresh"))
+        .json(&json!({"refreshToken": refresh}))
+        .send()
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let logs = p.logs();
     assert!(logs.contains("request"), "debug logs were captured");
-    for needle in [secret, &access, &refresh, "patient-demo-2026", "Wrong-Password-99"] {
-        assert!(!logs.contains(needle), "logs contain a secret: {}", &needle[..needle.len().min(12)]);
+    for needle in [
+        secret,
+        &access,
+        &refresh,
+        "patient-demo-2026",
+        "Wrong-Password-99",
+    ] {
+        assert!(
+            !logs.contains(needle),
+            "logs contain a secret: {}",
+            &needle[..needle.len().min(12)]
+        );
     }
     let (_, audit, _) = cli(dir.path(), &["audit", "--json"], None);
     assert!(audit.contains("\"send\""));
-    for needle in [secret, &access, &refresh, "patient-demo-2026", "Wrong-Password-99"] {
+    for needle in [
+        secret,
+        &access,
+        &refresh,
+        "patient-demo-2026",
+        "Wrong-Password-99",
+    ] {
         assert!(!audit.contains(needle));
     }
 }
@@ -359,14 +506,20 @@ async fn sigkill_mid_send_loses_nothing_and_duplicates_nothing() {
     let mut acked: HashMap<String, String> = HashMap::new();
     while acked.len() < 100 {
         let a = pw.next_of("ack").await;
-        acked.insert(a["clientMessageId"].as_str().unwrap().into(), a["message"]["id"].as_str().unwrap().into());
+        acked.insert(
+            a["clientMessageId"].as_str().unwrap().into(),
+            a["message"]["id"].as_str().unwrap().into(),
+        );
     }
     p.kill9();
     // The doctor saw some messages before the crash.
     let mut doctor_seen: BTreeMap<u64, String> = BTreeMap::new();
     while let Some(common::Event::Frame(v)) = dw.event(1).await {
         if v["type"] == "message" {
-            doctor_seen.insert(v["message"]["seq"].as_u64().unwrap(), v["message"]["clientMessageId"].as_str().unwrap().into());
+            doctor_seen.insert(
+                v["message"]["seq"].as_u64().unwrap(),
+                v["message"]["clientMessageId"].as_str().unwrap().into(),
+            );
         }
     }
 
@@ -380,7 +533,10 @@ async fn sigkill_mid_send_loses_nothing_and_duplicates_nothing() {
     }
     for _ in 0..unacked.len() {
         let a = pw.next_of("ack").await;
-        acked.insert(a["clientMessageId"].as_str().unwrap().into(), a["message"]["id"].as_str().unwrap().into());
+        acked.insert(
+            a["clientMessageId"].as_str().unwrap().into(),
+            a["message"]["id"].as_str().unwrap().into(),
+        );
     }
     assert_eq!(acked.len(), N);
 
@@ -398,7 +554,10 @@ async fn sigkill_mid_send_loses_nothing_and_duplicates_nothing() {
         }
         assert_eq!(got, seq + 1, "gap in resume");
         seq = got;
-        doctor_seen.insert(got, m["message"]["clientMessageId"].as_str().unwrap().into());
+        doctor_seen.insert(
+            got,
+            m["message"]["clientMessageId"].as_str().unwrap().into(),
+        );
     }
 
     let h: Value = http
@@ -412,11 +571,18 @@ async fn sigkill_mid_send_loses_nothing_and_duplicates_nothing() {
         .unwrap();
     let msgs = h["messages"].as_array().unwrap();
     assert_eq!(msgs.len(), N, "every message exactly once");
-    let keys: HashSet<&str> = msgs.iter().map(|m| m["clientMessageId"].as_str().unwrap()).collect();
+    let keys: HashSet<&str> = msgs
+        .iter()
+        .map(|m| m["clientMessageId"].as_str().unwrap())
+        .collect();
     assert_eq!(keys.len(), N);
     for m in msgs {
         let cmid = m["clientMessageId"].as_str().unwrap();
-        assert_eq!(acked[cmid], m["id"].as_str().unwrap(), "the acked id is the stored id");
+        assert_eq!(
+            acked[cmid],
+            m["id"].as_str().unwrap(),
+            "the acked id is the stored id"
+        );
     }
     let seqs: Vec<u64> = msgs.iter().map(|m| m["seq"].as_u64().unwrap()).collect();
     assert_eq!(seqs, (1..=N as u64).collect::<Vec<_>>());

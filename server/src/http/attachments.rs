@@ -64,7 +64,9 @@ impl FileKind {
             Some(Self::Jpg)
         } else if head.starts_with(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1]) {
             Some(Self::Doc)
-        } else if head.starts_with(b"PK\x03\x04") && head.windows(19).any(|w| w == b"[Content_Types].xml") {
+        } else if head.starts_with(b"PK\x03\x04")
+            && head.windows(19).any(|w| w == b"[Content_Types].xml")
+        {
             Some(Self::Docx)
         } else {
             None
@@ -81,7 +83,11 @@ fn extension(name: &str) -> Option<String> {
 /// A file name safe to store and to put in a header.
 fn clean_name(name: &str) -> String {
     let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
-    let cleaned: String = base.chars().filter(|c| !c.is_control() && *c != '"').take(200).collect();
+    let cleaned: String = base
+        .chars()
+        .filter(|c| !c.is_control() && *c != '"')
+        .take(200)
+        .collect();
     if cleaned.trim().is_empty() {
         "fichier".into()
     } else {
@@ -95,13 +101,23 @@ fn clean_name(name: &str) -> String {
     responses((status = 201, body = Attachment), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 413, description = "VALIDATION_FAILED: file too large", body = ErrorBody),
               (status = 415, description = "VALIDATION_FAILED: type not allowed or content does not match", body = ErrorBody)))]
-pub async fn upload(State(state): State<AppState>, who: AuthedUser, meta: RequestMeta, multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>) -> AppResult<Response> {
+pub async fn upload(
+    State(state): State<AppState>,
+    who: AuthedUser,
+    meta: RequestMeta,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> AppResult<Response> {
     let mut multipart = multipart.map_err(|_| {
-        AppError::invalid("expected multipart/form-data with a `file` part").with_status(StatusCode::UNSUPPORTED_MEDIA_TYPE)
+        AppError::invalid("expected multipart/form-data with a `file` part")
+            .with_status(StatusCode::UNSUPPORTED_MEDIA_TYPE)
     })?;
     let limits = &state.config.limits;
     let too_large = || {
-        AppError::invalid(format!("file is larger than {} bytes", limits.max_file_size)).with_status(StatusCode::PAYLOAD_TOO_LARGE)
+        AppError::invalid(format!(
+            "file is larger than {} bytes",
+            limits.max_file_size
+        ))
+        .with_status(StatusCode::PAYLOAD_TOO_LARGE)
     };
     let mut field = loop {
         match multipart.next_field().await {
@@ -113,15 +129,23 @@ pub async fn upload(State(state): State<AppState>, who: AuthedUser, meta: Reques
         }
     };
     let name = clean_name(field.file_name().unwrap_or(""));
-    let ext = extension(&name).ok_or_else(|| AppError::invalid("the file name has no extension"))?;
+    let ext =
+        extension(&name).ok_or_else(|| AppError::invalid("the file name has no extension"))?;
     if !limits.allowed_file_types.contains(&ext) {
-        return Err(AppError::invalid(format!("file type .{ext} is not allowed (allowed: {})", limits.allowed_file_types.join(", ")))
-            .with_status(StatusCode::UNSUPPORTED_MEDIA_TYPE));
+        return Err(AppError::invalid(format!(
+            "file type .{ext} is not allowed (allowed: {})",
+            limits.allowed_file_types.join(", ")
+        ))
+        .with_status(StatusCode::UNSUPPORTED_MEDIA_TYPE));
     }
     let id = AttachmentId(format!("att_{}", uuid::Uuid::new_v4().simple()));
-    tokio::fs::create_dir_all(&*state.attachments_dir).await.map_err(|_| AppError::internal())?;
+    tokio::fs::create_dir_all(&*state.attachments_dir)
+        .await
+        .map_err(|_| AppError::internal())?;
     let tmp = state.attachments_dir.join(format!("{id}.part"));
-    let mut file = tokio::fs::File::create(&tmp).await.map_err(|_| AppError::internal())?;
+    let mut file = tokio::fs::File::create(&tmp)
+        .await
+        .map_err(|_| AppError::internal())?;
     let mut hasher = Sha256::new();
     let mut size: u64 = 0;
     let mut head: Vec<u8> = Vec::with_capacity(4096);
@@ -142,7 +166,9 @@ pub async fn upload(State(state): State<AppState>, who: AuthedUser, meta: Reques
                 head.extend_from_slice(&chunk[..take]);
             }
             hasher.update(&chunk);
-            file.write_all(&chunk).await.map_err(|_| AppError::internal())?;
+            file.write_all(&chunk)
+                .await
+                .map_err(|_| AppError::internal())?;
         }
         file.sync_all().await.map_err(|_| AppError::internal())?;
         Ok(())
@@ -156,22 +182,51 @@ pub async fn upload(State(state): State<AppState>, who: AuthedUser, meta: Reques
         }
         match kind {
             Some(k) if k.ext() == ext => Ok(k),
-            _ => Err(AppError::invalid(format!("the content of the file is not a .{ext} file"))
-                .with_status(StatusCode::UNSUPPORTED_MEDIA_TYPE)),
+            _ => Err(
+                AppError::invalid(format!("the content of the file is not a .{ext} file"))
+                    .with_status(StatusCode::UNSUPPORTED_MEDIA_TYPE),
+            ),
         }
     });
     let kind = match checked {
         Ok(k) => k,
         Err(e) => {
             let _ = tokio::fs::remove_file(&tmp).await;
-            state.audit_denied(who.id().as_str(), "upload", id.as_str(), &meta).await;
+            state
+                .audit_denied(who.id().as_str(), "upload", id.as_str(), &meta)
+                .await;
             return Err(e);
         }
     };
-    tokio::fs::rename(&tmp, state.attachments_dir.join(id.as_str())).await.map_err(|_| AppError::internal())?;
-    let attachment = Attachment { id: id.clone(), name, mime_type: kind.mime().into(), size, sha256: hex::encode(hasher.finalize()) };
-    let record = AttachmentRecord { attachment: attachment.clone(), owner_id: who.id().clone(), message_id: None };
-    state.store.insert_attachment(record, AuditEvent::new(state.now(), who.id().as_str(), "upload", id.as_str(), "ok", &meta)).await?;
+    tokio::fs::rename(&tmp, state.attachments_dir.join(id.as_str()))
+        .await
+        .map_err(|_| AppError::internal())?;
+    let attachment = Attachment {
+        id: id.clone(),
+        name,
+        mime_type: kind.mime().into(),
+        size,
+        sha256: hex::encode(hasher.finalize()),
+    };
+    let record = AttachmentRecord {
+        attachment: attachment.clone(),
+        owner_id: who.id().clone(),
+        message_id: None,
+    };
+    state
+        .store
+        .insert_attachment(
+            record,
+            AuditEvent::new(
+                state.now(),
+                who.id().as_str(),
+                "upload",
+                id.as_str(),
+                "ok",
+                &meta,
+            ),
+        )
+        .await?;
     Ok((StatusCode::CREATED, Json(attachment)).into_response())
 }
 
@@ -180,7 +235,12 @@ pub async fn upload(State(state): State<AppState>, who: AuthedUser, meta: Reques
     params(("attachment_id" = String, Path)),
     responses((status = 200, description = "the file's bytes", content_type = "application/octet-stream"),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn download(State(state): State<AppState>, who: AuthedUser, meta: RequestMeta, Path(id): Path<AttachmentId>) -> AppResult<Response> {
+pub async fn download(
+    State(state): State<AppState>,
+    who: AuthedUser,
+    meta: RequestMeta,
+    Path(id): Path<AttachmentId>,
+) -> AppResult<Response> {
     if !id.is_valid() {
         return Err(AppError::invalid("attachmentId is malformed"));
     }
@@ -189,23 +249,60 @@ pub async fn download(State(state): State<AppState>, who: AuthedUser, meta: Requ
     };
     match session {
         Some(session_id) => {
-            let session = state.store.session(&session_id).await?.ok_or_else(|| AppError::not_found("attachment"))?;
-            state.authorize(&who, session.context_type, &session.context_id, &meta).await?;
+            let session = state
+                .store
+                .session(&session_id)
+                .await?
+                .ok_or_else(|| AppError::not_found("attachment"))?;
+            state
+                .authorize(&who, session.context_type, &session.context_id, &meta)
+                .await?;
         }
         None if record.owner_id == *who.id() => {}
         None => {
-            state.audit_denied(who.id().as_str(), "download", id.as_str(), &meta).await;
+            state
+                .audit_denied(who.id().as_str(), "download", id.as_str(), &meta)
+                .await;
             return Err(AppError::denied());
         }
     }
-    let file = tokio::fs::File::open(state.attachments_dir.join(id.as_str())).await.map_err(|_| AppError::not_found("attachment"))?;
-    state.audit(AuditEvent::new(state.now(), who.id().as_str(), "download", id.as_str(), "ok", &meta)).await?;
+    let file = tokio::fs::File::open(state.attachments_dir.join(id.as_str()))
+        .await
+        .map_err(|_| AppError::not_found("attachment"))?;
+    state
+        .audit(AuditEvent::new(
+            state.now(),
+            who.id().as_str(),
+            "download",
+            id.as_str(),
+            "ok",
+            &meta,
+        ))
+        .await?;
     let body = Body::from_stream(tokio_util_stream(file));
     let mut res = Response::new(body);
     let h = res.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_str(&record.attachment.mime_type).unwrap_or(HeaderValue::from_static("application/octet-stream")));
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(record.attachment.size));
-    let ascii: String = record.attachment.name.chars().map(|c| if c.is_ascii_alphanumeric() || ".-_ ".contains(c) { c } else { '_' }).collect();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&record.attachment.mime_type)
+            .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
+    h.insert(
+        header::CONTENT_LENGTH,
+        HeaderValue::from(record.attachment.size),
+    );
+    let ascii: String = record
+        .attachment
+        .name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || ".-_ ".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{ascii}\"")) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
@@ -213,7 +310,9 @@ pub async fn download(State(state): State<AppState>, who: AuthedUser, meta: Requ
 }
 
 /// Streams a file in 64 KiB chunks.
-fn tokio_util_stream(file: tokio::fs::File) -> impl futures_util::Stream<Item = std::io::Result<Vec<u8>>> {
+fn tokio_util_stream(
+    file: tokio::fs::File,
+) -> impl futures_util::Stream<Item = std::io::Result<Vec<u8>>> {
     futures_util::stream::unfold(file, |mut file| async move {
         use tokio::io::AsyncReadExt;
         let mut buf = vec![0u8; 64 * 1024];
@@ -236,7 +335,10 @@ mod tests {
     fn sniffing() {
         assert_eq!(FileKind::sniff(b"%PDF-1.7\n"), Some(FileKind::Pdf));
         assert_eq!(FileKind::sniff(b"MZ\x90\x00"), None);
-        assert_eq!(FileKind::sniff(b"PK\x03\x04....[Content_Types].xml"), Some(FileKind::Docx));
+        assert_eq!(
+            FileKind::sniff(b"PK\x03\x04....[Content_Types].xml"),
+            Some(FileKind::Docx)
+        );
         assert_eq!(FileKind::sniff(b"PK\x03\x04 just a zip"), None);
         assert_eq!(extension("Scan.JPEG").as_deref(), Some("jpg"));
         assert_eq!(clean_name("../../etc/pa\"ss"), "pass");

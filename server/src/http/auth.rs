@@ -18,21 +18,34 @@ const BAD_CREDENTIALS: &str = "invalid username or password";
     responses((status = 200, body = TokenResponse), (status = 400, body = ErrorBody),
               (status = 401, description = "AUTH_REQUIRED: invalid username or password", body = ErrorBody),
               (status = 429, description = "RATE_LIMIT_EXCEEDED: too many failures for this account", body = ErrorBody)))]
-pub async fn login(State(state): State<AppState>, meta: RequestMeta, Json(req): Json<LoginRequest>) -> AppResult<Json<TokenResponse>> {
+pub async fn login(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    Json(req): Json<LoginRequest>,
+) -> AppResult<Json<TokenResponse>> {
     let LoginRequest { username, password } = req;
     let password = Zeroizing::new(password);
     if username.is_empty() || username.len() > 128 || password.len() > 1024 {
-        return Err(AppError::invalid("username must be 1-128 bytes and password at most 1024 bytes"));
+        return Err(AppError::invalid(
+            "username must be 1-128 bytes and password at most 1024 bytes",
+        ));
     }
     let now = state.now();
     if let Err(wait) = state.login_throttle.check(&username) {
-        state.audit_denied("anonymous", "login", &username, &meta).await;
+        state
+            .audit_denied("anonymous", "login", &username, &meta)
+            .await;
         return Err(AppError::rate_limited(wait.as_secs().max(1)));
     }
     let record = state.store.user_by_username(&username).await?;
     let hash = record.as_ref().map(|u| u.password_hash.clone());
     let pw = password.clone();
-    let permit = state.hash_permits.clone().acquire_owned().await.map_err(|_| AppError::internal())?;
+    let permit = state
+        .hash_permits
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| AppError::internal())?;
     let ok = tokio::task::spawn_blocking(move || {
         let _permit = permit;
         verify_password(&pw, hash.as_deref())
@@ -43,8 +56,15 @@ pub async fn login(State(state): State<AppState>, meta: RequestMeta, Json(req): 
         Some(u) if ok && !u.disabled => u,
         other => {
             state.login_throttle.failure(&username);
-            let actor = other.map(|u| u.id.to_string()).unwrap_or_else(|| "anonymous".into());
-            state.store.audit(AuditEvent::new(now, actor, "login", &username, "failed", &meta)).await?;
+            let actor = other
+                .map(|u| u.id.to_string())
+                .unwrap_or_else(|| "anonymous".into());
+            state
+                .store
+                .audit(AuditEvent::new(
+                    now, actor, "login", &username, "failed", &meta,
+                ))
+                .await?;
             return Err(AppError::auth(BAD_CREDENTIALS));
         }
     };
@@ -56,33 +76,72 @@ pub async fn login(State(state): State<AppState>, meta: RequestMeta, Json(req): 
     };
     let (refresh_token, refresh_hash) = new_refresh_token();
     let audit = AuditEvent::new(now, user.id.as_str(), "login", &family.id, "ok", &meta);
-    state.store.create_login(family.clone(), refresh_hash, audit).await?;
-    let access_token = state.signer.issue(&user.id, user.kind, &family.id, now, state.config.access_token_ttl_secs);
+    state
+        .store
+        .create_login(family.clone(), refresh_hash, audit)
+        .await?;
+    let access_token = state.signer.issue(
+        &user.id,
+        user.kind,
+        &family.id,
+        now,
+        state.config.access_token_ttl_secs,
+    );
     state.directory.add_login(family);
-    Ok(Json(TokenResponse { access_token, refresh_token, expires_in: state.config.access_token_ttl_secs, user: user.user() }))
+    Ok(Json(TokenResponse {
+        access_token,
+        refresh_token,
+        expires_in: state.config.access_token_ttl_secs,
+        user: user.user(),
+    }))
 }
 
 /// Spends a refresh token for a new pair. A spent token used again revokes the whole login.
 #[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", request_body = RefreshRequest,
     responses((status = 200, body = TokenResponse),
               (status = 401, description = "SESSION_EXPIRED: unknown, expired, revoked or re-used token", body = ErrorBody)))]
-pub async fn refresh(State(state): State<AppState>, meta: RequestMeta, Json(req): Json<RefreshRequest>) -> AppResult<Json<TokenResponse>> {
+pub async fn refresh(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    Json(req): Json<RefreshRequest>,
+) -> AppResult<Json<TokenResponse>> {
     let old = Zeroizing::new(req.refresh_token);
     if old.is_empty() || old.len() > 256 {
         return Err(AppError::expired());
     }
     let now = state.now();
     let (refresh_token, new_hash) = new_refresh_token();
-    match state.store.rotate_refresh(hash_refresh_token(&old), new_hash, now, meta).await? {
+    match state
+        .store
+        .rotate_refresh(hash_refresh_token(&old), new_hash, now, meta)
+        .await?
+    {
         Rotation::Rotated { user_id, family_id } => {
-            let user = state.directory.user(&user_id).filter(|u| !u.disabled).ok_or_else(AppError::expired)?;
-            let access_token = state.signer.issue(&user.id, user.kind, &family_id, now, state.config.access_token_ttl_secs);
-            Ok(Json(TokenResponse { access_token, refresh_token, expires_in: state.config.access_token_ttl_secs, user: user.user() }))
+            let user = state
+                .directory
+                .user(&user_id)
+                .filter(|u| !u.disabled)
+                .ok_or_else(AppError::expired)?;
+            let access_token = state.signer.issue(
+                &user.id,
+                user.kind,
+                &family_id,
+                now,
+                state.config.access_token_ttl_secs,
+            );
+            Ok(Json(TokenResponse {
+                access_token,
+                refresh_token,
+                expires_in: state.config.access_token_ttl_secs,
+                user: user.user(),
+            }))
         }
         Rotation::Reused { user_id, family_id } => {
             tracing::warn!(user = %user_id, "refresh token re-used; login revoked");
             state.directory.remove_login(&family_id);
-            state.hub.close_login(&user_id, &family_id, CLOSE_UNAUTHENTICATED);
+            state
+                .hub
+                .close_login(&user_id, &family_id, CLOSE_UNAUTHENTICATED);
             Err(AppError::expired())
         }
         Rotation::Invalid => Err(AppError::expired()),
@@ -92,11 +151,24 @@ pub async fn refresh(State(state): State<AppState>, meta: RequestMeta, Json(req)
 /// Ends the caller's login on every device that shares it, and closes its sockets.
 #[utoipa::path(post, path = "/api/auth/logout", tag = "auth", security(("bearer" = [])),
     responses((status = 204, description = "signed out"), (status = 401, body = ErrorBody)))]
-pub async fn logout(State(state): State<AppState>, who: AuthedUser, meta: RequestMeta) -> AppResult<StatusCode> {
-    let audit = AuditEvent::new(state.now(), who.id().as_str(), "logout", &who.login, "ok", &meta);
+pub async fn logout(
+    State(state): State<AppState>,
+    who: AuthedUser,
+    meta: RequestMeta,
+) -> AppResult<StatusCode> {
+    let audit = AuditEvent::new(
+        state.now(),
+        who.id().as_str(),
+        "logout",
+        &who.login,
+        "ok",
+        &meta,
+    );
     state.store.revoke_login(&who.login, audit).await?;
     state.directory.remove_login(&who.login);
-    state.hub.close_login(who.id(), &who.login, CLOSE_UNAUTHENTICATED);
+    state
+        .hub
+        .close_login(who.id(), &who.login, CLOSE_UNAUTHENTICATED);
     Ok(StatusCode::NO_CONTENT)
 }
 

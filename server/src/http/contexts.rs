@@ -26,18 +26,40 @@ pub fn context_view(state: &AppState, c: &ContextRecord) -> Option<Context> {
 /// The caller's ordonnances and examens, newest first, each with its session and unread count.
 #[utoipa::path(get, path = "/api/contexts", tag = "contexts", security(("bearer" = [])),
     responses((status = 200, body = Vec<ContextSummary>), (status = 401, body = ErrorBody)))]
-pub async fn list(State(state): State<AppState>, who: AuthedUser) -> AppResult<Json<Vec<ContextSummary>>> {
-    let sessions: HashMap<SessionId, Session> =
-        state.store.sessions_of(who.id()).await?.into_iter().map(|s| (s.id.clone(), s)).collect();
+pub async fn list(
+    State(state): State<AppState>,
+    who: AuthedUser,
+) -> AppResult<Json<Vec<ContextSummary>>> {
+    let sessions: HashMap<SessionId, Session> = state
+        .store
+        .sessions_of(who.id())
+        .await?
+        .into_iter()
+        .map(|s| (s.id.clone(), s))
+        .collect();
     let mut out = Vec::new();
     for c in state.directory.contexts_of(who.id()) {
-        let Some(context) = context_view(&state, &c) else { continue };
-        let session = sessions.get(&Session::id_for(c.kind, &c.id, &c.patient_id, &c.doctor_id)).cloned();
+        let Some(context) = context_view(&state, &c) else {
+            continue;
+        };
+        let session = sessions
+            .get(&Session::id_for(c.kind, &c.id, &c.patient_id, &c.doctor_id))
+            .cloned();
         let unread_count = session
             .as_ref()
-            .map(|s| if c.patient_id == *who.id() { s.unread_count.patient } else { s.unread_count.doctor })
+            .map(|s| {
+                if c.patient_id == *who.id() {
+                    s.unread_count.patient
+                } else {
+                    s.unread_count.doctor
+                }
+            })
             .unwrap_or(0);
-        out.push(ContextSummary { context, session, unread_count });
+        out.push(ContextSummary {
+            context,
+            session,
+            unread_count,
+        });
     }
     Ok(Json(out))
 }

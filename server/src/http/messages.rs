@@ -30,14 +30,38 @@ pub async fn history(
     let access = state.authorize(&who, kind, &id, &meta).await?;
     let session = state.store.session_for_context(&access.context).await?;
     let Some(session) = session else {
-        return Ok(Json(HistoryResponse { messages: vec![], has_more: false, next_before: None, session: None }));
+        return Ok(Json(HistoryResponse {
+            messages: vec![],
+            has_more: false,
+            next_before: None,
+            session: None,
+        }));
     };
     let (messages, has_more) = state.store.history(&session.id, q.before, limit).await?;
     state
-        .audit(AuditEvent::new(state.now(), who.id().as_str(), "history", format!("{kind}/{id}"), "ok", &meta).in_session(&session.id))
+        .audit(
+            AuditEvent::new(
+                state.now(),
+                who.id().as_str(),
+                "history",
+                format!("{kind}/{id}"),
+                "ok",
+                &meta,
+            )
+            .in_session(&session.id),
+        )
         .await?;
-    let next_before = if has_more { messages.first().map(|m| m.seq) } else { None };
-    Ok(Json(HistoryResponse { messages, has_more, next_before, session: Some(session) }))
+    let next_before = if has_more {
+        messages.first().map(|m| m.seq)
+    } else {
+        None
+    };
+    Ok(Json(HistoryResponse {
+        messages,
+        has_more,
+        next_before,
+        session: Some(session),
+    }))
 }
 
 /// Sends a message. Idempotent on `clientMessageId`: a repeat returns the first message with 200.
@@ -46,9 +70,18 @@ pub async fn history(
               (status = 400, description = "VALIDATION_FAILED", body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, description = "CONTEXT_ACCESS_DENIED", body = ErrorBody), (status = 409, description = "CONFLICT", body = ErrorBody),
               (status = 429, description = "RATE_LIMIT_EXCEEDED", body = ErrorBody)))]
-pub async fn send(State(state): State<AppState>, who: AuthedUser, meta: RequestMeta, Json(req): Json<SendRequest>) -> AppResult<Response> {
+pub async fn send(
+    State(state): State<AppState>,
+    who: AuthedUser,
+    meta: RequestMeta,
+    Json(req): Json<SendRequest>,
+) -> AppResult<Response> {
     let sent = messaging::send(&state, &who, req, &meta, None).await?;
-    let status = if sent.created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if sent.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(sent.message)).into_response())
 }
 
@@ -56,9 +89,19 @@ pub async fn send(State(state): State<AppState>, who: AuthedUser, meta: RequestM
 #[utoipa::path(patch, path = "/api/messaging/messages/{message_id}/read", tag = "messages", security(("bearer" = [])),
     params(("message_id" = String, Path)),
     responses((status = 200, body = Message), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn mark_read(State(state): State<AppState>, who: AuthedUser, meta: RequestMeta, Path(id): Path<MessageId>) -> AppResult<Json<Message>> {
+pub async fn mark_read(
+    State(state): State<AppState>,
+    who: AuthedUser,
+    meta: RequestMeta,
+    Path(id): Path<MessageId>,
+) -> AppResult<Json<Message>> {
     messaging::mark(&state, &who, &id, MessageStatus::Read, &meta).await?;
-    state.store.message(&id).await?.map(Json).ok_or_else(|| AppError::not_found("message"))
+    state
+        .store
+        .message(&id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| AppError::not_found("message"))
 }
 
 /// Deletes a message (its sender only): the content is removed, the tombstone and audit stay.
@@ -66,7 +109,12 @@ pub async fn mark_read(State(state): State<AppState>, who: AuthedUser, meta: Req
     params(("message_id" = String, Path)),
     responses((status = 200, description = "the tombstone", body = Message), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn delete(State(state): State<AppState>, who: AuthedUser, meta: RequestMeta, Path(id): Path<MessageId>) -> AppResult<Json<Message>> {
+pub async fn delete(
+    State(state): State<AppState>,
+    who: AuthedUser,
+    meta: RequestMeta,
+    Path(id): Path<MessageId>,
+) -> AppResult<Json<Message>> {
     Ok(Json(messaging::delete(&state, &who, &id, &meta).await?))
 }
 
@@ -82,10 +130,13 @@ pub async fn export(
     Query(q): Query<ExportQuery>,
 ) -> AppResult<Json<ExportResponse>> {
     if q.format.as_deref().is_some_and(|f| f != "json") {
-        return Err(AppError::invalid("format must be json; printable documents are made by the client"));
+        return Err(AppError::invalid(
+            "format must be json; printable documents are made by the client",
+        ));
     }
     let access = state.authorize(&who, kind, &id, &meta).await?;
-    let context = super::contexts::context_view(&state, &access.context).ok_or_else(|| AppError::not_found("context"))?;
+    let context = super::contexts::context_view(&state, &access.context)
+        .ok_or_else(|| AppError::not_found("context"))?;
     let session = state.store.session_for_context(&access.context).await?;
     let (messages, audit) = match &session {
         Some(s) => {
@@ -97,15 +148,31 @@ pub async fn export(
                 after = last.seq;
                 messages.extend(page);
             }
-            let audit = state.store.audit_rows(None, None, Some(s.id.clone()), 100_000).await?;
+            let audit = state
+                .store
+                .audit_rows(None, None, Some(s.id.clone()), 100_000)
+                .await?;
             (messages, audit.iter().map(|r| r.entry()).collect())
         }
         None => (vec![], vec![]),
     };
-    let mut ev = AuditEvent::new(state.now(), who.id().as_str(), "export", format!("{kind}/{id}"), "ok", &meta);
+    let mut ev = AuditEvent::new(
+        state.now(),
+        who.id().as_str(),
+        "export",
+        format!("{kind}/{id}"),
+        "ok",
+        &meta,
+    );
     if let Some(s) = &session {
         ev = ev.in_session(&s.id);
     }
     state.audit(ev).await?;
-    Ok(Json(ExportResponse { exported_at: state.now(), context, session, messages, audit }))
+    Ok(Json(ExportResponse {
+        exported_at: state.now(),
+        context,
+        session,
+        messages,
+        audit,
+    }))
 }

@@ -12,40 +12,81 @@ use dmp_protocol::*;
 /// Creates the session of a context, or returns the existing one.
 #[utoipa::path(post, path = "/api/messaging/sessions", tag = "sessions", security(("bearer" = [])), request_body = CreateSessionRequest,
     responses((status = 200, body = Session), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub async fn create(State(state): State<AppState>, who: AuthedUser, meta: RequestMeta, Json(req): Json<CreateSessionRequest>) -> AppResult<Json<Session>> {
+pub async fn create(
+    State(state): State<AppState>,
+    who: AuthedUser,
+    meta: RequestMeta,
+    Json(req): Json<CreateSessionRequest>,
+) -> AppResult<Json<Session>> {
     if !req.context_id.is_valid() {
         return Err(AppError::invalid("contextId is malformed"));
     }
-    let access = state.authorize(&who, req.context_type, &req.context_id, &meta).await?;
+    let access = state
+        .authorize(&who, req.context_type, &req.context_id, &meta)
+        .await?;
     let now = state.now();
-    let audit = AuditEvent::new(now, who.id().as_str(), "session_create", access.session_id().as_str(), "ok", &meta)
-        .in_session(&access.session_id());
-    Ok(Json(state.store.ensure_session((*access.context).clone(), now, Some(audit)).await?))
+    let audit = AuditEvent::new(
+        now,
+        who.id().as_str(),
+        "session_create",
+        access.session_id().as_str(),
+        "ok",
+        &meta,
+    )
+    .in_session(&access.session_id());
+    Ok(Json(
+        state
+            .store
+            .ensure_session((*access.context).clone(), now, Some(audit))
+            .await?,
+    ))
 }
 
 /// Archives a session (either participant).
 #[utoipa::path(patch, path = "/api/messaging/sessions/{session_id}/archive", tag = "sessions", security(("bearer" = [])),
     params(("session_id" = String, Path)),
     responses((status = 200, body = Session), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn archive(State(state): State<AppState>, who: AuthedUser, meta: RequestMeta, Path(id): Path<SessionId>) -> AppResult<Json<Session>> {
+pub async fn archive(
+    State(state): State<AppState>,
+    who: AuthedUser,
+    meta: RequestMeta,
+    Path(id): Path<SessionId>,
+) -> AppResult<Json<Session>> {
     if !id.is_valid() {
         return Err(AppError::invalid("sessionId is malformed"));
     }
     let Some(session) = state.store.session(&id).await? else {
-        state.audit_denied(who.id().as_str(), "archive", id.as_str(), &meta).await;
+        state
+            .audit_denied(who.id().as_str(), "archive", id.as_str(), &meta)
+            .await;
         return Err(AppError::denied());
     };
-    state.authorize(&who, session.context_type, &session.context_id, &meta).await?;
+    state
+        .authorize(&who, session.context_type, &session.context_id, &meta)
+        .await?;
     let now = state.now();
-    let audit = AuditEvent::new(now, who.id().as_str(), "archive", id.as_str(), "ok", &meta).in_session(&id);
+    let audit = AuditEvent::new(now, who.id().as_str(), "archive", id.as_str(), "ok", &meta)
+        .in_session(&id);
     Ok(Json(state.store.archive_session(&id, now, audit).await?))
 }
 
 /// Refuses questions about anyone but the caller.
-async fn only_self(state: &AppState, who: &AuthedUser, kind: UserType, id: &UserId, action: &str, meta: &RequestMeta) -> AppResult<()> {
+async fn only_self(
+    state: &AppState,
+    who: &AuthedUser,
+    kind: UserType,
+    id: &UserId,
+    action: &str,
+    meta: &RequestMeta,
+) -> AppResult<()> {
     if who.user.kind != kind || who.id() != id {
-        state.audit_denied(who.id().as_str(), action, id.as_str(), meta).await;
-        return Err(AppError::new(ErrorCode::ContextAccessDenied, "you can only ask about yourself"));
+        state
+            .audit_denied(who.id().as_str(), action, id.as_str(), meta)
+            .await;
+        return Err(AppError::new(
+            ErrorCode::ContextAccessDenied,
+            "you can only ask about yourself",
+        ));
     }
     Ok(())
 }
@@ -64,13 +105,27 @@ pub async fn permissions(
     let (allowed, reason) = match state.directory.authorize(who.id(), kind, &context_id) {
         Ok(a) if a.context.patient_id == *who.id() => (true, "PATIENT_OF_CONTEXT"),
         Ok(_) => (true, "DOCTOR_OF_CONTEXT"),
-        Err(r @ (AccessRefusal::UnknownContext | AccessRefusal::NotParticipant | AccessRefusal::AccountDisabled)) => {
-            (false, r.reason())
-        }
+        Err(
+            r @ (AccessRefusal::UnknownContext
+            | AccessRefusal::NotParticipant
+            | AccessRefusal::AccountDisabled),
+        ) => (false, r.reason()),
     };
     let outcome = if allowed { "ok" } else { "denied" };
-    state.audit(AuditEvent::new(state.now(), who.id().as_str(), "permission_check", format!("{kind}/{context_id}"), outcome, &meta)).await?;
-    Ok(Json(PermissionResponse { allowed, reason: reason.into() }))
+    state
+        .audit(AuditEvent::new(
+            state.now(),
+            who.id().as_str(),
+            "permission_check",
+            format!("{kind}/{context_id}"),
+            outcome,
+            &meta,
+        ))
+        .await?;
+    Ok(Json(PermissionResponse {
+        allowed,
+        reason: reason.into(),
+    }))
 }
 
 /// The caller's messaging statistics.
@@ -98,5 +153,7 @@ pub async fn notifications(
     Path((user_type, user_id)): Path<(UserType, UserId)>,
 ) -> AppResult<Json<NotificationsResponse>> {
     only_self(&state, &who, user_type, &user_id, "notifications", &meta).await?;
-    Ok(Json(NotificationsResponse { notifications: state.store.notifications(who.id(), 200).await? }))
+    Ok(Json(NotificationsResponse {
+        notifications: state.store.notifications(who.id(), 200).await?,
+    }))
 }

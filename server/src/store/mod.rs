@@ -64,11 +64,20 @@ impl std::fmt::Debug for UserRecord {
 impl UserRecord {
     /// The public view.
     pub fn user(&self) -> User {
-        User { id: self.id.clone(), kind: self.kind, name: self.name.clone(), username: self.username.clone() }
+        User {
+            id: self.id.clone(),
+            kind: self.kind,
+            name: self.name.clone(),
+            username: self.username.clone(),
+        }
     }
     /// As a message participant.
     pub fn participant(&self) -> Participant {
-        Participant { id: self.id.clone(), kind: self.kind, name: self.name.clone() }
+        Participant {
+            id: self.id.clone(),
+            kind: self.kind,
+            name: self.name.clone(),
+        }
     }
 }
 
@@ -147,7 +156,14 @@ pub struct AuditEvent {
 
 impl AuditEvent {
     /// A new event.
-    pub fn new(time: DateTime<Utc>, actor: impl Into<String>, action: &str, target: impl Into<String>, outcome: &str, meta: &RequestMeta) -> Self {
+    pub fn new(
+        time: DateTime<Utc>,
+        actor: impl Into<String>,
+        action: &str,
+        target: impl Into<String>,
+        outcome: &str,
+        meta: &RequestMeta,
+    ) -> Self {
         Self {
             time,
             actor: actor.into(),
@@ -340,24 +356,58 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// A user by login name, with the verifier.
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>>;
     /// Adds or updates users and contexts in one transaction.
-    async fn upsert_directory(&self, users: Vec<UserRecord>, contexts: Vec<ContextRecord>, audit: AuditEvent) -> StoreResult<()>;
+    async fn upsert_directory(
+        &self,
+        users: Vec<UserRecord>,
+        contexts: Vec<ContextRecord>,
+        audit: AuditEvent,
+    ) -> StoreResult<()>;
     /// Enables or disables an account; disabling revokes its logins.
-    async fn set_user_disabled(&self, user: &UserId, disabled: bool, audit: AuditEvent) -> StoreResult<()>;
+    async fn set_user_disabled(
+        &self,
+        user: &UserId,
+        disabled: bool,
+        audit: AuditEvent,
+    ) -> StoreResult<()>;
     /// Sets a new password verifier and revokes every login of the user.
-    async fn set_password(&self, user: &UserId, password_hash: String, audit: AuditEvent) -> StoreResult<()>;
+    async fn set_password(
+        &self,
+        user: &UserId,
+        password_hash: String,
+        audit: AuditEvent,
+    ) -> StoreResult<()>;
 
     /// Opens a login (refresh family) with its first refresh token.
-    async fn create_login(&self, family: FamilyRecord, token_hash: String, audit: AuditEvent) -> StoreResult<()>;
+    async fn create_login(
+        &self,
+        family: FamilyRecord,
+        token_hash: String,
+        audit: AuditEvent,
+    ) -> StoreResult<()>;
     /// Spends a refresh token and stores its successor. Re-use of a spent
     /// token revokes the whole family.
-    async fn rotate_refresh(&self, token_hash: String, new_hash: String, now: DateTime<Utc>, meta: RequestMeta) -> StoreResult<Rotation>;
+    async fn rotate_refresh(
+        &self,
+        token_hash: String,
+        new_hash: String,
+        now: DateTime<Utc>,
+        meta: RequestMeta,
+    ) -> StoreResult<Rotation>;
     /// Logins revoked at or after `since` (by the server or the admin CLI).
-    async fn revoked_logins_since(&self, since: DateTime<Utc>) -> StoreResult<Vec<(String, UserId)>>;
+    async fn revoked_logins_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> StoreResult<Vec<(String, UserId)>>;
     /// Revokes a login.
     async fn revoke_login(&self, family_id: &str, audit: AuditEvent) -> StoreResult<()>;
 
     /// Creates (or returns) the session of a context.
-    async fn ensure_session(&self, context: ContextRecord, now: DateTime<Utc>, audit: Option<AuditEvent>) -> StoreResult<Session>;
+    async fn ensure_session(
+        &self,
+        context: ContextRecord,
+        now: DateTime<Utc>,
+        audit: Option<AuditEvent>,
+    ) -> StoreResult<Session>;
     /// The session of a context, if one was opened.
     async fn session_for_context(&self, context: &ContextRecord) -> StoreResult<Option<Session>>;
     /// A session by id.
@@ -365,11 +415,24 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Every session of a user.
     async fn sessions_of(&self, user: &UserId) -> StoreResult<Vec<Session>>;
     /// Archives a session.
-    async fn archive_session(&self, id: &SessionId, now: DateTime<Utc>, audit: AuditEvent) -> StoreResult<Session>;
+    async fn archive_session(
+        &self,
+        id: &SessionId,
+        now: DateTime<Utc>,
+        audit: AuditEvent,
+    ) -> StoreResult<Session>;
     /// Archives every active session idle since before `cutoff`.
-    async fn archive_idle(&self, cutoff: DateTime<Utc>, now: DateTime<Utc>) -> StoreResult<Vec<SessionId>>;
+    async fn archive_idle(
+        &self,
+        cutoff: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<SessionId>>;
     /// Deletes messages older than the retention cutoff; returns the attachment ids to remove.
-    async fn purge_before(&self, cutoff: DateTime<Utc>, now: DateTime<Utc>) -> StoreResult<(u64, Vec<AttachmentId>)>;
+    async fn purge_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<(u64, Vec<AttachmentId>)>;
 
     /// Appends a message (idempotent on the sender's `clientMessageId`).
     async fn append_message(&self, msg: NewMessage) -> StoreResult<Appended>;
@@ -378,13 +441,36 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Who a message is between.
     async fn message_parties(&self, id: &MessageId) -> StoreResult<Option<MessageParties>>;
     /// Moves a message's status forward (recipient only). `None` when nothing changed.
-    async fn mark_status(&self, id: &MessageId, by: &UserId, status: MessageStatus, now: DateTime<Utc>, audit: Option<AuditEvent>) -> StoreResult<Option<StatusChange>>;
+    async fn mark_status(
+        &self,
+        id: &MessageId,
+        by: &UserId,
+        status: MessageStatus,
+        now: DateTime<Utc>,
+        audit: Option<AuditEvent>,
+    ) -> StoreResult<Option<StatusChange>>;
     /// Soft-deletes a message (sender only).
-    async fn delete_message(&self, id: &MessageId, by: &UserId, now: DateTime<Utc>, audit: AuditEvent) -> StoreResult<Deleted>;
+    async fn delete_message(
+        &self,
+        id: &MessageId,
+        by: &UserId,
+        now: DateTime<Utc>,
+        audit: AuditEvent,
+    ) -> StoreResult<Deleted>;
     /// A page of history, newest page first; messages in `seq` order.
-    async fn history(&self, session: &SessionId, before: Option<u64>, limit: u32) -> StoreResult<(Vec<Message>, bool)>;
+    async fn history(
+        &self,
+        session: &SessionId,
+        before: Option<u64>,
+        limit: u32,
+    ) -> StoreResult<(Vec<Message>, bool)>;
     /// Every message after `seq`, in order, up to `limit`.
-    async fn messages_after(&self, session: &SessionId, after: u64, limit: u32) -> StoreResult<Vec<Message>>;
+    async fn messages_after(
+        &self,
+        session: &SessionId,
+        after: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>>;
 
     /// Statistics of a user.
     async fn stats(&self, user: &UserId) -> StoreResult<StatsResponse>;
@@ -392,14 +478,27 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn notifications(&self, user: &UserId, limit: u32) -> StoreResult<Vec<Notification>>;
 
     /// Records an uploaded attachment.
-    async fn insert_attachment(&self, record: AttachmentRecord, audit: AuditEvent) -> StoreResult<()>;
+    async fn insert_attachment(
+        &self,
+        record: AttachmentRecord,
+        audit: AuditEvent,
+    ) -> StoreResult<()>;
     /// An attachment's metadata and the session it was sent in.
-    async fn attachment(&self, id: &AttachmentId) -> StoreResult<Option<(AttachmentRecord, Option<SessionId>)>>;
+    async fn attachment(
+        &self,
+        id: &AttachmentId,
+    ) -> StoreResult<Option<(AttachmentRecord, Option<SessionId>)>>;
 
     /// Appends an audit line.
     async fn audit(&self, event: AuditEvent) -> StoreResult<()>;
     /// Audit rows, oldest first.
-    async fn audit_rows(&self, since: Option<DateTime<Utc>>, actor: Option<String>, session: Option<SessionId>, limit: u32) -> StoreResult<Vec<AuditRow>>;
+    async fn audit_rows(
+        &self,
+        since: Option<DateTime<Utc>>,
+        actor: Option<String>,
+        session: Option<SessionId>,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditRow>>;
     /// Re-computes the chain.
     async fn verify_audit(&self) -> StoreResult<AuditVerdict>;
 

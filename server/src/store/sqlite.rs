@@ -48,7 +48,9 @@ pub struct SqliteStore {
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStore").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
 }
 
@@ -56,7 +58,9 @@ fn open_conn(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
     } else {
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
     };
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
@@ -68,8 +72,15 @@ fn open_conn(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
 /// Applies the embedded migrations that are not applied yet.
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(usize::try_from(version).unwrap_or(0)) {
-        conn.execute_batch(&format!("BEGIN IMMEDIATE; {sql}; PRAGMA user_version = {}; COMMIT;", i + 1))?;
+    for (i, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(version).unwrap_or(0))
+    {
+        conn.execute_batch(&format!(
+            "BEGIN IMMEDIATE; {sql}; PRAGMA user_version = {}; COMMIT;",
+            i + 1
+        ))?;
     }
     Ok(())
 }
@@ -89,7 +100,12 @@ impl SqliteStore {
         let handle = std::thread::Builder::new()
             .name("dmp-store-writer".into())
             .spawn(move || writer_loop(conn, rx))?;
-        Ok(Self { path, jobs: tx, readers: Arc::new(Mutex::new(Vec::new())), writer: Mutex::new(Some(handle)) })
+        Ok(Self {
+            path,
+            jobs: tx,
+            readers: Arc::new(Mutex::new(Vec::new())),
+            writer: Mutex::new(Some(handle)),
+        })
     }
 
     /// The database file.
@@ -104,7 +120,11 @@ impl SqliteStore {
         F: FnOnce(&mut WriteCtx<'_>) -> StoreResult<R> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
-        let job = Box::new(Op { f: Some(f), result: None, reply: Some(tx) });
+        let job = Box::new(Op {
+            f: Some(f),
+            result: None,
+            reply: Some(tx),
+        });
         self.jobs.send(job).await.map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
@@ -176,7 +196,10 @@ where
     }
 }
 
-fn in_savepoint<R>(ctx: &mut WriteCtx<'_>, f: impl FnOnce(&mut WriteCtx<'_>) -> StoreResult<R>) -> StoreResult<R> {
+fn in_savepoint<R>(
+    ctx: &mut WriteCtx<'_>,
+    f: impl FnOnce(&mut WriteCtx<'_>) -> StoreResult<R>,
+) -> StoreResult<R> {
     ctx.conn.execute_batch("SAVEPOINT op")?;
     let hash_before = ctx.last_hash.clone();
     match f(ctx) {
@@ -227,7 +250,9 @@ impl WriteCtx<'_> {
     }
 
     fn bump_revision(&self) -> StoreResult<()> {
-        self.conn.prepare_cached("UPDATE meta SET value = value + 1 WHERE key = 'revision'")?.execute([])?;
+        self.conn
+            .prepare_cached("UPDATE meta SET value = value + 1 WHERE key = 'revision'")?
+            .execute([])?;
         Ok(())
     }
 }
@@ -258,7 +283,9 @@ fn run_batch(conn: &Connection, batch: &mut [Box<dyn WriteJob>]) -> rusqlite::Re
     conn.execute_batch("BEGIN IMMEDIATE")?;
     // Another process (the admin CLI) may have appended audit rows: read the head inside the lock.
     let last_hash: String = conn
-        .query_row("SELECT hash FROM audit ORDER BY id DESC LIMIT 1", [], |r| r.get(0))
+        .query_row("SELECT hash FROM audit ORDER BY id DESC LIMIT 1", [], |r| {
+            r.get(0)
+        })
         .optional()?
         .unwrap_or_else(|| AUDIT_GENESIS.to_owned());
     let mut ctx = WriteCtx { conn, last_hash };
@@ -334,13 +361,27 @@ fn message_from_row(r: &Row<'_>) -> rusqlite::Result<Message> {
         id: MessageId(r.get(0)?),
         content: r.get(1)?,
         kind: get_enum(r, 2)?,
-        sender: Participant { id: UserId(r.get(3)?), kind: get_enum(r, 4)?, name: r.get(5)? },
-        recipient: Participant { id: UserId(r.get(6)?), kind: get_enum(r, 7)?, name: r.get(8)? },
-        context: ContextRef { kind: get_enum(r, 9)?, id: ContextId(r.get(10)?) },
+        sender: Participant {
+            id: UserId(r.get(3)?),
+            kind: get_enum(r, 4)?,
+            name: r.get(5)?,
+        },
+        recipient: Participant {
+            id: UserId(r.get(6)?),
+            kind: get_enum(r, 7)?,
+            name: r.get(8)?,
+        },
+        context: ContextRef {
+            kind: get_enum(r, 9)?,
+            id: ContextId(r.get(10)?),
+        },
         timestamp: get_time(r, 11)?,
         status: get_enum(r, 12)?,
         attachments: serde_json::from_str(&attachments).map_err(|e| conv_err(13, e))?,
-        metadata: MessageMetadata { is_urgent: r.get(14)?, requires_response: r.get(15)? },
+        metadata: MessageMetadata {
+            is_urgent: r.get(14)?,
+            requires_response: r.get(15)?,
+        },
         client_message_id: ClientMessageId(r.get(16)?),
         session_id: SessionId(r.get(17)?),
         seq: get_u64(r, 18)?,
@@ -360,14 +401,25 @@ fn session_from_row(r: &Row<'_>) -> rusqlite::Result<Session> {
         context_type: get_enum(r, 1)?,
         context_id: ContextId(r.get(2)?),
         participants: SessionParticipants {
-            patient: Participant { id: UserId(r.get(3)?), kind: get_enum(r, 4)?, name: r.get(5)? },
-            doctor: Participant { id: UserId(r.get(6)?), kind: get_enum(r, 7)?, name: r.get(8)? },
+            patient: Participant {
+                id: UserId(r.get(3)?),
+                kind: get_enum(r, 4)?,
+                name: r.get(5)?,
+            },
+            doctor: Participant {
+                id: UserId(r.get(6)?),
+                kind: get_enum(r, 7)?,
+                name: r.get(8)?,
+            },
         },
         status: get_enum(r, 9)?,
         created_at: get_time(r, 10)?,
         last_activity: get_time(r, 11)?,
         message_count: get_u64(r, 12)?,
-        unread_count: UnreadCount { patient: get_u64(r, 13)?, doctor: get_u64(r, 14)? },
+        unread_count: UnreadCount {
+            patient: get_u64(r, 13)?,
+            doctor: get_u64(r, 14)?,
+        },
         last_seq: get_u64(r, 15)?,
     })
 }
@@ -380,10 +432,14 @@ fn load_session(conn: &Connection, id: &str) -> StoreResult<Option<Session>> {
 }
 
 fn load_message(conn: &Connection, id: &str) -> StoreResult<Option<Message>> {
-    Ok(conn.prepare_cached(&format!("{MSG_SELECT} WHERE m.id = ?1"))?.query_row([id], message_from_row).optional()?)
+    Ok(conn
+        .prepare_cached(&format!("{MSG_SELECT} WHERE m.id = ?1"))?
+        .query_row([id], message_from_row)
+        .optional()?)
 }
 
-const NOTIF_SELECT: &str = "SELECT n.id, n.title, n.body, n.sender_id, u.kind, u.name, n.context_kind, n.context_id,
+const NOTIF_SELECT: &str =
+    "SELECT n.id, n.title, n.body, n.sender_id, u.kind, u.name, n.context_kind, n.context_id,
     n.session_id, n.message_id, n.is_urgent, n.created_at, n.seen_at
     FROM notifications n JOIN users u ON u.id = n.sender_id";
 
@@ -393,8 +449,15 @@ fn notification_from_row(r: &Row<'_>) -> rusqlite::Result<Notification> {
         kind: "new_message".into(),
         title: r.get(1)?,
         body: r.get(2)?,
-        sender: Participant { id: UserId(r.get(3)?), kind: get_enum(r, 4)?, name: r.get(5)? },
-        context: ContextRef { kind: get_enum(r, 6)?, id: ContextId(r.get(7)?) },
+        sender: Participant {
+            id: UserId(r.get(3)?),
+            kind: get_enum(r, 4)?,
+            name: r.get(5)?,
+        },
+        context: ContextRef {
+            kind: get_enum(r, 6)?,
+            id: ContextId(r.get(7)?),
+        },
         session_id: SessionId(r.get(8)?),
         message_id: MessageId(r.get(9)?),
         is_urgent: r.get(10)?,
@@ -424,7 +487,11 @@ const AUDIT_SELECT: &str =
     "SELECT id, time, actor, action, target, outcome, ip, user_agent, request_id, session_id, prev_hash, hash FROM audit";
 
 /// Creates the session row if missing; re-activates an archived one when `touch` is set.
-fn ensure_session_row(conn: &Connection, ctx: &ContextRecord, now: i64) -> StoreResult<(SessionId, bool)> {
+fn ensure_session_row(
+    conn: &Connection,
+    ctx: &ContextRecord,
+    now: i64,
+) -> StoreResult<(SessionId, bool)> {
     let id = Session::id_for(ctx.kind, &ctx.id, &ctx.patient_id, &ctx.doctor_id);
     let created = conn
         .prepare_cached(
@@ -436,19 +503,32 @@ fn ensure_session_row(conn: &Connection, ctx: &ContextRecord, now: i64) -> Store
 }
 
 fn revoke_families_of(conn: &Connection, user: &str, now: i64) -> StoreResult<()> {
-    conn.prepare_cached("UPDATE auth_families SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL")?
-        .execute(params![user, now])?;
+    conn.prepare_cached(
+        "UPDATE auth_families SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",
+    )?
+    .execute(params![user, now])?;
     Ok(())
 }
 
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
-        self.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).map(|_| ())?)).await
+        self.read(|c| {
+            Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+                .map(|_| ())?)
+        })
+        .await
     }
 
     async fn revision(&self) -> StoreResult<i64> {
-        self.read(|c| Ok(c.query_row("SELECT value FROM meta WHERE key = 'revision'", [], |r| r.get(0))?)).await
+        self.read(|c| {
+            Ok(
+                c.query_row("SELECT value FROM meta WHERE key = 'revision'", [], |r| {
+                    r.get(0)
+                })?,
+            )
+        })
+        .await
     }
 
     async fn directory(&self, now: DateTime<Utc>) -> StoreResult<Directory> {
@@ -518,7 +598,12 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn upsert_directory(&self, users: Vec<UserRecord>, contexts: Vec<ContextRecord>, audit: AuditEvent) -> StoreResult<()> {
+    async fn upsert_directory(
+        &self,
+        users: Vec<UserRecord>,
+        contexts: Vec<ContextRecord>,
+        audit: AuditEvent,
+    ) -> StoreResult<()> {
         self.write(move |w| {
             let now = ms(audit.time);
             for u in &users {
@@ -585,11 +670,19 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn set_user_disabled(&self, user: &UserId, disabled: bool, audit: AuditEvent) -> StoreResult<()> {
+    async fn set_user_disabled(
+        &self,
+        user: &UserId,
+        disabled: bool,
+        audit: AuditEvent,
+    ) -> StoreResult<()> {
         let user = user.clone();
         self.write(move |w| {
             let now = ms(audit.time);
-            let n = w.conn.execute("UPDATE users SET disabled = ?2, updated_at = ?3 WHERE id = ?1", params![user.as_str(), disabled, now])?;
+            let n = w.conn.execute(
+                "UPDATE users SET disabled = ?2, updated_at = ?3 WHERE id = ?1",
+                params![user.as_str(), disabled, now],
+            )?;
             if n == 0 {
                 return Err(StoreError::NotFound);
             }
@@ -602,7 +695,12 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn set_password(&self, user: &UserId, password_hash: String, audit: AuditEvent) -> StoreResult<()> {
+    async fn set_password(
+        &self,
+        user: &UserId,
+        password_hash: String,
+        audit: AuditEvent,
+    ) -> StoreResult<()> {
         let user = user.clone();
         self.write(move |w| {
             let now = ms(audit.time);
@@ -620,7 +718,12 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn create_login(&self, family: FamilyRecord, token_hash: String, audit: AuditEvent) -> StoreResult<()> {
+    async fn create_login(
+        &self,
+        family: FamilyRecord,
+        token_hash: String,
+        audit: AuditEvent,
+    ) -> StoreResult<()> {
         self.write(move |w| {
             let now = ms(audit.time);
             w.conn
@@ -634,7 +737,13 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn rotate_refresh(&self, token_hash: String, new_hash: String, now: DateTime<Utc>, meta: RequestMeta) -> StoreResult<Rotation> {
+    async fn rotate_refresh(
+        &self,
+        token_hash: String,
+        new_hash: String,
+        now: DateTime<Utc>,
+        meta: RequestMeta,
+    ) -> StoreResult<Rotation> {
         self.write(move |w| {
             let t = ms(now);
             let found: Option<(String, Option<i64>, String, i64, Option<i64>, bool)> = w
@@ -670,11 +779,16 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn revoked_logins_since(&self, since: DateTime<Utc>) -> StoreResult<Vec<(String, UserId)>> {
+    async fn revoked_logins_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> StoreResult<Vec<(String, UserId)>> {
         self.read(move |c| {
-            Ok(c.prepare_cached("SELECT id, user_id FROM auth_families WHERE revoked_at >= ?1")?
-                .query_map([ms(since)], |r| Ok((r.get(0)?, UserId(r.get(1)?))))?
-                .collect::<rusqlite::Result<Vec<_>>>()?)
+            Ok(
+                c.prepare_cached("SELECT id, user_id FROM auth_families WHERE revoked_at >= ?1")?
+                    .query_map([ms(since)], |r| Ok((r.get(0)?, UserId(r.get(1)?))))?
+                    .collect::<rusqlite::Result<Vec<_>>>()?,
+            )
         })
         .await
     }
@@ -692,7 +806,12 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn ensure_session(&self, context: ContextRecord, now: DateTime<Utc>, audit: Option<AuditEvent>) -> StoreResult<Session> {
+    async fn ensure_session(
+        &self,
+        context: ContextRecord,
+        now: DateTime<Utc>,
+        audit: Option<AuditEvent>,
+    ) -> StoreResult<Session> {
         self.write(move |w| {
             let (id, created) = ensure_session_row(w.conn, &context, ms(now))?;
             if created {
@@ -706,7 +825,12 @@ impl Store for SqliteStore {
     }
 
     async fn session_for_context(&self, context: &ContextRecord) -> StoreResult<Option<Session>> {
-        let id = Session::id_for(context.kind, &context.id, &context.patient_id, &context.doctor_id);
+        let id = Session::id_for(
+            context.kind,
+            &context.id,
+            &context.patient_id,
+            &context.doctor_id,
+        );
         self.session(&id).await
     }
 
@@ -718,14 +842,21 @@ impl Store for SqliteStore {
     async fn sessions_of(&self, user: &UserId) -> StoreResult<Vec<Session>> {
         let user = user.clone();
         self.read(move |c| {
-            Ok(c.prepare_cached(&format!("{SESSION_SELECT} WHERE s.patient_id = ?1 OR s.doctor_id = ?1"))?
-                .query_map([user.as_str()], session_from_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?)
+            Ok(c.prepare_cached(&format!(
+                "{SESSION_SELECT} WHERE s.patient_id = ?1 OR s.doctor_id = ?1"
+            ))?
+            .query_map([user.as_str()], session_from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?)
         })
         .await
     }
 
-    async fn archive_session(&self, id: &SessionId, now: DateTime<Utc>, audit: AuditEvent) -> StoreResult<Session> {
+    async fn archive_session(
+        &self,
+        id: &SessionId,
+        now: DateTime<Utc>,
+        audit: AuditEvent,
+    ) -> StoreResult<Session> {
         let id = id.clone();
         self.write(move |w| {
             let n = w.conn.execute(
@@ -740,7 +871,11 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn archive_idle(&self, cutoff: DateTime<Utc>, now: DateTime<Utc>) -> StoreResult<Vec<SessionId>> {
+    async fn archive_idle(
+        &self,
+        cutoff: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<SessionId>> {
         self.write(move |w| {
             let ids = w
                 .conn
@@ -755,7 +890,11 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn purge_before(&self, cutoff: DateTime<Utc>, now: DateTime<Utc>) -> StoreResult<(u64, Vec<AttachmentId>)> {
+    async fn purge_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<(u64, Vec<AttachmentId>)> {
         self.write(move |w| {
             let cut = ms(cutoff);
             let attachments = w
@@ -916,7 +1055,14 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn mark_status(&self, id: &MessageId, by: &UserId, status: MessageStatus, now: DateTime<Utc>, audit: Option<AuditEvent>) -> StoreResult<Option<StatusChange>> {
+    async fn mark_status(
+        &self,
+        id: &MessageId,
+        by: &UserId,
+        status: MessageStatus,
+        now: DateTime<Utc>,
+        audit: Option<AuditEvent>,
+    ) -> StoreResult<Option<StatusChange>> {
         let id = id.clone();
         let by = by.clone();
         self.write(move |w| {
@@ -965,7 +1111,13 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn delete_message(&self, id: &MessageId, by: &UserId, now: DateTime<Utc>, audit: AuditEvent) -> StoreResult<Deleted> {
+    async fn delete_message(
+        &self,
+        id: &MessageId,
+        by: &UserId,
+        now: DateTime<Utc>,
+        audit: AuditEvent,
+    ) -> StoreResult<Deleted> {
         let id = id.clone();
         let by = by.clone();
         self.write(move |w| {
@@ -1011,9 +1163,16 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn history(&self, session: &SessionId, before: Option<u64>, limit: u32) -> StoreResult<(Vec<Message>, bool)> {
+    async fn history(
+        &self,
+        session: &SessionId,
+        before: Option<u64>,
+        limit: u32,
+    ) -> StoreResult<(Vec<Message>, bool)> {
         let session = session.clone();
-        let before = before.map(|b| i64::try_from(b).unwrap_or(i64::MAX)).unwrap_or(i64::MAX);
+        let before = before
+            .map(|b| i64::try_from(b).unwrap_or(i64::MAX))
+            .unwrap_or(i64::MAX);
         self.read(move |c| {
             let mut msgs = c
                 .prepare_cached(&format!("{MSG_SELECT} WHERE m.session_id = ?1 AND m.seq < ?2 ORDER BY m.seq DESC LIMIT ?3"))?
@@ -1027,13 +1186,20 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn messages_after(&self, session: &SessionId, after: u64, limit: u32) -> StoreResult<Vec<Message>> {
+    async fn messages_after(
+        &self,
+        session: &SessionId,
+        after: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>> {
         let session = session.clone();
         let after = i64::try_from(after).unwrap_or(i64::MAX);
         self.read(move |c| {
-            Ok(c.prepare_cached(&format!("{MSG_SELECT} WHERE m.session_id = ?1 AND m.seq > ?2 ORDER BY m.seq ASC LIMIT ?3"))?
-                .query_map(params![session.as_str(), after, limit], message_from_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?)
+            Ok(c.prepare_cached(&format!(
+                "{MSG_SELECT} WHERE m.session_id = ?1 AND m.seq > ?2 ORDER BY m.seq ASC LIMIT ?3"
+            ))?
+            .query_map(params![session.as_str(), after, limit], message_from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?)
         })
         .await
     }
@@ -1094,7 +1260,11 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn insert_attachment(&self, record: AttachmentRecord, audit: AuditEvent) -> StoreResult<()> {
+    async fn insert_attachment(
+        &self,
+        record: AttachmentRecord,
+        audit: AuditEvent,
+    ) -> StoreResult<()> {
         self.write(move |w| {
             let a = &record.attachment;
             w.conn
@@ -1115,7 +1285,10 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn attachment(&self, id: &AttachmentId) -> StoreResult<Option<(AttachmentRecord, Option<SessionId>)>> {
+    async fn attachment(
+        &self,
+        id: &AttachmentId,
+    ) -> StoreResult<Option<(AttachmentRecord, Option<SessionId>)>> {
         let id = id.clone();
         self.read(move |c| {
             Ok(c.prepare_cached(
@@ -1147,7 +1320,13 @@ impl Store for SqliteStore {
         self.write(move |w| w.audit(&event)).await
     }
 
-    async fn audit_rows(&self, since: Option<DateTime<Utc>>, actor: Option<String>, session: Option<SessionId>, limit: u32) -> StoreResult<Vec<AuditRow>> {
+    async fn audit_rows(
+        &self,
+        since: Option<DateTime<Utc>>,
+        actor: Option<String>,
+        session: Option<SessionId>,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditRow>> {
         self.read(move |c| {
             Ok(c.prepare(&format!(
                 "{AUDIT_SELECT} WHERE time >= ?1 AND (?2 IS NULL OR actor = ?2) AND (?3 IS NULL OR session_id = ?3)
@@ -1172,7 +1351,10 @@ impl Store for SqliteStore {
                 let row = audit_from_row(r)?;
                 let time_ms: i64 = r.get(1)?;
                 if row.prev_hash != prev {
-                    return Ok(AuditVerdict::Broken { row_id: row.id, reason: "does not link to the previous row".into() });
+                    return Ok(AuditVerdict::Broken {
+                        row_id: row.id,
+                        reason: "does not link to the previous row".into(),
+                    });
                 }
                 let ev = AuditEvent {
                     time: row.time,
@@ -1180,11 +1362,18 @@ impl Store for SqliteStore {
                     action: row.action.clone(),
                     target: row.target.clone(),
                     outcome: row.outcome.clone(),
-                    meta: RequestMeta { ip: row.ip.clone(), user_agent: row.user_agent.clone(), request_id: row.request_id.clone() },
+                    meta: RequestMeta {
+                        ip: row.ip.clone(),
+                        user_agent: row.user_agent.clone(),
+                        request_id: row.request_id.clone(),
+                    },
                     session_id: row.session_id.clone(),
                 };
                 if audit_hash(&prev, time_ms, &ev) != row.hash {
-                    return Ok(AuditVerdict::Broken { row_id: row.id, reason: "content does not match its hash".into() });
+                    return Ok(AuditVerdict::Broken {
+                        row_id: row.id,
+                        reason: "content does not match its hash".into(),
+                    });
                 }
                 prev = row.hash;
                 n += 1;

@@ -1,6 +1,12 @@
 //! Test support: a real server on 127.0.0.1:0 with a temporary data
 //! directory and the demo dataset, and small HTTP / WebSocket clients.
-#![allow(dead_code, missing_debug_implementations, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    dead_code,
+    missing_debug_implementations,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 use dmp_server::clock::OffsetClock;
 use dmp_server::store::sqlite::Durability;
@@ -67,10 +73,20 @@ impl TestServer {
 
     pub async fn start_in(dir: tempfile::TempDir, config: Config) -> Self {
         let clock = OffsetClock::new();
-        let server = dmp_server::start(config.clone(), Arc::new(clock.clone())).await.unwrap();
+        let server = dmp_server::start(config.clone(), Arc::new(clock.clone()))
+            .await
+            .unwrap();
         let base = format!("http://{}", server.addr);
         let ws_base = format!("ws://{}", server.addr);
-        Self { server: Some(server), base, ws_base, dir, clock, http: reqwest::Client::new(), config }
+        Self {
+            server: Some(server),
+            base,
+            ws_base,
+            dir,
+            clock,
+            http: reqwest::Client::new(),
+            config,
+        }
     }
 
     /// Stops the server, keeping the data directory.
@@ -135,7 +151,13 @@ impl TestServer {
     }
 
     /// Sends a text message through REST.
-    pub async fn send(&self, login: &Login, context: (&str, &str), cmid: &str, content: &str) -> (u16, Value) {
+    pub async fn send(
+        &self,
+        login: &Login,
+        context: (&str, &str),
+        cmid: &str,
+        content: &str,
+    ) -> (u16, Value) {
         self.post(
             "/api/messaging/send",
             Some(&login.access),
@@ -146,8 +168,13 @@ impl TestServer {
 
     /// Opens a socket authenticated by header and waits for `ready`.
     pub async fn ws(&self, login: &Login) -> Ws {
-        let mut req = format!("{}/api/messaging/ws", self.ws_base).into_client_request().unwrap();
-        req.headers_mut().insert("authorization", format!("Bearer {}", login.access).parse().unwrap());
+        let mut req = format!("{}/api/messaging/ws", self.ws_base)
+            .into_client_request()
+            .unwrap();
+        req.headers_mut().insert(
+            "authorization",
+            format!("Bearer {}", login.access).parse().unwrap(),
+        );
         let (stream, _) = tokio_tungstenite::connect_async(req).await.unwrap();
         let mut ws = Ws { stream };
         let ready = ws.next_of("ready").await;
@@ -157,7 +184,9 @@ impl TestServer {
 
     /// Opens a socket without authentication.
     pub async fn ws_raw(&self) -> Ws {
-        let req = format!("{}/api/messaging/ws", self.ws_base).into_client_request().unwrap();
+        let req = format!("{}/api/messaging/ws", self.ws_base)
+            .into_client_request()
+            .unwrap();
         let (stream, _) = tokio_tungstenite::connect_async(req).await.unwrap();
         Ws { stream }
     }
@@ -170,14 +199,23 @@ impl TestServer {
 pub async fn into_parts(res: reqwest::Response) -> (u16, Value) {
     let status = res.status().as_u16();
     let text = res.text().await.unwrap();
-    let v = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+    let v = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
     (status, v)
 }
 
 /// Asserts the error contract and returns the code.
 pub fn error_code(v: &Value) -> &str {
-    let code = v["error"]["code"].as_str().unwrap_or_else(|| panic!("not an error body: {v}"));
-    assert!(v["error"]["message"].is_string(), "error without message: {v}");
+    let code = v["error"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not an error body: {v}"));
+    assert!(
+        v["error"]["message"].is_string(),
+        "error without message: {v}"
+    );
     code
 }
 
@@ -197,21 +235,33 @@ pub enum Event {
 
 impl Ws {
     pub async fn send(&mut self, v: Value) {
-        self.stream.send(Message::Text(v.to_string().into())).await.unwrap();
+        self.stream
+            .send(Message::Text(v.to_string().into()))
+            .await
+            .unwrap();
     }
 
     pub async fn send_text(&mut self, s: &str) {
-        self.stream.send(Message::Text(s.to_owned().into())).await.unwrap();
+        self.stream
+            .send(Message::Text(s.to_owned().into()))
+            .await
+            .unwrap();
     }
 
     /// The next JSON frame or the close, within `secs`.
     pub async fn event(&mut self, secs: u64) -> Option<Event> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
         loop {
-            let next = tokio::time::timeout_at(deadline, self.stream.next()).await.ok()?;
+            let next = tokio::time::timeout_at(deadline, self.stream.next())
+                .await
+                .ok()?;
             match next {
-                Some(Ok(Message::Text(t))) => return Some(Event::Frame(serde_json::from_str(&t).unwrap())),
-                Some(Ok(Message::Close(f))) => return Some(Event::Closed(f.map(|f| u16::from(f.code)))),
+                Some(Ok(Message::Text(t))) => {
+                    return Some(Event::Frame(serde_json::from_str(&t).unwrap()))
+                }
+                Some(Ok(Message::Close(f))) => {
+                    return Some(Event::Closed(f.map(|f| u16::from(f.code))))
+                }
                 Some(Ok(_)) => continue,
                 Some(Err(_)) | None => return Some(Event::Closed(None)),
             }
@@ -259,7 +309,12 @@ impl Ws {
         }
     }
 
-    pub async fn send_message(&mut self, context: (&str, &str), cmid: &str, content: &str) -> Value {
+    pub async fn send_message(
+        &mut self,
+        context: (&str, &str),
+        cmid: &str,
+        content: &str,
+    ) -> Value {
         self.send(json!({"type":"send","clientMessageId":cmid,"contextType":context.0,"contextId":context.1,"content":content}))
             .await;
         loop {
