@@ -10,7 +10,9 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 log() { printf '\n==> %s\n' "$*" >&2; }
 
 need_apt=()
-for pkg in build-essential pkg-config; do
+# C toolchain; OpenSSL for SQLCipher; the real desktop services the client
+# tests talk to (Secret Service, D-Bus tools, X server, notification daemon).
+for pkg in build-essential pkg-config libssl-dev gnome-keyring dbus-x11 libsecret-tools xvfb dunst; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ "${#need_apt[@]}" -gt 0 ]; then
@@ -29,5 +31,5 @@ log "cargo fmt --check"
 cargo fmt --all -- --check
 log "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
-log "cargo nextest run"
-cargo nextest run --workspace --locked --no-fail-fast "$@"
+log "cargo nextest run (inside a private D-Bus session with gnome-keyring, Xvfb and dunst)"
+exec ./scripts/with-desktop-services.sh cargo nextest run --workspace --locked --no-fail-fast "$@"

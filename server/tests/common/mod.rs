@@ -48,11 +48,12 @@ pub struct Login {
 }
 
 pub fn test_config(dir: &std::path::Path) -> Config {
-    let mut c = Config::default();
-    c.bind = "127.0.0.1:0".parse().unwrap();
-    c.data_dir = dir.to_owned();
-    c.durability = Durability::Normal;
-    c
+    Config {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.to_owned(),
+        durability: Durability::Normal,
+        ..Default::default()
+    }
 }
 
 impl TestServer {

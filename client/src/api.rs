@@ -1,0 +1,434 @@
+//! HTTP client for every endpoint of the companion server (DESIGN §3), over
+//! reqwest with the `protocol` types. Access tokens are refreshed
+//! automatically: when several calls see an expired token at once, only one
+//! refresh goes out (single flight) and the others reuse its result.
+
+use crate::error::{ClientError, ClientResult};
+use dmp_protocol::api::*;
+use dmp_protocol::*;
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde::de::DeserializeOwned;
+use std::sync::Arc;
+use tokio::sync::Mutex;
+use url::Url;
+use zeroize::Zeroizing;
+
+/// Called with each new refresh token so it can be persisted (keychain).
+pub type OnRotate = Arc<dyn Fn(String) + Send + Sync>;
+
+struct Tokens {
+    access: Zeroizing<String>,
+    refresh: Zeroizing<String>,
+    /// Bumped by every refresh, so concurrent callers can tell whether it already happened.
+    generation: u64,
+    /// Unix seconds at which the access token expires.
+    expires_at: i64,
+    /// Refresh this many seconds before expiry: 30 s, or a quarter of a short lifetime.
+    margin: i64,
+}
+
+fn margin(expires_in: u64) -> i64 {
+    i64::try_from(expires_in / 4).unwrap_or(30).min(30)
+}
+
+/// A signed-in API client.
+#[derive(Clone)]
+pub struct ApiClient {
+    base: Url,
+    http: reqwest::Client,
+    tokens: Arc<Mutex<Tokens>>,
+    on_rotate: Option<OnRotate>,
+}
+
+impl std::fmt::Debug for ApiClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiClient")
+            .field("base", &self.base.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Parses a server URL, keeping only scheme, host and port.
+pub fn parse_server(server: &str) -> ClientResult<Url> {
+    let url = Url::parse(server.trim()).map_err(|_| {
+        ClientError::Invalid("the server address must look like https://host:port".into())
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(ClientError::Invalid(
+            "the server address must start with http:// or https://".into(),
+        ));
+    }
+    let mut base = url;
+    base.set_path("/");
+    base.set_query(None);
+    base.set_fragment(None);
+    Ok(base)
+}
+
+fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .user_agent(concat!("dmp-client/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .unwrap_or_default()
+}
+
+async fn decode<T: DeserializeOwned>(res: reqwest::Response) -> ClientResult<T> {
+    let status = res.status();
+    if status.is_success() {
+        return res.json::<T>().await.map_err(|e| {
+            ClientError::Network(format!(
+                "unexpected answer from the server: {}",
+                e.without_url()
+            ))
+        });
+    }
+    Err(error_from(status, res).await)
+}
+
+async fn error_from(status: StatusCode, res: reqwest::Response) -> ClientError {
+    match res.json::<ErrorBody>().await {
+        Ok(body) => ClientError::Api {
+            status: status.as_u16(),
+            code: body.error.code,
+            message: body.error.message,
+        },
+        Err(_) => ClientError::Network(format!(
+            "the server answered {status} without an error body"
+        )),
+    }
+}
+
+/// Logs in (no token needed).
+pub async fn login(server: &Url, username: &str, password: &str) -> ClientResult<TokenResponse> {
+    let res = http_client()
+        .post(
+            server
+                .join("api/auth/login")
+                .map_err(|e| ClientError::Invalid(e.to_string()))?,
+        )
+        .json(&LoginRequest {
+            username: username.into(),
+            password: password.into(),
+        })
+        .send()
+        .await?;
+    decode(res).await
+}
+
+/// Spends a refresh token (no access token needed).
+pub async fn refresh(server: &Url, refresh_token: &str) -> ClientResult<TokenResponse> {
+    let res = http_client()
+        .post(
+            server
+                .join("api/auth/refresh")
+                .map_err(|e| ClientError::Invalid(e.to_string()))?,
+        )
+        .json(&RefreshRequest {
+            refresh_token: refresh_token.into(),
+        })
+        .send()
+        .await?;
+    decode(res).await
+}
+
+fn jwt_exp(token: &str) -> i64 {
+    use base64::Engine;
+    token
+        .split('.')
+        .nth(1)
+        .and_then(|p| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(p)
+                .ok()
+        })
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| v["exp"].as_i64())
+        .unwrap_or(0)
+}
+
+impl ApiClient {
+    /// A client for tokens just obtained.
+    pub fn new(base: Url, tokens: &TokenResponse, on_rotate: Option<OnRotate>) -> Self {
+        Self {
+            base,
+            http: http_client(),
+            tokens: Arc::new(Mutex::new(Tokens {
+                access: Zeroizing::new(tokens.access_token.clone()),
+                refresh: Zeroizing::new(tokens.refresh_token.clone()),
+                generation: 0,
+                expires_at: jwt_exp(&tokens.access_token),
+                margin: margin(tokens.expires_in),
+            })),
+            on_rotate,
+        }
+    }
+
+    /// The server's base URL.
+    pub fn base(&self) -> &Url {
+        &self.base
+    }
+
+    /// The current access token, refreshed first when it is about to expire.
+    pub async fn access_token(&self) -> ClientResult<Zeroizing<String>> {
+        let (token, gen, exp, margin) = {
+            let t = self.tokens.lock().await;
+            (t.access.clone(), t.generation, t.expires_at, t.margin)
+        };
+        if exp - chrono::Utc::now().timestamp() > margin {
+            return Ok(token);
+        }
+        self.refresh_after(gen).await
+    }
+
+    /// The current refresh token (for logout bookkeeping).
+    pub async fn refresh_token(&self) -> Zeroizing<String> {
+        self.tokens.lock().await.refresh.clone()
+    }
+
+    /// Refreshes now (the server refused the current access token).
+    pub async fn force_refresh(&self) -> ClientResult<()> {
+        let gen = self.tokens.lock().await.generation;
+        self.refresh_after(gen).await.map(|_| ())
+    }
+
+    /// Refreshes unless another caller already did since `seen` (single flight).
+    async fn refresh_after(&self, seen: u64) -> ClientResult<Zeroizing<String>> {
+        let mut t = self.tokens.lock().await;
+        if t.generation != seen {
+            return Ok(t.access.clone());
+        }
+        let fresh = refresh(&self.base, &t.refresh).await?;
+        t.access = Zeroizing::new(fresh.access_token.clone());
+        t.refresh = Zeroizing::new(fresh.refresh_token.clone());
+        t.expires_at = jwt_exp(&fresh.access_token);
+        t.margin = margin(fresh.expires_in);
+        t.generation += 1;
+        if let Some(cb) = &self.on_rotate {
+            cb(fresh.refresh_token);
+        }
+        Ok(t.access.clone())
+    }
+
+    fn url(&self, path: &str) -> ClientResult<Url> {
+        self.base
+            .join(path.trim_start_matches('/'))
+            .map_err(|e| ClientError::Invalid(e.to_string()))
+    }
+
+    /// Sends a request with the access token; on `SESSION_EXPIRED` refreshes once and retries.
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        build: impl Fn(RequestBuilder) -> RequestBuilder,
+    ) -> ClientResult<reqwest::Response> {
+        let url = self.url(path)?;
+        let gen = self.tokens.lock().await.generation;
+        let token = self.access_token().await?;
+        let res = build(
+            self.http
+                .request(method.clone(), url.clone())
+                .bearer_auth(token.as_str()),
+        )
+        .send()
+        .await?;
+        if res.status() != StatusCode::UNAUTHORIZED {
+            return Ok(res);
+        }
+        let err = error_from(res.status(), res).await;
+        if !matches!(
+            err,
+            ClientError::Api {
+                code: ErrorCode::SessionExpired,
+                ..
+            }
+        ) {
+            return Err(err);
+        }
+        let token = self.refresh_after(gen).await?;
+        Ok(
+            build(self.http.request(method, url).bearer_auth(token.as_str()))
+                .send()
+                .await?,
+        )
+    }
+
+    async fn json<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        build: impl Fn(RequestBuilder) -> RequestBuilder,
+    ) -> ClientResult<T> {
+        decode(self.call(method, path, build).await?).await
+    }
+
+    /// `GET /api/me`.
+    pub async fn me(&self) -> ClientResult<User> {
+        self.json(Method::GET, "/api/me", |r| r).await
+    }
+
+    /// `POST /api/auth/logout`.
+    pub async fn logout(&self) -> ClientResult<()> {
+        let res = self.call(Method::POST, "/api/auth/logout", |r| r).await?;
+        if res.status().is_success() {
+            Ok(())
+        } else {
+            Err(error_from(res.status(), res).await)
+        }
+    }
+
+    /// `GET /api/contexts`.
+    pub async fn contexts(&self) -> ClientResult<Vec<ContextSummary>> {
+        self.json(Method::GET, "/api/contexts", |r| r).await
+    }
+
+    /// `GET /api/messaging/history/...`.
+    pub async fn history(
+        &self,
+        kind: ContextType,
+        id: &ContextId,
+        before: Option<u64>,
+        limit: u32,
+    ) -> ClientResult<HistoryResponse> {
+        let q = HistoryQuery {
+            before,
+            limit: Some(limit),
+        };
+        self.json(
+            Method::GET,
+            &format!("/api/messaging/history/{kind}/{id}"),
+            |r| r.query(&q),
+        )
+        .await
+    }
+
+    /// `POST /api/messaging/send`.
+    pub async fn send(&self, req: &SendRequest) -> ClientResult<Message> {
+        self.json(Method::POST, "/api/messaging/send", |r| r.json(req))
+            .await
+    }
+
+    /// `PATCH /api/messaging/messages/{id}/read`.
+    pub async fn mark_read(&self, id: &MessageId) -> ClientResult<Message> {
+        self.json(
+            Method::PATCH,
+            &format!("/api/messaging/messages/{id}/read"),
+            |r| r,
+        )
+        .await
+    }
+
+    /// `DELETE /api/messaging/messages/{id}`.
+    pub async fn delete(&self, id: &MessageId) -> ClientResult<Message> {
+        self.json(
+            Method::DELETE,
+            &format!("/api/messaging/messages/{id}"),
+            |r| r,
+        )
+        .await
+    }
+
+    /// `POST /api/messaging/sessions`.
+    pub async fn create_session(&self, kind: ContextType, id: &ContextId) -> ClientResult<Session> {
+        let body = CreateSessionRequest {
+            context_type: kind,
+            context_id: id.clone(),
+        };
+        self.json(Method::POST, "/api/messaging/sessions", |r| r.json(&body))
+            .await
+    }
+
+    /// `PATCH /api/messaging/sessions/{id}/archive`.
+    pub async fn archive(&self, id: &SessionId) -> ClientResult<Session> {
+        self.json(
+            Method::PATCH,
+            &format!("/api/messaging/sessions/{id}/archive"),
+            |r| r,
+        )
+        .await
+    }
+
+    /// `GET /api/messaging/permissions/...` for oneself.
+    pub async fn permission(
+        &self,
+        kind: ContextType,
+        id: &ContextId,
+        me: &User,
+    ) -> ClientResult<PermissionResponse> {
+        self.json(
+            Method::GET,
+            &format!(
+                "/api/messaging/permissions/{kind}/{id}/{}/{}",
+                me.kind, me.id
+            ),
+            |r| r,
+        )
+        .await
+    }
+
+    /// `GET /api/messaging/stats/...` for oneself.
+    pub async fn stats(&self, me: &User) -> ClientResult<StatsResponse> {
+        self.json(
+            Method::GET,
+            &format!("/api/messaging/stats/{}/{}", me.kind, me.id),
+            |r| r,
+        )
+        .await
+    }
+
+    /// `GET /api/messaging/notifications/...` for oneself.
+    pub async fn notifications(&self, me: &User) -> ClientResult<NotificationsResponse> {
+        self.json(
+            Method::GET,
+            &format!("/api/messaging/notifications/{}/{}", me.kind, me.id),
+            |r| r,
+        )
+        .await
+    }
+
+    /// `GET /api/messaging/export/...`.
+    pub async fn export(&self, kind: ContextType, id: &ContextId) -> ClientResult<ExportResponse> {
+        self.json(
+            Method::GET,
+            &format!("/api/messaging/export/{kind}/{id}"),
+            |r| r.query(&[("format", "json")]),
+        )
+        .await
+    }
+
+    /// `POST /api/messaging/attachments`.
+    pub async fn upload(&self, name: &str, bytes: Vec<u8>) -> ClientResult<Attachment> {
+        let name = name.to_owned();
+        self.json(Method::POST, "/api/messaging/attachments", move |r| {
+            let part = reqwest::multipart::Part::bytes(bytes.clone()).file_name(name.clone());
+            r.multipart(reqwest::multipart::Form::new().part("file", part))
+        })
+        .await
+    }
+
+    /// `GET /api/messaging/attachments/{id}`.
+    pub async fn download(&self, id: &AttachmentId) -> ClientResult<Vec<u8>> {
+        let res = self
+            .call(
+                Method::GET,
+                &format!("/api/messaging/attachments/{id}"),
+                |r| r,
+            )
+            .await?;
+        if !res.status().is_success() {
+            return Err(error_from(res.status(), res).await);
+        }
+        Ok(res.bytes().await?.to_vec())
+    }
+
+    /// The WebSocket URL of the server.
+    pub fn ws_url(&self) -> ClientResult<Url> {
+        let mut u = self.url("/api/messaging/ws")?;
+        let scheme = if u.scheme() == "https" { "wss" } else { "ws" };
+        u.set_scheme(scheme)
+            .map_err(|_| ClientError::Invalid("bad server scheme".into()))?;
+        Ok(u)
+    }
+}

@@ -1,0 +1,358 @@
+//! `dmp`: the command-line client, for people who live in a terminal and for
+//! scripted checks. Data directory: `DMP_CLIENT_DATA_DIR`.
+
+use anyhow::{bail, Context as _};
+use clap::{Parser, Subcommand};
+use dmp_client::{ClientConfig, ClientEvent, DmpClient, ExportFormat};
+use dmp_protocol::{AttachmentId, ContextId, ContextType, MessageMetadata};
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+
+/// DMP secure messaging from the terminal.
+#[derive(Parser, Debug)]
+#[command(name = "dmp", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Sign in and keep the login in the OS keychain.
+    Login {
+        /// Server address, e.g. http://127.0.0.1:8443.
+        #[arg(long)]
+        server: String,
+        /// Username.
+        #[arg(long)]
+        username: String,
+        /// Read the password from standard input instead of a prompt.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List your ordonnances and examens with unread counts.
+    Contexts,
+    /// Send a message (queued and retried if the server is unreachable).
+    Send {
+        /// ordonnance or examen.
+        context_type: ContextType,
+        /// The record id (ord_…, exa_…).
+        context_id: String,
+        /// The text.
+        text: String,
+        /// Mark it urgent.
+        #[arg(long)]
+        urgent: bool,
+        /// Ask for an answer.
+        #[arg(long)]
+        requires_response: bool,
+        /// Attach files (pdf, jpg, png, doc, docx; 10 MB).
+        #[arg(long = "attach", value_name = "FILE")]
+        attach: Vec<PathBuf>,
+    },
+    /// Show a conversation.
+    History {
+        /// ordonnance or examen.
+        context_type: ContextType,
+        /// The record id.
+        context_id: String,
+        /// Messages to show.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Print incoming events live until interrupted (or for --seconds).
+    Watch {
+        /// Stop after this many seconds.
+        #[arg(long)]
+        seconds: Option<u64>,
+    },
+    /// Search your messages (accents and case ignored).
+    Search {
+        /// Words to find.
+        words: String,
+        /// Limit to one context: TYPE/ID, e.g. ordonnance/ord_789.
+        #[arg(long)]
+        context: Option<String>,
+    },
+    /// Export a conversation.
+    Export {
+        /// ordonnance or examen.
+        context_type: ContextType,
+        /// The record id.
+        context_id: String,
+        /// json or html.
+        #[arg(long, default_value = "json")]
+        format: String,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Sign out: revoke the login and delete the local data and keychain entries.
+    Logout,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("DMP_LOG").unwrap_or_else(|_| "warn".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            match e.downcast_ref::<dmp_client::ClientError>() {
+                Some(ce) => eprintln!("error [{}]: {ce}", ce.code()),
+                None => eprintln!("error: {e:#}"),
+            }
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+async fn client(notifications: bool) -> anyhow::Result<DmpClient> {
+    match DmpClient::resume(ClientConfig::from_env(notifications)).await? {
+        Some(c) => Ok(c),
+        None => bail!("not signed in: run `dmp login --server URL --username NAME`"),
+    }
+}
+
+fn read_password(from_stdin: bool) -> anyhow::Result<String> {
+    if from_stdin || !std::io::stdin().is_terminal() {
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s)?;
+        return Ok(s.trim_end_matches(['\r', '\n']).to_owned());
+    }
+    Ok(rpassword::prompt_password("Mot de passe : ")?)
+}
+
+fn line(m: &dmp_protocol::Message) -> String {
+    let status = match m.status {
+        dmp_protocol::MessageStatus::Sent => "✓",
+        dmp_protocol::MessageStatus::Delivered => "✓",
+        dmp_protocol::MessageStatus::Read => "✓✓",
+    };
+    let pending = if m.id.as_str().starts_with("local:") {
+        " (en attente)"
+    } else {
+        ""
+    };
+    let urgent = if m.metadata.is_urgent {
+        " [URGENT]"
+    } else {
+        ""
+    };
+    let body = if m.deleted_at.is_some() {
+        "(message supprimé)".to_owned()
+    } else {
+        m.content.clone()
+    };
+    let files: Vec<&str> = m.attachments.iter().map(|a| a.name.as_str()).collect();
+    let files = if files.is_empty() {
+        String::new()
+    } else {
+        format!(" [pièces jointes: {}]", files.join(", "))
+    };
+    format!(
+        "#{} {} {}{}: {}{} {}{}",
+        m.seq,
+        m.timestamp.format("%d/%m/%Y %H:%M"),
+        m.sender.name,
+        urgent,
+        body,
+        files,
+        status,
+        pending
+    )
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Login {
+            server,
+            username,
+            password_stdin,
+        } => {
+            let password = zeroize::Zeroizing::new(read_password(password_stdin)?);
+            let c = DmpClient::login(
+                ClientConfig::from_env(false),
+                &server,
+                &username,
+                &password,
+                true,
+            )
+            .await?;
+            println!(
+                "connecté en tant que {} ({}, {})",
+                c.user().name,
+                c.user().id,
+                c.user().kind
+            );
+            c.shutdown().await;
+        }
+        Command::Contexts => {
+            let c = client(false).await?;
+            for ctx in c.contexts().await? {
+                let other = if ctx.context.patient.id == c.user().id {
+                    &ctx.context.doctor
+                } else {
+                    &ctx.context.patient
+                };
+                println!(
+                    "{}/{}\t{}\t{}\t{}\tnon lus: {}",
+                    ctx.context.kind,
+                    ctx.context.id,
+                    ctx.context.date,
+                    ctx.context.title,
+                    other.name,
+                    ctx.unread_count
+                );
+            }
+            c.shutdown().await;
+        }
+        Command::Send {
+            context_type,
+            context_id,
+            text,
+            urgent,
+            requires_response,
+            attach,
+        } => {
+            let c = client(false).await?;
+            c.flush_outbox().await?;
+            let mut ids: Vec<AttachmentId> = vec![];
+            for path in attach {
+                let name = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .context("bad file name")?
+                    .to_owned();
+                let bytes = std::fs::read(&path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                ids.push(c.upload(&name, bytes).await?.id);
+            }
+            let m = c
+                .send(
+                    context_type,
+                    &ContextId(context_id),
+                    &text,
+                    MessageMetadata {
+                        is_urgent: urgent,
+                        requires_response,
+                    },
+                    ids,
+                )
+                .await?;
+            if m.id.as_str().starts_with("local:") {
+                println!(
+                    "serveur injoignable : message mis en file d'attente ({})",
+                    m.client_message_id
+                );
+            } else {
+                println!("envoyé {} (#{})", m.id, m.seq);
+            }
+            c.shutdown().await;
+        }
+        Command::History {
+            context_type,
+            context_id,
+            limit,
+        } => {
+            let c = client(false).await?;
+            let page = c
+                .history(context_type, &ContextId(context_id), None, limit)
+                .await?;
+            if page.offline {
+                eprintln!("(hors ligne : historique local)");
+            }
+            for m in &page.messages {
+                println!("{}", line(m));
+            }
+            c.shutdown().await;
+        }
+        Command::Watch { seconds } => {
+            let c = client(true).await?;
+            c.contexts().await?;
+            let mut events = c.subscribe();
+            c.connect();
+            let deadline =
+                seconds.map(|s| tokio::time::Instant::now() + std::time::Duration::from_secs(s));
+            loop {
+                let next = async {
+                    match deadline {
+                        Some(d) => tokio::time::timeout_at(d, events.recv()).await.ok(),
+                        None => Some(events.recv().await),
+                    }
+                };
+                tokio::select! {
+                    ev = next => match ev {
+                        Some(Ok(ev)) => {
+                            println!("{}", serde_json::to_string(&ev)?);
+                            if matches!(ev, ClientEvent::SessionExpired) {
+                                break;
+                            }
+                        }
+                        Some(Err(tokio::sync::broadcast::error::RecvError::Lagged(n))) => eprintln!("({n} événements perdus)"),
+                        Some(Err(_)) | None => break,
+                    },
+                    _ = tokio::signal::ctrl_c() => break,
+                }
+            }
+            c.shutdown().await;
+        }
+        Command::Search { words, context } => {
+            let c = client(false).await?;
+            let scope = match context.as_deref() {
+                Some(s) => {
+                    let (k, i) = s.split_once('/').context("--context must be TYPE/ID")?;
+                    Some((
+                        k.parse::<ContextType>()
+                            .map_err(|e| anyhow::anyhow!("{e}"))?,
+                        ContextId(i.to_owned()),
+                    ))
+                }
+                None => None,
+            };
+            for hit in c.search(&words, scope.as_ref().map(|(k, i)| (*k, i)))? {
+                println!(
+                    "{}/{} #{} {}: {}",
+                    hit.message.context.kind,
+                    hit.message.context.id,
+                    hit.message.seq,
+                    hit.message.sender.name,
+                    hit.snippet
+                );
+            }
+            c.shutdown().await;
+        }
+        Command::Export {
+            context_type,
+            context_id,
+            format,
+            output,
+        } => {
+            let c = client(false).await?;
+            let fmt = match format.as_str() {
+                "json" => ExportFormat::Json,
+                "html" => ExportFormat::Html,
+                _ => bail!("--format must be json or html"),
+            };
+            let doc = c.export(context_type, &ContextId(context_id), fmt).await?;
+            match output {
+                Some(p) => {
+                    std::fs::write(&p, doc)?;
+                    println!("exporté vers {}", p.display());
+                }
+                None => println!("{doc}"),
+            }
+            c.shutdown().await;
+        }
+        Command::Logout => {
+            let c = client(false).await?;
+            c.logout().await?;
+            println!("déconnecté ; données locales et trousseau effacés");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,504 @@
+//! The encrypted local cache: a SQLCipher database per (server, user) whose
+//! raw 256-bit key lives in the OS keychain. It holds contexts, sessions,
+//! messages (with an FTS5 index for accent- and case-insensitive search),
+//! the outbox of messages not yet acknowledged, and attachment metadata.
+//! Without the key the file is indistinguishable from random bytes.
+
+use crate::error::{ClientError, ClientResult};
+use dmp_protocol::*;
+use parking_lot::Mutex;
+use rusqlite::{params, Connection, OptionalExtension};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use zeroize::Zeroizing;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS contexts (
+    kind TEXT NOT NULL, id TEXT NOT NULL, json TEXT NOT NULL, PRIMARY KEY (kind, id)
+);
+CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS messages (
+    id TEXT PRIMARY KEY,
+    client_message_id TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    context_kind TEXT NOT NULL,
+    context_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    sender_id TEXT NOT NULL,
+    status_rank INTEGER NOT NULL,
+    content TEXT NOT NULL,
+    json TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_session_seq ON messages (session_id, seq);
+CREATE INDEX IF NOT EXISTS messages_context ON messages (context_kind, context_id, seq);
+CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5(
+    content, content='messages', content_rowid='rowid', tokenize='unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER IF NOT EXISTS messages_ai AFTER INSERT ON messages BEGIN
+    INSERT INTO messages_fts (rowid, content) VALUES (new.rowid, new.content);
+END;
+CREATE TRIGGER IF NOT EXISTS messages_ad AFTER DELETE ON messages BEGIN
+    INSERT INTO messages_fts (messages_fts, rowid, content) VALUES ('delete', old.rowid, old.content);
+END;
+CREATE TRIGGER IF NOT EXISTS messages_au AFTER UPDATE OF content ON messages BEGIN
+    INSERT INTO messages_fts (messages_fts, rowid, content) VALUES ('delete', old.rowid, old.content);
+    INSERT INTO messages_fts (rowid, content) VALUES (new.rowid, new.content);
+END;
+CREATE TABLE IF NOT EXISTS outbox (
+    client_message_id TEXT PRIMARY KEY,
+    context_kind TEXT NOT NULL,
+    context_id TEXT NOT NULL,
+    request TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    failed TEXT
+);
+"#;
+
+/// A message waiting for its ack.
+#[derive(Debug, Clone)]
+pub struct OutboxEntry {
+    /// The send as it will go on the wire.
+    pub request: api::SendRequest,
+    /// When it was written (ms since epoch).
+    pub created_at: i64,
+    /// Why the server refused it for good, if it did.
+    pub failed: Option<String>,
+}
+
+/// A search result.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchHit {
+    /// The message.
+    pub message: Message,
+    /// The content, HTML-escaped, with `<mark>…</mark>` around the matches.
+    pub snippet: String,
+    /// bm25 rank (lower is better).
+    pub rank: f64,
+}
+
+/// The cache of one user.
+#[derive(Clone, Debug)]
+pub struct Cache {
+    conn: Arc<Mutex<Connection>>,
+    path: PathBuf,
+}
+
+const MARK_OPEN: char = '\u{E000}';
+const MARK_CLOSE: char = '\u{E001}';
+
+impl Cache {
+    /// Opens (or creates) the cache file with a raw 256-bit key given in hex.
+    pub fn open(path: &Path, key_hex: &str) -> ClientResult<Self> {
+        if key_hex.len() != 64 || !key_hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ClientError::Cache(
+                "the cache key must be 256 bits in hex".into(),
+            ));
+        }
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let conn = Connection::open(path)?;
+        // SQLCipher reports a wrong key on stderr unless told otherwise.
+        let _ = conn.execute_batch("PRAGMA cipher_log_level = NONE;");
+        let pragma = Zeroizing::new(format!("PRAGMA key = \"x'{key_hex}'\";"));
+        conn.execute_batch(&pragma)?;
+        conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)).map_err(|_| {
+            ClientError::Cache("the local cache cannot be opened with the key from the keychain (wrong key or damaged file)".into())
+        })?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+        )?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+            path: path.to_owned(),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A fresh random key (hex).
+    pub fn new_key() -> Zeroizing<String> {
+        let mut k = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut k);
+        let hex = Zeroizing::new(hex::encode(k));
+        zeroize::Zeroize::zeroize(&mut k);
+        hex
+    }
+
+    /// Stores the caller's contexts (replacing the list).
+    pub fn put_contexts(&self, contexts: &[ContextSummary]) -> ClientResult<()> {
+        let mut c = self.conn.lock();
+        let tx = c.transaction()?;
+        tx.execute("DELETE FROM contexts", [])?;
+        for ctx in contexts {
+            tx.execute(
+                "INSERT INTO contexts (kind, id, json) VALUES (?1, ?2, ?3)",
+                params![
+                    ctx.context.kind.as_str(),
+                    ctx.context.id.as_str(),
+                    json(ctx)?
+                ],
+            )?;
+            if let Some(s) = &ctx.session {
+                put_session_tx(&tx, s)?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The cached contexts.
+    pub fn contexts(&self) -> ClientResult<Vec<ContextSummary>> {
+        let c = self.conn.lock();
+        let mut stmt = c.prepare("SELECT json FROM contexts")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        rows.map(|r| from_json(&r?)).collect()
+    }
+
+    /// One cached context.
+    pub fn context(
+        &self,
+        kind: ContextType,
+        id: &ContextId,
+    ) -> ClientResult<Option<ContextSummary>> {
+        let c = self.conn.lock();
+        let j: Option<String> = c
+            .query_row(
+                "SELECT json FROM contexts WHERE kind = ?1 AND id = ?2",
+                [kind.as_str(), id.as_str()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        j.map(|j| from_json(&j)).transpose()
+    }
+
+    /// Stores a session.
+    pub fn put_session(&self, s: &Session) -> ClientResult<()> {
+        let c = self.conn.lock();
+        put_session_tx(&c, s)
+    }
+
+    /// Stores or updates a message. The status never moves back, and a
+    /// deletion is kept.
+    pub fn put_message(&self, m: &Message) -> ClientResult<Message> {
+        let c = self.conn.lock();
+        put_message_tx(&c, m)
+    }
+
+    /// Stores many messages in one transaction.
+    pub fn put_messages(&self, ms: &[Message]) -> ClientResult<()> {
+        let mut c = self.conn.lock();
+        let tx = c.transaction()?;
+        for m in ms {
+            put_message_tx(&tx, m)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Applies a status change; returns the updated message when it moved forward.
+    pub fn set_status(
+        &self,
+        id: &MessageId,
+        status: MessageStatus,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> ClientResult<Option<Message>> {
+        let c = self.conn.lock();
+        let j: Option<String> = c
+            .query_row(
+                "SELECT json FROM messages WHERE id = ?1",
+                [id.as_str()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(j) = j else { return Ok(None) };
+        let mut m: Message = from_json(&j)?;
+        if status.rank() <= m.status.rank() {
+            return Ok(None);
+        }
+        m.status = status;
+        if m.delivered_at.is_none() {
+            m.delivered_at = Some(at);
+        }
+        if status == MessageStatus::Read {
+            m.read_at = Some(at);
+        }
+        put_message_tx(&c, &m).map(Some)
+    }
+
+    /// A message by id.
+    pub fn message(&self, id: &MessageId) -> ClientResult<Option<Message>> {
+        let c = self.conn.lock();
+        let j: Option<String> = c
+            .query_row(
+                "SELECT json FROM messages WHERE id = ?1",
+                [id.as_str()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        j.map(|j| from_json(&j)).transpose()
+    }
+
+    /// A page of a context's messages, newest page first, `seq` order inside.
+    pub fn history(
+        &self,
+        kind: ContextType,
+        id: &ContextId,
+        before: Option<u64>,
+        limit: u32,
+    ) -> ClientResult<Vec<Message>> {
+        let c = self.conn.lock();
+        let before = before.map_or(i64::MAX, |b| i64::try_from(b).unwrap_or(i64::MAX));
+        let mut stmt = c.prepare(
+            "SELECT json FROM messages WHERE context_kind = ?1 AND context_id = ?2 AND seq < ?3 ORDER BY seq DESC LIMIT ?4",
+        )?;
+        let rows = stmt.query_map(params![kind.as_str(), id.as_str(), before, limit], |r| {
+            r.get::<_, String>(0)
+        })?;
+        let mut out = rows
+            .map(|r| from_json(&r?))
+            .collect::<ClientResult<Vec<Message>>>()?;
+        out.reverse();
+        Ok(out)
+    }
+
+    /// The highest `seq` held per session, for `resume`.
+    pub fn last_seqs(&self) -> ClientResult<BTreeMap<SessionId, u64>> {
+        let c = self.conn.lock();
+        let mut stmt =
+            c.prepare("SELECT session_id, MAX(seq) FROM messages GROUP BY session_id")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                SessionId(r.get(0)?),
+                u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
+            ))
+        })?;
+        rows.map(|r| r.map_err(ClientError::from)).collect()
+    }
+
+    /// Sessions known from contexts, with 0 when no message is cached yet.
+    pub fn known_sessions(&self) -> ClientResult<Vec<SessionId>> {
+        let c = self.conn.lock();
+        let mut stmt = c.prepare("SELECT id FROM sessions")?;
+        let rows = stmt.query_map([], |r| Ok(SessionId(r.get(0)?)))?;
+        rows.map(|r| r.map_err(ClientError::from)).collect()
+    }
+
+    /// Queues a send until its ack.
+    pub fn outbox_put(&self, req: &api::SendRequest, now_ms: i64) -> ClientResult<()> {
+        let c = self.conn.lock();
+        c.execute(
+            "INSERT INTO outbox (client_message_id, context_kind, context_id, request, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (client_message_id) DO NOTHING",
+            params![req.client_message_id.as_str(), req.context_type.as_str(), req.context_id.as_str(), json(req)?, now_ms],
+        )?;
+        Ok(())
+    }
+
+    /// Removes an acknowledged send.
+    pub fn outbox_remove(&self, cmid: &ClientMessageId) -> ClientResult<bool> {
+        let c = self.conn.lock();
+        Ok(c.execute(
+            "DELETE FROM outbox WHERE client_message_id = ?1",
+            [cmid.as_str()],
+        )? == 1)
+    }
+
+    /// Marks a send as refused for good.
+    pub fn outbox_fail(&self, cmid: &ClientMessageId, reason: &str) -> ClientResult<()> {
+        let c = self.conn.lock();
+        c.execute(
+            "UPDATE outbox SET failed = ?2, attempts = attempts + 1 WHERE client_message_id = ?1",
+            params![cmid.as_str(), reason],
+        )?;
+        Ok(())
+    }
+
+    /// Every queued send, oldest first.
+    pub fn outbox(&self) -> ClientResult<Vec<OutboxEntry>> {
+        let c = self.conn.lock();
+        let mut stmt =
+            c.prepare("SELECT request, created_at, failed FROM outbox ORDER BY created_at, rowid")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, Option<String>>(2)?,
+            ))
+        })?;
+        rows.map(|r| {
+            let (req, created_at, failed) = r?;
+            Ok(OutboxEntry {
+                request: from_json(&req)?,
+                created_at,
+                failed,
+            })
+        })
+        .collect()
+    }
+
+    /// Full-text search, ranked, with highlighted snippets. `scope` limits it to one context.
+    pub fn search(
+        &self,
+        query: &str,
+        scope: Option<(ContextType, &ContextId)>,
+        limit: u32,
+    ) -> ClientResult<Vec<SearchHit>> {
+        let Some(fts) = fts_query(query) else {
+            return Ok(vec![]);
+        };
+        let c = self.conn.lock();
+        let (kind, id) = scope.map_or((None, None), |(k, i)| {
+            (Some(k.as_str()), Some(i.as_str().to_owned()))
+        });
+        let mut stmt = c.prepare(
+            "SELECT m.json, highlight(messages_fts, 0, ?4, ?5), bm25(messages_fts) FROM messages_fts
+             JOIN messages m ON m.rowid = messages_fts.rowid
+             WHERE messages_fts MATCH ?1 AND (?2 IS NULL OR m.context_kind = ?2) AND (?3 IS NULL OR m.context_id = ?3)
+             ORDER BY bm25(messages_fts) LIMIT ?6",
+        )?;
+        let rows = stmt.query_map(
+            params![
+                fts,
+                kind,
+                id,
+                MARK_OPEN.to_string(),
+                MARK_CLOSE.to_string(),
+                limit
+            ],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, f64>(2)?,
+                ))
+            },
+        )?;
+        rows.map(|r| {
+            let (j, marked, rank) = r?;
+            let escaped = html_escape::encode_text(&marked).into_owned();
+            let snippet = escaped
+                .replace(MARK_OPEN, "<mark>")
+                .replace(MARK_CLOSE, "</mark>");
+            Ok(SearchHit {
+                message: from_json(&j)?,
+                snippet,
+                rank,
+            })
+        })
+        .collect()
+    }
+
+    /// A setting or small state value.
+    pub fn meta(&self, key: &str) -> ClientResult<Option<String>> {
+        let c = self.conn.lock();
+        Ok(
+            c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                .optional()?,
+        )
+    }
+
+    /// Sets a setting or small state value.
+    pub fn set_meta(&self, key: &str, value: &str) -> ClientResult<()> {
+        let c = self.conn.lock();
+        c.execute("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [key, value])?;
+        Ok(())
+    }
+}
+
+/// Turns what a person typed into an FTS5 query: every word must match, as a prefix.
+fn fts_query(input: &str) -> Option<String> {
+    let terms: Vec<String> = input
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(16)
+        .map(|w| format!("\"{}\"*", w.replace('"', "")))
+        .collect();
+    (!terms.is_empty()).then(|| terms.join(" "))
+}
+
+fn json<T: serde::Serialize>(v: &T) -> ClientResult<String> {
+    serde_json::to_string(v).map_err(|e| ClientError::Cache(e.to_string()))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> ClientResult<T> {
+    serde_json::from_str(s)
+        .map_err(|e| ClientError::Cache(format!("cached record unreadable: {e}")))
+}
+
+fn put_session_tx(c: &Connection, s: &Session) -> ClientResult<()> {
+    c.execute(
+        "INSERT INTO sessions (id, json) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET json = excluded.json",
+        params![s.id.as_str(), json(s)?],
+    )?;
+    Ok(())
+}
+
+fn put_message_tx(c: &Connection, m: &Message) -> ClientResult<Message> {
+    let existing: Option<String> = c
+        .query_row(
+            "SELECT json FROM messages WHERE id = ?1",
+            [m.id.as_str()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let mut m = m.clone();
+    if let Some(j) = existing {
+        let old: Message = from_json(&j)?;
+        if old.status.rank() > m.status.rank() {
+            m.status = old.status;
+            m.delivered_at = m.delivered_at.or(old.delivered_at);
+            m.read_at = m.read_at.or(old.read_at);
+        }
+        if old.deleted_at.is_some() && m.deleted_at.is_none() {
+            m.deleted_at = old.deleted_at;
+            m.content.clear();
+            m.attachments.clear();
+        }
+    }
+    c.execute(
+        "INSERT INTO messages (id, client_message_id, session_id, context_kind, context_id, seq, sender_id, status_rank, content, json)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         ON CONFLICT (id) DO UPDATE SET status_rank = excluded.status_rank, content = excluded.content, json = excluded.json,
+           seq = excluded.seq",
+        params![
+            m.id.as_str(),
+            m.client_message_id.as_str(),
+            m.session_id.as_str(),
+            m.context.kind.as_str(),
+            m.context.id.as_str(),
+            i64::try_from(m.seq).unwrap_or(i64::MAX),
+            m.sender.id.as_str(),
+            i64::from(m.status.rank()),
+            m.content,
+            json(&m)?
+        ],
+    )?;
+    Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fts_queries_are_quoted_prefixes() {
+        assert_eq!(
+            fts_query("médicament  dose").as_deref(),
+            Some("\"médicament\"* \"dose\"*")
+        );
+        assert_eq!(
+            fts_query("\" OR 1=1 --").as_deref(),
+            Some("\"OR\"* \"1\"* \"1\"*")
+        );
+        assert_eq!(fts_query("  ").as_deref(), None);
+    }
+}

@@ -1,0 +1,101 @@
+//! One error type for everything the client core does. Its `code` is the
+//! server's stable code when the server refused, or a client code
+//! (`NETWORK_UNAVAILABLE`, `NOT_SIGNED_IN`, `CACHE_ERROR`, `KEYCHAIN_ERROR`, …).
+//! Messages never contain message text, tokens or passwords.
+
+use dmp_protocol::ErrorCode;
+
+/// A failure of the client core.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server answered with an error body.
+    #[error("{message}")]
+    Api {
+        /// HTTP status (0 for a WebSocket `error` frame).
+        status: u16,
+        /// The server's stable code.
+        code: ErrorCode,
+        /// The server's human message.
+        message: String,
+    },
+    /// The server could not be reached or the connection broke.
+    #[error("server unreachable: {0}")]
+    Network(String),
+    /// No user is signed in (or the session could not be restored).
+    #[error("not signed in")]
+    NotSignedIn,
+    /// The local encrypted cache failed.
+    #[error("local cache error: {0}")]
+    Cache(String),
+    /// The OS keychain failed or is unavailable.
+    #[error("keychain error: {0}")]
+    Keychain(String),
+    /// The input is invalid before anything was sent.
+    #[error("{0}")]
+    Invalid(String),
+    /// Local file I/O failed.
+    #[error("file error: {0}")]
+    Io(String),
+}
+
+impl ClientError {
+    /// The stable code the UI switches on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Api { code, .. } => code.as_str(),
+            Self::Network(_) => "NETWORK_UNAVAILABLE",
+            Self::NotSignedIn => "NOT_SIGNED_IN",
+            Self::Cache(_) => "CACHE_ERROR",
+            Self::Keychain(_) => "KEYCHAIN_ERROR",
+            Self::Invalid(_) => "VALIDATION_FAILED",
+            Self::Io(_) => "IO_ERROR",
+        }
+    }
+
+    /// Whether the server refused the request for good (a retry would fail the same way).
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            Self::Api {
+                code: ErrorCode::ValidationFailed
+                    | ErrorCode::ContextAccessDenied
+                    | ErrorCode::Conflict
+                    | ErrorCode::NotFound,
+                ..
+            } | Self::Invalid(_)
+        )
+    }
+
+    /// Whether the login is over (the user must sign in again).
+    pub fn is_session_over(&self) -> bool {
+        matches!(
+            self,
+            Self::Api {
+                code: ErrorCode::SessionExpired | ErrorCode::AuthRequired,
+                ..
+            } | Self::NotSignedIn
+        )
+    }
+}
+
+impl From<rusqlite::Error> for ClientError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Cache(e.to_string())
+    }
+}
+
+impl From<reqwest::Error> for ClientError {
+    fn from(e: reqwest::Error) -> Self {
+        // reqwest errors carry the URL, never a body or header.
+        Self::Network(e.without_url().to_string())
+    }
+}
+
+impl From<std::io::Error> for ClientError {
+    fn from(e: std::io::Error) -> Self {
+        Self::Io(e.to_string())
+    }
+}
+
+/// Result alias of the client core.
+pub type ClientResult<T> = Result<T, ClientError>;

@@ -1,0 +1,843 @@
+//! DMP secure messaging client core: everything a desktop client does,
+//! without any GUI, so that the Tauri app and the `dmp` CLI stay thin.
+//!
+//! [`DmpClient`] ties together the HTTP API client ([`api`]), the real-time
+//! connection ([`realtime`]), the encrypted local cache ([`cache`]), the OS
+//! keychain ([`keychain`]) and native notifications ([`notify`]).
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod cache;
+pub mod error;
+pub mod export;
+pub mod keychain;
+pub mod notify;
+pub mod realtime;
+
+pub use cache::SearchHit;
+pub use error::{ClientError, ClientResult};
+pub use realtime::{ClientEvent, ConnectionState};
+
+use api::ApiClient;
+use cache::Cache;
+use chrono::Utc;
+use dmp_protocol::api::{HistoryResponse, SendRequest};
+use dmp_protocol::ws::ClientFrame;
+use dmp_protocol::*;
+use keychain::{Keychain, Secret};
+use notify::Notifier;
+use parking_lot::Mutex;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::task::JoinHandle;
+
+/// Where the client keeps its files, and whether it shows notifications.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Data directory (cache files, the non-secret record of the last login).
+    pub data_dir: PathBuf,
+    /// Show native notifications for incoming messages.
+    pub notifications: bool,
+}
+
+impl ClientConfig {
+    /// `DMP_CLIENT_DATA_DIR`, else `$XDG_DATA_HOME/dmp`, else `~/.local/share/dmp`.
+    pub fn from_env(notifications: bool) -> Self {
+        let data_dir = std::env::var_os("DMP_CLIENT_DATA_DIR")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("XDG_DATA_HOME").map(|d| PathBuf::from(d).join("dmp")))
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share/dmp")))
+            .unwrap_or_else(|| PathBuf::from(".dmp"));
+        Self {
+            data_dir,
+            notifications,
+        }
+    }
+}
+
+/// User settings kept in the encrypted cache.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Settings {
+    /// `fr` or `en`.
+    pub language: String,
+    /// Show the message text in notifications.
+    pub notification_preview: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            language: "fr".into(),
+            notification_preview: false,
+        }
+    }
+}
+
+/// The last login (no secret in it), so that a restart can resume it from the keychain.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SavedLogin {
+    server: String,
+    user_id: UserId,
+    username: String,
+}
+
+/// Output formats of [`DmpClient::export`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// The seed's message objects.
+    Json,
+    /// A printable document.
+    Html,
+}
+
+/// A page of history.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryPage {
+    /// Messages in `seq` order (pending ones last).
+    pub messages: Vec<Message>,
+    /// Whether older messages exist.
+    pub has_more: bool,
+    /// Cursor of the next (older) page.
+    pub next_before: Option<u64>,
+    /// The session, when known.
+    pub session: Option<Session>,
+    /// True when the server could not be reached and this comes from the cache only.
+    pub offline: bool,
+}
+
+/// Shared state of a signed-in client.
+pub(crate) struct Inner {
+    config: ClientConfig,
+    user: User,
+    server: String,
+    pub(crate) api: ApiClient,
+    pub(crate) cache: Cache,
+    keychain: Keychain,
+    events: broadcast::Sender<ClientEvent>,
+    notifier: Option<Notifier>,
+    pub(crate) connected: AtomicBool,
+    open: Mutex<Option<(ContextType, ContextId)>>,
+    frames: Mutex<Option<mpsc::UnboundedSender<ClientFrame>>>,
+    stop: Mutex<Option<watch::Sender<bool>>>,
+    task: Mutex<Option<JoinHandle<()>>>,
+    rotations: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Inner {
+    pub(crate) fn emit(&self, e: ClientEvent) {
+        let _ = self.events.send(e);
+    }
+
+    /// Queues a frame on the live connection; false when offline.
+    pub(crate) fn push_frame(&self, f: ClientFrame) -> bool {
+        self.connected.load(Ordering::SeqCst)
+            && self
+                .frames
+                .lock()
+                .as_ref()
+                .is_some_and(|tx| tx.send(f).is_ok())
+    }
+
+    /// A message arrived on the socket.
+    pub(crate) async fn received(&self, message: Message) -> ClientResult<()> {
+        let fresh = message.status == MessageStatus::Sent && message.deleted_at.is_none();
+        let m = self.cache.put_message(&message)?;
+        if m.sender.id == self.user.id {
+            self.cache.outbox_remove(&m.client_message_id)?;
+        }
+        let to_me = m.recipient.id == self.user.id;
+        if to_me && fresh {
+            self.push_frame(ClientFrame::Delivered {
+                message_id: m.id.clone(),
+            });
+        }
+        self.emit(ClientEvent::Message { message: m.clone() });
+        let open = self
+            .open
+            .lock()
+            .as_ref()
+            .is_some_and(|(k, i)| *k == m.context.kind && *i == m.context.id);
+        if to_me && fresh && !open {
+            if let Some(n) = &self.notifier {
+                let title = self
+                    .cache
+                    .context(m.context.kind, &m.context.id)?
+                    .map_or_else(|| "Messagerie DMP".to_owned(), |c| c.context.title);
+                if let Err(e) = n.message(&m, &title).await {
+                    tracing::warn!(error = %e, "native notification failed");
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The `send` frame of a queued request.
+pub(crate) fn send_frame(r: &SendRequest) -> ClientFrame {
+    ClientFrame::Send {
+        client_message_id: r.client_message_id.clone(),
+        context_type: r.context_type,
+        context_id: r.context_id.clone(),
+        content: r.content.clone(),
+        message_type: r.kind,
+        metadata: r.metadata,
+        attachments: r.attachments.clone(),
+    }
+}
+
+/// A signed-in client.
+#[derive(Clone)]
+pub struct DmpClient {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for DmpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DmpClient")
+            .field("user", &self.inner.user.id)
+            .field("server", &self.inner.server)
+            .finish()
+    }
+}
+
+fn cache_path(data_dir: &Path, server: &str, user: &UserId) -> PathBuf {
+    let h = hex::encode(Sha256::digest(format!("{server}|{user}").as_bytes()));
+    data_dir.join("cache").join(format!("{}.sqlite3", &h[..24]))
+}
+
+fn login_file(data_dir: &Path) -> PathBuf {
+    data_dir.join("login.json")
+}
+
+impl DmpClient {
+    /// Signs in with a password. With `remember`, the refresh token is kept
+    /// in the keychain so that [`DmpClient::resume`] works after a restart.
+    pub async fn login(
+        config: ClientConfig,
+        server: &str,
+        username: &str,
+        password: &str,
+        remember: bool,
+    ) -> ClientResult<Self> {
+        let base = api::parse_server(server)?;
+        let tokens = api::login(&base, username, password).await?;
+        let client = Self::open(config, base, tokens, remember).await?;
+        if remember {
+            let saved = SavedLogin {
+                server: client.inner.server.clone(),
+                user_id: client.inner.user.id.clone(),
+                username: username.into(),
+            };
+            let path = login_file(&client.inner.config.data_dir);
+            std::fs::create_dir_all(&client.inner.config.data_dir)?;
+            std::fs::write(path, serde_json::to_vec_pretty(&saved).unwrap_or_default())?;
+        }
+        Ok(client)
+    }
+
+    /// Signs in again from the keychain, if a remembered login exists and is still valid.
+    pub async fn resume(config: ClientConfig) -> ClientResult<Option<Self>> {
+        let Ok(bytes) = std::fs::read(login_file(&config.data_dir)) else {
+            return Ok(None);
+        };
+        let Ok(saved) = serde_json::from_slice::<SavedLogin>(&bytes) else {
+            return Ok(None);
+        };
+        let keychain = Keychain::new(&saved.server, saved.user_id.as_str());
+        let Some(refresh) = keychain.get(Secret::RefreshToken).await? else {
+            return Ok(None);
+        };
+        let base = api::parse_server(&saved.server)?;
+        let tokens = match api::refresh(&base, &refresh).await {
+            Ok(t) => t,
+            Err(e) if e.is_session_over() => {
+                keychain.delete(Secret::RefreshToken).await?;
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
+        // Persist the rotated token before anything else: the old one is spent.
+        keychain
+            .set(Secret::RefreshToken, &tokens.refresh_token)
+            .await?;
+        Self::open(config, base, tokens, true).await.map(Some)
+    }
+
+    async fn open(
+        config: ClientConfig,
+        base: url::Url,
+        tokens: dmp_protocol::api::TokenResponse,
+        remember: bool,
+    ) -> ClientResult<Self> {
+        let server = base.as_str().trim_end_matches('/').to_owned();
+        let user = tokens.user.clone();
+        let keychain = Keychain::new(&server, user.id.as_str());
+        let key = match keychain.get(Secret::CacheKey).await? {
+            Some(k) => k,
+            None => {
+                let k = Cache::new_key();
+                keychain.set(Secret::CacheKey, &k).await?;
+                k
+            }
+        };
+        let cache = Cache::open(&cache_path(&config.data_dir, &server, &user.id), &key)?;
+        if remember {
+            keychain
+                .set(Secret::RefreshToken, &tokens.refresh_token)
+                .await?;
+        } else {
+            keychain.delete(Secret::RefreshToken).await?;
+        }
+        // Rotated refresh tokens are written to the keychain in order.
+        let (rot_tx, mut rot_rx) = mpsc::unbounded_channel::<String>();
+        let kc = keychain.clone();
+        let rotations = tokio::spawn(async move {
+            while let Some(t) = rot_rx.recv().await {
+                if remember {
+                    if let Err(e) = kc.set(Secret::RefreshToken, &t).await {
+                        tracing::warn!(error = %e, "cannot store the refresh token");
+                    }
+                }
+            }
+        });
+        let on_rotate: api::OnRotate = Arc::new(move |t| {
+            let _ = rot_tx.send(t);
+        });
+        let api = ApiClient::new(base, &tokens, Some(on_rotate));
+        let settings: Settings = cache
+            .meta("settings")?
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_default();
+        let notifier = config
+            .notifications
+            .then(|| Notifier::new(settings.notification_preview));
+        let (events, _) = broadcast::channel(1024);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                config,
+                user,
+                server,
+                api,
+                cache,
+                keychain,
+                events,
+                notifier,
+                connected: AtomicBool::new(false),
+                open: Mutex::new(None),
+                frames: Mutex::new(None),
+                stop: Mutex::new(None),
+                task: Mutex::new(None),
+                rotations: Mutex::new(Some(rotations)),
+            }),
+        })
+    }
+
+    /// The signed-in user.
+    pub fn user(&self) -> &User {
+        &self.inner.user
+    }
+
+    /// The server's base URL.
+    pub fn server(&self) -> &str {
+        &self.inner.server
+    }
+
+    /// The encrypted cache (for inspection by tools and tests).
+    pub fn cache(&self) -> &Cache {
+        &self.inner.cache
+    }
+
+    /// Events for the user interface.
+    pub fn subscribe(&self) -> broadcast::Receiver<ClientEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// Whether the real-time connection is up.
+    pub fn is_connected(&self) -> bool {
+        self.inner.connected.load(Ordering::SeqCst)
+    }
+
+    /// Starts the real-time connection (reconnecting by itself) if not running.
+    pub fn connect(&self) {
+        let mut task = self.inner.task.lock();
+        if task.as_ref().is_some_and(|t| !t.is_finished()) {
+            return;
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (stop_tx, stop_rx) = watch::channel(false);
+        *self.inner.frames.lock() = Some(tx);
+        *self.inner.stop.lock() = Some(stop_tx);
+        *task = Some(tokio::spawn(realtime::run(self.inner.clone(), rx, stop_rx)));
+    }
+
+    /// Stops the real-time connection and waits for it to close.
+    pub async fn disconnect(&self) {
+        if let Some(stop) = self.inner.stop.lock().take() {
+            let _ = stop.send(true);
+        }
+        let task = self.inner.task.lock().take();
+        if let Some(t) = task {
+            let _ = t.await;
+        }
+        *self.inner.frames.lock() = None;
+    }
+
+    /// Stops background work and makes sure rotated tokens are stored.
+    pub async fn shutdown(self) {
+        self.disconnect().await;
+        let rot = self.inner.rotations.lock().take();
+        drop(self);
+        if let Some(r) = rot {
+            // The sender lives in the API client; give pending writes a moment.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), r).await;
+        }
+    }
+
+    /// Ends the login: revokes it on the server, deletes the refresh token,
+    /// the cache key and the cache file.
+    pub async fn logout(self) -> ClientResult<()> {
+        self.disconnect().await;
+        if let Err(e) = self.inner.api.logout().await {
+            tracing::warn!(
+                code = e.code(),
+                "server logout failed; local data is removed anyway"
+            );
+        }
+        self.inner.keychain.delete(Secret::RefreshToken).await?;
+        self.inner.keychain.delete(Secret::CacheKey).await?;
+        self.inner.keychain.delete(Secret::Identity).await?;
+        let path = self.inner.cache.path().to_owned();
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+        let _ = std::fs::remove_file(login_file(&self.inner.config.data_dir));
+        Ok(())
+    }
+
+    /// The caller's contexts from the server (kept in the cache), or from the cache when offline.
+    pub async fn contexts(&self) -> ClientResult<Vec<ContextSummary>> {
+        match self.inner.api.contexts().await {
+            Ok(list) => {
+                self.inner.cache.put_contexts(&list)?;
+                Ok(list)
+            }
+            Err(ClientError::Network(_)) => self.inner.cache.contexts(),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A page of history from the cache only (instant).
+    pub fn cached_history(
+        &self,
+        kind: ContextType,
+        id: &ContextId,
+        before: Option<u64>,
+        limit: u32,
+    ) -> ClientResult<HistoryPage> {
+        let mut messages = self.inner.cache.history(kind, id, before, limit + 1)?;
+        let has_more = messages.len() > limit as usize;
+        if has_more {
+            messages.remove(0);
+        }
+        if before.is_none() {
+            messages.extend(self.pending(kind, id)?);
+        }
+        let next_before = if has_more {
+            messages.first().map(|m| m.seq)
+        } else {
+            None
+        };
+        Ok(HistoryPage {
+            messages,
+            has_more,
+            next_before,
+            session: None,
+            offline: true,
+        })
+    }
+
+    /// A page of history from the server (stored in the cache); from the cache when offline.
+    pub async fn history(
+        &self,
+        kind: ContextType,
+        id: &ContextId,
+        before: Option<u64>,
+        limit: u32,
+    ) -> ClientResult<HistoryPage> {
+        match self.inner.api.history(kind, id, before, limit).await {
+            Ok(HistoryResponse {
+                messages,
+                has_more,
+                next_before,
+                session,
+            }) => {
+                self.inner.cache.put_messages(&messages)?;
+                if let Some(s) = &session {
+                    self.inner.cache.put_session(s)?;
+                }
+                let mut messages: Vec<Message> = messages
+                    .into_iter()
+                    .map(|m| self.inner.cache.message(&m.id).map(|c| c.unwrap_or(m)))
+                    .collect::<ClientResult<_>>()?;
+                if before.is_none() {
+                    messages.extend(self.pending(kind, id)?);
+                }
+                Ok(HistoryPage {
+                    messages,
+                    has_more,
+                    next_before,
+                    session,
+                    offline: false,
+                })
+            }
+            Err(ClientError::Network(_)) => self.cached_history(kind, id, before, limit),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Messages typed but not acknowledged yet, as local messages (`id` = `local:<clientMessageId>`).
+    fn pending(&self, kind: ContextType, id: &ContextId) -> ClientResult<Vec<Message>> {
+        let me = self.user();
+        let ctx = self.inner.cache.context(kind, id)?;
+        Ok(self
+            .inner
+            .cache
+            .outbox()?
+            .into_iter()
+            .filter(|e| e.request.context_type == kind && e.request.context_id == *id)
+            .map(|e| local_message(me, ctx.as_ref(), &e.request, e.created_at))
+            .collect())
+    }
+
+    /// Sends a message. It goes to the outbox first (it survives a restart);
+    /// it is sent at once over the socket when connected, or over HTTP
+    /// otherwise. Returns the stored message, or a local pending one.
+    pub async fn send(
+        &self,
+        kind: ContextType,
+        id: &ContextId,
+        content: &str,
+        metadata: MessageMetadata,
+        attachments: Vec<AttachmentId>,
+    ) -> ClientResult<Message> {
+        let limits = Limits::default();
+        if content.chars().count() > limits.max_message_length {
+            return Err(ClientError::Invalid(format!(
+                "message is longer than {} characters",
+                limits.max_message_length
+            )));
+        }
+        if content.trim().is_empty() && attachments.is_empty() {
+            return Err(ClientError::Invalid("message is empty".into()));
+        }
+        if attachments.len() > limits.max_attachments {
+            return Err(ClientError::Invalid(format!(
+                "at most {} attachments per message",
+                limits.max_attachments
+            )));
+        }
+        let req = SendRequest {
+            client_message_id: ClientMessageId(format!("c_{}", uuid::Uuid::now_v7().simple())),
+            context_type: kind,
+            context_id: id.clone(),
+            content: content.to_owned(),
+            kind: if attachments.is_empty() {
+                MessageType::Text
+            } else {
+                MessageType::File
+            },
+            metadata,
+            attachments,
+        };
+        let now = Utc::now();
+        self.inner.cache.outbox_put(&req, now.timestamp_millis())?;
+        if self.inner.push_frame(send_frame(&req)) {
+            let ctx = self.inner.cache.context(kind, id)?;
+            return Ok(local_message(
+                self.user(),
+                ctx.as_ref(),
+                &req,
+                now.timestamp_millis(),
+            ));
+        }
+        self.send_over_http(&req).await
+    }
+
+    async fn send_over_http(&self, req: &SendRequest) -> ClientResult<Message> {
+        match self.inner.api.send(req).await {
+            Ok(m) => {
+                self.inner.cache.outbox_remove(&req.client_message_id)?;
+                let m = self.inner.cache.put_message(&m)?;
+                self.inner.emit(ClientEvent::Message { message: m.clone() });
+                Ok(m)
+            }
+            Err(ClientError::Network(_)) => {
+                let ctx = self
+                    .inner
+                    .cache
+                    .context(req.context_type, &req.context_id)?;
+                Ok(local_message(
+                    self.user(),
+                    ctx.as_ref(),
+                    req,
+                    Utc::now().timestamp_millis(),
+                ))
+            }
+            Err(e) => {
+                if e.is_permanent() {
+                    self.inner
+                        .cache
+                        .outbox_fail(&req.client_message_id, &e.to_string())?;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Sends every queued message over HTTP (when no socket is used, e.g. the CLI).
+    pub async fn flush_outbox(&self) -> ClientResult<usize> {
+        let mut sent = 0;
+        for e in self
+            .inner
+            .cache
+            .outbox()?
+            .into_iter()
+            .filter(|e| e.failed.is_none())
+        {
+            let m = self.send_over_http(&e.request).await?;
+            if !m.id.as_str().starts_with("local:") {
+                sent += 1;
+            }
+        }
+        Ok(sent)
+    }
+
+    /// Messages still in the outbox.
+    pub fn outbox_len(&self) -> ClientResult<usize> {
+        Ok(self.inner.cache.outbox()?.len())
+    }
+
+    /// Marks a received message read.
+    pub async fn mark_read(&self, id: &MessageId) -> ClientResult<Message> {
+        let m = self.inner.api.mark_read(id).await?;
+        let m = self.inner.cache.put_message(&m)?;
+        self.inner.emit(ClientEvent::Status {
+            message_id: m.id.clone(),
+            session_id: m.session_id.clone(),
+            status: m.status,
+            at: m.read_at.unwrap_or_else(Utc::now),
+        });
+        Ok(m)
+    }
+
+    /// Deletes one's own message (a tombstone stays).
+    pub async fn delete(&self, id: &MessageId) -> ClientResult<Message> {
+        let m = self.inner.api.delete(id).await?;
+        let m = self.inner.cache.put_message(&m)?;
+        self.inner.emit(ClientEvent::Message { message: m.clone() });
+        Ok(m)
+    }
+
+    /// Tells the other participant that the user is (not) typing.
+    pub fn typing(&self, kind: ContextType, id: &ContextId, is_typing: bool) {
+        self.inner.push_frame(ClientFrame::Typing {
+            context_type: kind,
+            context_id: id.clone(),
+            is_typing,
+        });
+    }
+
+    /// Uploads a file after checking its type and size locally.
+    pub async fn upload(&self, name: &str, bytes: Vec<u8>) -> ClientResult<Attachment> {
+        let limits = Limits::default();
+        let ext = name
+            .rsplit_once('.')
+            .map(|(_, e)| e.to_ascii_lowercase())
+            .unwrap_or_default();
+        let ext = if ext == "jpeg" { "jpg".to_owned() } else { ext };
+        if !limits.allowed_file_types.contains(&ext) {
+            return Err(ClientError::Invalid(format!(
+                "file type not allowed (allowed: {})",
+                limits.allowed_file_types.join(", ")
+            )));
+        }
+        if bytes.len() as u64 > limits.max_file_size {
+            return Err(ClientError::Invalid(format!(
+                "file is larger than {} MB",
+                limits.max_file_size / 1024 / 1024
+            )));
+        }
+        self.inner.api.upload(name, bytes).await
+    }
+
+    /// Downloads an attachment's bytes.
+    pub async fn download(&self, id: &AttachmentId) -> ClientResult<Vec<u8>> {
+        self.inner.api.download(id).await
+    }
+
+    /// Full-text search in the cache, in one context or all of them.
+    pub fn search(
+        &self,
+        query: &str,
+        scope: Option<(ContextType, &ContextId)>,
+    ) -> ClientResult<Vec<SearchHit>> {
+        self.inner.cache.search(query, scope, 50)
+    }
+
+    /// Fetches a whole conversation into the cache.
+    pub async fn sync_conversation(&self, kind: ContextType, id: &ContextId) -> ClientResult<()> {
+        let mut before = None;
+        loop {
+            let page = self.history(kind, id, before, 200).await?;
+            if page.offline || !page.has_more {
+                return Ok(());
+            }
+            before = page.next_before;
+        }
+    }
+
+    /// Exports a conversation (from the cache, after syncing it when online).
+    pub async fn export(
+        &self,
+        kind: ContextType,
+        id: &ContextId,
+        format: ExportFormat,
+    ) -> ClientResult<String> {
+        self.sync_conversation(kind, id).await?;
+        let ctx = match self.inner.cache.context(kind, id)? {
+            Some(c) => c,
+            None => {
+                self.contexts().await?;
+                self.inner
+                    .cache
+                    .context(kind, id)?
+                    .ok_or_else(|| ClientError::Invalid("unknown context".into()))?
+            }
+        };
+        let messages = self.inner.cache.history(kind, id, None, u32::MAX)?;
+        let now = Utc::now();
+        Ok(match format {
+            ExportFormat::Json => serde_json::to_string_pretty(&export::Export {
+                exported_at: now,
+                exported_by: self.user(),
+                context: &ctx.context,
+                messages: &messages,
+            })
+            .map_err(|e| ClientError::Io(e.to_string()))?,
+            ExportFormat::Html => export::html(&ctx.context, &messages, self.user(), now),
+        })
+    }
+
+    /// Unseen notifications from the server.
+    pub async fn notifications(&self) -> ClientResult<Vec<Notification>> {
+        Ok(self
+            .inner
+            .api
+            .notifications(self.user())
+            .await?
+            .notifications)
+    }
+
+    /// The conversation on screen (no native notification for it), or none.
+    pub fn set_open_conversation(&self, open: Option<(ContextType, ContextId)>) {
+        if let (Some(n), Some((k, i))) = (&self.inner.notifier, &open) {
+            if let Ok(Some(ctx)) = self.inner.cache.context(*k, i) {
+                if let Some(s) = ctx.session {
+                    n.clear(&s.id);
+                }
+            }
+        }
+        *self.inner.open.lock() = open;
+    }
+
+    /// The user's settings.
+    pub fn settings(&self) -> ClientResult<Settings> {
+        Ok(self
+            .inner
+            .cache
+            .meta("settings")?
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_default())
+    }
+
+    /// Changes the user's settings.
+    pub fn set_settings(&self, s: &Settings) -> ClientResult<()> {
+        if !matches!(s.language.as_str(), "fr" | "en") {
+            return Err(ClientError::Invalid("language must be fr or en".into()));
+        }
+        if let Some(n) = &self.inner.notifier {
+            n.set_preview(s.notification_preview);
+        }
+        self.inner
+            .cache
+            .set_meta("settings", &serde_json::to_string(s).unwrap_or_default())
+    }
+
+    /// The API client, for calls not wrapped here.
+    pub fn api(&self) -> &ApiClient {
+        &self.inner.api
+    }
+}
+
+fn local_message(
+    me: &User,
+    ctx: Option<&ContextSummary>,
+    req: &SendRequest,
+    created_ms: i64,
+) -> Message {
+    let me_p = Participant {
+        id: me.id.clone(),
+        kind: me.kind,
+        name: me.name.clone(),
+    };
+    let peer = ctx
+        .map(|c| {
+            if c.context.patient.id == me.id {
+                c.context.doctor.clone()
+            } else {
+                c.context.patient.clone()
+            }
+        })
+        .unwrap_or_else(|| Participant {
+            id: UserId::new(""),
+            kind: UserType::Medecin,
+            name: String::new(),
+        });
+    let session_id = ctx
+        .map(|c| {
+            Session::id_for(
+                c.context.kind,
+                &c.context.id,
+                &c.context.patient.id,
+                &c.context.doctor.id,
+            )
+        })
+        .unwrap_or_else(|| SessionId::new(""));
+    Message {
+        id: MessageId(format!("local:{}", req.client_message_id)),
+        content: req.content.clone(),
+        kind: req.kind,
+        sender: me_p,
+        recipient: peer,
+        context: ContextRef {
+            kind: req.context_type,
+            id: req.context_id.clone(),
+        },
+        timestamp: chrono::DateTime::from_timestamp_millis(created_ms).unwrap_or_else(Utc::now),
+        status: MessageStatus::Sent,
+        attachments: vec![],
+        metadata: req.metadata,
+        client_message_id: req.client_message_id.clone(),
+        session_id,
+        seq: 0,
+        delivered_at: None,
+        read_at: None,
+        deleted_at: None,
+    }
+}

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Runs a command inside a private D-Bus session with the real desktop
+# services the client tests need: an unlocked gnome-keyring Secret Service,
+# an X server (Xvfb) and a notification daemon (dunst). Everything started
+# here stops with the session.
+#   usage: scripts/with-desktop-services.sh COMMAND [ARGS...]
+set -euo pipefail
+if [ -z "${DMP_INSIDE_DBUS:-}" ]; then
+  export DMP_INSIDE_DBUS=1
+  exec dbus-run-session -- "$0" "$@"
+fi
+
+tmp="$(mktemp -d)"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# A throw-away keyring home so the user's real keyring is never touched.
+export XDG_DATA_HOME="$tmp/data" XDG_CONFIG_HOME="$tmp/config" XDG_RUNTIME_DIR="$tmp/run"
+mkdir -p "$XDG_DATA_HOME" "$XDG_CONFIG_HOME" "$XDG_RUNTIME_DIR"
+chmod 700 "$XDG_RUNTIME_DIR"
+eval "$(printf 'dmp-test-keyring' | gnome-keyring-daemon --unlock --components=secrets 2>/dev/null)"
+export GNOME_KEYRING_CONTROL="${GNOME_KEYRING_CONTROL:-}"
+
+# An X display for the notification daemon (and later the desktop app).
+if [ -z "${DISPLAY:-}" ] || [ -n "${DMP_FORCE_XVFB:-}" ]; then
+  for n in $(seq 90 140); do
+    if [ ! -e "/tmp/.X11-unix/X$n" ] && [ ! -e "/tmp/.X$n-lock" ]; then
+      Xvfb ":$n" -screen 0 1280x900x24 -nolisten tcp >"$tmp/xvfb.log" 2>&1 &
+      pids+=("$!")
+      export DISPLAY=":$n"
+      break
+    fi
+  done
+  for _ in $(seq 1 50); do [ -e "/tmp/.X11-unix/${DISPLAY#:}" ] || [ -e "/tmp/.X11-unix/X${DISPLAY#:}" ] && break; sleep 0.1; done
+fi
+
+dunst >"$tmp/dunst.log" 2>&1 &
+pids+=("$!")
+# Wait until the notification service and the Secret Service answer on the bus.
+for _ in $(seq 1 100); do
+  if dbus-send --session --print-reply --dest=org.freedesktop.Notifications /org/freedesktop/Notifications \
+       org.freedesktop.Notifications.GetServerInformation >/dev/null 2>&1; then break; fi
+  sleep 0.1
+done
+for _ in $(seq 1 100); do
+  if dbus-send --session --print-reply --dest=org.freedesktop.secrets /org/freedesktop/secrets \
+       org.freedesktop.DBus.Peer.Ping >/dev/null 2>&1; then break; fi
+  sleep 0.1
+done
+export DMP_DESKTOP_SERVICES=1
+"$@"
