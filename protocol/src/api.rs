@@ -207,6 +207,138 @@ pub struct ExportQuery {
     pub format: Option<String>,
 }
 
+/// Argon2id parameters of the client-side key derivation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct KdfParams {
+    /// Memory in KiB.
+    pub memory_kib: u32,
+    /// Passes.
+    pub iterations: u32,
+    /// Lanes.
+    pub parallelism: u32,
+}
+
+/// `POST /api/auth/prelogin`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PreloginRequest {
+    /// Login name.
+    pub username: String,
+}
+
+/// How the client must derive what it sends as the password.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct PreloginResponse {
+    /// `zk-v1`: send the authentication secret derived with `salt` and `kdf`;
+    /// `legacy`: the account has not been upgraded yet (send the password once, then upgrade).
+    pub scheme: String,
+    /// base64url salt of the derivation.
+    pub salt: String,
+    /// Argon2id parameters.
+    pub kdf: KdfParams,
+}
+
+/// A user's public keys (X25519 for encryption, Ed25519 for signatures), base64url.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct PublicKeys {
+    /// X25519 public key.
+    pub encryption_key: String,
+    /// Ed25519 public key.
+    pub signing_key: String,
+}
+
+/// A user's private keys sealed under a key only their password can derive (opaque to the server).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct KeyBackup {
+    /// Format version.
+    pub version: u8,
+    /// base64url nonce.
+    pub nonce: String,
+    /// base64url ciphertext.
+    pub ciphertext: String,
+}
+
+/// `PUT /api/keys/me`: publish keys and their backup; with `authSecret`,
+/// also switch the account to the zero-knowledge login.
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct PutKeysRequest {
+    /// The public keys.
+    pub public_keys: PublicKeys,
+    /// The sealed private keys.
+    pub backup: KeyBackup,
+    /// The new authentication secret (hex, derived on the client; never the password).
+    #[serde(default)]
+    pub auth_secret: Option<String>,
+    /// base64url salt the secret was derived with.
+    #[serde(default)]
+    pub salt: Option<String>,
+    /// Argon2id parameters it was derived with.
+    #[serde(default)]
+    pub kdf: Option<KdfParams>,
+}
+
+impl std::fmt::Debug for PutKeysRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PutKeysRequest").field("public_keys", &self.public_keys).finish_non_exhaustive()
+    }
+}
+
+/// `GET /api/keys/me`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct MyKeysResponse {
+    /// Published public keys, if any.
+    pub public_keys: Option<PublicKeys>,
+    /// The sealed private keys, if any.
+    pub backup: Option<KeyBackup>,
+}
+
+/// `GET /api/keys/{userId}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct UserKeysResponse {
+    /// Whose keys.
+    pub user_id: UserId,
+    /// The keys.
+    pub public_keys: PublicKeys,
+    /// When they were published.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// `POST /api/auth/password`: a password change done on the client.
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct ChangePasswordRequest {
+    /// What the current password derives to (proves the user knows it).
+    pub current_auth_secret: String,
+    /// What the new password derives to.
+    pub new_auth_secret: String,
+    /// New base64url salt.
+    pub salt: String,
+    /// Parameters used.
+    pub kdf: KdfParams,
+    /// The private keys re-sealed under the new password.
+    pub backup: KeyBackup,
+}
+
+impl std::fmt::Debug for ChangePasswordRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChangePasswordRequest { <redacted> }")
+    }
+}
+
 /// `GET /healthz` and `/readyz`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

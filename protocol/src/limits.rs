@@ -3,6 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Prefix of an end-to-end encrypted message content (the rest is opaque).
+pub const ENVELOPE_PREFIX: &str = "dmp-e2e:v1:";
+/// First bytes of an end-to-end encrypted attachment.
+pub const ENCRYPTED_ATTACHMENT_MAGIC: &[u8] = b"DMPENC1\n";
+
 /// File types an attachment may have, by extension.
 pub const DEFAULT_ALLOWED_FILE_TYPES: [&str; 5] = ["pdf", "jpg", "png", "doc", "docx"];
 
@@ -13,6 +18,8 @@ pub const DEFAULT_ALLOWED_FILE_TYPES: [&str; 5] = ["pdf", "jpg", "png", "doc", "
 pub struct Limits {
     /// Characters in a message's content.
     pub max_message_length: usize,
+    /// Bytes of an end-to-end encrypted envelope (the server cannot count characters inside it).
+    pub max_envelope_bytes: usize,
     /// Attachments on one message.
     pub max_attachments: usize,
     /// Bytes in one attachment.
@@ -33,6 +40,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_message_length: 1000,
+            max_envelope_bytes: 16 * 1024,
             max_attachments: 5,
             max_file_size: 10 * 1024 * 1024,
             allowed_file_types: DEFAULT_ALLOWED_FILE_TYPES

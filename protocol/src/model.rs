@@ -205,6 +205,12 @@ pub struct Message {
     /// Set when the sender deleted it; the content is then gone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleted_at: Option<DateTime<Utc>>,
+    /// Client side only: whether the content was end-to-end encrypted (never set by the server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encrypted: Option<bool>,
+    /// Client side only: why an encrypted message could not be verified or opened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e2e_error: Option<String>,
 }
 
 /// Unread counts of a session, per participant.

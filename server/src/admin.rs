@@ -108,6 +108,12 @@ fn expected_prefix(kind: UserType) -> &'static str {
 /// Checks a whole import file and hashes its passwords; nothing is written
 /// unless every line is valid.
 pub async fn import(store: &SqliteStore, file: ImportFile) -> anyhow::Result<ImportSummary> {
+    import_with(store, file, true).await
+}
+
+/// Like [`import`]; with `overwrite_users` false, accounts that already exist
+/// keep their password and keys (the demo data is loaded this way).
+pub async fn import_with(store: &SqliteStore, file: ImportFile, overwrite_users: bool) -> anyhow::Result<ImportSummary> {
     let mut errors = Vec::new();
     let mut users = Vec::new();
     let mut ids = HashSet::new();
@@ -267,7 +273,7 @@ pub async fn import(store: &SqliteStore, file: ImportFile) -> anyhow::Result<Imp
         &cli_meta(),
     );
     store
-        .upsert_directory(records, contexts, audit)
+        .upsert_directory(records, contexts, overwrite_users, audit)
         .await
         .map_err(|e| anyhow::anyhow!("the import was refused, nothing was written: {e}"))?;
     Ok(summary)

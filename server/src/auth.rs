@@ -122,6 +122,11 @@ impl TokenSigner {
         <Hmac<Sha256> as Mac>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable_mac())
     }
 
+    /// A key for made-up prelogin salts (the signing key itself never leaves this type).
+    pub fn prelogin_key(&self) -> &[u8] {
+        &self.key
+    }
+
     /// Signs claims for `user`.
     pub fn issue(
         &self,

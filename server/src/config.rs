@@ -28,6 +28,8 @@ pub struct Config {
     pub max_json_body_bytes: usize,
     /// Commit durability.
     pub durability: Durability,
+    /// Refuse messages that are not end-to-end encrypted envelopes (and clear-text attachments).
+    pub require_e2e: bool,
     /// Seconds between maintenance runs (auto-archive, retention).
     pub maintenance_interval_secs: u64,
     /// Messaging limits.
@@ -99,6 +101,7 @@ impl Default for Config {
             ],
             max_json_body_bytes: 64 * 1024,
             durability: Durability::Full,
+            require_e2e: false,
             maintenance_interval_secs: 60,
             limits: Limits::default(),
             rate_limit: RateLimitConfig::default(),

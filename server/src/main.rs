@@ -193,7 +193,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 .iter()
                 .map(|u| (u.kind.clone(), u.name.clone(), u.username.clone()))
                 .collect();
-            let summary = admin::import(&store, data).await?;
+            let summary = admin::import_with(&store, data, false).await?;
             println!(
                 "demo data loaded in {}: {} users, {} contexts",
                 config.data_dir.display(),

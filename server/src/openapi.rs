@@ -1,7 +1,7 @@
 //! The OpenAPI document, generated from the handlers' annotations and the
 //! protocol types, served at `/api/openapi.json`.
 
-use crate::http::{attachments, auth, contexts, messages, ops, sessions};
+use crate::http::{attachments, auth, contexts, keys, messages, ops, sessions};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -10,6 +10,7 @@ use utoipa::{Modify, OpenApi};
     info(title = "DMP secure messaging — companion server", description = "Patient–doctor messaging attached to one ordonnance or examen of the DMP. Every failure is {\"error\":{\"code\",\"message\"}}."),
     paths(
         auth::login, auth::refresh, auth::logout, auth::me,
+        keys::prelogin, keys::change_password, keys::my_keys, keys::put_my_keys, keys::user_keys,
         contexts::list,
         messages::history, messages::send, messages::mark_read, messages::delete, messages::export,
         sessions::create, sessions::archive, sessions::permissions, sessions::stats, sessions::notifications,
@@ -18,7 +19,7 @@ use utoipa::{Modify, OpenApi};
         ops::healthz, ops::readyz, ops::metrics, ops::openapi,
     ),
     modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "contexts"), (name = "messages"), (name = "sessions"), (name = "attachments"), (name = "realtime"), (name = "ops"))
+    tags((name = "auth"), (name = "keys"), (name = "contexts"), (name = "messages"), (name = "sessions"), (name = "attachments"), (name = "realtime"), (name = "ops"))
 )]
 struct ApiDoc;
 

@@ -27,6 +27,8 @@ pub enum FileKind {
     Doc,
     /// Word (OOXML zip).
     Docx,
+    /// An end-to-end encrypted blob: its real type is only known to the participants.
+    Encrypted,
 }
 
 impl FileKind {
@@ -38,6 +40,7 @@ impl FileKind {
             Self::Png => "png",
             Self::Doc => "doc",
             Self::Docx => "docx",
+            Self::Encrypted => "enc",
         }
     }
 
@@ -49,6 +52,7 @@ impl FileKind {
             Self::Png => "image/png",
             Self::Doc => "application/msword",
             Self::Docx => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+            Self::Encrypted => "application/vnd.dmp.e2e",
         }
     }
 
@@ -56,7 +60,9 @@ impl FileKind {
     /// `head` should hold the first few KiB (a docx's first zip entry is
     /// `[Content_Types].xml`).
     pub fn sniff(head: &[u8]) -> Option<Self> {
-        if head.starts_with(b"%PDF-") {
+        if head.starts_with(dmp_protocol::limits::ENCRYPTED_ATTACHMENT_MAGIC) {
+            Some(Self::Encrypted)
+        } else if head.starts_with(b"%PDF-") {
             Some(Self::Pdf)
         } else if head.starts_with(&[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A]) {
             Some(Self::Png)
@@ -131,13 +137,24 @@ pub async fn upload(
     let name = clean_name(field.file_name().unwrap_or(""));
     let ext =
         extension(&name).ok_or_else(|| AppError::invalid("the file name has no extension"))?;
-    if !limits.allowed_file_types.contains(&ext) {
+    let encrypted = ext == "enc";
+    if !encrypted && state.config.require_e2e {
+        return Err(AppError::invalid("this server only accepts end-to-end encrypted attachments (.enc)")
+            .with_status(StatusCode::UNSUPPORTED_MEDIA_TYPE));
+    }
+    if !encrypted && !limits.allowed_file_types.contains(&ext) {
         return Err(AppError::invalid(format!(
             "file type .{ext} is not allowed (allowed: {})",
             limits.allowed_file_types.join(", ")
         ))
         .with_status(StatusCode::UNSUPPORTED_MEDIA_TYPE));
     }
+    // An encrypted file is its clear size plus a small header and 16 bytes per 64 KiB chunk.
+    let max_size = if encrypted {
+        limits.max_file_size + (limits.max_file_size / 65536 + 2) * 16 + 64
+    } else {
+        limits.max_file_size
+    };
     let id = AttachmentId(format!("att_{}", uuid::Uuid::new_v4().simple()));
     tokio::fs::create_dir_all(&*state.attachments_dir)
         .await
@@ -158,7 +175,7 @@ pub async fn upload(
                 Err(_) => return Err(AppError::invalid("upload interrupted or malformed")),
             };
             size += chunk.len() as u64;
-            if size > limits.max_file_size {
+            if size > max_size {
                 return Err(too_large());
             }
             if head.len() < 4096 {

@@ -4,6 +4,7 @@
 pub mod attachments;
 pub mod auth;
 pub mod contexts;
+pub mod keys;
 pub mod messages;
 pub mod ops;
 pub mod sessions;
@@ -134,6 +135,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/auth/refresh", post(auth::refresh))
         .route("/api/auth/logout", post(auth::logout))
         .route("/api/me", get(auth::me))
+        .route("/api/auth/prelogin", post(keys::prelogin))
+        .route("/api/auth/password", post(keys::change_password))
+        .route("/api/keys/me", get(keys::my_keys).put(keys::put_my_keys))
+        .route("/api/keys/{user_id}", get(keys::user_keys))
         .route("/api/contexts", get(contexts::list))
         .route(
             "/api/messaging/history/{context_type}/{context_id}",

@@ -355,11 +355,13 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// A user by login name, with the verifier.
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>>;
-    /// Adds or updates users and contexts in one transaction.
+    /// Adds or updates users and contexts in one transaction. With
+    /// `overwrite_users` false, existing users are left untouched.
     async fn upsert_directory(
         &self,
         users: Vec<UserRecord>,
         contexts: Vec<ContextRecord>,
+        overwrite_users: bool,
         audit: AuditEvent,
     ) -> StoreResult<()>;
     /// Enables or disables an account; disabling revokes its logins.
@@ -376,6 +378,13 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         password_hash: String,
         audit: AuditEvent,
     ) -> StoreResult<()>;
+
+    /// The key material of a user.
+    async fn user_keys(&self, user: &UserId) -> StoreResult<UserKeys>;
+    /// Publishes public keys and their backup; with `zk`, also switches the login to the zero-knowledge scheme.
+    async fn put_keys(&self, user: &UserId, public_keys: String, backup: String, zk: Option<ZkLogin>, audit: AuditEvent) -> StoreResult<()>;
+    /// A password change made on the client: new verifier, salt and backup; every other login of the user is revoked.
+    async fn change_zk_password(&self, user: &UserId, zk: ZkLogin, backup: String, keep_login: &str, audit: AuditEvent) -> StoreResult<()>;
 
     /// Opens a login (refresh family) with its first refresh token.
     async fn create_login(
@@ -504,6 +513,32 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Writes a consistent copy of the database to `dest` while it is in use.
     async fn backup_to(&self, dest: &Path) -> StoreResult<()>;
+}
+
+/// A user's end-to-end key material as the server holds it (all opaque to it).
+#[derive(Clone, Debug, Default)]
+pub struct UserKeys {
+    /// base64url salt of the client-side derivation (zero-knowledge login), if upgraded.
+    pub kdf_salt: Option<String>,
+    /// JSON of the Argon2id parameters.
+    pub kdf_params: Option<String>,
+    /// JSON of the public keys.
+    pub public_keys: Option<String>,
+    /// JSON of the sealed private keys.
+    pub key_backup: Option<String>,
+    /// When the keys were last published.
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// A switch to the zero-knowledge login: the new verifier and derivation parameters.
+#[derive(Clone, Debug)]
+pub struct ZkLogin {
+    /// Argon2id verifier of the authentication secret.
+    pub password_hash: String,
+    /// base64url salt.
+    pub salt: String,
+    /// JSON of the parameters.
+    pub params: String,
 }
 
 /// Outcome of spending a refresh token.

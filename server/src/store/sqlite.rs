@@ -18,7 +18,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0001_init.sql"), include_str!("../../migrations/0002_e2e_keys.sql")];
 /// Most operations committed in one transaction.
 const MAX_BATCH: usize = 1024;
 /// Writes waiting for the writer before senders are slowed down.
@@ -388,6 +388,8 @@ fn message_from_row(r: &Row<'_>) -> rusqlite::Result<Message> {
         delivered_at: get_opt_time(r, 19)?,
         read_at: get_opt_time(r, 20)?,
         deleted_at: get_opt_time(r, 21)?,
+        encrypted: None,
+        e2e_error: None,
     })
 }
 
@@ -602,11 +604,19 @@ impl Store for SqliteStore {
         &self,
         users: Vec<UserRecord>,
         contexts: Vec<ContextRecord>,
+        overwrite_users: bool,
         audit: AuditEvent,
     ) -> StoreResult<()> {
         self.write(move |w| {
             let now = ms(audit.time);
             for u in &users {
+                if !overwrite_users {
+                    let exists: Option<i64> =
+                        w.conn.query_row("SELECT 1 FROM users WHERE id = ?1", [u.id.as_str()], |r| r.get(0)).optional()?;
+                    if exists.is_some() {
+                        continue;
+                    }
+                }
                 // A username may not move to another id.
                 let owner: Option<String> = w
                     .conn
@@ -628,7 +638,8 @@ impl Store for SqliteStore {
                     "INSERT INTO users (id, kind, name, username, password_hash, disabled, created_at, updated_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
                      ON CONFLICT (id) DO UPDATE SET name = excluded.name, username = excluded.username,
-                       password_hash = excluded.password_hash, disabled = excluded.disabled, updated_at = excluded.updated_at",
+                       password_hash = excluded.password_hash, disabled = excluded.disabled, updated_at = excluded.updated_at,
+                       kdf_salt = NULL, kdf_params = NULL",
                     params![u.id.as_str(), u.kind.as_str(), u.name, u.username, u.password_hash, u.disabled, now],
                 )?;
             }
@@ -705,13 +716,73 @@ impl Store for SqliteStore {
         self.write(move |w| {
             let now = ms(audit.time);
             let n = w.conn.execute(
-                "UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1",
+                "UPDATE users SET password_hash = ?2, updated_at = ?3, kdf_salt = NULL, kdf_params = NULL WHERE id = ?1",
                 params![user.as_str(), password_hash, now],
             )?;
             if n == 0 {
                 return Err(StoreError::NotFound);
             }
             revoke_families_of(w.conn, user.as_str(), now)?;
+            w.bump_revision()?;
+            w.audit(&audit)
+        })
+        .await
+    }
+
+    async fn user_keys(&self, user: &UserId) -> StoreResult<UserKeys> {
+        let user = user.clone();
+        self.read(move |c| {
+            Ok(c.prepare_cached("SELECT kdf_salt, kdf_params, public_keys, key_backup, keys_updated_at FROM users WHERE id = ?1")?
+                .query_row([user.as_str()], |r| {
+                    Ok(UserKeys {
+                        kdf_salt: r.get(0)?,
+                        kdf_params: r.get(1)?,
+                        public_keys: r.get(2)?,
+                        key_backup: r.get(3)?,
+                        updated_at: get_opt_time(r, 4)?,
+                    })
+                })
+                .optional()?
+                .unwrap_or_default())
+        })
+        .await
+    }
+
+    async fn put_keys(&self, user: &UserId, public_keys: String, backup: String, zk: Option<ZkLogin>, audit: AuditEvent) -> StoreResult<()> {
+        let user = user.clone();
+        self.write(move |w| {
+            let now = ms(audit.time);
+            let n = w.conn.execute(
+                "UPDATE users SET public_keys = ?2, key_backup = ?3, keys_updated_at = ?4, updated_at = ?4 WHERE id = ?1",
+                params![user.as_str(), public_keys, backup, now],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound);
+            }
+            if let Some(zk) = zk {
+                w.conn.execute(
+                    "UPDATE users SET password_hash = ?2, kdf_salt = ?3, kdf_params = ?4 WHERE id = ?1",
+                    params![user.as_str(), zk.password_hash, zk.salt, zk.params],
+                )?;
+            }
+            w.audit(&audit)
+        })
+        .await
+    }
+
+    async fn change_zk_password(&self, user: &UserId, zk: ZkLogin, backup: String, keep_login: &str, audit: AuditEvent) -> StoreResult<()> {
+        let user = user.clone();
+        let keep = keep_login.to_owned();
+        self.write(move |w| {
+            let now = ms(audit.time);
+            w.conn.execute(
+                "UPDATE users SET password_hash = ?2, kdf_salt = ?3, kdf_params = ?4, key_backup = ?5, updated_at = ?6 WHERE id = ?1",
+                params![user.as_str(), zk.password_hash, zk.salt, zk.params, backup, now],
+            )?;
+            w.conn.execute(
+                "UPDATE auth_families SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL AND id != ?3",
+                params![user.as_str(), now, keep],
+            )?;
             w.bump_revision()?;
             w.audit(&audit)
         })
@@ -1017,6 +1088,8 @@ impl Store for SqliteStore {
                 delivered_at: None,
                 read_at: None,
                 deleted_at: None,
+                encrypted: None,
+                e2e_error: None,
             };
             let mut notification = msg.notification;
             notification.session_id = session_id;
