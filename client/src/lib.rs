@@ -35,12 +35,23 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 
 /// Where the client keeps its files, and whether it shows notifications.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ClientConfig {
     /// Data directory (cache files, the non-secret record of the last login).
     pub data_dir: PathBuf,
     /// Show native notifications for incoming messages.
     pub notifications: bool,
+    /// Called when the user clicks a native notification (open that conversation).
+    pub on_notification_click: Option<notify::OnClick>,
+}
+
+impl std::fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("data_dir", &self.data_dir)
+            .field("notifications", &self.notifications)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ClientConfig {
@@ -54,6 +65,7 @@ impl ClientConfig {
         Self {
             data_dir,
             notifications,
+            on_notification_click: None,
         }
     }
 }
@@ -316,7 +328,7 @@ impl DmpClient {
             .unwrap_or_default();
         let notifier = config
             .notifications
-            .then(|| Notifier::new(settings.notification_preview));
+            .then(|| Notifier::new(settings.notification_preview, config.on_notification_click.clone()));
         let (events, _) = broadcast::channel(1024);
         Ok(Self {
             inner: Arc::new(Inner {
@@ -839,5 +851,88 @@ fn local_message(
         delivered_at: None,
         read_at: None,
         deleted_at: None,
+        encrypted: None,
+        e2e_error: None,
     }
+}
+
+/// Desktop conveniences: files written where a person expects them.
+impl DmpClient {
+    /// Downloads an attachment into `dir` under a safe version of `name`
+    /// (never overwriting an existing file); returns the path.
+    pub async fn save_attachment(&self, id: &AttachmentId, name: &str, dir: &Path) -> ClientResult<PathBuf> {
+        let bytes = self.download(id).await?;
+        std::fs::create_dir_all(dir)?;
+        let path = unique_path(dir, &safe_file_name(name));
+        std::fs::write(&path, bytes)?;
+        Ok(path)
+    }
+
+    /// An image attachment as a `data:` URL for a preview (images only, 10 MB at most).
+    pub async fn attachment_data_url(&self, id: &AttachmentId) -> ClientResult<String> {
+        use base64::Engine;
+        let bytes = self.download(id).await?;
+        let mime = if bytes.starts_with(&[0x89, b'P', b'N', b'G']) {
+            "image/png"
+        } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+            "image/jpeg"
+        } else {
+            return Err(ClientError::Invalid("only images have a preview".into()));
+        };
+        Ok(format!("data:{mime};base64,{}", base64::engine::general_purpose::STANDARD.encode(bytes)))
+    }
+
+    /// Exports a conversation into `dir`; returns the path of the file.
+    pub async fn export_to_file(&self, kind: ContextType, id: &ContextId, format: ExportFormat, dir: &Path) -> ClientResult<PathBuf> {
+        let doc = self.export(kind, id, format).await?;
+        let ext = match format {
+            ExportFormat::Json => "json",
+            ExportFormat::Html => "html",
+        };
+        std::fs::create_dir_all(dir)?;
+        let name = format!("messagerie-{kind}-{id}-{}.{ext}", Utc::now().format("%Y%m%d-%H%M%S"));
+        let path = unique_path(dir, &safe_file_name(&name));
+        std::fs::write(&path, doc)?;
+        Ok(path)
+    }
+
+    /// Contexts for an inbox: most recent activity first, then by record date.
+    pub async fn inbox(&self) -> ClientResult<Vec<ContextSummary>> {
+        let mut list = self.contexts().await?;
+        list.sort_by(|a, b| {
+            let la = a.session.as_ref().map(|s| s.last_activity);
+            let lb = b.session.as_ref().map(|s| s.last_activity);
+            lb.cmp(&la).then_with(|| b.context.date.cmp(&a.context.date))
+        });
+        Ok(list)
+    }
+
+    /// Unread messages addressed to the user, over all contexts (from the last fetched list).
+    pub fn unread_total(&self) -> ClientResult<u64> {
+        Ok(self.inner.cache.contexts()?.iter().map(|c| c.unread_count).sum())
+    }
+}
+
+/// A file name without path separators or control characters.
+pub fn safe_file_name(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    let cleaned: String = base.chars().filter(|c| !c.is_control() && !matches!(c, ':' | '*' | '?' | '"' | '<' | '>' | '|')).take(120).collect();
+    let cleaned = cleaned.trim().trim_start_matches('.').to_owned();
+    if cleaned.is_empty() {
+        "fichier".into()
+    } else {
+        cleaned
+    }
+}
+
+fn unique_path(dir: &Path, name: &str) -> PathBuf {
+    let candidate = dir.join(name);
+    if !candidate.exists() {
+        return candidate;
+    }
+    let (stem, ext) = name.rsplit_once('.').map_or((name, ""), |(s, e)| (s, e));
+    (1..)
+        .map(|i| dir.join(if ext.is_empty() { format!("{stem} ({i})") } else { format!("{stem} ({i}).{ext}") }))
+        .find(|p| !p.exists())
+        .unwrap_or(candidate)
 }

@@ -48,20 +48,27 @@ pub fn compose(msg: &Message, context_title: &str, count: u32, preview: bool) ->
     }
 }
 
+/// Called with the conversation of a notification the user clicked.
+pub type OnClick = std::sync::Arc<dyn Fn(ContextRef) + Send + Sync>;
+
 /// Shows native notifications.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Notifier {
     preview: AtomicBool,
     groups: Mutex<HashMap<SessionId, (u32, u32)>>,
+    on_click: Option<OnClick>,
+}
+
+impl std::fmt::Debug for Notifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notifier").field("preview", &self.preview).finish_non_exhaustive()
+    }
 }
 
 impl Notifier {
     /// A notifier; previews off by default.
-    pub fn new(preview: bool) -> Self {
-        Self {
-            preview: AtomicBool::new(preview),
-            groups: Mutex::new(HashMap::new()),
-        }
+    pub fn new(preview: bool, on_click: Option<OnClick>) -> Self {
+        Self { preview: AtomicBool::new(preview), groups: Mutex::new(HashMap::new()), on_click }
     }
 
     /// Allows or forbids message previews.
@@ -87,7 +94,7 @@ impl Notifier {
             count,
             self.preview.load(Ordering::Relaxed),
         );
-        let id = show(composed, replaces).await?;
+        let id = show(composed, replaces, self.on_click.clone().map(|cb| (cb, msg.context.clone()))).await?;
         self.groups
             .lock()
             .insert(msg.session_id.clone(), (id, count));
@@ -96,7 +103,7 @@ impl Notifier {
 }
 
 #[cfg(target_os = "linux")]
-async fn show(c: Composed, replaces: u32) -> ClientResult<u32> {
+async fn show(c: Composed, replaces: u32, click: Option<(OnClick, ContextRef)>) -> ClientResult<u32> {
     tokio::task::spawn_blocking(move || {
         let mut n = notify_rust::Notification::new();
         n.appname(APP_NAME)
@@ -113,16 +120,26 @@ async fn show(c: Composed, replaces: u32) -> ClientResult<u32> {
         if replaces != 0 {
             n.id(replaces);
         }
-        n.show()
-            .map(|h| h.id())
-            .map_err(|e| ClientError::Io(format!("notification failed: {e}")))
+        let handle = n.show().map_err(|e| ClientError::Io(format!("notification failed: {e}")))?;
+        let id = handle.id();
+        if let Some((cb, context)) = click {
+            // Waits on its own thread until the notification is clicked or closed.
+            std::thread::spawn(move || {
+                handle.wait_for_action(|action| {
+                    if action == "default" {
+                        cb(context);
+                    }
+                });
+            });
+        }
+        Ok(id)
     })
     .await
     .map_err(|e| ClientError::Io(e.to_string()))?
 }
 
 #[cfg(not(target_os = "linux"))]
-async fn show(_c: Composed, _replaces: u32) -> ClientResult<u32> {
+async fn show(_c: Composed, _replaces: u32, _click: Option<(OnClick, ContextRef)>) -> ClientResult<u32> {
     Err(ClientError::Io(
         "native notifications are not wired on this platform yet".into(),
     ))
@@ -162,6 +179,8 @@ mod tests {
             delivered_at: None,
             read_at: None,
             deleted_at: None,
+            encrypted: None,
+            e2e_error: None,
         }
     }
 

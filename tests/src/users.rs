@@ -74,7 +74,8 @@ struct ImportFile<'a> {
 
 /// Argon2id verifier with the server's parameters (m=19456 KiB, t=2, p=1).
 pub fn hash_password(password: &str) -> anyhow::Result<String> {
-    let params = Params::new(19 * 1024, 2, 1, None).map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
+    let params = Params::new(19 * 1024, 2, 1, None)
+        .map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
     let salt = SaltString::generate(&mut OsRng);
     let hash = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
         .hash_password(password.as_bytes(), &salt)
@@ -119,7 +120,8 @@ pub fn write_import_file(args: &UsersArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.pairs > 0, "--pairs must be at least 1");
     let hash = hash_password(&args.password)?;
     let json = import_json(args.pairs, &hash)?;
-    let mut file = std::fs::File::create(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+    let mut file = std::fs::File::create(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
     file.write_all(json.as_bytes())?;
     file.write_all(b"\n")?;
     Ok(())
@@ -137,7 +139,10 @@ mod tests {
         assert_eq!(v["users"][1]["id"], "medecin_lg0");
         assert_eq!(v["users"][1]["type"], "medecin");
         assert_eq!(v["users"][1]["username"], "lg.medecin.0");
-        assert!(v["users"][1]["passwordHash"].as_str().unwrap().starts_with("$argon2id$"));
+        assert!(v["users"][1]["passwordHash"]
+            .as_str()
+            .unwrap()
+            .starts_with("$argon2id$"));
         assert_eq!(v["contexts"][1]["id"], "ord_lg1");
         assert_eq!(v["contexts"][1]["patientId"], "patient_lg1");
         assert_eq!(v["contexts"][1]["doctorId"], "medecin_lg1");

@@ -101,10 +101,7 @@ impl Server {
 }
 
 pub fn config(dir: &Path, notifications: bool) -> ClientConfig {
-    ClientConfig {
-        data_dir: dir.to_owned(),
-        notifications,
-    }
+    ClientConfig { data_dir: dir.to_owned(), notifications, on_notification_click: None }
 }
 
 pub async fn login(

@@ -40,7 +40,12 @@ impl BitSet {
     /// How many members are below `n`.
     pub fn count_below(&self, n: u64) -> u64 {
         let full = (n / 64) as usize;
-        let mut count: u64 = self.words.iter().take(full).map(|w| u64::from(w.count_ones())).sum();
+        let mut count: u64 = self
+            .words
+            .iter()
+            .take(full)
+            .map(|w| u64::from(w.count_ones()))
+            .sum();
         let rest = n % 64;
         if rest > 0 {
             if let Some(w) = self.words.get(full) {
@@ -62,7 +67,12 @@ pub struct PairReceived {
 impl PairReceived {
     /// Empty bitmaps for `devices` devices per user.
     pub fn new(devices: usize) -> Self {
-        Self { from: [vec![BitSet::default(); devices], vec![BitSet::default(); devices]] }
+        Self {
+            from: [
+                vec![BitSet::default(); devices],
+                vec![BitSet::default(); devices],
+            ],
+        }
     }
 }
 
@@ -149,7 +159,10 @@ impl FrameKind {
     }
 
     fn index(self) -> usize {
-        Self::ALL.iter().position(|k| *k == self).unwrap_or(Self::ALL.len() - 1)
+        Self::ALL
+            .iter()
+            .position(|k| *k == self)
+            .unwrap_or(Self::ALL.len() - 1)
     }
 }
 
@@ -197,7 +210,12 @@ impl Counters {
     pub fn frames(&self) -> BTreeMap<String, u64> {
         FrameKind::ALL
             .iter()
-            .map(|k| (k.name().to_owned(), self.frames[k.index()].load(Ordering::Relaxed)))
+            .map(|k| {
+                (
+                    k.name().to_owned(),
+                    self.frames[k.index()].load(Ordering::Relaxed),
+                )
+            })
             .filter(|(_, n)| *n > 0)
             .collect()
     }
@@ -239,7 +257,8 @@ impl Latencies {
     pub fn merged(&self) -> anyhow::Result<Histogram<u64>> {
         let mut all = Histogram::new_with_bounds(1, MAX_MICROS, 3)?;
         for s in &self.shards {
-            all.add(&*lock(s)).map_err(|e| anyhow::anyhow!("histogram: {e:?}"))?;
+            all.add(&*lock(s))
+                .map_err(|e| anyhow::anyhow!("histogram: {e:?}"))?;
         }
         Ok(all)
     }

@@ -50,8 +50,15 @@ impl SendFrameBuilder {
     pub fn new(run: &str, conn: usize, context_id: &str, size: usize) -> Self {
         let head = format!(r#"{{"type":"send","clientMessageId":"lg.{run}.{conn}."#);
         let content_head = format!("loadgen {conn} ");
-        let middle = format!(r#"","contextType":"ordonnance","contextId":"{context_id}","content":"{content_head}"#);
-        Self { head, middle, content_head_len: content_head.len(), size }
+        let middle = format!(
+            r#"","contextType":"ordonnance","contextId":"{context_id}","content":"{content_head}"#
+        );
+        Self {
+            head,
+            middle,
+            content_head_len: content_head.len(),
+            size,
+        }
     }
 
     /// The frame text of send `seq` at `nanos`.
@@ -75,7 +82,10 @@ impl SendFrameBuilder {
 
 /// Parses a `clientMessageId` of this run; `None` for anything else.
 pub fn parse_client_message_id(run: &str, id: &str) -> Option<Token> {
-    let rest = id.strip_prefix("lg.")?.strip_prefix(run)?.strip_prefix('.')?;
+    let rest = id
+        .strip_prefix("lg.")?
+        .strip_prefix(run)?
+        .strip_prefix('.')?;
     let mut parts = rest.splitn(3, '.');
     let conn = parts.next()?.parse().ok()?;
     let seq = parts.next()?.parse().ok()?;
@@ -159,7 +169,13 @@ mod tests {
         let b = SendFrameBuilder::new("ab12", 7, "ord_lg3", 100);
         let text = b.build(42, 123_456_789);
         match serde_json::from_str::<ClientFrame>(&text).unwrap() {
-            ClientFrame::Send { client_message_id, context_type, context_id, content, .. } => {
+            ClientFrame::Send {
+                client_message_id,
+                context_type,
+                context_id,
+                content,
+                ..
+            } => {
                 assert!(client_message_id.is_valid());
                 assert_eq!(client_message_id.as_str(), "lg.ab12.7.42.123456789");
                 assert_eq!(context_type.as_str(), "ordonnance");
@@ -170,7 +186,14 @@ mod tests {
             other => panic!("unexpected {other:?}"),
         }
         let token = parse_client_message_id("ab12", "lg.ab12.7.42.123456789").unwrap();
-        assert_eq!(token, Token { conn: 7, seq: 42, nanos: 123_456_789 });
+        assert_eq!(
+            token,
+            Token {
+                conn: 7,
+                seq: 42,
+                nanos: 123_456_789
+            }
+        );
         assert!(parse_client_message_id("zz99", "lg.ab12.7.42.1").is_none());
         assert!(parse_client_message_id("ab12", "lg.ab12.7.x.1").is_none());
         assert!(parse_client_message_id("ab12", &format!("lg.ab12.7.{}.1", MAX_SEQ)).is_none());
@@ -190,17 +213,34 @@ mod tests {
     fn reads_server_frames() {
         let ack = r#"{"type":"ack","clientMessageId":"lg.r.1.2.3","message":{"id":"msg_1","clientMessageId":"lg.r.1.2.3","content":"a \" b"}}"#;
         assert_eq!(frame_type(ack), "ack");
-        assert_eq!(serde_json::from_str::<WithClientMessageId<'_>>(ack).unwrap().client_message_id, "lg.r.1.2.3");
+        assert_eq!(
+            serde_json::from_str::<WithClientMessageId<'_>>(ack)
+                .unwrap()
+                .client_message_id,
+            "lg.r.1.2.3"
+        );
         let msg = r#"{"type":"message","message":{"id":"msg_1","content":"x","sender":{"id":"patient_lg0"},"clientMessageId":"lg.r.1.2.3","seq":1}}"#;
         let m = serde_json::from_str::<MessageFrame<'_>>(msg).unwrap();
-        assert_eq!((m.message.id.as_ref(), m.message.client_message_id.as_ref()), ("msg_1", "lg.r.1.2.3"));
+        assert_eq!(
+            (m.message.id.as_ref(), m.message.client_message_id.as_ref()),
+            ("msg_1", "lg.r.1.2.3")
+        );
         let err = r#"{"type":"error","code":"RATE_LIMIT_EXCEEDED","message":"slow down","clientMessageId":"lg.r.1.2.3"}"#;
         let e = serde_json::from_str::<ErrorFrame>(err).unwrap();
         assert_eq!(e.code, "RATE_LIMIT_EXCEEDED");
         assert_eq!(e.client_message_id.as_deref(), Some("lg.r.1.2.3"));
-        assert_eq!(frame_type(r#"{ "online":true, "type":"presence"}"#), "presence");
+        assert_eq!(
+            frame_type(r#"{ "online":true, "type":"presence"}"#),
+            "presence"
+        );
         assert_eq!(frame_type("not json"), "");
-        assert_eq!(delivered_frame("msg_1"), r#"{"type":"delivered","messageId":"msg_1"}"#);
-        assert_eq!(relay_ack_frame("c1"), r#"{"type":"ack","clientMessageId":"c1"}"#);
+        assert_eq!(
+            delivered_frame("msg_1"),
+            r#"{"type":"delivered","messageId":"msg_1"}"#
+        );
+        assert_eq!(
+            relay_ack_frame("c1"),
+            r#"{"type":"ack","clientMessageId":"c1"}"#
+        );
     }
 }
