@@ -1,0 +1,67 @@
+import { describe, expect, it, vi } from 'vitest';
+import { commandError, emitEvent, mockBackend } from '../test/ipc';
+import { doctor } from '../test/fixtures';
+import { CommandError, commands, events } from './index';
+
+describe('IPC wrappers', () => {
+  it('pass camelCase args and return the command result', async () => {
+    const backend = mockBackend({ safety_code: { value: '4821 0937 5512 8840 2291 6603' } });
+    await expect(commands.safetyCode('medecin_456')).resolves.toBe('4821 0937 5512 8840 2291 6603');
+    await commands.setOpenConversation({ type: 'examen', id: 'exa_321' });
+    expect(backend.calls.map((c) => [c.cmd, c.args])).toEqual([
+      ['safety_code', { userId: 'medecin_456' }],
+      ['set_open_conversation', { conversation: { contextType: 'examen', contextId: 'exa_321' } }],
+    ]);
+  });
+
+  it('reject with a CommandError; unknown codes and bare strings become INTERNAL', async () => {
+    const backend = mockBackend({
+      list_contexts: () => {
+        throw commandError('CONTEXT_ACCESS_DENIED');
+      },
+    });
+    const denied = await commands.listContexts().catch((e: unknown) => e);
+    expect(denied).toBeInstanceOf(CommandError);
+    expect(denied).toMatchObject({ code: 'CONTEXT_ACCESS_DENIED' });
+
+    backend.on('list_contexts', () => {
+      throw commandError('BRAND_NEW_CODE');
+    });
+    await expect(commands.listContexts()).rejects.toMatchObject({ code: 'INTERNAL', rawCode: 'BRAND_NEW_CODE' });
+
+    backend.on('list_contexts', () => {
+      throw 'command list_contexts not found';
+    });
+    await expect(commands.listContexts()).rejects.toMatchObject({ code: 'INTERNAL' });
+  });
+
+  it('report a lost session to onAuthLost, except for the sign-in commands', async () => {
+    mockBackend({
+      list_notifications: () => {
+        throw commandError('SESSION_EXPIRED');
+      },
+      login: () => {
+        throw commandError('AUTH_REQUIRED');
+      },
+    });
+    const lost = vi.fn();
+    const stop = commands.onAuthLost(lost);
+    await commands.login({ server: 'http://127.0.0.1:8443', username: 'x', password: 'y', remember: false }).catch(() => undefined);
+    expect(lost).not.toHaveBeenCalled();
+    await commands.listNotifications().catch(() => undefined);
+    expect(lost).toHaveBeenCalledWith('SESSION_EXPIRED');
+    stop();
+  });
+
+  it('deliver typed event payloads until unsubscribed', async () => {
+    mockBackend();
+    const seen = vi.fn();
+    const unsubscribe = await events.onPresence(seen);
+    await emitEvent('dmp://presence', { userId: doctor.id, online: true });
+    expect(seen).toHaveBeenCalledWith({ userId: 'medecin_456', online: true });
+    unsubscribe();
+    await new Promise((r) => setTimeout(r, 0));
+    await emitEvent('dmp://presence', { userId: doctor.id, online: false });
+    expect(seen).toHaveBeenCalledTimes(1);
+  });
+});

@@ -1,0 +1,103 @@
+/**
+ * Typed wrappers over the Tauri commands of docs/desktop-ipc.md: one function per
+ * command, the only place (with events.ts) that talks to the Rust side. Each wrapper
+ * rejects with a `CommandError`.
+ */
+import { invoke, type InvokeArgs } from '@tauri-apps/api/core';
+import { CommandError, toCommandError } from './errors';
+import type {
+  Attachment,
+  ContextRef,
+  ContextSummary,
+  ContextType,
+  ExportFormat,
+  HistoryPage,
+  Limits,
+  Message,
+  Notification,
+  SearchHit,
+  Settings,
+  User,
+} from './types';
+
+type AuthLostListener = (code: CommandError['code']) => void;
+const authLostListeners = new Set<AuthLostListener>();
+
+/**
+ * Called when a command fails because the user is no longer signed in, so the app
+ * can go back to the login screen even if the `dmp://session-expired` event was missed.
+ */
+export function onAuthLost(listener: AuthLostListener): () => void {
+  authLostListeners.add(listener);
+  return () => authLostListeners.delete(listener);
+}
+
+const AUTH_LOST_CODES = new Set<CommandError['code']>(['SESSION_EXPIRED', 'NOT_SIGNED_IN', 'AUTH_REQUIRED']);
+
+/** Commands that are legitimately called while signed out (AUTH_REQUIRED from `login` means bad credentials). */
+const SIGNED_OUT_COMMANDS = new Set(['login', 'resume_session', 'logout', 'get_settings', 'set_settings']);
+
+async function call<T>(command: string, args?: InvokeArgs): Promise<T> {
+  try {
+    return await invoke<T>(command, args);
+  } catch (raw) {
+    const error = toCommandError(raw);
+    if (
+      AUTH_LOST_CODES.has(error.code) &&
+      !SIGNED_OUT_COMMANDS.has(command)
+    ) {
+      authLostListeners.forEach((listener) => listener(error.code));
+    }
+    throw error;
+  }
+}
+
+export type LoginArgs = { server: string; username: string; password: string; remember: boolean };
+
+export const login = (args: LoginArgs) => call<User>('login', args);
+export const resumeSession = () => call<User | null>('resume_session');
+export const logout = () => call<null>('logout');
+export const getLimits = () => call<Limits>('get_limits');
+export const listContexts = () => call<ContextSummary[]>('list_contexts');
+
+export type LoadHistoryArgs = { contextType: ContextType; contextId: string; before?: number };
+export const loadHistory = (args: LoadHistoryArgs) => call<HistoryPage>('load_history', args);
+
+export type SendMessageArgs = {
+  contextType: ContextType;
+  contextId: string;
+  content: string;
+  isUrgent: boolean;
+  requiresResponse: boolean;
+  attachmentIds: string[];
+};
+export const sendMessage = (args: SendMessageArgs) => call<Message>('send_message', args);
+
+export const setTyping = (args: { contextType: ContextType; contextId: string; isTyping: boolean }) =>
+  call<null>('set_typing', args);
+export const markRead = (messageId: string) => call<null>('mark_read', { messageId });
+export const deleteMessage = (messageId: string) => call<Message>('delete_message', { messageId });
+
+export const uploadAttachment = (name: string, bytes: Uint8Array) =>
+  call<Attachment>('upload_attachment', { name, bytes: Array.from(bytes) });
+export const downloadAttachment = (attachmentId: string, name: string) =>
+  call<string>('download_attachment', { attachmentId, name });
+export const attachmentPreview = (attachmentId: string) =>
+  call<string>('attachment_preview', { attachmentId });
+
+export const searchMessages = (args: { query: string; contextType?: ContextType; contextId?: string }) =>
+  call<SearchHit[]>('search_messages', args);
+
+export const exportConversation = (args: { contextType: ContextType; contextId: string; format: ExportFormat }) =>
+  call<string>('export_conversation', args);
+
+export const listNotifications = () => call<Notification[]>('list_notifications');
+
+export const setOpenConversation = (conversation: ContextRef | null) =>
+  call<null>('set_open_conversation', {
+    conversation: conversation && { contextType: conversation.type, contextId: conversation.id },
+  });
+
+export const getSettings = () => call<Settings>('get_settings');
+export const setSettings = (settings: Settings) => call<Settings>('set_settings', { settings });
+export const safetyCode = (userId: string) => call<string>('safety_code', { userId });

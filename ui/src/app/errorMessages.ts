@@ -1,0 +1,23 @@
+/** The sentence shown for an error code anywhere outside the login form. */
+import type { ErrorCode } from '../api';
+import type { MessageKey } from '../i18n';
+
+const KEYS: Partial<Record<ErrorCode, MessageKey>> = {
+  AUTH_REQUIRED: 'error.sessionExpired',
+  SESSION_EXPIRED: 'error.sessionExpired',
+  NOT_SIGNED_IN: 'error.sessionExpired',
+  CONTEXT_ACCESS_DENIED: 'error.accessDenied',
+  NOT_FOUND: 'error.notFound',
+  VALIDATION_FAILED: 'error.validation',
+  RATE_LIMIT_EXCEEDED: 'error.rateLimited',
+  CONFLICT: 'error.conflict',
+  NETWORK_UNAVAILABLE: 'error.network',
+  CACHE_ERROR: 'error.cache',
+  KEYCHAIN_ERROR: 'error.keychain',
+  PEER_KEY_CHANGED: 'error.peerKeyChanged',
+  DECRYPTION_FAILED: 'error.decryption',
+};
+
+export function errorKey(code: ErrorCode): MessageKey {
+  return KEYS[code] ?? 'error.generic';
+}

@@ -1,0 +1,165 @@
+/**
+ * The doctor's inbox: one row per conversation (patient, record, last activity, unread),
+ * urgent unread first. Records without any message yet come last.
+ */
+import { useId, useMemo, useState } from 'react';
+import type { ContextRef, ContextSummary, ErrorCode } from '../../api';
+import { useI18n } from '../../i18n';
+import { Spinner } from '../../components/Spinner';
+import { UnreadBadge, FlagBadge } from '../../components/Badge';
+import { InboxIcon, SearchIcon } from '../../components/icons';
+import { errorKey } from '../../app/errorMessages';
+import { supportedContexts } from './supportedContexts';
+import { lastActivity, sameContext, sortForInbox } from './useContexts';
+
+type DoctorInboxProps = {
+  contexts: ContextSummary[];
+  status: 'loading' | 'ready' | 'error';
+  error: ErrorCode | null;
+  openContext: ContextRef | null;
+  onOpen: (context: ContextRef) => void;
+  onRetry: () => void;
+  hasDraft: (context: ContextRef) => boolean;
+};
+
+function initials(name: string): string {
+  return name
+    .replace(/^(Dr|Pr)\.?\s+/i, '')
+    .split(/\s+/)
+    .filter(Boolean)
+    .slice(0, 2)
+    .map((part) => part[0]!.toUpperCase())
+    .join('');
+}
+
+export function DoctorInbox({ contexts, status, error, openContext, onOpen, onRetry, hasDraft }: DoctorInboxProps) {
+  const { t, format } = useI18n();
+  const [query, setQuery] = useState('');
+  const [unreadOnly, setUnreadOnly] = useState(false);
+  const searchId = useId();
+
+  const rows = useMemo(() => {
+    const q = query.trim().toLocaleLowerCase();
+    return sortForInbox(contexts).filter(
+      (c) =>
+        (!unreadOnly || c.unreadCount > 0) &&
+        (q === '' || c.patient.name.toLocaleLowerCase().includes(q) || c.title.toLocaleLowerCase().includes(q)),
+    );
+  }, [contexts, query, unreadOnly]);
+
+  const totalUnread = contexts.reduce((sum, c) => sum + c.unreadCount, 0);
+
+  return (
+    <section aria-labelledby={`${searchId}-title`} className="flex min-h-0 flex-col rounded-2xl bg-white shadow-sm ring-1 ring-slate-200">
+      <div className="border-b border-slate-200 p-4">
+        <div className="flex items-center justify-between gap-2">
+          <h1 id={`${searchId}-title`} className="flex items-center gap-2 text-lg font-bold text-slate-900">
+            <InboxIcon className="h-5 w-5 text-blue-600" />
+            {t('inbox.title')}
+          </h1>
+          <span className="text-xs text-slate-500">{t('inbox.unreadSummary', { count: totalUnread })}</span>
+        </div>
+        <div className="mt-3 flex flex-col gap-2 sm:flex-row sm:items-center">
+          <label htmlFor={searchId} className="sr-only">
+            {t('inbox.filter')}
+          </label>
+          <div className="relative flex-1">
+            <SearchIcon className="pointer-events-none absolute left-2.5 top-2.5 h-4 w-4 text-slate-400" />
+            <input
+              id={searchId}
+              type="search"
+              value={query}
+              onChange={(e) => setQuery(e.target.value)}
+              placeholder={t('inbox.filter')}
+              className="w-full rounded-lg border border-slate-300 bg-white py-2 pl-8 pr-3 text-sm focus:border-blue-500 focus:outline-none focus:ring-2 focus:ring-blue-500/30"
+            />
+          </div>
+          <button
+            type="button"
+            aria-pressed={unreadOnly}
+            onClick={() => setUnreadOnly((v) => !v)}
+            className={`rounded-lg px-3 py-2 text-sm font-medium ring-1 focus-visible:outline focus-visible:outline-2 focus-visible:outline-blue-600 ${
+              unreadOnly ? 'bg-blue-600 text-white ring-blue-600' : 'bg-white text-slate-700 ring-slate-300 hover:bg-slate-50'
+            }`}
+          >
+            {t('inbox.unreadOnly')}
+          </button>
+        </div>
+      </div>
+
+      {status === 'loading' && (
+        <div className="p-6">
+          <Spinner label={t('common.loading')} className="h-6 w-6 text-blue-600" />
+        </div>
+      )}
+      {status === 'error' && (
+        <div role="alert" className="m-4 rounded-xl bg-red-50 p-4 text-sm text-red-800">
+          <p>{t(errorKey(error ?? 'INTERNAL'))}</p>
+          <button type="button" onClick={onRetry} className="mt-2 font-semibold underline">
+            {t('common.retry')}
+          </button>
+        </div>
+      )}
+      {status === 'ready' && rows.length === 0 && <p className="p-8 text-center text-sm text-slate-500">{t('inbox.empty')}</p>}
+      {status === 'ready' && rows.length > 0 && (
+        <ul className="divide-y divide-slate-100 overflow-y-auto" aria-label={t('inbox.listLabel')}>
+          {rows.map((c) => {
+            const meta = supportedContexts[c.type];
+            const when = lastActivity(c);
+            const activity = when ? format.activity(when) : null;
+            const isOpen = openContext !== null && sameContext(c, openContext);
+            const urgent = Boolean(c.hasUrgentUnread && c.unreadCount > 0);
+            return (
+              <li key={`${c.type}:${c.id}`} data-testid="inbox-row">
+                <button
+                  type="button"
+                  onClick={() => onOpen(c)}
+                  aria-current={isOpen ? 'true' : undefined}
+                  className={`flex w-full items-center gap-3 px-4 py-3 text-left transition-colors hover:bg-slate-50 focus-visible:bg-blue-50 focus-visible:outline-none ${
+                    isOpen ? 'bg-blue-50' : ''
+                  } ${urgent ? 'border-l-4 border-red-500' : 'border-l-4 border-transparent'}`}
+                >
+                  <span
+                    aria-hidden="true"
+                    className="flex h-10 w-10 shrink-0 items-center justify-center rounded-full bg-gradient-to-br from-blue-500 to-indigo-600 text-sm font-bold text-white"
+                  >
+                    {initials(c.patient.name)}
+                  </span>
+                  <span className="min-w-0 flex-1">
+                    <span className="flex items-center gap-2">
+                      <span className={`truncate text-sm ${c.unreadCount > 0 ? 'font-bold text-slate-900' : 'font-medium text-slate-800'}`}>
+                        {c.patient.name}
+                      </span>
+                      {urgent && (
+                        <FlagBadge tone="urgent">
+                          <span aria-hidden="true">⚠</span>
+                          {t('message.urgent')}
+                        </FlagBadge>
+                      )}
+                      {hasDraft(c) && <span className="text-xs font-medium text-amber-700">{t('draft.label')}</span>}
+                    </span>
+                    <span className="mt-0.5 flex items-center gap-1 truncate text-xs text-slate-600">
+                      <span aria-hidden="true">{meta.icon}</span>
+                      <span className="sr-only">{t(meta.kind)} : </span>
+                      <span className="truncate">{c.title}</span>
+                    </span>
+                  </span>
+                  <span className="flex shrink-0 flex-col items-end gap-1">
+                    {activity ? (
+                      <time dateTime={when} className={`text-xs ${c.unreadCount > 0 ? 'font-semibold text-blue-700' : 'text-slate-500'}`}>
+                        {activity.kind === 'yesterday' ? t('date.yesterday') : activity.text}
+                      </time>
+                    ) : (
+                      <span className="text-xs text-slate-400">{t('inbox.noMessages')}</span>
+                    )}
+                    <UnreadBadge count={c.unreadCount} label={t('unread.badge', { count: c.unreadCount })} />
+                  </span>
+                </button>
+              </li>
+            );
+          })}
+        </ul>
+      )}
+    </section>
+  );
+}

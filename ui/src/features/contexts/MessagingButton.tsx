@@ -1,0 +1,54 @@
+/**
+ * The contextual entry point to a conversation, shown next to a prescription or an exam
+ * result: blue, with the comments icon, a type-specific label, an unread badge and a
+ * tooltip (aria-describedby) saying who can read the exchange.
+ */
+import { useId } from 'react';
+import type { ContextType } from '../../api';
+import { useI18n } from '../../i18n';
+import { CommentsIcon } from '../../components/icons';
+import { UnreadBadge } from '../../components/Badge';
+import { supportedContexts } from './supportedContexts';
+
+type MessagingButtonProps = {
+  contextType: ContextType;
+  unreadCount?: number;
+  onClick: () => void;
+  className?: string;
+};
+
+export function MessagingButton({ contextType, unreadCount = 0, onClick, className = '' }: MessagingButtonProps) {
+  const { t } = useI18n();
+  const tooltipId = useId();
+  const context = supportedContexts[contextType];
+  return (
+    <span className={`group relative inline-flex ${className}`}>
+      <button
+        type="button"
+        onClick={onClick}
+        aria-describedby={tooltipId}
+        data-context-type={contextType}
+        className="relative inline-flex items-center gap-2 rounded-lg bg-blue-600 px-4 py-2 text-sm font-semibold text-white shadow-sm transition-colors hover:bg-blue-700 focus-visible:outline focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-blue-600"
+      >
+        <CommentsIcon className="h-5 w-5" />
+        <span aria-hidden="true">{context.icon}</span>
+        <span>{t(context.title)}</span>
+        {unreadCount > 0 && (
+          <UnreadBadge
+            count={unreadCount}
+            label={t('unread.badge', { count: unreadCount })}
+            className="absolute -right-2 -top-2"
+          />
+        )}
+      </button>
+      <span
+        id={tooltipId}
+        role="tooltip"
+        className="pointer-events-none absolute bottom-full left-0 z-20 mb-2 w-72 rounded-lg bg-slate-900 px-3 py-2 text-xs leading-snug text-white opacity-0 shadow-lg transition-opacity group-focus-within:opacity-100 group-hover:opacity-100"
+      >
+        <span aria-hidden="true">🔒 </span>
+        {t('messagingButton.tooltip')}
+      </span>
+    </span>
+  );
+}

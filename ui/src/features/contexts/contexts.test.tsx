@@ -1,0 +1,162 @@
+import { render, screen, within } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
+import { describe, expect, it, vi } from 'vitest';
+import type { ContextSummary } from '../../api';
+import { I18nProvider } from '../../i18n';
+import { doctor, examen, ordonnance, otherPatient, patient, patientUser, session } from '../../test/fixtures';
+import { DoctorInbox } from './DoctorInbox';
+import { MessagingButton } from './MessagingButton';
+import { PatientHome } from './PatientHome';
+import { sortForInbox } from './useContexts';
+
+const inFrench = (ui: React.ReactElement) => render(<I18nProvider>{ui}</I18nProvider>);
+
+describe('MessagingButton', () => {
+  it('reads "Questions sur l\'ordonnance" with 💊, the comments icon, and the blue style for a prescription', () => {
+    inFrench(<MessagingButton contextType="ordonnance" onClick={vi.fn()} />);
+    const button = screen.getByRole('button', { name: /Questions sur l'ordonnance/ });
+    expect(button).toHaveTextContent('💊');
+    expect(button).toHaveClass('bg-blue-600', 'hover:bg-blue-700', 'text-white');
+    expect(button.querySelector('svg')).not.toBeNull();
+  });
+
+  it('reads "Discussion sur les résultats" with 🔬 for an exam', () => {
+    inFrench(<MessagingButton contextType="examen" onClick={vi.fn()} />);
+    const button = screen.getByRole('button', { name: /Discussion sur les résultats/ });
+    expect(button).toHaveTextContent('🔬');
+    expect(button).not.toHaveTextContent('💊');
+  });
+
+  it('is described by a tooltip saying the exchange is private and end-to-end encrypted', () => {
+    inFrench(<MessagingButton contextType="ordonnance" onClick={vi.fn()} />);
+    const button = screen.getByRole('button');
+    const tooltip = screen.getByRole('tooltip');
+    expect(button).toHaveAttribute('aria-describedby', tooltip.id);
+    expect(button).toHaveAccessibleDescription(/chiffré de bout en bout : seuls vous et le médecin prescripteur/);
+  });
+
+  it('shows a red unread badge with a spoken count, none at zero, 99+ beyond', () => {
+    const { rerender } = inFrench(<MessagingButton contextType="ordonnance" unreadCount={3} onClick={vi.fn()} />);
+    const badge = screen.getByRole('img', { name: '3 messages non lus' });
+    expect(badge).toHaveTextContent('3');
+    expect(badge).toHaveClass('bg-red-600');
+    rerender(
+      <I18nProvider>
+        <MessagingButton contextType="ordonnance" unreadCount={1} onClick={vi.fn()} />
+      </I18nProvider>,
+    );
+    expect(screen.getByRole('img', { name: '1 message non lu' })).toBeInTheDocument();
+    rerender(
+      <I18nProvider>
+        <MessagingButton contextType="ordonnance" unreadCount={0} onClick={vi.fn()} />
+      </I18nProvider>,
+    );
+    expect(screen.queryByRole('img', { name: /non lu/ })).not.toBeInTheDocument();
+    rerender(
+      <I18nProvider>
+        <MessagingButton contextType="examen" unreadCount={120} onClick={vi.fn()} />
+      </I18nProvider>,
+    );
+    expect(screen.getByRole('img', { name: '120 messages non lus' })).toHaveTextContent('99+');
+  });
+});
+
+describe('PatientHome — Mon DMP', () => {
+  function renderHome(onOpen = vi.fn()) {
+    inFrench(
+      <PatientHome
+        user={patientUser}
+        contexts={[examen, ordonnance]}
+        status="ready"
+        error={null}
+        onOpen={onOpen}
+        onRetry={vi.fn()}
+        hasDraft={(c) => c.id === 'exa_321'}
+        notifications={<p>liste des notifications</p>}
+        unseenNotifications={2}
+      />,
+    );
+    return onOpen;
+  }
+
+  it('lists prescriptions and exams, newest first, with French dates, doctor and summary', () => {
+    renderHome();
+    expect(screen.getByRole('heading', { level: 1, name: 'Mon DMP' })).toBeInTheDocument();
+    expect(screen.getByRole('tab', { name: 'Historique médical' })).toHaveAttribute('aria-selected', 'true');
+    const cards = screen.getAllByRole('article');
+    expect(cards.map((c) => within(c).getByRole('heading').textContent)).toEqual([
+      'Amoxicilline 1 g — angine bactérienne',
+      'Bilan sanguin complet',
+    ]);
+    expect(within(cards[0]!).getByText('12 mars 2025')).toBeInTheDocument();
+    expect(within(cards[0]!).getByText('Dr Sophie Martin')).toBeInTheDocument();
+    expect(within(cards[0]!).getByText(/Paracétamol 1 g si fièvre/)).toBeInTheDocument();
+    expect(within(cards[1]!).getByText('27 février 2025')).toBeInTheDocument();
+    expect(within(cards[1]!).getByText('Dr Karim Benali')).toBeInTheDocument();
+    expect(within(cards[1]!).getByText('Brouillon')).toBeInTheDocument();
+    expect(within(cards[0]!).getByRole('img', { name: '2 messages non lus' })).toBeInTheDocument();
+  });
+
+  it('filters by type and opens the conversation of a record', async () => {
+    const user = userEvent.setup();
+    const onOpen = renderHome();
+    await user.click(screen.getByRole('button', { name: 'Examens' }));
+    expect(screen.getAllByRole('article')).toHaveLength(1);
+    await user.click(screen.getByRole('button', { name: /Discussion sur les résultats/ }));
+    expect(onOpen).toHaveBeenCalledWith(expect.objectContaining({ type: 'examen', id: 'exa_321' }));
+  });
+
+  it('switches to the notifications tab with the arrow keys', async () => {
+    const user = userEvent.setup();
+    renderHome();
+    screen.getByRole('tab', { name: 'Historique médical' }).focus();
+    await user.keyboard('{ArrowRight}');
+    expect(screen.getByRole('tab', { name: /Notifications/ })).toHaveAttribute('aria-selected', 'true');
+    expect(screen.getByText('liste des notifications')).toBeInTheDocument();
+  });
+});
+
+describe('DoctorInbox', () => {
+  const mk = (id: string, patientName: string, extra: Partial<ContextSummary>): ContextSummary => ({
+    ...ordonnance,
+    id,
+    title: `Ordonnance ${id}`,
+    patient: { ...otherPatient, id: `patient_${id}`, name: patientName },
+    doctor,
+    session: session('ordonnance', id, patient, doctor),
+    ...extra,
+  });
+  const contexts = [
+    mk('ord_1', 'Lucas Petit', { unreadCount: 0, lastMessageAt: '2025-03-14T09:00:00Z' }),
+    mk('ord_2', 'Emma Bernard', { unreadCount: 2, lastMessageAt: '2025-03-13T10:00:00Z', hasUrgentUnread: true }),
+    mk('ord_3', 'Hugo Moreau', { unreadCount: 1, lastMessageAt: '2025-03-14T08:00:00Z' }),
+    mk('ord_4', 'Léa Garnier', { unreadCount: 0, session: null, lastMessageAt: undefined }),
+  ];
+
+  it('puts urgent unread first, then the most recent activity, records without messages last', () => {
+    expect(sortForInbox(contexts).map((c) => c.patient.name)).toEqual(['Emma Bernard', 'Lucas Petit', 'Hugo Moreau', 'Léa Garnier']);
+  });
+
+  it('shows patient, record, unread count and urgency per row, and filters unread ones', async () => {
+    const onOpen = vi.fn();
+    const user = userEvent.setup();
+    inFrench(
+      <DoctorInbox contexts={contexts} status="ready" error={null} openContext={null} onOpen={onOpen} onRetry={vi.fn()} hasDraft={() => false} />,
+    );
+    const rows = screen.getAllByTestId('inbox-row');
+    expect(within(rows[0]!).getByText('Emma Bernard')).toBeInTheDocument();
+    expect(within(rows[0]!).getByText('Urgent')).toBeInTheDocument();
+    expect(within(rows[0]!).getByRole('img', { name: '2 messages non lus' })).toBeInTheDocument();
+    expect(within(rows[0]!).getByText('Ordonnance ord_2')).toBeInTheDocument();
+    expect(within(rows[3]!).getByText('Aucun message')).toBeInTheDocument();
+    expect(screen.getByText('3 messages non lus')).toBeInTheDocument();
+
+    await user.click(screen.getByRole('button', { name: 'Non lus' }));
+    const unreadRows = screen.getAllByTestId('inbox-row');
+    expect(unreadRows).toHaveLength(2);
+    expect(unreadRows[0]).toHaveTextContent('Emma Bernard');
+    expect(unreadRows[1]).toHaveTextContent('Hugo Moreau');
+    await user.click(within(screen.getAllByTestId('inbox-row')[1]!).getByRole('button'));
+    expect(onOpen).toHaveBeenCalledWith(expect.objectContaining({ id: 'ord_3' }));
+  });
+});

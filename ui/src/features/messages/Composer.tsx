@@ -1,0 +1,255 @@
+/**
+ * The message input: textarea with a character counter, "Urgent" and "Réponse attendue"
+ * toggles, emoji picker, attachments, send. Enter sends, Shift+Enter adds a line. The
+ * text, flags and uploaded attachments are kept as a draft for the conversation.
+ */
+import { useEffect, useId, useRef, useState, type ChangeEvent, type KeyboardEvent, type RefObject } from 'react';
+import type { ContextSummary, Limits, User } from '../../api';
+import { useI18n, type MessageKey } from '../../i18n';
+import { PaperclipIcon, SendIcon, SmileIcon } from '../../components/icons';
+import { Spinner } from '../../components/Spinner';
+import { AttachmentChips, RejectionList } from '../attachments/AttachmentChips';
+import type { AttachmentsController } from '../attachments/useAttachments';
+import { acceptAttribute } from '../attachments/validation';
+import { characterCount, counterLevel } from './conversationState';
+import { useDrafts } from './drafts';
+import { EmojiPicker } from './EmojiPicker';
+import { useTypingSender } from './useTyping';
+import type { OutgoingMessage } from './useConversation';
+
+type ComposerProps = {
+  context: ContextSummary;
+  me: User;
+  limits: Limits;
+  attachments: AttachmentsController;
+  onSend: (message: OutgoingMessage) => Promise<boolean>;
+  /** Why sending is impossible right now (closed conversation…), if it is. */
+  blockedReason?: MessageKey | null;
+  textareaRef: RefObject<HTMLTextAreaElement | null>;
+};
+
+const COUNTER_STYLE = {
+  ok: 'text-slate-400',
+  near: 'text-orange-500 font-medium',
+  limit: 'text-red-600 font-semibold',
+  over: 'text-red-600 font-bold',
+} as const;
+
+export function Composer({ context, me, limits, attachments, onSend, blockedReason, textareaRef }: ComposerProps) {
+  const { t, format } = useI18n();
+  const drafts = useDrafts();
+  const ref = { type: context.type, id: context.id };
+  const initial = useRef(drafts.get(me.id, ref)).current;
+  const [text, setText] = useState(initial.text);
+  const [isUrgent, setUrgent] = useState(initial.isUrgent);
+  const [requiresResponse, setRequiresResponse] = useState(initial.requiresResponse);
+  const [sending, setSending] = useState(false);
+  const [emojiOpen, setEmojiOpen] = useState(false);
+  const fileInput = useRef<HTMLInputElement>(null);
+  const emojiButton = useRef<HTMLButtonElement>(null);
+  const typing = useTypingSender(ref);
+  const ids = { counter: useId(), hint: useId(), emoji: useId(), over: useId(), label: useId() };
+
+  useEffect(() => {
+    drafts.set(me.id, ref, { text, isUrgent, requiresResponse, attachments: attachments.ready });
+    // `ref` is rebuilt each render from the two ids below.
+  }, [drafts, me.id, context.type, context.id, text, isUrgent, requiresResponse, attachments.ready]);
+
+  const count = characterCount(text);
+  const level = counterLevel(count, limits.maxMessageLength);
+  const empty = text.trim() === '' && attachments.ready.length === 0;
+  const canSend = !empty && level !== 'over' && !attachments.uploading && !sending && !blockedReason;
+
+  const submit = async () => {
+    if (!canSend) return;
+    setSending(true);
+    typing.stop();
+    const outgoing = { content: text.trim(), isUrgent, requiresResponse, attachments: attachments.ready };
+    // Clear first: a failure shows up as a red message with "Réessayer", not as a stuck input.
+    setText('');
+    setUrgent(false);
+    setRequiresResponse(false);
+    attachments.reset();
+    try {
+      await onSend(outgoing);
+    } finally {
+      setSending(false);
+      textareaRef.current?.focus();
+    }
+  };
+
+  const onChange = (event: ChangeEvent<HTMLTextAreaElement>) => {
+    setText(event.target.value);
+    typing.onInput(event.target.value);
+  };
+
+  const onKeyDown = (event: KeyboardEvent<HTMLTextAreaElement>) => {
+    if (event.key === 'Enter' && !event.shiftKey && !event.nativeEvent.isComposing) {
+      event.preventDefault();
+      void submit();
+    }
+  };
+
+  const insertEmoji = (emoji: string) => {
+    const el = textareaRef.current;
+    const start = el?.selectionStart ?? text.length;
+    const end = el?.selectionEnd ?? text.length;
+    const next = text.slice(0, start) + emoji + text.slice(end);
+    setText(next);
+    typing.onInput(next);
+    setEmojiOpen(false);
+    requestAnimationFrame(() => {
+      if (!el) return;
+      el.focus();
+      const caret = start + emoji.length;
+      el.setSelectionRange(caret, caret);
+    });
+  };
+
+  const onFiles = (event: ChangeEvent<HTMLInputElement>) => {
+    const files = Array.from(event.target.files ?? []);
+    event.target.value = '';
+    if (files.length > 0) attachments.addFiles(files);
+  };
+
+  const toggleClass = (on: boolean, tone: 'red' | 'amber') =>
+    `inline-flex items-center gap-1 rounded-full px-2.5 py-1 text-xs font-semibold ring-1 transition-colors focus-visible:outline focus-visible:outline-2 focus-visible:outline-offset-1 focus-visible:outline-blue-600 ${
+      on
+        ? tone === 'red'
+          ? 'bg-red-600 text-white ring-red-600'
+          : 'bg-amber-500 text-white ring-amber-500'
+        : 'bg-white text-slate-600 ring-slate-300 hover:bg-slate-50'
+    }`;
+  const iconButton =
+    'rounded-lg p-2 text-slate-500 hover:bg-slate-100 hover:text-slate-800 focus-visible:outline focus-visible:outline-2 focus-visible:outline-blue-600 disabled:opacity-40';
+
+  return (
+    <div className="border-t border-slate-200 bg-white px-3 pb-3 pt-2 sm:px-4">
+      <div className="space-y-2">
+        <RejectionList
+          rejections={attachments.rejections}
+          maxSize={format.fileSize(limits.maxFileSize)}
+          types={limits.allowedFileTypes.map((x) => x.toUpperCase()).join(', ')}
+          onDismiss={attachments.dismissRejections}
+        />
+        <AttachmentChips controller={attachments} />
+        {blockedReason && (
+          <p role="status" className="rounded-lg bg-slate-100 px-3 py-2 text-sm text-slate-700">
+            {t(blockedReason)}
+          </p>
+        )}
+      </div>
+
+      <div className="mt-2 flex flex-wrap items-center gap-2" role="group" aria-label={t('composer.options')}>
+        <button type="button" aria-pressed={isUrgent} onClick={() => setUrgent((v) => !v)} className={toggleClass(isUrgent, 'red')}>
+          <span aria-hidden="true">⚠</span>
+          {t('composer.urgent')}
+        </button>
+        <button
+          type="button"
+          aria-pressed={requiresResponse}
+          onClick={() => setRequiresResponse((v) => !v)}
+          className={toggleClass(requiresResponse, 'amber')}
+        >
+          <span aria-hidden="true">↩</span>
+          {t('composer.requiresResponse')}
+        </button>
+      </div>
+
+      <div className="mt-2 flex items-end gap-1.5 rounded-2xl border border-slate-300 bg-white p-1.5 shadow-sm focus-within:border-blue-500 focus-within:ring-2 focus-within:ring-blue-500/30">
+        <div className="relative flex">
+          <button
+            ref={emojiButton}
+            type="button"
+            aria-label={t('emoji.open')}
+            aria-expanded={emojiOpen}
+            aria-controls={emojiOpen ? ids.emoji : undefined}
+            aria-haspopup="dialog"
+            onClick={() => setEmojiOpen((v) => !v)}
+            className={iconButton}
+          >
+            <SmileIcon />
+          </button>
+          {emojiOpen && (
+            <EmojiPicker
+              id={ids.emoji}
+              onPick={insertEmoji}
+              onClose={() => {
+                setEmojiOpen(false);
+                emojiButton.current?.focus();
+              }}
+            />
+          )}
+          <button
+            type="button"
+            aria-label={t('attachments.add')}
+            title={t('attachments.addHint', {
+              types: limits.allowedFileTypes.map((x) => x.toUpperCase()).join(', '),
+              max: format.fileSize(limits.maxFileSize),
+              count: limits.maxAttachments,
+            })}
+            onClick={() => fileInput.current?.click()}
+            className={iconButton}
+          >
+            <PaperclipIcon />
+          </button>
+          <input
+            ref={fileInput}
+            type="file"
+            multiple
+            accept={acceptAttribute(limits)}
+            onChange={onFiles}
+            className="hidden"
+            data-testid="file-input"
+            tabIndex={-1}
+            aria-hidden="true"
+          />
+        </div>
+
+        <label htmlFor={ids.label} className="sr-only">
+          {t('composer.label')}
+        </label>
+        <textarea
+          ref={textareaRef}
+          id={ids.label}
+          rows={1}
+          value={text}
+          onChange={onChange}
+          onKeyDown={onKeyDown}
+          onBlur={() => typing.stop()}
+          placeholder={t('composer.placeholder')}
+          aria-describedby={`${ids.counter} ${ids.hint}${level === 'over' ? ` ${ids.over}` : ''}`}
+          aria-invalid={level === 'over' ? true : undefined}
+          className="max-h-40 min-h-[2.5rem] flex-1 resize-none border-0 bg-transparent px-1 py-2 text-[15px] text-slate-900 placeholder:text-slate-400 focus:outline-none focus:ring-0 [field-sizing:content]"
+        />
+
+        <button
+          type="button"
+          onClick={() => void submit()}
+          disabled={!canSend}
+          aria-label={t('composer.send')}
+          className="flex h-10 w-10 shrink-0 items-center justify-center rounded-full bg-blue-600 text-white shadow transition-colors hover:bg-blue-700 focus-visible:outline focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-blue-600 disabled:bg-slate-300"
+        >
+          {sending ? <Spinner /> : <SendIcon className="h-5 w-5" />}
+        </button>
+      </div>
+
+      <div className="mt-1 flex items-start justify-between gap-2 px-1 text-xs">
+        <p id={ids.hint} className="hidden text-slate-400 sm:block">
+          {t('composer.hint')}
+        </p>
+        {level === 'over' && (
+          <p id={ids.over} role="alert" className="text-red-600">
+            {t('composer.tooLong', { max: limits.maxMessageLength })}
+          </p>
+        )}
+        <p id={ids.counter} className={`ml-auto tabular-nums ${COUNTER_STYLE[level]}`} data-level={level}>
+          <span aria-hidden="true">
+            {format.number(count)} / {format.number(limits.maxMessageLength)}
+          </span>
+          <span className="sr-only">{t('composer.counter', { count, max: limits.maxMessageLength })}</span>
+        </p>
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,172 @@
+/**
+ * One message. Patient messages are blue, doctor messages grey; one's own sit on the
+ * right with delivery ticks. Content is always rendered as text.
+ */
+import type { ErrorCode, Message } from '../../api';
+import { useI18n, type MessageKey } from '../../i18n';
+import { AlertIcon, CheckIcon, ClockIcon, DoubleCheckIcon, RetryIcon, TrashIcon } from '../../components/icons';
+import { FlagBadge } from '../../components/Badge';
+import { errorKey } from '../../app/errorMessages';
+import { AttachmentView } from '../attachments/AttachmentView';
+
+export type TickState = 'pending' | 'failed' | 'sent' | 'delivered' | 'read';
+
+export function tickState(message: Message): TickState {
+  if (message.failed) return 'failed';
+  if (message.pending) return 'pending';
+  return message.status;
+}
+
+const TICK_LABEL: Record<TickState, MessageKey> = {
+  pending: 'status.pending',
+  failed: 'status.failed',
+  sent: 'status.sent',
+  delivered: 'status.delivered',
+  read: 'status.read',
+};
+
+export function StatusTicks({ state }: { state: TickState }) {
+  const { t } = useI18n();
+  const label = t(TICK_LABEL[state]);
+  const common = 'inline-flex items-center';
+  switch (state) {
+    case 'pending':
+      return (
+        <span role="img" aria-label={label} title={label} data-status={state} className={`${common} text-slate-400`}>
+          <ClockIcon className="h-3.5 w-3.5" />
+        </span>
+      );
+    case 'failed':
+      return (
+        <span role="img" aria-label={label} title={label} data-status={state} className={`${common} text-red-600`}>
+          <AlertIcon className="h-3.5 w-3.5" />
+        </span>
+      );
+    case 'sent':
+      return (
+        <span role="img" aria-label={label} title={label} data-status={state} className={`${common} text-slate-400`}>
+          <CheckIcon className="h-3.5 w-3.5" />
+        </span>
+      );
+    case 'delivered':
+      return (
+        <span role="img" aria-label={label} title={label} data-status={state} className={`${common} text-slate-600`}>
+          <CheckIcon className="h-4 w-4 stroke-[2.6]" />
+        </span>
+      );
+    case 'read':
+      return (
+        <span role="img" aria-label={label} title={label} data-status={state} className={`${common} text-blue-600`}>
+          <DoubleCheckIcon className="h-4 w-4 stroke-[2.4]" />
+        </span>
+      );
+  }
+}
+
+type MessageBubbleProps = {
+  message: Message;
+  own: boolean;
+  highlighted: boolean;
+  failure: ErrorCode | null | undefined;
+  onRetry: (message: Message) => void;
+  onDelete: (message: Message) => void;
+  onDownloaded: (path: string) => void;
+  onError: (code: ErrorCode) => void;
+};
+
+export function MessageBubble({ message, own, highlighted, failure, onRetry, onDelete, onDownloaded, onError }: MessageBubbleProps) {
+  const { t, format } = useI18n();
+  const deleted = Boolean(message.deletedAt);
+  const state = tickState(message);
+  const time = format.time(message.timestamp);
+
+  if (message.type === 'system') {
+    return (
+      <div className="my-2 flex justify-center">
+        <p className="rounded-full bg-slate-200/70 px-3 py-1 text-center text-xs text-slate-600">{message.content}</p>
+      </div>
+    );
+  }
+
+  const colors = deleted
+    ? 'border border-dashed border-slate-300 bg-white text-slate-500'
+    : message.sender.type === 'patient'
+      ? 'bg-blue-500 text-white'
+      : 'bg-gray-200 text-gray-800';
+  const shape = own ? 'rounded-2xl rounded-br-md' : 'rounded-2xl rounded-bl-md';
+  const urgent = message.metadata.isUrgent && !deleted;
+  const border = state === 'failed' ? 'ring-2 ring-red-500' : urgent ? 'ring-2 ring-red-500 ring-offset-1' : '';
+
+  return (
+    <div className={`group flex ${own ? 'justify-end' : 'justify-start'} motion-safe:animate-message-appear`}>
+      <div className={`flex max-w-[85%] flex-col sm:max-w-[75%] ${own ? 'items-end' : 'items-start'}`}>
+        <div className="flex items-center gap-1">
+          {own && !deleted && !message.pending && !message.failed && message.id && (
+            <button
+              type="button"
+              onClick={() => onDelete(message)}
+              aria-label={t('message.delete')}
+              title={t('message.delete')}
+              className="rounded-full p-1.5 text-slate-400 opacity-0 transition-opacity hover:bg-slate-200 hover:text-red-600 focus:opacity-100 focus-visible:outline focus-visible:outline-2 focus-visible:outline-blue-600 group-hover:opacity-100"
+            >
+              <TrashIcon className="h-4 w-4" />
+            </button>
+          )}
+          <div
+            className={`relative px-3.5 py-2 shadow-sm ${shape} ${colors} ${border} ${
+              highlighted ? 'outline outline-4 outline-yellow-300 motion-safe:animate-flash' : ''
+            } ${state === 'pending' ? 'opacity-80' : ''}`}
+          >
+            <p className="sr-only">{t(own ? 'message.fromMe' : 'message.from', { name: message.sender.name, time })}</p>
+            {(urgent || (message.metadata.requiresResponse && !deleted)) && (
+              <div className="mb-1 flex flex-wrap gap-1">
+                {urgent && (
+                  <FlagBadge tone="urgent">
+                    <span aria-hidden="true">⚠</span>
+                    {t('message.urgent')}
+                  </FlagBadge>
+                )}
+                {message.metadata.requiresResponse && !deleted && (
+                  <FlagBadge tone="response">
+                    <span aria-hidden="true">↩</span>
+                    {t('message.requiresResponse')}
+                  </FlagBadge>
+                )}
+              </div>
+            )}
+            {deleted ? (
+              <p className="italic">{t('message.deleted')}</p>
+            ) : (
+              <>
+                {message.content && <p className="whitespace-pre-wrap break-words text-[15px] leading-relaxed">{message.content}</p>}
+                {message.attachments.map((a) => (
+                  <AttachmentView key={a.id} attachment={a} own={message.sender.type === 'patient'} onDownloaded={onDownloaded} onError={onError} />
+                ))}
+              </>
+            )}
+          </div>
+        </div>
+        <div className={`mt-0.5 flex items-center gap-1.5 px-1 text-[11px] text-slate-500 ${own ? 'flex-row-reverse' : ''}`}>
+          {own && <StatusTicks state={state} />}
+          <time dateTime={message.timestamp} aria-hidden="true">
+            {time}
+          </time>
+          {message.encrypted === false && <span className="text-amber-700">{t('message.notEncrypted')}</span>}
+        </div>
+        {state === 'failed' && (
+          <div className="mt-1 flex items-center gap-2 text-xs text-red-700">
+            <span>{failure ? t(errorKey(failure)) : t('message.sendFailed')}</span>
+            <button
+              type="button"
+              onClick={() => onRetry(message)}
+              className="inline-flex items-center gap-1 rounded-full bg-red-50 px-2 py-0.5 font-semibold text-red-700 ring-1 ring-red-200 hover:bg-red-100 focus-visible:outline focus-visible:outline-2 focus-visible:outline-red-600"
+            >
+              <RetryIcon className="h-3.5 w-3.5" />
+              {t('message.retry')}
+            </button>
+          </div>
+        )}
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,414 @@
+import { act, fireEvent, screen, waitFor, within } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
+import { describe, expect, it, vi } from 'vitest';
+import type { ContextSummary, Message, User } from '../../api';
+import { commandError, deferred, emitEvent, mockBackend, type Handler } from '../../test/ipc';
+import { doctor, historyPage, makeMessage, ordonnance, patientUser } from '../../test/fixtures';
+import { renderWithProviders } from '../../test/render';
+import { SecureMessaging } from './SecureMessaging';
+
+type Setup = {
+  messages?: Message[];
+  me?: User;
+  context?: ContextSummary;
+  handlers?: Record<string, Handler>;
+  page?: ReturnType<typeof historyPage>;
+};
+
+async function openConversation({ messages = [], me = patientUser, context = ordonnance, handlers = {}, page }: Setup = {}) {
+  const backend = mockBackend({ load_history: { value: page ?? historyPage(messages) }, ...handlers });
+  const onClose = vi.fn();
+  const user = userEvent.setup();
+  const view = renderWithProviders(<SecureMessaging context={context} me={me} onClose={onClose} />);
+  await waitFor(() => expect(screen.queryByText('Chargement des messages…')).not.toBeInTheDocument());
+  return { backend, onClose, user, view };
+}
+
+const messageList = () => screen.getByRole('region', { name: 'Messages' });
+const textarea = () => screen.getByRole('textbox', { name: 'Votre message' });
+
+describe('SecureMessaging — header and structure', () => {
+  it('is a labelled modal dialog showing the context, the record, the peer and the connection', async () => {
+    await openConversation({ messages: [makeMessage({ content: 'Bonjour' })] });
+    const dialog = screen.getByRole('dialog', { name: "Questions sur l'ordonnance" });
+    expect(dialog).toHaveAttribute('aria-modal', 'true');
+    expect(dialog).toHaveAccessibleDescription(
+      'Posez vos questions sur votre traitement, la posologie ou les effets indésirables.',
+    );
+    // The context icon: a tile from sm: up, inline in the title on small screens; decorative both.
+    expect(within(dialog).getAllByText('💊').every((el) => el.closest('[aria-hidden="true"]'))).toBe(true);
+    expect(within(dialog).getAllByText('💊')).toHaveLength(2);
+    expect(within(dialog).getByText('Amoxicilline 1 g — angine bactérienne')).toBeInTheDocument();
+    expect(within(dialog).getByText('12 mars 2025')).toBeInTheDocument();
+    expect(within(dialog).getByText('Dr Sophie Martin')).toBeInTheDocument();
+    expect(within(dialog).getByText('Connecté')).toBeInTheDocument();
+  });
+
+  it('follows dmp://connection (reconnecting, disconnected) and dmp://presence', async () => {
+    await openConversation();
+    await emitEvent('dmp://connection', { state: 'reconnecting' });
+    expect(screen.getByText('Reconnexion en cours…').closest('[data-state]')).toHaveAttribute('data-state', 'reconnecting');
+    await emitEvent('dmp://connection', { state: 'disconnected' });
+    expect(screen.getByText('Déconnecté')).toBeInTheDocument();
+    await emitEvent('dmp://presence', { userId: doctor.id, online: true });
+    expect(screen.getByText('En ligne')).toBeInTheDocument();
+  });
+
+  it('tells the shell which conversation is open, and that none is once closed', async () => {
+    const { backend, view } = await openConversation();
+    expect(backend.callsOf('set_open_conversation')).toEqual([{ conversation: { contextType: 'ordonnance', contextId: 'ord_789' } }]);
+    view.unmount();
+    await waitFor(() => expect(backend.callsOf('set_open_conversation').at(-1)).toEqual({ conversation: null }));
+  });
+
+  it('closes on Escape and keeps Tab focus inside the dialog', async () => {
+    const { onClose, user } = await openConversation({ messages: [makeMessage({ content: 'Bonjour' })] });
+    const dialog = screen.getByRole('dialog', { name: "Questions sur l'ordonnance" });
+    expect(textarea()).toHaveFocus();
+    for (let i = 0; i < 25; i += 1) {
+      await user.tab();
+      expect(dialog.contains(document.activeElement)).toBe(true);
+    }
+    await user.keyboard('{Escape}');
+    expect(onClose).toHaveBeenCalledTimes(1);
+  });
+});
+
+describe('SecureMessaging — message list', () => {
+  it('groups messages under "Aujourd\'hui", "Hier" and full French dates', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(new Date('2025-03-14T11:00:00+01:00'));
+    await openConversation({
+      messages: [
+        makeMessage({ seq: 1, timestamp: '2025-03-10T08:15:00Z', content: 'Bonjour, une question sur la posologie' }),
+        makeMessage({ seq: 2, timestamp: '2025-03-13T17:40:00Z', from: doctor, content: 'Au milieu du repas.' }),
+        makeMessage({ seq: 3, timestamp: '2025-03-14T08:05:00Z', content: 'Merci docteur' }),
+      ],
+    });
+    const groups = within(messageList()).getAllByTestId('day-group');
+    expect(groups.map((g) => within(g).getByRole('heading').textContent)).toEqual(['Lundi 10 mars 2025', 'Hier', "Aujourd'hui"]);
+    expect(within(groups[2]!).getByText('Merci docteur')).toBeInTheDocument();
+  });
+
+  it('aligns one’s own messages right and colours patient and doctor bubbles', async () => {
+    await openConversation({
+      messages: [
+        makeMessage({ seq: 1, content: 'Dois-je le prendre le matin ?' }),
+        makeMessage({ seq: 2, from: doctor, content: 'Oui, avec le petit-déjeuner.' }),
+      ],
+    });
+    const mine = screen.getByText('Dois-je le prendre le matin ?');
+    const theirs = screen.getByText('Oui, avec le petit-déjeuner.');
+    expect(mine.closest('.bg-blue-500')).not.toBeNull();
+    expect(mine.closest('.justify-end')).not.toBeNull();
+    expect(theirs.closest('.bg-gray-200')).not.toBeNull();
+    expect(theirs.closest('.justify-start')).not.toBeNull();
+  });
+
+  it('shows status ticks for pending, sent, delivered, read and failed messages', async () => {
+    await openConversation({
+      messages: [
+        makeMessage({ seq: 1, status: 'sent', content: 'un' }),
+        makeMessage({ seq: 2, status: 'delivered', content: 'deux' }),
+        makeMessage({ seq: 3, status: 'read', content: 'trois' }),
+        makeMessage({ id: '', clientMessageId: 'p', seq: 0, pending: true, content: 'quatre' }),
+        makeMessage({ id: '', clientMessageId: 'f', seq: 0, failed: true, content: 'cinq' }),
+        makeMessage({ seq: 4, from: doctor, status: 'read', content: 'réponse du médecin' }),
+      ],
+    });
+    const tickOf = (text: string) => screen.getByText(text).closest('li')!.querySelector('[data-status]');
+    expect(tickOf('un')).toHaveAccessibleName('Envoyé');
+    expect(tickOf('deux')).toHaveAccessibleName('Distribué');
+    expect(tickOf('trois')).toHaveAccessibleName('Lu');
+    expect(tickOf('trois')).toHaveClass('text-blue-600');
+    expect(tickOf('quatre')).toHaveAccessibleName('En attente d’envoi');
+    expect(tickOf('cinq')).toHaveAccessibleName('Échec de l’envoi');
+    expect(tickOf('cinq')).toHaveClass('text-red-600');
+    // No ticks on the other participant's messages.
+    expect(tickOf('réponse du médecin')).toBeNull();
+    expect(within(screen.getByText('cinq').closest('li')!).getByRole('button', { name: 'Réessayer' })).toBeInTheDocument();
+  });
+
+  it('marks urgent and reply-expected messages, and shows deleted ones as "Message supprimé" in italics', async () => {
+    await openConversation({
+      messages: [
+        makeMessage({ seq: 1, from: doctor, content: 'Arrêtez le traitement immédiatement.', metadata: { isUrgent: true, requiresResponse: true } }),
+        makeMessage({ seq: 2, content: '', deletedAt: '2025-03-14T09:30:00Z' }),
+      ],
+    });
+    const urgent = screen.getByText('Arrêtez le traitement immédiatement.').closest('li')!;
+    expect(within(urgent).getByText('Urgent')).toBeInTheDocument();
+    expect(within(urgent).getByText('Réponse attendue')).toBeInTheDocument();
+    expect(urgent.querySelector('.ring-red-500')).not.toBeNull();
+    const deleted = within(messageList()).getByText('Message supprimé');
+    expect(deleted).toHaveClass('italic');
+  });
+
+  it('renders message content as text, never as HTML', async () => {
+    const { view } = await openConversation({
+      messages: [makeMessage({ seq: 1, from: doctor, content: '<img src=x onerror=alert(1)> <b>gras</b>' })],
+    });
+    expect(screen.getByText('<img src=x onerror=alert(1)> <b>gras</b>')).toBeInTheDocument();
+    expect(view.container.ownerDocument.querySelector('[data-testid="secure-messaging"] img')).toBeNull();
+    expect(view.container.ownerDocument.querySelector('[data-testid="secure-messaging"] b')).toBeNull();
+  });
+});
+
+describe('SecureMessaging — live updates', () => {
+  it('shows the typing indicator on dmp://typing and hides it when the peer stops', async () => {
+    await openConversation();
+    const typing = { contextType: 'ordonnance' as const, contextId: 'ord_789', user: doctor };
+    await emitEvent('dmp://typing', { ...typing, contextId: 'ord_autre', isTyping: true });
+    expect(screen.queryByTestId('typing-indicator')).not.toBeInTheDocument();
+    await emitEvent('dmp://typing', { ...typing, isTyping: true });
+    expect(screen.getByTestId('typing-indicator')).toHaveTextContent("Dr Sophie Martin est en train d'écrire…");
+    expect(screen.getByTestId('typing-indicator').closest('[aria-live="polite"]')).not.toBeNull();
+    await emitEvent('dmp://typing', { ...typing, isTyping: false });
+    expect(screen.queryByTestId('typing-indicator')).not.toBeInTheDocument();
+  });
+
+  it('replaces the pending message by the acked one (same clientMessageId) and applies statuses forward only', async () => {
+    const pending = makeMessage({ id: '', clientMessageId: 'cm-new', seq: 0, pending: true, content: 'Puis-je prendre de l’ibuprofène ?' });
+    const { user, backend } = await openConversation({
+      messages: [makeMessage({ seq: 1, from: doctor, content: 'Bonjour Camille' })],
+      handlers: { send_message: { value: pending } },
+    });
+    await user.type(textarea(), 'Puis-je prendre de l’ibuprofène ?{Enter}');
+    expect(backend.callsOf('send_message')).toEqual([
+      { contextType: 'ordonnance', contextId: 'ord_789', content: 'Puis-je prendre de l’ibuprofène ?', isUrgent: false, requiresResponse: false, attachmentIds: [] },
+    ]);
+    const bubbleTick = () => screen.getByText('Puis-je prendre de l’ibuprofène ?').closest('li')!.querySelector('[data-status]');
+    expect(await screen.findByText('Puis-je prendre de l’ibuprofène ?')).toBeInTheDocument();
+    expect(bubbleTick()).toHaveAccessibleName('En attente d’envoi');
+
+    await emitEvent('dmp://message', { ...pending, id: 'msg_500', seq: 2, pending: undefined });
+    expect(screen.getAllByText('Puis-je prendre de l’ibuprofène ?')).toHaveLength(1);
+    expect(bubbleTick()).toHaveAccessibleName('Envoyé');
+
+    await emitEvent('dmp://status', { messageId: 'msg_500', sessionId: pending.sessionId, status: 'read', at: '2025-03-14T10:00:00Z' });
+    expect(bubbleTick()).toHaveAccessibleName('Lu');
+    await emitEvent('dmp://status', { messageId: 'msg_500', sessionId: pending.sessionId, status: 'delivered', at: '2025-03-14T10:01:00Z' });
+    expect(bubbleTick()).toHaveAccessibleName('Lu');
+  });
+
+  it('ignores messages of other conversations', async () => {
+    await openConversation({ messages: [makeMessage({ seq: 1, content: 'ici' })] });
+    await emitEvent('dmp://message', makeMessage({ seq: 2, from: doctor, content: 'ailleurs', context: { type: 'examen', id: 'exa_321' } }));
+    expect(screen.queryByText('ailleurs')).not.toBeInTheDocument();
+  });
+
+  it('announces a new message from the peer in a polite live region', async () => {
+    await openConversation({ messages: [makeMessage({ seq: 1, content: 'Bonjour' })] });
+    await emitEvent('dmp://message', makeMessage({ seq: 2, from: doctor, content: 'Vous pouvez continuer le traitement.' }));
+    const announcer = screen.getByTestId('announcer');
+    expect(announcer).toHaveAttribute('aria-live', 'polite');
+    expect(announcer).toHaveTextContent('Nouveau message de Dr Sophie Martin : Vous pouvez continuer le traitement.');
+  });
+
+  it('marks the peer’s unread messages read when the window has focus, not before', async () => {
+    const hasFocus = vi.spyOn(document, 'hasFocus').mockReturnValue(false);
+    const { backend } = await openConversation({
+      messages: [
+        makeMessage({ seq: 1, id: 'msg_from_doc', from: doctor, status: 'delivered', content: 'Vos résultats sont normaux.' }),
+        makeMessage({ seq: 2, id: 'msg_already', from: doctor, status: 'read', content: 'Déjà lu' }),
+        makeMessage({ seq: 3, id: 'msg_mine', status: 'sent', content: 'Merci' }),
+      ],
+    });
+    expect(backend.callsOf('mark_read')).toEqual([]);
+    hasFocus.mockReturnValue(true);
+    act(() => {
+      window.dispatchEvent(new Event('focus'));
+    });
+    await waitFor(() => expect(backend.callsOf('mark_read')).toEqual([{ messageId: 'msg_from_doc' }]));
+  });
+});
+
+describe('SecureMessaging — composer', () => {
+  it('sends with Enter, inserts a line with Shift+Enter, and signals typing at most once a second', async () => {
+    // Freeze the clock so that a slow machine cannot stretch typing past the 1 s throttle.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const { user, backend } = await openConversation({
+      handlers: { send_message: (args) => makeMessage({ id: '', clientMessageId: 'cm-x', seq: 0, pending: true, content: String(args.content) }) },
+    });
+    await user.type(textarea(), 'Ligne 1{Shift>}{Enter}{/Shift}Ligne 2');
+    expect(textarea()).toHaveValue('Ligne 1\nLigne 2');
+    expect(backend.callsOf('send_message')).toHaveLength(0);
+    expect(backend.callsOf('set_typing')).toEqual([{ contextType: 'ordonnance', contextId: 'ord_789', isTyping: true }]);
+    vi.setSystemTime(Date.now() + 1100);
+    await user.type(textarea(), ' !');
+    expect(backend.callsOf('set_typing').map((a) => a.isTyping)).toEqual([true, true]);
+    await user.keyboard('{Enter}');
+    await waitFor(() => expect(backend.callsOf('send_message')).toHaveLength(1));
+    expect(backend.callsOf('send_message')[0]).toMatchObject({ content: 'Ligne 1\nLigne 2 !' });
+    expect(backend.callsOf('set_typing').at(-1)).toEqual({ contextType: 'ordonnance', contextId: 'ord_789', isTyping: false });
+    expect(textarea()).toHaveValue('');
+  });
+
+  it('sends "typing stopped" when the field is emptied or left', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const { user, backend } = await openConversation();
+    await user.type(textarea(), 'Bon');
+    await user.clear(textarea());
+    expect(backend.callsOf('set_typing').map((a) => a.isTyping)).toEqual([true, false]);
+    await user.type(textarea(), 'Re');
+    await user.tab();
+    expect(backend.callsOf('set_typing').map((a) => a.isTyping)).toEqual([true, false, true, false]);
+  });
+
+  it('counts characters up to 1000: orange near, red at the limit, sending blocked over it', async () => {
+    const { user, backend } = await openConversation({ handlers: { send_message: { value: makeMessage({ pending: true, id: '', seq: 0 }) } } });
+    const counter = () => screen.getByText(/caractères sur/).parentElement!;
+    const send = () => screen.getByRole('button', { name: 'Envoyer' });
+    await user.click(textarea());
+    await user.paste('a'.repeat(950));
+    expect(counter()).toHaveAttribute('data-level', 'near');
+    expect(counter()).toHaveClass('text-orange-500');
+    expect(counter()).toHaveTextContent('950 / 1 000');
+    await user.paste('b'.repeat(50));
+    expect(counter()).toHaveAttribute('data-level', 'limit');
+    expect(counter()).toHaveClass('text-red-600');
+    expect(send()).toBeEnabled();
+    await user.paste('c');
+    expect(counter()).toHaveAttribute('data-level', 'over');
+    expect(send()).toBeDisabled();
+    expect(screen.getByRole('alert')).toHaveTextContent('Message trop long : 1 000 caractères maximum.');
+    expect(textarea()).toHaveAttribute('aria-invalid', 'true');
+    await user.keyboard('{Enter}');
+    expect(backend.callsOf('send_message')).toHaveLength(0);
+  });
+
+  it('sends the Urgent and Réponse attendue flags', async () => {
+    const { user, backend } = await openConversation({ handlers: { send_message: { value: makeMessage({ pending: true, id: '', seq: 0 }) } } });
+    const urgent = screen.getByRole('button', { name: 'Urgent' });
+    await user.click(urgent);
+    await user.click(screen.getByRole('button', { name: 'Réponse attendue' }));
+    expect(urgent).toHaveAttribute('aria-pressed', 'true');
+    await user.type(textarea(), 'Forte fièvre depuis ce matin{Enter}');
+    await waitFor(() => expect(backend.callsOf('send_message')).toHaveLength(1));
+    expect(backend.callsOf('send_message')[0]).toMatchObject({ isUrgent: true, requiresResponse: true });
+    expect(urgent).toHaveAttribute('aria-pressed', 'false');
+  });
+
+  it('shows a refused send in red with its reason, and retries it', async () => {
+    let attempts = 0;
+    const { user, backend } = await openConversation({
+      handlers: {
+        send_message: (args) => {
+          attempts += 1;
+          if (attempts === 1) throw commandError('RATE_LIMIT_EXCEEDED');
+          return makeMessage({ id: '', clientMessageId: 'cm-retry', seq: 0, pending: true, content: String(args.content) });
+        },
+      },
+    });
+    await user.type(textarea(), 'Le pharmacien demande une précision{Enter}');
+    const item = (await screen.findByText('Le pharmacien demande une précision')).closest('li')!;
+    expect(within(item).getByText('Trop de messages envoyés en peu de temps. Patientez un instant.')).toBeInTheDocument();
+    expect(item.querySelector('.ring-red-500')).not.toBeNull();
+    await user.click(within(item).getByRole('button', { name: 'Réessayer' }));
+    await waitFor(() => expect(backend.callsOf('send_message')).toHaveLength(2));
+    expect(backend.callsOf('send_message')[1]).toMatchObject({ content: 'Le pharmacien demande une précision' });
+    const retried = screen.getByText('Le pharmacien demande une précision').closest('li')!;
+    expect(retried.querySelector('[data-status]')).toHaveAccessibleName('En attente d’envoi');
+    expect(screen.queryByRole('button', { name: 'Réessayer' })).not.toBeInTheDocument();
+  });
+
+  it('inserts an emoji from the keyboard-accessible picker', async () => {
+    const { user } = await openConversation();
+    await user.type(textarea(), 'Merci ');
+    await user.click(screen.getByRole('button', { name: 'Insérer un emoji' }));
+    const picker = screen.getByRole('dialog', { name: 'Emoji' });
+    expect(within(picker).getByRole('button', { name: 'Insérer 😀' })).toHaveFocus();
+    await user.keyboard('{ArrowRight}');
+    expect(within(picker).getByRole('button', { name: 'Insérer 😊' })).toHaveFocus();
+    await user.keyboard('{Enter}');
+    expect(textarea()).toHaveValue('Merci 😊');
+    expect(screen.queryByRole('dialog', { name: 'Emoji' })).not.toBeInTheDocument();
+  });
+
+  it('asks for confirmation before deleting one’s own message', async () => {
+    const tombstone = makeMessage({ seq: 7, id: 'msg_7', content: '', deletedAt: '2025-03-14T09:30:00Z' });
+    const { user, backend } = await openConversation({
+      messages: [makeMessage({ seq: 7, id: 'msg_7', content: 'Message envoyé par erreur' })],
+      handlers: { delete_message: { value: tombstone } },
+    });
+    await user.click(screen.getByRole('button', { name: 'Supprimer le message' }));
+    const confirm = screen.getByRole('alertdialog', { name: 'Supprimer ce message ?' });
+    await user.click(within(confirm).getByRole('button', { name: 'Annuler' }));
+    expect(backend.callsOf('delete_message')).toHaveLength(0);
+    expect(screen.getByText('Message envoyé par erreur')).toBeInTheDocument();
+
+    await user.click(screen.getByRole('button', { name: 'Supprimer le message' }));
+    await user.click(within(screen.getByRole('alertdialog')).getByRole('button', { name: 'Supprimer le message' }));
+    await waitFor(() => expect(backend.callsOf('delete_message')).toEqual([{ messageId: 'msg_7' }]));
+    expect(await within(messageList()).findByText('Message supprimé')).toBeInTheDocument();
+    expect(screen.queryByText('Message envoyé par erreur')).not.toBeInTheDocument();
+  });
+});
+
+/** jsdom has no layout: give the list the geometry of a real scrolled list. */
+function fakeGeometry(el: HTMLElement, geometry: { scrollHeight: number; clientHeight: number }) {
+  Object.defineProperty(el, 'scrollHeight', { configurable: true, get: () => geometry.scrollHeight });
+  Object.defineProperty(el, 'clientHeight', { configurable: true, get: () => geometry.clientHeight });
+}
+
+describe('SecureMessaging — scrolling', () => {
+  const history = [
+    makeMessage({ seq: 11, content: 'Premier message' }),
+    makeMessage({ seq: 12, from: doctor, content: 'Réponse' }),
+    makeMessage({ seq: 13, content: 'Question suivante' }),
+  ];
+
+  it('does not jump while reading older messages: it shows a "Nouveaux messages ↓" pill instead', async () => {
+    const { user } = await openConversation({ messages: history });
+    const list = screen.getByTestId('message-scroll');
+    fakeGeometry(list, { scrollHeight: 2000, clientHeight: 500 });
+    list.scrollTop = 300;
+    fireEvent.scroll(list);
+
+    await emitEvent('dmp://message', makeMessage({ seq: 14, from: doctor, content: 'Nouvelle consigne' }));
+    expect(list.scrollTop).toBe(300);
+    const pill = screen.getByRole('button', { name: /Nouveaux messages ↓/ });
+    expect(pill).toHaveTextContent('1');
+
+    await user.click(pill);
+    expect(list.scrollTop).toBe(2000);
+    expect(screen.queryByRole('button', { name: /Nouveaux messages/ })).not.toBeInTheDocument();
+  });
+
+  it('follows new messages when the reader is already at the bottom', async () => {
+    await openConversation({ messages: history });
+    const list = screen.getByTestId('message-scroll');
+    fakeGeometry(list, { scrollHeight: 2000, clientHeight: 500 });
+    list.scrollTop = 1480;
+    fireEvent.scroll(list);
+    await emitEvent('dmp://message', makeMessage({ seq: 14, from: doctor, content: 'Nouvelle consigne' }));
+    expect(list.scrollTop).toBe(2000);
+    expect(screen.queryByRole('button', { name: /Nouveaux messages/ })).not.toBeInTheDocument();
+  });
+
+  it('loads older pages with `before` when scrolled to the top and keeps the reading position', async () => {
+    const geometry = { scrollHeight: 1000, clientHeight: 500 };
+    const older = deferred<ReturnType<typeof historyPage>>();
+    const { backend } = await openConversation({
+      page: historyPage(history, { hasMore: true, nextBefore: 11 }),
+      handlers: {
+        load_history: (args) => (args.before === undefined ? historyPage(history, { hasMore: true, nextBefore: 11 }) : older.promise),
+      },
+    });
+    const list = screen.getByTestId('message-scroll');
+    fakeGeometry(list, geometry);
+    list.scrollTop = 40;
+    fireEvent.scroll(list);
+    fireEvent.scroll(list);
+    await waitFor(() => expect(backend.callsOf('load_history')).toHaveLength(2));
+    expect(backend.callsOf('load_history')[1]).toEqual({ contextType: 'ordonnance', contextId: 'ord_789', before: 11 });
+
+    geometry.scrollHeight = 1600;
+    await act(async () => {
+      older.resolve(historyPage([makeMessage({ seq: 9, content: 'Très ancien' }), makeMessage({ seq: 10, content: 'Ancien' })]));
+    });
+    expect(await screen.findByText('Très ancien')).toBeInTheDocument();
+    expect(list.scrollTop).toBe(40 + 600);
+    expect(screen.getByText('Début de la conversation')).toBeInTheDocument();
+  });
+});

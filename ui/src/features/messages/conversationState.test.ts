@@ -1,0 +1,142 @@
+import { describe, expect, it } from 'vitest';
+import { createFormatters, dayKey } from '../../i18n/format';
+import { makeMessage, doctor } from '../../test/fixtures';
+import {
+  applyStatus,
+  characterCount,
+  conversationReducer,
+  counterLevel,
+  decideScroll,
+  groupByDay,
+  initialConversationState,
+  isNearBottom,
+  mergeMessages,
+  sortMessages,
+} from './conversationState';
+
+describe('groupByDay + day labels', () => {
+  it('splits messages into local days labelled Aujourd’hui, Hier, then the full French date', () => {
+    const now = new Date('2025-03-14T11:00:00+01:00');
+    const messages = [
+      makeMessage({ timestamp: '2025-03-10T08:15:00Z', content: 'Bonjour, une question sur la posologie' }),
+      makeMessage({ timestamp: '2025-03-13T17:40:00Z', content: 'Faut-il le prendre pendant le repas ?' }),
+      makeMessage({ timestamp: '2025-03-13T18:05:00Z', from: doctor, content: 'Oui, au milieu du repas.' }),
+      // 23:30 UTC on the 13th is already the 14th in Paris.
+      makeMessage({ timestamp: '2025-03-13T23:30:00Z', content: 'Merci docteur' }),
+    ];
+    const groups = groupByDay(messages, (iso) => dayKey(new Date(iso)));
+    const fmt = createFormatters('fr');
+    const labels = groups.map((g) => fmt.dayLabel(g.first.timestamp, now));
+    expect(groups.map((g) => g.messages.length)).toEqual([1, 2, 1]);
+    expect(labels).toEqual([{ kind: 'date', text: 'Lundi 10 mars 2025' }, { kind: 'yesterday' }, { kind: 'today' }]);
+  });
+
+  it('formats the full date in English when the language is English', () => {
+    const label = createFormatters('en').dayLabel('2025-03-10T08:15:00Z', new Date('2025-03-14T11:00:00+01:00'));
+    expect(label.kind).toBe('date');
+    // ICU versions differ on the comma after the weekday.
+    expect(label.kind === 'date' && label.text).toMatch(/^Monday,? 10 March 2025$/);
+  });
+});
+
+describe('mergeMessages', () => {
+  it('replaces the pending optimistic copy with the acked message carrying the same clientMessageId', () => {
+    const pending = makeMessage({ id: '', clientMessageId: 'cm-42', seq: 0, pending: true, content: 'Puis-je arrêter le traitement ?' });
+    const acked = makeMessage({ id: 'msg_9001', clientMessageId: 'cm-42', seq: 12, content: 'Puis-je arrêter le traitement ?' });
+    const merged = mergeMessages([pending], [acked]);
+    expect(merged).toHaveLength(1);
+    expect(merged[0]).toMatchObject({ id: 'msg_9001', seq: 12 });
+    expect(merged[0]!.pending).toBeFalsy();
+  });
+
+  it('keeps the acked message when the pending copy arrives after it (ack raced the command reply)', () => {
+    const acked = makeMessage({ id: 'msg_9002', clientMessageId: 'cm-43', seq: 13, status: 'delivered' });
+    const latePending = makeMessage({ id: '', clientMessageId: 'cm-43', seq: 0, pending: true });
+    const merged = mergeMessages([acked], [latePending]);
+    expect(merged).toHaveLength(1);
+    expect(merged[0]).toMatchObject({ id: 'msg_9002', status: 'delivered' });
+    expect(merged[0]!.pending).toBeFalsy();
+  });
+
+  it('de-duplicates by id and never lowers the status of a replayed message', () => {
+    const read = makeMessage({ id: 'msg_1', seq: 1, status: 'read', readAt: '2025-03-14T09:10:00Z' });
+    const replay = makeMessage({ id: 'msg_1', seq: 1, status: 'sent' });
+    const merged = mergeMessages([read], [replay]);
+    expect(merged).toHaveLength(1);
+    expect(merged[0]!.status).toBe('read');
+    expect(merged[0]!.readAt).toBe('2025-03-14T09:10:00Z');
+  });
+
+  it('orders by seq, whatever the arrival order, with unsent messages last', () => {
+    const list = sortMessages([
+      makeMessage({ id: 'c', seq: 30 }),
+      makeMessage({ id: '', clientMessageId: 'p1', seq: 0, pending: true, timestamp: '2025-03-14T08:00:00Z' }),
+      makeMessage({ id: 'a', seq: 10 }),
+      makeMessage({ id: '', clientMessageId: 'f1', seq: 0, failed: true, timestamp: '2025-03-14T07:00:00Z' }),
+      makeMessage({ id: 'b', seq: 20 }),
+    ]);
+    expect(list.map((m) => m.id || m.clientMessageId)).toEqual(['a', 'b', 'c', 'f1', 'p1']);
+  });
+});
+
+describe('applyStatus', () => {
+  it('moves status forward only: sent → delivered → read, never back', () => {
+    let list = [makeMessage({ id: 'm1', status: 'sent' })];
+    list = applyStatus(list, { messageId: 'm1', sessionId: 's', status: 'delivered', at: '2025-03-14T09:01:00Z' });
+    expect(list[0]!.status).toBe('delivered');
+    list = applyStatus(list, { messageId: 'm1', sessionId: 's', status: 'read', at: '2025-03-14T09:02:00Z' });
+    expect(list[0]).toMatchObject({ status: 'read', readAt: '2025-03-14T09:02:00Z' });
+    const after = applyStatus(list, { messageId: 'm1', sessionId: 's', status: 'delivered', at: '2025-03-14T09:03:00Z' });
+    expect(after[0]!.status).toBe('read');
+    expect(after).toBe(list);
+  });
+});
+
+describe('conversationReducer', () => {
+  it('records why a send failed and forgets it once the message is discarded for a retry', () => {
+    const failed = makeMessage({ id: '', clientMessageId: 'local-1', seq: 0 });
+    let state = conversationReducer(initialConversationState, { type: 'sendFailed', message: failed, code: 'RATE_LIMIT_EXCEEDED' });
+    expect(state.messages[0]!.failed).toBe(true);
+    expect(state.failures['local-1']).toBe('RATE_LIMIT_EXCEEDED');
+    state = conversationReducer(state, { type: 'discard', clientMessageId: 'local-1' });
+    expect(state.messages).toHaveLength(0);
+    expect(state.failures).toEqual({});
+  });
+
+  it('keeps live messages received while the first page was loading', () => {
+    const live = makeMessage({ id: 'live', seq: 50 });
+    let state = conversationReducer(initialConversationState, { type: 'upsert', message: live });
+    state = conversationReducer(state, {
+      type: 'loaded',
+      page: { messages: [makeMessage({ id: 'old', seq: 49 })], hasMore: true, nextBefore: 49, session: null },
+    });
+    expect(state.messages.map((m) => m.id)).toEqual(['old', 'live']);
+    expect(state).toMatchObject({ status: 'ready', hasMore: true, nextBefore: 49 });
+  });
+});
+
+describe('composer counter', () => {
+  it('counts an emoji as one character', () => {
+    expect(characterCount('Merci 🙏')).toBe(7);
+  });
+
+  it('is orange near the limit, red at it, blocking over it', () => {
+    expect(counterLevel(899, 1000)).toBe('ok');
+    expect(counterLevel(900, 1000)).toBe('near');
+    expect(counterLevel(1000, 1000)).toBe('limit');
+    expect(counterLevel(1001, 1000)).toBe('over');
+  });
+});
+
+describe('scrolling decisions', () => {
+  it('sticks to the bottom only when the reader is there or sent the message', () => {
+    expect(decideScroll({ nearBottom: true, ownMessage: false })).toBe('stick');
+    expect(decideScroll({ nearBottom: false, ownMessage: true })).toBe('stick');
+    expect(decideScroll({ nearBottom: false, ownMessage: false })).toBe('pill');
+  });
+
+  it('treats the last 80 px as "at the bottom"', () => {
+    expect(isNearBottom({ scrollHeight: 2000, clientHeight: 500, scrollTop: 1420 })).toBe(true);
+    expect(isNearBottom({ scrollHeight: 2000, clientHeight: 500, scrollTop: 1400 })).toBe(false);
+  });
+});

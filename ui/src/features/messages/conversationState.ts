@@ -1,0 +1,213 @@
+/**
+ * The state of one open conversation as a pure reducer, so that the delicate rules are
+ * unit-tested without React: merge by `id` or `clientMessageId` (an ack replaces the
+ * pending copy, never the other way round), order by `seq` with unsent messages last,
+ * statuses only move forward (sent < delivered < read).
+ */
+import type { ErrorCode, HistoryPage, Message, MessageStatus, Session, StatusEvent } from '../../api';
+
+export type ConversationState = {
+  messages: Message[];
+  hasMore: boolean;
+  nextBefore: number | null;
+  session: Session | null;
+  status: 'loading' | 'ready' | 'error';
+  error: ErrorCode | null;
+  loadingOlder: boolean;
+  olderError: ErrorCode | null;
+  /** Why a message failed, by clientMessageId (null when the shell did not say). */
+  failures: Record<string, ErrorCode | null>;
+};
+
+export type ConversationAction =
+  | { type: 'loaded'; page: HistoryPage }
+  | { type: 'loadFailed'; code: ErrorCode }
+  | { type: 'olderRequested' }
+  | { type: 'olderLoaded'; page: HistoryPage }
+  | { type: 'olderFailed'; code: ErrorCode }
+  | { type: 'upsert'; message: Message }
+  | { type: 'status'; event: StatusEvent }
+  | { type: 'sendFailed'; message: Message; code: ErrorCode }
+  | { type: 'discard'; clientMessageId: string }
+  | { type: 'markedRead'; messageId: string; at: string };
+
+export const initialConversationState: ConversationState = {
+  messages: [],
+  hasMore: false,
+  nextBefore: null,
+  session: null,
+  status: 'loading',
+  error: null,
+  loadingOlder: false,
+  olderError: null,
+  failures: {},
+};
+
+const STATUS_RANK: Record<MessageStatus, number> = { sent: 0, delivered: 1, read: 2 };
+
+export function statusRank(status: MessageStatus): number {
+  return STATUS_RANK[status];
+}
+
+export function laterStatus(a: MessageStatus, b: MessageStatus): MessageStatus {
+  return STATUS_RANK[b] > STATUS_RANK[a] ? b : a;
+}
+
+/** Stable identity across the pending → acked transition. */
+export function messageKey(message: Message): string {
+  return message.clientMessageId || message.id;
+}
+
+export function isUnsent(message: Message): boolean {
+  return Boolean(message.pending || message.failed);
+}
+
+function sameMessage(a: Message, b: Message): boolean {
+  if (a.id && b.id && a.id === b.id) return true;
+  return Boolean(a.clientMessageId && b.clientMessageId && a.clientMessageId === b.clientMessageId);
+}
+
+/** Acked messages by seq (then time), unsent ones after them in the order they were written. */
+export function sortMessages(messages: Message[]): Message[] {
+  return [...messages].sort((a, b) => {
+    const unsent = Number(isUnsent(a)) - Number(isUnsent(b));
+    if (unsent !== 0) return unsent;
+    if (!isUnsent(a) && a.seq !== b.seq) return a.seq - b.seq;
+    return Date.parse(a.timestamp) - Date.parse(b.timestamp);
+  });
+}
+
+/** Combines what we had with a newer copy of the same message. */
+export function combine(existing: Message, incoming: Message): Message {
+  // The ack may arrive before `send_message` resolves with the pending copy: keep the ack.
+  if (!isUnsent(existing) && incoming.pending) return existing;
+  const status = laterStatus(existing.status, incoming.status);
+  return {
+    ...incoming,
+    status,
+    deliveredAt: incoming.deliveredAt ?? existing.deliveredAt,
+    readAt: incoming.readAt ?? existing.readAt,
+    deletedAt: incoming.deletedAt ?? existing.deletedAt,
+  };
+}
+
+export function mergeMessages(current: Message[], incoming: Message[]): Message[] {
+  const next = [...current];
+  for (const message of incoming) {
+    const index = next.findIndex((m) => sameMessage(m, message));
+    if (index === -1) next.push(message);
+    else next[index] = combine(next[index]!, message);
+  }
+  return sortMessages(next);
+}
+
+export function applyStatus(messages: Message[], event: StatusEvent): Message[] {
+  let changed = false;
+  const next = messages.map((m) => {
+    if (m.id !== event.messageId || statusRank(event.status) <= statusRank(m.status)) return m;
+    changed = true;
+    return {
+      ...m,
+      status: event.status,
+      deliveredAt: event.status === 'sent' ? m.deliveredAt : (m.deliveredAt ?? event.at),
+      readAt: event.status === 'read' ? event.at : m.readAt,
+    };
+  });
+  return changed ? next : messages;
+}
+
+export function conversationReducer(state: ConversationState, action: ConversationAction): ConversationState {
+  switch (action.type) {
+    case 'loaded':
+      return {
+        ...state,
+        status: 'ready',
+        error: null,
+        messages: mergeMessages(state.messages, action.page.messages),
+        hasMore: action.page.hasMore,
+        nextBefore: action.page.nextBefore,
+        session: action.page.session ?? state.session,
+      };
+    case 'loadFailed':
+      return { ...state, status: 'error', error: action.code };
+    case 'olderRequested':
+      return { ...state, loadingOlder: true, olderError: null };
+    case 'olderLoaded':
+      return {
+        ...state,
+        loadingOlder: false,
+        messages: mergeMessages(state.messages, action.page.messages),
+        hasMore: action.page.hasMore,
+        nextBefore: action.page.nextBefore,
+        session: action.page.session ?? state.session,
+      };
+    case 'olderFailed':
+      return { ...state, loadingOlder: false, olderError: action.code };
+    case 'upsert': {
+      const failures = { ...state.failures };
+      if (!action.message.failed) delete failures[action.message.clientMessageId];
+      else if (!(action.message.clientMessageId in failures)) failures[action.message.clientMessageId] = null;
+      return { ...state, messages: mergeMessages(state.messages, [action.message]), failures };
+    }
+    case 'status': {
+      const messages = applyStatus(state.messages, action.event);
+      return messages === state.messages ? state : { ...state, messages };
+    }
+    case 'sendFailed':
+      return {
+        ...state,
+        messages: mergeMessages(state.messages, [{ ...action.message, failed: true, pending: false }]),
+        failures: { ...state.failures, [action.message.clientMessageId]: action.code },
+      };
+    case 'discard': {
+      const failures = { ...state.failures };
+      delete failures[action.clientMessageId];
+      return {
+        ...state,
+        messages: state.messages.filter((m) => m.clientMessageId !== action.clientMessageId),
+        failures,
+      };
+    }
+    case 'markedRead':
+      return { ...state, messages: applyStatus(state.messages, { messageId: action.messageId, sessionId: '', status: 'read', at: action.at }) };
+  }
+}
+
+/** Messages of one local calendar day, in order. */
+export type DayGroup = { day: string; first: Message; messages: Message[] };
+
+export function groupByDay(messages: Message[], dayOf: (iso: string) => string): DayGroup[] {
+  const groups: DayGroup[] = [];
+  for (const message of messages) {
+    const day = dayOf(message.timestamp);
+    const last = groups[groups.length - 1];
+    if (last && last.day === day) last.messages.push(message);
+    else groups.push({ day, first: message, messages: [message] });
+  }
+  return groups;
+}
+
+/** Code points, not UTF-16 units: an emoji counts as one character, as users expect. */
+export function characterCount(text: string): number {
+  return [...text].length;
+}
+
+export type CounterLevel = 'ok' | 'near' | 'limit' | 'over';
+
+export function counterLevel(count: number, max: number): CounterLevel {
+  if (count > max) return 'over';
+  if (count === max) return 'limit';
+  if (count >= Math.floor(max * 0.9)) return 'near';
+  return 'ok';
+}
+
+/** What the list should do when messages were appended at the bottom. */
+export function decideScroll({ nearBottom, ownMessage }: { nearBottom: boolean; ownMessage: boolean }): 'stick' | 'pill' {
+  return nearBottom || ownMessage ? 'stick' : 'pill';
+}
+
+export const NEAR_BOTTOM_PX = 80;
+
+export function isNearBottom(el: { scrollHeight: number; scrollTop: number; clientHeight: number }): boolean {
+  return el.scrollHeight - el.scrollTop - el.clientHeight <= NEAR_BOTTOM_PX;
+}

@@ -1,0 +1,87 @@
+/** Realistic French test data: one patient, two doctors, a prescription and an exam. */
+import type { ContextSummary, Message, Participant, Session, User } from '../api';
+
+export const patientUser: User = { id: 'patient_123', type: 'patient', name: 'Camille Durand', username: 'camille.durand' };
+export const doctorUser: User = { id: 'medecin_456', type: 'medecin', name: 'Dr Sophie Martin', username: 'sophie.martin' };
+
+export const patient: Participant = { id: patientUser.id, type: 'patient', name: patientUser.name };
+export const doctor: Participant = { id: doctorUser.id, type: 'medecin', name: doctorUser.name };
+export const otherDoctor: Participant = { id: 'medecin_777', type: 'medecin', name: 'Dr Karim Benali' };
+export const otherPatient: Participant = { id: 'patient_555', type: 'patient', name: 'Lucas Petit' };
+
+export function session(contextType: 'ordonnance' | 'examen', contextId: string, p = patient, d = doctor): Session {
+  return {
+    id: `session_${contextType}_${contextId}_${p.id}_${d.id}`,
+    contextType,
+    contextId,
+    participants: { patient: p, doctor: d },
+    status: 'active',
+    createdAt: '2025-03-12T09:00:00Z',
+    lastActivity: '2025-03-14T08:30:00Z',
+    messageCount: 3,
+    unreadCount: { patient: 1, doctor: 0 },
+    lastSeq: 3,
+  };
+}
+
+export const ordonnance: ContextSummary = {
+  type: 'ordonnance',
+  id: 'ord_789',
+  title: 'Amoxicilline 1 g — angine bactérienne',
+  date: '2025-03-12',
+  summary: 'Amoxicilline 1 g, un comprimé matin et soir pendant 7 jours. Paracétamol 1 g si fièvre.',
+  patient,
+  doctor,
+  session: session('ordonnance', 'ord_789'),
+  unreadCount: 2,
+  lastMessageAt: '2025-03-14T08:30:00Z',
+};
+
+export const examen: ContextSummary = {
+  type: 'examen',
+  id: 'exa_321',
+  title: 'Bilan sanguin complet',
+  date: '2025-02-27',
+  summary: 'NFS, glycémie à jeun, bilan lipidique. Cholestérol LDL légèrement élevé (1,65 g/L).',
+  patient,
+  doctor: otherDoctor,
+  session: null,
+  unreadCount: 0,
+};
+
+let seqCounter = 100;
+
+type MessageInit = Partial<Message> & { from?: Participant; to?: Participant };
+
+/** A message of the ordonnance conversation; from the patient unless said otherwise. */
+export function makeMessage(init: MessageInit = {}): Message {
+  const { from = patient, to, ...rest } = init;
+  const seq = rest.seq ?? ++seqCounter;
+  const recipient = to ?? (from.id === patient.id ? doctor : patient);
+  return {
+    id: `msg_${seq}`,
+    clientMessageId: `cm_${seq}`,
+    content: 'Bonjour docteur',
+    type: 'text',
+    sender: from,
+    recipient,
+    context: { type: 'ordonnance', id: 'ord_789' },
+    timestamp: '2025-03-14T09:00:00Z',
+    status: 'sent',
+    attachments: [],
+    metadata: { isUrgent: false, requiresResponse: false },
+    sessionId: session('ordonnance', 'ord_789').id,
+    seq,
+    encrypted: true,
+    ...rest,
+  };
+}
+
+export function historyPage(messages: Message[], extra: Partial<{ hasMore: boolean; nextBefore: number | null }> = {}) {
+  return {
+    messages,
+    hasMore: extra.hasMore ?? false,
+    nextBefore: extra.nextBefore ?? null,
+    session: session('ordonnance', 'ord_789'),
+  };
+}

@@ -1,0 +1,30 @@
+/// <reference types="vitest/config" />
+// Vite builds the UI into ui/dist for the Tauri shell; the same file configures Vitest.
+import { defineConfig } from 'vite';
+import react from '@vitejs/plugin-react';
+
+// Dates in tests are asserted in French local time; pin the zone so CI agrees with laptops.
+process.env.TZ = 'Europe/Paris';
+
+export default defineConfig({
+  plugins: [react()],
+  // Relative asset URLs work both under Tauri's custom protocol and a plain static server.
+  base: './',
+  clearScreen: false,
+  server: { port: 5173, strictPort: true },
+  build: {
+    outDir: 'dist',
+    emptyOutDir: true,
+    target: 'es2022',
+    // No inline polyfill script: the app runs under `default-src 'self'`.
+    modulePreload: { polyfill: false },
+    sourcemap: false,
+  },
+  test: {
+    environment: 'jsdom',
+    setupFiles: ['./src/test/setup.ts'],
+    include: ['src/**/*.test.{ts,tsx}'],
+    css: false,
+    testTimeout: 15000,
+  },
+});
