@@ -113,7 +113,11 @@ pub async fn import(store: &SqliteStore, file: ImportFile) -> anyhow::Result<Imp
 
 /// Like [`import`]; with `overwrite_users` false, accounts that already exist
 /// keep their password and keys (the demo data is loaded this way).
-pub async fn import_with(store: &SqliteStore, file: ImportFile, overwrite_users: bool) -> anyhow::Result<ImportSummary> {
+pub async fn import_with(
+    store: &SqliteStore,
+    file: ImportFile,
+    overwrite_users: bool,
+) -> anyhow::Result<ImportSummary> {
     let mut errors = Vec::new();
     let mut users = Vec::new();
     let mut ids = HashSet::new();

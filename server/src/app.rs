@@ -112,7 +112,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
         )),
         attachments_dir: Arc::new(config.attachments_dir()),
         hub: Arc::new(Hub::new(metrics.clone())),
-        hash_permits: Arc::new(tokio::sync::Semaphore::new(
+        hasher: Arc::new(crate::auth::Hasher::new(
             std::thread::available_parallelism().map_or(2, |n| n.get()),
         )),
         config: Arc::new(config),
@@ -129,6 +129,10 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
         let stop = async move {
             let _ = rx.wait_for(|v| *v).await;
         };
+        // Small frames must leave at once: no Nagle delay on messages and acks.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         if let Err(e) = axum::serve(listener, app)
             .with_graceful_shutdown(stop)
             .await

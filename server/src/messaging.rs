@@ -32,7 +32,9 @@ pub fn validate_send(state: &AppState, req: &SendRequest) -> AppResult<()> {
     if !req.context_id.is_valid() {
         return Err(AppError::invalid("contextId is malformed"));
     }
-    let encrypted = req.content.starts_with(dmp_protocol::limits::ENVELOPE_PREFIX);
+    let encrypted = req
+        .content
+        .starts_with(dmp_protocol::limits::ENVELOPE_PREFIX);
     if encrypted {
         // The server only sees the envelope: its size is what it can enforce.
         if req.content.len() > limits.max_envelope_bytes {
@@ -42,7 +44,9 @@ pub fn validate_send(state: &AppState, req: &SendRequest) -> AppResult<()> {
             )));
         }
     } else if state.config.require_e2e {
-        return Err(AppError::invalid("this server only accepts end-to-end encrypted messages"));
+        return Err(AppError::invalid(
+            "this server only accepts end-to-end encrypted messages",
+        ));
     }
     let chars = req.content.chars().count();
     if !encrypted && chars > limits.max_message_length {

@@ -44,8 +44,8 @@ pub struct AppState {
     pub login_throttle: Arc<LoginThrottle>,
     /// Where attachment bytes live.
     pub attachments_dir: Arc<PathBuf>,
-    /// Bounds concurrent Argon2 computations (19 MiB each) to the number of cores.
-    pub hash_permits: Arc<tokio::sync::Semaphore>,
+    /// Runs Argon2 (19 MiB each) at most once per core at a time.
+    pub hasher: Arc<crate::auth::Hasher>,
     /// Flips to true when the server shuts down.
     pub shutdown: watch::Receiver<bool>,
 }

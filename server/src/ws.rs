@@ -174,7 +174,16 @@ struct Conn {
 enum Next {
     Continue,
     Close(u16, &'static str),
+    /// Work that waits for the store: runs concurrently with the next frames,
+    /// its reply is written in the order the frames came.
+    Pipeline(Pending),
 }
+
+/// A frame being processed; resolves to the frame to answer with, if any.
+type Pending = std::pin::Pin<Box<dyn std::future::Future<Output = Option<ServerFrame>> + Send>>;
+
+/// Frames of one connection processed at the same time (sends in flight).
+const MAX_IN_FLIGHT: usize = 64;
 
 impl Conn {
     fn token_deadline(state: &AppState, who: &AuthedUser) -> Instant {
@@ -293,18 +302,29 @@ impl Conn {
                     metadata,
                     attachments,
                 };
-                match messaging::send(&self.state, &self.who, req, &self.meta, Some(self.id)).await
-                {
-                    Ok(sent) => self.ok(send_frame(
-                        sink,
-                        &ServerFrame::Ack {
-                            client_message_id,
-                            message: sent.message,
+                let (state, who, meta, id) = (
+                    self.state.clone(),
+                    self.who.clone(),
+                    self.meta.clone(),
+                    self.id,
+                );
+                // The store queues writes in the order they are submitted, and
+                // pipelined frames are first polled in arrival order, so the
+                // sends of one connection keep their order (and their seq).
+                Next::Pipeline(Box::pin(async move {
+                    Some(
+                        match messaging::send(&state, &who, req, &meta, Some(id)).await {
+                            Ok(sent) => ServerFrame::Ack {
+                                client_message_id,
+                                message: sent.message,
+                            },
+                            Err(e) => {
+                                state.metrics.error(e.code.as_str());
+                                error_frame(&e, Some(client_message_id))
+                            }
                         },
                     )
-                    .await),
-                    Err(e) => self.reply_error(sink, &e, Some(client_message_id)).await,
-                }
+                }))
             }
             ClientFrame::Typing {
                 context_type,
@@ -343,11 +363,22 @@ impl Conn {
         self.ok(send_frame(sink, &error_frame(e, cmid)).await)
     }
 
-    async fn mark(&mut self, sink: &mut Sink, id: &MessageId, status: MessageStatus) -> Next {
-        match messaging::mark(&self.state, &self.who, id, status, &self.meta).await {
-            Ok(_) => Next::Continue,
-            Err(e) => self.reply_error(sink, &e, None).await,
-        }
+    async fn mark(&mut self, _sink: &mut Sink, id: &MessageId, status: MessageStatus) -> Next {
+        let (state, who, meta, id) = (
+            self.state.clone(),
+            self.who.clone(),
+            self.meta.clone(),
+            id.clone(),
+        );
+        Next::Pipeline(Box::pin(async move {
+            match messaging::mark(&state, &who, &id, status, &meta).await {
+                Ok(_) => None,
+                Err(e) => {
+                    state.metrics.error(e.code.as_str());
+                    Some(error_frame(&e, None))
+                }
+            }
+        }))
     }
 
     async fn typing_frame_in(
@@ -556,6 +587,9 @@ async fn connection(
     let timer = tokio::time::sleep_until(next_ping);
     tokio::pin!(timer);
 
+    let mut in_flight: futures_util::stream::FuturesOrdered<Pending> =
+        futures_util::stream::FuturesOrdered::new();
+
     let close_with: Option<(u16, &'static str)> = loop {
         let mut deadline = next_ping.min(last_in + idle).min(conn.token_deadline);
         if let Some(t) = conn.typing_deadline() {
@@ -596,12 +630,21 @@ async fn connection(
                     }
                 }
             }
-            msg = stream.next() => {
+            Some(reply) = in_flight.next(), if !in_flight.is_empty() => {
+                if let Some(frame) = reply {
+                    if !send_frame(&mut sink, &frame).await {
+                        break None;
+                    }
+                }
+            }
+            msg = stream.next(), if in_flight.len() < MAX_IN_FLIGHT => {
                 match msg {
                     Some(Ok(WsMessage::Text(text))) => {
                         last_in = Instant::now();
-                        if let Next::Close(code, reason) = conn.handle_text(&mut sink, text.as_str()).await {
-                            break Some((code, reason));
+                        match conn.handle_text(&mut sink, text.as_str()).await {
+                            Next::Close(code, reason) => break Some((code, reason)),
+                            Next::Pipeline(work) => in_flight.push_back(work),
+                            Next::Continue => {}
                         }
                     }
                     Some(Ok(WsMessage::Binary(_))) => {

@@ -1005,11 +1005,24 @@ fn keys_body(secret: Option<&str>) -> Value {
 #[tokio::test]
 async fn keys_are_shared_only_with_peers_and_login_becomes_zero_knowledge() {
     let s = TestServer::start().await;
-    let (_, pre) = s.post("/api/auth/prelogin", None, json!({"username":"jean.dupont"})).await;
+    let (_, pre) = s
+        .post(
+            "/api/auth/prelogin",
+            None,
+            json!({"username":"jean.dupont"}),
+        )
+        .await;
     assert_eq!(pre["scheme"], "legacy");
-    let (_, ghost1) = s.post("/api/auth/prelogin", None, json!({"username":"ghost.user"})).await;
-    let (_, ghost2) = s.post("/api/auth/prelogin", None, json!({"username":"Ghost.User"})).await;
-    assert_eq!(ghost1["scheme"], "zk-v1", "unknown users look like upgraded ones");
+    let (_, ghost1) = s
+        .post("/api/auth/prelogin", None, json!({"username":"ghost.user"}))
+        .await;
+    let (_, ghost2) = s
+        .post("/api/auth/prelogin", None, json!({"username":"Ghost.User"}))
+        .await;
+    assert_eq!(
+        ghost1["scheme"], "zk-v1",
+        "unknown users look like upgraded ones"
+    );
     assert_eq!(ghost1, ghost2, "made-up salts are stable");
 
     let p = s.login(PATIENT).await;
@@ -1017,22 +1030,62 @@ async fn keys_are_shared_only_with_peers_and_login_becomes_zero_knowledge() {
     let (st, _) = s.get("/api/keys/patient_123", Some(&d.access)).await;
     assert_eq!(st, 404, "no keys published yet");
     let secret = "ab".repeat(32);
-    let res = s.http.put(s.url("/api/keys/me")).bearer_auth(&p.access).json(&keys_body(Some(&secret))).send().await.unwrap();
+    let res = s
+        .http
+        .put(s.url("/api/keys/me"))
+        .bearer_auth(&p.access)
+        .json(&keys_body(Some(&secret)))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 204);
     // Bad shapes are refused.
     let mut bad = keys_body(None);
     bad["publicKeys"]["encryptionKey"] = json!(b64(&[1u8; 31]));
-    let (st, body) = into_parts(s.http.put(s.url("/api/keys/me")).bearer_auth(&p.access).json(&bad).send().await.unwrap()).await;
+    let (st, body) = into_parts(
+        s.http
+            .put(s.url("/api/keys/me"))
+            .bearer_auth(&p.access)
+            .json(&bad)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!((st, error_code(&body)), (400, "VALIDATION_FAILED"));
     let mut weak = keys_body(Some(&secret));
     weak["kdf"]["memoryKib"] = json!(1024);
-    let (st, _) = into_parts(s.http.put(s.url("/api/keys/me")).bearer_auth(&p.access).json(&weak).send().await.unwrap()).await;
+    let (st, _) = into_parts(
+        s.http
+            .put(s.url("/api/keys/me"))
+            .bearer_auth(&p.access)
+            .json(&weak)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(st, 400);
 
     // The login is now zero-knowledge: the password no longer works, the derived secret does.
-    let (_, pre) = s.post("/api/auth/prelogin", None, json!({"username":"jean.dupont"})).await;
-    assert_eq!(pre, json!({"scheme":"zk-v1","salt": b64(&[5u8; 16]),"kdf":{"memoryKib":65536,"iterations":3,"parallelism":4}}));
-    let (st, _) = s.post("/api/auth/login", None, json!({"username":"jean.dupont","password":PATIENT.1})).await;
+    let (_, pre) = s
+        .post(
+            "/api/auth/prelogin",
+            None,
+            json!({"username":"jean.dupont"}),
+        )
+        .await;
+    assert_eq!(
+        pre,
+        json!({"scheme":"zk-v1","salt": b64(&[5u8; 16]),"kdf":{"memoryKib":65536,"iterations":3,"parallelism":4}})
+    );
+    let (st, _) = s
+        .post(
+            "/api/auth/login",
+            None,
+            json!({"username":"jean.dupont","password":PATIENT.1}),
+        )
+        .await;
     assert_eq!(st, 401);
     let p2 = s.login(("jean.dupont", &secret)).await;
     let (st, mine) = s.get("/api/keys/me", Some(&p2.access)).await;
@@ -1046,7 +1099,12 @@ async fn keys_are_shared_only_with_peers_and_login_becomes_zero_knowledge() {
     for who in [OTHER_PATIENT, OTHER_DOCTOR, ADMIN] {
         let o = s.login(who).await;
         let (st, body) = s.get("/api/keys/patient_123", Some(&o.access)).await;
-        assert_eq!((st, error_code(&body)), (403, "CONTEXT_ACCESS_DENIED"), "{}", o.user_id);
+        assert_eq!(
+            (st, error_code(&body)),
+            (403, "CONTEXT_ACCESS_DENIED"),
+            "{}",
+            o.user_id
+        );
     }
 
     // Password change on the client: the current secret is checked, other logins end.
@@ -1056,14 +1114,35 @@ async fn keys_are_shared_only_with_peers_and_login_becomes_zero_knowledge() {
                "kdf": {"memoryKib": 65536, "iterations": 3, "parallelism": 4},
                "backup": {"version": 1, "nonce": b64(&[7u8; 24]), "ciphertext": b64(&[8u8; 96])}})
     };
-    let (st, body) = s.post("/api/auth/password", Some(&p2.access), change(&"ef".repeat(32))).await;
+    let (st, body) = s
+        .post(
+            "/api/auth/password",
+            Some(&p2.access),
+            change(&"ef".repeat(32)),
+        )
+        .await;
     assert_eq!((st, error_code(&body)), (401, "AUTH_REQUIRED"));
-    let (st, _) = s.post("/api/auth/password", Some(&p2.access), change(&secret)).await;
+    let (st, _) = s
+        .post("/api/auth/password", Some(&p2.access), change(&secret))
+        .await;
     assert_eq!(st, 204);
-    assert_eq!(s.get("/api/me", Some(&p2.access)).await.0, 200, "the changing login stays");
-    eventually("other logins revoked", || async { s.get("/api/me", Some(&p.access)).await.0 == 401 }).await;
+    assert_eq!(
+        s.get("/api/me", Some(&p2.access)).await.0,
+        200,
+        "the changing login stays"
+    );
+    eventually("other logins revoked", || async {
+        s.get("/api/me", Some(&p.access)).await.0 == 401
+    })
+    .await;
     s.login(("jean.dupont", &new_secret)).await;
-    let (st, _) = s.post("/api/auth/login", None, json!({"username":"jean.dupont","password":secret})).await;
+    let (st, _) = s
+        .post(
+            "/api/auth/login",
+            None,
+            json!({"username":"jean.dupont","password":secret}),
+        )
+        .await;
     assert_eq!(st, 401);
 }
 
@@ -1073,11 +1152,23 @@ async fn envelopes_and_encrypted_attachments_are_opaque_but_bounded() {
     let p = s.login(PATIENT).await;
     let (st, body) = s.send(&p, ORD, "clear", "texte en clair").await;
     assert_eq!((st, error_code(&body)), (400, "VALIDATION_FAILED"));
-    let envelope = format!("{}{}", dmp_protocol::limits::ENVELOPE_PREFIX, "A".repeat(3000));
+    let envelope = format!(
+        "{}{}",
+        dmp_protocol::limits::ENVELOPE_PREFIX,
+        "A".repeat(3000)
+    );
     let (st, m) = s.send(&p, ORD, "env", &envelope).await;
     assert_eq!(st, 201, "an envelope longer than 1000 characters is fine");
-    assert_eq!(m["content"], envelope.as_str(), "stored and returned byte for byte");
-    let huge = format!("{}{}", dmp_protocol::limits::ENVELOPE_PREFIX, "A".repeat(17 * 1024));
+    assert_eq!(
+        m["content"],
+        envelope.as_str(),
+        "stored and returned byte for byte"
+    );
+    let huge = format!(
+        "{}{}",
+        dmp_protocol::limits::ENVELOPE_PREFIX,
+        "A".repeat(17 * 1024)
+    );
     let (st, body) = s.send(&p, ORD, "huge", &huge).await;
     assert_eq!((st, error_code(&body)), (400, "VALIDATION_FAILED"));
     let mut blob = dmp_protocol::limits::ENCRYPTED_ATTACHMENT_MAGIC.to_vec();
@@ -1086,7 +1177,10 @@ async fn envelopes_and_encrypted_attachments_are_opaque_but_bounded() {
     assert_eq!(st, 201, "{a}");
     assert_eq!(a["mimeType"], "application/vnd.dmp.e2e");
     let (st, _) = upload(&s, &p, "scan.png", &png_bytes()).await;
-    assert_eq!(st, 415, "clear-text attachments refused when E2E is required");
+    assert_eq!(
+        st, 415,
+        "clear-text attachments refused when E2E is required"
+    );
     let (st, _) = upload(&s, &p, "fake.enc", &png_bytes()).await;
     assert_eq!(st, 415, "an .enc file must be an encrypted container");
 }

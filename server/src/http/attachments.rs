@@ -139,8 +139,10 @@ pub async fn upload(
         extension(&name).ok_or_else(|| AppError::invalid("the file name has no extension"))?;
     let encrypted = ext == "enc";
     if !encrypted && state.config.require_e2e {
-        return Err(AppError::invalid("this server only accepts end-to-end encrypted attachments (.enc)")
-            .with_status(StatusCode::UNSUPPORTED_MEDIA_TYPE));
+        return Err(AppError::invalid(
+            "this server only accepts end-to-end encrypted attachments (.enc)",
+        )
+        .with_status(StatusCode::UNSUPPORTED_MEDIA_TYPE));
     }
     if !encrypted && !limits.allowed_file_types.contains(&ext) {
         return Err(AppError::invalid(format!(

@@ -1,7 +1,7 @@
 //! Login, refresh, logout and the caller's identity.
 
 use super::Json;
-use crate::auth::{hash_refresh_token, new_family_id, new_refresh_token, verify_password};
+use crate::auth::{hash_refresh_token, new_family_id, new_refresh_token};
 use crate::error::{AppError, AppResult};
 use crate::state::{AppState, AuthedUser};
 use crate::store::{AuditEvent, FamilyRecord, RequestMeta, Rotation};
@@ -39,19 +39,7 @@ pub async fn login(
     }
     let record = state.store.user_by_username(&username).await?;
     let hash = record.as_ref().map(|u| u.password_hash.clone());
-    let pw = password.clone();
-    let permit = state
-        .hash_permits
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|_| AppError::internal())?;
-    let ok = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        verify_password(&pw, hash.as_deref())
-    })
-    .await
-    .unwrap_or(false);
+    let ok = state.hasher.verify(&password, hash).await;
     let user = match record {
         Some(u) if ok && !u.disabled => u,
         other => {

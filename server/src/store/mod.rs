@@ -382,9 +382,23 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// The key material of a user.
     async fn user_keys(&self, user: &UserId) -> StoreResult<UserKeys>;
     /// Publishes public keys and their backup; with `zk`, also switches the login to the zero-knowledge scheme.
-    async fn put_keys(&self, user: &UserId, public_keys: String, backup: String, zk: Option<ZkLogin>, audit: AuditEvent) -> StoreResult<()>;
+    async fn put_keys(
+        &self,
+        user: &UserId,
+        public_keys: String,
+        backup: String,
+        zk: Option<ZkLogin>,
+        audit: AuditEvent,
+    ) -> StoreResult<()>;
     /// A password change made on the client: new verifier, salt and backup; every other login of the user is revoked.
-    async fn change_zk_password(&self, user: &UserId, zk: ZkLogin, backup: String, keep_login: &str, audit: AuditEvent) -> StoreResult<()>;
+    async fn change_zk_password(
+        &self,
+        user: &UserId,
+        zk: ZkLogin,
+        backup: String,
+        keep_login: &str,
+        audit: AuditEvent,
+    ) -> StoreResult<()>;
 
     /// Opens a login (refresh family) with its first refresh token.
     async fn create_login(

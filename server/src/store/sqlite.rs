@@ -18,7 +18,10 @@ use std::str::FromStr;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0001_init.sql"), include_str!("../../migrations/0002_e2e_keys.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/0001_init.sql"),
+    include_str!("../../migrations/0002_e2e_keys.sql"),
+];
 /// Most operations committed in one transaction.
 const MAX_BATCH: usize = 1024;
 /// Writes waiting for the writer before senders are slowed down.
@@ -748,7 +751,14 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn put_keys(&self, user: &UserId, public_keys: String, backup: String, zk: Option<ZkLogin>, audit: AuditEvent) -> StoreResult<()> {
+    async fn put_keys(
+        &self,
+        user: &UserId,
+        public_keys: String,
+        backup: String,
+        zk: Option<ZkLogin>,
+        audit: AuditEvent,
+    ) -> StoreResult<()> {
         let user = user.clone();
         self.write(move |w| {
             let now = ms(audit.time);
@@ -770,7 +780,14 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn change_zk_password(&self, user: &UserId, zk: ZkLogin, backup: String, keep_login: &str, audit: AuditEvent) -> StoreResult<()> {
+    async fn change_zk_password(
+        &self,
+        user: &UserId,
+        zk: ZkLogin,
+        backup: String,
+        keep_login: &str,
+        audit: AuditEvent,
+    ) -> StoreResult<()> {
         let user = user.clone();
         let keep = keep_login.to_owned();
         self.write(move |w| {
