@@ -1,18 +1,45 @@
 #!/usr/bin/env bash
-# Runs the product on this machine: builds the companion server, loads the
-# demo data into ./data (idempotent) and serves on 127.0.0.1:8443.
+# Runs the product on this machine: builds the companion server and the
+# desktop app, loads the demo data into ./data (idempotent), starts the
+# server on 127.0.0.1:8443 and opens the desktop app (it needs a display).
+# Closing the app stops the server. DMP_NO_APP=1 runs the server alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/dmp-target}"
 DATA_DIR="${DMP_DATA_DIR:-$PWD/data}"
 BIND="${DMP_BIND:-127.0.0.1:8443}"
 
-if ! dpkg -s build-essential pkg-config >/dev/null 2>&1; then
+need_apt=()
+for pkg in build-essential pkg-config libssl-dev libwebkit2gtk-4.1-dev librsvg2-dev libayatana-appindicator3-dev gnome-keyring; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
+if [ "${#need_apt[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq && apt-get install -y -qq build-essential pkg-config >/dev/null
+  apt-get update -qq && apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
-cargo build --release --locked -p dmp-server
+
+(cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run build)
+cargo build --release --locked -p dmp-server -p dmp-desktop
 SERVER="$CARGO_TARGET_DIR/release/dmp-server"
+APP="$CARGO_TARGET_DIR/release/dmp-desktop"
 "$SERVER" demo --data-dir "$DATA_DIR"
-echo "starting the companion server on http://$BIND (Ctrl-C to stop)"
-exec "$SERVER" serve --data-dir "$DATA_DIR" --bind "$BIND"
+
+if [ -n "${DMP_NO_APP:-}" ]; then
+  echo "starting the companion server on http://$BIND (Ctrl-C to stop)"
+  exec "$SERVER" serve --data-dir "$DATA_DIR" --bind "$BIND"
+fi
+
+"$SERVER" serve --data-dir "$DATA_DIR" --bind "$BIND" &
+server_pid=$!
+trap 'kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  curl -fsS "http://$BIND/readyz" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+echo "companion server on http://$BIND; opening the desktop app (server address: http://$BIND)"
+# The app keeps tokens and keys in the Secret Service: start one if the session has none.
+if [ -z "${DBUS_SESSION_BUS_ADDRESS:-}" ]; then
+  dbus-run-session -- bash -c 'gnome-keyring-daemon --start --components=secrets >/dev/null 2>&1; "$0"' "$APP"
+else
+  "$APP"
+fi

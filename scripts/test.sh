@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of the project on a fresh Debian 12 machine: installs what
-# the tests need (idempotent), checks formatting and lints, then runs the
-# whole workspace with cargo-nextest. The last line is nextest's summary.
+# the tests need (idempotent), checks formatting and lints, runs the UI unit
+# tests, then the whole Rust workspace with cargo-nextest inside a private
+# D-Bus session with the real desktop services (gnome-keyring, Xvfb, dunst).
+# The last line is nextest's summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/dmp-target}"
@@ -9,10 +11,12 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 log() { printf '\n==> %s\n' "$*" >&2; }
 
+# C toolchain; OpenSSL for SQLCipher; WebKitGTK for the desktop app; the real
+# desktop services the tests talk to (Secret Service, D-Bus tools, X server,
+# notification daemon, WebKit's WebDriver).
 need_apt=()
-# C toolchain; OpenSSL for SQLCipher; the real desktop services the client
-# tests talk to (Secret Service, D-Bus tools, X server, notification daemon).
-for pkg in build-essential pkg-config libssl-dev gnome-keyring dbus-x11 libsecret-tools xvfb dunst; do
+for pkg in build-essential pkg-config libssl-dev libwebkit2gtk-4.1-dev librsvg2-dev libayatana-appindicator3-dev \
+           gnome-keyring dbus-x11 libsecret-tools xvfb dunst webkit2gtk-driver; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ "${#need_apt[@]}" -gt 0 ]; then
@@ -25,7 +29,14 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   log "installing cargo-nextest"
   cargo install cargo-nextest --locked
 fi
+if ! command -v tauri-driver >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/tauri-driver" ]; then
+  log "installing tauri-driver"
+  cargo install tauri-driver --version '^2' --locked
+fi
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt clippy || true
+
+log "front end: npm ci, type check, unit tests, build (ui/dist is embedded in the desktop app)"
+(cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run lint && npm test && npm run build)
 
 log "cargo fmt --check"
 cargo fmt --all -- --check

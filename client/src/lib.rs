@@ -326,9 +326,12 @@ impl DmpClient {
             .meta("settings")?
             .and_then(|s| serde_json::from_str(&s).ok())
             .unwrap_or_default();
-        let notifier = config
-            .notifications
-            .then(|| Notifier::new(settings.notification_preview, config.on_notification_click.clone()));
+        let notifier = config.notifications.then(|| {
+            Notifier::new(
+                settings.notification_preview,
+                config.on_notification_click.clone(),
+            )
+        });
         let (events, _) = broadcast::channel(1024);
         Ok(Self {
             inner: Arc::new(Inner {
@@ -860,7 +863,12 @@ fn local_message(
 impl DmpClient {
     /// Downloads an attachment into `dir` under a safe version of `name`
     /// (never overwriting an existing file); returns the path.
-    pub async fn save_attachment(&self, id: &AttachmentId, name: &str, dir: &Path) -> ClientResult<PathBuf> {
+    pub async fn save_attachment(
+        &self,
+        id: &AttachmentId,
+        name: &str,
+        dir: &Path,
+    ) -> ClientResult<PathBuf> {
         let bytes = self.download(id).await?;
         std::fs::create_dir_all(dir)?;
         let path = unique_path(dir, &safe_file_name(name));
@@ -879,18 +887,30 @@ impl DmpClient {
         } else {
             return Err(ClientError::Invalid("only images have a preview".into()));
         };
-        Ok(format!("data:{mime};base64,{}", base64::engine::general_purpose::STANDARD.encode(bytes)))
+        Ok(format!(
+            "data:{mime};base64,{}",
+            base64::engine::general_purpose::STANDARD.encode(bytes)
+        ))
     }
 
     /// Exports a conversation into `dir`; returns the path of the file.
-    pub async fn export_to_file(&self, kind: ContextType, id: &ContextId, format: ExportFormat, dir: &Path) -> ClientResult<PathBuf> {
+    pub async fn export_to_file(
+        &self,
+        kind: ContextType,
+        id: &ContextId,
+        format: ExportFormat,
+        dir: &Path,
+    ) -> ClientResult<PathBuf> {
         let doc = self.export(kind, id, format).await?;
         let ext = match format {
             ExportFormat::Json => "json",
             ExportFormat::Html => "html",
         };
         std::fs::create_dir_all(dir)?;
-        let name = format!("messagerie-{kind}-{id}-{}.{ext}", Utc::now().format("%Y%m%d-%H%M%S"));
+        let name = format!(
+            "messagerie-{kind}-{id}-{}.{ext}",
+            Utc::now().format("%Y%m%d-%H%M%S")
+        );
         let path = unique_path(dir, &safe_file_name(&name));
         std::fs::write(&path, doc)?;
         Ok(path)
@@ -902,21 +922,32 @@ impl DmpClient {
         list.sort_by(|a, b| {
             let la = a.session.as_ref().map(|s| s.last_activity);
             let lb = b.session.as_ref().map(|s| s.last_activity);
-            lb.cmp(&la).then_with(|| b.context.date.cmp(&a.context.date))
+            lb.cmp(&la)
+                .then_with(|| b.context.date.cmp(&a.context.date))
         });
         Ok(list)
     }
 
     /// Unread messages addressed to the user, over all contexts (from the last fetched list).
     pub fn unread_total(&self) -> ClientResult<u64> {
-        Ok(self.inner.cache.contexts()?.iter().map(|c| c.unread_count).sum())
+        Ok(self
+            .inner
+            .cache
+            .contexts()?
+            .iter()
+            .map(|c| c.unread_count)
+            .sum())
     }
 }
 
 /// A file name without path separators or control characters.
 pub fn safe_file_name(name: &str) -> String {
     let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
-    let cleaned: String = base.chars().filter(|c| !c.is_control() && !matches!(c, ':' | '*' | '?' | '"' | '<' | '>' | '|')).take(120).collect();
+    let cleaned: String = base
+        .chars()
+        .filter(|c| !c.is_control() && !matches!(c, ':' | '*' | '?' | '"' | '<' | '>' | '|'))
+        .take(120)
+        .collect();
     let cleaned = cleaned.trim().trim_start_matches('.').to_owned();
     if cleaned.is_empty() {
         "fichier".into()
@@ -932,7 +963,13 @@ fn unique_path(dir: &Path, name: &str) -> PathBuf {
     }
     let (stem, ext) = name.rsplit_once('.').map_or((name, ""), |(s, e)| (s, e));
     (1..)
-        .map(|i| dir.join(if ext.is_empty() { format!("{stem} ({i})") } else { format!("{stem} ({i}).{ext}") }))
+        .map(|i| {
+            dir.join(if ext.is_empty() {
+                format!("{stem} ({i})")
+            } else {
+                format!("{stem} ({i}).{ext}")
+            })
+        })
         .find(|p| !p.exists())
         .unwrap_or(candidate)
 }

@@ -61,14 +61,20 @@ pub struct Notifier {
 
 impl std::fmt::Debug for Notifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Notifier").field("preview", &self.preview).finish_non_exhaustive()
+        f.debug_struct("Notifier")
+            .field("preview", &self.preview)
+            .finish_non_exhaustive()
     }
 }
 
 impl Notifier {
     /// A notifier; previews off by default.
     pub fn new(preview: bool, on_click: Option<OnClick>) -> Self {
-        Self { preview: AtomicBool::new(preview), groups: Mutex::new(HashMap::new()), on_click }
+        Self {
+            preview: AtomicBool::new(preview),
+            groups: Mutex::new(HashMap::new()),
+            on_click,
+        }
     }
 
     /// Allows or forbids message previews.
@@ -94,7 +100,12 @@ impl Notifier {
             count,
             self.preview.load(Ordering::Relaxed),
         );
-        let id = show(composed, replaces, self.on_click.clone().map(|cb| (cb, msg.context.clone()))).await?;
+        let id = show(
+            composed,
+            replaces,
+            self.on_click.clone().map(|cb| (cb, msg.context.clone())),
+        )
+        .await?;
         self.groups
             .lock()
             .insert(msg.session_id.clone(), (id, count));
@@ -103,7 +114,11 @@ impl Notifier {
 }
 
 #[cfg(target_os = "linux")]
-async fn show(c: Composed, replaces: u32, click: Option<(OnClick, ContextRef)>) -> ClientResult<u32> {
+async fn show(
+    c: Composed,
+    replaces: u32,
+    click: Option<(OnClick, ContextRef)>,
+) -> ClientResult<u32> {
     tokio::task::spawn_blocking(move || {
         let mut n = notify_rust::Notification::new();
         n.appname(APP_NAME)
@@ -120,7 +135,9 @@ async fn show(c: Composed, replaces: u32, click: Option<(OnClick, ContextRef)>) 
         if replaces != 0 {
             n.id(replaces);
         }
-        let handle = n.show().map_err(|e| ClientError::Io(format!("notification failed: {e}")))?;
+        let handle = n
+            .show()
+            .map_err(|e| ClientError::Io(format!("notification failed: {e}")))?;
         let id = handle.id();
         if let Some((cb, context)) = click {
             // Waits on its own thread until the notification is clicked or closed.
@@ -139,7 +156,11 @@ async fn show(c: Composed, replaces: u32, click: Option<(OnClick, ContextRef)>) 
 }
 
 #[cfg(not(target_os = "linux"))]
-async fn show(_c: Composed, _replaces: u32, _click: Option<(OnClick, ContextRef)>) -> ClientResult<u32> {
+async fn show(
+    _c: Composed,
+    _replaces: u32,
+    _click: Option<(OnClick, ContextRef)>,
+) -> ClientResult<u32> {
     Err(ClientError::Io(
         "native notifications are not wired on this platform yet".into(),
     ))

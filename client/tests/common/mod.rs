@@ -101,7 +101,11 @@ impl Server {
 }
 
 pub fn config(dir: &Path, notifications: bool) -> ClientConfig {
-    ClientConfig { data_dir: dir.to_owned(), notifications, on_notification_click: None }
+    ClientConfig {
+        data_dir: dir.to_owned(),
+        notifications,
+        on_notification_click: None,
+    }
 }
 
 pub async fn login(

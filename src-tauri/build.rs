@@ -1,0 +1,31 @@
+//! Declares the app's own commands so that each needs an explicit permission
+//! (least privilege: the capability file grants exactly these).
+fn main() {
+    tauri_build::try_build(
+        tauri_build::Attributes::new()
+            .app_manifest(tauri_build::AppManifest::new().commands(COMMANDS)),
+    )
+    .expect("tauri build script");
+}
+
+const COMMANDS: &[&str] = &[
+    "login",
+    "resume_session",
+    "logout",
+    "get_limits",
+    "list_contexts",
+    "load_history",
+    "send_message",
+    "set_typing",
+    "mark_read",
+    "delete_message",
+    "upload_attachment",
+    "download_attachment",
+    "attachment_preview",
+    "search_messages",
+    "export_conversation",
+    "list_notifications",
+    "set_open_conversation",
+    "get_settings",
+    "set_settings",
+];
