@@ -28,4 +28,6 @@ const COMMANDS: &[&str] = &[
     "set_open_conversation",
     "get_settings",
     "set_settings",
+    "safety_code",
+    "accept_peer_key",
 ];

@@ -117,6 +117,22 @@ pub async fn login(server: &Url, username: &str, password: &str) -> ClientResult
     decode(res).await
 }
 
+/// How the password must be turned into what is sent (no token needed).
+pub async fn prelogin(server: &Url, username: &str) -> ClientResult<PreloginResponse> {
+    let res = http_client()
+        .post(
+            server
+                .join("api/auth/prelogin")
+                .map_err(|e| ClientError::Invalid(e.to_string()))?,
+        )
+        .json(&PreloginRequest {
+            username: username.into(),
+        })
+        .send()
+        .await?;
+    decode(res).await
+}
+
 /// Spends a refresh token (no access token needed).
 pub async fn refresh(server: &Url, refresh_token: &str) -> ClientResult<TokenResponse> {
     let res = http_client()
@@ -421,6 +437,122 @@ impl ApiClient {
             return Err(error_from(res.status(), res).await);
         }
         Ok(res.bytes().await?.to_vec())
+    }
+
+    /// `GET /api/keys/me`.
+    pub async fn my_keys(&self) -> ClientResult<MyKeysResponse> {
+        self.json(Method::GET, "/api/keys/me", |r| r).await
+    }
+
+    /// `PUT /api/keys/me`.
+    pub async fn put_my_keys(&self, req: &PutKeysRequest) -> ClientResult<()> {
+        let res = self
+            .call(Method::PUT, "/api/keys/me", |r| r.json(req))
+            .await?;
+        if res.status().is_success() {
+            Ok(())
+        } else {
+            Err(error_from(res.status(), res).await)
+        }
+    }
+
+    /// `GET /api/keys/{user}`; `None` when the user has published no keys yet.
+    pub async fn user_keys(&self, user: &UserId) -> ClientResult<Option<UserKeysResponse>> {
+        match self
+            .json(Method::GET, &format!("/api/keys/{user}"), |r| r)
+            .await
+        {
+            Ok(k) => Ok(Some(k)),
+            Err(ClientError::Api {
+                code: ErrorCode::NotFound,
+                ..
+            }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `POST /api/auth/password`.
+    pub async fn change_password(&self, req: &ChangePasswordRequest) -> ClientResult<()> {
+        let res = self
+            .call(Method::POST, "/api/auth/password", |r| r.json(req))
+            .await?;
+        if res.status().is_success() {
+            Ok(())
+        } else {
+            Err(error_from(res.status(), res).await)
+        }
+    }
+
+    /// Uploads a file from disk, streamed (`POST /api/messaging/attachments`).
+    pub async fn upload_file(
+        &self,
+        path: &std::path::Path,
+        name: &str,
+    ) -> ClientResult<Attachment> {
+        let len = tokio::fs::metadata(path).await?.len();
+        let path = path.to_owned();
+        let name = name.to_owned();
+        let res = self
+            .call(Method::POST, "/api/messaging/attachments", move |r| {
+                let path = path.clone();
+                let stream = futures_util::stream::unfold(None::<tokio::fs::File>, move |file| {
+                    let path = path.clone();
+                    async move {
+                        use tokio::io::AsyncReadExt;
+                        let mut file = match file {
+                            Some(f) => f,
+                            None => match tokio::fs::File::open(&path).await {
+                                Ok(f) => f,
+                                Err(e) => return Some((Err(e), None)),
+                            },
+                        };
+                        let mut buf = vec![0u8; 64 * 1024];
+                        match file.read(&mut buf).await {
+                            Ok(0) => None,
+                            Ok(n) => {
+                                buf.truncate(n);
+                                Some((Ok(buf), Some(file)))
+                            }
+                            Err(e) => Some((Err(e), Some(file))),
+                        }
+                    }
+                });
+                let part = reqwest::multipart::Part::stream_with_length(
+                    reqwest::Body::wrap_stream(stream),
+                    len,
+                )
+                .file_name(name.clone());
+                r.multipart(reqwest::multipart::Form::new().part("file", part))
+            })
+            .await?;
+        decode(res).await
+    }
+
+    /// Downloads an attachment into a file, streamed.
+    pub async fn download_to(
+        &self,
+        id: &AttachmentId,
+        path: &std::path::Path,
+    ) -> ClientResult<u64> {
+        use tokio::io::AsyncWriteExt;
+        let mut res = self
+            .call(
+                Method::GET,
+                &format!("/api/messaging/attachments/{id}"),
+                |r| r,
+            )
+            .await?;
+        if !res.status().is_success() {
+            return Err(error_from(res.status(), res).await);
+        }
+        let mut file = tokio::fs::File::create(path).await?;
+        let mut n = 0u64;
+        while let Some(chunk) = res.chunk().await? {
+            n += chunk.len() as u64;
+            file.write_all(&chunk).await?;
+        }
+        file.flush().await?;
+        Ok(n)
     }
 
     /// The WebSocket URL of the server.

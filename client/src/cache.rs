@@ -46,6 +46,13 @@ CREATE TRIGGER IF NOT EXISTS messages_au AFTER UPDATE OF content ON messages BEG
     INSERT INTO messages_fts (messages_fts, rowid, content) VALUES ('delete', old.rowid, old.content);
     INSERT INTO messages_fts (rowid, content) VALUES (new.rowid, new.content);
 END;
+CREATE TABLE IF NOT EXISTS peers (
+    user_id TEXT PRIMARY KEY,
+    keys TEXT NOT NULL,
+    pinned_at INTEGER NOT NULL,
+    changed_to TEXT
+);
+CREATE TABLE IF NOT EXISTS attachment_keys (id TEXT PRIMARY KEY, secret TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS outbox (
     client_message_id TEXT PRIMARY KEY,
     context_kind TEXT NOT NULL,
@@ -395,6 +402,69 @@ impl Cache {
             })
         })
         .collect()
+    }
+
+    /// A peer's pinned public keys (JSON) and, if the server now hands out
+    /// different ones, those (JSON).
+    pub fn pinned(&self, user: &UserId) -> ClientResult<Option<(String, Option<String>)>> {
+        let c = self.conn.lock();
+        Ok(c.query_row(
+            "SELECT keys, changed_to FROM peers WHERE user_id = ?1",
+            [user.as_str()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?)
+    }
+
+    /// Pins a peer's keys on first use.
+    pub fn pin(&self, user: &UserId, keys: &str, now_ms: i64) -> ClientResult<()> {
+        let c = self.conn.lock();
+        c.execute(
+            "INSERT INTO peers (user_id, keys, pinned_at) VALUES (?1, ?2, ?3) ON CONFLICT (user_id) DO NOTHING",
+            params![user.as_str(), keys, now_ms],
+        )?;
+        Ok(())
+    }
+
+    /// Records that the server now hands out other keys for a peer.
+    pub fn mark_changed(&self, user: &UserId, keys: &str) -> ClientResult<()> {
+        let c = self.conn.lock();
+        c.execute(
+            "UPDATE peers SET changed_to = ?2 WHERE user_id = ?1",
+            params![user.as_str(), keys],
+        )?;
+        Ok(())
+    }
+
+    /// Trusts the new keys of a peer (after comparing the safety code).
+    pub fn accept_change(&self, user: &UserId, now_ms: i64) -> ClientResult<bool> {
+        let c = self.conn.lock();
+        Ok(c.execute(
+            "UPDATE peers SET keys = changed_to, changed_to = NULL, pinned_at = ?2 WHERE user_id = ?1 AND changed_to IS NOT NULL",
+            params![user.as_str(), now_ms],
+        )? == 1)
+    }
+
+    /// Keeps the key of an attachment (it lives only in the encrypted cache).
+    pub fn put_attachment_secret(&self, id: &AttachmentId, secret_json: &str) -> ClientResult<()> {
+        let c = self.conn.lock();
+        c.execute(
+            "INSERT INTO attachment_keys (id, secret) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET secret = excluded.secret",
+            params![id.as_str(), secret_json],
+        )?;
+        Ok(())
+    }
+
+    /// The key of an attachment, if known.
+    pub fn attachment_secret(&self, id: &AttachmentId) -> ClientResult<Option<Zeroizing<String>>> {
+        let c = self.conn.lock();
+        Ok(c.query_row(
+            "SELECT secret FROM attachment_keys WHERE id = ?1",
+            [id.as_str()],
+            |r| r.get::<_, String>(0),
+        )
+        .optional()?
+        .map(Zeroizing::new))
     }
 
     /// A setting or small state value.

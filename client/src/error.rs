@@ -36,6 +36,37 @@ pub enum ClientError {
     /// Local file I/O failed.
     #[error("file error: {0}")]
     Io(String),
+    /// End-to-end encryption refused something (bad signature, unknown key, ...).
+    #[error("{message}")]
+    E2e {
+        /// Stable code (`E2E_BAD_SIGNATURE`, `E2E_PEER_NOT_READY`, `E2E_DOWNGRADE`, ...).
+        code: &'static str,
+        /// Human message (no key material, no content).
+        message: String,
+    },
+    /// The server hands out new keys for a peer; nothing is sent until the user accepts them.
+    #[error("the security key of {0} changed: compare the safety code, then accept the new key")]
+    PeerKeyChanged(String),
+}
+
+impl ClientError {
+    /// A context that is not among the user's: the same answer the server gives.
+    pub fn not_yours() -> Self {
+        Self::Api {
+            status: 403,
+            code: ErrorCode::ContextAccessDenied,
+            message: "this context is not one of yours".into(),
+        }
+    }
+}
+
+impl From<dmp_crypto::CryptoError> for ClientError {
+    fn from(e: dmp_crypto::CryptoError) -> Self {
+        Self::E2e {
+            code: e.code(),
+            message: e.to_string(),
+        }
+    }
 }
 
 impl ClientError {
@@ -49,6 +80,8 @@ impl ClientError {
             Self::Keychain(_) => "KEYCHAIN_ERROR",
             Self::Invalid(_) => "VALIDATION_FAILED",
             Self::Io(_) => "IO_ERROR",
+            Self::E2e { code, .. } => code,
+            Self::PeerKeyChanged(_) => "PEER_KEY_CHANGED",
         }
     }
 

@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod cache;
+mod e2e;
 pub mod error;
 pub mod export;
 pub mod keychain;
@@ -139,6 +140,8 @@ pub(crate) struct Inner {
     stop: Mutex<Option<watch::Sender<bool>>>,
     task: Mutex<Option<JoinHandle<()>>>,
     rotations: Mutex<Option<JoinHandle<()>>>,
+    /// The user's end-to-end identity, once set up on this device.
+    pub(crate) identity: parking_lot::RwLock<Option<Arc<dmp_crypto::Identity>>>,
 }
 
 impl Inner {
@@ -159,6 +162,7 @@ impl Inner {
     /// A message arrived on the socket.
     pub(crate) async fn received(&self, message: Message) -> ClientResult<()> {
         let fresh = message.status == MessageStatus::Sent && message.deleted_at.is_none();
+        let message = self.decrypt(message).await;
         let m = self.cache.put_message(&message)?;
         if m.sender.id == self.user.id {
             self.cache.outbox_remove(&m.client_message_id)?;
@@ -238,8 +242,32 @@ impl DmpClient {
         remember: bool,
     ) -> ClientResult<Self> {
         let base = api::parse_server(server)?;
-        let tokens = api::login(&base, username, password).await?;
+        let server_key = base.as_str().trim_end_matches('/').to_owned();
+        let upgraded = e2e::UpgradedAccounts::at(&config.data_dir);
+        let pre = api::prelogin(&base, username).await?;
+        // Zero-knowledge login: only a secret derived from the password leaves
+        // this device. The legacy scheme (accounts made by an admin) sends the
+        // password once, then the account is upgraded; a device that saw the
+        // upgrade never accepts the legacy scheme again (downgrade attack).
+        let (tokens, secret) = if pre.scheme == "zk-v1" {
+            let keys = e2e::derive_for(password, &pre.salt, pre.kdf).await?;
+            let tokens = api::login(&base, username, &keys.auth_secret).await?;
+            (tokens, e2e::LoginSecret::Zk(keys))
+        } else if upgraded.contains(&server_key, username) {
+            return Err(ClientError::E2e {
+                code: "E2E_DOWNGRADE",
+                message: "the server asks for the password of an account that uses the secure login: refused".into(),
+            });
+        } else {
+            let tokens = api::login(&base, username, password).await?;
+            (
+                tokens,
+                e2e::LoginSecret::Legacy(zeroize::Zeroizing::new(password.to_owned())),
+            )
+        };
         let client = Self::open(config, base, tokens, remember).await?;
+        client.inner.setup_identity(secret).await?;
+        upgraded.add(&server_key, username)?;
         if remember {
             let saved = SavedLogin {
                 server: client.inner.server.clone(),
@@ -278,7 +306,12 @@ impl DmpClient {
         keychain
             .set(Secret::RefreshToken, &tokens.refresh_token)
             .await?;
-        Self::open(config, base, tokens, true).await.map(Some)
+        let client = Self::open(config, base, tokens, true).await?;
+        if client.inner.identity.read().is_none() {
+            // No keys on this device: only a password login can restore them.
+            return Ok(None);
+        }
+        Ok(Some(client))
     }
 
     async fn open(
@@ -290,6 +323,10 @@ impl DmpClient {
         let server = base.as_str().trim_end_matches('/').to_owned();
         let user = tokens.user.clone();
         let keychain = Keychain::new(&server, user.id.as_str());
+        let identity = match keychain.get(Secret::Identity).await? {
+            Some(h) => Some(Arc::new(e2e::identity_from_hex(&h)?)),
+            None => None,
+        };
         let key = match keychain.get(Secret::CacheKey).await? {
             Some(k) => k,
             None => {
@@ -349,6 +386,7 @@ impl DmpClient {
                 stop: Mutex::new(None),
                 task: Mutex::new(None),
                 rotations: Mutex::new(Some(rotations)),
+                identity: parking_lot::RwLock::new(identity),
             }),
         })
     }
@@ -440,6 +478,21 @@ impl DmpClient {
         match self.inner.api.contexts().await {
             Ok(list) => {
                 self.inner.cache.put_contexts(&list)?;
+                // Pin the peers' keys on first use, and notice when the server hands out new ones.
+                let me = &self.inner.user.id;
+                let mut seen = std::collections::HashSet::new();
+                for c in &list {
+                    let peer = if c.context.patient.id == *me {
+                        &c.context.doctor
+                    } else {
+                        &c.context.patient
+                    };
+                    if seen.insert(peer.id.clone()) {
+                        if let Err(e) = self.inner.check_peer(&peer.id, &peer.name).await {
+                            tracing::debug!(code = e.code(), "peer key check failed");
+                        }
+                    }
+                }
                 Ok(list)
             }
             Err(ClientError::Network(_)) => self.inner.cache.contexts(),
@@ -492,6 +545,11 @@ impl DmpClient {
                 next_before,
                 session,
             }) => {
+                let mut opened = Vec::with_capacity(messages.len());
+                for m in messages {
+                    opened.push(self.inner.decrypt(m).await);
+                }
+                let messages = opened;
                 self.inner.cache.put_messages(&messages)?;
                 if let Some(s) = &session {
                     self.inner.cache.put_session(s)?;
@@ -526,7 +584,10 @@ impl DmpClient {
             .outbox()?
             .into_iter()
             .filter(|e| e.request.context_type == kind && e.request.context_id == *id)
-            .map(|e| local_message(me, ctx.as_ref(), &e.request, e.created_at))
+            .map(|e| {
+                self.inner
+                    .local(local_message(me, ctx.as_ref(), &e.request, e.created_at))
+            })
             .collect())
     }
 
@@ -557,8 +618,19 @@ impl DmpClient {
                 limits.max_attachments
             )));
         }
+        let ctx = match self.inner.cache.context(kind, id)? {
+            Some(c) => c,
+            None => {
+                self.contexts().await?;
+                self.inner
+                    .cache
+                    .context(kind, id)?
+                    .ok_or_else(ClientError::not_yours)?
+            }
+        };
+        let client_message_id = ClientMessageId(format!("c_{}", uuid::Uuid::now_v7().simple()));
         let req = SendRequest {
-            client_message_id: ClientMessageId(format!("c_{}", uuid::Uuid::now_v7().simple())),
+            client_message_id,
             context_type: kind,
             context_id: id.clone(),
             content: content.to_owned(),
@@ -572,22 +644,43 @@ impl DmpClient {
         };
         let now = Utc::now();
         self.inner.cache.outbox_put(&req, now.timestamp_millis())?;
-        if self.inner.push_frame(send_frame(&req)) {
-            let ctx = self.inner.cache.context(kind, id)?;
-            return Ok(local_message(
+        let pending = || {
+            self.inner.local(local_message(
                 self.user(),
-                ctx.as_ref(),
+                Some(&ctx),
                 &req,
                 now.timestamp_millis(),
-            ));
+            ))
+        };
+        let sealed = match self.inner.seal_request(&req).await {
+            Ok(s) => s,
+            // Sent as soon as the peer has keys, or the server answers again.
+            Err(
+                ClientError::E2e {
+                    code: "E2E_PEER_NOT_READY",
+                    ..
+                }
+                | ClientError::Network(_),
+            ) => return Ok(pending()),
+            Err(e) => {
+                self.inner.cache.outbox_remove(&req.client_message_id)?;
+                return Err(e);
+            }
+        };
+        if self.inner.push_frame(send_frame(&sealed)) {
+            return Ok(pending());
         }
-        self.send_over_http(&req).await
+        match self.send_over_http(&sealed).await {
+            Ok(m) if m.id.as_str().starts_with("local:") => Ok(pending()),
+            other => other,
+        }
     }
 
     async fn send_over_http(&self, req: &SendRequest) -> ClientResult<Message> {
         match self.inner.api.send(req).await {
             Ok(m) => {
                 self.inner.cache.outbox_remove(&req.client_message_id)?;
+                let m = self.inner.decrypt(m).await;
                 let m = self.inner.cache.put_message(&m)?;
                 self.inner.emit(ClientEvent::Message { message: m.clone() });
                 Ok(m)
@@ -597,12 +690,12 @@ impl DmpClient {
                     .inner
                     .cache
                     .context(req.context_type, &req.context_id)?;
-                Ok(local_message(
+                Ok(self.inner.local(local_message(
                     self.user(),
                     ctx.as_ref(),
                     req,
                     Utc::now().timestamp_millis(),
-                ))
+                )))
             }
             Err(e) => {
                 if e.is_permanent() {
@@ -625,7 +718,18 @@ impl DmpClient {
             .into_iter()
             .filter(|e| e.failed.is_none())
         {
-            let m = self.send_over_http(&e.request).await?;
+            let sealed = match self.inner.seal_request(&e.request).await {
+                Ok(s) => s,
+                Err(
+                    ClientError::E2e {
+                        code: "E2E_PEER_NOT_READY",
+                        ..
+                    }
+                    | ClientError::Network(_),
+                ) => continue,
+                Err(err) => return Err(err),
+            };
+            let m = self.send_over_http(&sealed).await?;
             if !m.id.as_str().starts_with("local:") {
                 sent += 1;
             }
@@ -688,12 +792,103 @@ impl DmpClient {
                 limits.max_file_size / 1024 / 1024
             )));
         }
-        self.inner.api.upload(name, bytes).await
+        // The server only sees an encrypted blob: the content check happens here.
+        let head = &bytes[..bytes.len().min(4096)];
+        let Some((sniffed, mime)) =
+            dmp_protocol::limits::sniff_file_type(head).filter(|(e, _)| *e == ext)
+        else {
+            return Err(ClientError::Invalid(format!(
+                "the content of the file is not a .{ext} file"
+            )));
+        };
+        let _ = sniffed;
+        let tmp_dir = self.inner.config.data_dir.join("tmp");
+        std::fs::create_dir_all(&tmp_dir)?;
+        let blob = tmp_dir.join(format!("{}.enc", uuid::Uuid::new_v4().simple()));
+        let path = blob.clone();
+        let sealed = tokio::task::spawn_blocking(move || -> ClientResult<_> {
+            let out = std::io::BufWriter::new(std::fs::File::create(&path)?);
+            Ok(dmp_crypto::encrypt_attachment(
+                &mut rand::rngs::OsRng,
+                bytes.as_slice(),
+                out,
+            )?)
+        })
+        .await
+        .map_err(|e| ClientError::Io(e.to_string()))?;
+        let uploaded = match sealed {
+            Ok(s) => self
+                .inner
+                .api
+                .upload_file(&blob, "piece-jointe.enc")
+                .await
+                .map(|a| (a, s)),
+            Err(e) => Err(e),
+        };
+        let _ = std::fs::remove_file(&blob);
+        let (server_copy, (key, size, sha256)) = uploaded?;
+        use base64::Engine;
+        let secret = dmp_crypto::AttachmentSecret {
+            id: server_copy.id.to_string(),
+            name: name.to_owned(),
+            mime_type: mime.to_owned(),
+            size,
+            sha256: sha256.clone(),
+            key: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.as_slice()),
+        };
+        let json = serde_json::to_string(&secret).map_err(|e| ClientError::Cache(e.to_string()))?;
+        self.inner
+            .cache
+            .put_attachment_secret(&server_copy.id, &json)?;
+        Ok(Attachment {
+            id: server_copy.id,
+            name: name.to_owned(),
+            mime_type: mime.to_owned(),
+            size,
+            sha256,
+        })
     }
 
     /// Downloads an attachment's bytes.
     pub async fn download(&self, id: &AttachmentId) -> ClientResult<Vec<u8>> {
-        self.inner.api.download(id).await
+        let Some(secret) = self.inner.cache.attachment_secret(id)? else {
+            // A clear-text attachment from before end-to-end encryption.
+            return self.inner.api.download(id).await;
+        };
+        let secret: dmp_crypto::AttachmentSecret =
+            serde_json::from_str(&secret).map_err(|e| ClientError::Cache(e.to_string()))?;
+        let tmp_dir = self.inner.config.data_dir.join("tmp");
+        std::fs::create_dir_all(&tmp_dir)?;
+        let blob = tmp_dir.join(format!("{}.enc", uuid::Uuid::new_v4().simple()));
+        let fetched = self.inner.api.download_to(id, &blob).await;
+        let path = blob.clone();
+        let opened = match fetched {
+            Ok(_) => tokio::task::spawn_blocking(move || -> ClientResult<Vec<u8>> {
+                let mut out = Vec::with_capacity(usize::try_from(secret.size).unwrap_or(0));
+                secret.decrypt_verified(
+                    std::io::BufReader::new(std::fs::File::open(&path)?),
+                    &mut out,
+                )?;
+                Ok(out)
+            })
+            .await
+            .map_err(|e| ClientError::Io(e.to_string()))?,
+            Err(e) => Err(e),
+        };
+        let _ = std::fs::remove_file(&blob);
+        opened
+    }
+
+    /// The safety code to compare with a peer (same digits on both sides).
+    pub async fn safety_code(&self, peer: &UserId) -> ClientResult<String> {
+        self.inner.safety_code(peer).await
+    }
+
+    /// Trusts a peer's new key after a change was reported.
+    pub fn accept_peer_key(&self, peer: &UserId) -> ClientResult<bool> {
+        self.inner
+            .cache
+            .accept_change(peer, Utc::now().timestamp_millis())
     }
 
     /// Full-text search in the cache, in one context or all of them.
@@ -732,7 +927,7 @@ impl DmpClient {
                 self.inner
                     .cache
                     .context(kind, id)?
-                    .ok_or_else(|| ClientError::Invalid("unknown context".into()))?
+                    .ok_or_else(ClientError::not_yours)?
             }
         };
         let messages = self.inner.cache.history(kind, id, None, u32::MAX)?;

@@ -92,6 +92,14 @@ pub enum ClientEvent {
     },
     /// The login is over; sign in again.
     SessionExpired,
+    /// The server hands out a new key for a peer: a blocking warning until accepted.
+    #[serde(rename_all = "camelCase")]
+    PeerKeyChanged {
+        /// Who.
+        user_id: UserId,
+        /// Their name.
+        name: String,
+    },
 }
 
 enum End {
@@ -194,20 +202,8 @@ async fn connect_once(
     {
         return End::Retry("write failed".into());
     }
-    for entry in inner
-        .cache
-        .outbox()
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|e| e.failed.is_none())
-    {
-        if sink
-            .send(frame_text(&crate::send_frame(&entry.request)))
-            .await
-            .is_err()
-        {
-            return End::Retry("write failed".into());
-        }
+    if flush_outbox(inner, &mut sink, None).await.is_err() {
+        return End::Retry("write failed".into());
     }
     inner.connected.store(true, Ordering::SeqCst);
     inner.emit(ClientEvent::Connection {
@@ -242,6 +238,12 @@ async fn connect_once(
                     Err(e) if e.is_session_over() => return End::SessionOver,
                     Err(_) => {}
                 }
+                // Queued sends still unacknowledged after 20 s (waiting for a
+                // peer's key, or a lost frame) go again; the server keeps one copy.
+                let older = chrono::Utc::now().timestamp_millis() - 20_000;
+                if flush_outbox(inner, &mut sink, Some(older)).await.is_err() {
+                    return End::Retry("write failed".into());
+                }
                 if sink.send(frame_text(&ClientFrame::Ping)).await.is_err() {
                     return End::Retry("write failed".into());
                 }
@@ -275,6 +277,32 @@ async fn connect_once(
     }
 }
 
+/// Seals and sends the queued messages (those written before `older_than`, if given).
+/// Messages whose peer has no key yet stay queued.
+async fn flush_outbox<S>(
+    inner: &Arc<Inner>,
+    sink: &mut S,
+    older_than: Option<i64>,
+) -> Result<(), ()>
+where
+    S: futures_util::Sink<WsMessage> + Unpin,
+{
+    let entries = inner.cache.outbox().unwrap_or_default();
+    for entry in entries
+        .into_iter()
+        .filter(|e| e.failed.is_none() && older_than.is_none_or(|t| e.created_at < t))
+    {
+        match inner.seal_request(&entry.request).await {
+            Ok(sealed) => sink
+                .send(frame_text(&crate::send_frame(&sealed)))
+                .await
+                .map_err(|_| ())?,
+            Err(e) => tracing::debug!(code = e.code(), "a queued message waits"),
+        }
+    }
+    Ok(())
+}
+
 async fn handle(inner: &Arc<Inner>, frame: ServerFrame) -> ClientResult<()> {
     match frame {
         ServerFrame::Ready { .. } | ServerFrame::Pong => {}
@@ -283,6 +311,7 @@ async fn handle(inner: &Arc<Inner>, frame: ServerFrame) -> ClientResult<()> {
             message,
         } => {
             inner.cache.outbox_remove(&client_message_id)?;
+            let message = inner.decrypt(message).await;
             let m = inner.cache.put_message(&message)?;
             inner.emit(ClientEvent::Message { message: m });
         }
@@ -346,7 +375,9 @@ async fn handle(inner: &Arc<Inner>, frame: ServerFrame) -> ClientResult<()> {
                         if let Some(e) = inner.cache.outbox().ok().and_then(|o| {
                             o.into_iter().find(|e| e.request.client_message_id == cmid)
                         }) {
-                            inner.push_frame(crate::send_frame(&e.request));
+                            if let Ok(sealed) = inner.seal_request(&e.request).await {
+                                inner.push_frame(crate::send_frame(&sealed));
+                            }
                         }
                     });
                 }

@@ -143,6 +143,7 @@ async fn offline_send_goes_out_exactly_once_after_a_restart() {
     require_desktop_services();
     let mut server = Server::start(|_| {}).await;
     let (pd, dd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let doctor = login(&server, dd.path(), DOCTOR, false).await;
     let patient = login(&server, pd.path(), PATIENT, false).await;
     patient.contexts().await.unwrap();
     let (k, id) = ord();
@@ -188,7 +189,6 @@ async fn offline_send_goes_out_exactly_once_after_a_restart() {
     patient.disconnect().await;
     patient.connect();
     wait_connected(&patient).await;
-    let doctor = login(&server, dd.path(), DOCTOR, false).await;
     let page = doctor.history(k, &id, None, 50).await.unwrap();
     let contents: Vec<&str> = page.messages.iter().map(|m| m.content.as_str()).collect();
     assert_eq!(contents, vec!["Écrit hors ligne"]);
@@ -285,6 +285,8 @@ async fn search_is_accent_and_case_insensitive_and_export_files_the_conversation
     let (pd, dd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let patient = login(&server, pd.path(), PATIENT, false).await;
     let doctor = login(&server, dd.path(), DOCTOR, false).await;
+    let moreau_dir = tempfile::tempdir().unwrap();
+    let _moreau = login(&server, moreau_dir.path(), ("dr.moreau", DOCTOR.1), false).await;
     patient.contexts().await.unwrap();
     let (k, id) = ord();
     patient
@@ -376,7 +378,8 @@ fn secret_tool_entries() -> String {
 async fn secrets_live_in_the_secret_service_and_the_cache_is_encrypted() {
     require_desktop_services();
     let server = Server::start(|_| {}).await;
-    let pd = tempfile::tempdir().unwrap();
+    let (pd, dd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let _doctor = login(&server, dd.path(), DOCTOR, false).await;
     let patient = login(&server, pd.path(), PATIENT, false).await;
     patient.contexts().await.unwrap();
     let (k, id) = ord();
@@ -609,6 +612,9 @@ fn dmp_cli_end_to_end() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let server = rt.block_on(Server::start(|_| {}));
     let url = server.url();
+    // The doctor has signed in once, so their encryption key is known.
+    let doctor_dir = tempfile::tempdir().unwrap();
+    let _doctor = rt.block_on(login(&server, doctor_dir.path(), DOCTOR, false));
     let dir = tempfile::tempdir().unwrap();
     let dmp = |args: &[&str], stdin: Option<&str>| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_dmp"));

@@ -288,7 +288,9 @@ pub struct PutKeysRequest {
 
 impl std::fmt::Debug for PutKeysRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PutKeysRequest").field("public_keys", &self.public_keys).finish_non_exhaustive()
+        f.debug_struct("PutKeysRequest")
+            .field("public_keys", &self.public_keys)
+            .finish_non_exhaustive()
     }
 }
 

@@ -8,6 +8,29 @@ pub const ENVELOPE_PREFIX: &str = "dmp-e2e:v1:";
 /// First bytes of an end-to-end encrypted attachment.
 pub const ENCRYPTED_ATTACHMENT_MAGIC: &[u8] = b"DMPENC1\n";
 
+/// The allowed file type the first bytes of a file show: (extension, MIME type).
+/// A docx is recognised by its first zip entry, `[Content_Types].xml`.
+pub fn sniff_file_type(head: &[u8]) -> Option<(&'static str, &'static str)> {
+    if head.starts_with(b"%PDF-") {
+        Some(("pdf", "application/pdf"))
+    } else if head.starts_with(&[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A]) {
+        Some(("png", "image/png"))
+    } else if head.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some(("jpg", "image/jpeg"))
+    } else if head.starts_with(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1]) {
+        Some(("doc", "application/msword"))
+    } else if head.starts_with(b"PK\x03\x04")
+        && head.windows(19).any(|w| w == b"[Content_Types].xml")
+    {
+        Some((
+            "docx",
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        ))
+    } else {
+        None
+    }
+}
+
 /// File types an attachment may have, by extension.
 pub const DEFAULT_ALLOWED_FILE_TYPES: [&str; 5] = ["pdf", "jpg", "png", "doc", "docx"];
 

@@ -141,6 +141,10 @@ async fn forward(app: &AppHandle, c: &DmpClient, ev: ClientEvent) {
         }
         ClientEvent::SendFailed { .. } => return,
         ClientEvent::SessionExpired => ("dmp://session-expired", serde_json::Value::Null),
+        ClientEvent::PeerKeyChanged { user_id, name } => (
+            "dmp://peer-key-changed",
+            serde_json::json!({"userId": user_id, "name": name}),
+        ),
     };
     let _ = app.emit(name, payload);
 }
@@ -369,6 +373,16 @@ async fn set_settings(state: State<'_, Desktop>, settings: Settings) -> CmdResul
     Ok(settings)
 }
 
+#[tauri::command]
+async fn safety_code(state: State<'_, Desktop>, user_id: UserId) -> CmdResult<String> {
+    Ok(client(&state).await?.safety_code(&user_id).await?)
+}
+
+#[tauri::command]
+async fn accept_peer_key(state: State<'_, Desktop>, user_id: UserId) -> CmdResult<bool> {
+    Ok(client(&state).await?.accept_peer_key(&user_id)?)
+}
+
 /// Builds and runs the app.
 pub fn run() {
     let filter =
@@ -399,6 +413,8 @@ pub fn run() {
             set_open_conversation,
             get_settings,
             set_settings,
+            safety_code,
+            accept_peer_key,
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {

@@ -101,3 +101,5 @@ export const setOpenConversation = (conversation: ContextRef | null) =>
 export const getSettings = () => call<Settings>('get_settings');
 export const setSettings = (settings: Settings) => call<Settings>('set_settings', { settings });
 export const safetyCode = (userId: string) => call<string>('safety_code', { userId });
+/** Trusts a peer's new encryption key after a `dmp://peer-key-changed` warning. */
+export const acceptPeerKey = (userId: string) => call<boolean>('accept_peer_key', { userId });

@@ -3,7 +3,7 @@
  * conversation modal, settings, and the blocking peer-key warning.
  */
 import { useCallback, useEffect, useState } from 'react';
-import { events, useSubscription, type ContextRef, type User } from '../api';
+import { commands, events, useSubscription, type ContextRef, type User } from '../api';
 import { useI18n } from '../i18n';
 import { useAuth } from '../features/auth/useAuth';
 import { ConnectionProvider } from '../features/connection/useConnection';
@@ -130,7 +130,13 @@ function WorkspaceContent({ user }: { user: User }) {
       {peerKey.current && (
         <PeerKeyChangedDialog
           change={peerKey.current}
-          onAcknowledge={peerKey.dismiss}
+          onAcknowledge={() => {
+            const userId = peerKey.current?.userId;
+            // Trust the new key on this device (nothing is sent to the peer until then).
+            void (userId ? commands.acceptPeerKey(userId) : Promise.resolve(false))
+              .catch(() => undefined)
+              .finally(peerKey.dismiss);
+          }}
           onVerify={(userId) => {
             peerKey.dismiss();
             setSettingsFor({ peerId: userId });

@@ -1,0 +1,454 @@
+//! End-to-end encryption through the real server: the server's disk and logs
+//! never hold clear text or attachment bytes; a new device reads the whole
+//! history with the password alone; tampering, a wrong signer and a swapped
+//! key are detected and never shown as valid messages.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use dmp_client::{ClientEvent, DmpClient};
+use dmp_protocol::*;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+fn ord() -> (ContextType, ContextId) {
+    (ContextType::Ordonnance, ContextId::new("ord_789"))
+}
+
+/// Captures every log line of this process (the in-process server's included).
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![];
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[tokio::test]
+async fn the_server_never_holds_clear_text_or_attachment_bytes() {
+    require_desktop_services();
+    let logs = Captured::default();
+    let sink = logs.clone();
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || sink.clone())
+        .init();
+
+    let server = Server::start(|c| c.require_e2e = true).await;
+    let (pd, dd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let patient = login(&server, pd.path(), PATIENT, false).await;
+    let doctor = login(&server, dd.path(), DOCTOR, false).await;
+    patient.contexts().await.unwrap();
+    doctor.contexts().await.unwrap();
+    let (k, id) = ord();
+    let secret_text = "Mon traitement contre le diabète secret-7c1e";
+    let secret_reply = "Réponse confidentielle 4d9a";
+    // A PDF whose bytes carry a recognisable marker.
+    let mut pdf = b"%PDF-1.7\n".to_vec();
+    for _ in 0..4000 {
+        pdf.extend_from_slice(b"BILAN-CONFIDENTIEL-ATTACHMENT-BYTES ");
+    }
+    let att = patient.upload("bilan.pdf", pdf.clone()).await.unwrap();
+    assert_eq!(att.mime_type, "application/pdf");
+    let sent = patient
+        .send(
+            k,
+            &id,
+            secret_text,
+            MessageMetadata::default(),
+            vec![att.id.clone()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(sent.content, secret_text, "the sender sees the clear text");
+    assert_eq!(sent.encrypted, Some(true));
+    doctor
+        .send(k, &id, secret_reply, MessageMetadata::default(), vec![])
+        .await
+        .unwrap();
+
+    // The doctor reads both, and the attachment, through the encrypted path.
+    let page = doctor.history(k, &id, None, 50).await.unwrap();
+    let first = &page.messages[0];
+    assert_eq!(first.content, secret_text);
+    assert_eq!(first.encrypted, Some(true));
+    assert_eq!(first.attachments[0].name, "bilan.pdf");
+    assert_eq!(
+        doctor.download(&first.attachments[0].id).await.unwrap(),
+        pdf
+    );
+    assert_eq!(page.messages[1].content, secret_reply);
+    // A clear-text attachment or message is refused by a server that requires E2E.
+    let plain = api::SendRequest {
+        client_message_id: ClientMessageId::new("plain"),
+        context_type: k,
+        context_id: id.clone(),
+        content: "en clair".into(),
+        kind: MessageType::Text,
+        metadata: MessageMetadata::default(),
+        attachments: vec![],
+    };
+    assert_eq!(
+        doctor.api().send(&plain).await.unwrap_err().code(),
+        "VALIDATION_FAILED"
+    );
+
+    // Scan everything the server wrote: database, WAL, attachment store, logs.
+    let mut scanned = 0;
+    for f in files(server.dir.path()) {
+        let bytes = std::fs::read(&f).unwrap();
+        scanned += bytes.len();
+        for needle in [
+            secret_text.as_bytes(),
+            secret_reply.as_bytes(),
+            "diabète".as_bytes(),
+            b"BILAN-CONFIDENTIEL",
+            b"bilan.pdf",
+        ] {
+            assert!(
+                !contains(&bytes, needle),
+                "{} holds clear data",
+                f.display()
+            );
+        }
+    }
+    assert!(
+        scanned > 10_000,
+        "the scan saw the database and the attachment store"
+    );
+    let logs = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    assert!(logs.contains("request"), "server logs were captured");
+    for needle in [
+        secret_text,
+        secret_reply,
+        "BILAN-CONFIDENTIEL",
+        "bilan.pdf",
+        PATIENT.1,
+    ] {
+        assert!(!logs.contains(needle), "a log line holds {needle}");
+    }
+}
+
+#[tokio::test]
+async fn a_new_device_reads_the_whole_history_with_the_password_alone() {
+    require_desktop_services();
+    let server = Server::start(|c| c.rate_limit.send_burst = 100.0).await;
+    let (pd, dd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let patient = login(&server, pd.path(), PATIENT, false).await;
+    let doctor = login(&server, dd.path(), DOCTOR, false).await;
+    patient.contexts().await.unwrap();
+    let (k, id) = ord();
+    for i in 0..5 {
+        patient
+            .send(
+                k,
+                &id,
+                &format!("question {i} sur la posologie"),
+                MessageMetadata::default(),
+                vec![],
+            )
+            .await
+            .unwrap();
+        doctor
+            .send(
+                k,
+                &id,
+                &format!("réponse {i}"),
+                MessageMetadata::default(),
+                vec![],
+            )
+            .await
+            .unwrap();
+    }
+    // The first device is gone: its keychain entries and cache are deleted.
+    patient.logout().await.unwrap();
+    // A wrong password reads nothing.
+    let fresh = tempfile::tempdir().unwrap();
+    let err = DmpClient::login(
+        config(fresh.path(), false),
+        &server.url(),
+        PATIENT.0,
+        "wrong-password-123",
+        false,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), "AUTH_REQUIRED");
+    assert!(DmpClient::resume(config(fresh.path(), false))
+        .await
+        .unwrap()
+        .is_none());
+    // The right one restores the keys from the backup and opens everything.
+    let device_b = login(&server, fresh.path(), PATIENT, false).await;
+    device_b.contexts().await.unwrap();
+    let page = device_b.history(k, &id, None, 50).await.unwrap();
+    assert_eq!(page.messages.len(), 10);
+    assert!(
+        page.messages
+            .iter()
+            .all(|m| m.encrypted == Some(true) && m.e2e_error.is_none()),
+        "{:?}",
+        page.messages
+    );
+    assert_eq!(page.messages[0].content, "question 0 sur la posologie");
+    assert_eq!(page.messages[9].content, "réponse 4");
+    // Both devices compute the same safety code as the doctor.
+    let code_patient = device_b
+        .safety_code(&UserId::new("medecin_456"))
+        .await
+        .unwrap();
+    let code_doctor = doctor
+        .safety_code(&UserId::new("patient_123"))
+        .await
+        .unwrap();
+    assert_eq!(code_patient, code_doctor);
+    assert_eq!(code_patient.split(' ').count(), 6);
+    // The password never reaches the server any more: it now refuses it as such.
+    let res = reqwest::Client::new()
+        .post(format!("{}/api/auth/login", server.url()))
+        .json(&serde_json::json!({"username": PATIENT.0, "password": PATIENT.1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+}
+
+#[tokio::test]
+async fn tampering_a_wrong_signer_and_a_swapped_key_are_detected() {
+    require_desktop_services();
+    let server = Server::start(|c| c.rate_limit.send_burst = 100.0).await;
+    let (pd, dd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let patient = login(&server, pd.path(), PATIENT, false).await;
+    let doctor = login(&server, dd.path(), DOCTOR, false).await;
+    patient.contexts().await.unwrap();
+    doctor.contexts().await.unwrap();
+    let (k, id) = ord();
+    let genuine = doctor
+        .send(
+            k,
+            &id,
+            "message authentique",
+            MessageMetadata::default(),
+            vec![],
+        )
+        .await
+        .unwrap();
+    let victim = doctor
+        .send(
+            k,
+            &id,
+            "message à altérer",
+            MessageMetadata::default(),
+            vec![],
+        )
+        .await
+        .unwrap();
+
+    // 1. The server (or someone with its disk) flips one character of a stored envelope.
+    let db = rusqlite::Connection::open(server.config.database_path()).unwrap();
+    let stored: String = db
+        .query_row(
+            "SELECT content FROM messages WHERE id = ?1",
+            [victim.id.as_str()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let mut bytes = stored.into_bytes();
+    let i = bytes.len() / 2;
+    bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
+    db.execute(
+        "UPDATE messages SET content = ?2 WHERE id = ?1",
+        rusqlite::params![victim.id.as_str(), String::from_utf8(bytes).unwrap()],
+    )
+    .unwrap();
+
+    // 2. A wrong signer: someone with the doctor's access token but not their keys.
+    let forger = dmp_crypto::Identity::generate(&mut rand::rngs::OsRng);
+    let patient_keys: api::UserKeysResponse = reqwest::Client::new()
+        .get(format!("{}/api/keys/patient_123", server.url()))
+        .bearer_auth(doctor.api().access_token().await.unwrap().as_str())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let patient_public = dmp_crypto::PublicIdentity {
+        encryption_key: patient_keys.public_keys.encryption_key.clone(),
+        signing_key: patient_keys.public_keys.signing_key.clone(),
+    };
+    let forged = dmp_crypto::seal(
+        &mut rand::rngs::OsRng,
+        &forger,
+        dmp_crypto::HeaderInput {
+            client_message_id: "forged-1".into(),
+            context: "ordonnance/ord_789".into(),
+            session_id: "session_ordonnance_ord_789_patient_123_medecin_456".into(),
+            sender: "medecin_456".into(),
+            recipient: "patient_123".into(),
+            timestamp_ms: 0,
+        },
+        &dmp_crypto::Plaintext {
+            text: "Arrêtez votre traitement".into(),
+            attachments: vec![],
+        },
+        &[("patient_123", &patient_public)],
+    )
+    .unwrap();
+    doctor
+        .api()
+        .send(&api::SendRequest {
+            client_message_id: ClientMessageId::new("forged-1"),
+            context_type: k,
+            context_id: id.clone(),
+            content: forged.to_content(),
+            kind: MessageType::Text,
+            metadata: MessageMetadata::default(),
+            attachments: vec![],
+        })
+        .await
+        .unwrap();
+
+    let page = patient.history(k, &id, None, 50).await.unwrap();
+    let by_id = |mid: &MessageId| page.messages.iter().find(|m| m.id == *mid).unwrap().clone();
+    assert_eq!(by_id(&genuine.id).content, "message authentique");
+    assert!(by_id(&genuine.id).e2e_error.is_none());
+    let tampered = by_id(&victim.id);
+    assert!(tampered.e2e_error.is_some(), "tampering not detected");
+    assert_eq!(tampered.content, "", "a tampered message shows nothing");
+    let forged_msg = page
+        .messages
+        .iter()
+        .find(|m| m.client_message_id.as_str() == "forged-1")
+        .unwrap();
+    assert_eq!(forged_msg.e2e_error.as_deref(), Some("E2E_BAD_SIGNATURE"));
+    assert!(!forged_msg.content.contains("Arrêtez"));
+    assert!(
+        patient.search("Arrêtez", None).unwrap().is_empty(),
+        "nothing unverified reaches the search index"
+    );
+
+    // 3. The server swaps the doctor's public key.
+    let mut ev = patient.subscribe();
+    let other = dmp_crypto::Identity::generate(&mut rand::rngs::OsRng).public();
+    let swapped =
+        serde_json::json!({"encryptionKey": other.encryption_key, "signingKey": other.signing_key})
+            .to_string();
+    db.execute(
+        "UPDATE users SET public_keys = ?2 WHERE id = ?1",
+        rusqlite::params!["medecin_456", swapped],
+    )
+    .unwrap();
+    patient.contexts().await.unwrap();
+    wait_for(&mut ev, "peer key changed", |e| match e {
+        ClientEvent::PeerKeyChanged { user_id, .. } if user_id.as_str() == "medecin_456" => {
+            Some(())
+        }
+        _ => None,
+    })
+    .await;
+    let err = patient
+        .send(
+            k,
+            &id,
+            "ne doit pas partir",
+            MessageMetadata::default(),
+            vec![],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "PEER_KEY_CHANGED");
+    // Messages signed with the pinned key still verify.
+    let page = patient.history(k, &id, None, 50).await.unwrap();
+    assert_eq!(
+        page.messages
+            .iter()
+            .find(|m| m.id == genuine.id)
+            .unwrap()
+            .content,
+        "message authentique"
+    );
+    // Accepting the new key (after comparing codes) lets sending resume.
+    assert!(patient
+        .accept_peer_key(&UserId::new("medecin_456"))
+        .unwrap());
+    patient
+        .send(
+            k,
+            &id,
+            "après vérification",
+            MessageMetadata::default(),
+            vec![],
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn messages_from_before_encryption_are_shown_and_flagged() {
+    require_desktop_services();
+    let server = Server::start(|_| {}).await;
+    let (pd, dd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    // An old client wrote in clear text before the upgrade.
+    let res = reqwest::Client::new()
+        .post(format!("{}/api/auth/login", server.url()))
+        .json(&serde_json::json!({"username": PATIENT.0, "password": PATIENT.1}))
+        .send()
+        .await
+        .unwrap();
+    let tokens: api::TokenResponse = res.json().await.unwrap();
+    let res = reqwest::Client::new()
+        .post(format!("{}/api/messaging/send", server.url()))
+        .bearer_auth(&tokens.access_token)
+        .json(&serde_json::json!({"clientMessageId":"old-1","contextType":"ordonnance","contextId":"ord_789","content":"Ancien message en clair"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let patient = login(&server, pd.path(), PATIENT, false).await;
+    let doctor = login(&server, dd.path(), DOCTOR, false).await;
+    patient.contexts().await.unwrap();
+    let (k, id) = ord();
+    patient
+        .send(
+            k,
+            &id,
+            "Nouveau message chiffré",
+            MessageMetadata::default(),
+            vec![],
+        )
+        .await
+        .unwrap();
+    let page = doctor.history(k, &id, None, 50).await.unwrap();
+    assert_eq!(page.messages[0].content, "Ancien message en clair");
+    assert_eq!(
+        page.messages[0].encrypted,
+        Some(false),
+        "flagged as not end-to-end encrypted"
+    );
+    assert_eq!(page.messages[1].content, "Nouveau message chiffré");
+    assert_eq!(page.messages[1].encrypted, Some(true));
+}
