@@ -185,6 +185,11 @@ impl Config {
                 continue;
             };
             let path: Vec<String> = rest.split("__").map(|p| p.to_ascii_lowercase()).collect();
+            // Other DMP_* variables (the client's, the test scripts') are not ours.
+            if !path.first().is_some_and(|k| merged.contains_key(k)) {
+                tracing::debug!(variable = %key, "ignoring an environment variable that is not a server setting");
+                continue;
+            }
             set_path(&mut from_env, &path, parse_scalar(&value));
         }
         merge(&mut merged, from_env);
@@ -291,7 +296,10 @@ mod tests {
     fn bad_values_are_refused() {
         let env = vec![("DMP_ACCESS_TOKEN_TTL_SECS".to_owned(), "3600".to_owned())];
         assert!(Config::load(None, env).is_err());
-        let env = vec![("DMP_NO_SUCH_KEY".to_owned(), "1".to_owned())];
+        // A misspelt key inside a known section is refused; unrelated DMP_* variables are ignored.
+        let env = vec![("DMP_RATE_LIMIT__NO_SUCH_KEY".to_owned(), "1".to_owned())];
         assert!(Config::load(None, env).is_err());
+        let env = vec![("DMP_CLIENT_DATA_DIR".to_owned(), "/tmp".to_owned())];
+        assert!(Config::load(None, env).is_ok());
     }
 }

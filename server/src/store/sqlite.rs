@@ -116,8 +116,28 @@ impl SqliteStore {
         &self.path
     }
 
-    /// Runs `f` in the writer, inside the next group commit.
+    /// Runs `f` in the writer, inside the next group commit, in its own
+    /// savepoint (a failure undoes only this operation).
     async fn write<R, F>(&self, f: F) -> StoreResult<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut WriteCtx<'_>) -> StoreResult<R> + Send + 'static,
+    {
+        self.submit(f, true).await
+    }
+
+    /// Like [`Self::write`] without the savepoint, for hot operations that
+    /// check everything before their first write: a database error after a
+    /// write aborts the whole batch (every caller gets an error and retries).
+    async fn write_unguarded<R, F>(&self, f: F) -> StoreResult<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut WriteCtx<'_>) -> StoreResult<R> + Send + 'static,
+    {
+        self.submit(f, false).await
+    }
+
+    async fn submit<R, F>(&self, f: F, guarded: bool) -> StoreResult<R>
     where
         R: Send + 'static,
         F: FnOnce(&mut WriteCtx<'_>) -> StoreResult<R> + Send + 'static,
@@ -127,6 +147,7 @@ impl SqliteStore {
             f: Some(f),
             result: None,
             reply: Some(tx),
+            guarded,
         });
         self.jobs.send(job).await.map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
@@ -175,6 +196,7 @@ struct Op<F, R> {
     f: Option<F>,
     result: Option<StoreResult<R>>,
     reply: Option<oneshot::Sender<StoreResult<R>>>,
+    guarded: bool,
 }
 
 impl<F, R> WriteJob for Op<F, R>
@@ -184,7 +206,16 @@ where
 {
     fn run(&mut self, ctx: &mut WriteCtx<'_>) {
         if let Some(f) = self.f.take() {
-            self.result = Some(in_savepoint(ctx, f));
+            let result = if self.guarded {
+                in_savepoint(ctx, f)
+            } else {
+                let r = f(ctx);
+                if matches!(r, Err(StoreError::Db(_) | StoreError::Io(_))) {
+                    ctx.abort = true;
+                }
+                r
+            };
+            self.result = Some(result);
         }
     }
 
@@ -223,6 +254,8 @@ fn in_savepoint<R>(
 pub(crate) struct WriteCtx<'c> {
     conn: &'c Connection,
     last_hash: String,
+    /// An unguarded operation failed after writing: the batch must not commit.
+    abort: bool,
 }
 
 impl WriteCtx<'_> {
@@ -291,9 +324,19 @@ fn run_batch(conn: &Connection, batch: &mut [Box<dyn WriteJob>]) -> rusqlite::Re
         })
         .optional()?
         .unwrap_or_else(|| AUDIT_GENESIS.to_owned());
-    let mut ctx = WriteCtx { conn, last_hash };
+    let mut ctx = WriteCtx {
+        conn,
+        last_hash,
+        abort: false,
+    };
     for job in batch.iter_mut() {
         job.run(&mut ctx);
+        if ctx.abort {
+            return Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
+                Some("an operation failed after writing; batch rolled back".into()),
+            ));
+        }
     }
     conn.execute_batch("COMMIT")
 }
@@ -1010,7 +1053,8 @@ impl Store for SqliteStore {
     }
 
     async fn append_message(&self, msg: NewMessage) -> StoreResult<Appended> {
-        self.write(move |w| {
+        // Hot path: every check comes before the first write, so no savepoint is needed.
+        self.write_unguarded(move |w| {
             let c = w.conn;
             let existing: Option<String> = c
                 .prepare_cached("SELECT id FROM messages WHERE sender_id = ?1 AND client_message_id = ?2")?
@@ -1020,25 +1064,13 @@ impl Store for SqliteStore {
                 return Ok(Appended::Existing(load_message(c, &id)?.ok_or(StoreError::NotFound)?));
             }
             let now = ms(msg.now);
-            let (session_id, _) = ensure_session_row(c, &msg.context, now)?;
-            let to_patient = msg.recipient.id == msg.context.patient_id;
-            let seq: i64 = c
-                .prepare_cached(if to_patient {
-                    "UPDATE sessions SET last_seq = last_seq + 1, message_count = message_count + 1, last_activity = ?2,
-                     status = 'active', unread_patient = unread_patient + 1 WHERE id = ?1 RETURNING last_seq"
-                } else {
-                    "UPDATE sessions SET last_seq = last_seq + 1, message_count = message_count + 1, last_activity = ?2,
-                     status = 'active', unread_doctor = unread_doctor + 1 WHERE id = ?1 RETURNING last_seq"
-                })?
-                .query_row(params![session_id.as_str(), now], |r| r.get(0))?;
             let mut attachments = Vec::with_capacity(msg.attachments.len());
             for aid in &msg.attachments {
                 let a = c
                     .prepare_cached(
-                        "UPDATE attachments SET message_id = ?2 WHERE id = ?1 AND owner_id = ?3 AND message_id IS NULL
-                         RETURNING name, mime_type, size, sha256",
+                        "SELECT name, mime_type, size, sha256 FROM attachments WHERE id = ?1 AND owner_id = ?2 AND message_id IS NULL",
                     )?
-                    .query_row(params![aid.as_str(), msg.id.as_str(), msg.sender.id.as_str()], |r| {
+                    .query_row(params![aid.as_str(), msg.sender.id.as_str()], |r| {
                         Ok(Attachment { id: aid.clone(), name: r.get(0)?, mime_type: r.get(1)?, size: get_u64(r, 2)?, sha256: r.get(3)? })
                     })
                     .optional()?;
@@ -1048,6 +1080,30 @@ impl Store for SqliteStore {
                 }
             }
             let attachments_json = serde_json::to_string(&attachments).map_err(|e| StoreError::Invalid(e.to_string()))?;
+            // Writes from here on.
+            let session_id = Session::id_for(msg.context.kind, &msg.context.id, &msg.context.patient_id, &msg.context.doctor_id);
+            let to_patient = msg.recipient.id == msg.context.patient_id;
+            let next_seq = |c: &Connection| -> rusqlite::Result<Option<i64>> {
+                c.prepare_cached(if to_patient {
+                    "UPDATE sessions SET last_seq = last_seq + 1, message_count = message_count + 1, last_activity = ?2,
+                     status = 'active', unread_patient = unread_patient + 1 WHERE id = ?1 RETURNING last_seq"
+                } else {
+                    "UPDATE sessions SET last_seq = last_seq + 1, message_count = message_count + 1, last_activity = ?2,
+                     status = 'active', unread_doctor = unread_doctor + 1 WHERE id = ?1 RETURNING last_seq"
+                })?
+                .query_row(params![session_id.as_str(), now], |r| r.get(0))
+                .optional()
+            };
+            let seq = match next_seq(c)? {
+                Some(seq) => seq,
+                None => {
+                    ensure_session_row(c, &msg.context, now)?;
+                    next_seq(c)?.ok_or(StoreError::NotFound)?
+                }
+            };
+            for a in &attachments {
+                c.prepare_cached("UPDATE attachments SET message_id = ?2 WHERE id = ?1")?.execute(params![a.id.as_str(), msg.id.as_str()])?;
+            }
             c.prepare_cached(
                 "INSERT INTO messages (id, session_id, seq, client_message_id, sender_id, recipient_id, kind, content, created_at,
                    status, is_urgent, requires_response, attachments)
