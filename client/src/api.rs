@@ -100,53 +100,49 @@ async fn error_from(status: StatusCode, res: reqwest::Response) -> ClientError {
     }
 }
 
+/// POSTs JSON to an endpoint that needs no token.
+async fn post_anonymous<B: serde::Serialize, T: DeserializeOwned>(
+    server: &Url,
+    path: &str,
+    body: &B,
+) -> ClientResult<T> {
+    let url = server
+        .join(path)
+        .map_err(|e| ClientError::Invalid(e.to_string()))?;
+    decode(http_client().post(url).json(body).send().await?).await
+}
+
 /// Logs in (no token needed).
 pub async fn login(server: &Url, username: &str, password: &str) -> ClientResult<TokenResponse> {
-    let res = http_client()
-        .post(
-            server
-                .join("api/auth/login")
-                .map_err(|e| ClientError::Invalid(e.to_string()))?,
-        )
-        .json(&LoginRequest {
-            username: username.into(),
-            password: password.into(),
-        })
-        .send()
-        .await?;
-    decode(res).await
+    let body = LoginRequest {
+        username: username.into(),
+        password: password.into(),
+    };
+    post_anonymous(server, "api/auth/login", &body).await
 }
 
 /// How the password must be turned into what is sent (no token needed).
 pub async fn prelogin(server: &Url, username: &str) -> ClientResult<PreloginResponse> {
-    let res = http_client()
-        .post(
-            server
-                .join("api/auth/prelogin")
-                .map_err(|e| ClientError::Invalid(e.to_string()))?,
-        )
-        .json(&PreloginRequest {
+    post_anonymous(
+        server,
+        "api/auth/prelogin",
+        &PreloginRequest {
             username: username.into(),
-        })
-        .send()
-        .await?;
-    decode(res).await
+        },
+    )
+    .await
 }
 
 /// Spends a refresh token (no access token needed).
 pub async fn refresh(server: &Url, refresh_token: &str) -> ClientResult<TokenResponse> {
-    let res = http_client()
-        .post(
-            server
-                .join("api/auth/refresh")
-                .map_err(|e| ClientError::Invalid(e.to_string()))?,
-        )
-        .json(&RefreshRequest {
+    post_anonymous(
+        server,
+        "api/auth/refresh",
+        &RefreshRequest {
             refresh_token: refresh_token.into(),
-        })
-        .send()
-        .await?;
-    decode(res).await
+        },
+    )
+    .await
 }
 
 fn jwt_exp(token: &str) -> i64 {

@@ -500,6 +500,18 @@ impl DmpClient {
         }
     }
 
+    /// One of the user's contexts, from the cache or, when missing, the server.
+    async fn context(&self, kind: ContextType, id: &ContextId) -> ClientResult<ContextSummary> {
+        if let Some(c) = self.inner.cache.context(kind, id)? {
+            return Ok(c);
+        }
+        self.contexts().await?;
+        self.inner
+            .cache
+            .context(kind, id)?
+            .ok_or_else(ClientError::not_yours)
+    }
+
     /// A page of history from the cache only (instant).
     pub fn cached_history(
         &self,
@@ -618,16 +630,7 @@ impl DmpClient {
                 limits.max_attachments
             )));
         }
-        let ctx = match self.inner.cache.context(kind, id)? {
-            Some(c) => c,
-            None => {
-                self.contexts().await?;
-                self.inner
-                    .cache
-                    .context(kind, id)?
-                    .ok_or_else(ClientError::not_yours)?
-            }
-        };
+        let ctx = self.context(kind, id).await?;
         let client_message_id = ClientMessageId(format!("c_{}", uuid::Uuid::now_v7().simple()));
         let req = SendRequest {
             client_message_id,
@@ -920,16 +923,7 @@ impl DmpClient {
         format: ExportFormat,
     ) -> ClientResult<String> {
         self.sync_conversation(kind, id).await?;
-        let ctx = match self.inner.cache.context(kind, id)? {
-            Some(c) => c,
-            None => {
-                self.contexts().await?;
-                self.inner
-                    .cache
-                    .context(kind, id)?
-                    .ok_or_else(ClientError::not_yours)?
-            }
-        };
+        let ctx = self.context(kind, id).await?;
         let messages = self.inner.cache.history(kind, id, None, u32::MAX)?;
         let now = Utc::now();
         Ok(match format {
