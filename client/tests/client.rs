@@ -408,7 +408,7 @@ async fn secrets_live_in_the_secret_service_and_the_cache_is_encrypted() {
         b"SQLite format 3\0",
         "the cache file is readable as plain SQLite"
     );
-    for entry in walk(pd.path()) {
+    for entry in files_under(pd.path()) {
         let bytes = std::fs::read(&entry).unwrap();
         let text = String::from_utf8_lossy(&bytes);
         assert!(
@@ -452,19 +452,6 @@ async fn secrets_live_in_the_secret_service_and_the_cache_is_encrypted() {
         .await
         .unwrap()
         .is_none());
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = vec![];
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 /// Captures `Notify` calls on the session bus.

@@ -30,19 +30,6 @@ impl Write for Captured {
     }
 }
 
-fn files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = vec![];
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(files(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
-}
-
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
@@ -118,7 +105,7 @@ async fn the_server_never_holds_clear_text_or_attachment_bytes() {
 
     // Scan everything the server wrote: database, WAL, attachment store, logs.
     let mut scanned = 0;
-    for f in files(server.dir.path()) {
+    for f in files_under(server.dir.path()) {
         let bytes = std::fs::read(&f).unwrap();
         scanned += bytes.len();
         for needle in [
