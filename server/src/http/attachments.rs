@@ -14,69 +14,14 @@ use dmp_protocol::*;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-/// A file type the server accepts, by content.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FileKind {
-    /// PDF document.
-    Pdf,
-    /// JPEG image.
-    Jpg,
-    /// PNG image.
-    Png,
-    /// Word 97-2003 (OLE compound file).
-    Doc,
-    /// Word (OOXML zip).
-    Docx,
-    /// An end-to-end encrypted blob: its real type is only known to the participants.
-    Encrypted,
-}
-
-impl FileKind {
-    /// The canonical extension.
-    pub fn ext(self) -> &'static str {
-        match self {
-            Self::Pdf => "pdf",
-            Self::Jpg => "jpg",
-            Self::Png => "png",
-            Self::Doc => "doc",
-            Self::Docx => "docx",
-            Self::Encrypted => "enc",
-        }
-    }
-
-    /// The MIME type.
-    pub fn mime(self) -> &'static str {
-        match self {
-            Self::Pdf => "application/pdf",
-            Self::Jpg => "image/jpeg",
-            Self::Png => "image/png",
-            Self::Doc => "application/msword",
-            Self::Docx => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-            Self::Encrypted => "application/vnd.dmp.e2e",
-        }
-    }
-
-    /// The type the first bytes of a file show, if it is one we accept.
-    /// `head` should hold the first few KiB (a docx's first zip entry is
-    /// `[Content_Types].xml`).
-    pub fn sniff(head: &[u8]) -> Option<Self> {
-        if head.starts_with(dmp_protocol::limits::ENCRYPTED_ATTACHMENT_MAGIC) {
-            Some(Self::Encrypted)
-        } else if head.starts_with(b"%PDF-") {
-            Some(Self::Pdf)
-        } else if head.starts_with(&[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A]) {
-            Some(Self::Png)
-        } else if head.starts_with(&[0xFF, 0xD8, 0xFF]) {
-            Some(Self::Jpg)
-        } else if head.starts_with(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1]) {
-            Some(Self::Doc)
-        } else if head.starts_with(b"PK\x03\x04")
-            && head.windows(19).any(|w| w == b"[Content_Types].xml")
-        {
-            Some(Self::Docx)
-        } else {
-            None
-        }
+/// The type the first bytes of a file show, as (extension, MIME type): one
+/// of the allowed clear types (`dmp_protocol::limits::sniff_file_type`, shared
+/// with the client), or `enc` for an end-to-end encrypted container.
+pub fn sniff(head: &[u8]) -> Option<(&'static str, &'static str)> {
+    if head.starts_with(dmp_protocol::limits::ENCRYPTED_ATTACHMENT_MAGIC) {
+        Some(("enc", "application/vnd.dmp.e2e"))
+    } else {
+        dmp_protocol::limits::sniff_file_type(head)
     }
 }
 
@@ -194,13 +139,13 @@ pub async fn upload(
     }
     .await;
     drop(file);
-    let kind = FileKind::sniff(&head);
+    let kind = sniff(&head);
     let checked = result.and_then(|()| {
         if size == 0 {
             return Err(AppError::invalid("file is empty"));
         }
         match kind {
-            Some(k) if k.ext() == ext => Ok(k),
+            Some(k) if k.0 == ext => Ok(k),
             _ => Err(
                 AppError::invalid(format!("the content of the file is not a .{ext} file"))
                     .with_status(StatusCode::UNSUPPORTED_MEDIA_TYPE),
@@ -223,7 +168,7 @@ pub async fn upload(
     let attachment = Attachment {
         id: id.clone(),
         name,
-        mime_type: kind.mime().into(),
+        mime_type: kind.1.into(),
         size,
         sha256: hex::encode(hasher.finalize()),
     };
@@ -352,13 +297,13 @@ mod tests {
 
     #[test]
     fn sniffing() {
-        assert_eq!(FileKind::sniff(b"%PDF-1.7\n"), Some(FileKind::Pdf));
-        assert_eq!(FileKind::sniff(b"MZ\x90\x00"), None);
+        assert_eq!(sniff(b"%PDF-1.7\n").map(|k| k.0), Some("pdf"));
+        assert_eq!(sniff(b"MZ\x90\x00"), None);
         assert_eq!(
-            FileKind::sniff(b"PK\x03\x04....[Content_Types].xml"),
-            Some(FileKind::Docx)
+            sniff(b"PK\x03\x04....[Content_Types].xml").map(|k| k.0),
+            Some("docx")
         );
-        assert_eq!(FileKind::sniff(b"PK\x03\x04 just a zip"), None);
+        assert_eq!(sniff(b"PK\x03\x04 just a zip"), None);
         assert_eq!(extension("Scan.JPEG").as_deref(), Some("jpg"));
         assert_eq!(clean_name("../../etc/pa\"ss"), "pass");
     }

@@ -383,6 +383,15 @@ where
     s.parse::<T>().map_err(|e| conv_err(idx, e))
 }
 
+/// A participant from three columns: id, kind, name.
+fn participant_at(row: &Row<'_>, idx: usize) -> rusqlite::Result<Participant> {
+    Ok(Participant {
+        id: UserId(row.get(idx)?),
+        kind: get_enum(row, idx + 1)?,
+        name: row.get(idx + 2)?,
+    })
+}
+
 fn get_time(row: &Row<'_>, idx: usize) -> rusqlite::Result<DateTime<Utc>> {
     Ok(from_ms(row.get(idx)?))
 }
@@ -407,16 +416,8 @@ fn message_from_row(r: &Row<'_>) -> rusqlite::Result<Message> {
         id: MessageId(r.get(0)?),
         content: r.get(1)?,
         kind: get_enum(r, 2)?,
-        sender: Participant {
-            id: UserId(r.get(3)?),
-            kind: get_enum(r, 4)?,
-            name: r.get(5)?,
-        },
-        recipient: Participant {
-            id: UserId(r.get(6)?),
-            kind: get_enum(r, 7)?,
-            name: r.get(8)?,
-        },
+        sender: participant_at(r, 3)?,
+        recipient: participant_at(r, 6)?,
         context: ContextRef {
             kind: get_enum(r, 9)?,
             id: ContextId(r.get(10)?),
@@ -449,16 +450,8 @@ fn session_from_row(r: &Row<'_>) -> rusqlite::Result<Session> {
         context_type: get_enum(r, 1)?,
         context_id: ContextId(r.get(2)?),
         participants: SessionParticipants {
-            patient: Participant {
-                id: UserId(r.get(3)?),
-                kind: get_enum(r, 4)?,
-                name: r.get(5)?,
-            },
-            doctor: Participant {
-                id: UserId(r.get(6)?),
-                kind: get_enum(r, 7)?,
-                name: r.get(8)?,
-            },
+            patient: participant_at(r, 3)?,
+            doctor: participant_at(r, 6)?,
         },
         status: get_enum(r, 9)?,
         created_at: get_time(r, 10)?,
@@ -497,11 +490,7 @@ fn notification_from_row(r: &Row<'_>) -> rusqlite::Result<Notification> {
         kind: "new_message".into(),
         title: r.get(1)?,
         body: r.get(2)?,
-        sender: Participant {
-            id: UserId(r.get(3)?),
-            kind: get_enum(r, 4)?,
-            name: r.get(5)?,
-        },
+        sender: participant_at(r, 3)?,
         context: ContextRef {
             kind: get_enum(r, 6)?,
             id: ContextId(r.get(7)?),
