@@ -473,29 +473,39 @@ impl DmpClient {
         Ok(())
     }
 
-    /// The caller's contexts from the server (kept in the cache), or from the cache when offline.
+    /// The caller's contexts from the server (kept in the cache), or from the
+    /// cache when offline; also pins the peers' keys on first use and notices
+    /// when the server hands out new ones.
     pub async fn contexts(&self) -> ClientResult<Vec<ContextSummary>> {
+        let (list, online) = self.refresh_contexts().await?;
+        if online {
+            let me = &self.inner.user.id;
+            let mut seen = std::collections::HashSet::new();
+            for c in &list {
+                let peer = if c.context.patient.id == *me {
+                    &c.context.doctor
+                } else {
+                    &c.context.patient
+                };
+                if seen.insert(peer.id.clone()) {
+                    if let Err(e) = self.inner.check_peer(&peer.id, &peer.name).await {
+                        tracing::debug!(code = e.code(), "peer key check failed");
+                    }
+                }
+            }
+        }
+        Ok(list)
+    }
+
+    /// The contexts list only (one request, no key checks): for refreshing
+    /// unread counts; `true` when it came from the server.
+    pub async fn refresh_contexts(&self) -> ClientResult<(Vec<ContextSummary>, bool)> {
         match self.inner.api.contexts().await {
             Ok(list) => {
                 self.inner.cache.put_contexts(&list)?;
-                // Pin the peers' keys on first use, and notice when the server hands out new ones.
-                let me = &self.inner.user.id;
-                let mut seen = std::collections::HashSet::new();
-                for c in &list {
-                    let peer = if c.context.patient.id == *me {
-                        &c.context.doctor
-                    } else {
-                        &c.context.patient
-                    };
-                    if seen.insert(peer.id.clone()) {
-                        if let Err(e) = self.inner.check_peer(&peer.id, &peer.name).await {
-                            tracing::debug!(code = e.code(), "peer key check failed");
-                        }
-                    }
-                }
-                Ok(list)
+                Ok((list, true))
             }
-            Err(ClientError::Network(_)) => self.inner.cache.contexts(),
+            Err(ClientError::Network(_)) => Ok((self.inner.cache.contexts()?, false)),
             Err(e) => Err(e),
         }
     }

@@ -151,7 +151,8 @@ async fn forward(app: &AppHandle, c: &DmpClient, ev: ClientEvent) {
 
 /// Refreshes the unread total: an event for the UI and the window title.
 async fn update_unread(app: &AppHandle, c: &DmpClient) {
-    if c.contexts().await.is_err() {
+    // One request per incoming message; key checks happen in `contexts()` (list_contexts).
+    if c.refresh_contexts().await.is_err() {
         return;
     }
     let total = c.unread_total().unwrap_or(0);
