@@ -52,7 +52,8 @@ async function call<T>(command: string, args?: InvokeArgs): Promise<T> {
   }
 }
 
-export type LoginArgs = { server: string; username: string; password: string; remember: boolean };
+/** `caFile`: a CA certificate (PEM path) to trust for this server; empty = the app's default (`DMP_CA_FILE`). */
+export type LoginArgs = { server: string; username: string; password: string; remember: boolean; caFile?: string };
 
 export const login = (args: LoginArgs) => call<User>('login', args);
 export const resumeSession = () => call<User | null>('resume_session');

@@ -19,6 +19,8 @@ export const ERROR_CODES = [
   'KEYCHAIN_ERROR',
   'PEER_KEY_CHANGED',
   'DECRYPTION_FAILED',
+  'TLS_ERROR',
+  'INSECURE_SERVER_ADDRESS',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

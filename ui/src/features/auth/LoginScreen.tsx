@@ -1,4 +1,5 @@
-/** The login form: server URL, username, password, "Rester connecté". */
+/** The login form: server URL, username, password, "Rester connecté", and in the
+ * advanced options the CA file to trust (remembered with the server address). */
 import { useId, useRef, useState, type FormEvent } from 'react';
 import { errorCode, type ErrorCode } from '../../api';
 import { useI18n } from '../../i18n';
@@ -8,15 +9,36 @@ import { LockIcon } from '../../components/icons';
 import { useAuth } from './useAuth';
 import { loginErrorKey } from './loginErrors';
 
-export const DEFAULT_SERVER = 'http://127.0.0.1:8443';
+export const DEFAULT_SERVER = 'https://127.0.0.1:8443';
+
+/** The last server address and CA file that signed in on this device (no secret). */
+const LAST_SERVER_KEY = 'dmp.login.server';
+
+type LastServer = { server: string; caFile: string };
+
+function lastServer(): LastServer {
+  try {
+    const saved = JSON.parse(localStorage.getItem(LAST_SERVER_KEY) ?? 'null') as Partial<LastServer> | null;
+    return {
+      server: typeof saved?.server === 'string' && saved.server ? saved.server : DEFAULT_SERVER,
+      caFile: typeof saved?.caFile === 'string' ? saved.caFile : '',
+    };
+  } catch {
+    return { server: DEFAULT_SERVER, caFile: '' };
+  }
+}
 
 type FieldErrors = Partial<Record<'server' | 'username' | 'password', true>>;
+
+const HTTP_URL = /^https?:\/\/[^\s/]+/i;
 
 export function LoginScreen() {
   const { t } = useI18n();
   const { state, login } = useAuth();
   const signedOut = state.status === 'signedOut' ? state : undefined;
-  const [server, setServer] = useState(DEFAULT_SERVER);
+  const [saved] = useState(lastServer);
+  const [server, setServer] = useState(saved.server);
+  const [caFile, setCaFile] = useState(saved.caFile);
   const [username, setUsername] = useState(signedOut?.lastUsername ?? '');
   const [password, setPassword] = useState('');
   const [remember, setRemember] = useState(false);
@@ -24,11 +46,11 @@ export function LoginScreen() {
   const [error, setError] = useState<ErrorCode | undefined>(signedOut?.resumeError);
   const [fieldErrors, setFieldErrors] = useState<FieldErrors>({});
   const passwordRef = useRef<HTMLInputElement>(null);
-  const ids = { server: useId(), username: useId(), password: useId(), remember: useId(), error: useId() };
+  const ids = { server: useId(), caFile: useId(), username: useId(), password: useId(), remember: useId(), error: useId() };
 
   const validate = (): FieldErrors => {
     const errors: FieldErrors = {};
-    if (!/^https?:\/\/[^\s/]+/i.test(server.trim())) errors.server = true;
+    if (!HTTP_URL.test(server.trim())) errors.server = true;
     if (username.trim() === '') errors.username = true;
     if (password === '') errors.password = true;
     return errors;
@@ -42,7 +64,14 @@ export function LoginScreen() {
     setSubmitting(true);
     setError(undefined);
     try {
-      await login({ server: server.trim().replace(/\/+$/, ''), username: username.trim(), password, remember });
+      const address = server.trim().replace(/\/+$/, '');
+      const ca = caFile.trim();
+      await login({ server: address, username: username.trim(), password, remember, ...(ca ? { caFile: ca } : {}) });
+      try {
+        localStorage.setItem(LAST_SERVER_KEY, JSON.stringify({ server: address, caFile: ca }));
+      } catch {
+        // Private mode or full storage: the form keeps its defaults next time.
+      }
     } catch (caught) {
       setError(errorCode(caught));
       setPassword('');
@@ -153,6 +182,24 @@ export function LoginScreen() {
               </p>
             )}
           </div>
+
+          <details className="rounded-lg border border-slate-200 px-3 py-2 text-sm" open={caFile !== '' ? true : undefined}>
+            <summary className="cursor-pointer font-medium text-slate-700">{t('login.advanced')}</summary>
+            <label htmlFor={ids.caFile} className="mt-2 block text-sm font-medium text-slate-700">
+              {t('login.caFile')}
+            </label>
+            <input
+              id={ids.caFile}
+              value={caFile}
+              onChange={(e) => setCaFile(e.target.value)}
+              placeholder="/chemin/vers/ca.pem"
+              aria-describedby={`${ids.caFile}-help`}
+              className={inputClass(false)}
+            />
+            <p id={`${ids.caFile}-help`} className="mt-1 text-xs text-slate-500">
+              {t('login.caFileHelp')}
+            </p>
+          </details>
 
           <div className="flex items-center gap-2">
             <input

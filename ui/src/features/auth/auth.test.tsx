@@ -1,6 +1,6 @@
 import { render, screen } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { App } from '../../app/App';
 import { commandError, emitEvent, mockBackend, type Handler } from '../../test/ipc';
 import { examen, historyPage, ordonnance, patientUser } from '../../test/fixtures';
@@ -23,11 +23,13 @@ async function fillLogin(user: ReturnType<typeof userEvent.setup>, username = 'c
 }
 
 describe('login', () => {
+  afterEach(() => localStorage.removeItem('dmp.login.server'));
+
   it('calls resume_session at start and shows the login form with the default server when nobody is signed in', async () => {
     const { backend } = start();
     expect(await screen.findByRole('heading', { name: 'Connexion' })).toBeInTheDocument();
     expect(backend.callsOf('resume_session')).toHaveLength(1);
-    expect(screen.getByLabelText('Adresse du serveur')).toHaveValue('http://127.0.0.1:8443');
+    expect(screen.getByLabelText('Adresse du serveur')).toHaveValue('https://127.0.0.1:8443');
     expect(screen.getByRole('checkbox', { name: 'Rester connecté' })).not.toBeChecked();
     expect(document.title).toBe('DMP Messagerie');
   });
@@ -37,7 +39,7 @@ describe('login', () => {
     await user.click(await screen.findByRole('checkbox', { name: 'Rester connecté' }));
     await fillLogin(user);
     expect(backend.callsOf('login')).toEqual([
-      { server: 'http://127.0.0.1:8443', username: 'camille.durand', password: 'correct horse', remember: true },
+      { server: 'https://127.0.0.1:8443', username: 'camille.durand', password: 'correct horse', remember: true },
     ]);
     expect(await screen.findByRole('heading', { name: 'Mon DMP' })).toBeInTheDocument();
   });
@@ -47,6 +49,8 @@ describe('login', () => {
     ['RATE_LIMIT_EXCEEDED', 'Trop de tentatives de connexion. Patientez quelques minutes avant de réessayer.'],
     ['NETWORK_UNAVAILABLE', 'Serveur injoignable. Vérifiez l’adresse du serveur et votre connexion réseau.'],
     ['KEYCHAIN_ERROR', 'Impossible d’accéder au trousseau sécurisé du système.'],
+    ['TLS_ERROR', 'Connexion sécurisée impossible : le certificat du serveur n’est pas reconnu. Vérifiez l’adresse ou le fichier CA (options avancées).'],
+    ['INSECURE_SERVER_ADDRESS', 'Adresse non sécurisée : utilisez https:// (http:// n’est permis que pour ce poste).'],
     ['SOMETHING_NEW', 'Une erreur inattendue est survenue. Réessayez.'],
   ])('maps %s to its message by code, whatever the message text', async (code, text) => {
     const { user } = start({
@@ -60,13 +64,43 @@ describe('login', () => {
     expect(screen.getByLabelText('Mot de passe')).toHaveFocus();
   });
 
+  it('passes the CA file of the advanced options and remembers it with the server address', async () => {
+    const { backend, user } = start({ login: { value: patientUser } });
+    await user.click(await screen.findByText('Options avancées'));
+    await user.type(screen.getByLabelText('Certificat de l’autorité (fichier CA, PEM)'), '/srv/dmp/tls/ca.pem');
+    const server = screen.getByLabelText('Adresse du serveur');
+    await user.clear(server);
+    await user.type(server, 'https://dmp.example.fr:8443/');
+    await fillLogin(user);
+    expect(backend.callsOf('login')).toEqual([
+      {
+        server: 'https://dmp.example.fr:8443',
+        username: 'camille.durand',
+        password: 'correct horse',
+        remember: false,
+        caFile: '/srv/dmp/tls/ca.pem',
+      },
+    ]);
+    expect(JSON.parse(localStorage.getItem('dmp.login.server') ?? 'null')).toEqual({
+      server: 'https://dmp.example.fr:8443',
+      caFile: '/srv/dmp/tls/ca.pem',
+    });
+  });
+
+  it('opens with the server address and CA file of the last sign-in', async () => {
+    localStorage.setItem('dmp.login.server', JSON.stringify({ server: 'https://dmp.example.fr', caFile: '/etc/dmp/ca.pem' }));
+    start();
+    expect(await screen.findByLabelText('Adresse du serveur')).toHaveValue('https://dmp.example.fr');
+    expect(screen.getByLabelText('Certificat de l’autorité (fichier CA, PEM)')).toHaveValue('/etc/dmp/ca.pem');
+  });
+
   it('checks empty fields and the server address before calling login', async () => {
     const { backend, user } = start();
     const server = await screen.findByLabelText('Adresse du serveur');
     await user.clear(server);
     await user.type(server, 'serveur-dmp');
     await user.click(screen.getByRole('button', { name: 'Se connecter' }));
-    expect(screen.getByText('Saisissez une adresse commençant par http:// ou https://')).toBeInTheDocument();
+    expect(screen.getByText('Saisissez une adresse commençant par https://')).toBeInTheDocument();
     expect(screen.getAllByText('Ce champ est obligatoire')).toHaveLength(2);
     expect(screen.getByLabelText('Identifiant')).toHaveAttribute('aria-invalid', 'true');
     expect(backend.callsOf('login')).toHaveLength(0);

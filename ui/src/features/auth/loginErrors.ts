@@ -22,6 +22,10 @@ export function loginErrorKey(code: ErrorCode): MessageKey {
       return 'login.error.cache';
     case 'DECRYPTION_FAILED':
       return 'login.error.decryption';
+    case 'TLS_ERROR':
+      return 'login.error.tls';
+    case 'INSECURE_SERVER_ADDRESS':
+      return 'login.error.insecure';
     default:
       return 'error.generic';
   }
