@@ -20,8 +20,10 @@
 #   BENCH_SERVER_LOG RUST_LOG of the server (default warn)
 #   CARGO_TARGET_DIR build directory (default /root/.cache/dmp-target)
 # The server runs with its defaults (durability Full: fsync per commit) except
-# for the rate limits, raised so that they are not what is measured. Exported
-# DMP_* variables reach the server too (e.g. DMP_DURABILITY).
+# for the rate limits, raised so that they are not what is measured, and plain
+# HTTP on loopback (DMP_INSECURE_HTTP=true, explicit) so that the comparison
+# with the bare relay (no TLS either) stays the same. Exported DMP_* variables
+# reach the server too (e.g. DMP_DURABILITY).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -124,6 +126,7 @@ fi
 export DMP_RATE_LIMIT__SEND_PER_SECOND=1000000 DMP_RATE_LIMIT__SEND_BURST=1000000
 export DMP_RATE_LIMIT__WS_FRAMES_PER_SECOND=1000000 DMP_RATE_LIMIT__WS_FRAMES_BURST=1000000
 export DMP_WS__SEND_QUEUE=4096
+export DMP_INSECURE_HTTP=true
 
 scenario_args() {
   case "$1" in

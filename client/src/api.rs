@@ -34,8 +34,7 @@ fn margin(expires_in: u64) -> i64 {
 /// A signed-in API client.
 #[derive(Clone)]
 pub struct ApiClient {
-    base: Url,
-    http: reqwest::Client,
+    base: Endpoint,
     tokens: Arc<Mutex<Tokens>>,
     on_rotate: Option<OnRotate>,
 }
@@ -48,15 +47,19 @@ impl std::fmt::Debug for ApiClient {
     }
 }
 
-/// Parses a server URL, keeping only scheme, host and port.
+/// Parses a server URL, keeping only scheme, host and port. `http://` is
+/// refused unless the server is this machine (docs/security.md "Transport").
 pub fn parse_server(server: &str) -> ClientResult<Url> {
     let url = Url::parse(server.trim()).map_err(|_| {
         ClientError::Invalid("the server address must look like https://host:port".into())
     })?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
         return Err(ClientError::Invalid(
-            "the server address must start with http:// or https://".into(),
+            "the server address must start with https://".into(),
         ));
+    }
+    if url.scheme() == "http" && !crate::tls::is_loopback(&url) {
+        return Err(ClientError::InsecureServer);
     }
     let mut base = url;
     base.set_path("/");
@@ -65,13 +68,54 @@ pub fn parse_server(server: &str) -> ClientResult<Url> {
     Ok(base)
 }
 
-fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .user_agent(concat!("dmp-client/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(std::time::Duration::from_secs(10))
-        .timeout(std::time::Duration::from_secs(60))
-        .build()
-        .unwrap_or_default()
+/// A server address with the TLS trust used to reach it (one HTTP client,
+/// one rustls configuration shared by REST and the WebSocket).
+#[derive(Clone)]
+pub struct Endpoint {
+    url: Url,
+    http: reqwest::Client,
+    tls: Arc<rustls::ClientConfig>,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("url", &self.url.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::ops::Deref for Endpoint {
+    type Target = Url;
+    fn deref(&self) -> &Url {
+        &self.url
+    }
+}
+
+impl Endpoint {
+    /// Parses `server` ([`parse_server`]) and trusts `ca_file` besides the public roots.
+    pub fn new(server: &str, ca_file: Option<&std::path::Path>) -> ClientResult<Self> {
+        let url = parse_server(server)?;
+        let tls = crate::tls::client_config(ca_file)?;
+        let http = reqwest::Client::builder()
+            .use_preconfigured_tls((*tls).clone())
+            .user_agent(concat!("dmp-client/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .timeout(std::time::Duration::from_secs(60))
+            .build()
+            .map_err(|e| ClientError::Tls(e.without_url().to_string()))?;
+        Ok(Self { url, http, tls })
+    }
+
+    /// The base URL.
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// The TLS configuration (for the WebSocket).
+    pub fn tls(&self) -> Arc<rustls::ClientConfig> {
+        self.tls.clone()
+    }
 }
 
 async fn decode<T: DeserializeOwned>(res: reqwest::Response) -> ClientResult<T> {
@@ -102,18 +146,18 @@ async fn error_from(status: StatusCode, res: reqwest::Response) -> ClientError {
 
 /// POSTs JSON to an endpoint that needs no token.
 async fn post_anonymous<B: serde::Serialize, T: DeserializeOwned>(
-    server: &Url,
+    server: &Endpoint,
     path: &str,
     body: &B,
 ) -> ClientResult<T> {
     let url = server
         .join(path)
         .map_err(|e| ClientError::Invalid(e.to_string()))?;
-    decode(http_client().post(url).json(body).send().await?).await
+    decode(server.http.post(url).json(body).send().await?).await
 }
 
 /// Logs in (no token needed).
-pub async fn login(server: &Url, username: &str, password: &str) -> ClientResult<TokenResponse> {
+pub async fn login(server: &Endpoint, username: &str, password: &str) -> ClientResult<TokenResponse> {
     let body = LoginRequest {
         username: username.into(),
         password: password.into(),
@@ -122,7 +166,7 @@ pub async fn login(server: &Url, username: &str, password: &str) -> ClientResult
 }
 
 /// How the password must be turned into what is sent (no token needed).
-pub async fn prelogin(server: &Url, username: &str) -> ClientResult<PreloginResponse> {
+pub async fn prelogin(server: &Endpoint, username: &str) -> ClientResult<PreloginResponse> {
     post_anonymous(
         server,
         "api/auth/prelogin",
@@ -134,7 +178,7 @@ pub async fn prelogin(server: &Url, username: &str) -> ClientResult<PreloginResp
 }
 
 /// Spends a refresh token (no access token needed).
-pub async fn refresh(server: &Url, refresh_token: &str) -> ClientResult<TokenResponse> {
+pub async fn refresh(server: &Endpoint, refresh_token: &str) -> ClientResult<TokenResponse> {
     post_anonymous(
         server,
         "api/auth/refresh",
@@ -162,10 +206,9 @@ fn jwt_exp(token: &str) -> i64 {
 
 impl ApiClient {
     /// A client for tokens just obtained.
-    pub fn new(base: Url, tokens: &TokenResponse, on_rotate: Option<OnRotate>) -> Self {
+    pub fn new(base: Endpoint, tokens: &TokenResponse, on_rotate: Option<OnRotate>) -> Self {
         Self {
             base,
-            http: http_client(),
             tokens: Arc::new(Mutex::new(Tokens {
                 access: Zeroizing::new(tokens.access_token.clone()),
                 refresh: Zeroizing::new(tokens.refresh_token.clone()),
@@ -179,7 +222,12 @@ impl ApiClient {
 
     /// The server's base URL.
     pub fn base(&self) -> &Url {
-        &self.base
+        self.base.url()
+    }
+
+    /// The TLS configuration shared with the WebSocket.
+    pub fn tls(&self) -> Arc<rustls::ClientConfig> {
+        self.base.tls()
     }
 
     /// The current access token, refreshed first when it is about to expire.
@@ -240,7 +288,7 @@ impl ApiClient {
         let gen = self.tokens.lock().await.generation;
         let token = self.access_token().await?;
         let res = build(
-            self.http
+            self.base.http
                 .request(method.clone(), url.clone())
                 .bearer_auth(token.as_str()),
         )
@@ -261,7 +309,7 @@ impl ApiClient {
         }
         let token = self.refresh_after(gen).await?;
         Ok(
-            build(self.http.request(method, url).bearer_auth(token.as_str()))
+            build(self.base.http.request(method, url).bearer_auth(token.as_str()))
                 .send()
                 .await?,
         )

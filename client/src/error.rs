@@ -44,6 +44,12 @@ pub enum ClientError {
         /// Human message (no key material, no content).
         message: String,
     },
+    /// The secure connection failed: untrusted certificate, unusable CA file, ...
+    #[error("{0}")]
+    Tls(String),
+    /// A plain `http://` address for a server that is not this machine.
+    #[error("the server address must start with https:// (http:// is only allowed for this machine: localhost, 127.0.0.1, ::1)")]
+    InsecureServer,
     /// The server hands out new keys for a peer; nothing is sent until the user accepts them.
     #[error("the security key of {0} changed: compare the safety code, then accept the new key")]
     PeerKeyChanged(String),
@@ -82,6 +88,8 @@ impl ClientError {
             Self::Io(_) => "IO_ERROR",
             Self::E2e { code, .. } => code,
             Self::PeerKeyChanged(_) => "PEER_KEY_CHANGED",
+            Self::Tls(_) => "TLS_ERROR",
+            Self::InsecureServer => "INSECURE_SERVER_ADDRESS",
         }
     }
 
@@ -96,6 +104,7 @@ impl ClientError {
                     | ErrorCode::NotFound,
                 ..
             } | Self::Invalid(_)
+                | Self::InsecureServer
         )
     }
 
@@ -119,6 +128,9 @@ impl From<rusqlite::Error> for ClientError {
 
 impl From<reqwest::Error> for ClientError {
     fn from(e: reqwest::Error) -> Self {
+        if let Some(reason) = crate::tls::tls_failure(&e) {
+            return Self::Tls(reason);
+        }
         // reqwest errors carry the URL, never a body or header.
         Self::Network(e.without_url().to_string())
     }

@@ -14,6 +14,7 @@ pub mod export;
 pub mod keychain;
 pub mod notify;
 pub mod realtime;
+pub mod tls;
 
 pub use cache::SearchHit;
 pub use error::{ClientError, ClientResult};
@@ -44,6 +45,9 @@ pub struct ClientConfig {
     pub notifications: bool,
     /// Called when the user clicks a native notification (open that conversation).
     pub on_notification_click: Option<notify::OnClick>,
+    /// A CA certificate (PEM) trusted besides the public roots, e.g. the local
+    /// CA of `dmp-server demo` (docs/security.md "Transport").
+    pub ca_file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for ClientConfig {
@@ -51,12 +55,14 @@ impl std::fmt::Debug for ClientConfig {
         f.debug_struct("ClientConfig")
             .field("data_dir", &self.data_dir)
             .field("notifications", &self.notifications)
+            .field("ca_file", &self.ca_file)
             .finish_non_exhaustive()
     }
 }
 
 impl ClientConfig {
-    /// `DMP_CLIENT_DATA_DIR`, else `$XDG_DATA_HOME/dmp`, else `~/.local/share/dmp`.
+    /// `DMP_CLIENT_DATA_DIR`, else `$XDG_DATA_HOME/dmp`, else `~/.local/share/dmp`;
+    /// the CA file from `DMP_CA_FILE`.
     pub fn from_env(notifications: bool) -> Self {
         let data_dir = std::env::var_os("DMP_CLIENT_DATA_DIR")
             .map(PathBuf::from)
@@ -67,6 +73,9 @@ impl ClientConfig {
             data_dir,
             notifications,
             on_notification_click: None,
+            ca_file: std::env::var_os("DMP_CA_FILE")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
         }
     }
 }
@@ -97,6 +106,9 @@ struct SavedLogin {
     server: String,
     user_id: UserId,
     username: String,
+    /// The CA file trusted for this server, if any.
+    #[serde(default)]
+    ca_file: Option<PathBuf>,
 }
 
 /// Output formats of [`DmpClient::export`].
@@ -241,7 +253,7 @@ impl DmpClient {
         password: &str,
         remember: bool,
     ) -> ClientResult<Self> {
-        let base = api::parse_server(server)?;
+        let base = api::Endpoint::new(server, config.ca_file.as_deref())?;
         let server_key = base.as_str().trim_end_matches('/').to_owned();
         let upgraded = e2e::UpgradedAccounts::at(&config.data_dir);
         let pre = api::prelogin(&base, username).await?;
@@ -273,6 +285,7 @@ impl DmpClient {
                 server: client.inner.server.clone(),
                 user_id: client.inner.user.id.clone(),
                 username: username.into(),
+                ca_file: client.inner.config.ca_file.clone(),
             };
             let path = login_file(&client.inner.config.data_dir);
             std::fs::create_dir_all(&client.inner.config.data_dir)?;
@@ -293,7 +306,9 @@ impl DmpClient {
         let Some(refresh) = keychain.get(Secret::RefreshToken).await? else {
             return Ok(None);
         };
-        let base = api::parse_server(&saved.server)?;
+        // The CA given now wins over the one remembered with the login.
+        let ca_file = config.ca_file.clone().or(saved.ca_file);
+        let base = api::Endpoint::new(&saved.server, ca_file.as_deref())?;
         let tokens = match api::refresh(&base, &refresh).await {
             Ok(t) => t,
             Err(e) if e.is_session_over() => {
@@ -316,7 +331,7 @@ impl DmpClient {
 
     async fn open(
         config: ClientConfig,
-        base: url::Url,
+        base: api::Endpoint,
         tokens: dmp_protocol::api::TokenResponse,
         remember: bool,
     ) -> ClientResult<Self> {
@@ -505,7 +520,7 @@ impl DmpClient {
                 self.inner.cache.put_contexts(&list)?;
                 Ok((list, true))
             }
-            Err(ClientError::Network(_)) => Ok((self.inner.cache.contexts()?, false)),
+            Err(ClientError::Network(_) | ClientError::Tls(_)) => Ok((self.inner.cache.contexts()?, false)),
             Err(e) => Err(e),
         }
     }
@@ -591,7 +606,7 @@ impl DmpClient {
                     offline: false,
                 })
             }
-            Err(ClientError::Network(_)) => self.cached_history(kind, id, before, limit),
+            Err(ClientError::Network(_) | ClientError::Tls(_)) => self.cached_history(kind, id, before, limit),
             Err(e) => Err(e),
         }
     }
@@ -673,7 +688,8 @@ impl DmpClient {
                     code: "E2E_PEER_NOT_READY",
                     ..
                 }
-                | ClientError::Network(_),
+                | ClientError::Network(_)
+                | ClientError::Tls(_),
             ) => return Ok(pending()),
             Err(e) => {
                 self.inner.cache.outbox_remove(&req.client_message_id)?;
@@ -698,7 +714,7 @@ impl DmpClient {
                 self.inner.emit(ClientEvent::Message { message: m.clone() });
                 Ok(m)
             }
-            Err(ClientError::Network(_)) => {
+            Err(ClientError::Network(_) | ClientError::Tls(_)) => {
                 let ctx = self
                     .inner
                     .cache
@@ -738,7 +754,8 @@ impl DmpClient {
                         code: "E2E_PEER_NOT_READY",
                         ..
                     }
-                    | ClientError::Network(_),
+                    | ClientError::Network(_)
+                | ClientError::Tls(_),
                 ) => continue,
                 Err(err) => return Err(err),
             };

@@ -172,7 +172,12 @@ async fn connect_once(
         req.headers_mut().insert("authorization", v);
     }
     let ws = tokio::select! {
-        r = tokio_tungstenite::connect_async(req) => match r {
+        r = tokio_tungstenite::connect_async_tls_with_config(
+            req,
+            None,
+            false,
+            Some(tokio_tungstenite::Connector::Rustls(inner.api.tls())),
+        ) => match r {
             Ok((ws, _)) => ws,
             Err(tokio_tungstenite::tungstenite::Error::Http(res)) if res.status() == 401 => {
                 // The token was refused: try one refresh before giving up.

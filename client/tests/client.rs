@@ -715,3 +715,53 @@ fn dmp_cli_end_to_end() {
     assert_eq!(code, 2);
     drop(server);
 }
+
+#[tokio::test]
+async fn refuses_plain_http_to_other_machines_and_certificates_of_another_ca() {
+    let server = Server::start(|_| {}).await;
+    assert!(server.url().starts_with("https://127.0.0.1:"));
+    let dir = tempfile::tempdir().unwrap();
+    // A CA that did not sign the server's certificate.
+    let (other, _, _) = certificates("another CA");
+    let other_file = dir.path().join("other-ca.pem");
+    std::fs::write(&other_file, other).unwrap();
+    let mut c = config(dir.path(), false);
+    c.ca_file = Some(other_file);
+    let err = DmpClient::login(c.clone(), &server.url(), PATIENT.0, PATIENT.1, false)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "TLS_ERROR", "{err}");
+    assert!(err.to_string().contains("not trusted"), "{err}");
+    // Without a CA file, the public roots and the OS store do not know the test CA either.
+    c.ca_file = None;
+    let err = DmpClient::login(c.clone(), &server.url(), PATIENT.0, PATIENT.1, false)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "TLS_ERROR", "{err}");
+    // A CA file that is not one is named.
+    let junk = dir.path().join("junk.pem");
+    std::fs::write(&junk, "nothing here\n").unwrap();
+    c.ca_file = Some(junk);
+    let err = DmpClient::login(c.clone(), &server.url(), PATIENT.0, PATIENT.1, false)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "TLS_ERROR", "{err}");
+    assert!(err.to_string().contains("junk.pem"), "{err}");
+    // http:// is refused for any other machine, before anything is sent.
+    for addr in [
+        "http://dmp.example.fr:8443",
+        "http://10.0.0.7:8443",
+        "http://[2001:db8::1]:8443",
+    ] {
+        let err = DmpClient::login(config(dir.path(), false), addr, PATIENT.0, PATIENT.1, false)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "INSECURE_SERVER_ADDRESS", "{addr}: {err}");
+    }
+    // Plain HTTP against the TLS port of this machine gets no answer.
+    let plain = server.url().replacen("https", "http", 1);
+    let err = DmpClient::login(config(dir.path(), false), &plain, PATIENT.0, PATIENT.1, false)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "NETWORK_UNAVAILABLE", "{err}");
+}

@@ -214,7 +214,7 @@ async fn a_new_device_reads_the_whole_history_with_the_password_alone() {
     assert_eq!(code_patient, code_doctor);
     assert_eq!(code_patient.split(' ').count(), 6);
     // The password never reaches the server any more: it now refuses it as such.
-    let res = reqwest::Client::new()
+    let res = common::http()
         .post(format!("{}/api/auth/login", server.url()))
         .json(&serde_json::json!({"username": PATIENT.0, "password": PATIENT.1}))
         .send()
@@ -274,7 +274,7 @@ async fn tampering_a_wrong_signer_and_a_swapped_key_are_detected() {
 
     // 2. A wrong signer: someone with the doctor's access token but not their keys.
     let forger = dmp_crypto::Identity::generate(&mut rand::rngs::OsRng);
-    let patient_keys: api::UserKeysResponse = reqwest::Client::new()
+    let patient_keys: api::UserKeysResponse = common::http()
         .get(format!("{}/api/keys/patient_123", server.url()))
         .bearer_auth(doctor.api().access_token().await.unwrap().as_str())
         .send()
@@ -400,14 +400,14 @@ async fn messages_from_before_encryption_are_shown_and_flagged() {
     let server = Server::start(|_| {}).await;
     let (pd, dd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     // An old client wrote in clear text before the upgrade.
-    let res = reqwest::Client::new()
+    let res = common::http()
         .post(format!("{}/api/auth/login", server.url()))
         .json(&serde_json::json!({"username": PATIENT.0, "password": PATIENT.1}))
         .send()
         .await
         .unwrap();
     let tokens: api::TokenResponse = res.json().await.unwrap();
-    let res = reqwest::Client::new()
+    let res = common::http()
         .post(format!("{}/api/messaging/send", server.url()))
         .bearer_auth(&tokens.access_token)
         .json(&serde_json::json!({"clientMessageId":"old-1","contextType":"ordonnance","contextId":"ord_789","content":"Ancien message en clair"}))

@@ -29,6 +29,8 @@ use tokio::task::JoinHandle;
 pub struct RunningServer {
     /// The bound address (useful with port 0).
     pub addr: SocketAddr,
+    /// HTTPS, or plain HTTP in `insecure_http` mode.
+    pub transport: crate::tls::Transport,
     /// Its state, for tests and the binary.
     pub state: AppState,
     shutdown: watch::Sender<bool>,
@@ -88,6 +90,7 @@ pub fn open_store(config: &Config) -> anyhow::Result<Arc<SqliteStore>> {
 /// Starts the server and its background jobs.
 pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<RunningServer> {
     let lock = lock_data_dir(&config.data_dir)?;
+    let transport = crate::tls::transport(&config)?;
     std::fs::create_dir_all(config.attachments_dir())?;
     let key = signing_key(&config.data_dir)?;
     let store: Arc<dyn Store> = open_store(&config)?;
@@ -122,24 +125,13 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
         metrics,
         shutdown: shutdown_rx.clone(),
     };
-    let app =
-        crate::http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let mut rx = shutdown_rx.clone();
-    let http = tokio::spawn(async move {
-        let stop = async move {
-            let _ = rx.wait_for(|v| *v).await;
-        };
-        // Small frames must leave at once: no Nagle delay on messages and acks.
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(stop)
-            .await
-        {
-            tracing::error!(error = %e, "http server failed");
-        }
-    });
+    let http = tokio::spawn(crate::serve::run(
+        listener,
+        crate::http::router(state.clone()),
+        transport.clone(),
+        crate::serve::Timeouts::from_config(&state.config),
+        shutdown_rx.clone(),
+    ));
     let tasks = vec![
         http,
         tokio::spawn(watch_directory(state.clone(), shutdown_rx.clone())),
@@ -147,6 +139,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
     ];
     Ok(RunningServer {
         addr,
+        transport,
         state,
         shutdown: shutdown_tx,
         tasks,
@@ -155,6 +148,11 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
 }
 
 impl RunningServer {
+    /// `https://ADDR`, or `http://ADDR` in `insecure_http` mode.
+    pub fn url(&self) -> String {
+        format!("{}://{}", self.transport.scheme(), self.addr)
+    }
+
     /// Closes sockets with 1001, stops accepting, waits for the tasks.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);

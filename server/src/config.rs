@@ -40,6 +40,44 @@ pub struct Config {
     pub login: LoginConfig,
     /// WebSocket tuning.
     pub ws: WsConfig,
+    // Transport (docs/security.md "Transport").
+    /// Serve plain HTTP instead of HTTPS: only on a loopback `bind`, for local tools and benchmarks.
+    pub insecure_http: bool,
+    /// Certificate and key of the HTTPS listener.
+    pub tls: TlsConfig,
+    /// HTTP connection timeouts.
+    pub http: HttpConfig,
+}
+
+/// Certificate and key files (PEM) of the HTTPS listener.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Certificate chain, leaf first (default `<data_dir>/tls/server.pem`).
+    pub cert_file: Option<PathBuf>,
+    /// Private key: PKCS#8, PKCS#1 or SEC1 (default `<data_dir>/tls/server.key`, mode 0600).
+    pub key_file: Option<PathBuf>,
+    /// Seconds a client has to complete the TLS handshake (0 means 10).
+    pub handshake_timeout_secs: u64,
+}
+
+/// Timeouts of an HTTP connection (before any WebSocket upgrade).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Seconds to receive a request's complete headers, counted from the first wait for them.
+    pub header_read_timeout_secs: u64,
+    /// Seconds without a byte read or written before a connection is closed.
+    pub idle_timeout_secs: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            header_read_timeout_secs: 10,
+            idle_timeout_secs: 60,
+        }
+    }
 }
 
 /// Per-user and per-connection rates.
@@ -107,6 +145,9 @@ impl Default for Config {
             rate_limit: RateLimitConfig::default(),
             login: LoginConfig::default(),
             ws: WsConfig::default(),
+            insecure_http: false,
+            tls: TlsConfig::default(),
+            http: HttpConfig::default(),
         }
     }
 }
@@ -225,6 +266,27 @@ impl Config {
     /// The attachment directory.
     pub fn attachments_dir(&self) -> PathBuf {
         self.data_dir.join("attachments")
+    }
+
+    /// The directory of the default certificate, key and local CA.
+    pub fn tls_dir(&self) -> PathBuf {
+        self.data_dir.join("tls")
+    }
+
+    /// The certificate chain file in use.
+    pub fn tls_cert_path(&self) -> PathBuf {
+        self.tls
+            .cert_file
+            .clone()
+            .unwrap_or_else(|| self.tls_dir().join("server.pem"))
+    }
+
+    /// The private key file in use.
+    pub fn tls_key_path(&self) -> PathBuf {
+        self.tls
+            .key_file
+            .clone()
+            .unwrap_or_else(|| self.tls_dir().join("server.key"))
     }
 }
 

@@ -18,7 +18,9 @@ pub mod metrics;
 pub mod openapi;
 pub mod ratelimit;
 pub mod state;
+pub mod serve;
 pub mod store;
+pub mod tls;
 pub mod ws;
 
 pub use app::{start, RunningServer};

@@ -32,7 +32,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run the server: REST + WebSocket on --bind; prints `listening on http://ADDR`.
+    /// Run the server: REST + WebSocket over HTTPS on --bind; prints `listening on https://ADDR`
+    /// (`http://ADDR` with DMP_INSECURE_HTTP=true, loopback only).
     Serve {
         /// Address to listen on (port 0 picks a free port).
         #[arg(long, value_name = "ADDR")]
@@ -43,8 +44,14 @@ enum Command {
         /// {"users":[{id,type,name,username,password}],"contexts":[{type,id,title,date,patientId,doctorId,summary}]}
         file: PathBuf,
     },
-    /// Load the built-in demo dataset (French patients, doctors, ordonnances, examens) and print its credentials.
+    /// Load the built-in demo dataset (French patients, doctors, ordonnances, examens), create a
+    /// local CA and server certificate unless present, and print the credentials and the CA file.
     Demo,
+    /// TLS certificates.
+    Tls {
+        #[command(subcommand)]
+        action: TlsAction,
+    },
     /// Manage accounts.
     User {
         #[command(subcommand)]
@@ -77,6 +84,20 @@ enum Command {
     Restore {
         /// Backup file made by `backup`.
         file: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum TlsAction {
+    /// Create a local CA and a server certificate signed by it (valid for localhost, 127.0.0.1,
+    /// ::1 and each --hostname) at tls.cert_file / tls.key_file; prints the CA file clients pin.
+    Init {
+        /// Another name or IP address the server is reached by (repeatable).
+        #[arg(long = "hostname", value_name = "NAME")]
+        hostnames: Vec<String>,
+        /// Replace an existing certificate and key.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -171,7 +192,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 config.bind = b;
             }
             let server = dmp_server::start(config, Arc::new(SystemClock)).await?;
-            println!("listening on http://{}", server.addr);
+            println!("listening on {}", server.url());
             let _ = std::io::stdout().flush();
             shutdown_signal().await;
             tracing::info!("shutting down");
@@ -209,6 +230,31 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 };
                 println!("  {kind:<8} {name:<22} {username:<15} {pw}");
             }
+            let ca = dmp_server::tls::ensure_local_ca(&config, &[], chrono::Utc::now(), false)?;
+            if ca.ca_file.exists() {
+                println!(
+                    "TLS: clients trust the local CA {} (dmp --ca-file, DMP_CA_FILE)",
+                    ca.ca_file.display()
+                );
+            }
+        }
+        Command::Tls {
+            action: TlsAction::Init { hostnames, force },
+        } => {
+            let cert = config.tls_cert_path();
+            if !force && (cert.exists() || config.tls_key_path().exists()) {
+                anyhow::bail!(
+                    "{} already exists; pass --force to replace it",
+                    cert.display()
+                );
+            }
+            let ca = dmp_server::tls::ensure_local_ca(&config, &hostnames, chrono::Utc::now(), true)?;
+            println!(
+                "certificate written to {} (key {}); clients trust the local CA {}",
+                cert.display(),
+                config.tls_key_path().display(),
+                ca.ca_file.display()
+            );
         }
         Command::User { action } => {
             let store = dmp_server::app::open_store(&config)?;

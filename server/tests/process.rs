@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{error_code, Ws, ORD};
+use common::{client_tls, error_code, http_client, Ws, ORD};
 use futures_util::SinkExt;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -53,6 +53,7 @@ fn cli(dir: &Path, args: &[&str], stdin: Option<&str>) -> (i32, String, String) 
 struct Proc {
     child: Child,
     base: String,
+    tls: std::sync::Arc<rustls::ClientConfig>,
     stderr: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
@@ -95,6 +96,7 @@ impl Proc {
         Self {
             child,
             base,
+            tls: client_tls(&demo_ca(dir)),
             stderr,
         }
     }
@@ -140,21 +142,35 @@ async fn login(http: &reqwest::Client, p: &Proc, user: &str, pw: &str) -> Value 
 }
 
 async fn ws(p: &Proc, token: &str) -> Ws {
-    let mut req = format!("{}/api/messaging/ws", p.base.replace("http://", "ws://"))
+    let mut req = format!("{}/api/messaging/ws", p.base.replacen("http", "ws", 1))
         .into_client_request()
         .unwrap();
     req.headers_mut()
         .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    let (stream, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let stream = common::ws_connect(&p.tls, req).await.unwrap();
     let mut w = Ws { stream };
     w.next_of("ready").await;
     w
+}
+
+/// The local CA that `demo` creates.
+fn demo_ca(dir: &Path) -> std::path::PathBuf {
+    dir.join("tls").join("ca.pem")
+}
+
+/// An HTTP client trusting only the demo CA of `dir`.
+fn demo_http(dir: &Path) -> reqwest::Client {
+    http_client(&client_tls(&demo_ca(dir)))
 }
 
 fn demo(dir: &Path) {
     let (code, out, err) = cli(dir, &["demo"], None);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("jean.dupont") && out.contains("patient-demo-2026"));
+    assert!(
+        out.contains(&demo_ca(dir).display().to_string()),
+        "demo prints the CA file: {out}"
+    );
 }
 
 #[test]
@@ -318,7 +334,7 @@ fn user_commands_and_audit_chain_verification() {
 async fn serve_backup_restore_and_graceful_shutdown() {
     let dir = tempfile::tempdir().unwrap();
     demo(dir.path());
-    let http = reqwest::Client::new();
+    let http = demo_http(dir.path());
     let mut p = Proc::start(dir.path(), &[]);
     let tok = login(&http, &p, "jean.dupont", "patient-demo-2026").await;
     let access = tok["accessToken"].as_str().unwrap();
@@ -390,7 +406,7 @@ async fn serve_backup_restore_and_graceful_shutdown() {
 async fn logs_and_audit_never_contain_message_text_tokens_or_passwords() {
     let dir = tempfile::tempdir().unwrap();
     demo(dir.path());
-    let http = reqwest::Client::new();
+    let http = demo_http(dir.path());
     let p = Proc::start(dir.path(), &[]);
     let secret = "Mon-diabete-secret-7f3a";
     let tok = login(&http, &p, "jean.dupont", "patient-demo-2026").await;
@@ -484,7 +500,7 @@ async fn logs_and_audit_never_contain_message_text_tokens_or_passwords() {
 async fn sigkill_mid_send_loses_nothing_and_duplicates_nothing() {
     let dir = tempfile::tempdir().unwrap();
     demo(dir.path());
-    let http = reqwest::Client::new();
+    let http = demo_http(dir.path());
     let env = [
         ("DMP_RATE_LIMIT__SEND_PER_SECOND", "100000"),
         ("DMP_RATE_LIMIT__SEND_BURST", "100000"),
@@ -587,4 +603,116 @@ async fn sigkill_mid_send_loses_nothing_and_duplicates_nothing() {
     let seqs: Vec<u64> = msgs.iter().map(|m| m["seq"].as_u64().unwrap()).collect();
     assert_eq!(seqs, (1..=N as u64).collect::<Vec<_>>());
     assert_eq!(doctor_seen.len(), N);
+}
+
+/// Runs `serve` expecting it to refuse to start; returns its stderr.
+fn serve_refused(dir: &Path, bind: &str, env: &[(&str, &str)]) -> String {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["serve", "--bind", bind, "--data-dir"])
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    for _ in 0..200 {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert_eq!(status.code(), Some(2));
+            let mut err = String::new();
+            child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+            let mut out = String::new();
+            child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+            assert!(!out.contains("listening"), "{out}");
+            return err;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    panic!("serve started on {bind} with {env:?}");
+}
+
+#[tokio::test]
+async fn demo_creates_a_local_ca_and_serve_speaks_https_only() {
+    let dir = tempfile::tempdir().unwrap();
+    // No certificate yet: serve refuses, naming the setting and the way out.
+    let err = serve_refused(dir.path(), "127.0.0.1:0", &[]);
+    assert!(err.contains("tls.cert_file") && err.contains("file not found"), "{err}");
+    // Plain HTTP is refused on an address other hosts reach, even when asked for.
+    let err = serve_refused(dir.path(), "0.0.0.0:0", &[("DMP_INSECURE_HTTP", "true")]);
+    assert!(err.contains("insecure_http is only allowed on a loopback"), "{err}");
+
+    demo(dir.path());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir.path().join("tls")), 0o700);
+        assert_eq!(mode(&dir.path().join("tls/server.key")), 0o600);
+    }
+    // The CA key is never kept: only the CA certificate, the server chain and its key.
+    let mut files: Vec<String> = std::fs::read_dir(dir.path().join("tls"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(files, ["ca.pem", "server.key", "server.pem"]);
+    // A second demo keeps the certificate (clients keep trusting it).
+    let ca = std::fs::read(demo_ca(dir.path())).unwrap();
+    demo(dir.path());
+    assert_eq!(std::fs::read(demo_ca(dir.path())).unwrap(), ca);
+    // `tls init` does not overwrite without --force, and replaces with it.
+    let (code, _, err) = cli(dir.path(), &["tls", "init"], None);
+    assert_eq!(code, 2);
+    assert!(err.contains("--force"), "{err}");
+    let (code, out, err) = cli(
+        dir.path(),
+        &["tls", "init", "--hostname", "dmp.example.fr", "--force"],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("ca.pem"), "{out}");
+    assert_ne!(std::fs::read(demo_ca(dir.path())).unwrap(), ca);
+
+    let p = Proc::start(dir.path(), &[]);
+    assert!(p.base.starts_with("https://127.0.0.1:"), "{}", p.base);
+    let res = demo_http(dir.path())
+        .get(p.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.headers()["strict-transport-security"],
+        "max-age=31536000"
+    );
+    // A client that does not trust the demo CA cannot talk to it.
+    let (other_ca, _, _) = common::test_certificates("another CA", &["127.0.0.1"]);
+    let other = dir.path().join("other-ca.pem");
+    std::fs::write(&other, other_ca).unwrap();
+    assert!(http_client(&client_tls(&other))
+        .get(p.url("/healthz"))
+        .send()
+        .await
+        .is_err());
+    // Plain HTTP to the TLS port gets no HTTP answer.
+    let plain = p.url("/healthz").replacen("https", "http", 1);
+    assert!(reqwest::Client::new().get(plain).send().await.is_err());
+    let tok = login(&demo_http(dir.path()), &p, "jean.dupont", "patient-demo-2026").await;
+    let mut w = ws(&p, tok["accessToken"].as_str().unwrap()).await;
+    w.send(json!({"type":"ping"})).await;
+    w.next_of("pong").await;
+    drop(p);
+
+    // Insecure mode on loopback, when asked for: http:// and no HSTS.
+    let p = Proc::start(dir.path(), &[("DMP_INSECURE_HTTP", "true")]);
+    assert!(p.base.starts_with("http://127.0.0.1:"), "{}", p.base);
+    let res = reqwest::Client::new()
+        .get(p.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers().get("strict-transport-security").is_none());
 }

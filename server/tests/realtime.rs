@@ -92,7 +92,7 @@ async fn first_frame_auth_and_deadline() {
     .unwrap();
     req.headers_mut()
         .insert("authorization", "Bearer forged".parse().unwrap());
-    assert!(tokio_tungstenite::connect_async(req).await.is_err());
+    assert!(s.ws_connect(req).await.is_err());
     // A foreign Origin too.
     let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
         format!("{}/api/messaging/ws", s.ws_base),
@@ -100,7 +100,7 @@ async fn first_frame_auth_and_deadline() {
     .unwrap();
     req.headers_mut()
         .insert("origin", "https://evil.example".parse().unwrap());
-    assert!(tokio_tungstenite::connect_async(req).await.is_err());
+    assert!(s.ws_connect(req).await.is_err());
 }
 
 #[tokio::test]

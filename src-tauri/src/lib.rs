@@ -175,8 +175,14 @@ async fn login(
     username: String,
     password: String,
     remember: bool,
+    ca_file: Option<String>,
 ) -> CmdResult<User> {
-    let c = DmpClient::login(config(&app), &server, &username, &password, remember).await?;
+    let mut config = config(&app);
+    // Empty: the default (DMP_CA_FILE, set by ./scripts/run.sh for the demo CA).
+    if let Some(ca) = ca_file.filter(|c| !c.trim().is_empty()) {
+        config.ca_file = Some(PathBuf::from(ca.trim()));
+    }
+    let c = DmpClient::login(config, &server, &username, &password, remember).await?;
     start(&app, &state, c).await
 }
 

@@ -17,6 +17,28 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Makes a CA and a server certificate it signs (127.0.0.1) in the server's
+/// default places; returns the CA file.
+fn test_ca(config: &dmp_server::Config) -> PathBuf {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "DMP desktop test CA");
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&key, &ca_cert, &ca_key)
+        .unwrap();
+    std::fs::create_dir_all(config.tls_dir()).unwrap();
+    std::fs::write(config.tls_cert_path(), cert.pem()).unwrap();
+    std::fs::write(config.tls_key_path(), key.serialize_pem()).unwrap();
+    let ca_file = config.tls_dir().join("test-ca.pem");
+    std::fs::write(&ca_file, ca_cert.pem()).unwrap();
+    ca_file
+}
+
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// A minimal W3C WebDriver client.
@@ -197,10 +219,14 @@ async fn patient_writes_from_the_real_window_and_sees_the_doctors_reply() {
             .await
             .unwrap();
     }
+    // Over TLS, with a certificate from a CA made here; the app trusts that CA
+    // through its default (DMP_CA_FILE), as ./scripts/run.sh sets it for the demo CA.
+    let ca_file = test_ca(&config);
     let server = dmp_server::start(config, Arc::new(dmp_server::clock::SystemClock))
         .await
         .unwrap();
-    let url = format!("http://{}", server.addr);
+    let url = server.url();
+    assert!(url.starts_with("https://"));
 
     // The doctor, through the client core.
     let doctor_dir = tempfile::tempdir().unwrap();
@@ -209,6 +235,7 @@ async fn patient_writes_from_the_real_window_and_sees_the_doctors_reply() {
             data_dir: doctor_dir.path().to_owned(),
             notifications: false,
             on_notification_click: None,
+            ca_file: Some(ca_file.clone()),
         },
         &url,
         "dr.martin",
@@ -233,6 +260,7 @@ async fn patient_writes_from_the_real_window_and_sees_the_doctors_reply() {
                 &native.to_string(),
             ])
             .env("DMP_CLIENT_DATA_DIR", app_data.path())
+            .env("DMP_CA_FILE", &ca_file)
             .env("XDG_DOWNLOAD_DIR", app_data.path().join("downloads"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())

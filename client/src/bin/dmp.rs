@@ -12,15 +12,30 @@ use std::path::PathBuf;
 #[derive(Parser, Debug)]
 #[command(name = "dmp", version)]
 struct Cli {
+    /// CA certificate (PEM) to trust besides the public roots, e.g. the
+    /// `tls/ca.pem` that `dmp-server demo` prints; remembered with the login.
+    #[arg(long, global = true, env = "DMP_CA_FILE", value_name = "FILE")]
+    ca_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
+}
+
+/// `--ca-file`, set once before any command runs.
+static CA_FILE: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+
+fn config(notifications: bool) -> ClientConfig {
+    let mut c = ClientConfig::from_env(notifications);
+    if let Some(Some(ca)) = CA_FILE.get() {
+        c.ca_file = Some(ca.clone());
+    }
+    c
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Sign in and keep the login in the OS keychain.
     Login {
-        /// Server address, e.g. http://127.0.0.1:8443.
+        /// Server address, e.g. https://127.0.0.1:8443 (http:// only for this machine).
         #[arg(long)]
         server: String,
         /// Username.
@@ -112,7 +127,7 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn client(notifications: bool) -> anyhow::Result<DmpClient> {
-    match DmpClient::resume(ClientConfig::from_env(notifications)).await? {
+    match DmpClient::resume(config(notifications)).await? {
         Some(c) => Ok(c),
         None => bail!("not signed in: run `dmp login --server URL --username NAME`"),
     }
@@ -168,6 +183,7 @@ fn line(m: &dmp_protocol::Message) -> String {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    let _ = CA_FILE.set(cli.ca_file.clone());
     match cli.command {
         Command::Login {
             server,
@@ -176,7 +192,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let password = zeroize::Zeroizing::new(read_password(password_stdin)?);
             let c = DmpClient::login(
-                ClientConfig::from_env(false),
+                config(false),
                 &server,
                 &username,
                 &password,

@@ -1,5 +1,6 @@
-//! Test support: the real server on a loopback port with the demo data, and
-//! client configurations in temporary directories. The tests need the real
+//! Test support: the real server on a loopback port with the demo data,
+//! served over TLS with a certificate from a CA made by the test, and client
+//! configurations in temporary directories that trust that CA. The tests need the real
 //! desktop services (Secret Service, notification daemon) that
 //! `scripts/with-desktop-services.sh` starts on a private D-Bus.
 #![allow(
@@ -15,8 +16,8 @@ use dmp_server::clock::OffsetClock;
 use dmp_server::store::sqlite::Durability;
 use dmp_server::{admin, demo, Config, RunningServer};
 use std::net::SocketAddr;
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 pub const PATIENT: (&str, &str) = ("jean.dupont", demo::PATIENT_PASSWORD);
@@ -31,10 +32,53 @@ pub fn require_desktop_services() {
     );
 }
 
+/// The test CA of this process: (its directory, CA file, server chain PEM, server key PEM).
+fn test_ca() -> &'static (tempfile::TempDir, PathBuf, String, String) {
+    static CA: OnceLock<(tempfile::TempDir, PathBuf, String, String)> = OnceLock::new();
+    CA.get_or_init(|| {
+        let (ca_pem, chain, key) = certificates("DMP client test CA");
+        let dir = tempfile::tempdir().unwrap();
+        let ca_file = dir.path().join("ca.pem");
+        std::fs::write(&ca_file, ca_pem).unwrap();
+        (dir, ca_file, chain, key)
+    })
+}
+
+/// (CA PEM, server chain PEM, server key PEM) for localhost and 127.0.0.1, from a new CA.
+pub fn certificates(ca_name: &str) -> (String, String, String) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, ca_name);
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let leaf =
+        rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .unwrap();
+    let cert = leaf.signed_by(&key, &ca_cert, &ca_key).unwrap();
+    (ca_cert.pem(), cert.pem(), key.serialize_pem())
+}
+
+/// The CA file clients of the test servers trust.
+pub fn ca_file() -> PathBuf {
+    test_ca().1.clone()
+}
+
+/// A bare HTTP client (old clients, forgers) that trusts the test CA.
+pub fn http() -> reqwest::Client {
+    let tls = dmp_client::tls::client_config(Some(&ca_file())).unwrap();
+    reqwest::Client::builder()
+        .use_preconfigured_tls((*tls).clone())
+        .build()
+        .unwrap()
+}
+
 pub struct Server {
     pub running: Option<RunningServer>,
     pub dir: tempfile::TempDir,
     pub addr: SocketAddr,
+    pub url: String,
     pub config: Config,
     pub clock: OffsetClock,
 }
@@ -49,6 +93,10 @@ impl Server {
             ..Default::default()
         };
         tune(&mut config);
+        let (_, _, chain, key) = test_ca();
+        std::fs::create_dir_all(config.tls_dir()).unwrap();
+        std::fs::write(config.tls_cert_path(), chain).unwrap();
+        std::fs::write(config.tls_key_path(), key).unwrap();
         {
             let store = dmp_server::app::open_store(&config).unwrap();
             admin::import(&store, demo::dataset()).await.unwrap();
@@ -58,7 +106,9 @@ impl Server {
             .await
             .unwrap();
         let addr = running.addr;
+        let url = running.url();
         Self {
+            url,
             running: Some(running),
             dir,
             addr,
@@ -68,7 +118,7 @@ impl Server {
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.url.clone()
     }
 
     pub async fn stop(&mut self) {
@@ -105,6 +155,7 @@ pub fn config(dir: &Path, notifications: bool) -> ClientConfig {
         data_dir: dir.to_owned(),
         notifications,
         on_notification_click: None,
+        ca_file: Some(ca_file()),
     }
 }
 

@@ -1,5 +1,6 @@
 //! Test support: a real server on 127.0.0.1:0 with a temporary data
-//! directory and the demo dataset, and small HTTP / WebSocket clients.
+//! directory and the demo dataset, served over TLS with a certificate from a
+//! CA made by the test, and small HTTP / WebSocket clients that trust that CA.
 #![allow(
     dead_code,
     missing_debug_implementations,
@@ -13,13 +14,14 @@ use dmp_server::store::sqlite::Durability;
 use dmp_server::{admin, demo, Config, RunningServer};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 pub const PATIENT: (&str, &str) = ("jean.dupont", demo::PATIENT_PASSWORD); // patient_123
 pub const DOCTOR: (&str, &str) = ("dr.martin", demo::DOCTOR_PASSWORD); // medecin_456, doctor of ord_789
@@ -36,6 +38,84 @@ pub struct TestServer {
     pub clock: OffsetClock,
     pub http: reqwest::Client,
     pub config: Config,
+    /// Client TLS configuration trusting the test CA.
+    pub tls: Arc<rustls::ClientConfig>,
+    /// The test CA's certificate (PEM), for clients that take a file.
+    pub ca_file: PathBuf,
+}
+
+/// Makes a CA and a server certificate signed by it (localhost, 127.0.0.1),
+/// written where the server looks by default (`<data_dir>/tls/server.pem`,
+/// `server.key`); the CA certificate goes to `<data_dir>/tls/test-ca.pem`.
+pub fn install_test_ca(config: &Config) -> PathBuf {
+    let (ca_pem, chain, key) = test_certificates("DMP test CA", &["localhost", "127.0.0.1"]);
+    let dir = config.tls_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(config.tls_cert_path(), chain).unwrap();
+    std::fs::write(config.tls_key_path(), key).unwrap();
+    let ca_file = dir.join("test-ca.pem");
+    std::fs::write(&ca_file, ca_pem).unwrap();
+    ca_file
+}
+
+/// (CA PEM, server chain PEM, server key PEM) from a new CA named `ca_name`.
+pub fn test_certificates(ca_name: &str, names: &[&str]) -> (String, String, String) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, ca_name);
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(
+        names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let cert = leaf.signed_by(&key, &ca_cert, &ca_key).unwrap();
+    (ca_cert.pem(), cert.pem(), key.serialize_pem())
+}
+
+/// A rustls client configuration that trusts only the CA in `ca_file`.
+pub fn client_tls(ca_file: &Path) -> Arc<rustls::ClientConfig> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls::pki_types::CertificateDer::pem_file_iter(ca_file).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Arc::new(
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
+}
+
+/// An HTTP client that trusts only `tls`'s roots.
+pub fn http_client(tls: &Arc<rustls::ClientConfig>) -> reqwest::Client {
+    reqwest::Client::builder()
+        .use_preconfigured_tls((**tls).clone())
+        .build()
+        .unwrap()
+}
+
+/// Opens a WebSocket trusting `tls`'s roots (wss://) or in clear (ws://).
+pub async fn ws_connect(
+    tls: &Arc<rustls::ClientConfig>,
+    req: impl IntoClientRequest + Unpin,
+) -> Result<
+    WebSocketStream<MaybeTlsStream<TcpStream>>,
+    tokio_tungstenite::tungstenite::Error,
+> {
+    tokio_tungstenite::connect_async_tls_with_config(
+        req,
+        None,
+        false,
+        Some(Connector::Rustls(tls.clone())),
+    )
+    .await
+    .map(|(s, _)| s)
 }
 
 /// A signed-in user.
@@ -73,21 +153,39 @@ impl TestServer {
     }
 
     pub async fn start_in(dir: tempfile::TempDir, config: Config) -> Self {
+        let ca_file = config.tls_dir().join("test-ca.pem");
+        if !ca_file.exists() {
+            install_test_ca(&config);
+        }
+        let tls = client_tls(&ca_file);
         let clock = OffsetClock::new();
         let server = dmp_server::start(config.clone(), Arc::new(clock.clone()))
             .await
             .unwrap();
-        let base = format!("http://{}", server.addr);
-        let ws_base = format!("ws://{}", server.addr);
+        let base = server.url();
+        let ws_base = base.replacen("http", "ws", 1);
         Self {
             server: Some(server),
             base,
             ws_base,
             dir,
             clock,
-            http: reqwest::Client::new(),
+            http: http_client(&tls),
             config,
+            tls,
+            ca_file,
         }
+    }
+
+    /// Opens a WebSocket to this server with `req` (its URL under `ws_base`).
+    pub async fn ws_connect(
+        &self,
+        req: impl IntoClientRequest + Unpin,
+    ) -> Result<
+        WebSocketStream<MaybeTlsStream<TcpStream>>,
+        tokio_tungstenite::tungstenite::Error,
+    > {
+        ws_connect(&self.tls, req).await
     }
 
     /// Stops the server, keeping the data directory.
@@ -176,7 +274,7 @@ impl TestServer {
             "authorization",
             format!("Bearer {}", login.access).parse().unwrap(),
         );
-        let (stream, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+        let stream = self.ws_connect(req).await.unwrap();
         let mut ws = Ws { stream };
         let ready = ws.next_of("ready").await;
         assert_eq!(ready["user"]["id"], login.user_id.as_str());
@@ -188,7 +286,7 @@ impl TestServer {
         let req = format!("{}/api/messaging/ws", self.ws_base)
             .into_client_request()
             .unwrap();
-        let (stream, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+        let stream = self.ws_connect(req).await.unwrap();
         Ws { stream }
     }
 
