@@ -156,11 +156,18 @@ async fn post_anonymous<B: serde::Serialize, T: DeserializeOwned>(
     decode(server.http.post(url).json(body).send().await?).await
 }
 
-/// Logs in (no token needed).
-pub async fn login(server: &Endpoint, username: &str, password: &str) -> ClientResult<TokenResponse> {
+/// Logs in (no token needed), with the device token of a previous login
+/// from this device if there is one.
+pub async fn login(
+    server: &Endpoint,
+    username: &str,
+    password: &str,
+    device_token: Option<&str>,
+) -> ClientResult<TokenResponse> {
     let body = LoginRequest {
         username: username.into(),
         password: password.into(),
+        device_token: device_token.map(str::to_owned),
     };
     post_anonymous(server, "api/auth/login", &body).await
 }

@@ -118,6 +118,52 @@ impl UpgradedAccounts {
     }
 }
 
+/// Device tokens returned by successful logins, per `username@server`: sent
+/// with the next login from this device so that it keeps its own failure
+/// budget when others lock the account name (docs/security.md,
+/// "Throttling"). Not a credential: it only proves this device signed in
+/// before. The file is private to the user (0600).
+pub(crate) struct DeviceTokens(PathBuf);
+
+impl DeviceTokens {
+    pub(crate) fn at(data_dir: &Path) -> Self {
+        Self(data_dir.join("device-tokens.json"))
+    }
+
+    fn load(&self) -> std::collections::BTreeMap<String, String> {
+        std::fs::read(&self.0)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn get(&self, server: &str, username: &str) -> Option<String> {
+        self.load()
+            .remove(&format!("{}@{server}", username.to_lowercase()))
+    }
+
+    pub(crate) fn set(&self, server: &str, username: &str, token: &str) -> ClientResult<()> {
+        let mut all = self.load();
+        all.insert(
+            format!("{}@{server}", username.to_lowercase()),
+            token.to_owned(),
+        );
+        if let Some(dir) = self.0.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let tmp = self.0.with_extension("json.tmp");
+        let mut opts = std::fs::OpenOptions::new();
+        opts.create(true).write(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let mut f = opts.open(&tmp)?;
+        std::io::Write::write_all(&mut f, &serde_json::to_vec(&all).unwrap_or_default())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &self.0)?;
+        Ok(())
+    }
+}
+
 fn identity_hex(id: &Identity) -> Zeroizing<String> {
     Zeroizing::new(hex::encode(id.to_secret_bytes().as_slice()))
 }
@@ -153,28 +199,28 @@ impl Inner {
             .transpose()?;
         let identity = match secret {
             LoginSecret::Zk(keys) => {
-                let identity = match stored {
-                    Some(id) => id,
-                    None => {
-                        let mine = self.api.my_keys().await?;
-                        match mine.backup {
-                            Some(b) => {
-                                let backup = dmp_crypto::KeyBackup {
-                                    version: b.version,
-                                    nonce: b.nonce,
-                                    ciphertext: b.ciphertext,
-                                };
-                                dmp_crypto::open_backup(&backup, &keys, me.as_str())?
-                            }
-                            None => {
-                                let id = Identity::generate(&mut rand::rngs::OsRng);
-                                self.publish(&id, &keys, None).await?;
-                                id
-                            }
-                        }
+                let mine = self.api.my_keys().await?;
+                match (stored, mine.backup) {
+                    (Some(id), Some(_)) => id,
+                    (Some(id), None) => {
+                        // The backup was dropped (password reset by an admin): seal it again.
+                        self.publish(&id, &keys, None, &keys.auth_secret).await?;
+                        id
                     }
-                };
-                identity
+                    (None, Some(b)) => {
+                        let backup = dmp_crypto::KeyBackup {
+                            version: b.version,
+                            nonce: b.nonce,
+                            ciphertext: b.ciphertext,
+                        };
+                        dmp_crypto::open_backup(&backup, &keys, me.as_str())?
+                    }
+                    (None, None) => {
+                        let id = Identity::generate(&mut rand::rngs::OsRng);
+                        self.publish(&id, &keys, None, &keys.auth_secret).await?;
+                        id
+                    }
+                }
             }
             LoginSecret::Legacy(password) => {
                 // Keep the keys this device has (history stays readable), or make new ones.
@@ -182,8 +228,14 @@ impl Inner {
                 let salt = dmp_crypto::generate_salt(&mut rand::rngs::OsRng);
                 let kdf = dmp_crypto::KdfParams::default();
                 let keys = derive(&password, &salt, kdf).await?;
-                self.publish(&identity, &keys, Some((B64.encode(salt), kdf_out(kdf))))
-                    .await?;
+                // The proof of a legacy account is its password.
+                self.publish(
+                    &identity,
+                    &keys,
+                    Some((B64.encode(salt), kdf_out(kdf))),
+                    &password,
+                )
+                .await?;
                 identity
             }
         };
@@ -194,12 +246,15 @@ impl Inner {
         Ok(())
     }
 
-    /// Publishes the public keys and the backup sealed under `keys`; with `zk`, switches the login.
+    /// Publishes the public keys and the backup sealed under `keys`; with
+    /// `zk`, switches the login. `proof` is the current login credential
+    /// (what the login sent), which the server requires for any change.
     async fn publish(
         &self,
         id: &Identity,
         keys: &LoginKeys,
         zk: Option<(String, KdfParams)>,
+        proof: &str,
     ) -> ClientResult<()> {
         let b = dmp_crypto::seal_backup(&mut rand::rngs::OsRng, id, keys, self.user.id.as_str());
         let (auth_secret, salt, kdf) = match zk {
@@ -207,6 +262,7 @@ impl Inner {
             None => (None, None, None),
         };
         let req = PutKeysRequest {
+            current_secret: proof.to_owned(),
             public_keys: to_wire(&id.public()),
             backup: api::KeyBackup {
                 version: b.version,

@@ -256,6 +256,8 @@ impl DmpClient {
         let base = api::Endpoint::new(server, config.ca_file.as_deref())?;
         let server_key = base.as_str().trim_end_matches('/').to_owned();
         let upgraded = e2e::UpgradedAccounts::at(&config.data_dir);
+        let devices = e2e::DeviceTokens::at(&config.data_dir);
+        let device = devices.get(&server_key, username);
         let pre = api::prelogin(&base, username).await?;
         // Zero-knowledge login: only a secret derived from the password leaves
         // this device. The legacy scheme (accounts made by an admin) sends the
@@ -263,7 +265,8 @@ impl DmpClient {
         // upgrade never accepts the legacy scheme again (downgrade attack).
         let (tokens, secret) = if pre.scheme == "zk-v1" {
             let keys = e2e::derive_for(password, &pre.salt, pre.kdf).await?;
-            let tokens = api::login(&base, username, &keys.auth_secret).await?;
+            let tokens =
+                api::login(&base, username, &keys.auth_secret, device.as_deref()).await?;
             (tokens, e2e::LoginSecret::Zk(keys))
         } else if upgraded.contains(&server_key, username) {
             return Err(ClientError::E2e {
@@ -271,12 +274,17 @@ impl DmpClient {
                 message: "the server asks for the password of an account that uses the secure login: refused".into(),
             });
         } else {
-            let tokens = api::login(&base, username, password).await?;
+            let tokens = api::login(&base, username, password, device.as_deref()).await?;
             (
                 tokens,
                 e2e::LoginSecret::Legacy(zeroize::Zeroizing::new(password.to_owned())),
             )
         };
+        if let Some(t) = &tokens.device_token {
+            if let Err(e) = devices.set(&server_key, username, t) {
+                tracing::warn!(code = e.code(), "cannot keep the device token");
+            }
+        }
         let client = Self::open(config, base, tokens, remember).await?;
         client.inner.setup_identity(secret).await?;
         upgraded.add(&server_key, username)?;

@@ -354,6 +354,20 @@ async fn handle(inner: &Arc<Inner>, frame: ServerFrame) -> ClientResult<()> {
         ServerFrame::Notification { notification } => {
             inner.emit(ClientEvent::Notification { notification })
         }
+        ServerFrame::KeyChange { user_id } => {
+            // A peer changed keys or credential: compare with the pinned key
+            // now (raises PeerKeyChanged when it differs).
+            let name = inner
+                .cache
+                .contexts()?
+                .into_iter()
+                .flat_map(|c| [c.context.patient, c.context.doctor])
+                .find(|p| p.id == user_id)
+                .map_or_else(|| user_id.to_string(), |p| p.name);
+            if let Err(e) = inner.check_peer(&user_id, &name).await {
+                tracing::debug!(code = e.code(), "peer key check failed");
+            }
+        }
         ServerFrame::Error {
             code,
             message,

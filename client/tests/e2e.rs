@@ -400,13 +400,7 @@ async fn messages_from_before_encryption_are_shown_and_flagged() {
     let server = Server::start(|_| {}).await;
     let (pd, dd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     // An old client wrote in clear text before the upgrade.
-    let res = common::http()
-        .post(format!("{}/api/auth/login", server.url()))
-        .json(&serde_json::json!({"username": PATIENT.0, "password": PATIENT.1}))
-        .send()
-        .await
-        .unwrap();
-    let tokens: api::TokenResponse = res.json().await.unwrap();
+    let tokens: api::TokenResponse = raw_login(&server, PATIENT).await;
     let res = common::http()
         .post(format!("{}/api/messaging/send", server.url()))
         .bearer_auth(&tokens.access_token)

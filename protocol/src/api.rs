@@ -11,8 +11,14 @@ use serde::{Deserialize, Serialize};
 pub struct LoginRequest {
     /// Login name.
     pub username: String,
-    /// Password (never logged).
+    /// Password, or for zero-knowledge accounts the authentication secret
+    /// derived from it (never logged).
     pub password: String,
+    /// The device token a previous successful login on this device returned:
+    /// it gives this device its own failure budget, so that failures made by
+    /// others cannot lock it out (docs/security.md, "Throttling").
+    #[serde(default, rename = "deviceToken", skip_serializing_if = "Option::is_none")]
+    pub device_token: Option<String>,
 }
 
 impl std::fmt::Debug for LoginRequest {
@@ -20,6 +26,7 @@ impl std::fmt::Debug for LoginRequest {
         f.debug_struct("LoginRequest")
             .field("username", &self.username)
             .field("password", &"<redacted>")
+            .field("device_token", &self.device_token.as_ref().map(|_| "<redacted>"))
             .finish()
     }
 }
@@ -37,6 +44,10 @@ pub struct TokenResponse {
     pub expires_in: u64,
     /// The authenticated user.
     pub user: User,
+    /// Login only: a device token to send with the next login from this
+    /// device (kept by the client; signed by the server, bound to the account).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_token: Option<String>,
 }
 
 impl std::fmt::Debug for TokenResponse {
@@ -266,11 +277,16 @@ pub struct KeyBackup {
 }
 
 /// `PUT /api/keys/me`: publish keys and their backup; with `authSecret`,
-/// also switch the account to the zero-knowledge login.
+/// also switch the account to the zero-knowledge login. Needs proof of the
+/// current credential in `currentSecret` (docs/security.md, "Credential changes").
 #[derive(Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct PutKeysRequest {
+    /// The current login credential, exactly as `/api/auth/login` takes it:
+    /// the authentication secret of a zero-knowledge account, the password of
+    /// a legacy one (never logged).
+    pub current_secret: String,
     /// The public keys.
     pub public_keys: PublicKeys,
     /// The sealed private keys.
@@ -323,7 +339,8 @@ pub struct UserKeysResponse {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ChangePasswordRequest {
-    /// What the current password derives to (proves the user knows it).
+    /// What the current password derives to (proves the user knows it); the
+    /// password itself for a legacy account.
     pub current_auth_secret: String,
     /// What the new password derives to.
     pub new_auth_secret: String,

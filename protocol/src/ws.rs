@@ -152,6 +152,13 @@ pub enum ServerFrame {
         /// Online or not.
         online: bool,
     },
+    /// Someone this user shares a context with changed their identity keys
+    /// or login credential: re-check the key pinned for them.
+    #[serde(rename_all = "camelCase")]
+    KeyChange {
+        /// Whose keys changed.
+        user_id: UserId,
+    },
     /// A new notification for this user.
     Notification {
         /// The notification (no message content).

@@ -2,10 +2,13 @@
 //! audit, backup and restore. They work on the data directory directly
 //! (the running server notices changes through the store's revision).
 
-use crate::auth::{check_password_policy, hash_password};
+use crate::auth::{check_password_policy, new_zk_login, NewZkLogin};
+use dmp_protocol::api::KdfParams;
 use crate::config::Config;
 use crate::store::sqlite::SqliteStore;
-use crate::store::{AuditEvent, AuditVerdict, ContextRecord, RequestMeta, Store, UserRecord};
+use crate::store::{
+    AuditEvent, AuditVerdict, ContextRecord, RequestMeta, Store, UserRecord, ZkLogin,
+};
 use anyhow::{bail, Context as _};
 use chrono::{NaiveDate, Utc};
 use dmp_protocol::*;
@@ -49,10 +52,14 @@ pub struct ImportUser {
     pub name: String,
     /// Login name.
     pub username: String,
-    /// Clear password, hashed on import and never stored.
+    /// Clear password: the account is zero-knowledge from creation (the
+    /// server derives its login keys with a random salt, keeps the verifier
+    /// of the authentication secret, and forgets the password).
     #[serde(default)]
     pub password: Option<String>,
-    /// Or an existing Argon2id verifier (PHC string), e.g. when migrating accounts.
+    /// Or an existing Argon2id verifier (PHC string), e.g. when migrating
+    /// accounts: such an account stays on the legacy login until its first
+    /// sign-in (and prelogin tells it apart, docs/security.md).
     #[serde(default, rename = "passwordHash")]
     pub password_hash: Option<String>,
 }
@@ -105,10 +112,41 @@ fn expected_prefix(kind: UserType) -> &'static str {
     }
 }
 
-/// Checks a whole import file and hashes its passwords; nothing is written
-/// unless every line is valid.
-pub async fn import(store: &SqliteStore, file: ImportFile) -> anyhow::Result<ImportSummary> {
-    import_with(store, file, true).await
+/// Checks a whole import file and derives the login of its clear passwords
+/// with `kdf` (see [`derive_logins`]); nothing is written unless every line
+/// is valid.
+pub async fn import(
+    store: &SqliteStore,
+    file: ImportFile,
+    kdf: KdfParams,
+) -> anyhow::Result<ImportSummary> {
+    import_with(store, file, true, kdf).await
+}
+
+/// The zero-knowledge logins of clear passwords, derived on as many threads
+/// as there are cores (each derivation is one Argon2id run with `kdf` plus
+/// the verifier's).
+pub async fn derive_logins(
+    passwords: Vec<String>,
+    kdf: KdfParams,
+) -> anyhow::Result<Vec<NewZkLogin>> {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut out = Vec::with_capacity(passwords.len());
+    let mut pending = passwords.into_iter().peekable();
+    while pending.peek().is_some() {
+        let batch: Vec<_> = pending
+            .by_ref()
+            .take(threads)
+            .map(|p| {
+                let p = zeroize::Zeroizing::new(p);
+                tokio::task::spawn_blocking(move || new_zk_login(&p, kdf))
+            })
+            .collect();
+        for job in batch {
+            out.push(job.await?.map_err(anyhow::Error::msg)?);
+        }
+    }
+    Ok(out)
 }
 
 /// Like [`import`]; with `overwrite_users` false, accounts that already exist
@@ -117,6 +155,7 @@ pub async fn import_with(
     store: &SqliteStore,
     file: ImportFile,
     overwrite_users: bool,
+    kdf: KdfParams,
 ) -> anyhow::Result<ImportSummary> {
     let mut errors = Vec::new();
     let mut users = Vec::new();
@@ -243,26 +282,45 @@ pub async fn import_with(
             errors.join("\n  - ")
         );
     }
+    if !overwrite_users {
+        // Accounts that exist keep their credential: derive nothing for them.
+        users.retain(|(u, _)| !dir.users.iter().any(|d| d.id.as_str() == u.id));
+    }
+    let clear: Vec<String> = users
+        .iter()
+        .filter_map(|(u, _)| u.password.clone())
+        .collect();
+    let mut derived = derive_logins(clear, kdf).await?.into_iter();
     let mut records = Vec::with_capacity(users.len());
     for (u, kind) in users {
-        let hash = match (&u.password, &u.password_hash) {
-            (_, Some(h)) => h.clone(),
-            (Some(p), None) => {
-                let password = p.clone();
-                tokio::task::spawn_blocking(move || hash_password(&password))
-                    .await?
-                    .map_err(anyhow::Error::msg)?
+        let (hash, zk) = match (&u.password, &u.password_hash) {
+            (_, Some(h)) => (h.clone(), None),
+            (Some(_), None) => {
+                let z = derived
+                    .next()
+                    .ok_or_else(|| anyhow::anyhow!("unreachable: one login per password"))?;
+                (
+                    z.verifier.clone(),
+                    Some(ZkLogin {
+                        password_hash: z.verifier,
+                        salt: z.salt,
+                        params: z.params,
+                    }),
+                )
             }
             (None, None) => bail!("unreachable: checked above"),
         };
-        records.push(UserRecord {
-            id: UserId(u.id.clone()),
-            kind,
-            name: u.name.clone(),
-            username: u.username.clone(),
-            password_hash: hash,
-            disabled: false,
-        });
+        records.push((
+            UserRecord {
+                id: UserId(u.id.clone()),
+                kind,
+                name: u.name.clone(),
+                username: u.username.clone(),
+                password_hash: hash,
+                disabled: false,
+            },
+            zk,
+        ));
     }
     let summary = ImportSummary {
         users: records.len(),
@@ -300,6 +358,7 @@ pub async fn user_add(
     name: &str,
     username: &str,
     password: &str,
+    kdf: KdfParams,
 ) -> anyhow::Result<()> {
     let file = ImportFile {
         users: vec![ImportUser {
@@ -316,7 +375,7 @@ pub async fn user_add(
     if dir.users.iter().any(|u| u.id.as_str() == id) {
         bail!("user {id} already exists (use `user passwd` or `import` to change it)");
     }
-    import(store, file).await.map(|_| ())
+    import(store, file, kdf).await.map(|_| ())
 }
 
 /// Disables (or re-enables) an account; disabling ends its sessions.
@@ -336,16 +395,27 @@ pub async fn user_disable(store: &SqliteStore, id: &str, disabled: bool) -> anyh
         })
 }
 
-/// Sets a new password; every session of the user ends.
-pub async fn user_passwd(store: &SqliteStore, id: &str, password: &str) -> anyhow::Result<()> {
+/// Sets a new password (zero-knowledge, derived with `kdf`); every session
+/// of the user ends and the key backup sealed under the old one is dropped.
+pub async fn user_passwd(
+    store: &SqliteStore,
+    id: &str,
+    password: &str,
+    kdf: KdfParams,
+) -> anyhow::Result<()> {
     check_password_policy(password).map_err(anyhow::Error::msg)?;
-    let pw = password.to_owned();
-    let hash = tokio::task::spawn_blocking(move || hash_password(&pw))
+    let z = derive_logins(vec![password.to_owned()], kdf)
         .await?
-        .map_err(anyhow::Error::msg)?;
+        .pop()
+        .ok_or_else(|| anyhow::anyhow!("no login derived"))?;
+    let zk = ZkLogin {
+        password_hash: z.verifier,
+        salt: z.salt,
+        params: z.params,
+    };
     let audit = AuditEvent::new(Utc::now(), CLI_ACTOR, "user_passwd", id, "ok", &cli_meta());
     store
-        .set_password(&UserId(id.into()), hash, audit)
+        .set_password(&UserId(id.into()), zk, audit)
         .await
         .map_err(|e| match e {
             crate::store::StoreError::NotFound => anyhow::anyhow!("no user {id}"),

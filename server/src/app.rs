@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::directory::Directory;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
-use crate::ratelimit::{LoginThrottle, RateLimiter};
+use crate::ratelimit::{AnonAudit, LoginThrottle, RateLimiter, SourceLimiter};
 use crate::state::AppState;
 use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
@@ -113,6 +113,13 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
             Duration::from_secs(config.login.lockout_secs),
             Duration::from_secs(config.login.max_lockout_secs),
         )),
+        auth_limiter: Arc::new(SourceLimiter::per_minute(
+            config.rate_limit.auth_per_source_per_minute,
+        )),
+        ws_upgrade_limiter: Arc::new(SourceLimiter::per_minute(
+            config.rate_limit.auth_per_source_per_minute,
+        )),
+        anon_audit: Arc::new(AnonAudit::new(Duration::from_secs(60))),
         attachments_dir: Arc::new(config.attachments_dir()),
         hub: Arc::new(Hub::new(metrics.clone())),
         hasher: Arc::new(crate::auth::Hasher::new(
@@ -260,4 +267,31 @@ pub async fn run_maintenance(state: &AppState) {
         Err(e) => tracing::warn!(error = %e, "retention purge failed"),
     }
     state.send_limiter.prune();
+    prune_auth_maps(state).await;
+}
+
+/// Prunes the login throttle and the per-source limiters, and writes one
+/// summary row for each source whose anonymous failures were folded.
+pub async fn prune_auth_maps(state: &AppState) {
+    state.login_throttle.prune();
+    state.auth_limiter.prune();
+    state.ws_upgrade_limiter.prune();
+    for (ip, action, folded) in state.anon_audit.prune() {
+        let meta = crate::store::RequestMeta {
+            ip: ip.to_string(),
+            user_agent: String::new(),
+            request_id: String::new(),
+        };
+        let ev = crate::store::AuditEvent::new(
+            state.now(),
+            "anonymous",
+            action,
+            format!("{folded} more from this source"),
+            "failed",
+            &meta,
+        );
+        if let Err(e) = state.store.audit(ev).await {
+            tracing::warn!(error = %e, "audit write failed");
+        }
+    }
 }

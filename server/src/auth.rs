@@ -50,6 +50,51 @@ pub fn verify_password(password: &str, phc: Option<&str>) -> bool {
     ok && real
 }
 
+/// What the server stores for an account it creates with a clear password,
+/// so that it is zero-knowledge from creation: the login keys are derived
+/// as a client would (`derive_master_key(password, random salt, kdf).split()`),
+/// only the Argon2id verifier of the authentication secret is kept with the
+/// salt and the parameters, and the password is forgotten.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NewZkLogin {
+    /// PHC verifier of the authentication secret.
+    pub verifier: String,
+    /// base64url salt of the derivation.
+    pub salt: String,
+    /// Parameters of the derivation (JSON of `KdfParams`, as stored).
+    pub params: String,
+}
+
+impl std::fmt::Debug for NewZkLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewZkLogin")
+            .field("params", &self.params)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Derives the zero-knowledge login of a new password. CPU-heavy (two
+/// Argon2id runs): call from a blocking thread.
+pub fn new_zk_login(
+    password: &str,
+    kdf: dmp_protocol::api::KdfParams,
+) -> Result<NewZkLogin, String> {
+    let salt = dmp_crypto::generate_salt(&mut rand::rngs::OsRng);
+    let params = dmp_crypto::KdfParams {
+        memory_kib: kdf.memory_kib,
+        iterations: kdf.iterations,
+        parallelism: kdf.parallelism,
+    };
+    let keys = dmp_crypto::derive_master_key(password, &salt, params)
+        .map_err(|e| e.to_string())?
+        .split();
+    Ok(NewZkLogin {
+        verifier: hash_password(&keys.auth_secret)?,
+        salt: B64.encode(salt),
+        params: serde_json::to_string(&kdf).map_err(|e| e.to_string())?,
+    })
+}
+
 /// Password policy for accounts made by admins.
 pub fn check_password_policy(password: &str) -> Result<(), String> {
     let len = password.chars().count();
@@ -91,6 +136,8 @@ pub enum TokenError {
 }
 
 const HEADER: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
+/// Lifetime of a device token; every successful login hands out a fresh one.
+pub const DEVICE_TOKEN_TTL_DAYS: i64 = 180;
 const AUDIENCE: &str = "dmp-clients";
 
 /// Issues and verifies access tokens.
@@ -120,6 +167,53 @@ impl TokenSigner {
     fn mac(&self) -> Hmac<Sha256> {
         // HMAC accepts keys of any length.
         <Hmac<Sha256> as Mac>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable_mac())
+    }
+
+    /// A device token for `username` (OWASP device cookie): a random nonce, an
+    /// expiry and an HMAC binding both to the account. It gives the device
+    /// its own login failure budget (docs/security.md, "Throttling").
+    pub fn device_token(&self, username: &str, now: DateTime<Utc>) -> String {
+        let mut nonce = [0u8; 16];
+        rand::thread_rng().fill_bytes(&mut nonce);
+        let nonce = B64.encode(nonce);
+        let exp = now.timestamp() + DEVICE_TOKEN_TTL_DAYS * 86_400;
+        let mac = self.device_mac(username, &nonce, exp);
+        format!("{nonce}.{exp}.{}", B64.encode(mac.finalize().into_bytes()))
+    }
+
+    /// The nonce of a valid, unexpired device token of `username`.
+    pub fn verify_device_token(
+        &self,
+        token: &str,
+        username: &str,
+        now: DateTime<Utc>,
+    ) -> Option<String> {
+        if token.len() > 128 {
+            return None;
+        }
+        let mut parts = token.split('.');
+        let (Some(nonce), Some(exp), Some(sig), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return None;
+        };
+        let exp: i64 = exp.parse().ok()?;
+        let sig = B64.decode(sig).ok()?;
+        self.device_mac(username, nonce, exp)
+            .verify_slice(&sig)
+            .ok()?;
+        (exp > now.timestamp()).then(|| nonce.to_owned())
+    }
+
+    fn device_mac(&self, username: &str, nonce: &str, exp: i64) -> Hmac<Sha256> {
+        let mut mac = self.mac();
+        mac.update(b"dmp-device-token-v1\n");
+        mac.update(username.to_lowercase().as_bytes());
+        mac.update(b"\n");
+        mac.update(nonce.as_bytes());
+        mac.update(b"\n");
+        mac.update(exp.to_string().as_bytes());
+        mac
     }
 
     /// A key for made-up prelogin salts (the signing key itself never leaves this type).
@@ -280,6 +374,22 @@ mod tests {
     }
 
     #[test]
+    fn device_tokens_are_bound_to_the_account() {
+        let s = signer();
+        let now = Utc::now();
+        let t = s.device_token("Jean.Dupont", now);
+        assert!(s.verify_device_token(&t, "jean.dupont", now).is_some());
+        assert!(s.verify_device_token(&t, "marie.lefevre", now).is_none());
+        let later = now + chrono::Duration::days(DEVICE_TOKEN_TTL_DAYS + 1);
+        assert!(s.verify_device_token(&t, "jean.dupont", later).is_none());
+        let other = TokenSigner::new(vec![8u8; 32], "dmp-server");
+        assert!(other.verify_device_token(&t, "jean.dupont", now).is_none());
+        let (nonce, rest) = t.split_once('.').unwrap();
+        let forged = format!("{nonce}.{}", rest.replacen(char::is_numeric, "9", 1));
+        assert!(s.verify_device_token(&forged, "jean.dupont", now).is_none());
+    }
+
+    #[test]
     fn passwords() {
         let h = hash_password("correct horse battery").unwrap();
         assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
@@ -297,6 +407,7 @@ mod tests {
 #[derive(Debug)]
 pub struct Hasher {
     jobs: tokio::sync::mpsc::Sender<HashJob>,
+    verifications: std::sync::atomic::AtomicU64,
 }
 
 enum HashJob {
@@ -341,11 +452,23 @@ impl Hasher {
                     }
                 });
         }
-        Self { jobs: tx }
+        Self {
+            jobs: tx,
+            verifications: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// How many verifications were asked for since the start (each one is a
+    /// full Argon2id run, for unknown names too).
+    pub fn verifications(&self) -> u64 {
+        self.verifications
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Checks a password (see [`verify_password`]).
     pub async fn verify(&self, password: &str, phc: Option<String>) -> bool {
+        self.verifications
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (reply, rx) = tokio::sync::oneshot::channel();
         let job = HashJob::Verify {
             password: Zeroizing::new(password.to_owned()),

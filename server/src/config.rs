@@ -92,6 +92,10 @@ pub struct RateLimitConfig {
     pub ws_frames_per_second: f64,
     /// Burst of frames per connection.
     pub ws_frames_burst: f64,
+    /// Requests per source address per minute (also the burst) to each of:
+    /// login, prelogin and refresh together; WebSocket upgrades (their own
+    /// budget). 429 + `Retry-After` beyond. Load tests from one address raise it.
+    pub auth_per_source_per_minute: u32,
 }
 
 /// Login throttling per account name.
@@ -104,6 +108,15 @@ pub struct LoginConfig {
     pub lockout_secs: u64,
     /// Longest lock.
     pub max_lockout_secs: u64,
+    /// Argon2id memory (KiB) of the login keys the server derives for accounts
+    /// it creates with a clear password (import, `user add`, `user passwd`,
+    /// demo), and of the made-up answer prelogin gives for unknown names.
+    /// Floor 19456 (OWASP); default 65536 (what clients use).
+    pub kdf_memory_kib: u32,
+    /// Argon2id passes of those keys (2-16; default 3).
+    pub kdf_iterations: u32,
+    /// Argon2id lanes of those keys (1-16; default 4).
+    pub kdf_parallelism: u32,
 }
 
 /// WebSocket behaviour.
@@ -159,6 +172,7 @@ impl Default for RateLimitConfig {
             send_burst: 20.0,
             ws_frames_per_second: 50.0,
             ws_frames_burst: 200.0,
+            auth_per_source_per_minute: 60,
         }
     }
 }
@@ -169,6 +183,20 @@ impl Default for LoginConfig {
             max_failures: 5,
             lockout_secs: 30,
             max_lockout_secs: 900,
+            kdf_memory_kib: 64 * 1024,
+            kdf_iterations: 3,
+            kdf_parallelism: 4,
+        }
+    }
+}
+
+impl LoginConfig {
+    /// The Argon2id parameters of accounts the server creates (and of unknown names).
+    pub fn new_account_kdf(&self) -> dmp_protocol::api::KdfParams {
+        dmp_protocol::api::KdfParams {
+            memory_kib: self.kdf_memory_kib,
+            iterations: self.kdf_iterations,
+            parallelism: self.kdf_parallelism,
         }
     }
 }
@@ -250,6 +278,21 @@ impl Config {
         if self.rate_limit.send_per_second <= 0.0 || self.rate_limit.send_burst < 1.0 {
             return Err(ConfigError::Invalid(
                 "rate_limit.send_* must be positive".into(),
+            ));
+        }
+        if self.rate_limit.auth_per_source_per_minute == 0 || self.login.max_failures == 0 {
+            return Err(ConfigError::Invalid(
+                "rate_limit.auth_per_source_per_minute and login.max_failures must be positive"
+                    .into(),
+            ));
+        }
+        let kdf = self.login.new_account_kdf();
+        let kdf_ok = (19 * 1024..=1024 * 1024).contains(&kdf.memory_kib)
+            && (2..=16).contains(&kdf.iterations)
+            && (1..=16).contains(&kdf.parallelism);
+        if !kdf_ok {
+            return Err(ConfigError::Invalid(
+                "login.kdf_* must be within m 19456-1048576 KiB, t 2-16, p 1-16".into(),
             ));
         }
         if self.limits.max_message_length == 0 || self.ws.send_queue == 0 {

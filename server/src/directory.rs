@@ -175,6 +175,15 @@ impl Directory {
         self.logins.remove(id);
     }
 
+    /// The active logins of a user.
+    pub fn logins_of(&self, user: &UserId) -> Vec<String> {
+        self.logins
+            .iter()
+            .filter(|e| e.value().0 == *user)
+            .map(|e| e.key().clone())
+            .collect()
+    }
+
     /// Number of logins held.
     pub fn login_count(&self) -> usize {
         self.logins.len()

@@ -186,6 +186,8 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         config.data_dir = dir;
     }
     let ok = std::process::ExitCode::SUCCESS;
+    // Accounts made here with a clear password are zero-knowledge from creation.
+    let kdf = config.login.new_account_kdf();
     match cli.command {
         Command::Serve { bind } => {
             if let Some(b) = bind {
@@ -200,7 +202,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         }
         Command::Import { file } => {
             let store = dmp_server::app::open_store(&config)?;
-            let summary = admin::import(&store, admin::read_import_file(&file)?).await?;
+            let summary = admin::import(&store, admin::read_import_file(&file)?, kdf).await?;
             println!(
                 "imported {} users and {} contexts",
                 summary.users, summary.contexts
@@ -214,7 +216,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 .iter()
                 .map(|u| (u.kind.clone(), u.name.clone(), u.username.clone()))
                 .collect();
-            let summary = admin::import_with(&store, data, false).await?;
+            let summary = admin::import_with(&store, data, false, kdf).await?;
             println!(
                 "demo data loaded in {}: {} users, {} contexts",
                 config.data_dir.display(),
@@ -266,7 +268,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     username,
                 } => {
                     let pw = read_password()?;
-                    admin::user_add(&store, &id, kind, &name, &username, &pw).await?;
+                    admin::user_add(&store, &id, kind, &name, &username, &pw, kdf).await?;
                     println!("user {id} added");
                 }
                 UserAction::Disable { id, enable } => {
@@ -282,7 +284,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 }
                 UserAction::Passwd { id } => {
                     let pw = read_password()?;
-                    admin::user_passwd(&store, &id, &pw).await?;
+                    admin::user_passwd(&store, &id, &pw, kdf).await?;
                     println!("password of {id} changed; its sessions are revoked");
                 }
             }

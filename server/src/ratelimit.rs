@@ -1,8 +1,12 @@
-//! Token buckets: per-user send limits (shared by REST and WebSocket) and
-//! per-account login throttling.
+//! Token buckets: per-user send limits (shared by REST and WebSocket),
+//! per-account login throttling with device budgets, per-source limits
+//! (governor) and the aggregation of anonymous audit rows. The model is
+//! described in docs/security.md, "Throttling".
 
 use dashmap::DashMap;
 use std::hash::Hash;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
 
 /// A token bucket.
@@ -72,57 +76,229 @@ impl<K: Eq + Hash + Clone> RateLimiter<K> {
     }
 }
 
-/// Failed-login bookkeeping per account name (known or not, so that locking
-/// says nothing about which names exist).
+/// Failed-login bookkeeping per throttle key: `name:<lower-case name>` for
+/// anonymous attempts (known name or not, so that locking says nothing about
+/// which names exist), `device:<nonce>` for attempts that carry a valid
+/// device token (their own budget, OWASP's device cookies).
+///
+/// Every attempt is counted as a failure *before* the password hash runs
+/// ([`LoginThrottle::reserve`]) and only a success gives it back, so N
+/// parallel guesses run at most `max_failures` hashes.
 #[derive(Debug)]
 pub struct LoginThrottle {
-    entries: DashMap<String, (u32, Option<Instant>)>,
+    entries: DashMap<String, ThrottleEntry>,
     max_failures: u32,
     base: Duration,
     max: Duration,
 }
 
+#[derive(Debug, Clone, Copy)]
+struct ThrottleEntry {
+    failures: u32,
+    locked_until: Option<Instant>,
+    last: Instant,
+}
+
+/// The throttle key of anonymous attempts on a name.
+pub fn name_key(name: &str) -> String {
+    format!("name:{}", name.to_lowercase())
+}
+
+/// The throttle key of attempts made with a device token.
+pub fn device_key(nonce: &str) -> String {
+    format!("device:{nonce}")
+}
+
 impl LoginThrottle {
-    /// Locks a name after `max_failures`, for `base` doubling up to `max`.
+    /// Locks a key after `max_failures`, for `base` doubling up to `max`.
     pub fn new(max_failures: u32, base: Duration, max: Duration) -> Self {
         Self {
             entries: DashMap::new(),
-            max_failures,
+            max_failures: max_failures.max(1),
             base,
             max,
         }
     }
 
-    /// `Err(wait)` while the name is locked.
-    pub fn check(&self, name: &str) -> Result<(), Duration> {
-        let key = name.to_lowercase();
-        match self.entries.get(&key).and_then(|e| e.1) {
-            Some(until) => {
-                let now = Instant::now();
-                if until > now {
-                    Err(until - now)
+    /// Takes one attempt of `key`'s budget, counted as a failure until
+    /// [`LoginThrottle::success`]; `Err(wait)` while the key is locked.
+    pub fn reserve(&self, key: &str) -> Result<(), Duration> {
+        self.reserve_at(key, Instant::now())
+    }
+
+    fn reserve_at(&self, key: &str, now: Instant) -> Result<(), Duration> {
+        let mut e = self.entries.entry(key.to_owned()).or_insert(ThrottleEntry {
+            failures: 0,
+            locked_until: None,
+            last: now,
+        });
+        if let Some(until) = e.locked_until.filter(|u| *u > now) {
+            return Err(until - now);
+        }
+        e.failures = e.failures.saturating_add(1);
+        e.last = now;
+        if e.failures >= self.max_failures {
+            let extra = (e.failures - self.max_failures).min(16);
+            e.locked_until = Some(now + self.base.saturating_mul(1u32 << extra).min(self.max));
+        }
+        Ok(())
+    }
+
+    /// Whether `key` is locked now (without taking anything).
+    pub fn is_locked(&self, key: &str) -> bool {
+        let now = Instant::now();
+        self.entries
+            .get(key)
+            .and_then(|e| e.locked_until)
+            .is_some_and(|u| u > now)
+    }
+
+    /// Clears the key after a success.
+    pub fn success(&self, key: &str) {
+        self.entries.remove(key);
+    }
+
+    /// Drops keys that are not locked and saw no attempt for the longest
+    /// lock, so that names tried once do not stay in memory.
+    pub fn prune(&self) {
+        self.prune_at(Instant::now());
+    }
+
+    fn prune_at(&self, now: Instant) {
+        let keep_for = self.max.max(self.base);
+        self.entries.retain(|_, e| {
+            e.locked_until.is_some_and(|u| u > now)
+                || now.saturating_duration_since(e.last) < keep_for
+        });
+    }
+
+    /// Number of keys held.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no key is held.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// Per-source (IP address) limits with `governor`: a GCRA bucket of
+/// `per_minute` requests per minute, bursting to `per_minute`.
+#[derive(Debug)]
+pub struct SourceLimiter {
+    limiter: governor::DefaultKeyedRateLimiter<IpAddr>,
+    clock: governor::clock::DefaultClock,
+}
+
+impl SourceLimiter {
+    /// `per_minute` requests per minute per address.
+    pub fn per_minute(per_minute: u32) -> Self {
+        let n = NonZeroU32::new(per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
+        Self {
+            limiter: governor::RateLimiter::keyed(governor::Quota::per_minute(n)),
+            clock: governor::clock::DefaultClock::default(),
+        }
+    }
+
+    /// Takes one request of `ip`'s budget, or says how long to wait.
+    pub fn check(&self, ip: IpAddr) -> Result<(), Duration> {
+        use governor::clock::Clock;
+        self.limiter
+            .check_key(&ip)
+            .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
+    }
+
+    /// Forgets addresses whose budget is full again.
+    pub fn prune(&self) {
+        self.limiter.retain_recent();
+        self.limiter.shrink_to_fit();
+    }
+
+    /// Number of addresses held.
+    pub fn len(&self) -> usize {
+        self.limiter.len()
+    }
+
+    /// Whether no address is held.
+    pub fn is_empty(&self) -> bool {
+        self.limiter.is_empty()
+    }
+}
+
+/// Aggregation of audit rows for anonymous failures (unknown names, unknown
+/// refresh tokens, foreign-Origin upgrades, locked names): at most one row
+/// per (source, action) per window; the next row carries how many were
+/// folded into it, so a flood does not grow the trail.
+#[derive(Debug)]
+pub struct AnonAudit {
+    windows: DashMap<(IpAddr, &'static str), (Instant, u64)>,
+    window: Duration,
+}
+
+impl AnonAudit {
+    /// One row per source and action per `window`.
+    pub fn new(window: Duration) -> Self {
+        Self {
+            windows: DashMap::new(),
+            window,
+        }
+    }
+
+    /// `Some(folded)` when a row must be written now (`folded` earlier
+    /// events of the previous window were not written); `None` when this
+    /// event is only counted.
+    pub fn admit(&self, ip: IpAddr, action: &'static str) -> Option<u64> {
+        self.admit_at(ip, action, Instant::now())
+    }
+
+    fn admit_at(&self, ip: IpAddr, action: &'static str, now: Instant) -> Option<u64> {
+        match self.windows.entry((ip, action)) {
+            dashmap::Entry::Vacant(v) => {
+                v.insert((now, 0));
+                Some(0)
+            }
+            dashmap::Entry::Occupied(mut o) => {
+                let (start, folded) = *o.get();
+                if now.saturating_duration_since(start) >= self.window {
+                    o.insert((now, 0));
+                    Some(folded)
                 } else {
-                    Ok(())
+                    o.get_mut().1 += 1;
+                    None
                 }
             }
-            None => Ok(()),
         }
     }
 
-    /// Records a failure; locks the name once the threshold is passed.
-    pub fn failure(&self, name: &str) {
-        let mut e = self.entries.entry(name.to_lowercase()).or_insert((0, None));
-        e.0 += 1;
-        if e.0 >= self.max_failures {
-            let extra = (e.0 - self.max_failures).min(16);
-            let lock = self.base.saturating_mul(1u32 << extra).min(self.max);
-            e.1 = Some(Instant::now() + lock);
-        }
+    /// Drops keys whose window ended; returns those that folded events,
+    /// with their count, so that one summary row can be written for each.
+    pub fn prune(&self) -> Vec<(IpAddr, &'static str, u64)> {
+        self.prune_at(Instant::now())
     }
 
-    /// Clears the name after a success.
-    pub fn success(&self, name: &str) {
-        self.entries.remove(&name.to_lowercase());
+    fn prune_at(&self, now: Instant) -> Vec<(IpAddr, &'static str, u64)> {
+        let mut flushed = Vec::new();
+        self.windows.retain(|(ip, action), (start, folded)| {
+            if now.saturating_duration_since(*start) < self.window {
+                return true;
+            }
+            if *folded > 0 {
+                flushed.push((*ip, *action, *folded));
+            }
+            false
+        });
+        flushed
+    }
+
+    /// Number of keys held.
+    pub fn len(&self) -> usize {
+        self.windows.len()
+    }
+
+    /// Whether no key is held.
+    pub fn is_empty(&self) -> bool {
+        self.windows.is_empty()
     }
 }
 
@@ -145,11 +321,91 @@ mod tests {
     fn throttle_locks_any_name() {
         let t = LoginThrottle::new(3, Duration::from_secs(30), Duration::from_secs(900));
         for _ in 0..3 {
-            assert!(t.check("Nobody").is_ok());
-            t.failure("nobody");
+            assert!(t.reserve(&name_key("Nobody")).is_ok());
         }
-        assert!(t.check("NOBODY").is_err());
-        t.success("nobody");
-        assert!(t.check("nobody").is_ok());
+        assert!(t.reserve(&name_key("NOBODY")).is_err());
+        assert!(t.is_locked(&name_key("nobody")));
+        t.success(&name_key("nobody"));
+        assert!(t.reserve(&name_key("nobody")).is_ok());
+    }
+
+    #[test]
+    fn reservations_count_before_the_outcome() {
+        // Attempts that have not finished yet already use the budget.
+        let t = LoginThrottle::new(5, Duration::from_secs(30), Duration::from_secs(900));
+        let admitted = (0..24)
+            .filter(|_| t.reserve(&name_key("jean")).is_ok())
+            .count();
+        assert_eq!(admitted, 5);
+        // A device key has its own budget.
+        assert!(t.reserve(&device_key("abc")).is_ok());
+    }
+
+    #[test]
+    fn lock_doubles_after_it_expires() {
+        let t = LoginThrottle::new(2, Duration::from_secs(30), Duration::from_secs(900));
+        let t0 = Instant::now();
+        assert!(t.reserve_at("k", t0).is_ok());
+        assert!(t.reserve_at("k", t0).is_ok());
+        let wait = t.reserve_at("k", t0).unwrap_err();
+        assert_eq!(wait, Duration::from_secs(30));
+        let t1 = t0 + Duration::from_secs(31);
+        assert!(t.reserve_at("k", t1).is_ok());
+        assert_eq!(t.reserve_at("k", t1).unwrap_err(), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn throttle_map_is_pruned() {
+        let t = LoginThrottle::new(5, Duration::from_secs(30), Duration::from_secs(900));
+        let t0 = Instant::now();
+        for i in 0..1000 {
+            t.reserve_at(&name_key(&format!("sprayed.{i}")), t0).unwrap();
+        }
+        for _ in 0..5 {
+            let _ = t.reserve_at("locked", t0 + Duration::from_secs(800));
+        }
+        assert_eq!(t.len(), 1001);
+        t.prune_at(t0 + Duration::from_secs(10));
+        assert_eq!(t.len(), 1001, "recent keys are kept");
+        t.prune_at(t0 + Duration::from_secs(901));
+        assert_eq!(t.len(), 1, "only the locked key is left");
+        t.prune_at(t0 + Duration::from_secs(800 + 1801));
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn anonymous_rows_are_folded_per_source_and_window() {
+        let a = AnonAudit::new(Duration::from_secs(60));
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let other: IpAddr = "192.0.2.2".parse().unwrap();
+        let t0 = Instant::now();
+        assert_eq!(a.admit_at(ip, "login", t0), Some(0));
+        let written = (1..1000)
+            .filter(|i| {
+                a.admit_at(ip, "login", t0 + Duration::from_millis(*i))
+                    .is_some()
+            })
+            .count();
+        assert_eq!(written, 0);
+        assert_eq!(a.admit_at(other, "login", t0), Some(0));
+        assert_eq!(a.admit_at(ip, "refresh", t0), Some(0));
+        assert_eq!(a.admit_at(ip, "login", t0 + Duration::from_secs(61)), Some(999));
+        a.admit_at(ip, "login", t0 + Duration::from_secs(62));
+        let flushed = a.prune_at(t0 + Duration::from_secs(200));
+        assert_eq!(flushed, vec![(ip, "login", 1)]);
+        assert!(a.is_empty());
+    }
+
+    #[test]
+    fn source_limiter_refuses_past_the_quota() {
+        let l = SourceLimiter::per_minute(3);
+        let ip: IpAddr = "198.51.100.7".parse().unwrap();
+        for _ in 0..3 {
+            assert!(l.check(ip).is_ok());
+        }
+        let wait = l.check(ip).unwrap_err();
+        assert!(wait > Duration::from_secs(1) && wait <= Duration::from_secs(20));
+        assert!(l.check("198.51.100.8".parse().unwrap()).is_ok());
+        assert_eq!(l.len(), 2);
     }
 }

@@ -9,14 +9,14 @@ use crate::directory::{AccessRefusal, ContextAccess, Directory};
 use crate::error::AppError;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
-use crate::ratelimit::{LoginThrottle, RateLimiter};
+use crate::ratelimit::{AnonAudit, LoginThrottle, RateLimiter, SourceLimiter};
 use crate::store::{AuditEvent, RequestMeta, Store, UserRecord};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 use chrono::{DateTime, Utc};
 use dmp_protocol::{ContextId, ContextType, UserId};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -40,8 +40,14 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     /// Per-user send rate.
     pub send_limiter: Arc<RateLimiter<UserId>>,
-    /// Failed logins per account name.
+    /// Failed logins per account name and per device token.
     pub login_throttle: Arc<LoginThrottle>,
+    /// Per-source limit of login, prelogin and refresh.
+    pub auth_limiter: Arc<SourceLimiter>,
+    /// Per-source limit of WebSocket upgrades.
+    pub ws_upgrade_limiter: Arc<SourceLimiter>,
+    /// Folds audit rows of anonymous failures (one per source per minute).
+    pub anon_audit: Arc<AnonAudit>,
     /// Where attachment bytes live.
     pub attachments_dir: Arc<PathBuf>,
     /// Runs Argon2 (19 MiB each) at most once per core at a time.
@@ -132,10 +138,47 @@ impl AppState {
         }
     }
 
+    /// Takes one request of the source's budget in `limiter`; 429 beyond.
+    pub fn check_source(&self, limiter: &SourceLimiter, meta: &RequestMeta) -> Result<(), AppError> {
+        limiter
+            .check(source_ip(meta))
+            .map_err(|wait| AppError::rate_limited(wait.as_secs().saturating_add(1)))
+    }
+
+    /// Writes the audit row of an anonymous failure, folded per source and
+    /// action: at most one row per minute, carrying how many were folded.
+    pub async fn audit_anonymous(
+        &self,
+        action: &'static str,
+        target: &str,
+        outcome: &str,
+        meta: &RequestMeta,
+    ) {
+        let Some(folded) = self.anon_audit.admit(source_ip(meta), action) else {
+            return;
+        };
+        let target = if folded > 0 {
+            format!("{target} (+{folded} earlier from this source)")
+        } else {
+            target.to_owned()
+        };
+        let ev = AuditEvent::new(self.now(), "anonymous", action, target, outcome, meta);
+        if let Err(e) = self.store.audit(ev).await {
+            tracing::error!(error = %e, "audit write failed");
+        }
+    }
+
     /// Writes one audit line.
     pub async fn audit(&self, ev: AuditEvent) -> Result<(), AppError> {
         self.store.audit(ev).await.map_err(AppError::from)
     }
+}
+
+/// The source address of a request (unspecified when unknown).
+pub fn source_ip(meta: &RequestMeta) -> IpAddr {
+    meta.ip
+        .parse()
+        .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
 }
 
 /// Extracts the bearer token of a request.

@@ -42,7 +42,8 @@ type Source = SplitStream<WebSocket>;
 /// with 4401. Frames: DESIGN §4.
 #[utoipa::path(get, path = "/api/messaging/ws", tag = "realtime",
     responses((status = 101, description = "WebSocket upgrade; JSON text frames tagged by `type`"),
-              (status = 401, body = dmp_protocol::ErrorBody), (status = 403, description = "Origin not allowed", body = dmp_protocol::ErrorBody)))]
+              (status = 401, body = dmp_protocol::ErrorBody), (status = 403, description = "Origin not allowed", body = dmp_protocol::ErrorBody),
+              (status = 429, description = "RATE_LIMIT_EXCEEDED: too many upgrades from this address", body = dmp_protocol::ErrorBody)))]
 pub async fn upgrade(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -52,16 +53,20 @@ pub async fn upgrade(
     let Ok(ws) = ws else {
         return AppError::invalid("expected a WebSocket upgrade request").into_response();
     };
+    // Per-source budget of upgrades (docs/security.md, "Throttling").
+    if let Err(e) = state.check_source(&state.ws_upgrade_limiter, &meta) {
+        return e.into_response();
+    }
     if let Some(origin) = headers.get(header::ORIGIN) {
         let allowed = origin
             .to_str()
             .is_ok_and(|o| state.config.allowed_origins.iter().any(|a| a == o));
         if !allowed {
             state
-                .audit_denied(
-                    "anonymous",
+                .audit_anonymous(
                     "ws_origin",
                     origin.to_str().unwrap_or("?"),
+                    "denied",
                     &meta,
                 )
                 .await;

@@ -358,8 +358,13 @@ async fn disabled_user_is_locked_out_at_once() {
     assert_eq!(st, 401);
     // Password change revokes the doctor's sessions too.
     let d = s.login(DOCTOR).await;
-    dmp_server::admin::user_passwd(&store, "medecin_456", "a-new-long-password")
-        .await
+    dmp_server::admin::user_passwd(
+        &store,
+        "medecin_456",
+        "a-new-long-password",
+        s.config.login.new_account_kdf(),
+    )
+    .await
         .unwrap();
     eventually("old token refused after password change", || async {
         s.get("/api/me", Some(&d.access)).await.0 == 401
@@ -989,8 +994,9 @@ fn b64(bytes: &[u8]) -> String {
     B64.encode(bytes)
 }
 
-fn keys_body(secret: Option<&str>) -> Value {
+fn keys_body(current: &str, secret: Option<&str>) -> Value {
     let mut v = json!({
+        "currentSecret": current,
         "publicKeys": {"encryptionKey": b64(&[1u8; 32]), "signingKey": b64(&[2u8; 32])},
         "backup": {"version": 1, "nonce": b64(&[3u8; 24]), "ciphertext": b64(&[4u8; 96])}
     });
@@ -1012,7 +1018,7 @@ async fn keys_are_shared_only_with_peers_and_login_becomes_zero_knowledge() {
             json!({"username":"jean.dupont"}),
         )
         .await;
-    assert_eq!(pre["scheme"], "legacy");
+    assert_eq!(pre["scheme"], "zk-v1", "zero-knowledge from creation");
     let (_, ghost1) = s
         .post("/api/auth/prelogin", None, json!({"username":"ghost.user"}))
         .await;
@@ -1024,8 +1030,15 @@ async fn keys_are_shared_only_with_peers_and_login_becomes_zero_knowledge() {
         "unknown users look like upgraded ones"
     );
     assert_eq!(ghost1, ghost2, "made-up salts are stable");
+    assert_eq!(ghost1["kdf"], pre["kdf"], "same parameters as real accounts");
+    assert_eq!(
+        B64.decode(ghost1["salt"].as_str().unwrap()).unwrap().len(),
+        B64.decode(pre["salt"].as_str().unwrap()).unwrap().len(),
+        "same salt shape"
+    );
 
     let p = s.login(PATIENT).await;
+    let current = s.credential(PATIENT.0, PATIENT.1).await;
     let d = s.login(DOCTOR).await;
     let (st, _) = s.get("/api/keys/patient_123", Some(&d.access)).await;
     assert_eq!(st, 404, "no keys published yet");
@@ -1034,13 +1047,13 @@ async fn keys_are_shared_only_with_peers_and_login_becomes_zero_knowledge() {
         .http
         .put(s.url("/api/keys/me"))
         .bearer_auth(&p.access)
-        .json(&keys_body(Some(&secret)))
+        .json(&keys_body(&current, Some(&secret)))
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), 204);
     // Bad shapes are refused.
-    let mut bad = keys_body(None);
+    let mut bad = keys_body(&secret, None);
     bad["publicKeys"]["encryptionKey"] = json!(b64(&[1u8; 31]));
     let (st, body) = into_parts(
         s.http
@@ -1053,7 +1066,7 @@ async fn keys_are_shared_only_with_peers_and_login_becomes_zero_knowledge() {
     )
     .await;
     assert_eq!((st, error_code(&body)), (400, "VALIDATION_FAILED"));
-    let mut weak = keys_body(Some(&secret));
+    let mut weak = keys_body(&secret, Some(&secret));
     weak["kdf"]["memoryKib"] = json!(1024);
     let (st, _) = into_parts(
         s.http
@@ -1087,7 +1100,7 @@ async fn keys_are_shared_only_with_peers_and_login_becomes_zero_knowledge() {
         )
         .await;
     assert_eq!(st, 401);
-    let p2 = s.login(("jean.dupont", &secret)).await;
+    let p2 = s.login_raw("jean.dupont", &secret).await;
     let (st, mine) = s.get("/api/keys/me", Some(&p2.access)).await;
     assert_eq!(st, 200);
     assert_eq!(mine["backup"]["ciphertext"], b64(&[4u8; 96]));
@@ -1131,11 +1144,9 @@ async fn keys_are_shared_only_with_peers_and_login_becomes_zero_knowledge() {
         200,
         "the changing login stays"
     );
-    eventually("other logins revoked", || async {
-        s.get("/api/me", Some(&p.access)).await.0 == 401
-    })
-    .await;
-    s.login(("jean.dupont", &new_secret)).await;
+    // At once, not after the directory reload.
+    assert_eq!(s.get("/api/me", Some(&p.access)).await.0, 401);
+    s.login_raw("jean.dupont", &new_secret).await;
     let (st, _) = s
         .post(
             "/api/auth/login",

@@ -207,17 +207,25 @@ async fn patient_writes_from_the_real_window_and_sees_the_doctors_reply() {
 
     // The real server with the demo data.
     let data = tempfile::tempdir().unwrap();
-    let config = dmp_server::Config {
+    let mut config = dmp_server::Config {
         bind: "127.0.0.1:0".parse().unwrap(),
         data_dir: data.path().to_owned(),
         durability: dmp_server::store::sqlite::Durability::Normal,
         ..Default::default()
     };
+    // The accepted floor keeps the login derivations cheap.
+    config.login.kdf_memory_kib = 19 * 1024;
+    config.login.kdf_iterations = 2;
+    config.login.kdf_parallelism = 1;
     {
         let store = dmp_server::app::open_store(&config).unwrap();
-        dmp_server::admin::import(&store, dmp_server::demo::dataset())
-            .await
-            .unwrap();
+        dmp_server::admin::import(
+            &store,
+            dmp_server::demo::dataset(),
+            config.login.new_account_kdf(),
+        )
+        .await
+        .unwrap();
     }
     // Over TLS, with a certificate from a CA made here; the app trusts that CA
     // through its default (DMP_CA_FILE), as ./scripts/run.sh sets it for the demo CA.

@@ -92,6 +92,12 @@ impl Server {
             durability: Durability::Normal,
             ..Default::default()
         };
+        // The accepted floor keeps the login derivations cheap; every test
+        // signs in from 127.0.0.1.
+        config.login.kdf_memory_kib = 19 * 1024;
+        config.login.kdf_iterations = 2;
+        config.login.kdf_parallelism = 1;
+        config.rate_limit.auth_per_source_per_minute = 10_000;
         tune(&mut config);
         let (_, _, chain, key) = test_ca();
         std::fs::create_dir_all(config.tls_dir()).unwrap();
@@ -99,7 +105,9 @@ impl Server {
         std::fs::write(config.tls_key_path(), key).unwrap();
         {
             let store = dmp_server::app::open_store(&config).unwrap();
-            admin::import(&store, demo::dataset()).await.unwrap();
+            admin::import(&store, demo::dataset(), config.login.new_account_kdf())
+                .await
+                .unwrap();
         }
         let clock = OffsetClock::new();
         let running = dmp_server::start(config.clone(), Arc::new(clock.clone()))
@@ -148,6 +156,45 @@ impl Server {
             .filter(|r| r.action == action)
             .count()
     }
+}
+
+/// Signs in over the raw REST API as an old client would, but with the derived
+/// secret (accounts are zero-knowledge from creation): prelogin, derivation,
+/// login.
+pub async fn raw_login(server: &Server, who: (&str, &str)) -> dmp_protocol::api::TokenResponse {
+    use base64::Engine;
+    let http = http();
+    let pre: dmp_protocol::api::PreloginResponse = http
+        .post(format!("{}/api/auth/prelogin", server.url()))
+        .json(&serde_json::json!({"username": who.0}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(pre.scheme, "zk-v1");
+    let salt = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(&pre.salt)
+        .unwrap();
+    let kdf = dmp_crypto::KdfParams {
+        memory_kib: pre.kdf.memory_kib,
+        iterations: pre.kdf.iterations,
+        parallelism: pre.kdf.parallelism,
+    };
+    let secret = dmp_crypto::derive_master_key(who.1, &salt, kdf)
+        .unwrap()
+        .split()
+        .auth_secret
+        .to_string();
+    let res = http
+        .post(format!("{}/api/auth/login", server.url()))
+        .json(&serde_json::json!({"username": who.0, "password": secret}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
 }
 
 pub fn config(dir: &Path, notifications: bool) -> ClientConfig {

@@ -3,6 +3,7 @@
 use super::Json;
 use crate::auth::{hash_refresh_token, new_family_id, new_refresh_token};
 use crate::error::{AppError, AppResult};
+use crate::ratelimit::{device_key, name_key};
 use crate::state::{AppState, AuthedUser};
 use crate::store::{AuditEvent, FamilyRecord, RequestMeta, Rotation};
 use axum::extract::State;
@@ -13,17 +14,26 @@ use zeroize::Zeroizing;
 
 const BAD_CREDENTIALS: &str = "invalid username or password";
 
-/// Signs in with a username and password.
+/// Signs in with a username and password (or, for zero-knowledge accounts,
+/// the authentication secret derived from it). Throttling (docs/security.md):
+/// a per-source budget, then one attempt of the account name's budget (or of
+/// the device's own budget with a valid `deviceToken`) is taken *before* the
+/// hash runs and given back only on success.
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = TokenResponse), (status = 400, body = ErrorBody),
               (status = 401, description = "AUTH_REQUIRED: invalid username or password", body = ErrorBody),
-              (status = 429, description = "RATE_LIMIT_EXCEEDED: too many failures for this account", body = ErrorBody)))]
+              (status = 429, description = "RATE_LIMIT_EXCEEDED: too many attempts from this address or for this account", body = ErrorBody)))]
 pub async fn login(
     State(state): State<AppState>,
     meta: RequestMeta,
     Json(req): Json<LoginRequest>,
 ) -> AppResult<Json<TokenResponse>> {
-    let LoginRequest { username, password } = req;
+    state.check_source(&state.auth_limiter, &meta)?;
+    let LoginRequest {
+        username,
+        password,
+        device_token,
+    } = req;
     let password = Zeroizing::new(password);
     if username.is_empty() || username.len() > 128 || password.len() > 1024 {
         return Err(AppError::invalid(
@@ -31,32 +41,48 @@ pub async fn login(
         ));
     }
     let now = state.now();
-    if let Err(wait) = state.login_throttle.check(&username) {
+    // OWASP device cookies: a device that signed in before has its own
+    // budget, unless that budget is itself locked (then it is anonymous).
+    let key = device_token
+        .as_deref()
+        .and_then(|t| state.signer.verify_device_token(t, &username, now))
+        .map(|nonce| device_key(&nonce))
+        .filter(|k| !state.login_throttle.is_locked(k))
+        .unwrap_or_else(|| name_key(&username));
+    if let Err(wait) = state.login_throttle.reserve(&key) {
         state
-            .audit_denied("anonymous", "login", &username, &meta)
+            .audit_anonymous("login_locked", &username, "denied", &meta)
             .await;
-        return Err(AppError::rate_limited(wait.as_secs().max(1)));
+        return Err(AppError::rate_limited(wait.as_secs().saturating_add(1)));
     }
     let record = state.store.user_by_username(&username).await?;
     let hash = record.as_ref().map(|u| u.password_hash.clone());
     let ok = state.hasher.verify(&password, hash).await;
     let user = match record {
         Some(u) if ok && !u.disabled => u,
-        other => {
-            state.login_throttle.failure(&username);
-            let actor = other
-                .map(|u| u.id.to_string())
-                .unwrap_or_else(|| "anonymous".into());
+        Some(u) => {
+            // At most `max_failures` rows per lock period: the budget bounds them.
             state
                 .store
                 .audit(AuditEvent::new(
-                    now, actor, "login", &username, "failed", &meta,
+                    now,
+                    u.id.as_str(),
+                    "login",
+                    &username,
+                    "failed",
+                    &meta,
                 ))
                 .await?;
             return Err(AppError::auth(BAD_CREDENTIALS));
         }
+        None => {
+            state
+                .audit_anonymous("login", &username, "failed", &meta)
+                .await;
+            return Err(AppError::auth(BAD_CREDENTIALS));
+        }
     };
-    state.login_throttle.success(&username);
+    state.login_throttle.success(&key);
     let family = FamilyRecord {
         id: new_family_id(),
         user_id: user.id.clone(),
@@ -81,27 +107,33 @@ pub async fn login(
         refresh_token,
         expires_in: state.config.access_token_ttl_secs,
         user: user.user(),
+        device_token: Some(state.signer.device_token(&user.username, now)),
     }))
 }
 
 /// Spends a refresh token for a new pair. A spent token used again revokes the whole login.
 #[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", request_body = RefreshRequest,
     responses((status = 200, body = TokenResponse),
-              (status = 401, description = "SESSION_EXPIRED: unknown, expired, revoked or re-used token", body = ErrorBody)))]
+              (status = 401, description = "SESSION_EXPIRED: unknown, expired, revoked or re-used token", body = ErrorBody),
+              (status = 429, description = "RATE_LIMIT_EXCEEDED: too many attempts from this address", body = ErrorBody)))]
 pub async fn refresh(
     State(state): State<AppState>,
     meta: RequestMeta,
     Json(req): Json<RefreshRequest>,
 ) -> AppResult<Json<TokenResponse>> {
+    state.check_source(&state.auth_limiter, &meta)?;
     let old = Zeroizing::new(req.refresh_token);
     if old.is_empty() || old.len() > 256 {
+        state
+            .audit_anonymous("refresh", "", "failed", &meta)
+            .await;
         return Err(AppError::expired());
     }
     let now = state.now();
     let (refresh_token, new_hash) = new_refresh_token();
     match state
         .store
-        .rotate_refresh(hash_refresh_token(&old), new_hash, now, meta)
+        .rotate_refresh(hash_refresh_token(&old), new_hash, now, meta.clone())
         .await?
     {
         Rotation::Rotated { user_id, family_id } => {
@@ -122,6 +154,7 @@ pub async fn refresh(
                 refresh_token,
                 expires_in: state.config.access_token_ttl_secs,
                 user: user.user(),
+                device_token: None,
             }))
         }
         Rotation::Reused { user_id, family_id } => {
@@ -133,6 +166,12 @@ pub async fn refresh(
             Err(AppError::expired())
         }
         Rotation::Invalid => Err(AppError::expired()),
+        Rotation::Unknown => {
+            state
+                .audit_anonymous("refresh", "", "failed", &meta)
+                .await;
+            Err(AppError::expired())
+        }
     }
 }
 

@@ -6,6 +6,8 @@
 
 use super::{Json, Path};
 use crate::error::{AppError, AppResult};
+use crate::hub::Hub;
+use crate::ratelimit::name_key;
 use crate::state::{AppState, AuthedUser};
 use crate::store::{AuditEvent, RequestMeta, ZkLogin};
 use axum::extract::State;
@@ -16,13 +18,7 @@ use dmp_protocol::api::*;
 use dmp_protocol::*;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-
-/// Parameters handed to accounts that are not (yet) upgraded, and floor for all.
-pub const DEFAULT_KDF: KdfParams = KdfParams {
-    memory_kib: 64 * 1024,
-    iterations: 3,
-    parallelism: 4,
-};
+use zeroize::Zeroizing;
 
 fn check_b64(field: &str, v: &str, min: usize, max: usize) -> AppResult<Vec<u8>> {
     let bytes = B64
@@ -79,51 +75,126 @@ async fn hash(state: &AppState, secret: String) -> AppResult<String> {
         .map_err(|_| AppError::internal())
 }
 
-/// How to derive what is sent as the password. Unknown usernames get a
-/// stable made-up salt, so the answer does not tell which accounts exist.
+/// How to derive what is sent as the password. An unknown name is answered
+/// exactly like an account the server created (scheme `zk-v1`, a stable
+/// 16-byte made-up salt, the new-account KDF), after the same lookups; only
+/// accounts imported with a `passwordHash` and never signed in answer
+/// `legacy` (docs/security.md, "No oracles"). Limited per source.
 #[utoipa::path(post, path = "/api/auth/prelogin", tag = "auth", request_body = PreloginRequest,
-    responses((status = 200, body = PreloginResponse), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = PreloginResponse), (status = 400, body = ErrorBody),
+              (status = 429, description = "RATE_LIMIT_EXCEEDED: too many attempts from this address", body = ErrorBody)))]
 pub async fn prelogin(
     State(state): State<AppState>,
+    meta: RequestMeta,
     Json(req): Json<PreloginRequest>,
 ) -> AppResult<Json<PreloginResponse>> {
+    state.check_source(&state.auth_limiter, &meta)?;
     if req.username.is_empty() || req.username.len() > 128 {
         return Err(AppError::invalid("username must be 1-128 bytes"));
     }
+    let kdf = state.config.login.new_account_kdf();
     let user = state.store.user_by_username(&req.username).await?;
+    // The same two lookups whether the name exists or not.
+    let unknown = UserId::new("unknown_0");
+    let keys = state
+        .store
+        .user_keys(user.as_ref().map_or(&unknown, |u| &u.id))
+        .await?;
     let fake = || {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(state.signer.prelogin_key())
             .unwrap_or_else(|_| unreachable_mac());
         mac.update(b"dmp-prelogin-salt:");
         mac.update(req.username.to_lowercase().as_bytes());
-        B64.encode(&mac.finalize().into_bytes()[..16])
+        B64.encode(&mac.finalize().into_bytes()[..dmp_crypto::SALT_LEN])
     };
-    let Some(user) = user else {
-        return Ok(Json(PreloginResponse {
+    let stored = (
+        keys.kdf_salt,
+        keys.kdf_params
+            .and_then(|p| serde_json::from_str::<KdfParams>(&p).ok()),
+    );
+    Ok(Json(match (user, stored) {
+        (Some(_), (Some(salt), Some(kdf))) => PreloginResponse {
+            scheme: "zk-v1".into(),
+            salt,
+            kdf,
+        },
+        (Some(_), _) => PreloginResponse {
+            scheme: "legacy".into(),
+            salt: fake(),
+            kdf,
+        },
+        (None, _) => PreloginResponse {
             scheme: "zk-v1".into(),
             salt: fake(),
-            kdf: DEFAULT_KDF,
-        }));
-    };
-    let keys = state.store.user_keys(&user.id).await?;
-    Ok(Json(
-        match (
-            keys.kdf_salt,
-            keys.kdf_params
-                .and_then(|p| serde_json::from_str::<KdfParams>(&p).ok()),
-        ) {
-            (Some(salt), Some(kdf)) => PreloginResponse {
-                scheme: "zk-v1".into(),
-                salt,
-                kdf,
-            },
-            _ => PreloginResponse {
-                scheme: "legacy".into(),
-                salt: fake(),
-                kdf: DEFAULT_KDF,
-            },
+            kdf,
         },
-    ))
+    }))
+}
+
+/// Checks the proof of the current credential that every credential change
+/// carries (docs/security.md, "Credential changes"): verified with the
+/// hasher against the stored verifier (the authentication secret of a
+/// zero-knowledge account, the password of a legacy one), counted by the
+/// login throttle of the account's name before the hash runs, and audited
+/// when wrong.
+async fn check_proof(
+    state: &AppState,
+    who: &AuthedUser,
+    proof: &str,
+    action: &str,
+    meta: &RequestMeta,
+) -> AppResult<()> {
+    if proof.is_empty() || proof.len() > 1024 {
+        return Err(AppError::invalid(
+            "the current password (or authentication secret) is required, at most 1024 bytes",
+        ));
+    }
+    let key = name_key(&who.user.username);
+    if let Err(wait) = state.login_throttle.reserve(&key) {
+        state
+            .audit_denied(who.id().as_str(), action, who.id().as_str(), meta)
+            .await;
+        return Err(AppError::rate_limited(wait.as_secs().saturating_add(1)));
+    }
+    let record = state
+        .store
+        .user_by_username(&who.user.username)
+        .await?
+        .filter(|r| r.id == *who.id())
+        .ok_or_else(AppError::expired)?;
+    let proof = Zeroizing::new(proof.to_owned());
+    if !state
+        .hasher
+        .verify(&proof, Some(record.password_hash))
+        .await
+    {
+        state
+            .audit_denied(who.id().as_str(), action, who.id().as_str(), meta)
+            .await;
+        return Err(AppError::auth("the current password is wrong"));
+    }
+    state.login_throttle.success(&key);
+    Ok(())
+}
+
+/// After a credential change: ends every other login of the user at once
+/// (the store already revoked them) and tells the people who share a
+/// context with the user to re-check the key they pinned.
+fn after_credential_change(state: &AppState, who: &AuthedUser) {
+    for login in state.directory.logins_of(who.id()) {
+        if login != who.login {
+            state.directory.remove_login(&login);
+            state
+                .hub
+                .close_login(who.id(), &login, ws::CLOSE_UNAUTHENTICATED);
+        }
+    }
+    let frame = Hub::encode(&ws::ServerFrame::KeyChange {
+        user_id: who.id().clone(),
+    });
+    for peer in state.directory.peers_of(who.id()) {
+        state.hub.send_to(&peer, &frame, None, None);
+    }
 }
 
 #[allow(clippy::panic)]
@@ -146,10 +217,14 @@ pub async fn my_keys(
 }
 
 /// Publishes the caller's public keys and sealed backup; with `authSecret`,
-/// `salt` and `kdf`, also switches the account to the zero-knowledge login
-/// (the password is never needed by the server again).
+/// `salt` and `kdf`, also switches the account to the zero-knowledge login.
+/// Needs `currentSecret`, the proof of the current credential; replacing
+/// anything that existed ends every other login of the user, and the
+/// people who share a context with the user get a `keyChange` frame.
 #[utoipa::path(put, path = "/api/keys/me", tag = "keys", security(("bearer" = [])), request_body = PutKeysRequest,
-    responses((status = 204, description = "stored"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    responses((status = 204, description = "stored"), (status = 400, body = ErrorBody),
+              (status = 401, description = "AUTH_REQUIRED: the current credential is wrong; SESSION_EXPIRED", body = ErrorBody),
+              (status = 429, description = "RATE_LIMIT_EXCEEDED: too many wrong credentials for this account", body = ErrorBody)))]
 pub async fn put_my_keys(
     State(state): State<AppState>,
     who: AuthedUser,
@@ -158,28 +233,34 @@ pub async fn put_my_keys(
 ) -> AppResult<StatusCode> {
     check_keys(&req.public_keys)?;
     check_backup(&req.backup)?;
-    let zk = match (req.auth_secret, req.salt, req.kdf) {
+    let zk = match (&req.auth_secret, &req.salt, &req.kdf) {
         (Some(secret), Some(salt), Some(kdf)) => {
-            check_secret(&secret)?;
-            check_b64("salt", &salt, 16, 64)?;
-            check_kdf(&kdf)?;
-            let params = serde_json::to_string(&kdf).map_err(|_| AppError::internal())?;
-            Some(ZkLogin {
-                password_hash: hash(&state, secret).await?,
-                salt,
-                params,
-            })
+            check_secret(secret)?;
+            check_b64("salt", salt, 16, 64)?;
+            check_kdf(kdf)?;
+            Some((secret.clone(), salt.clone(), *kdf))
         }
         (None, None, None) => None,
         _ => return Err(AppError::invalid("authSecret, salt and kdf go together")),
     };
-    let previous = state.store.user_keys(who.id()).await?.public_keys;
+    check_proof(&state, &who, &req.current_secret, "keys_change", &meta).await?;
+    let zk = match zk {
+        Some((secret, salt, kdf)) => Some(ZkLogin {
+            password_hash: hash(&state, secret).await?,
+            salt,
+            params: serde_json::to_string(&kdf).map_err(|_| AppError::internal())?,
+        }),
+        None => None,
+    };
+    let previous = state.store.user_keys(who.id()).await?;
     let new_keys = serde_json::to_string(&req.public_keys).map_err(|_| AppError::internal())?;
-    let action = match previous {
+    let action = match &previous.public_keys {
         None => "keys_publish",
-        Some(p) if p == new_keys => "keys_backup",
+        Some(p) if *p == new_keys => "keys_backup",
         Some(_) => "keys_replace",
     };
+    // The first publication replaces nothing: other logins may stay.
+    let replaces = zk.is_some() || previous.public_keys.is_some() || previous.key_backup.is_some();
     let backup = serde_json::to_string(&req.backup).map_err(|_| AppError::internal())?;
     let audit = AuditEvent::new(
         state.now(),
@@ -191,8 +272,25 @@ pub async fn put_my_keys(
     );
     state
         .store
-        .put_keys(who.id(), new_keys, backup, zk, audit)
+        .put_keys(
+            who.id(),
+            new_keys,
+            backup,
+            zk,
+            replaces.then_some(who.login.as_str()),
+            audit,
+        )
         .await?;
+    if replaces {
+        after_credential_change(&state, &who);
+    } else {
+        let frame = Hub::encode(&ws::ServerFrame::KeyChange {
+            user_id: who.id().clone(),
+        });
+        for peer in state.directory.peers_of(who.id()) {
+            state.hub.send_to(&peer, &frame, None, None);
+        }
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -229,41 +327,32 @@ pub async fn user_keys(
 }
 
 /// Changes the password from the client: the new authentication secret and
-/// the backup re-sealed under the new password. Every other login ends.
+/// the backup re-sealed under the new password, with the proof of the
+/// current credential (the current authentication secret, or the password
+/// of a legacy account). Every other login ends at once and the people who
+/// share a context with the user get a `keyChange` frame.
 #[utoipa::path(post, path = "/api/auth/password", tag = "auth", security(("bearer" = [])), request_body = ChangePasswordRequest,
-    responses((status = 204, description = "changed"), (status = 400, body = ErrorBody), (status = 401, description = "current secret wrong", body = ErrorBody)))]
+    responses((status = 204, description = "changed"), (status = 400, body = ErrorBody),
+              (status = 401, description = "AUTH_REQUIRED: the current credential is wrong; SESSION_EXPIRED", body = ErrorBody),
+              (status = 429, description = "RATE_LIMIT_EXCEEDED: too many wrong credentials for this account", body = ErrorBody)))]
 pub async fn change_password(
     State(state): State<AppState>,
     who: AuthedUser,
     meta: RequestMeta,
     Json(req): Json<ChangePasswordRequest>,
 ) -> AppResult<StatusCode> {
-    check_secret(&req.current_auth_secret)?;
     check_secret(&req.new_auth_secret)?;
     check_b64("salt", &req.salt, 16, 64)?;
     check_kdf(&req.kdf)?;
     check_backup(&req.backup)?;
-    let record = state
-        .store
-        .user_by_username(&who.user.username)
-        .await?
-        .ok_or_else(AppError::expired)?;
-    let current = req.current_auth_secret.clone();
-    let ok = state
-        .hasher
-        .verify(&current, Some(record.password_hash))
-        .await;
-    if !ok {
-        state
-            .audit_denied(
-                who.id().as_str(),
-                "password_change",
-                who.id().as_str(),
-                &meta,
-            )
-            .await;
-        return Err(AppError::auth("the current password is wrong"));
-    }
+    check_proof(
+        &state,
+        &who,
+        &req.current_auth_secret,
+        "password_change",
+        &meta,
+    )
+    .await?;
     let params = serde_json::to_string(&req.kdf).map_err(|_| AppError::internal())?;
     let zk = ZkLogin {
         password_hash: hash(&state, req.new_auth_secret).await?,
@@ -283,5 +372,6 @@ pub async fn change_password(
         .store
         .change_zk_password(who.id(), zk, backup, &who.login, audit)
         .await?;
+    after_credential_change(&state, &who);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -105,11 +105,12 @@ pub async fn permissions(
     let (allowed, reason) = match state.directory.authorize(who.id(), kind, &context_id) {
         Ok(a) if a.context.patient_id == *who.id() => (true, "PATIENT_OF_CONTEXT"),
         Ok(_) => (true, "DOCTOR_OF_CONTEXT"),
-        Err(
-            r @ (AccessRefusal::UnknownContext
-            | AccessRefusal::NotParticipant
-            | AccessRefusal::AccountDisabled),
-        ) => (false, r.reason()),
+        // One answer for a record that does not exist and for someone
+        // else's: the endpoint must not tell which record ids exist.
+        Err(AccessRefusal::UnknownContext | AccessRefusal::NotParticipant) => {
+            (false, AccessRefusal::NotParticipant.reason())
+        }
+        Err(r @ AccessRefusal::AccountDisabled) => (false, r.reason()),
     };
     let outcome = if allowed { "ok" } else { "denied" };
     state

@@ -356,10 +356,13 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// A user by login name, with the verifier.
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>>;
     /// Adds or updates users and contexts in one transaction. With
-    /// `overwrite_users` false, existing users are left untouched.
+    /// `overwrite_users` false, existing users are left untouched. A user
+    /// with a [`ZkLogin`] is zero-knowledge from creation; without, legacy
+    /// (an imported `passwordHash`). Overwriting a user's credential drops
+    /// its key backup (sealed under the old password, it cannot be opened).
     async fn upsert_directory(
         &self,
-        users: Vec<UserRecord>,
+        users: Vec<(UserRecord, Option<ZkLogin>)>,
         contexts: Vec<ContextRecord>,
         overwrite_users: bool,
         audit: AuditEvent,
@@ -371,23 +374,23 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         disabled: bool,
         audit: AuditEvent,
     ) -> StoreResult<()>;
-    /// Sets a new password verifier and revokes every login of the user.
-    async fn set_password(
-        &self,
-        user: &UserId,
-        password_hash: String,
-        audit: AuditEvent,
-    ) -> StoreResult<()>;
+    /// Sets a new login credential (zero-knowledge), drops the key backup
+    /// sealed under the old one and revokes every login of the user.
+    async fn set_password(&self, user: &UserId, zk: ZkLogin, audit: AuditEvent)
+        -> StoreResult<()>;
 
     /// The key material of a user.
     async fn user_keys(&self, user: &UserId) -> StoreResult<UserKeys>;
-    /// Publishes public keys and their backup; with `zk`, also switches the login to the zero-knowledge scheme.
+    /// Publishes public keys and their backup; with `zk`, also switches the
+    /// login to the zero-knowledge scheme; with `keep_login`, revokes every
+    /// other login of the user in the same transaction.
     async fn put_keys(
         &self,
         user: &UserId,
         public_keys: String,
         backup: String,
         zk: Option<ZkLogin>,
+        keep_login: Option<&str>,
         audit: AuditEvent,
     ) -> StoreResult<()>;
     /// A password change made on the client: new verifier, salt and backup; every other login of the user is revoked.
@@ -572,6 +575,8 @@ pub enum Rotation {
         /// The revoked family.
         family_id: String,
     },
-    /// Unknown, expired or revoked.
+    /// Expired or revoked (audited by the store: the token was real).
     Invalid,
+    /// Not a token of this server (anonymous: not audited by the store).
+    Unknown,
 }

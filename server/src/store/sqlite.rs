@@ -637,14 +637,14 @@ impl Store for SqliteStore {
 
     async fn upsert_directory(
         &self,
-        users: Vec<UserRecord>,
+        users: Vec<(UserRecord, Option<ZkLogin>)>,
         contexts: Vec<ContextRecord>,
         overwrite_users: bool,
         audit: AuditEvent,
     ) -> StoreResult<()> {
         self.write(move |w| {
             let now = ms(audit.time);
-            for u in &users {
+            for (u, zk) in &users {
                 if !overwrite_users {
                     let exists: Option<i64> =
                         w.conn.query_row("SELECT 1 FROM users WHERE id = ?1", [u.id.as_str()], |r| r.get(0)).optional()?;
@@ -669,13 +669,17 @@ impl Store for SqliteStore {
                         return Err(StoreError::Invalid(format!("user {} exists with type {kind}", u.id)));
                     }
                 }
+                let (hash, salt, kdf) = match zk {
+                    Some(z) => (z.password_hash.as_str(), Some(z.salt.as_str()), Some(z.params.as_str())),
+                    None => (u.password_hash.as_str(), None, None),
+                };
                 w.conn.execute(
-                    "INSERT INTO users (id, kind, name, username, password_hash, disabled, created_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+                    "INSERT INTO users (id, kind, name, username, password_hash, disabled, created_at, updated_at, kdf_salt, kdf_params)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9)
                      ON CONFLICT (id) DO UPDATE SET name = excluded.name, username = excluded.username,
                        password_hash = excluded.password_hash, disabled = excluded.disabled, updated_at = excluded.updated_at,
-                       kdf_salt = NULL, kdf_params = NULL",
-                    params![u.id.as_str(), u.kind.as_str(), u.name, u.username, u.password_hash, u.disabled, now],
+                       kdf_salt = excluded.kdf_salt, kdf_params = excluded.kdf_params, key_backup = NULL",
+                    params![u.id.as_str(), u.kind.as_str(), u.name, u.username, hash, u.disabled, now, salt, kdf],
                 )?;
             }
             for c in &contexts {
@@ -744,15 +748,15 @@ impl Store for SqliteStore {
     async fn set_password(
         &self,
         user: &UserId,
-        password_hash: String,
+        zk: ZkLogin,
         audit: AuditEvent,
     ) -> StoreResult<()> {
         let user = user.clone();
         self.write(move |w| {
             let now = ms(audit.time);
             let n = w.conn.execute(
-                "UPDATE users SET password_hash = ?2, updated_at = ?3, kdf_salt = NULL, kdf_params = NULL WHERE id = ?1",
-                params![user.as_str(), password_hash, now],
+                "UPDATE users SET password_hash = ?2, updated_at = ?3, kdf_salt = ?4, kdf_params = ?5, key_backup = NULL WHERE id = ?1",
+                params![user.as_str(), zk.password_hash, now, zk.salt, zk.params],
             )?;
             if n == 0 {
                 return Err(StoreError::NotFound);
@@ -789,9 +793,11 @@ impl Store for SqliteStore {
         public_keys: String,
         backup: String,
         zk: Option<ZkLogin>,
+        keep_login: Option<&str>,
         audit: AuditEvent,
     ) -> StoreResult<()> {
         let user = user.clone();
+        let keep = keep_login.map(str::to_owned);
         self.write(move |w| {
             let now = ms(audit.time);
             let n = w.conn.execute(
@@ -806,6 +812,13 @@ impl Store for SqliteStore {
                     "UPDATE users SET password_hash = ?2, kdf_salt = ?3, kdf_params = ?4 WHERE id = ?1",
                     params![user.as_str(), zk.password_hash, zk.salt, zk.params],
                 )?;
+            }
+            if let Some(keep) = &keep {
+                w.conn.execute(
+                    "UPDATE auth_families SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL AND id != ?3",
+                    params![user.as_str(), now, keep],
+                )?;
+                w.bump_revision()?;
             }
             w.audit(&audit)
         })
@@ -876,8 +889,8 @@ impl Store for SqliteStore {
                 .query_row([&token_hash], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
                 .optional()?;
             let Some((family_id, used_at, user_id, expires_at, revoked_at, disabled)) = found else {
-                w.audit(&AuditEvent::new(now, "anonymous", "refresh", "", "failed", &meta))?;
-                return Ok(Rotation::Invalid);
+                // Anonymous: audited by the caller, folded per source.
+                return Ok(Rotation::Unknown);
             };
             if revoked_at.is_some() || expires_at <= t || disabled {
                 w.audit(&AuditEvent::new(now, &user_id, "refresh", &family_id, "failed", &meta))?;

@@ -9,6 +9,8 @@
     clippy::panic
 )]
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
 use dmp_server::clock::OffsetClock;
 use dmp_server::store::sqlite::Durability;
 use dmp_server::{admin, demo, Config, RunningServer};
@@ -128,12 +130,44 @@ pub struct Login {
 }
 
 pub fn test_config(dir: &std::path::Path) -> Config {
-    Config {
+    let mut c = Config {
         bind: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.to_owned(),
         durability: Durability::Normal,
         ..Default::default()
+    };
+    // The accepted floor (19 MiB, t=2, p=1) keeps derivations cheap in tests.
+    c.login.kdf_memory_kib = 19 * 1024;
+    c.login.kdf_iterations = 2;
+    c.login.kdf_parallelism = 1;
+    // Every test logs in from 127.0.0.1; the per-source tests lower it again.
+    c.rate_limit.auth_per_source_per_minute = 10_000;
+    c
+}
+
+/// What `/api/auth/login` takes as the password after `prelogin`: the
+/// authentication secret derived as a client does for `zk-v1`, the password
+/// itself for `legacy`.
+pub async fn derive_credential(pre: &Value, password: &str) -> String {
+    if pre["scheme"] != "zk-v1" {
+        return password.to_owned();
     }
+    let salt = B64.decode(pre["salt"].as_str().unwrap()).unwrap();
+    let kdf = dmp_crypto::KdfParams {
+        memory_kib: pre["kdf"]["memoryKib"].as_u64().unwrap() as u32,
+        iterations: pre["kdf"]["iterations"].as_u64().unwrap() as u32,
+        parallelism: pre["kdf"]["parallelism"].as_u64().unwrap() as u32,
+    };
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || {
+        dmp_crypto::derive_master_key(&password, &salt, kdf)
+            .unwrap()
+            .split()
+            .auth_secret
+            .to_string()
+    })
+    .await
+    .unwrap()
 }
 
 impl TestServer {
@@ -147,7 +181,9 @@ impl TestServer {
         f(&mut config);
         {
             let store = dmp_server::app::open_store(&config).unwrap();
-            admin::import(&store, demo::dataset()).await.unwrap();
+            admin::import(&store, demo::dataset(), config.login.new_account_kdf())
+                .await
+                .unwrap();
         }
         Self::start_in(dir, config).await
     }
@@ -199,16 +235,31 @@ impl TestServer {
         format!("{}{}", self.base, path)
     }
 
+    /// Signs in as a client does: prelogin, derivation, login.
     pub async fn login(&self, who: (&str, &str)) -> Login {
-        let res = self
-            .http
-            .post(self.url("/api/auth/login"))
-            .json(&json!({"username": who.0, "password": who.1}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200, "login of {}", who.0);
-        let v: Value = res.json().await.unwrap();
+        let secret = self.credential(who.0, who.1).await;
+        self.login_raw(who.0, &secret).await
+    }
+
+    /// What the login of `username` with `password` sends (prelogin + derivation).
+    pub async fn credential(&self, username: &str, password: &str) -> String {
+        let (st, pre) = self
+            .post("/api/auth/prelogin", None, json!({"username": username}))
+            .await;
+        assert_eq!(st, 200, "prelogin of {username}: {pre}");
+        derive_credential(&pre, password).await
+    }
+
+    /// Signs in with exactly this credential (no prelogin).
+    pub async fn login_raw(&self, username: &str, credential: &str) -> Login {
+        let (st, v) = self
+            .post(
+                "/api/auth/login",
+                None,
+                json!({"username": username, "password": credential}),
+            )
+            .await;
+        assert_eq!(st, 200, "login of {username}: {v}");
         Login {
             access: v["accessToken"].as_str().unwrap().into(),
             refresh: v["refreshToken"].as_str().unwrap().into(),

@@ -351,6 +351,7 @@ async fn login(
     let body = LoginRequest {
         username: username.clone(),
         password: password.to_owned(),
+        device_token: None,
     };
     let response = client
         .post(format!("{http}/api/auth/login"))
