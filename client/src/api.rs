@@ -157,7 +157,11 @@ async fn post_anonymous<B: serde::Serialize, T: DeserializeOwned>(
 }
 
 /// Logs in (no token needed).
-pub async fn login(server: &Endpoint, username: &str, password: &str) -> ClientResult<TokenResponse> {
+pub async fn login(
+    server: &Endpoint,
+    username: &str,
+    password: &str,
+) -> ClientResult<TokenResponse> {
     let body = LoginRequest {
         username: username.into(),
         password: password.into(),
@@ -288,7 +292,8 @@ impl ApiClient {
         let gen = self.tokens.lock().await.generation;
         let token = self.access_token().await?;
         let res = build(
-            self.base.http
+            self.base
+                .http
                 .request(method.clone(), url.clone())
                 .bearer_auth(token.as_str()),
         )
@@ -308,11 +313,14 @@ impl ApiClient {
             return Err(err);
         }
         let token = self.refresh_after(gen).await?;
-        Ok(
-            build(self.base.http.request(method, url).bearer_auth(token.as_str()))
-                .send()
-                .await?,
+        Ok(build(
+            self.base
+                .http
+                .request(method, url)
+                .bearer_auth(token.as_str()),
         )
+        .send()
+        .await?)
     }
 
     async fn json<T: DeserializeOwned>(

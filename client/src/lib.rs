@@ -520,7 +520,9 @@ impl DmpClient {
                 self.inner.cache.put_contexts(&list)?;
                 Ok((list, true))
             }
-            Err(ClientError::Network(_) | ClientError::Tls(_)) => Ok((self.inner.cache.contexts()?, false)),
+            Err(ClientError::Network(_) | ClientError::Tls(_)) => {
+                Ok((self.inner.cache.contexts()?, false))
+            }
             Err(e) => Err(e),
         }
     }
@@ -606,7 +608,9 @@ impl DmpClient {
                     offline: false,
                 })
             }
-            Err(ClientError::Network(_) | ClientError::Tls(_)) => self.cached_history(kind, id, before, limit),
+            Err(ClientError::Network(_) | ClientError::Tls(_)) => {
+                self.cached_history(kind, id, before, limit)
+            }
             Err(e) => Err(e),
         }
     }
@@ -755,7 +759,7 @@ impl DmpClient {
                         ..
                     }
                     | ClientError::Network(_)
-                | ClientError::Tls(_),
+                    | ClientError::Tls(_),
                 ) => continue,
                 Err(err) => return Err(err),
             };
