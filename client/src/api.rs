@@ -295,7 +295,8 @@ impl ApiClient {
         let gen = self.tokens.lock().await.generation;
         let token = self.access_token().await?;
         let res = build(
-            self.base.http
+            self.base
+                .http
                 .request(method.clone(), url.clone())
                 .bearer_auth(token.as_str()),
         )
@@ -315,11 +316,14 @@ impl ApiClient {
             return Err(err);
         }
         let token = self.refresh_after(gen).await?;
-        Ok(
-            build(self.base.http.request(method, url).bearer_auth(token.as_str()))
-                .send()
-                .await?,
+        Ok(build(
+            self.base
+                .http
+                .request(method, url)
+                .bearer_auth(token.as_str()),
         )
+        .send()
+        .await?)
     }
 
     async fn json<T: DeserializeOwned>(

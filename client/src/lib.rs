@@ -528,7 +528,9 @@ impl DmpClient {
                 self.inner.cache.put_contexts(&list)?;
                 Ok((list, true))
             }
-            Err(ClientError::Network(_) | ClientError::Tls(_)) => Ok((self.inner.cache.contexts()?, false)),
+            Err(ClientError::Network(_) | ClientError::Tls(_)) => {
+                Ok((self.inner.cache.contexts()?, false))
+            }
             Err(e) => Err(e),
         }
     }
@@ -614,7 +616,9 @@ impl DmpClient {
                     offline: false,
                 })
             }
-            Err(ClientError::Network(_) | ClientError::Tls(_)) => self.cached_history(kind, id, before, limit),
+            Err(ClientError::Network(_) | ClientError::Tls(_)) => {
+                self.cached_history(kind, id, before, limit)
+            }
             Err(e) => Err(e),
         }
     }
@@ -763,7 +767,7 @@ impl DmpClient {
                         ..
                     }
                     | ClientError::Network(_)
-                | ClientError::Tls(_),
+                    | ClientError::Tls(_),
                 ) => continue,
                 Err(err) => return Err(err),
             };

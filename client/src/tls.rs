@@ -123,7 +123,11 @@ mod tests {
             "http://localhost.example.fr",
             "http://127.0.0.1.nip.io",
         ] {
-            assert_eq!(parse_server(bad).unwrap_err().code(), "INSECURE_SERVER_ADDRESS", "{bad}");
+            assert_eq!(
+                parse_server(bad).unwrap_err().code(),
+                "INSECURE_SERVER_ADDRESS",
+                "{bad}"
+            );
         }
         assert_eq!(
             parse_server("ftp://dmp.example.fr").unwrap_err().code(),

@@ -760,8 +760,14 @@ async fn refuses_plain_http_to_other_machines_and_certificates_of_another_ca() {
     }
     // Plain HTTP against the TLS port of this machine gets no answer.
     let plain = server.url().replacen("https", "http", 1);
-    let err = DmpClient::login(config(dir.path(), false), &plain, PATIENT.0, PATIENT.1, false)
-        .await
-        .unwrap_err();
+    let err = DmpClient::login(
+        config(dir.path(), false),
+        &plain,
+        PATIENT.0,
+        PATIENT.1,
+        false,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.code(), "NETWORK_UNAVAILABLE", "{err}");
 }

@@ -250,7 +250,8 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     cert.display()
                 );
             }
-            let ca = dmp_server::tls::ensure_local_ca(&config, &hostnames, chrono::Utc::now(), true)?;
+            let ca =
+                dmp_server::tls::ensure_local_ca(&config, &hostnames, chrono::Utc::now(), true)?;
             println!(
                 "certificate written to {} (key {}); clients trust the local CA {}",
                 cert.display(),

@@ -152,10 +152,7 @@ impl Conn {
         let started = Instant::now();
         let last = Arc::new(AtomicU64::new(0));
         let io = TokioIo::new(Activity::new(io, last.clone(), started));
-        let conn = self
-            .builder
-            .serve_connection(io, service)
-            .with_upgrades();
+        let conn = self.builder.serve_connection(io, service).with_upgrades();
         tokio::pin!(conn);
         let mut stopping = false;
         let result = loop {

@@ -641,9 +641,19 @@ fn serve_refused(dir: &Path, bind: &str, env: &[(&str, &str)]) -> String {
         if let Some(status) = child.try_wait().unwrap() {
             assert_eq!(status.code(), Some(2));
             let mut err = String::new();
-            child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
             let mut out = String::new();
-            child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+            child
+                .stdout
+                .take()
+                .unwrap()
+                .read_to_string(&mut out)
+                .unwrap();
             assert!(!out.contains("listening"), "{out}");
             return err;
         }
@@ -658,10 +668,16 @@ async fn demo_creates_a_local_ca_and_serve_speaks_https_only() {
     let dir = tempfile::tempdir().unwrap();
     // No certificate yet: serve refuses, naming the setting and the way out.
     let err = serve_refused(dir.path(), "127.0.0.1:0", &[]);
-    assert!(err.contains("tls.cert_file") && err.contains("file not found"), "{err}");
+    assert!(
+        err.contains("tls.cert_file") && err.contains("file not found"),
+        "{err}"
+    );
     // Plain HTTP is refused on an address other hosts reach, even when asked for.
     let err = serve_refused(dir.path(), "0.0.0.0:0", &[("DMP_INSECURE_HTTP", "true")]);
-    assert!(err.contains("insecure_http is only allowed on a loopback"), "{err}");
+    assert!(
+        err.contains("insecure_http is only allowed on a loopback"),
+        "{err}"
+    );
 
     demo(dir.path());
     #[cfg(unix)]
@@ -719,7 +735,13 @@ async fn demo_creates_a_local_ca_and_serve_speaks_https_only() {
     // Plain HTTP to the TLS port gets no HTTP answer.
     let plain = p.url("/healthz").replacen("https", "http", 1);
     assert!(reqwest::Client::new().get(plain).send().await.is_err());
-    let tok = login(&demo_http(dir.path()), &p, "jean.dupont", "patient-demo-2026").await;
+    let tok = login(
+        &demo_http(dir.path()),
+        &p,
+        "jean.dupont",
+        "patient-demo-2026",
+    )
+    .await;
     let mut w = ws(&p, tok["accessToken"].as_str().unwrap()).await;
     w.send(json!({"type":"ping"})).await;
     w.next_of("pong").await;

@@ -134,7 +134,8 @@ async fn missing_or_bad_certificate_is_a_clear_error() {
 
     common::install_test_ca(&config);
     // A key file that is not a key: named, and its content never shown.
-    let secret = "-----BEGIN PRIVATE KEY-----\nc2VjcmV0LWtleS1ieXRlcw==\n-----END PRIVATE KEY-----\n";
+    let secret =
+        "-----BEGIN PRIVATE KEY-----\nc2VjcmV0LWtleS1ieXRlcw==\n-----END PRIVATE KEY-----\n";
     std::fs::write(config.tls_key_path(), secret).unwrap();
     let err = dmp_server::start(config.clone(), Arc::new(SystemClock))
         .await
@@ -156,7 +157,10 @@ async fn missing_or_bad_certificate_is_a_clear_error() {
         .await
         .unwrap_err()
         .to_string();
-    assert!(err.contains("tls.cert_file") && err.contains("no PEM certificate"), "{err}");
+    assert!(
+        err.contains("tls.cert_file") && err.contains("no PEM certificate"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -169,7 +173,10 @@ async fn connections_that_never_complete_a_request_are_closed() {
     tls.write_all(b"GET /healthz HT").await.unwrap();
     tls.flush().await.unwrap();
     let took = closed_within(tls, Duration::from_secs(10)).await;
-    assert!(took >= Duration::from_millis(800), "closed too early: {took:?}");
+    assert!(
+        took >= Duration::from_millis(800),
+        "closed too early: {took:?}"
+    );
 
     // Headers trickled one byte at a time stay under the idle timeout but not the header one.
     let mut tls = tls_connect(&s).await;
@@ -188,7 +195,10 @@ async fn connections_that_never_complete_a_request_are_closed() {
     if !closed {
         closed_within(tls, Duration::from_secs(3)).await;
     }
-    assert!(start.elapsed() < Duration::from_secs(8), "trickled headers kept the connection open");
+    assert!(
+        start.elapsed() < Duration::from_secs(8),
+        "trickled headers kept the connection open"
+    );
 
     // A TCP connection that never starts the TLS handshake.
     let tcp = TcpStream::connect(addr).await.unwrap();

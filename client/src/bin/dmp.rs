@@ -191,14 +191,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             password_stdin,
         } => {
             let password = zeroize::Zeroizing::new(read_password(password_stdin)?);
-            let c = DmpClient::login(
-                config(false),
-                &server,
-                &username,
-                &password,
-                true,
-            )
-            .await?;
+            let c = DmpClient::login(config(false), &server, &username, &password, true).await?;
             println!(
                 "connecté en tant que {} ({}, {})",
                 c.user().name,

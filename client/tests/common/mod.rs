@@ -53,9 +53,8 @@ pub fn certificates(ca_name: &str) -> (String, String, String) {
         .push(rcgen::DnType::CommonName, ca_name);
     let ca_cert = ca.self_signed(&ca_key).unwrap();
     let key = rcgen::KeyPair::generate().unwrap();
-    let leaf =
-        rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-            .unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+        .unwrap();
     let cert = leaf.signed_by(&key, &ca_cert, &ca_key).unwrap();
     (ca_cert.pem(), cert.pem(), key.serialize_pem())
 }

@@ -69,10 +69,9 @@ pub fn test_certificates(ca_name: &str, names: &[&str]) -> (String, String, Stri
         .push(rcgen::DnType::CommonName, ca_name);
     let ca_cert = ca.self_signed(&ca_key).unwrap();
     let key = rcgen::KeyPair::generate().unwrap();
-    let leaf = rcgen::CertificateParams::new(
-        names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>(),
-    )
-    .unwrap();
+    let leaf =
+        rcgen::CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
+            .unwrap();
     let cert = leaf.signed_by(&key, &ca_cert, &ca_key).unwrap();
     (ca_cert.pem(), cert.pem(), key.serialize_pem())
 }
@@ -106,10 +105,7 @@ pub fn http_client(tls: &Arc<rustls::ClientConfig>) -> reqwest::Client {
 pub async fn ws_connect(
     tls: &Arc<rustls::ClientConfig>,
     req: impl IntoClientRequest + Unpin,
-) -> Result<
-    WebSocketStream<MaybeTlsStream<TcpStream>>,
-    tokio_tungstenite::tungstenite::Error,
-> {
+) -> Result<WebSocketStream<MaybeTlsStream<TcpStream>>, tokio_tungstenite::tungstenite::Error> {
     tokio_tungstenite::connect_async_tls_with_config(
         req,
         None,
@@ -217,10 +213,8 @@ impl TestServer {
     pub async fn ws_connect(
         &self,
         req: impl IntoClientRequest + Unpin,
-    ) -> Result<
-        WebSocketStream<MaybeTlsStream<TcpStream>>,
-        tokio_tungstenite::tungstenite::Error,
-    > {
+    ) -> Result<WebSocketStream<MaybeTlsStream<TcpStream>>, tokio_tungstenite::tungstenite::Error>
+    {
         ws_connect(&self.tls, req).await
     }
 
