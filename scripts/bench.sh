@@ -124,6 +124,8 @@ fi
 export DMP_RATE_LIMIT__SEND_PER_SECOND=1000000 DMP_RATE_LIMIT__SEND_BURST=1000000
 export DMP_RATE_LIMIT__WS_FRAMES_PER_SECOND=1000000 DMP_RATE_LIMIT__WS_FRAMES_BURST=1000000
 export DMP_WS__SEND_QUEUE=4096
+# The load generator opens every socket from one address; no metrics listener.
+export DMP_WS__MAX_PER_SOURCE=1000000 DMP_METRICS_BIND=off
 
 scenario_args() {
   case "$1" in

@@ -152,7 +152,7 @@ pub async fn send(
             notification,
         }) => {
             let persisted = Instant::now();
-            state.metrics.messages_sent.fetch_add(1, Ordering::Relaxed);
+            state.metrics.messages_sent.inc();
             let frame = Hub::encode(&ServerFrame::Message {
                 message: message.clone(),
             });

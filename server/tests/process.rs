@@ -62,6 +62,7 @@ impl Proc {
         cmd.args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
             .arg(dir)
             .env("DMP_DURABILITY", "normal")
+            .env("DMP_METRICS_BIND", "127.0.0.1:0")
             .env("RUST_LOG", "debug")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
