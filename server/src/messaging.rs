@@ -9,7 +9,6 @@ use crate::store::{Appended, AuditEvent, NewMessage, RequestMeta, StoreError};
 use dmp_protocol::api::SendRequest;
 use dmp_protocol::ws::ServerFrame;
 use dmp_protocol::*;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 /// Result of a send.

@@ -5,7 +5,6 @@
 mod common;
 
 use common::*;
-use futures_util::SinkExt;
 use serde_json::{json, Value};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -109,7 +108,7 @@ async fn resume_naming_300_foreign_sessions_is_refused_once() {
     let (p, d) = (s.login(PATIENT).await, s.login(DOCTOR).await);
     let (st, sent) = s.send(&d, ORD, "own-1", "bonjour").await;
     assert_eq!(st, 201);
-    let own = sent["message"]["sessionId"].as_str().unwrap().to_owned();
+    let own = sent["sessionId"].as_str().unwrap().to_owned();
     let mut w = s.ws(&p).await;
     let before = audit_rows(&s);
     let mut sessions = serde_json::Map::new();
