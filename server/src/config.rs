@@ -71,7 +71,7 @@ impl Default for UploadConfig {
         Self {
             quota_bytes_per_user: 512 * 1024 * 1024,
             per_minute: 30.0,
-            burst: 10.0,
+            burst: 20.0,
             orphan_after_hours: 24,
         }
     }
@@ -370,7 +370,10 @@ mod tests {
             ("DMP_WS__MAX_PER_USER".to_owned(), "3".to_owned()),
             ("DMP_WS__MAX_PER_SOURCE".to_owned(), "500".to_owned()),
             ("DMP_METRICS_BIND".to_owned(), "off".to_owned()),
-            ("DMP_UPLOADS__QUOTA_BYTES_PER_USER".to_owned(), "1000".to_owned()),
+            (
+                "DMP_UPLOADS__QUOTA_BYTES_PER_USER".to_owned(),
+                "1000".to_owned(),
+            ),
         ];
         let c = Config::load(None, env).unwrap();
         assert_eq!((c.ws.max_per_user, c.ws.max_per_source), (3, 500));

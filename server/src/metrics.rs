@@ -91,8 +91,16 @@ impl Default for Metrics {
             "Errors returned, by code (HTTP and WebSocket)",
             errors.clone(),
         );
-        registry.register("dmp_messages_sent", "Messages stored", messages_sent.clone());
-        registry.register("dmp_active_sessions", "Active logins", active_sessions.clone());
+        registry.register(
+            "dmp_messages_sent",
+            "Messages stored",
+            messages_sent.clone(),
+        );
+        registry.register(
+            "dmp_active_sessions",
+            "Active logins",
+            active_sessions.clone(),
+        );
         registry.register(
             "dmp_ws_connection_count",
             "Open authenticated WebSocket connections (connectionCount)",
@@ -216,10 +224,22 @@ mod tests {
         m.message_latency.observe(0.003);
         m.error("NOT_FOUND");
         let text = m.render();
-        assert!(text.contains("dmp_message_latency_seconds_bucket{le=\"0.0005\"} 1"), "{text}");
-        assert!(text.contains("dmp_message_latency_seconds_bucket{le=\"0.005\"} 2"), "{text}");
-        assert!(text.contains("dmp_message_latency_seconds_count 2"), "{text}");
-        assert!(text.contains("dmp_errors_total{code=\"NOT_FOUND\"} 1"), "{text}");
+        assert!(
+            text.contains("dmp_message_latency_seconds_bucket{le=\"0.0005\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("dmp_message_latency_seconds_bucket{le=\"0.005\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("dmp_message_latency_seconds_count 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("dmp_errors_total{code=\"NOT_FOUND\"} 1"),
+            "{text}"
+        );
     }
 
     #[test]

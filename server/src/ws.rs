@@ -501,7 +501,9 @@ impl Conn {
                 .await;
             let e = AppError::new(
                 ErrorCode::ContextAccessDenied,
-                format!("{refused} of the sessions named in resume are not yours; they were skipped"),
+                format!(
+                    "{refused} of the sessions named in resume are not yours; they were skipped"
+                ),
             );
             if let Next::Close(c, r) = self.reply_error(sink, &e, None).await {
                 return Next::Close(c, r);

@@ -137,7 +137,11 @@ async fn resume_naming_300_foreign_sessions_is_refused_once() {
             _ => {}
         }
     }
-    assert_eq!((errors, messages), (1, 1), "one refusal, own session replayed");
+    assert_eq!(
+        (errors, messages),
+        (1, 1),
+        "one refusal, own session replayed"
+    );
     let grown = audit_rows(&s) - before;
     assert!(grown <= 1, "audit grew by {grown} rows");
 }
@@ -167,7 +171,13 @@ async fn upload_quota_and_rate_per_user() {
     // No .part file is left by the refused uploads.
     let parts = std::fs::read_dir(s.config.attachments_dir())
         .unwrap()
-        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "part"))
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "part")
+        })
         .count();
     assert_eq!(parts, 0);
 
@@ -223,11 +233,17 @@ async fn unattached_uploads_and_part_files_are_purged() {
     assert!(dir.join(&kept).exists(), "a sent attachment stays");
     let p = s.login(PATIENT).await; // the clock moved past the first token
     let (st, _) = s
-        .get(&format!("/api/messaging/attachments/{orphan}"), Some(&p.access))
+        .get(
+            &format!("/api/messaging/attachments/{orphan}"),
+            Some(&p.access),
+        )
         .await;
     assert_eq!(st, 404);
     let (st, _) = s
-        .get(&format!("/api/messaging/attachments/{kept}"), Some(&p.access))
+        .get(
+            &format!("/api/messaging/attachments/{kept}"),
+            Some(&p.access),
+        )
         .await;
     assert_eq!(st, 200);
 }
@@ -273,7 +289,10 @@ async fn metrics_are_apart_and_labels_are_a_fixed_set() {
             .unwrap();
     }
     let after = scrape().await;
-    assert!(!after.contains("BREW") && !after.contains("/made/up"), "{after}");
+    assert!(
+        !after.contains("BREW") && !after.contains("/made/up"),
+        "{after}"
+    );
     // At most the one `unmatched` series the made-up paths add.
     assert!(series(&after) <= before + 1, "{after}");
 }

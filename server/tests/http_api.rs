@@ -926,7 +926,7 @@ async fn ops_endpoints_and_openapi_cover_every_route() {
         .unwrap();
     for name in [
         "dmp_http_request_duration_seconds_bucket",
-        "dmp_errors_total",
+        "# TYPE dmp_errors counter",
         "dmp_messages_sent_total 1",
         "dmp_active_sessions",
         "dmp_ws_connection_count",

@@ -231,8 +231,7 @@ pub async fn upload(
 /// `uploads.orphan_after_hours` (by the injected clock).
 pub async fn purge_unused(state: &AppState) {
     let now = state.now();
-    let cutoff =
-        now - chrono::Duration::hours(i64::from(state.config.uploads.orphan_after_hours));
+    let cutoff = now - chrono::Duration::hours(i64::from(state.config.uploads.orphan_after_hours));
     match state.store.purge_unattached(cutoff, now).await {
         Ok(ids) => {
             for id in &ids {

@@ -220,9 +220,12 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
     let mut res = next.run(req).await;
     let elapsed = start.elapsed();
     let status = res.status().as_u16();
-    state
-        .metrics
-        .http_request(matched.as_ref().map(|m| m.as_str()), &method, status, elapsed);
+    state.metrics.http_request(
+        matched.as_ref().map(|m| m.as_str()),
+        &method,
+        status,
+        elapsed,
+    );
     if let Some(code) = res.extensions().get::<ErrorCode>() {
         state.metrics.error(code.as_str());
     }

@@ -1444,7 +1444,9 @@ impl Store for SqliteStore {
         let owner = owner.clone();
         self.read(move |c| {
             let n: i64 = c
-                .prepare_cached("SELECT COALESCE(SUM(size), 0) FROM attachments WHERE owner_id = ?1")?
+                .prepare_cached(
+                    "SELECT COALESCE(SUM(size), 0) FROM attachments WHERE owner_id = ?1",
+                )?
                 .query_row([owner.as_str()], |r| r.get(0))?;
             Ok(u64::try_from(n).unwrap_or(0))
         })
@@ -1460,7 +1462,9 @@ impl Store for SqliteStore {
             let cut = ms(cutoff);
             let ids = w
                 .conn
-                .prepare_cached("SELECT id FROM attachments WHERE message_id IS NULL AND created_at < ?1")?
+                .prepare_cached(
+                    "SELECT id FROM attachments WHERE message_id IS NULL AND created_at < ?1",
+                )?
                 .query_map([cut], |r| Ok(AttachmentId(r.get(0)?)))?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             w.conn.execute(
