@@ -48,7 +48,7 @@ struct ErrorLabels {
 }
 
 fn latency_histogram() -> Histogram {
-    Histogram::new(BOUNDS.into_iter())
+    Histogram::new(BOUNDS)
 }
 
 /// Every metric of the server.
