@@ -129,6 +129,8 @@ export DMP_RATE_LIMIT__WS_FRAMES_PER_SECOND=1000000 DMP_RATE_LIMIT__WS_FRAMES_BU
 export DMP_RATE_LIMIT__AUTH_PER_SOURCE_PER_MINUTE=1000000
 export DMP_WS__SEND_QUEUE=4096
 export DMP_INSECURE_HTTP=true
+# The load generator opens every socket from one address; no metrics listener.
+export DMP_WS__MAX_PER_SOURCE=1000000 DMP_METRICS_BIND=off
 
 scenario_args() {
   case "$1" in

@@ -31,6 +31,8 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     /// HTTPS, or plain HTTP in `insecure_http` mode.
     pub transport: crate::tls::Transport,
+    /// The bound metrics address, when `metrics_bind` is set.
+    pub metrics_addr: Option<SocketAddr>,
     /// Its state, for tests and the binary.
     pub state: AppState,
     shutdown: watch::Sender<bool>,
@@ -40,9 +42,9 @@ pub struct RunningServer {
 
 /// Takes the data directory's lock so that two servers (or a restore) never share it.
 pub fn lock_data_dir(dir: &Path) -> anyhow::Result<File> {
-    std::fs::create_dir_all(dir)
+    crate::files::private_dir(dir)
         .with_context(|| format!("cannot create data directory {}", dir.display()))?;
-    let lock = File::options()
+    let lock = crate::files::private_options()
         .create(true)
         .truncate(false)
         .write(true)
@@ -60,16 +62,15 @@ pub fn lock_data_dir(dir: &Path) -> anyhow::Result<File> {
 fn signing_key(dir: &Path) -> anyhow::Result<Vec<u8>> {
     let path = dir.join("jwt.key");
     match std::fs::read(&path) {
-        Ok(k) if k.len() >= 32 => Ok(k),
+        Ok(k) if k.len() >= 32 => {
+            crate::files::make_private(&path)?;
+            Ok(k)
+        }
         Ok(_) => anyhow::bail!("{} is shorter than 32 bytes", path.display()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let mut key = vec![0u8; 32];
             rand::rngs::OsRng.fill_bytes(&mut key);
-            let mut opts = File::options();
-            opts.create_new(true).write(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-            let mut f = opts.open(&path)?;
+            let mut f = crate::files::create_private(&path)?;
             f.write_all(&key)?;
             f.sync_all()?;
             Ok(key)
@@ -80,7 +81,7 @@ fn signing_key(dir: &Path) -> anyhow::Result<Vec<u8>> {
 
 /// Opens the store of a data directory (used by the server and the admin CLI).
 pub fn open_store(config: &Config) -> anyhow::Result<Arc<SqliteStore>> {
-    std::fs::create_dir_all(&config.data_dir)?;
+    crate::files::private_dir(&config.data_dir)?;
     Ok(Arc::new(
         SqliteStore::open(config.database_path(), config.durability)
             .context("cannot open the database")?,
@@ -91,7 +92,7 @@ pub fn open_store(config: &Config) -> anyhow::Result<Arc<SqliteStore>> {
 pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<RunningServer> {
     let lock = lock_data_dir(&config.data_dir)?;
     let transport = crate::tls::transport(&config)?;
-    std::fs::create_dir_all(config.attachments_dir())?;
+    crate::files::private_dir(&config.attachments_dir())?;
     let key = signing_key(&config.data_dir)?;
     let store: Arc<dyn Store> = open_store(&config)?;
     let directory = Arc::new(Directory::default());
@@ -102,6 +103,9 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
         .await
         .with_context(|| format!("cannot bind {}", config.bind))?;
     let addr = listener.local_addr()?;
+    let metrics_listener = crate::metrics::bind(config.metrics_bind).await?;
+    let metrics_addr = metrics_listener.as_ref().and_then(|l| l.local_addr().ok());
+    let config_uploads = config.uploads.clone();
     let state = AppState {
         signer: Arc::new(TokenSigner::new(key, config.token_issuer.clone())),
         send_limiter: Arc::new(RateLimiter::new(
@@ -121,7 +125,11 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
         )),
         anon_audit: Arc::new(AnonAudit::new(Duration::from_secs(60))),
         attachments_dir: Arc::new(config.attachments_dir()),
-        hub: Arc::new(Hub::new(metrics.clone())),
+        hub: Arc::new(Hub::new(
+            metrics.clone(),
+            config.ws.max_per_user,
+            config.ws.max_per_source,
+        )),
         hasher: Arc::new(crate::auth::Hasher::new(
             std::thread::available_parallelism().map_or(2, |n| n.get()),
         )),
@@ -131,6 +139,10 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
         directory,
         metrics,
         shutdown: shutdown_rx.clone(),
+        upload_limiter: Arc::new(RateLimiter::new(
+            config_uploads.per_minute / 60.0,
+            config_uploads.burst,
+        )),
     };
     let http = tokio::spawn(crate::serve::run(
         listener,
@@ -139,14 +151,16 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
         crate::serve::Timeouts::from_config(&state.config),
         shutdown_rx.clone(),
     ));
-    let tasks = vec![
+    let mut tasks = vec![
         http,
         tokio::spawn(watch_directory(state.clone(), shutdown_rx.clone())),
-        tokio::spawn(maintenance(state.clone(), shutdown_rx)),
+        tokio::spawn(maintenance(state.clone(), shutdown_rx.clone())),
     ];
+    tasks.extend(metrics_listener.map(|l| crate::metrics::spawn(l, state.clone(), shutdown_rx)));
     Ok(RunningServer {
         addr,
         transport,
+        metrics_addr,
         state,
         shutdown: shutdown_tx,
         tasks,
@@ -267,6 +281,9 @@ pub async fn run_maintenance(state: &AppState) {
         Err(e) => tracing::warn!(error = %e, "retention purge failed"),
     }
     state.send_limiter.prune();
+    state.upload_limiter.prune();
+    state.directory.prune_logins(now);
+    crate::http::attachments::purge_unused(state).await;
     prune_auth_maps(state).await;
 }
 

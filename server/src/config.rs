@@ -1,9 +1,11 @@
 //! Server configuration: built-in defaults, then a TOML file, then `DMP_*`
 //! environment variables (`DMP_BIND`, `DMP_RATE_LIMIT__SEND_PER_SECOND`:
-//! a double underscore enters a section).
+//! a double underscore enters a section), layered with figment.
 
 use crate::store::sqlite::Durability;
 use dmp_protocol::Limits;
+use figment::providers::{Format, Serialized, Toml};
+use figment::{Figment, Profile, Provider};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -47,6 +49,13 @@ pub struct Config {
     pub tls: TlsConfig,
     /// HTTP connection timeouts.
     pub http: HttpConfig,
+    // Resource bounds (docs/security.md, "Resource bounds").
+    /// Address of the Prometheus `/metrics` listener, apart from the API
+    /// (loopback by default); `"off"` serves no metrics.
+    #[serde(with = "optional_addr")]
+    pub metrics_bind: Option<SocketAddr>,
+    /// Attachment uploads: quota, rate and purge of the unused ones.
+    pub uploads: UploadConfig,
 }
 
 /// Certificate and key files (PEM) of the HTTPS listener.
@@ -76,6 +85,53 @@ impl Default for HttpConfig {
         Self {
             header_read_timeout_secs: 10,
             idle_timeout_secs: 60,
+        }
+    }
+}
+
+/// Attachment upload bounds.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UploadConfig {
+    /// Bytes of attachments one user may keep stored (sent or not).
+    pub quota_bytes_per_user: u64,
+    /// Sustained uploads per user per minute.
+    pub per_minute: f64,
+    /// Burst of uploads per user.
+    pub burst: f64,
+    /// Hours after which an upload never attached to a message, or a `.part`
+    /// file left by an interrupted upload, is deleted by the maintenance job.
+    pub orphan_after_hours: u32,
+}
+
+impl Default for UploadConfig {
+    fn default() -> Self {
+        Self {
+            quota_bytes_per_user: 512 * 1024 * 1024,
+            per_minute: 30.0,
+            burst: 20.0,
+            orphan_after_hours: 24,
+        }
+    }
+}
+
+/// `metrics_bind`: an address, or `"off"`.
+mod optional_addr {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::net::SocketAddr;
+
+    pub fn serialize<S: Serializer>(v: &Option<SocketAddr>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(a) => s.collect_str(a),
+            None => s.serialize_str("off"),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+        let text = String::deserialize(d)?;
+        match text.trim() {
+            "" | "off" => Ok(None),
+            a => a.parse().map(Some).map_err(serde::de::Error::custom),
         }
     }
 }
@@ -135,6 +191,10 @@ pub struct WsConfig {
     pub max_frame_bytes: usize,
     /// Seconds after the last `typing` before an `isTyping:false` is sent for a silent sender.
     pub typing_expiry_secs: u64,
+    /// Open sockets per user (devices); one more is refused.
+    pub max_per_user: usize,
+    /// Open sockets per source address (authenticated or not); one more is refused.
+    pub max_per_source: usize,
 }
 
 impl Default for Config {
@@ -161,6 +221,8 @@ impl Default for Config {
             insecure_http: false,
             tls: TlsConfig::default(),
             http: HttpConfig::default(),
+            metrics_bind: Some(SocketAddr::from(([127, 0, 0, 1], 9464))),
+            uploads: UploadConfig::default(),
         }
     }
 }
@@ -210,6 +272,8 @@ impl Default for WsConfig {
             send_queue: 256,
             max_frame_bytes: dmp_protocol::ws::MAX_FRAME_BYTES,
             typing_expiry_secs: 5,
+            max_per_user: 8,
+            max_per_source: 64,
         }
     }
 }
@@ -236,35 +300,43 @@ impl Config {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
-        let mut merged = toml::Table::try_from(Config::default())
-            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let defaults = Serialized::defaults(Config::default());
+        let known: Vec<String> = defaults
+            .data()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?
+            .remove(&Profile::Default)
+            .map(|d| d.into_keys().collect())
+            .unwrap_or_default();
+        let mut figment = Figment::from(defaults);
+        let mut file_used = None;
         if let Some(path) = file {
+            // Read here: figment would take a missing file for an empty one.
             let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
                 path: path.to_owned(),
                 source,
             })?;
-            let table: toml::Table = text
-                .parse()
-                .map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))?;
-            merge(&mut merged, table);
+            figment = figment.merge(Toml::string(&text));
+            file_used = Some(path);
         }
-        let mut from_env = toml::Table::new();
         for (key, value) in env {
             let Some(rest) = key.strip_prefix("DMP_") else {
                 continue;
             };
             let path: Vec<String> = rest.split("__").map(|p| p.to_ascii_lowercase()).collect();
             // Other DMP_* variables (the client's, the test scripts') are not ours.
-            if !path.first().is_some_and(|k| merged.contains_key(k)) {
+            if !path.first().is_some_and(|k| known.contains(k)) || path.iter().any(String::is_empty)
+            {
                 tracing::debug!(variable = %key, "ignoring an environment variable that is not a server setting");
                 continue;
             }
-            set_path(&mut from_env, &path, parse_scalar(&value));
+            figment = figment.merge((path.join("."), parse_scalar(&value)));
         }
-        merge(&mut merged, from_env);
-        let config: Config = toml::Value::Table(merged)
-            .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))?;
+        let config: Config = figment.extract().map_err(|e| {
+            ConfigError::Invalid(match file_used {
+                Some(path) => format!("{e} (file {}, then DMP_* variables)", path.display()),
+                None => e.to_string(),
+            })
+        })?;
         config.validate()?;
         Ok(config)
     }
@@ -297,6 +369,16 @@ impl Config {
         }
         if self.limits.max_message_length == 0 || self.ws.send_queue == 0 {
             return Err(ConfigError::Invalid("limits must be positive".into()));
+        }
+        if self.ws.max_per_user == 0
+            || self.ws.max_per_source == 0
+            || self.uploads.per_minute <= 0.0
+            || self.uploads.burst < 1.0
+        {
+            return Err(ConfigError::Invalid(
+                "ws.max_per_* and uploads.per_minute must be positive, uploads.burst at least 1"
+                    .into(),
+            ));
         }
         Ok(())
     }
@@ -342,34 +424,6 @@ fn parse_scalar(value: &str) -> toml::Value {
         .unwrap_or_else(|| toml::Value::String(value.to_owned()))
 }
 
-fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) {
-    match path {
-        [] => {}
-        [last] => {
-            table.insert(last.clone(), value);
-        }
-        [first, rest @ ..] => {
-            let entry = table
-                .entry(first.clone())
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-            if let toml::Value::Table(t) = entry {
-                set_path(t, rest, value);
-            }
-        }
-    }
-}
-
-fn merge(base: &mut toml::Table, over: toml::Table) {
-    for (k, v) in over {
-        match (base.get_mut(&k), v) {
-            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
-            (_, v) => {
-                base.insert(k, v);
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -406,5 +460,35 @@ mod tests {
         assert!(Config::load(None, env).is_err());
         let env = vec![("DMP_CLIENT_DATA_DIR".to_owned(), "/tmp".to_owned())];
         assert!(Config::load(None, env).is_ok());
+        let env = vec![("DMP_WS__MAX_PER_USER".to_owned(), "0".to_owned())];
+        assert!(Config::load(None, env).is_err());
+        let missing = std::env::temp_dir().join("dmp-config-no-such-file.toml");
+        assert!(matches!(
+            Config::load(Some(&missing), Vec::new()),
+            Err(ConfigError::Read { .. })
+        ));
+    }
+
+    #[test]
+    fn bounds_are_settings() {
+        let env = vec![
+            ("DMP_WS__MAX_PER_USER".to_owned(), "3".to_owned()),
+            ("DMP_WS__MAX_PER_SOURCE".to_owned(), "500".to_owned()),
+            ("DMP_METRICS_BIND".to_owned(), "off".to_owned()),
+            (
+                "DMP_UPLOADS__QUOTA_BYTES_PER_USER".to_owned(),
+                "1000".to_owned(),
+            ),
+        ];
+        let c = Config::load(None, env).unwrap();
+        assert_eq!((c.ws.max_per_user, c.ws.max_per_source), (3, 500));
+        assert_eq!(c.metrics_bind, None);
+        assert_eq!(c.uploads.quota_bytes_per_user, 1000);
+        let d = Config::load(None, Vec::new()).unwrap();
+        assert_eq!(d.ws.max_per_user, 8);
+        assert!(d.metrics_bind.is_some_and(|a| a.ip().is_loopback()));
+        let env = vec![("DMP_METRICS_BIND".to_owned(), "127.0.0.1:9999".to_owned())];
+        let c = Config::load(None, env).unwrap();
+        assert_eq!(c.metrics_bind.map(|a| a.port()), Some(9999));
     }
 }

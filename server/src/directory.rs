@@ -184,6 +184,12 @@ impl Directory {
             .collect()
     }
 
+    /// Forgets logins that expired (run by the maintenance job, so that the
+    /// map holds only live logins).
+    pub fn prune_logins(&self, now: DateTime<Utc>) {
+        self.logins.retain(|_, e| e.1 > now);
+    }
+
     /// Number of logins held.
     pub fn login_count(&self) -> usize {
         self.logins.len()
@@ -233,5 +239,27 @@ impl Directory {
             peer,
             _private: (),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expired_logins_are_pruned() {
+        let d = Directory::default();
+        let now = Utc::now();
+        let user = UserId("patient_1".into());
+        for (id, left) in [("old", -1), ("live", 60)] {
+            d.add_login(FamilyRecord {
+                id: id.into(),
+                user_id: user.clone(),
+                expires_at: now + chrono::Duration::seconds(left),
+            });
+        }
+        d.prune_logins(now);
+        assert_eq!(d.login_count(), 1);
+        assert!(d.login_active("live", &user, now));
     }
 }

@@ -67,16 +67,106 @@ pub struct Hub {
     conns: DashMap<UserId, Vec<ConnHandle>>,
     next_id: AtomicU64,
     metrics: Arc<Metrics>,
+    /// Sockets per user, from the upgrade (or the `auth` frame) to the close.
+    per_user: Counts<UserId>,
+    /// Sockets per source address, from the upgrade to the close.
+    per_source: Counts<String>,
+}
+
+/// Open sockets per key, with a cap; a key leaves the map with its last socket.
+#[derive(Debug)]
+struct Counts<K: Eq + std::hash::Hash> {
+    map: DashMap<K, usize>,
+    max: usize,
+}
+
+impl<K: Eq + std::hash::Hash + Clone> Counts<K> {
+    fn new(max: usize) -> Self {
+        Self {
+            map: DashMap::new(),
+            max,
+        }
+    }
+
+    /// Takes one place for `key`; false when `max` are taken.
+    fn take(&self, key: &K) -> bool {
+        let mut n = self.map.entry(key.clone()).or_insert(0);
+        if *n >= self.max {
+            drop(n);
+            self.map.remove_if(key, |_, n| *n == 0);
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    fn give_back(&self, key: &K) {
+        self.map.remove_if_mut(key, |_, n| {
+            *n = n.saturating_sub(1);
+            *n == 0
+        });
+    }
+}
+
+/// A socket's place under `ws.max_per_source`; given back when dropped.
+#[derive(Debug)]
+pub struct SourceSlot {
+    hub: Arc<Hub>,
+    source: String,
+}
+
+impl Drop for SourceSlot {
+    fn drop(&mut self) {
+        self.hub.per_source.give_back(&self.source);
+    }
+}
+
+/// A socket's place under `ws.max_per_user`; given back when dropped.
+#[derive(Debug)]
+pub struct UserSlot {
+    hub: Arc<Hub>,
+    user: UserId,
+}
+
+impl Drop for UserSlot {
+    fn drop(&mut self) {
+        self.hub.per_user.give_back(&self.user);
+    }
 }
 
 impl Hub {
-    /// An empty hub.
-    pub fn new(metrics: Arc<Metrics>) -> Self {
+    /// An empty hub that lets each user, and each source address, hold at
+    /// most `max_per_user` and `max_per_source` sockets.
+    pub fn new(metrics: Arc<Metrics>, max_per_user: usize, max_per_source: usize) -> Self {
         Self {
             conns: DashMap::new(),
             next_id: AtomicU64::new(1),
             metrics,
+            per_user: Counts::new(max_per_user),
+            per_source: Counts::new(max_per_source),
         }
+    }
+
+    /// A place for one more socket from `source`, if under the cap.
+    pub fn source_slot(self: &Arc<Self>, source: &str) -> Option<SourceSlot> {
+        let source = source.to_owned();
+        self.per_source.take(&source).then(|| SourceSlot {
+            hub: self.clone(),
+            source,
+        })
+    }
+
+    /// A place for one more socket of `user`, if under the cap.
+    pub fn user_slot(self: &Arc<Self>, user: &UserId) -> Option<UserSlot> {
+        self.per_user.take(user).then(|| UserSlot {
+            hub: self.clone(),
+            user: user.clone(),
+        })
+    }
+
+    /// Keys held in the per-user and per-source counts (for tests of pruning).
+    pub fn slot_keys(&self) -> (usize, usize) {
+        (self.per_user.map.len(), self.per_source.map.len())
     }
 
     /// A fresh connection id.
@@ -142,7 +232,7 @@ impl Hub {
         match h.tx.try_send(out) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
-                self.metrics.slow_consumers.fetch_add(1, Ordering::Relaxed);
+                self.metrics.slow_consumers.inc();
                 h.kill.fire(dmp_protocol::ws::CLOSE_POLICY);
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {}

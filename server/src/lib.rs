@@ -11,6 +11,7 @@ pub mod config;
 pub mod demo;
 pub mod directory;
 pub mod error;
+pub mod files;
 pub mod http;
 pub mod hub;
 pub mod messaging;

@@ -195,6 +195,9 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             }
             let server = dmp_server::start(config, Arc::new(SystemClock)).await?;
             println!("listening on {}", server.url());
+            if let Some(m) = server.metrics_addr {
+                tracing::info!("metrics on http://{m}/metrics");
+            }
             let _ = std::io::stdout().flush();
             shutdown_signal().await;
             tracing::info!("shutting down");

@@ -9,7 +9,6 @@ use crate::store::{Appended, AuditEvent, NewMessage, RequestMeta, StoreError};
 use dmp_protocol::api::SendRequest;
 use dmp_protocol::ws::ServerFrame;
 use dmp_protocol::*;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 /// Result of a send.
@@ -152,7 +151,7 @@ pub async fn send(
             notification,
         }) => {
             let persisted = Instant::now();
-            state.metrics.messages_sent.fetch_add(1, Ordering::Relaxed);
+            state.metrics.messages_sent.inc();
             let frame = Hub::encode(&ServerFrame::Message {
                 message: message.clone(),
             });

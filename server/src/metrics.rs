@@ -1,144 +1,216 @@
-//! Prometheus metrics in the text exposition format, kept with atomics so
-//! that recording costs a few nanoseconds on the hot path.
+//! Prometheus metrics (prometheus-client), served on their own listener
+//! (`metrics_bind`, loopback by default) rather than on the public API.
+//!
+//! Label values come only from fixed sets, so no request can add a series:
+//! the HTTP method is one of the standard methods or `other`, the route is a
+//! matched route template or `unmatched`, the status is one the server
+//! itself answers, the error code is an `ErrorCode`.
 
-use dashmap::DashMap;
-use std::fmt::Write;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use std::net::SocketAddr;
 use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 const BOUNDS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-/// A fixed-bucket histogram of seconds.
-#[derive(Debug, Default)]
-pub struct Histogram {
-    buckets: [AtomicU64; BOUNDS.len()],
-    count: AtomicU64,
-    sum_nanos: AtomicU64,
+/// The methods that get their own label value; any other is `other`.
+const METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
+];
+
+/// Labels of one HTTP request series.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HttpLabels {
+    route: String,
+    method: &'static str,
+    status: u16,
 }
 
-impl Histogram {
-    /// Records one observation.
-    pub fn observe(&self, d: Duration) {
-        let secs = d.as_secs_f64();
-        if let Some(i) = BOUNDS.iter().position(|b| secs <= *b) {
-            self.buckets[i].fetch_add(1, Relaxed);
-        }
-        self.count.fetch_add(1, Relaxed);
-        self.sum_nanos
-            .fetch_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX), Relaxed);
-    }
+/// Labels of the error counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ErrorLabels {
+    code: &'static str,
+}
 
-    fn render(&self, out: &mut String, name: &str, labels: &str) {
-        let sep = if labels.is_empty() { "" } else { "," };
-        let mut cumulative = 0;
-        for (i, b) in BOUNDS.iter().enumerate() {
-            cumulative += self.buckets[i].load(Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{b}\"}} {cumulative}");
-        }
-        let count = self.count.load(Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {count}");
-        let sum = self.sum_nanos.load(Relaxed) as f64 / 1e9;
-        let braces = if labels.is_empty() {
-            String::new()
-        } else {
-            format!("{{{labels}}}")
-        };
-        let _ = writeln!(out, "{name}_sum{braces} {sum}");
-        let _ = writeln!(out, "{name}_count{braces} {count}");
-    }
+fn latency_histogram() -> Histogram {
+    Histogram::new(BOUNDS)
 }
 
 /// Every metric of the server.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
-    http: DashMap<(String, String, u16), Histogram>,
-    errors: DashMap<&'static str, AtomicU64>,
+    registry: Registry,
+    http: Family<HttpLabels, Histogram, fn() -> Histogram>,
+    errors: Family<ErrorLabels, Counter>,
     /// Messages stored (REST and WebSocket).
-    pub messages_sent: AtomicU64,
+    pub messages_sent: Counter,
     /// Open authenticated WebSocket connections.
-    pub connections: AtomicI64,
-    /// Persisted -> written to the recipient's socket.
+    pub connections: Gauge,
+    /// Persisted -> written to the recipient's socket, in seconds.
     pub message_latency: Histogram,
     /// Connections closed because they could not keep up.
-    pub slow_consumers: AtomicU64,
-    /// Active logins (refresh families), refreshed by the maintenance job.
-    pub active_sessions: AtomicI64,
+    pub slow_consumers: Counter,
+    /// Active logins (refresh families), set when scraped.
+    pub active_sessions: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::default();
+        let http = Family::<HttpLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            latency_histogram,
+        );
+        let errors = Family::<ErrorLabels, Counter>::default();
+        let messages_sent = Counter::default();
+        let connections = Gauge::default();
+        let message_latency = latency_histogram();
+        let slow_consumers = Counter::default();
+        let active_sessions = Gauge::default();
+        registry.register(
+            "dmp_http_request_duration_seconds",
+            "HTTP request latency by route, method and status",
+            http.clone(),
+        );
+        registry.register(
+            "dmp_errors",
+            "Errors returned, by code (HTTP and WebSocket)",
+            errors.clone(),
+        );
+        registry.register(
+            "dmp_messages_sent",
+            "Messages stored",
+            messages_sent.clone(),
+        );
+        registry.register(
+            "dmp_active_sessions",
+            "Active logins",
+            active_sessions.clone(),
+        );
+        registry.register(
+            "dmp_ws_connection_count",
+            "Open authenticated WebSocket connections (connectionCount)",
+            connections.clone(),
+        );
+        registry.register(
+            "dmp_ws_slow_consumers",
+            "Connections closed for not keeping up",
+            slow_consumers.clone(),
+        );
+        registry.register(
+            "dmp_message_latency_seconds",
+            "From persisted to written on the recipient's socket (messageLatency)",
+            message_latency.clone(),
+        );
+        Self {
+            registry,
+            http,
+            errors,
+            messages_sent,
+            connections,
+            message_latency,
+            slow_consumers,
+            active_sessions,
+        }
+    }
+}
+
+/// The label value of a method: itself when standard, else `other`.
+fn method_label(method: &str) -> &'static str {
+    METHODS
+        .iter()
+        .find(|m| **m == method)
+        .copied()
+        .unwrap_or("other")
 }
 
 impl Metrics {
-    /// Records one HTTP request.
-    pub fn http_request(&self, route: &str, method: &str, status: u16, d: Duration) {
-        self.http
-            .entry((route.to_owned(), method.to_owned(), status))
-            .or_default()
-            .observe(d);
+    /// Records one HTTP request. `route` is the matched route template, or
+    /// `None` for a request that matched no route.
+    pub fn http_request(&self, route: Option<&str>, method: &str, status: u16, d: Duration) {
+        let labels = HttpLabels {
+            route: route.unwrap_or("unmatched").to_owned(),
+            method: method_label(method),
+            status,
+        };
+        self.http.get_or_create(&labels).observe(d.as_secs_f64());
     }
 
     /// Counts one error by code (HTTP and WebSocket).
     pub fn error(&self, code: &'static str) {
-        self.errors.entry(code).or_default().fetch_add(1, Relaxed);
+        self.errors.get_or_create(&ErrorLabels { code }).inc();
     }
 
-    /// The exposition text.
+    /// The exposition text (OpenMetrics).
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(8192);
-        out.push_str("# HELP dmp_http_request_duration_seconds HTTP request latency by route, method and status.\n");
-        out.push_str("# TYPE dmp_http_request_duration_seconds histogram\n");
-        let mut keys: Vec<_> = self.http.iter().map(|e| e.key().clone()).collect();
-        keys.sort();
-        for k in keys {
-            if let Some(h) = self.http.get(&k) {
-                let labels = format!(
-                    "route=\"{}\",method=\"{}\",status=\"{}\"",
-                    escape(&k.0),
-                    k.1,
-                    k.2
-                );
-                h.render(&mut out, "dmp_http_request_duration_seconds", &labels);
-            }
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            tracing::error!("cannot encode metrics");
         }
-        out.push_str("# HELP dmp_errors_total Errors returned, by code (HTTP and WebSocket).\n# TYPE dmp_errors_total counter\n");
-        let mut errs: Vec<_> = self
-            .errors
-            .iter()
-            .map(|e| (*e.key(), e.value().load(Relaxed)))
-            .collect();
-        errs.sort();
-        for (code, n) in errs {
-            let _ = writeln!(out, "dmp_errors_total{{code=\"{code}\"}} {n}");
-        }
-        let _ = writeln!(
-            out,
-            "# HELP dmp_messages_sent_total Messages stored.\n# TYPE dmp_messages_sent_total counter\ndmp_messages_sent_total {}",
-            self.messages_sent.load(Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP dmp_active_sessions Active logins.\n# TYPE dmp_active_sessions gauge\ndmp_active_sessions {}",
-            self.active_sessions.load(Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP dmp_ws_connection_count Open authenticated WebSocket connections (connectionCount).\n# TYPE dmp_ws_connection_count gauge\ndmp_ws_connection_count {}",
-            self.connections.load(Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP dmp_ws_slow_consumers_total Connections closed for not keeping up.\n# TYPE dmp_ws_slow_consumers_total counter\ndmp_ws_slow_consumers_total {}",
-            self.slow_consumers.load(Relaxed)
-        );
-        out.push_str("# HELP dmp_message_latency_seconds From persisted to written on the recipient's socket (messageLatency).\n");
-        out.push_str("# TYPE dmp_message_latency_seconds histogram\n");
-        self.message_latency
-            .render(&mut out, "dmp_message_latency_seconds", "");
         out
     }
 }
 
-fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"")
+/// `GET /metrics` on the metrics listener.
+async fn scrape(State(state): State<AppState>) -> Response {
+    state
+        .metrics
+        .active_sessions
+        .set(i64::try_from(state.directory.login_count()).unwrap_or(i64::MAX));
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+/// Binds the metrics listener when `metrics_bind` is set.
+pub async fn bind(addr: Option<SocketAddr>) -> anyhow::Result<Option<TcpListener>> {
+    let Some(addr) = addr else { return Ok(None) };
+    let listener = TcpListener::bind(addr).await.map_err(|e| {
+        anyhow::anyhow!("cannot bind the metrics address {addr} (setting metrics_bind): {e}")
+    })?;
+    Ok(Some(listener))
+}
+
+/// Serves `/metrics` (plain HTTP) on `listener` until shutdown.
+pub fn spawn(
+    listener: TcpListener,
+    state: AppState,
+    mut shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    let app = Router::new()
+        .route("/metrics", get(scrape))
+        .fallback(|| async { StatusCode::NOT_FOUND })
+        .with_state(state);
+    tokio::spawn(async move {
+        let stop = async move {
+            let _ = shutdown.wait_for(|v| *v).await;
+        };
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(stop)
+            .await
+        {
+            tracing::error!(error = %e, "metrics server failed");
+        }
+    })
 }
 
 #[cfg(test)]
@@ -148,13 +220,41 @@ mod tests {
     #[test]
     fn renders_buckets_cumulatively() {
         let m = Metrics::default();
-        m.message_latency.observe(Duration::from_micros(300));
-        m.message_latency.observe(Duration::from_millis(3));
+        m.message_latency.observe(0.0003);
+        m.message_latency.observe(0.003);
         m.error("NOT_FOUND");
         let text = m.render();
-        assert!(text.contains("dmp_message_latency_seconds_bucket{le=\"0.0005\"} 1"));
-        assert!(text.contains("dmp_message_latency_seconds_bucket{le=\"0.005\"} 2"));
-        assert!(text.contains("dmp_message_latency_seconds_count 2"));
-        assert!(text.contains("dmp_errors_total{code=\"NOT_FOUND\"} 1"));
+        assert!(
+            text.contains("dmp_message_latency_seconds_bucket{le=\"0.0005\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("dmp_message_latency_seconds_bucket{le=\"0.005\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("dmp_message_latency_seconds_count 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("dmp_errors_total{code=\"NOT_FOUND\"} 1"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn made_up_methods_add_no_series() {
+        let m = Metrics::default();
+        m.http_request(Some("/healthz"), "GET", 200, Duration::from_millis(1));
+        let before = m.render().lines().count();
+        for i in 0..50 {
+            m.http_request(None, &format!("BREW{i}"), 405, Duration::from_millis(1));
+        }
+        let after = m.render();
+        // One `other` series for all 50, none per method.
+        assert!(!after.contains("BREW"), "{after}");
+        assert!(after.contains("method=\"other\""), "{after}");
+        let one_series = BOUNDS.len() + 3;
+        assert_eq!(after.lines().count(), before + one_series, "{after}");
     }
 }

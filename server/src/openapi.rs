@@ -16,7 +16,7 @@ use utoipa::{Modify, OpenApi};
         sessions::create, sessions::archive, sessions::permissions, sessions::stats, sessions::notifications,
         attachments::upload, attachments::download,
         crate::ws::upgrade,
-        ops::healthz, ops::readyz, ops::metrics, ops::openapi,
+        ops::healthz, ops::readyz, ops::openapi,
     ),
     modifiers(&BearerAuth),
     tags((name = "auth"), (name = "keys"), (name = "contexts"), (name = "messages"), (name = "sessions"), (name = "attachments"), (name = "realtime"), (name = "ops"))

@@ -54,6 +54,8 @@ pub struct AppState {
     pub hasher: Arc<crate::auth::Hasher>,
     /// Flips to true when the server shuts down.
     pub shutdown: watch::Receiver<bool>,
+    /// Per-user upload rate (`uploads.per_minute`).
+    pub upload_limiter: Arc<RateLimiter<UserId>>,
 }
 
 /// An authenticated caller.

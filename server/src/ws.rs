@@ -4,7 +4,7 @@
 //! single sleep that is reset when the nearest deadline moves.
 
 use crate::error::AppError;
-use crate::hub::{ConnHandle, Hub, Kill, Outbound};
+use crate::hub::{ConnHandle, Hub, Kill, Outbound, SourceSlot, UserSlot};
 use crate::messaging;
 use crate::ratelimit::Bucket;
 use crate::state::{bearer, AppState, AuthedUser};
@@ -20,7 +20,6 @@ use dmp_protocol::ws::{
 use dmp_protocol::*;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -43,7 +42,7 @@ type Source = SplitStream<WebSocket>;
 #[utoipa::path(get, path = "/api/messaging/ws", tag = "realtime",
     responses((status = 101, description = "WebSocket upgrade; JSON text frames tagged by `type`"),
               (status = 401, body = dmp_protocol::ErrorBody), (status = 403, description = "Origin not allowed", body = dmp_protocol::ErrorBody),
-              (status = 429, description = "RATE_LIMIT_EXCEEDED: too many upgrades from this address", body = dmp_protocol::ErrorBody)))]
+              (status = 429, description = "RATE_LIMIT_EXCEEDED: too many upgrades from this address, or too many sockets for this account or address", body = dmp_protocol::ErrorBody)))]
 pub async fn upgrade(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -82,13 +81,31 @@ pub async fn upgrade(
         },
         None => None,
     };
+    // Caps (docs/security.md, "Resource bounds"): the source's place is
+    // taken before `auth`, the user's as soon as the user is known.
+    let Some(source_slot) = state.hub.source_slot(&meta.ip) else {
+        return too_many("too many WebSocket connections from this address");
+    };
+    let user_slot = match &pre {
+        Some(who) => match state.hub.user_slot(who.id()) {
+            Some(slot) => Some(slot),
+            None => return too_many("too many WebSocket connections for this account"),
+        },
+        None => None,
+    };
     let max = state.config.ws.max_frame_bytes;
     ws.max_message_size(max)
         .max_frame_size(max)
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
         .max_write_buffer_size(max * 4)
-        .on_upgrade(move |socket| connection(socket, state, pre, meta))
+        .on_upgrade(move |socket| connection(socket, state, pre, meta, source_slot, user_slot))
+}
+
+fn too_many(message: &'static str) -> Response {
+    AppError::new(ErrorCode::RateLimitExceeded, message)
+        .with_status(StatusCode::TOO_MANY_REQUESTS)
+        .into_response()
 }
 
 async fn write(sink: &mut Sink, text: Utf8Bytes) -> bool {
@@ -453,41 +470,50 @@ impl Conn {
             ));
             return self.reply_error(sink, &e, None).await;
         }
-        for (session_id, last_seq) in sessions {
-            let session = match self.state.store.session(&session_id).await {
-                Ok(Some(s)) => s,
-                Ok(None) => {
-                    self.state
-                        .audit_denied(
-                            self.who.id().as_str(),
-                            "resume",
-                            session_id.as_str(),
-                            &self.meta,
-                        )
-                        .await;
-                    let e = AppError::denied();
-                    if let Next::Close(c, r) = self.reply_error(sink, &e, None).await {
-                        return Next::Close(c, r);
-                    }
-                    continue;
-                }
+        // Only the caller's own sessions are looked at: one query, whatever
+        // the frame names; the others are refused together (one error frame,
+        // one audit row), not one by one.
+        let own: std::collections::HashMap<SessionId, Session> =
+            match self.state.store.sessions_of(self.who.id()).await {
+                Ok(list) => list.into_iter().map(|s| (s.id.clone(), s)).collect(),
                 Err(e) => return self.reply_error(sink, &AppError::from(e), None).await,
             };
-            if let Err(e) = self
-                .state
-                .authorize(
-                    &self.who,
-                    session.context_type,
-                    &session.context_id,
+        let mut refused = 0usize;
+        let mut wanted = Vec::with_capacity(sessions.len().min(own.len()));
+        for (session_id, last_seq) in sessions {
+            match own.get(&session_id) {
+                Some(session)
+                    if self
+                        .state
+                        .directory
+                        .authorize(self.who.id(), session.context_type, &session.context_id)
+                        .is_ok() =>
+                {
+                    wanted.push((session_id, last_seq));
+                }
+                _ => refused += 1,
+            }
+        }
+        if refused > 0 {
+            self.state
+                .audit_denied(
+                    self.who.id().as_str(),
+                    "resume",
+                    &format!("{refused} sessions not the caller's"),
                     &self.meta,
                 )
-                .await
-            {
-                if let Next::Close(c, r) = self.reply_error(sink, &e, None).await {
-                    return Next::Close(c, r);
-                }
-                continue;
+                .await;
+            let e = AppError::new(
+                ErrorCode::ContextAccessDenied,
+                format!(
+                    "{refused} of the sessions named in resume are not yours; they were skipped"
+                ),
+            );
+            if let Next::Close(c, r) = self.reply_error(sink, &e, None).await {
+                return Next::Close(c, r);
             }
+        }
+        for (session_id, last_seq) in wanted {
             let mut after = last_seq;
             loop {
                 let page = match self
@@ -517,6 +543,8 @@ async fn connection(
     state: AppState,
     pre: Option<AuthedUser>,
     meta: RequestMeta,
+    source_slot: SourceSlot,
+    user_slot: Option<UserSlot>,
 ) {
     let (mut sink, mut stream) = socket.split();
     let who = match pre {
@@ -526,6 +554,21 @@ async fn connection(
             None => return,
         },
     };
+    let user_slot = match user_slot.or_else(|| state.hub.user_slot(who.id())) {
+        Some(slot) => slot,
+        None => {
+            let e = AppError::new(
+                ErrorCode::RateLimitExceeded,
+                "too many WebSocket connections for this account",
+            );
+            state.metrics.error(e.code.as_str());
+            let _ = send_frame(&mut sink, &error_frame(&e, None)).await;
+            close(&mut sink, CLOSE_POLICY, "too many connections").await;
+            return;
+        }
+    };
+    // Both places are given back when this function returns.
+    let _slots = (source_slot, user_slot);
     if !send_frame(
         &mut sink,
         &ServerFrame::Ready {
@@ -547,7 +590,7 @@ async fn connection(
         kill: kill.clone(),
     };
     let first = state.hub.register(&me, handle.clone());
-    state.metrics.connections.fetch_add(1, Ordering::Relaxed);
+    state.metrics.connections.inc();
     let peers = state.directory.peers_of(&me);
     if first {
         let frame = Hub::encode(&ServerFrame::Presence {
@@ -631,7 +674,7 @@ async fn connection(
                 }
                 for o in &batch {
                     if let Some(t) = o.persisted {
-                        state.metrics.message_latency.observe(t.elapsed());
+                        state.metrics.message_latency.observe(t.elapsed().as_secs_f64());
                     }
                 }
             }
@@ -702,6 +745,6 @@ async fn connection(
             state.hub.send_to(p, &frame, None, None);
         }
     }
-    state.metrics.connections.fetch_sub(1, Ordering::Relaxed);
+    state.metrics.connections.dec();
     tracing::debug!(conn = id, "socket closed");
 }

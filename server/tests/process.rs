@@ -73,6 +73,7 @@ impl Proc {
             .arg(dir)
             .env("DMP_DURABILITY", "normal")
             .envs(CHEAP_KDF)
+            .env("DMP_METRICS_BIND", "127.0.0.1:0")
             .env("RUST_LOG", "debug")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

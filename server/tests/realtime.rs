@@ -409,7 +409,7 @@ async fn slow_consumer_is_disconnected_and_resumes() {
         }
         let metrics = s
             .http
-            .get(s.url("/metrics"))
+            .get(s.metrics_url())
             .send()
             .await
             .unwrap()
@@ -422,7 +422,7 @@ async fn slow_consumer_is_disconnected_and_resumes() {
     }
     let metrics = s
         .http
-        .get(s.url("/metrics"))
+        .get(s.metrics_url())
         .send()
         .await
         .unwrap()
@@ -468,7 +468,7 @@ async fn shutdown_closes_sockets_with_1001_and_metrics_count_them() {
     let mut w = s.ws(&p).await;
     let metrics = s
         .http
-        .get(s.url("/metrics"))
+        .get(s.metrics_url())
         .send()
         .await
         .unwrap()
@@ -491,7 +491,7 @@ async fn message_latency_is_recorded() {
     eventually("latency observed", || async {
         let m = s
             .http
-            .get(s.url("/metrics"))
+            .get(s.metrics_url())
             .send()
             .await
             .unwrap()

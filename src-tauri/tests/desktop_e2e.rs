@@ -211,6 +211,7 @@ async fn patient_writes_from_the_real_window_and_sees_the_doctors_reply() {
         bind: "127.0.0.1:0".parse().unwrap(),
         data_dir: data.path().to_owned(),
         durability: dmp_server::store::sqlite::Durability::Normal,
+        metrics_bind: None,
         ..Default::default()
     };
     // The accepted floor keeps the login derivations cheap.

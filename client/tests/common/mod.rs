@@ -89,6 +89,7 @@ impl Server {
             bind: "127.0.0.1:0".parse().unwrap(),
             data_dir: dir.path().to_owned(),
             durability: Durability::Normal,
+            metrics_bind: None,
             ..Default::default()
         };
         // The accepted floor keeps the login derivations cheap; every test

@@ -50,7 +50,9 @@ fn clean_name(name: &str) -> String {
 #[utoipa::path(post, path = "/api/messaging/attachments", tag = "attachments", security(("bearer" = [])),
     request_body(content_type = "multipart/form-data", description = "one part named `file` with a file name"),
     responses((status = 201, body = Attachment), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 413, description = "VALIDATION_FAILED: file too large", body = ErrorBody),
+              (status = 403, description = "CONTEXT_ACCESS_DENIED: administrator accounts cannot upload", body = ErrorBody),
+              (status = 413, description = "VALIDATION_FAILED: file too large, or the user's attachment quota is reached", body = ErrorBody),
+              (status = 429, description = "RATE_LIMIT_EXCEEDED: too many uploads", body = ErrorBody),
               (status = 415, description = "VALIDATION_FAILED: type not allowed or content does not match", body = ErrorBody)))]
 pub async fn upload(
     State(state): State<AppState>,
@@ -58,6 +60,32 @@ pub async fn upload(
     meta: RequestMeta,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> AppResult<Response> {
+    // Bounds (docs/security.md, "Resource bounds"): who, how often, how much.
+    if who.user.kind == UserType::Admin {
+        state
+            .audit_denied(who.id().as_str(), "upload", "admin", &meta)
+            .await;
+        return Err(AppError::new(
+            ErrorCode::ContextAccessDenied,
+            "administrator accounts cannot upload attachments",
+        )
+        .with_status(StatusCode::FORBIDDEN));
+    }
+    if let Err(wait) = state.upload_limiter.check(who.id()) {
+        return Err(AppError::rate_limited(wait.as_secs_f64().ceil() as u64));
+    }
+    let quota = state.config.uploads.quota_bytes_per_user;
+    let used = state.store.attachment_bytes(who.id()).await?;
+    let room = quota.saturating_sub(used);
+    let over_quota = || {
+        AppError::invalid(format!(
+            "attachment storage quota reached ({quota} bytes per user); delete messages with attachments to free space"
+        ))
+        .with_status(StatusCode::PAYLOAD_TOO_LARGE)
+    };
+    if room == 0 {
+        return Err(over_quota());
+    }
     let mut multipart = multipart.map_err(|_| {
         AppError::invalid("expected multipart/form-data with a `file` part")
             .with_status(StatusCode::UNSUPPORTED_MEDIA_TYPE)
@@ -103,11 +131,12 @@ pub async fn upload(
         limits.max_file_size
     };
     let id = AttachmentId(format!("att_{}", uuid::Uuid::new_v4().simple()));
-    tokio::fs::create_dir_all(&*state.attachments_dir)
-        .await
-        .map_err(|_| AppError::internal())?;
+    crate::files::private_dir(&state.attachments_dir).map_err(|_| AppError::internal())?;
     let tmp = state.attachments_dir.join(format!("{id}.part"));
-    let mut file = tokio::fs::File::create(&tmp)
+    let mut file = tokio::fs::OpenOptions::from(crate::files::private_options())
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
         .await
         .map_err(|_| AppError::internal())?;
     let mut hasher = Sha256::new();
@@ -124,6 +153,9 @@ pub async fn upload(
             size += chunk.len() as u64;
             if size > max_size {
                 return Err(too_large());
+            }
+            if size > room {
+                return Err(over_quota());
             }
             if head.len() < 4096 {
                 let take = (4096 - head.len()).min(chunk.len());
@@ -192,6 +224,43 @@ pub async fn upload(
         )
         .await?;
     Ok((StatusCode::CREATED, Json(attachment)).into_response())
+}
+
+/// Maintenance: forgets uploads never attached to a message, and removes
+/// `.part` files left by interrupted uploads, once older than
+/// `uploads.orphan_after_hours` (by the injected clock).
+pub async fn purge_unused(state: &AppState) {
+    let now = state.now();
+    let cutoff = now - chrono::Duration::hours(i64::from(state.config.uploads.orphan_after_hours));
+    match state.store.purge_unattached(cutoff, now).await {
+        Ok(ids) => {
+            for id in &ids {
+                let _ = tokio::fs::remove_file(state.attachments_dir.join(id.as_str())).await;
+            }
+            if !ids.is_empty() {
+                tracing::info!(count = ids.len(), "unattached uploads purged");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "purge of unattached uploads failed"),
+    }
+    let Ok(mut dir) = tokio::fs::read_dir(&*state.attachments_dir).await else {
+        return;
+    };
+    let mut removed = 0usize;
+    while let Ok(Some(entry)) = dir.next_entry().await {
+        if entry.path().extension().is_none_or(|e| e != "part") {
+            continue;
+        }
+        let modified = entry.metadata().await.and_then(|m| m.modified());
+        if modified.is_ok_and(|t| chrono::DateTime::<chrono::Utc>::from(t) < cutoff)
+            && tokio::fs::remove_file(entry.path()).await.is_ok()
+        {
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        tracing::info!(count = removed, "interrupted uploads (.part) removed");
+    }
 }
 
 /// Downloads a file: its uploader before it is sent, the conversation's two participants after.

@@ -186,7 +186,6 @@ pub fn router(state: AppState) -> Router {
         .route("/api/openapi.json", get(ops::openapi))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
         .fallback(|| async { AppError::new(ErrorCode::NotFound, "no such route") })
         .method_not_allowed_fallback(|| async {
             AppError::new(ErrorCode::NotFound, "method not allowed on this route")
@@ -209,11 +208,8 @@ pub fn router(state: AppState) -> Router {
 /// the path's ids, the query, the body or any header value.
 async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".into());
+    let matched = req.extensions().get::<MatchedPath>().cloned();
+    let route = matched.as_ref().map_or("unmatched", |m| m.as_str());
     let method = req.method().as_str().to_owned();
     let request_id = req
         .headers()
@@ -224,7 +220,12 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
     let mut res = next.run(req).await;
     let elapsed = start.elapsed();
     let status = res.status().as_u16();
-    state.metrics.http_request(&route, &method, status, elapsed);
+    state.metrics.http_request(
+        matched.as_ref().map(|m| m.as_str()),
+        &method,
+        status,
+        elapsed,
+    );
     if let Some(code) = res.extensions().get::<ErrorCode>() {
         state.metrics.error(code.as_str());
     }

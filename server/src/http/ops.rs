@@ -1,9 +1,9 @@
-//! Health, readiness, metrics and the OpenAPI document.
+//! Health, readiness and the OpenAPI document (metrics: `crate::metrics`).
 
 use super::Json;
 use crate::state::AppState;
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use dmp_protocol::api::HealthResponse;
 
@@ -34,20 +34,6 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
                 .into_response()
         }
     }
-}
-
-/// Prometheus metrics.
-#[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
-pub async fn metrics(State(state): State<AppState>) -> Response {
-    state.metrics.active_sessions.store(
-        state.directory.login_count() as i64,
-        std::sync::atomic::Ordering::Relaxed,
-    );
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
-        .into_response()
 }
 
 /// This API's OpenAPI document.

@@ -514,6 +514,15 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         &self,
         id: &AttachmentId,
     ) -> StoreResult<Option<(AttachmentRecord, Option<SessionId>)>>;
+    /// Bytes of attachments a user has stored (sent or not), for the upload quota.
+    async fn attachment_bytes(&self, owner: &UserId) -> StoreResult<u64>;
+    /// Forgets uploads made before `cutoff` and never attached to a message;
+    /// returns their ids so that their files can be removed.
+    async fn purge_unattached(
+        &self,
+        cutoff: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<AttachmentId>>;
 
     /// Appends an audit line.
     async fn audit(&self, event: AuditEvent) -> StoreResult<()>;

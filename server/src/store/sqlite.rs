@@ -72,6 +72,25 @@ fn open_conn(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
+/// Creates the database file 0600 before SQLite does (SQLite then gives its
+/// WAL and shared-memory files the database file's mode), and makes the files
+/// of an existing database 0600.
+fn private_database(path: &Path) -> std::io::Result<()> {
+    match crate::files::create_private(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let name = path.as_os_str().to_owned();
+            for suffix in ["", "-wal", "-shm"] {
+                let mut p = name.clone();
+                p.push(suffix);
+                crate::files::make_private(Path::new(&p))?;
+            }
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Applies the embedded migrations that are not applied yet.
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -92,6 +111,7 @@ impl SqliteStore {
     /// Opens (creating if needed) the database file and starts the writer.
     pub fn open(path: impl Into<PathBuf>, durability: Durability) -> StoreResult<Self> {
         let path = path.into();
+        private_database(&path)?;
         let conn = open_conn(&path, false)?;
         conn.execute_batch("PRAGMA journal_mode = WAL;")?;
         conn.execute_batch(match durability {
@@ -1433,6 +1453,52 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn attachment_bytes(&self, owner: &UserId) -> StoreResult<u64> {
+        let owner = owner.clone();
+        self.read(move |c| {
+            let n: i64 = c
+                .prepare_cached(
+                    "SELECT COALESCE(SUM(size), 0) FROM attachments WHERE owner_id = ?1",
+                )?
+                .query_row([owner.as_str()], |r| r.get(0))?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+        .await
+    }
+
+    async fn purge_unattached(
+        &self,
+        cutoff: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<AttachmentId>> {
+        self.write(move |w| {
+            let cut = ms(cutoff);
+            let ids = w
+                .conn
+                .prepare_cached(
+                    "SELECT id FROM attachments WHERE message_id IS NULL AND created_at < ?1",
+                )?
+                .query_map([cut], |r| Ok(AttachmentId(r.get(0)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            w.conn.execute(
+                "DELETE FROM attachments WHERE message_id IS NULL AND created_at < ?1",
+                [cut],
+            )?;
+            if !ids.is_empty() {
+                w.audit(&AuditEvent::new(
+                    now,
+                    "system",
+                    "orphan_purge",
+                    format!("{} attachments", ids.len()),
+                    "ok",
+                    &RequestMeta::default(),
+                ))?;
+            }
+            Ok(ids)
+        })
+        .await
+    }
+
     async fn attachment(
         &self,
         id: &AttachmentId,
@@ -1535,7 +1601,9 @@ impl Store for SqliteStore {
         let dest = dest.to_string_lossy().into_owned();
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
-            // VACUUM INTO copies one consistent snapshot while writers go on.
+            // VACUUM INTO copies one consistent snapshot while writers go on;
+            // it fills the empty 0600 file made here (it refuses a non-empty one).
+            crate::files::create_private(Path::new(&dest))?;
             let conn = open_conn(&path, false)?;
             conn.execute("VACUUM INTO ?1", [dest])?;
             Ok(())

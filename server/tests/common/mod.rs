@@ -130,6 +130,7 @@ pub fn test_config(dir: &std::path::Path) -> Config {
         bind: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.to_owned(),
         durability: Durability::Normal,
+        metrics_bind: Some("127.0.0.1:0".parse().unwrap()),
         ..Default::default()
     };
     // The accepted floor (19 MiB, t=2, p=1) keeps derivations cheap in tests.
@@ -223,6 +224,12 @@ impl TestServer {
         if let Some(s) = self.server.take() {
             s.shutdown().await;
         }
+    }
+
+    /// `/metrics` on the separate metrics listener.
+    pub fn metrics_url(&self) -> String {
+        let addr = self.server.as_ref().and_then(|s| s.metrics_addr).unwrap();
+        format!("http://{addr}/metrics")
     }
 
     pub fn url(&self, path: &str) -> String {
