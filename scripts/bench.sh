@@ -124,6 +124,9 @@ fi
 export DMP_RATE_LIMIT__SEND_PER_SECOND=1000000 DMP_RATE_LIMIT__SEND_BURST=1000000
 export DMP_RATE_LIMIT__WS_FRAMES_PER_SECOND=1000000 DMP_RATE_LIMIT__WS_FRAMES_BURST=1000000
 export DMP_WS__SEND_QUEUE=4096
+# dmp-loadgen sends 100-byte clear-text frames: the server runs in the operator's
+# migration mode (end-to-end is required by default; see docs/security.md).
+export DMP_REQUIRE_E2E=false
 
 scenario_args() {
   case "$1" in
