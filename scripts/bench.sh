@@ -131,6 +131,9 @@ export DMP_WS__SEND_QUEUE=4096
 export DMP_INSECURE_HTTP=true
 # The load generator opens every socket from one address; no metrics listener.
 export DMP_WS__MAX_PER_SOURCE=1000000 DMP_METRICS_BIND=off
+# dmp-loadgen sends 100-byte clear-text frames: the server runs in the operator's
+# migration mode (end-to-end is required by default; see docs/security.md).
+export DMP_REQUIRE_E2E=false
 
 scenario_args() {
   case "$1" in

@@ -99,6 +99,8 @@ impl ClientError {
             self,
             Self::Api {
                 code: ErrorCode::ValidationFailed
+                    | ErrorCode::E2eRequired
+                    | ErrorCode::MalformedEnvelope
                     | ErrorCode::ContextAccessDenied
                     | ErrorCode::Conflict
                     | ErrorCode::NotFound,

@@ -24,10 +24,17 @@ pub struct Composed {
 }
 
 /// Builds the text of a notification. Pure, so its privacy rule is testable.
+///
+/// A message that is not verified end to end (clear text, or a failed
+/// signature) is never urgent and never previewed: anyone who can reach the
+/// server could have written it, flag included.
 pub fn compose(msg: &Message, context_title: &str, count: u32, preview: bool) -> Composed {
     let summary = format!("{} — {}", msg.sender.name, context_title);
-    let urgent = msg.metadata.is_urgent;
-    let mut body = if preview && !msg.content.is_empty() {
+    let verified = msg.is_verified();
+    let urgent = msg.metadata.is_urgent && verified;
+    let mut body = if !verified {
+        "Message non vérifié (non chiffré de bout en bout)".to_owned()
+    } else if preview && !msg.content.is_empty() {
         let mut p: String = msg.content.chars().take(120).collect();
         if msg.content.chars().count() > 120 {
             p.push('…');
@@ -200,7 +207,7 @@ mod tests {
             delivered_at: None,
             read_at: None,
             deleted_at: None,
-            encrypted: None,
+            encrypted: Some(true),
             e2e_error: None,
         }
     }
@@ -221,5 +228,29 @@ mod tests {
         assert!(c.urgent);
         let c = compose(&msg("Prenez-le au repas", false), "Bilan", 1, true);
         assert_eq!(c.body, "Prenez-le au repas");
+    }
+
+    #[test]
+    fn unverified_messages_are_never_urgent_nor_previewed() {
+        let mut clear = msg("Rappelez le 06 00 00 00 00", true);
+        clear.encrypted = Some(false);
+        let mut forged = msg("Arrêtez votre traitement", true);
+        forged.e2e_error = Some("E2E_BAD_SIGNATURE".into());
+        let mut unchecked = msg("x", true);
+        unchecked.encrypted = None;
+        for m in [clear, forged, unchecked] {
+            let c = compose(&m, "Bilan", 1, true);
+            assert!(
+                !c.urgent,
+                "an unverified message raised an urgent notification"
+            );
+            assert!(!c.body.contains("Urgent"), "{}", c.body);
+            assert!(c.body.contains("non vérifié"), "{}", c.body);
+            assert!(!c.body.contains(&m.content) || m.content == "x");
+        }
+        assert!(
+            compose(&msg("x", true), "Bilan", 1, false).urgent,
+            "a verified one still is"
+        );
     }
 }

@@ -100,7 +100,7 @@ async fn the_server_never_holds_clear_text_or_attachment_bytes() {
     };
     assert_eq!(
         doctor.api().send(&plain).await.unwrap_err().code(),
-        "VALIDATION_FAILED"
+        "E2E_REQUIRED"
     );
 
     // Scan everything the server wrote: database, WAL, attachment store, logs.
@@ -397,7 +397,8 @@ async fn tampering_a_wrong_signer_and_a_swapped_key_are_detected() {
 #[tokio::test]
 async fn messages_from_before_encryption_are_shown_and_flagged() {
     require_desktop_services();
-    let server = Server::start(|_| {}).await;
+    // Migration mode: the operator still accepts clear text from old clients.
+    let server = Server::start(|c| c.require_e2e = false).await;
     let (pd, dd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     // An old client wrote in clear text before the upgrade.
     let tokens: api::TokenResponse = raw_login(&server, PATIENT).await;

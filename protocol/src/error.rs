@@ -24,6 +24,10 @@ pub enum ErrorCode {
     Conflict,
     /// Something failed on the server; nothing more is said (500).
     Internal,
+    /// The server only accepts end-to-end encrypted messages and attachments (400/415).
+    E2eRequired,
+    /// The content claims to be an end-to-end envelope but does not parse as one (400).
+    MalformedEnvelope,
 }
 
 impl ErrorCode {
@@ -38,6 +42,8 @@ impl ErrorCode {
             Self::RateLimitExceeded => "RATE_LIMIT_EXCEEDED",
             Self::Conflict => "CONFLICT",
             Self::Internal => "INTERNAL",
+            Self::E2eRequired => "E2E_REQUIRED",
+            Self::MalformedEnvelope => "MALFORMED_ENVELOPE",
         }
     }
 
@@ -47,7 +53,7 @@ impl ErrorCode {
             Self::AuthRequired | Self::SessionExpired => 401,
             Self::ContextAccessDenied => 403,
             Self::NotFound => 404,
-            Self::ValidationFailed => 400,
+            Self::ValidationFailed | Self::E2eRequired | Self::MalformedEnvelope => 400,
             Self::RateLimitExceeded => 429,
             Self::Conflict => 409,
             Self::Internal => 500,

@@ -213,6 +213,16 @@ pub struct Message {
     pub e2e_error: Option<String>,
 }
 
+impl Message {
+    /// Client side: whether the content was end-to-end encrypted and every
+    /// check passed (signature included). Anything else (clear text, a failed
+    /// check, not checked) is shown as unverified and never raises an urgent
+    /// notification.
+    pub fn is_verified(&self) -> bool {
+        self.encrypted == Some(true) && self.e2e_error.is_none()
+    }
+}
+
 /// Unread counts of a session, per participant.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -5,9 +5,10 @@
 use crate::auth::{check_password_policy, new_zk_login, NewZkLogin};
 use dmp_protocol::api::KdfParams;
 use crate::config::Config;
+use crate::store::anchor::CheckpointKind;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{
-    AuditEvent, AuditVerdict, ContextRecord, RequestMeta, Store, UserRecord, ZkLogin,
+    printable_field, AuditEvent, AuditVerdict, ContextRecord, RequestMeta, Store, UserRecord, ZkLogin,
 };
 use anyhow::{bail, Context as _};
 use chrono::{NaiveDate, Utc};
@@ -437,17 +438,20 @@ pub async fn audit_print(
         if json {
             writeln!(out, "{}", serde_json::to_string(r)?)?;
         } else {
+            // Rows are escaped when written; rows from before that are escaped here.
+            let p = printable_field;
             writeln!(
                 out,
-                "{:>6} {} {:<14} {:<16} {:<8} {:<44} ip={} req={}",
+                "{:>6} {} {:<14} {:<16} {:<8} {:<44} ip={} req={} ua={}",
                 r.id,
                 r.time.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
-                r.actor,
-                r.action,
-                r.outcome,
-                r.target,
-                r.ip,
-                r.request_id
+                p(&r.actor),
+                p(&r.action),
+                p(&r.outcome),
+                p(&r.target),
+                p(&r.ip),
+                p(&r.request_id),
+                p(&r.user_agent)
             )?;
         }
     }
@@ -504,6 +508,19 @@ pub async fn restore(config: &Config, src: &Path) -> anyhow::Result<std::path::P
             bail!("{} is not a dmp-server database backup", src.display());
         }
     }
+    // The backup's audit chain must hold, and agree with every checkpoint up
+    // to its end: a backup edited and re-hashed without the key is refused
+    // before anything is replaced.
+    let anchor = crate::app::audit_anchor(config)?;
+    let head = match crate::store::sqlite::verify_file(src, Some(&anchor))
+        .map_err(|e| anyhow::anyhow!("cannot verify the audit trail of {}: {e}", src.display()))?
+    {
+        AuditVerdict::Intact { last_row, head, .. } => (last_row, head),
+        AuditVerdict::Broken { row_id, reason } => bail!(
+            "{} was refused, nothing was replaced: its audit trail is broken at row {row_id}: {reason}",
+            src.display()
+        ),
+    };
     let db = config.database_path();
     let kept = db.with_extension(format!(
         "sqlite3.before-restore-{}",
@@ -524,7 +541,10 @@ pub async fn restore(config: &Config, src: &Path) -> anyhow::Result<std::path::P
         let _ = std::fs::remove_file(db.with_extension(ext));
     }
     std::fs::rename(&tmp, &db)?;
-    let store = SqliteStore::open(&db, config.durability)?;
+    // The checkpoints after the backup's end describe the replaced database:
+    // a keyed restore marker closes them.
+    anchor.append(CheckpointKind::Restore, head.0, &head.1)?;
+    let store = crate::app::open_store(config)?;
     store
         .audit(AuditEvent::new(
             Utc::now(),

@@ -10,6 +10,7 @@ use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::ratelimit::{AnonAudit, LoginThrottle, RateLimiter, SourceLimiter};
 use crate::state::AppState;
+use crate::store::anchor::AuditAnchor;
 use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
 use anyhow::Context as _;
@@ -79,13 +80,29 @@ fn signing_key(dir: &Path) -> anyhow::Result<Vec<u8>> {
     }
 }
 
-/// Opens the store of a data directory (used by the server and the admin CLI).
+/// Opens the store of a data directory (used by the server and the admin
+/// CLI), with the audit anchor of the configuration.
 pub fn open_store(config: &Config) -> anyhow::Result<Arc<SqliteStore>> {
     crate::files::private_dir(&config.data_dir)?;
+    let anchor = audit_anchor(config)?;
     Ok(Arc::new(
-        SqliteStore::open(config.database_path(), config.durability)
-            .context("cannot open the database")?,
+        SqliteStore::open_anchored(
+            config.database_path(),
+            config.durability,
+            Some(Arc::new(anchor)),
+            Duration::from_millis(config.audit.checkpoint_interval_ms),
+        )
+        .context("cannot open the database")?,
     ))
+}
+
+/// The audit anchor of the configuration (its key is created on first use).
+pub fn audit_anchor(config: &Config) -> anyhow::Result<AuditAnchor> {
+    Ok(AuditAnchor::open(
+        &config.audit_key_path(),
+        &config.audit_checkpoint_path(),
+        config.durability == crate::store::sqlite::Durability::Full,
+    )?)
 }
 
 /// Starts the server and its background jobs.

@@ -30,7 +30,9 @@ pub struct Config {
     pub max_json_body_bytes: usize,
     /// Commit durability.
     pub durability: Durability,
-    /// Refuse messages that are not end-to-end encrypted envelopes (and clear-text attachments).
+    /// Refuse messages that are not end-to-end encrypted envelopes (and clear-text
+    /// attachments). On by default; `false` (`DMP_REQUIRE_E2E=false`) is the
+    /// operator's migration mode for clients from before E2E (docs/security.md).
     pub require_e2e: bool,
     /// Seconds between maintenance runs (auto-archive, retention).
     pub maintenance_interval_secs: u64,
@@ -56,6 +58,8 @@ pub struct Config {
     pub metrics_bind: Option<SocketAddr>,
     /// Attachment uploads: quota, rate and purge of the unused ones.
     pub uploads: UploadConfig,
+    /// Audit trail anchor (docs/security.md, "Audit trail").
+    pub audit: AuditConfig,
 }
 
 /// Certificate and key files (PEM) of the HTTPS listener.
@@ -136,6 +140,30 @@ mod optional_addr {
     }
 }
 
+/// Where the audit chain's anchor lives and how often it is written.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// HMAC key of the checkpoints (created 0600 on first start); default
+    /// `<data_dir>/audit-anchor.key`. Keep it off the database's disk if you can.
+    pub anchor_key_file: Option<PathBuf>,
+    /// Append-only checkpoint file; default `<data_dir>/audit-checkpoints`.
+    pub checkpoint_file: Option<PathBuf>,
+    /// Under load, at most one checkpoint per this many milliseconds (an idle
+    /// writer checkpoints at once, so a quiet trail is always fully anchored).
+    pub checkpoint_interval_ms: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            anchor_key_file: None,
+            checkpoint_file: None,
+            checkpoint_interval_ms: 1000,
+        }
+    }
+}
+
 /// Per-user and per-connection rates.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -212,7 +240,7 @@ impl Default for Config {
             ],
             max_json_body_bytes: 64 * 1024,
             durability: Durability::Full,
-            require_e2e: false,
+            require_e2e: true,
             maintenance_interval_secs: 60,
             limits: Limits::default(),
             rate_limit: RateLimitConfig::default(),
@@ -223,6 +251,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             metrics_bind: Some(SocketAddr::from(([127, 0, 0, 1], 9464))),
             uploads: UploadConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }
@@ -386,6 +415,22 @@ impl Config {
     /// The SQLite database file.
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("dmp.sqlite3")
+    }
+
+    /// The audit anchor's key file.
+    pub fn audit_key_path(&self) -> PathBuf {
+        self.audit
+            .anchor_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("audit-anchor.key"))
+    }
+
+    /// The audit checkpoint file.
+    pub fn audit_checkpoint_path(&self) -> PathBuf {
+        self.audit
+            .checkpoint_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("audit-checkpoints"))
     }
 
     /// The attachment directory.

@@ -68,7 +68,7 @@ enum Command {
         /// One JSON object per line.
         #[arg(long)]
         json: bool,
-        /// Verify the hash chain instead of printing; exits 1 when it is broken.
+        /// Verify the hash chain and its keyed checkpoints instead of printing; exits 1 when broken.
         #[arg(long)]
         verify: bool,
         /// Most rows to print.
@@ -303,8 +303,23 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let store = dmp_server::app::open_store(&config)?;
             if verify {
                 return Ok(match admin::audit_verify(&store).await? {
-                    AuditVerdict::Intact { rows } => {
-                        println!("audit chain intact: {rows} rows verified");
+                    AuditVerdict::Intact {
+                        rows,
+                        last_row,
+                        anchored_through,
+                        ..
+                    } => {
+                        let anchored = match anchored_through {
+                            Some(a) if a == last_row => {
+                                "every row anchored by a checkpoint".to_owned()
+                            }
+                            Some(a) => format!(
+                                "anchored through row {a}, the last {} rows not checkpointed yet",
+                                last_row - a
+                            ),
+                            None => "no row anchored yet".to_owned(),
+                        };
+                        println!("audit chain intact: {rows} rows verified; {anchored}");
                         ok
                     }
                     AuditVerdict::Broken { row_id, reason } => {

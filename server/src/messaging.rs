@@ -6,10 +6,61 @@ use crate::error::{AppError, AppResult};
 use crate::hub::Hub;
 use crate::state::{AppState, AuthedUser};
 use crate::store::{Appended, AuditEvent, NewMessage, RequestMeta, StoreError};
+use dmp_crypto::Envelope;
 use dmp_protocol::api::SendRequest;
 use dmp_protocol::ws::ServerFrame;
 use dmp_protocol::*;
 use std::time::Instant;
+
+/// Checks a message `content` as what it claims to be: anything that starts
+/// like an envelope (`dmp-e2e:`) must be bounded and parse as one (the server
+/// holds no key, so it checks the format, not the signature); anything else is
+/// clear text, refused unless the operator turned `require_e2e` off
+/// (migration mode, see docs/security.md). Returns whether it is an envelope.
+pub fn check_content(state: &AppState, req: &SendRequest) -> AppResult<bool> {
+    let limits = &state.config.limits;
+    if !req.content.starts_with(ENVELOPE_FAMILY) {
+        if state.config.require_e2e && !(req.content.is_empty() && req.attachments.is_empty()) {
+            return Err(AppError::new(
+                ErrorCode::E2eRequired,
+                "this server only accepts end-to-end encrypted messages",
+            ));
+        }
+        return Ok(false);
+    }
+    // Bound before parsing: the parse costs memory in proportion to the input.
+    if req.content.len() > limits.max_envelope_bytes {
+        return Err(AppError::invalid(format!(
+            "encrypted message is larger than {} bytes",
+            limits.max_envelope_bytes
+        )));
+    }
+    let envelope = Envelope::from_content(&req.content).map_err(|e| {
+        let why = match e {
+            dmp_crypto::CryptoError::UnsupportedVersion => "its version is not supported",
+            _ => "it is not base64url JSON of the envelope format",
+        };
+        AppError::new(
+            ErrorCode::MalformedEnvelope,
+            format!("the content is marked as an end-to-end envelope but {why}"),
+        )
+    })?;
+    let h = &envelope.header;
+    let context = format!("{}/{}", req.context_type, req.context_id);
+    if envelope.recipients.is_empty()
+        || h.client_message_id != req.client_message_id.as_str()
+        || h.context != context
+    {
+        return Err(AppError::new(
+            ErrorCode::MalformedEnvelope,
+            "the envelope's header does not match the request (clientMessageId, context) or names no recipient",
+        ));
+    }
+    Ok(true)
+}
+
+/// What every envelope version starts with.
+const ENVELOPE_FAMILY: &str = "dmp-e2e:";
 
 /// Result of a send.
 #[derive(Debug)]
@@ -31,22 +82,7 @@ pub fn validate_send(state: &AppState, req: &SendRequest) -> AppResult<()> {
     if !req.context_id.is_valid() {
         return Err(AppError::invalid("contextId is malformed"));
     }
-    let encrypted = req
-        .content
-        .starts_with(dmp_protocol::limits::ENVELOPE_PREFIX);
-    if encrypted {
-        // The server only sees the envelope: its size is what it can enforce.
-        if req.content.len() > limits.max_envelope_bytes {
-            return Err(AppError::invalid(format!(
-                "encrypted message is larger than {} bytes",
-                limits.max_envelope_bytes
-            )));
-        }
-    } else if state.config.require_e2e {
-        return Err(AppError::invalid(
-            "this server only accepts end-to-end encrypted messages",
-        ));
-    }
+    let encrypted = check_content(state, req)?;
     let chars = req.content.chars().count();
     if !encrypted && chars > limits.max_message_length {
         return Err(AppError::invalid(format!(
@@ -96,11 +132,14 @@ pub async fn send(
     }
     let now = state.now();
     let context_title = access.context.title.clone();
+    // Clear text (migration mode) never raises an urgent notification: anyone
+    // who can send can flag it, and no signature says who wrote it.
+    let urgent = req.metadata.is_urgent && req.content.starts_with(ENVELOPE_FAMILY);
     let notification = Notification {
         id: NotificationId(format!("notif_{}", uuid::Uuid::now_v7().simple())),
         kind: "new_message".into(),
         title: format!("{} — {}", access.me.name, context_title),
-        body: if req.metadata.is_urgent {
+        body: if urgent {
             "Nouveau message urgent".into()
         } else {
             "Nouveau message".into()
@@ -112,7 +151,7 @@ pub async fn send(
         },
         session_id: access.session_id(),
         message_id: MessageId(String::new()),
-        is_urgent: req.metadata.is_urgent,
+        is_urgent: urgent,
         created_at: now,
         seen_at: None,
     };

@@ -216,7 +216,7 @@ async fn bad_tokens_are_refused() {
 
 #[tokio::test]
 async fn authorization_matrix() {
-    let s = TestServer::start().await;
+    let s = TestServer::start_migration().await;
     let patient = s.login(PATIENT).await;
     let doctor = s.login(DOCTOR).await;
     let (st, msg) = s.send(&patient, ORD, "m1", "Bonjour").await;
@@ -375,7 +375,7 @@ async fn disabled_user_is_locked_out_at_once() {
 
 #[tokio::test]
 async fn conversation_flow_read_delete_unread_and_contexts() {
-    let s = TestServer::start().await;
+    let s = TestServer::start_migration().await;
     let p = s.login(PATIENT).await;
     let d = s.login(DOCTOR).await;
     let (st, session) = s
@@ -605,7 +605,11 @@ async fn conversation_flow_read_delete_unread_and_contexts() {
 
 #[tokio::test]
 async fn history_pages_newest_first() {
-    let s = TestServer::start_with(|c| c.rate_limit.send_burst = 100.0).await;
+    let s = TestServer::start_with(|c| {
+        migration_mode(c);
+        c.rate_limit.send_burst = 100.0;
+    })
+    .await;
     let p = s.login(PATIENT).await;
     for i in 1..=7 {
         assert_eq!(
@@ -687,7 +691,11 @@ pub async fn upload(s: &TestServer, who: &Login, name: &str, bytes: &[u8]) -> (u
 
 #[tokio::test]
 async fn limits_are_enforced() {
-    let s = TestServer::start_with(|c| c.rate_limit.send_burst = 100.0).await;
+    let s = TestServer::start_with(|c| {
+        migration_mode(c);
+        c.rate_limit.send_burst = 100.0;
+    })
+    .await;
     let p = s.login(PATIENT).await;
     let d = s.login(DOCTOR).await;
     let (st, _) = s.send(&p, ORD, "l-1000", &"é".repeat(1000)).await;
@@ -773,7 +781,7 @@ async fn limits_are_enforced() {
 
 #[tokio::test]
 async fn send_rate_limit_answers_429_with_retry_after() {
-    let s = TestServer::start().await;
+    let s = TestServer::start_migration().await;
     let p = s.login(PATIENT).await;
     let mut limited = None;
     for i in 0..40 {
@@ -804,7 +812,7 @@ async fn send_rate_limit_answers_429_with_retry_after() {
 
 #[tokio::test]
 async fn error_contract_for_malformed_requests() {
-    let s = TestServer::start().await;
+    let s = TestServer::start_migration().await;
     let p = s.login(PATIENT).await;
     let send = |body: reqwest::Body, ct: Option<&str>| {
         let mut r = s
@@ -886,7 +894,11 @@ async fn session_status(s: &TestServer, token: &str) -> String {
 
 #[tokio::test]
 async fn auto_archive_follows_the_injected_clock() {
-    let s = TestServer::start_with(|c| c.maintenance_interval_secs = 1).await;
+    let s = TestServer::start_with(|c| {
+        migration_mode(c);
+        c.maintenance_interval_secs = 1;
+    })
+    .await;
     let p = s.login(PATIENT).await;
     assert_eq!(s.send(&p, ORD, "old", "Bonjour").await.0, 201);
     s.clock.advance(chrono::Duration::days(29));
@@ -915,7 +927,7 @@ async fn auto_archive_follows_the_injected_clock() {
 
 #[tokio::test]
 async fn ops_endpoints_and_openapi_cover_every_route() {
-    let s = TestServer::start().await;
+    let s = TestServer::start_migration().await;
     assert_eq!(s.get("/healthz", None).await, (200, json!({"status":"ok"})));
     assert_eq!(s.get("/readyz", None).await, (200, json!({"status":"ok"})));
     let p = s.login(PATIENT).await;
@@ -1156,24 +1168,95 @@ async fn keys_are_shared_only_with_peers_and_login_becomes_zero_knowledge() {
     assert_eq!(st, 401);
 }
 
+/// A real envelope, sealed by dmp-crypto, for `cmid` in `context` from the patient to the doctor.
+fn sealed(cmid: &str, context: &str) -> String {
+    let mut rng = rand::rngs::OsRng;
+    let me = dmp_crypto::Identity::generate(&mut rng);
+    let doctor = dmp_crypto::Identity::generate(&mut rng).public();
+    dmp_crypto::seal(
+        &mut rng,
+        &me,
+        dmp_crypto::HeaderInput {
+            client_message_id: cmid.into(),
+            context: context.into(),
+            session_id: "session_ordonnance_ord_789_patient_123_medecin_456".into(),
+            sender: "patient_123".into(),
+            recipient: "medecin_456".into(),
+            timestamp_ms: 0,
+        },
+        &dmp_crypto::Plaintext {
+            text: "Puis-je prendre ce médicament le soir ?".into(),
+            attachments: vec![],
+        },
+        &[("medecin_456", &doctor), ("patient_123", &me.public())],
+    )
+    .unwrap()
+    .to_content()
+}
+
 #[tokio::test]
-async fn envelopes_and_encrypted_attachments_are_opaque_but_bounded() {
-    let s = TestServer::start_with(|c| c.require_e2e = true).await;
+async fn end_to_end_is_required_by_default_and_envelopes_are_checked_as_envelopes() {
+    let s = TestServer::start().await;
+    assert!(s.config.require_e2e, "on by default");
     let p = s.login(PATIENT).await;
     let (st, body) = s.send(&p, ORD, "clear", "texte en clair").await;
-    assert_eq!((st, error_code(&body)), (400, "VALIDATION_FAILED"));
-    let envelope = format!(
+    assert_eq!((st, error_code(&body)), (400, "E2E_REQUIRED"), "{body}");
+    // The attack of issue 10: clear text that only wears the prefix.
+    let fake = format!(
+        "{}{}",
+        dmp_protocol::limits::ENVELOPE_PREFIX,
+        "Bonjour docteur, voici mes résultats. ".repeat(140)
+    );
+    assert!(fake.chars().count() > 5000);
+    let (st, body) = s.send(&p, ORD, "fake", &fake).await;
+    assert_eq!(
+        (st, error_code(&body)),
+        (400, "MALFORMED_ENVELOPE"),
+        "{body}"
+    );
+    // Valid base64url that is not the envelope's JSON.
+    let fake = format!(
         "{}{}",
         dmp_protocol::limits::ENVELOPE_PREFIX,
         "A".repeat(3000)
     );
+    let (st, body) = s.send(&p, ORD, "fake-b64", &fake).await;
+    assert_eq!(
+        (st, error_code(&body)),
+        (400, "MALFORMED_ENVELOPE"),
+        "{body}"
+    );
+    let (st, body) = s.send(&p, ORD, "v2", "dmp-e2e:v2:AAAA").await;
+    assert_eq!(
+        (st, error_code(&body)),
+        (400, "MALFORMED_ENVELOPE"),
+        "{body}"
+    );
+    // A real envelope passes and is stored byte for byte.
+    let envelope = sealed("env", "ordonnance/ord_789");
+    assert!(envelope.len() > 1000);
     let (st, m) = s.send(&p, ORD, "env", &envelope).await;
-    assert_eq!(st, 201, "an envelope longer than 1000 characters is fine");
+    assert_eq!(st, 201, "{m}");
     assert_eq!(
         m["content"],
         envelope.as_str(),
         "stored and returned byte for byte"
     );
+    // An envelope made for another message or another record is not relayed here.
+    let (st, body) = s.send(&p, ORD, "other-id", &envelope).await;
+    assert_eq!(
+        (st, error_code(&body)),
+        (400, "MALFORMED_ENVELOPE"),
+        "{body}"
+    );
+    let elsewhere = sealed("moved", "examen/exa_101");
+    let (st, body) = s.send(&p, ORD, "moved", &elsewhere).await;
+    assert_eq!(
+        (st, error_code(&body)),
+        (400, "MALFORMED_ENVELOPE"),
+        "{body}"
+    );
+    // Bounded before it is parsed.
     let huge = format!(
         "{}{}",
         dmp_protocol::limits::ENVELOPE_PREFIX,
@@ -1181,16 +1264,73 @@ async fn envelopes_and_encrypted_attachments_are_opaque_but_bounded() {
     );
     let (st, body) = s.send(&p, ORD, "huge", &huge).await;
     assert_eq!((st, error_code(&body)), (400, "VALIDATION_FAILED"));
-    let mut blob = dmp_protocol::limits::ENCRYPTED_ATTACHMENT_MAGIC.to_vec();
-    blob.extend_from_slice(&[9u8; 500]);
+    // Over the WebSocket too.
+    let mut ws = s.ws(&p).await;
+    let err = ws.send_message(ORD, "ws-clear", "en clair").await;
+    assert_eq!(
+        (err["type"].as_str(), err["code"].as_str()),
+        (Some("error"), Some("E2E_REQUIRED")),
+        "{err}"
+    );
+
+    // Attachments: a real encrypted container passes; clear files and bad containers do not.
+    let mut blob = Vec::new();
+    dmp_crypto::encrypt_attachment(&mut rand::rngs::OsRng, &b"%PDF-1.7 bilan"[..], &mut blob)
+        .unwrap();
     let (st, a) = upload(&s, &p, "piece.enc", &blob).await;
     assert_eq!(st, 201, "{a}");
     assert_eq!(a["mimeType"], "application/vnd.dmp.e2e");
-    let (st, _) = upload(&s, &p, "scan.png", &png_bytes()).await;
-    assert_eq!(
-        st, 415,
-        "clear-text attachments refused when E2E is required"
-    );
+    let (st, body) = upload(&s, &p, "scan.png", &png_bytes()).await;
+    assert_eq!((st, error_code(&body)), (415, "E2E_REQUIRED"), "{body}");
     let (st, _) = upload(&s, &p, "fake.enc", &png_bytes()).await;
     assert_eq!(st, 415, "an .enc file must be an encrypted container");
+    let mut cut = dmp_protocol::limits::ENCRYPTED_ATTACHMENT_MAGIC.to_vec();
+    cut.extend_from_slice(&[9u8; 20]);
+    let (st, body) = upload(&s, &p, "cut.enc", &cut).await;
+    assert_eq!(
+        (st, error_code(&body)),
+        (415, "MALFORMED_ENVELOPE"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn migration_mode_relays_clear_text_but_still_checks_envelopes() {
+    let s = TestServer::start_migration().await;
+    let p = s.login(PATIENT).await;
+    let (st, body) = s.send(&p, ORD, "clear", "texte en clair").await;
+    assert_eq!(st, 201, "{body}");
+    let fake = format!(
+        "{}{}",
+        dmp_protocol::limits::ENVELOPE_PREFIX,
+        "en clair ".repeat(10)
+    );
+    let (st, body) = s.send(&p, ORD, "fake", &fake).await;
+    assert_eq!(
+        (st, error_code(&body)),
+        (400, "MALFORMED_ENVELOPE"),
+        "{body}"
+    );
+    let (st, _) = upload(&s, &p, "scan.png", &png_bytes()).await;
+    assert_eq!(st, 201, "clear attachments are accepted in migration mode");
+    // Clear text flagged urgent never makes an urgent notification.
+    let (st, _) = s
+        .post("/api/messaging/send", Some(&p.access), json!({"clientMessageId":"urgent-clear","contextType":"ordonnance","contextId":"ord_789","content":"Venez vite","metadata":{"isUrgent":true,"requiresResponse":false}}))
+        .await;
+    assert_eq!(st, 201);
+    let d = s.login(DOCTOR).await;
+    let (st, notes) = s
+        .get(
+            "/api/messaging/notifications/medecin/medecin_456",
+            Some(&d.access),
+        )
+        .await;
+    assert_eq!(st, 200, "{notes}");
+    let notes = notes
+        .as_array()
+        .or_else(|| notes["notifications"].as_array())
+        .unwrap()
+        .clone();
+    assert!(!notes.is_empty());
+    assert!(notes.iter().all(|n| n["isUrgent"] == false), "{notes:?}");
 }

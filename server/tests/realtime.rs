@@ -10,7 +10,7 @@ use std::time::Duration;
 
 #[tokio::test]
 async fn patient_and_doctor_converse_with_receipts() {
-    let s = TestServer::start().await;
+    let s = TestServer::start_migration().await;
     let (p, d) = (s.login(PATIENT).await, s.login(DOCTOR).await);
     let mut pw = s.ws(&p).await;
     let mut dw = s.ws(&d).await;
@@ -65,7 +65,11 @@ async fn patient_and_doctor_converse_with_receipts() {
 
 #[tokio::test]
 async fn first_frame_auth_and_deadline() {
-    let s = TestServer::start_with(|c| c.ws.auth_timeout_secs = 1).await;
+    let s = TestServer::start_with(|c| {
+        migration_mode(c);
+        c.ws.auth_timeout_secs = 1;
+    })
+    .await;
     let p = s.login(PATIENT).await;
     let mut w = s.ws_raw().await;
     w.send(json!({"type":"auth","token":p.access})).await;
@@ -105,7 +109,7 @@ async fn first_frame_auth_and_deadline() {
 
 #[tokio::test]
 async fn outsiders_are_refused_on_every_frame_and_hear_nothing() {
-    let s = TestServer::start().await;
+    let s = TestServer::start_migration().await;
     let (p, d) = (s.login(PATIENT).await, s.login(DOCTOR).await);
     let mut pw = s.ws(&p).await;
     let mut dw = s.ws(&d).await;
@@ -157,6 +161,7 @@ async fn outsiders_are_refused_on_every_frame_and_hear_nothing() {
 #[tokio::test]
 async fn typing_is_relayed_throttled_and_expires() {
     let s = TestServer::start_with(|c| {
+        migration_mode(c);
         c.ws.typing_expiry_secs = 1;
         c.limits.typing_indicator_delay_ms = 500;
     })
@@ -196,7 +201,7 @@ async fn typing_is_relayed_throttled_and_expires() {
 
 #[tokio::test]
 async fn presence_reaches_only_people_who_share_a_context() {
-    let s = TestServer::start().await;
+    let s = TestServer::start_migration().await;
     let (p, d, o) = (
         s.login(PATIENT).await,
         s.login(DOCTOR).await,
@@ -228,7 +233,7 @@ async fn presence_reaches_only_people_who_share_a_context() {
 
 #[tokio::test]
 async fn every_device_receives_and_idempotency_is_shared_with_rest() {
-    let s = TestServer::start().await;
+    let s = TestServer::start_migration().await;
     let (p, d) = (s.login(PATIENT).await, s.login(DOCTOR).await);
     let mut p1 = s.ws(&p).await;
     let p2_login = s.login(PATIENT).await;
@@ -267,7 +272,11 @@ async fn every_device_receives_and_idempotency_is_shared_with_rest() {
 
 #[tokio::test]
 async fn resume_replays_exactly_the_missed_messages() {
-    let s = TestServer::start_with(|c| c.rate_limit.send_burst = 100.0).await;
+    let s = TestServer::start_with(|c| {
+        migration_mode(c);
+        c.rate_limit.send_burst = 100.0;
+    })
+    .await;
     let (p, d) = (s.login(PATIENT).await, s.login(DOCTOR).await);
     let mut pw = s.ws(&p).await;
     let mut dw = s.ws(&d).await;
@@ -300,6 +309,7 @@ async fn resume_replays_exactly_the_missed_messages() {
 #[tokio::test]
 async fn malformed_oversized_and_flooding_frames() {
     let s = TestServer::start_with(|c| {
+        migration_mode(c);
         c.rate_limit.ws_frames_burst = 10.0;
         c.rate_limit.ws_frames_per_second = 1.0;
     })
@@ -340,7 +350,11 @@ async fn malformed_oversized_and_flooding_frames() {
 
 #[tokio::test]
 async fn logout_and_token_expiry_close_the_socket() {
-    let s = TestServer::start_with(|c| c.access_token_ttl_secs = 3).await;
+    let s = TestServer::start_with(|c| {
+        migration_mode(c);
+        c.access_token_ttl_secs = 3;
+    })
+    .await;
     let p = s.login(PATIENT).await;
     let mut w = s.ws(&p).await;
     let res = s
@@ -376,7 +390,7 @@ async fn logout_and_token_expiry_close_the_socket() {
 
 #[tokio::test]
 async fn disabled_user_socket_closes() {
-    let s = TestServer::start().await;
+    let s = TestServer::start_migration().await;
     let p = s.login(PATIENT).await;
     let mut w = s.ws(&p).await;
     let store = dmp_server::app::open_store(&s.config).unwrap();
@@ -389,6 +403,7 @@ async fn disabled_user_socket_closes() {
 #[tokio::test]
 async fn slow_consumer_is_disconnected_and_resumes() {
     let s = TestServer::start_with(|c| {
+        migration_mode(c);
         c.ws.send_queue = 4;
         c.rate_limit.send_per_second = 100_000.0;
         c.rate_limit.send_burst = 100_000.0;
@@ -463,7 +478,7 @@ async fn slow_consumer_is_disconnected_and_resumes() {
 
 #[tokio::test]
 async fn shutdown_closes_sockets_with_1001_and_metrics_count_them() {
-    let mut s = TestServer::start().await;
+    let mut s = TestServer::start_migration().await;
     let p = s.login(PATIENT).await;
     let mut w = s.ws(&p).await;
     let metrics = s
@@ -482,7 +497,7 @@ async fn shutdown_closes_sockets_with_1001_and_metrics_count_them() {
 
 #[tokio::test]
 async fn message_latency_is_recorded() {
-    let s = TestServer::start().await;
+    let s = TestServer::start_migration().await;
     let (p, d) = (s.login(PATIENT).await, s.login(DOCTOR).await);
     let mut pw = s.ws(&p).await;
     let mut dw = s.ws(&d).await;

@@ -118,8 +118,8 @@ async fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             match e.downcast_ref::<dmp_client::ClientError>() {
-                Some(ce) => eprintln!("error [{}]: {ce}", ce.code()),
-                None => eprintln!("error: {e:#}"),
+                Some(ce) => eprintln!("error [{}]: {}", term(ce.code()), term(&ce.to_string())),
+                None => eprintln!("error: {}", term(&format!("{e:#}"))),
             }
             std::process::ExitCode::from(2)
         }
@@ -142,6 +142,48 @@ fn read_password(from_stdin: bool) -> anyhow::Result<String> {
     Ok(rpassword::prompt_password("Mot de passe : ")?)
 }
 
+/// Whether a character must not reach the terminal raw: controls (ESC, CR,
+/// newline, C1...), DEL, and bidirectional overrides that reorder the line.
+fn is_dangerous(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Text that came from a peer or the server (message, names, titles, file
+/// names) made safe to print: one line, no escape sequence.
+fn term(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(is_dangerous) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if is_dangerous(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// JSON for the terminal: serde_json already escapes C0 controls; DEL, C1
+/// controls and bidi overrides are escaped too (still valid JSON).
+fn json_line(v: &impl serde::Serialize) -> anyhow::Result<String> {
+    let raw = serde_json::to_string(v)?;
+    Ok(raw
+        .chars()
+        .map(|c| {
+            if is_dangerous(c) {
+                format!("\\u{:04x}", c as u32)
+            } else {
+                c.to_string()
+            }
+        })
+        .collect())
+}
+
 fn line(m: &dmp_protocol::Message) -> String {
     let status = match m.status {
         dmp_protocol::MessageStatus::Sent => "✓",
@@ -153,28 +195,39 @@ fn line(m: &dmp_protocol::Message) -> String {
     } else {
         ""
     };
-    let urgent = if m.metadata.is_urgent {
-        " [URGENT]"
-    } else {
-        ""
+    let verified = m.is_verified() || m.kind == dmp_protocol::MessageType::System;
+    let urgent = match (m.metadata.is_urgent, verified) {
+        (true, true) => " [URGENT]",
+        (true, false) => " [urgent non vérifié]",
+        _ => "",
+    };
+    let warning = match (&m.e2e_error, verified) {
+        (_, true) => String::new(),
+        (Some(code), false) => format!("[NON VÉRIFIÉ: {}] ", term(code)),
+        (None, false) => "[NON VÉRIFIÉ: en clair, non signé] ".to_owned(),
     };
     let body = if m.deleted_at.is_some() {
         "(message supprimé)".to_owned()
     } else {
-        m.content.clone()
+        term(&m.content).into_owned()
     };
-    let files: Vec<&str> = m.attachments.iter().map(|a| a.name.as_str()).collect();
+    let files: Vec<String> = m
+        .attachments
+        .iter()
+        .map(|a| term(&a.name).into_owned())
+        .collect();
     let files = if files.is_empty() {
         String::new()
     } else {
         format!(" [pièces jointes: {}]", files.join(", "))
     };
     format!(
-        "#{} {} {}{}: {}{} {}{}",
+        "#{} {} {}{}: {}{}{} {}{}",
         m.seq,
         m.timestamp.format("%d/%m/%Y %H:%M"),
-        m.sender.name,
+        term(&m.sender.name),
         urgent,
+        warning,
         body,
         files,
         status,
@@ -194,7 +247,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let c = DmpClient::login(config(false), &server, &username, &password, true).await?;
             println!(
                 "connecté en tant que {} ({}, {})",
-                c.user().name,
+                term(&c.user().name),
                 c.user().id,
                 c.user().kind
             );
@@ -211,10 +264,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 println!(
                     "{}/{}\t{}\t{}\t{}\tnon lus: {}",
                     ctx.context.kind,
-                    ctx.context.id,
-                    ctx.context.date,
-                    ctx.context.title,
-                    other.name,
+                    term(ctx.context.id.as_str()),
+                    term(&ctx.context.date),
+                    term(&ctx.context.title),
+                    term(&other.name),
                     ctx.unread_count
                 );
             }
@@ -297,7 +350,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 tokio::select! {
                     ev = next => match ev {
                         Some(Ok(ev)) => {
-                            println!("{}", serde_json::to_string(&ev)?);
+                            println!("{}", json_line(&ev)?);
                             if matches!(ev, ClientEvent::SessionExpired) {
                                 break;
                             }
@@ -327,10 +380,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 println!(
                     "{}/{} #{} {}: {}",
                     hit.message.context.kind,
-                    hit.message.context.id,
+                    term(hit.message.context.id.as_str()),
                     hit.message.seq,
-                    hit.message.sender.name,
-                    hit.snippet
+                    term(&hit.message.sender.name),
+                    term(&hit.snippet)
                 );
             }
             c.shutdown().await;
@@ -364,4 +417,58 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use dmp_protocol::*;
+
+    fn message(content: &str, name: &str) -> Message {
+        serde_json::from_value(serde_json::json!({
+            "id": "msg_1", "content": content, "type": "text",
+            "sender": {"id": "medecin_456", "type": "medecin", "name": name},
+            "recipient": {"id": "patient_123", "type": "patient", "name": "Jean Dupont"},
+            "context": {"type": "ordonnance", "id": "ord_789"},
+            "timestamp": "2026-01-12T10:00:00Z", "status": "sent", "attachments": [],
+            "metadata": {"isUrgent": true, "requiresResponse": false},
+            "clientMessageId": "c1", "sessionId": "s1", "seq": 1
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn peer_text_cannot_drive_the_terminal() {
+        let mut m = message(
+            "ok\u{1b}[2J\u{1b}]0;pwned\u{7}\nFAUX: #2 Dr. X: prenez 10 comprimés\r\u{9b}31m\u{202e}",
+            "Dr.\u{1b}[31m Evil\n",
+        );
+        m.encrypted = Some(true);
+        let l = line(&m);
+        assert!(!l.chars().any(is_dangerous), "{l:?}");
+        assert!(l.contains("\\u{1b}[2J") && l.contains("\\nFAUX") && l.contains("\\u{202e}"));
+        assert_eq!(l.lines().count(), 1);
+        assert!(l.contains("[URGENT]") && !l.contains("NON VÉRIFIÉ"));
+        let j = json_line(&serde_json::json!({"t": "a\u{9b}b\u{1b}c\u{202e}"})).unwrap();
+        assert!(!j.chars().any(is_dangerous), "{j}");
+        let back: serde_json::Value = serde_json::from_str(&j).unwrap();
+        assert_eq!(
+            back["t"], "a\u{9b}b\u{1b}c\u{202e}",
+            "still the same JSON value"
+        );
+    }
+
+    #[test]
+    fn unverified_messages_are_marked_and_not_urgent() {
+        let mut clear = message("Rappelez ce numéro", "Dr. Sophie Martin");
+        clear.encrypted = Some(false);
+        let l = line(&clear);
+        assert!(l.contains("[NON VÉRIFIÉ: en clair, non signé]"), "{l}");
+        assert!(!l.contains("[URGENT]") && l.contains("urgent non vérifié"));
+        let mut forged = message("", "Dr. Sophie Martin");
+        forged.encrypted = Some(true);
+        forged.e2e_error = Some("E2E_BAD_SIGNATURE".into());
+        assert!(line(&forged).contains("[NON VÉRIFIÉ: E2E_BAD_SIGNATURE]"));
+    }
 }

@@ -25,6 +25,21 @@ pub fn sniff(head: &[u8]) -> Option<(&'static str, &'static str)> {
     }
 }
 
+/// Whether `size` bytes can be an encrypted attachment container: magic,
+/// 19-byte nonce prefix, then chunks of 64 KiB + 16-byte tag, the last one
+/// holding 0 to 64 KiB (see dmp-crypto's `attachment` module). The server has
+/// no key: the shape is what it can check.
+fn is_container_size(size: u64) -> bool {
+    const HEADER: u64 = 8 + 19;
+    const TAG: u64 = 16;
+    const CHUNK: u64 = 64 * 1024 + TAG;
+    let Some(body) = size.checked_sub(HEADER) else {
+        return false;
+    };
+    let rest = body % CHUNK;
+    body >= TAG && (rest == 0 || rest >= TAG)
+}
+
 /// The lower-case extension of a file name, `jpeg` counted as `jpg`.
 fn extension(name: &str) -> Option<String> {
     let ext = name.rsplit_once('.')?.1.to_ascii_lowercase();
@@ -112,7 +127,8 @@ pub async fn upload(
         extension(&name).ok_or_else(|| AppError::invalid("the file name has no extension"))?;
     let encrypted = ext == "enc";
     if !encrypted && state.config.require_e2e {
-        return Err(AppError::invalid(
+        return Err(AppError::new(
+            ErrorCode::E2eRequired,
             "this server only accepts end-to-end encrypted attachments (.enc)",
         )
         .with_status(StatusCode::UNSUPPORTED_MEDIA_TYPE));
@@ -177,6 +193,13 @@ pub async fn upload(
             return Err(AppError::invalid("file is empty"));
         }
         match kind {
+            Some(k) if k.0 == "enc" && ext == "enc" && !is_container_size(size) => {
+                Err(AppError::new(
+                    ErrorCode::MalformedEnvelope,
+                    "the .enc file is not a whole encrypted container (header and chunks)",
+                )
+                .with_status(StatusCode::UNSUPPORTED_MEDIA_TYPE))
+            }
             Some(k) if k.0 == ext => Ok(k),
             _ => Err(
                 AppError::invalid(format!("the content of the file is not a .{ext} file"))
@@ -368,6 +391,14 @@ mod tests {
     fn sniffing() {
         assert_eq!(sniff(b"%PDF-1.7\n").map(|k| k.0), Some("pdf"));
         assert_eq!(sniff(b"MZ\x90\x00"), None);
+        assert!(
+            is_container_size(8 + 19 + 16),
+            "an empty file is one empty chunk"
+        );
+        assert!(is_container_size(8 + 19 + 65552 + 16));
+        assert!(is_container_size(8 + 19 + 65552));
+        assert!(!is_container_size(8 + 19 + 15));
+        assert!(!is_container_size(8 + 19 + 65552 + 5));
         assert_eq!(
             sniff(b"PK\x03\x04....[Content_Types].xml").map(|k| k.0),
             Some("docx")

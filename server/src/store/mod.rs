@@ -3,6 +3,7 @@
 //! with its migrations embedded. Today there is one backend, SQLite
 //! ([`sqlite::SqliteStore`]); every backend must pass the same story test.
 
+pub mod anchor;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -175,11 +176,79 @@ impl AuditEvent {
         }
     }
 
+    /// The event with every field escaped ([`escape_field`]), as it is stored.
+    pub fn escaped(&self) -> Self {
+        let e = |s: &str| escape_field(s, MAX_AUDIT_FIELD_CHARS);
+        Self {
+            time: self.time,
+            actor: e(&self.actor),
+            action: e(&self.action),
+            target: e(&self.target),
+            outcome: e(&self.outcome),
+            meta: RequestMeta {
+                ip: e(&self.meta.ip),
+                user_agent: e(&self.meta.user_agent),
+                request_id: e(&self.meta.request_id),
+            },
+            session_id: e(&self.session_id),
+        }
+    }
+
     /// Ties the event to a messaging session.
     pub fn in_session(mut self, session: &SessionId) -> Self {
         self.session_id = session.to_string();
         self
     }
+}
+
+/// Longest stored audit field, in characters (a user agent or a path is cut there).
+pub const MAX_AUDIT_FIELD_CHARS: usize = 512;
+
+/// Whether a character must not reach a terminal or a log viewer raw: C0/C1
+/// controls (newline, ESC...), DEL, and the bidirectional overrides and
+/// isolates that can reorder what a reader sees.
+fn is_dangerous(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// An audit field as it is stored: backslash becomes `\\` and every
+/// dangerous character `\u{hex}`, so the text is unambiguous and holds no raw
+/// control character; cut at `max` characters (marked with `…`).
+pub fn escape_field(s: &str, max: usize) -> String {
+    let mut out = String::with_capacity(s.len().min(max * 4));
+    for (i, c) in s.chars().enumerate() {
+        if i == max {
+            out.push('…');
+            break;
+        }
+        match c {
+            '\\' => out.push_str("\\\\"),
+            c if is_dangerous(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A stored field made safe to print: escapes dangerous characters only
+/// (rows written before escaping existed may hold them raw); idempotent on
+/// rows written since.
+pub fn printable_field(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(is_dangerous) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    std::borrow::Cow::Owned(
+        s.chars()
+            .map(|c| {
+                if is_dangerous(c) {
+                    format!("\\u{{{:x}}}", c as u32)
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
 }
 
 /// A full audit row as the admin CLI shows it.
@@ -229,10 +298,17 @@ impl AuditRow {
 /// Result of `audit --verify`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AuditVerdict {
-    /// Every row's hash matches and links to the previous one.
+    /// Every row's hash matches and links to the previous one, and every
+    /// checkpoint (when the store has an anchor) matches its row.
     Intact {
         /// Rows checked.
         rows: u64,
+        /// Id of the last row (0 when empty).
+        last_row: i64,
+        /// The newest row a checkpoint anchors (rows after it were appended since).
+        anchored_through: Option<i64>,
+        /// Chain hash of the last row.
+        head: String,
     },
     /// The first row whose hash or link does not match.
     Broken {

@@ -8,6 +8,7 @@
 //! always means "on disk". Reads use a small pool of read-only connections on
 //! blocking threads; no lock is held across I/O on the async side.
 
+use super::anchor::{AuditAnchor, Checkpoint, CheckpointKind, Checkpoints};
 use super::*;
 use chrono::TimeZone;
 use parking_lot::Mutex;
@@ -47,6 +48,7 @@ pub struct SqliteStore {
     jobs: mpsc::Sender<Box<dyn WriteJob>>,
     readers: Arc<Mutex<Vec<Connection>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    anchor: Option<Arc<AuditAnchor>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -108,8 +110,22 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database file and starts the writer.
+    /// Opens (creating if needed) the database file and starts the writer,
+    /// without an audit anchor (tools and tests; the server uses
+    /// [`Self::open_anchored`]).
     pub fn open(path: impl Into<PathBuf>, durability: Durability) -> StoreResult<Self> {
+        Self::open_anchored(path, durability, None, std::time::Duration::ZERO)
+    }
+
+    /// Opens the database; the writer appends a checkpoint of the audit head
+    /// to `anchor` when it goes idle, and at most once per `interval` under
+    /// load (see [`super::anchor`]).
+    pub fn open_anchored(
+        path: impl Into<PathBuf>,
+        durability: Durability,
+        anchor: Option<Arc<AuditAnchor>>,
+        interval: std::time::Duration,
+    ) -> StoreResult<Self> {
         let path = path.into();
         private_database(&path)?;
         let conn = open_conn(&path, false)?;
@@ -120,14 +136,16 @@ impl SqliteStore {
         })?;
         migrate(&conn)?;
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+        let writer_anchor = anchor.clone();
         let handle = std::thread::Builder::new()
             .name("dmp-store-writer".into())
-            .spawn(move || writer_loop(conn, rx))?;
+            .spawn(move || writer_loop(conn, rx, writer_anchor, interval))?;
         Ok(Self {
             path,
             jobs: tx,
             readers: Arc::new(Mutex::new(Vec::new())),
             writer: Mutex::new(Some(handle)),
+            anchor,
         })
     }
 
@@ -256,6 +274,7 @@ fn in_savepoint<R>(
 ) -> StoreResult<R> {
     ctx.conn.execute_batch("SAVEPOINT op")?;
     let hash_before = ctx.last_hash.clone();
+    let id_before = ctx.last_id;
     match f(ctx) {
         Ok(r) => {
             ctx.conn.execute_batch("RELEASE op")?;
@@ -264,6 +283,7 @@ fn in_savepoint<R>(
         Err(e) => {
             let _ = ctx.conn.execute_batch("ROLLBACK TO op; RELEASE op");
             ctx.last_hash = hash_before;
+            ctx.last_id = id_before;
             Err(e)
         }
     }
@@ -274,13 +294,18 @@ fn in_savepoint<R>(
 pub(crate) struct WriteCtx<'c> {
     conn: &'c Connection,
     last_hash: String,
+    /// Id of the last audit row this batch appended.
+    last_id: Option<i64>,
     /// An unguarded operation failed after writing: the batch must not commit.
     abort: bool,
 }
 
 impl WriteCtx<'_> {
-    /// Appends one audit row, chained to the previous one.
+    /// Appends one audit row, chained to the previous one. Every field is
+    /// escaped first (control characters, bidi overrides), so no row holds a
+    /// raw control character, whatever a client put in a path or a header.
     fn audit(&mut self, ev: &AuditEvent) -> StoreResult<()> {
+        let ev = &ev.escaped();
         let time = ms(ev.time);
         let hash = audit_hash(&self.last_hash, time, ev);
         self.conn
@@ -301,6 +326,7 @@ impl WriteCtx<'_> {
                 self.last_hash,
                 hash
             ])?;
+        self.last_id = Some(self.conn.last_insert_rowid());
         self.last_hash = hash;
         Ok(())
     }
@@ -313,9 +339,37 @@ impl WriteCtx<'_> {
     }
 }
 
-fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Box<dyn WriteJob>>) {
+fn writer_loop(
+    conn: Connection,
+    mut rx: mpsc::Receiver<Box<dyn WriteJob>>,
+    anchor: Option<Arc<AuditAnchor>>,
+    interval: std::time::Duration,
+) {
     let mut batch: Vec<Box<dyn WriteJob>> = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = rx.blocking_recv() {
+    // The audit head not yet checkpointed, and when the last checkpoint was written.
+    let mut pending: Option<(i64, String)> = None;
+    let mut last_checkpoint: Option<std::time::Instant> = None;
+    let checkpoint = |head: &mut Option<(i64, String)>, at: &mut Option<std::time::Instant>| {
+        if let (Some(a), Some((id, hash))) = (&anchor, head.take()) {
+            if let Err(e) = a.append(CheckpointKind::Checkpoint, id, &hash) {
+                tracing::error!(error = %e, "cannot append an audit checkpoint");
+            }
+            *at = Some(std::time::Instant::now());
+        }
+    };
+    loop {
+        let first = match rx.try_recv() {
+            Ok(job) => job,
+            Err(mpsc::error::TryRecvError::Empty) => {
+                // Idle: anchor what the last batches appended.
+                checkpoint(&mut pending, &mut last_checkpoint);
+                match rx.blocking_recv() {
+                    Some(job) => job,
+                    None => break,
+                }
+            }
+            Err(mpsc::error::TryRecvError::Disconnected) => break,
+        };
         batch.push(first);
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -324,18 +378,36 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Box<dyn WriteJob>>) {
             }
         }
         let outcome = run_batch(&conn, &mut batch);
-        if let Err(e) = &outcome {
-            tracing::error!(error = %e, jobs = batch.len(), "store batch failed");
-            let _ = conn.execute_batch("ROLLBACK");
+        match &outcome {
+            Ok(Some(head)) => pending = Some(head.clone()),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(error = %e, jobs = batch.len(), "store batch failed");
+                let _ = conn.execute_batch("ROLLBACK");
+            }
         }
-        let commit = outcome.map_err(|e| e.to_string());
+        // Before the replies when nothing else waits, so that a caller that
+        // saw its write succeed (the admin CLI, then exiting) also has it
+        // anchored; under load, at most once per interval.
+        if pending.is_some()
+            && (rx.is_empty() || last_checkpoint.is_none_or(|t| t.elapsed() >= interval))
+        {
+            checkpoint(&mut pending, &mut last_checkpoint);
+        }
+        let commit = outcome.map(|_| ()).map_err(|e| e.to_string());
         for job in batch.drain(..) {
             job.finish(commit.clone());
         }
     }
+    checkpoint(&mut pending, &mut last_checkpoint);
 }
 
-fn run_batch(conn: &Connection, batch: &mut [Box<dyn WriteJob>]) -> rusqlite::Result<()> {
+/// Runs a batch in one transaction; returns the new audit head (row id and
+/// chain hash) when the batch appended audit rows.
+fn run_batch(
+    conn: &Connection,
+    batch: &mut [Box<dyn WriteJob>],
+) -> rusqlite::Result<Option<(i64, String)>> {
     conn.execute_batch("BEGIN IMMEDIATE")?;
     // Another process (the admin CLI) may have appended audit rows: read the head inside the lock.
     let last_hash: String = conn
@@ -347,6 +419,7 @@ fn run_batch(conn: &Connection, batch: &mut [Box<dyn WriteJob>]) -> rusqlite::Re
     let mut ctx = WriteCtx {
         conn,
         last_hash,
+        last_id: None,
         abort: false,
     };
     for job in batch.iter_mut() {
@@ -358,7 +431,139 @@ fn run_batch(conn: &Connection, batch: &mut [Box<dyn WriteJob>]) -> rusqlite::Re
             ));
         }
     }
-    conn.execute_batch("COMMIT")
+    conn.execute_batch("COMMIT")?;
+    Ok(ctx.last_id.map(|id| (id, ctx.last_hash)))
+}
+
+/// What the audit trail being verified is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trail {
+    /// The database in use: every checkpoint must match a row, the last one included.
+    Live,
+    /// A backup: it may end before the newest checkpoints, but every
+    /// checkpoint up to its end must match.
+    Backup,
+}
+
+/// Verifies the hash chain of the database behind `c` and, with an anchor,
+/// its checkpoints (see [`super::anchor`]).
+pub fn verify_trail(
+    c: &Connection,
+    anchor: Option<&AuditAnchor>,
+    trail: Trail,
+) -> StoreResult<AuditVerdict> {
+    let checkpoints = match anchor.map(AuditAnchor::read).transpose() {
+        Ok(None) => None,
+        Ok(Some(Checkpoints::Valid(mut v))) => {
+            v.sort_by_key(|cp| cp.row_id);
+            Some(v)
+        }
+        Ok(Some(Checkpoints::Forged { line })) => {
+            return Ok(AuditVerdict::Broken {
+                row_id: 0,
+                reason: format!(
+                    "checkpoint line {line} does not verify: forged, or made with another key"
+                ),
+            })
+        }
+        Err(e) => return Err(StoreError::Invalid(e.to_string())),
+    };
+    // Row 0 is the empty trail (a restore of a backup without audit rows).
+    let mut pending: std::collections::VecDeque<Checkpoint> = checkpoints
+        .iter()
+        .flatten()
+        .filter(|cp| cp.row_id > 0)
+        .cloned()
+        .collect();
+    let mut stmt = c.prepare(&format!("{AUDIT_SELECT} ORDER BY id ASC"))?;
+    let mut rows = stmt.query([])?;
+    let mut prev = AUDIT_GENESIS.to_owned();
+    let mut n = 0u64;
+    let mut last_id = 0i64;
+    let mut anchored: Option<i64> = None;
+    while let Some(r) = rows.next()? {
+        let row = audit_from_row(r)?;
+        let time_ms: i64 = r.get(1)?;
+        if row.prev_hash != prev {
+            return Ok(AuditVerdict::Broken {
+                row_id: row.id,
+                reason: "does not link to the previous row".into(),
+            });
+        }
+        let ev = AuditEvent {
+            time: row.time,
+            actor: row.actor.clone(),
+            action: row.action.clone(),
+            target: row.target.clone(),
+            outcome: row.outcome.clone(),
+            meta: RequestMeta {
+                ip: row.ip.clone(),
+                user_agent: row.user_agent.clone(),
+                request_id: row.request_id.clone(),
+            },
+            session_id: row.session_id.clone(),
+        };
+        if audit_hash(&prev, time_ms, &ev) != row.hash {
+            return Ok(AuditVerdict::Broken {
+                row_id: row.id,
+                reason: "content does not match its hash".into(),
+            });
+        }
+        while let Some(cp) = pending.front() {
+            if cp.row_id > row.id {
+                break;
+            }
+            if cp.row_id < row.id {
+                return Ok(AuditVerdict::Broken {
+                    row_id: cp.row_id,
+                    reason: "a row anchored by a checkpoint is missing".into(),
+                });
+            }
+            if cp.hash != row.hash {
+                return Ok(AuditVerdict::Broken {
+                    row_id: row.id,
+                    reason:
+                        "rewritten: the chain no longer has the hash a checkpoint anchored here"
+                            .into(),
+                });
+            }
+            anchored = Some(row.id);
+            pending.pop_front();
+        }
+        prev = row.hash;
+        last_id = row.id;
+        n += 1;
+    }
+    if trail == Trail::Live {
+        if let Some(cp) = pending.back() {
+            return Ok(AuditVerdict::Broken {
+                row_id: cp.row_id,
+                reason: format!(
+                    "truncated: a checkpoint anchors row {} but the trail ends at row {last_id}",
+                    cp.row_id
+                ),
+            });
+        }
+        if checkpoints.as_ref().is_some_and(Vec::is_empty) && n > 0 {
+            return Ok(AuditVerdict::Broken {
+                row_id: last_id,
+                reason: "no checkpoint anchors the trail (checkpoint file missing or emptied)"
+                    .into(),
+            });
+        }
+    }
+    Ok(AuditVerdict::Intact {
+        rows: n,
+        last_row: last_id,
+        anchored_through: anchored,
+        head: prev,
+    })
+}
+
+/// Verifies a database file that is not open (a backup about to be restored).
+pub fn verify_file(path: &Path, anchor: Option<&AuditAnchor>) -> StoreResult<AuditVerdict> {
+    let c = open_conn(path, true)?;
+    verify_trail(&c, anchor, Trail::Backup)
 }
 
 /// The chain hash of one audit row: SHA-256 over the previous hash and every
@@ -1556,45 +1761,9 @@ impl Store for SqliteStore {
     }
 
     async fn verify_audit(&self) -> StoreResult<AuditVerdict> {
-        self.read(|c| {
-            let mut stmt = c.prepare(&format!("{AUDIT_SELECT} ORDER BY id ASC"))?;
-            let mut rows = stmt.query([])?;
-            let mut prev = AUDIT_GENESIS.to_owned();
-            let mut n = 0u64;
-            while let Some(r) = rows.next()? {
-                let row = audit_from_row(r)?;
-                let time_ms: i64 = r.get(1)?;
-                if row.prev_hash != prev {
-                    return Ok(AuditVerdict::Broken {
-                        row_id: row.id,
-                        reason: "does not link to the previous row".into(),
-                    });
-                }
-                let ev = AuditEvent {
-                    time: row.time,
-                    actor: row.actor.clone(),
-                    action: row.action.clone(),
-                    target: row.target.clone(),
-                    outcome: row.outcome.clone(),
-                    meta: RequestMeta {
-                        ip: row.ip.clone(),
-                        user_agent: row.user_agent.clone(),
-                        request_id: row.request_id.clone(),
-                    },
-                    session_id: row.session_id.clone(),
-                };
-                if audit_hash(&prev, time_ms, &ev) != row.hash {
-                    return Ok(AuditVerdict::Broken {
-                        row_id: row.id,
-                        reason: "content does not match its hash".into(),
-                    });
-                }
-                prev = row.hash;
-                n += 1;
-            }
-            Ok(AuditVerdict::Intact { rows: n })
-        })
-        .await
+        let anchor = self.anchor.clone();
+        self.read(move |c| verify_trail(c, anchor.as_deref(), Trail::Live))
+            .await
     }
 
     async fn backup_to(&self, dest: &Path) -> StoreResult<()> {

@@ -167,9 +167,22 @@ pub async fn derive_credential(pre: &Value, password: &str) -> String {
     .unwrap()
 }
 
+/// The operator's migration mode (`require_e2e = false`, docs/security.md):
+/// tests about messaging mechanics send clear text; the end-to-end rule itself
+/// is tested with the default configuration.
+pub fn migration_mode(c: &mut Config) {
+    c.require_e2e = false;
+}
+
 impl TestServer {
+    /// A server with the default configuration (end-to-end required).
     pub async fn start() -> Self {
         Self::start_with(|_| {}).await
+    }
+
+    /// A server in migration mode, for tests that send clear text.
+    pub async fn start_migration() -> Self {
+        Self::start_with(migration_mode).await
     }
 
     pub async fn start_with(f: impl FnOnce(&mut Config)) -> Self {

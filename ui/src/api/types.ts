@@ -43,7 +43,10 @@ export type Message = {
   // client-side only:
   pending?: boolean;
   failed?: boolean;
+  /** Set by the Rust client: `true` for an end-to-end envelope, `false` for clear text (absent: not known yet). */
   encrypted?: boolean;
+  /** Set by the Rust client when an envelope failed a check (e.g. `E2E_BAD_SIGNATURE`); content is then empty. */
+  e2eError?: string;
 };
 
 export type SessionStatus = 'active' | 'archived' | 'closed';

@@ -9,6 +9,8 @@ const KEYS: Partial<Record<ErrorCode, MessageKey>> = {
   CONTEXT_ACCESS_DENIED: 'error.accessDenied',
   NOT_FOUND: 'error.notFound',
   VALIDATION_FAILED: 'error.validation',
+  E2E_REQUIRED: 'error.e2eRequired',
+  MALFORMED_ENVELOPE: 'error.e2eRequired',
   RATE_LIMIT_EXCEEDED: 'error.rateLimited',
   CONFLICT: 'error.conflict',
   NETWORK_UNAVAILABLE: 'error.network',

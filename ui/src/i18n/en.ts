@@ -144,6 +144,10 @@ export const en: Record<MessageKey, string> = {
   'message.deleteConfirmBody': 'It will be replaced by “Message deleted” for you and your contact. This cannot be undone.',
   'message.retry': 'Retry',
   'message.sendFailed': 'Sending failed.',
+  'message.unverified.clear': 'Unverified: clear-text message, neither end-to-end encrypted nor signed. Its author and content are not guaranteed.',
+  'message.unverified.failed': 'Unverified: this message failed the security check. Its content is hidden.',
+  'message.unverified.urgentIgnored': '(Marked urgent, but the urgency is ignored.)',
+  'error.e2eRequired': 'This server only accepts end-to-end encrypted messages.',
   'message.notEncrypted': 'not encrypted',
 
   'status.pending': 'Waiting to be sent',

@@ -146,6 +146,10 @@ export const fr = {
     'Il sera remplacé par « Message supprimé » pour vous et votre correspondant. Cette action est définitive.',
   'message.retry': 'Réessayer',
   'message.sendFailed': 'Échec de l’envoi.',
+  'message.unverified.clear': 'Non vérifié : message en clair, ni chiffré ni signé de bout en bout. Son auteur et son contenu ne sont pas garantis.',
+  'message.unverified.failed': 'Non vérifié : ce message n’a pas passé la vérification de sécurité. Son contenu est masqué.',
+  'message.unverified.urgentIgnored': '(Marqué urgent, mais l’urgence n’est pas prise en compte.)',
+  'error.e2eRequired': 'Ce serveur n’accepte que les messages chiffrés de bout en bout.',
   'message.notEncrypted': 'non chiffré',
 
   'status.pending': 'En attente d’envoi',

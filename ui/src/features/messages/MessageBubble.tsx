@@ -9,6 +9,17 @@ import { FlagBadge } from '../../components/Badge';
 import { errorKey } from '../../app/errorMessages';
 import { AttachmentView } from '../attachments/AttachmentView';
 
+/**
+ * Whether the Rust client said this message is not verified end to end: clear
+ * text (`encrypted: false`) or an envelope that failed a check (`e2eError`).
+ * Server-made system lines are not from a peer. Absent flags (an own message
+ * still in the outbox) are not a warning.
+ */
+export function isUnverified(message: Message): boolean {
+  if (message.type === 'system' || message.deletedAt) return false;
+  return message.encrypted === false || Boolean(message.e2eError);
+}
+
 export type TickState = 'pending' | 'failed' | 'sent' | 'delivered' | 'read';
 
 export function tickState(message: Message): TickState {
@@ -94,8 +105,17 @@ export function MessageBubble({ message, own, highlighted, failure, onRetry, onD
       ? 'bg-blue-500 text-white'
       : 'bg-gray-200 text-gray-800';
   const shape = own ? 'rounded-2xl rounded-br-md' : 'rounded-2xl rounded-bl-md';
-  const urgent = message.metadata.isUrgent && !deleted;
-  const border = state === 'failed' ? 'ring-2 ring-red-500' : urgent ? 'ring-2 ring-red-500 ring-offset-1' : '';
+  const unverified = isUnverified(message);
+  // Anyone could have set the flag on an unverified message: it is not shown as urgent.
+  const urgent = message.metadata.isUrgent && !deleted && !unverified;
+  const border =
+    state === 'failed'
+      ? 'ring-2 ring-red-500'
+      : unverified
+        ? 'outline-dashed outline-2 outline-offset-2 outline-amber-600'
+        : urgent
+          ? 'ring-2 ring-red-500 ring-offset-1'
+          : '';
 
   return (
     <div className={`group flex ${own ? 'justify-end' : 'justify-start'} motion-safe:animate-message-appear`}>
@@ -118,6 +138,19 @@ export function MessageBubble({ message, own, highlighted, failure, onRetry, onD
             } ${state === 'pending' ? 'opacity-80' : ''}`}
           >
             <p className="sr-only">{t(own ? 'message.fromMe' : 'message.from', { name: message.sender.name, time })}</p>
+            {unverified && (
+              <p
+                role="note"
+                data-testid="unverified-warning"
+                className="mb-1.5 flex items-start gap-1.5 rounded-md bg-amber-100 px-2 py-1 text-xs font-semibold text-amber-900 ring-1 ring-amber-400"
+              >
+                <AlertIcon className="mt-px h-3.5 w-3.5 shrink-0" />
+                <span>
+                  {t(message.e2eError ? 'message.unverified.failed' : 'message.unverified.clear')}
+                  {message.metadata.isUrgent && ` ${t('message.unverified.urgentIgnored')}`}
+                </span>
+              </p>
+            )}
             {(urgent || (message.metadata.requiresResponse && !deleted)) && (
               <div className="mb-1 flex flex-wrap gap-1">
                 {urgent && (
@@ -151,7 +184,7 @@ export function MessageBubble({ message, own, highlighted, failure, onRetry, onD
           <time dateTime={message.timestamp} aria-hidden="true">
             {time}
           </time>
-          {message.encrypted === false && <span className="text-amber-700">{t('message.notEncrypted')}</span>}
+          {message.encrypted === false && !deleted && <span className="text-amber-700">{t('message.notEncrypted')}</span>}
         </div>
         {state === 'failed' && (
           <div className="mt-1 flex items-center gap-2 text-xs text-red-700">
