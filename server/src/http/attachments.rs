@@ -46,10 +46,19 @@ fn clean_name(name: &str) -> String {
     }
 }
 
+/// The multipart body of an upload.
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)] // documentation only: the body is read as a stream
+pub struct UploadForm {
+    /// The file, with its name in the part's `Content-Disposition`.
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+}
+
 /// Uploads one file (multipart field `file`). It can then be listed in a send.
 #[utoipa::path(post, path = "/api/messaging/attachments", tag = "attachments", security(("bearer" = [])),
-    request_body(content_type = "multipart/form-data", description = "one part named `file` with a file name"),
-    responses((status = 201, body = Attachment), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    request_body(content_type = "multipart/form-data", content = UploadForm, description = "one part named `file` with a file name"),
+    responses((status = 201, body = Attachment), (status = 400, description = "VALIDATION_FAILED: no `file` part, no extension, empty file", body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 413, description = "VALIDATION_FAILED: file too large", body = ErrorBody),
               (status = 415, description = "VALIDATION_FAILED: type not allowed or content does not match", body = ErrorBody)))]
 pub async fn upload(
@@ -196,8 +205,11 @@ pub async fn upload(
 
 /// Downloads a file: its uploader before it is sent, the conversation's two participants after.
 #[utoipa::path(get, path = "/api/messaging/attachments/{attachment_id}", tag = "attachments", security(("bearer" = [])),
-    params(("attachment_id" = String, Path)),
-    responses((status = 200, description = "the file's bytes", content_type = "application/octet-stream"),
+    params(("attachment_id" = AttachmentId, Path)),
+    responses((status = 200, description = "the file's bytes, with the type established at upload", content(
+                  ("application/vnd.dmp.e2e" = Vec<u8>), ("application/pdf" = Vec<u8>), ("image/png" = Vec<u8>), ("image/jpeg" = Vec<u8>),
+                  ("application/msword" = Vec<u8>), ("application/vnd.openxmlformats-officedocument.wordprocessingml.document" = Vec<u8>)),
+                  headers(("Content-Disposition" = String, description = "attachment; filename=\"…\"")))),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn download(
     State(state): State<AppState>,
