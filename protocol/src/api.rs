@@ -91,7 +91,6 @@ pub struct SendRequest {
     pub metadata: MessageMetadata,
     /// Ids of attachments uploaded beforehand, each listed once.
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(unique_items = true))]
     pub attachments: Vec<AttachmentId>,
 }
 

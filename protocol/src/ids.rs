@@ -12,11 +12,9 @@ macro_rules! typed_id {
         $(#[$doc])*
         #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
         #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+        #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9_:-][A-Za-z0-9_.:-]{0,127}$"))]
         #[serde(transparent)]
-        pub struct $name(
-            #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9_:-][A-Za-z0-9_.:-]{0,127}$"))]
-            pub String,
-        );
+        pub struct $name(pub String);
 
         impl $name {
             /// Wraps a string as this id type (no validation; see [`is_valid_id`]).

@@ -11,7 +11,6 @@
 
 use crate::config::Config;
 use crate::http::{attachments, auth, contexts, keys, messages, ops, sessions};
-use dmp_protocol::api::*;
 use dmp_protocol::*;
 use serde_json::{json, Map, Value};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -206,6 +205,7 @@ fn apply_limits(doc: &mut Value, config: &Config) {
     }
     if let Some(a) = send.get_mut("attachments").and_then(Value::as_object_mut) {
         a.insert("maxItems".into(), json!(limits.max_attachments));
+        a.insert("uniqueItems".into(), json!(true));
     }
     // authSecret, salt and kdf switch the login together or not at all.
     if let Some(put) = schemas
@@ -338,7 +338,8 @@ mod tests {
                 assert!(has("500"), "{method} {path}: no 500");
             }
             for (code, r) in &responses {
-                if code.starts_with('4') || code.starts_with('5') {
+                // `/readyz` answers 503 with its own body; every `/api` failure is an ErrorBody.
+                if path.starts_with("/api/") && (code.starts_with('4') || code.starts_with('5')) {
                     let schema = &r["content"]["application/json"]["schema"]["$ref"];
                     assert_eq!(
                         schema, "#/components/schemas/ErrorBody",

@@ -207,9 +207,9 @@ pub async fn upload(
 #[utoipa::path(get, path = "/api/messaging/attachments/{attachment_id}", tag = "attachments", security(("bearer" = [])),
     params(("attachment_id" = AttachmentId, Path)),
     responses((status = 200, description = "the file's bytes, with the type established at upload", content(
-                  ("application/vnd.dmp.e2e" = Vec<u8>), ("application/pdf" = Vec<u8>), ("image/png" = Vec<u8>), ("image/jpeg" = Vec<u8>),
-                  ("application/msword" = Vec<u8>), ("application/vnd.openxmlformats-officedocument.wordprocessingml.document" = Vec<u8>)),
-                  headers(("Content-Disposition" = String, description = "attachment; filename=\"…\"")))),
+                  (String = "application/vnd.dmp.e2e"), (String = "application/pdf"), (String = "image/png"), (String = "image/jpeg"),
+                  (String = "application/msword"), (String = "application/vnd.openxmlformats-officedocument.wordprocessingml.document")),
+                  headers(("Content-Disposition" = String, description = "attachment; filename=\"…\""))),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn download(
     State(state): State<AppState>,

@@ -179,7 +179,7 @@ mod tests {
     #[test]
     fn json_errors_name_the_path_never_the_value() {
         assert_eq!(message("{not json"), "request body is not valid JSON");
-        assert_eq!(message(r#"{"name":"x"} trailing"#), "request body is not valid JSON");
+        assert_eq!(message(r#"{"name":"x","inner":{"count":1}} trailing"#), "request body is not valid JSON");
         assert_eq!(message(r#"{"inner":{"count":1}}"#), "missing field `name`");
         assert_eq!(
             message(r#"{"name":"x","inner":{}}"#),
