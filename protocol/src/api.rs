@@ -273,10 +273,16 @@ pub struct PreloginResponse {
 #[serde(rename_all = "camelCase")]
 pub struct PublicKeys {
     /// X25519 public key (32 bytes in base64url).
-    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = "^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$")
+    )]
     pub encryption_key: String,
     /// Ed25519 public key (32 bytes in base64url).
-    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = "^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$")
+    )]
     pub signing_key: String,
 }
 
@@ -291,7 +297,12 @@ pub struct KeyBackup {
     #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9_-]{32}$"))]
     pub nonce: String,
     /// base64url ciphertext (16 to 4096 bytes).
-    #[cfg_attr(feature = "openapi", schema(pattern = "^(?:[A-Za-z0-9_-]{4}){6,1364}(?:[A-Za-z0-9_-]{2}[AEIMQUYcgkosw048]|[A-Za-z0-9_-][AQgw])?$"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            pattern = "^(?:[A-Za-z0-9_-]{4}){6,1364}(?:[A-Za-z0-9_-]{2}[AEIMQUYcgkosw048]|[A-Za-z0-9_-][AQgw])?$"
+        )
+    )]
     pub ciphertext: String,
 }
 
@@ -307,11 +318,20 @@ pub struct PutKeysRequest {
     pub backup: KeyBackup,
     /// The new authentication secret (32 bytes in hex, derived on the client; never the password).
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(nullable = false, pattern = "^[0-9A-Fa-f]{64}$"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(nullable = false, pattern = "^[0-9A-Fa-f]{64}$")
+    )]
     pub auth_secret: Option<String>,
     /// base64url salt the secret was derived with (16 to 64 bytes).
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(nullable = false, pattern = "^(?:[A-Za-z0-9_-]{4}){6,20}(?:[A-Za-z0-9_-]{2}[AEIMQUYcgkosw048]|[A-Za-z0-9_-][AQgw])?$"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            nullable = false,
+            pattern = "^(?:[A-Za-z0-9_-]{4}){6,20}(?:[A-Za-z0-9_-]{2}[AEIMQUYcgkosw048]|[A-Za-z0-9_-][AQgw])?$"
+        )
+    )]
     pub salt: Option<String>,
     /// Argon2id parameters it was derived with.
     #[serde(default)]
@@ -363,7 +383,12 @@ pub struct ChangePasswordRequest {
     #[cfg_attr(feature = "openapi", schema(pattern = "^[0-9A-Fa-f]{64}$"))]
     pub new_auth_secret: String,
     /// New base64url salt (16 to 64 bytes).
-    #[cfg_attr(feature = "openapi", schema(pattern = "^(?:[A-Za-z0-9_-]{4}){6,20}(?:[A-Za-z0-9_-]{2}[AEIMQUYcgkosw048]|[A-Za-z0-9_-][AQgw])?$"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            pattern = "^(?:[A-Za-z0-9_-]{4}){6,20}(?:[A-Za-z0-9_-]{2}[AEIMQUYcgkosw048]|[A-Za-z0-9_-][AQgw])?$"
+        )
+    )]
     pub salt: String,
     /// Parameters used.
     pub kdf: KdfParams,

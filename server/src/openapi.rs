@@ -62,15 +62,60 @@ impl Modify for BearerAuth {
 /// per-source and per-user rate limits, the upload quota, the WebSocket
 /// caps. `(method, path, status, what)`.
 const LAYER_STATUSES: &[(&str, &str, u16, &str)] = &[
-    ("post", "/api/auth/login", 429, "RATE_LIMIT_EXCEEDED: too many attempts for this account or from this address"),
-    ("post", "/api/auth/prelogin", 429, "RATE_LIMIT_EXCEEDED: too many requests from this address"),
-    ("post", "/api/auth/refresh", 429, "RATE_LIMIT_EXCEEDED: too many requests from this address"),
-    ("post", "/api/messaging/send", 429, "RATE_LIMIT_EXCEEDED: too many messages; see Retry-After"),
-    ("post", "/api/messaging/attachments", 403, "CONTEXT_ACCESS_DENIED: this account may not upload (administrators)"),
-    ("post", "/api/messaging/attachments", 413, "VALIDATION_FAILED: the file, or the caller's upload quota, is too large"),
-    ("post", "/api/messaging/attachments", 429, "RATE_LIMIT_EXCEEDED: too many uploads; see Retry-After"),
-    ("get", "/api/messaging/ws", 400, "VALIDATION_FAILED: not a WebSocket upgrade request"),
-    ("get", "/api/messaging/ws", 429, "RATE_LIMIT_EXCEEDED: too many sockets for this user or this address, or too many upgrades"),
+    (
+        "post",
+        "/api/auth/login",
+        429,
+        "RATE_LIMIT_EXCEEDED: too many attempts for this account or from this address",
+    ),
+    (
+        "post",
+        "/api/auth/prelogin",
+        429,
+        "RATE_LIMIT_EXCEEDED: too many requests from this address",
+    ),
+    (
+        "post",
+        "/api/auth/refresh",
+        429,
+        "RATE_LIMIT_EXCEEDED: too many requests from this address",
+    ),
+    (
+        "post",
+        "/api/messaging/send",
+        429,
+        "RATE_LIMIT_EXCEEDED: too many messages; see Retry-After",
+    ),
+    (
+        "post",
+        "/api/messaging/attachments",
+        403,
+        "CONTEXT_ACCESS_DENIED: this account may not upload (administrators)",
+    ),
+    (
+        "post",
+        "/api/messaging/attachments",
+        413,
+        "VALIDATION_FAILED: the file, or the caller's upload quota, is too large",
+    ),
+    (
+        "post",
+        "/api/messaging/attachments",
+        429,
+        "RATE_LIMIT_EXCEEDED: too many uploads; see Retry-After",
+    ),
+    (
+        "get",
+        "/api/messaging/ws",
+        400,
+        "VALIDATION_FAILED: not a WebSocket upgrade request",
+    ),
+    (
+        "get",
+        "/api/messaging/ws",
+        429,
+        "RATE_LIMIT_EXCEEDED: too many sockets for this user or this address, or too many upgrades",
+    ),
 ];
 
 const METHODS: [&str; 8] = [
@@ -293,7 +338,10 @@ mod tests {
         expect("SessionStatus", &["active", "archived", "closed"]);
         let text = d.to_string();
         for rust_name in ["\"Ordonnance\"", "\"Patient\"", "\"Medecin\"", "\"Examen\""] {
-            assert!(!text.contains(rust_name), "{rust_name} leaks into the document");
+            assert!(
+                !text.contains(rust_name),
+                "{rust_name} leaks into the document"
+            );
         }
         assert_eq!(schemas["ContextType"]["type"], "string");
     }
@@ -372,7 +420,10 @@ mod tests {
         let send = &d["components"]["schemas"]["SendRequest"]["properties"];
         assert_eq!(send["content"]["maxLength"], 321);
         assert_eq!(send["attachments"]["maxItems"], 2);
-        assert_eq!(send["type"]["enum"], json!(["text", "image", "file", "voice"]));
+        assert_eq!(
+            send["type"]["enum"],
+            json!(["text", "image", "file", "voice"])
+        );
         config.require_e2e = true;
         let d = document(&config);
         let content = &d["components"]["schemas"]["SendRequest"]["properties"]["content"];

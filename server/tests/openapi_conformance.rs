@@ -24,7 +24,9 @@ fn schemathesis() -> Option<PathBuf> {
     }
     let venv = std::env::var_os("DMP_SCHEMATHESIS_VENV")
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/dmp-schemathesis")))?;
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/dmp-schemathesis"))
+        })?;
     let st = venv.join("bin/st");
     st.is_file().then_some(st)
 }
@@ -82,7 +84,10 @@ async fn run(
             let chars: Vec<char> = report.chars().collect();
             chars[chars.len().saturating_sub(20_000)..].iter().collect()
         };
-        Err(format!("schemathesis as {who} failed ({}):\n{tail}", out.status))
+        Err(format!(
+            "schemathesis as {who} failed ({}):\n{tail}",
+            out.status
+        ))
     }
 }
 

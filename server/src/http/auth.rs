@@ -26,8 +26,7 @@ pub async fn login(
     let LoginRequest { username, password } = req;
     let password = Zeroizing::new(password);
     // Characters, as the OpenAPI document's minLength/maxLength count them.
-    if username.is_empty() || username.chars().count() > 128 || password.chars().count() > 1024
-    {
+    if username.is_empty() || username.chars().count() > 128 || password.chars().count() > 1024 {
         return Err(AppError::invalid(
             "username must be 1-128 characters and password at most 1024 characters",
         ));

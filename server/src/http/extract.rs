@@ -21,10 +21,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         if !is_json(req.headers()) {
-            return Err(
-                AppError::invalid("expected a request with Content-Type: application/json")
-                    .with_status(StatusCode::UNSUPPORTED_MEDIA_TYPE),
-            );
+            return Err(AppError::invalid(
+                "expected a request with Content-Type: application/json",
+            )
+            .with_status(StatusCode::UNSUPPORTED_MEDIA_TYPE));
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|rej| {
             if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -179,7 +179,10 @@ mod tests {
     #[test]
     fn json_errors_name_the_path_never_the_value() {
         assert_eq!(message("{not json"), "request body is not valid JSON");
-        assert_eq!(message(r#"{"name":"x","inner":{"count":1}} trailing"#), "request body is not valid JSON");
+        assert_eq!(
+            message(r#"{"name":"x","inner":{"count":1}} trailing"#),
+            "request body is not valid JSON"
+        );
         assert_eq!(message(r#"{"inner":{"count":1}}"#), "missing field `name`");
         assert_eq!(
             message(r#"{"name":"x","inner":{}}"#),

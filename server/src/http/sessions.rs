@@ -101,6 +101,9 @@ pub async fn permissions(
     meta: RequestMeta,
     Path((kind, context_id, user_type, user_id)): Path<(ContextType, ContextId, UserType, UserId)>,
 ) -> AppResult<Json<PermissionResponse>> {
+    if !context_id.is_valid() || !user_id.is_valid() {
+        return Err(AppError::invalid("contextId or userId is malformed"));
+    }
     only_self(&state, &who, user_type, &user_id, "permission_check", &meta).await?;
     let (allowed, reason) = match state.directory.authorize(who.id(), kind, &context_id) {
         Ok(a) if a.context.patient_id == *who.id() => (true, "PATIENT_OF_CONTEXT"),
