@@ -33,6 +33,14 @@ if ! command -v tauri-driver >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/tauri-d
   log "installing tauri-driver"
   cargo install tauri-driver --version '^2' --locked
 fi
+if ! cargo deny --version 2>/dev/null | grep -q '^cargo-deny 0\.20\.'; then
+  log "installing cargo-deny"
+  cargo install cargo-deny --version '~0.20.2' --locked
+fi
+# schemathesis (PyPI, pinned) in a venv under ~/.cache, for server/tests/openapi_conformance.rs.
+log "schemathesis for the OpenAPI conformance test"
+DMP_SCHEMATHESIS="$(./scripts/install-schemathesis.sh)"
+export DMP_SCHEMATHESIS
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt clippy || true
 
 log "front end: npm ci, type check, unit tests, build (ui/dist is embedded in the desktop app)"
@@ -42,5 +50,7 @@ log "cargo fmt --check"
 cargo fmt --all -- --check
 log "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+log "cargo deny check bans licenses sources (the advisory database cannot be fetched here)"
+cargo deny --log-level error check bans licenses sources
 log "cargo nextest run (inside a private D-Bus session with gnome-keyring, Xvfb and dunst)"
 exec ./scripts/with-desktop-services.sh cargo nextest run --workspace --locked --no-fail-fast "$@"

@@ -9,10 +9,12 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginRequest {
-    /// Login name.
+    /// Login name (1-128 characters).
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 128))]
     pub username: String,
     /// Password, or for zero-knowledge accounts the authentication secret
     /// derived from it (never logged).
+    #[cfg_attr(feature = "openapi", schema(max_length = 1024))]
     pub password: String,
     /// The device token a previous successful login on this device returned:
     /// it gives this device its own failure budget, so that failures made by
@@ -87,17 +89,33 @@ pub struct SendRequest {
     pub context_type: ContextType,
     /// The record's id.
     pub context_id: ContextId,
-    /// Message content (opaque to the server).
+    /// Message content (opaque to the server). The document served by a
+    /// server states its length limit; it may be empty only when
+    /// `attachments` is not.
     pub content: String,
-    /// Kind of message (default `text`).
+    /// Kind of message (default `text`; `system` is made by the server only).
     #[serde(default, rename = "type")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = sendable_message_type))]
     pub kind: MessageType,
     /// Urgency flags.
     #[serde(default)]
     pub metadata: MessageMetadata,
-    /// Ids of attachments uploaded beforehand.
+    /// Ids of attachments uploaded beforehand, each listed once.
     #[serde(default)]
     pub attachments: Vec<AttachmentId>,
+}
+
+/// The message types a client may send (every one but `system`).
+#[cfg(feature = "openapi")]
+fn sendable_message_type() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(["text", "image", "file", "voice"]))
+        .default(Some(serde_json::json!("text")))
+        .description(Some(
+            "Kind of message (default `text`; `system` is made by the server only).",
+        ))
+        .build()
 }
 
 /// `GET /api/messaging/history/...` query.
@@ -105,8 +123,10 @@ pub struct SendRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
 pub struct HistoryQuery {
     /// Return messages with `seq` lower than this (the `nextBefore` of the previous page).
+    #[cfg_attr(feature = "openapi", param(minimum = 0))]
     pub before: Option<u64>,
     /// Page size, 1..=200 (default 50).
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 200))]
     pub limit: Option<u32>,
 }
 
@@ -215,6 +235,7 @@ pub struct ExportResponse {
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
 pub struct ExportQuery {
     /// Only `json` is produced by the server; documents are made by clients.
+    #[cfg_attr(feature = "openapi", param(pattern = "^json$"))]
     pub format: Option<String>,
 }
 
@@ -223,11 +244,14 @@ pub struct ExportQuery {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct KdfParams {
-    /// Memory in KiB.
+    /// Memory in KiB (19 MiB to 1 GiB).
+    #[cfg_attr(feature = "openapi", schema(minimum = 19456, maximum = 1048576))]
     pub memory_kib: u32,
-    /// Passes.
+    /// Passes (2-16).
+    #[cfg_attr(feature = "openapi", schema(minimum = 2, maximum = 16))]
     pub iterations: u32,
-    /// Lanes.
+    /// Lanes (1-16).
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 16))]
     pub parallelism: u32,
 }
 
@@ -235,7 +259,8 @@ pub struct KdfParams {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PreloginRequest {
-    /// Login name.
+    /// Login name (1-128 characters).
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 128))]
     pub username: String,
 }
 
@@ -258,9 +283,17 @@ pub struct PreloginResponse {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct PublicKeys {
-    /// X25519 public key.
+    /// X25519 public key (32 bytes in base64url).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = "^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$")
+    )]
     pub encryption_key: String,
-    /// Ed25519 public key.
+    /// Ed25519 public key (32 bytes in base64url).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = "^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$")
+    )]
     pub signing_key: String,
 }
 
@@ -268,11 +301,19 @@ pub struct PublicKeys {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KeyBackup {
-    /// Format version.
+    /// Format version (1).
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1))]
     pub version: u8,
-    /// base64url nonce.
+    /// base64url nonce (24 bytes).
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9_-]{32}$"))]
     pub nonce: String,
-    /// base64url ciphertext.
+    /// base64url ciphertext (16 to 4096 bytes).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            pattern = "^(?:[A-Za-z0-9_-]{4}){6,1364}(?:[A-Za-z0-9_-]{2}[AEIMQUYcgkosw048]|[A-Za-z0-9_-][AQgw])?$"
+        )
+    )]
     pub ciphertext: String,
 }
 
@@ -291,14 +332,26 @@ pub struct PutKeysRequest {
     pub public_keys: PublicKeys,
     /// The sealed private keys.
     pub backup: KeyBackup,
-    /// The new authentication secret (hex, derived on the client; never the password).
+    /// The new authentication secret (32 bytes in hex, derived on the client; never the password).
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(nullable = false, pattern = "^[0-9A-Fa-f]{64}$")
+    )]
     pub auth_secret: Option<String>,
-    /// base64url salt the secret was derived with.
+    /// base64url salt the secret was derived with (16 to 64 bytes).
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            nullable = false,
+            pattern = "^(?:[A-Za-z0-9_-]{4}){6,20}(?:[A-Za-z0-9_-]{2}[AEIMQUYcgkosw048]|[A-Za-z0-9_-][AQgw])?$"
+        )
+    )]
     pub salt: Option<String>,
     /// Argon2id parameters it was derived with.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub kdf: Option<KdfParams>,
 }
 
@@ -341,10 +394,18 @@ pub struct UserKeysResponse {
 pub struct ChangePasswordRequest {
     /// What the current password derives to (proves the user knows it); the
     /// password itself for a legacy account.
+    #[cfg_attr(feature = "openapi", schema(max_length = 1024))]
     pub current_auth_secret: String,
-    /// What the new password derives to.
+    /// What the new password derives to (32 bytes in hex).
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[0-9A-Fa-f]{64}$"))]
     pub new_auth_secret: String,
-    /// New base64url salt.
+    /// New base64url salt (16 to 64 bytes).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            pattern = "^(?:[A-Za-z0-9_-]{4}){6,20}(?:[A-Za-z0-9_-]{2}[AEIMQUYcgkosw048]|[A-Za-z0-9_-][AQgw])?$"
+        )
+    )]
     pub salt: String,
     /// Parameters used.
     pub kdf: KdfParams,

@@ -12,6 +12,7 @@ macro_rules! typed_id {
         $(#[$doc])*
         #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
         #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+        #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9_:-][A-Za-z0-9_.:-]{0,127}$"))]
         #[serde(transparent)]
         pub struct $name(pub String);
 
@@ -79,10 +80,16 @@ typed_id!(
     NotificationId
 );
 
-/// Ids are 1..=128 characters of `[A-Za-z0-9_.:-]`: enough for every id the
-/// DMP and the clients make, and nothing that could smuggle a path or markup.
+/// The shape of a valid id as a regular expression, for the OpenAPI document.
+pub const ID_PATTERN: &str = "^[A-Za-z0-9_:-][A-Za-z0-9_.:-]{0,127}$";
+
+/// Ids are 1..=128 characters of `[A-Za-z0-9_.:-]` that do not start with a
+/// dot: enough for every id the DMP and the clients make, and nothing that
+/// could smuggle a path or markup (`.` and `..` are not ids: HTTP clients
+/// rewrite them as path segments).
 pub fn is_valid_id(s: &str) -> bool {
     !s.is_empty()
+        && !s.starts_with('.')
         && s.len() <= MAX_ID_LEN
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'))
@@ -100,6 +107,9 @@ mod tests {
         ));
         assert!(!is_valid_id(""));
         assert!(!is_valid_id("../etc/passwd"));
+        assert!(!is_valid_id(".."));
+        assert!(!is_valid_id(".hidden"));
+        assert!(is_valid_id("a.b:c-d_e"));
         assert!(!is_valid_id("a b"));
         assert!(!is_valid_id(&"x".repeat(129)));
     }

@@ -8,7 +8,10 @@ use std::fmt;
 use std::str::FromStr;
 
 macro_rules! wire_enum {
-    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $s:literal),+ $(,)? }) => {
+    // `$s:tt`, not `$s:literal`: a `literal` fragment reaches derive macros wrapped
+    // in an invisible group that utoipa does not read, and the schema then shows
+    // the Rust variant names (`Ordonnance`) instead of the wire values.
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $s:tt),+ $(,)? }) => {
         $(#[$doc])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
         #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -298,6 +301,7 @@ pub struct Context {
     /// Title ("Ordonnance du 12/01/2026").
     pub title: String,
     /// Date of the record (YYYY-MM-DD).
+    #[cfg_attr(feature = "openapi", schema(format = Date))]
     pub date: String,
     /// Short description shown to the patient.
     pub summary: String,

@@ -61,10 +61,19 @@ fn clean_name(name: &str) -> String {
     }
 }
 
+/// The multipart body of an upload.
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)] // documentation only: the body is read as a stream
+pub struct UploadForm {
+    /// The file, with its name in the part's `Content-Disposition`.
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+}
+
 /// Uploads one file (multipart field `file`). It can then be listed in a send.
 #[utoipa::path(post, path = "/api/messaging/attachments", tag = "attachments", security(("bearer" = [])),
-    request_body(content_type = "multipart/form-data", description = "one part named `file` with a file name"),
-    responses((status = 201, body = Attachment), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    request_body(content_type = "multipart/form-data", content = UploadForm, description = "one part named `file` with a file name"),
+    responses((status = 201, body = Attachment), (status = 400, description = "VALIDATION_FAILED: no `file` part, no extension, empty file", body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, description = "CONTEXT_ACCESS_DENIED: administrator accounts cannot upload", body = ErrorBody),
               (status = 413, description = "VALIDATION_FAILED: file too large, or the user's attachment quota is reached", body = ErrorBody),
               (status = 429, description = "RATE_LIMIT_EXCEEDED: too many uploads", body = ErrorBody),
@@ -288,8 +297,11 @@ pub async fn purge_unused(state: &AppState) {
 
 /// Downloads a file: its uploader before it is sent, the conversation's two participants after.
 #[utoipa::path(get, path = "/api/messaging/attachments/{attachment_id}", tag = "attachments", security(("bearer" = [])),
-    params(("attachment_id" = String, Path)),
-    responses((status = 200, description = "the file's bytes", content_type = "application/octet-stream"),
+    params(("attachment_id" = AttachmentId, Path)),
+    responses((status = 200, description = "the file's bytes, with the type established at upload", content(
+                  (String = "application/vnd.dmp.e2e"), (String = "application/pdf"), (String = "image/png"), (String = "image/jpeg"),
+                  (String = "application/msword"), (String = "application/vnd.openxmlformats-officedocument.wordprocessingml.document")),
+                  headers(("Content-Disposition" = String, description = "attachment; filename=\"…\""))),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn download(
     State(state): State<AppState>,

@@ -35,9 +35,10 @@ pub async fn login(
         device_token,
     } = req;
     let password = Zeroizing::new(password);
-    if username.is_empty() || username.len() > 128 || password.len() > 1024 {
+    // Characters, as the OpenAPI document's minLength/maxLength count them.
+    if username.is_empty() || username.chars().count() > 128 || password.chars().count() > 1024 {
         return Err(AppError::invalid(
-            "username must be 1-128 bytes and password at most 1024 bytes",
+            "username must be 1-128 characters and password at most 1024 characters",
         ));
     }
     let now = state.now();

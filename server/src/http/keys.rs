@@ -89,8 +89,8 @@ pub async fn prelogin(
     Json(req): Json<PreloginRequest>,
 ) -> AppResult<Json<PreloginResponse>> {
     state.check_source(&state.auth_limiter, &meta)?;
-    if req.username.is_empty() || req.username.len() > 128 {
-        return Err(AppError::invalid("username must be 1-128 bytes"));
+    if req.username.is_empty() || req.username.chars().count() > 128 {
+        return Err(AppError::invalid("username must be 1-128 characters"));
     }
     let kdf = state.config.login.new_account_kdf();
     let user = state.store.user_by_username(&req.username).await?;
@@ -296,7 +296,7 @@ pub async fn put_my_keys(
 
 /// The public keys of someone the caller shares a context with.
 #[utoipa::path(get, path = "/api/keys/{user_id}", tag = "keys", security(("bearer" = [])),
-    params(("user_id" = String, Path)),
+    params(("user_id" = UserId, Path)),
     responses((status = 200, body = UserKeysResponse), (status = 401, body = ErrorBody),
               (status = 403, description = "no context in common", body = ErrorBody), (status = 404, description = "no keys published yet", body = ErrorBody)))]
 pub async fn user_keys(

@@ -13,7 +13,7 @@ use dmp_protocol::*;
 
 /// One page of a conversation, newest page first.
 #[utoipa::path(get, path = "/api/messaging/history/{context_type}/{context_id}", tag = "messages", security(("bearer" = [])),
-    params(("context_type" = ContextType, Path), ("context_id" = String, Path), HistoryQuery),
+    params(("context_type" = ContextType, Path), ("context_id" = ContextId, Path), HistoryQuery),
     responses((status = 200, body = HistoryResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, description = "CONTEXT_ACCESS_DENIED", body = ErrorBody)))]
 pub async fn history(
@@ -87,7 +87,7 @@ pub async fn send(
 
 /// Marks a message read (its recipient only).
 #[utoipa::path(patch, path = "/api/messaging/messages/{message_id}/read", tag = "messages", security(("bearer" = [])),
-    params(("message_id" = String, Path)),
+    params(("message_id" = MessageId, Path)),
     responses((status = 200, body = Message), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn mark_read(
     State(state): State<AppState>,
@@ -106,7 +106,7 @@ pub async fn mark_read(
 
 /// Deletes a message (its sender only): the content is removed, the tombstone and audit stay.
 #[utoipa::path(delete, path = "/api/messaging/messages/{message_id}", tag = "messages", security(("bearer" = [])),
-    params(("message_id" = String, Path)),
+    params(("message_id" = MessageId, Path)),
     responses((status = 200, description = "the tombstone", body = Message), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn delete(
@@ -120,7 +120,7 @@ pub async fn delete(
 
 /// The whole conversation of a context with its audit lines, for filing in the record.
 #[utoipa::path(get, path = "/api/messaging/export/{context_type}/{context_id}", tag = "messages", security(("bearer" = [])),
-    params(("context_type" = ContextType, Path), ("context_id" = String, Path), ExportQuery),
+    params(("context_type" = ContextType, Path), ("context_id" = ContextId, Path), ExportQuery),
     responses((status = 200, body = ExportResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn export(
     State(state): State<AppState>,

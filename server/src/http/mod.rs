@@ -4,126 +4,26 @@
 pub mod attachments;
 pub mod auth;
 pub mod contexts;
+mod extract;
 pub mod keys;
 pub mod messages;
 pub mod ops;
 pub mod sessions;
 
+pub use extract::{from_json_slice, Json, Path, Query};
+
 use crate::error::AppError;
 use crate::state::AppState;
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, MatchedPath, Request, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch, post};
 use axum::Router;
 use dmp_protocol::ErrorCode;
-use serde::de::DeserializeOwned;
 use std::time::Instant;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-
-/// JSON body extractor whose failures are `VALIDATION_FAILED` (400, 413 or 415).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Json<T>(pub T);
-
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
-    type Rejection = AppError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(Json(v)),
-            Err(rej) => Err(json_rejection(&rej)),
-        }
-    }
-}
-
-impl<T: serde::Serialize> IntoResponse for Json<T> {
-    fn into_response(self) -> Response {
-        axum::Json(self.0).into_response()
-    }
-}
-
-/// Turns a JSON rejection into a safe message: the field path and the kind
-/// of problem, never the offending value (it could be health data).
-fn json_rejection(rej: &JsonRejection) -> AppError {
-    match rej.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => AppError::invalid("request body is too large")
-            .with_status(StatusCode::PAYLOAD_TOO_LARGE),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-            AppError::invalid("expected a request with Content-Type: application/json")
-                .with_status(StatusCode::UNSUPPORTED_MEDIA_TYPE)
-        }
-        _ => match rej {
-            JsonRejection::JsonSyntaxError(_) => {
-                AppError::invalid("request body is not valid JSON")
-            }
-            JsonRejection::JsonDataError(e) => {
-                let text = e.body_text();
-                let detail = text
-                    .split_once("target type: ")
-                    .map(|(_, d)| d)
-                    .unwrap_or("");
-                if let Some(field) = detail
-                    .split("missing field `")
-                    .nth(1)
-                    .and_then(|s| s.split('`').next())
-                {
-                    AppError::invalid(format!("missing field `{field}`"))
-                } else if let Some((path, _)) =
-                    detail.split_once(": ").filter(|(p, _)| !p.contains(' '))
-                {
-                    AppError::invalid(format!("field `{path}` has a wrong type or value"))
-                } else {
-                    AppError::invalid("request body does not have the expected fields")
-                }
-            }
-            _ => AppError::invalid("request body could not be read"),
-        },
-    }
-}
-
-/// Path extractor whose failures are `VALIDATION_FAILED`.
-#[derive(Debug)]
-pub struct Path<T>(pub T);
-
-impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
-    type Rejection = AppError;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &S,
-    ) -> Result<Self, Self::Rejection> {
-        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Path(v)) => Ok(Path(v)),
-            Err(PathRejection::FailedToDeserializePathParams(_)) => {
-                Err(AppError::invalid("a path parameter is not valid (contextType is ordonnance or examen; userType is patient, medecin or admin)"))
-            }
-            Err(_) => Err(AppError::invalid("missing path parameter")),
-        }
-    }
-}
-
-/// Query extractor whose failures are `VALIDATION_FAILED`.
-#[derive(Debug)]
-pub struct Query<T>(pub T);
-
-impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Query<T> {
-    type Rejection = AppError;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &S,
-    ) -> Result<Self, Self::Rejection> {
-        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Query(v)) => Ok(Query(v)),
-            Err(QueryRejection::FailedToDeserializeQueryString(_)) | Err(_) => {
-                Err(AppError::invalid("query string is not valid"))
-            }
-        }
-    }
-}
 
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {

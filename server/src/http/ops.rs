@@ -37,7 +37,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 /// This API's OpenAPI document.
-#[utoipa::path(get, path = "/api/openapi.json", tag = "ops", responses((status = 200, description = "OpenAPI 3.1 document")))]
-pub async fn openapi() -> Response {
-    Json(crate::openapi::document()).into_response()
+#[utoipa::path(get, path = "/api/openapi.json", tag = "ops", responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json", body = Object)))]
+pub async fn openapi(State(state): State<AppState>) -> Response {
+    Json(crate::openapi::document(&state.config)).into_response()
 }

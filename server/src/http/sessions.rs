@@ -44,7 +44,7 @@ pub async fn create(
 
 /// Archives a session (either participant).
 #[utoipa::path(patch, path = "/api/messaging/sessions/{session_id}/archive", tag = "sessions", security(("bearer" = [])),
-    params(("session_id" = String, Path)),
+    params(("session_id" = SessionId, Path)),
     responses((status = 200, body = Session), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn archive(
     State(state): State<AppState>,
@@ -93,7 +93,7 @@ async fn only_self(
 
 /// Whether the caller may use a context's messaging, and why.
 #[utoipa::path(get, path = "/api/messaging/permissions/{context_type}/{context_id}/{user_type}/{user_id}", tag = "sessions", security(("bearer" = [])),
-    params(("context_type" = ContextType, Path), ("context_id" = String, Path), ("user_type" = UserType, Path), ("user_id" = String, Path)),
+    params(("context_type" = ContextType, Path), ("context_id" = ContextId, Path), ("user_type" = UserType, Path), ("user_id" = UserId, Path)),
     responses((status = 200, body = PermissionResponse), (status = 401, body = ErrorBody), (status = 403, description = "asking about someone else", body = ErrorBody)))]
 pub async fn permissions(
     State(state): State<AppState>,
@@ -101,6 +101,9 @@ pub async fn permissions(
     meta: RequestMeta,
     Path((kind, context_id, user_type, user_id)): Path<(ContextType, ContextId, UserType, UserId)>,
 ) -> AppResult<Json<PermissionResponse>> {
+    if !context_id.is_valid() || !user_id.is_valid() {
+        return Err(AppError::invalid("contextId or userId is malformed"));
+    }
     only_self(&state, &who, user_type, &user_id, "permission_check", &meta).await?;
     let (allowed, reason) = match state.directory.authorize(who.id(), kind, &context_id) {
         Ok(a) if a.context.patient_id == *who.id() => (true, "PATIENT_OF_CONTEXT"),
@@ -131,7 +134,7 @@ pub async fn permissions(
 
 /// The caller's messaging statistics.
 #[utoipa::path(get, path = "/api/messaging/stats/{user_type}/{user_id}", tag = "sessions", security(("bearer" = [])),
-    params(("user_type" = UserType, Path), ("user_id" = String, Path)),
+    params(("user_type" = UserType, Path), ("user_id" = UserId, Path)),
     responses((status = 200, body = StatsResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn stats(
     State(state): State<AppState>,
@@ -145,7 +148,7 @@ pub async fn stats(
 
 /// The caller's unseen notifications, newest first.
 #[utoipa::path(get, path = "/api/messaging/notifications/{user_type}/{user_id}", tag = "sessions", security(("bearer" = [])),
-    params(("user_type" = UserType, Path), ("user_id" = String, Path)),
+    params(("user_type" = UserType, Path), ("user_id" = UserId, Path)),
     responses((status = 200, body = NotificationsResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn notifications(
     State(state): State<AppState>,
