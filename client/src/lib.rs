@@ -265,8 +265,7 @@ impl DmpClient {
         // upgrade never accepts the legacy scheme again (downgrade attack).
         let (tokens, secret) = if pre.scheme == "zk-v1" {
             let keys = e2e::derive_for(password, &pre.salt, pre.kdf).await?;
-            let tokens =
-                api::login(&base, username, &keys.auth_secret, device.as_deref()).await?;
+            let tokens = api::login(&base, username, &keys.auth_secret, device.as_deref()).await?;
             (tokens, e2e::LoginSecret::Zk(keys))
         } else if upgraded.contains(&server_key, username) {
             return Err(ClientError::E2e {

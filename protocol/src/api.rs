@@ -19,7 +19,11 @@ pub struct LoginRequest {
     /// The device token a previous successful login on this device returned:
     /// it gives this device its own failure budget, so that failures made by
     /// others cannot lock it out (docs/security.md, "Throttling").
-    #[serde(default, rename = "deviceToken", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "deviceToken",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub device_token: Option<String>,
 }
 
@@ -28,7 +32,10 @@ impl std::fmt::Debug for LoginRequest {
         f.debug_struct("LoginRequest")
             .field("username", &self.username)
             .field("password", &"<redacted>")
-            .field("device_token", &self.device_token.as_ref().map(|_| "<redacted>"))
+            .field(
+                "device_token",
+                &self.device_token.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }

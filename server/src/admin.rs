@@ -3,7 +3,6 @@
 //! (the running server notices changes through the store's revision).
 
 use crate::auth::{check_password_policy, new_zk_login, NewZkLogin};
-use dmp_protocol::api::KdfParams;
 use crate::config::Config;
 use crate::store::anchor::CheckpointKind;
 use crate::store::sqlite::SqliteStore;
@@ -12,6 +11,7 @@ use crate::store::{
 };
 use anyhow::{bail, Context as _};
 use chrono::{NaiveDate, Utc};
+use dmp_protocol::api::KdfParams;
 use dmp_protocol::*;
 use serde::Deserialize;
 use std::collections::HashSet;

@@ -359,7 +359,8 @@ mod tests {
         let t = LoginThrottle::new(5, Duration::from_secs(30), Duration::from_secs(900));
         let t0 = Instant::now();
         for i in 0..1000 {
-            t.reserve_at(&name_key(&format!("sprayed.{i}")), t0).unwrap();
+            t.reserve_at(&name_key(&format!("sprayed.{i}")), t0)
+                .unwrap();
         }
         for _ in 0..5 {
             let _ = t.reserve_at("locked", t0 + Duration::from_secs(800));
@@ -389,7 +390,10 @@ mod tests {
         assert_eq!(written, 0);
         assert_eq!(a.admit_at(other, "login", t0), Some(0));
         assert_eq!(a.admit_at(ip, "refresh", t0), Some(0));
-        assert_eq!(a.admit_at(ip, "login", t0 + Duration::from_secs(61)), Some(999));
+        assert_eq!(
+            a.admit_at(ip, "login", t0 + Duration::from_secs(61)),
+            Some(999)
+        );
         a.admit_at(ip, "login", t0 + Duration::from_secs(62));
         let flushed = a.prune_at(t0 + Duration::from_secs(200));
         assert_eq!(flushed, vec![(ip, "login", 1)]);

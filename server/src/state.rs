@@ -141,7 +141,11 @@ impl AppState {
     }
 
     /// Takes one request of the source's budget in `limiter`; 429 beyond.
-    pub fn check_source(&self, limiter: &SourceLimiter, meta: &RequestMeta) -> Result<(), AppError> {
+    pub fn check_source(
+        &self,
+        limiter: &SourceLimiter,
+        meta: &RequestMeta,
+    ) -> Result<(), AppError> {
         limiter
             .check(source_ip(meta))
             .map_err(|wait| AppError::rate_limited(wait.as_secs().saturating_add(1)))

@@ -62,12 +62,7 @@ pub async fn upgrade(
             .is_ok_and(|o| state.config.allowed_origins.iter().any(|a| a == o));
         if !allowed {
             state
-                .audit_anonymous(
-                    "ws_origin",
-                    origin.to_str().unwrap_or("?"),
-                    "denied",
-                    &meta,
-                )
+                .audit_anonymous("ws_origin", origin.to_str().unwrap_or("?"), "denied", &meta)
                 .await;
             return AppError::new(ErrorCode::ContextAccessDenied, "origin not allowed")
                 .with_status(StatusCode::FORBIDDEN)

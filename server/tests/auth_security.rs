@@ -77,7 +77,10 @@ async fn a_stolen_access_token_cannot_take_the_account() {
     // The owner's device published keys and the backup (with proof).
     let owner = s.login(PATIENT).await;
     let secret = s.credential(PATIENT.0, PATIENT.1).await;
-    assert_eq!(put_keys(&s, &owner.access, &keys(&secret, 1, None)).await.0, 204);
+    assert_eq!(
+        put_keys(&s, &owner.access, &keys(&secret, 1, None)).await.0,
+        204
+    );
 
     // The attacker holds a copy of an access token of the owner.
     let stolen = s.login(PATIENT).await;
@@ -89,7 +92,8 @@ async fn a_stolen_access_token_cannot_take_the_account() {
     assert!(st == 400 || st == 422, "{st}");
     // Guesses of the current credential: refused and audited.
     for guess in ["patient-demo-2025", "00".repeat(32).as_str()] {
-        let (st, body) = put_keys(&s, &stolen.access, &keys(guess, 40, Some(&attacker_secret))).await;
+        let (st, body) =
+            put_keys(&s, &stolen.access, &keys(guess, 40, Some(&attacker_secret))).await;
         assert_eq!((st, error_code(&body)), (401, "AUTH_REQUIRED"));
     }
     let (st, body) = s
@@ -130,7 +134,11 @@ async fn a_stolen_access_token_cannot_take_the_account() {
     // buy more guesses than the login form.
     let mut codes = vec![];
     for _ in 0..6 {
-        codes.push(put_keys(&s, &stolen.access, &keys("wrong-guess", 40, None)).await.0);
+        codes.push(
+            put_keys(&s, &stolen.access, &keys("wrong-guess", 40, None))
+                .await
+                .0,
+        );
     }
     assert_eq!(codes, vec![401, 401, 401, 401, 401, 429]);
 }
@@ -146,7 +154,10 @@ async fn a_credential_change_ends_other_logins_at_once_and_tells_the_peers() {
     let mut b_ws = s.ws(&b).await;
 
     // First publication: nothing replaced, other logins stay; peers told.
-    assert_eq!(put_keys(&s, &a.access, &keys(&secret, 1, None)).await.0, 204);
+    assert_eq!(
+        put_keys(&s, &a.access, &keys(&secret, 1, None)).await.0,
+        204
+    );
     let ev = doctor_ws.next_of("keyChange").await;
     assert_eq!(ev, json!({"type": "keyChange", "userId": "patient_123"}));
     assert_eq!(s.get("/api/me", Some(&b.access)).await.0, 200);
@@ -163,10 +174,18 @@ async fn a_credential_change_ends_other_logins_at_once_and_tells_the_peers() {
     let (st, body) = s.get("/api/me", Some(&b.access)).await;
     assert_eq!((st, error_code(&body)), (401, "SESSION_EXPIRED"));
     let (st, _) = s
-        .post("/api/auth/refresh", None, json!({"refreshToken": b.refresh}))
+        .post(
+            "/api/auth/refresh",
+            None,
+            json!({"refreshToken": b.refresh}),
+        )
         .await;
     assert_eq!(st, 401);
-    assert_eq!(s.get("/api/me", Some(&a.access)).await.0, 200, "the caller stays");
+    assert_eq!(
+        s.get("/api/me", Some(&a.access)).await.0,
+        200,
+        "the caller stays"
+    );
     doctor_ws.next_of("keyChange").await;
     let (_, k) = s.get("/api/keys/patient_123", Some(&doctor.access)).await;
     assert_eq!(k["publicKeys"]["encryptionKey"], b64(&[7u8; 32]));
@@ -194,11 +213,12 @@ async fn parallel_guesses_run_at_most_max_failures_hashes() {
     let refused = results.iter().filter(|r| r.0 == 401).count();
     let throttled = results.iter().filter(|r| r.0 == 429).count();
     assert_eq!((refused, throttled), (5, 19), "max_failures = 5");
-    assert!(results
-        .iter()
-        .filter(|r| r.0 == 429)
-        .all(|r| r.2.is_some()));
-    assert_eq!(hashes(&s) - before, 5, "only the reserved attempts were hashed");
+    assert!(results.iter().filter(|r| r.0 == 429).all(|r| r.2.is_some()));
+    assert_eq!(
+        hashes(&s) - before,
+        5,
+        "only the reserved attempts were hashed"
+    );
 }
 
 #[tokio::test]
@@ -215,10 +235,15 @@ async fn an_attacker_cannot_lock_out_a_device_that_signed_in_before() {
         assert_eq!(st, 401);
     }
     let (st, _, retry) = login_body(&s, json!({"username": DOCTOR.0, "password": secret})).await;
-    assert_eq!((st, retry.is_some()), (429, true), "locked without the device token");
+    assert_eq!(
+        (st, retry.is_some()),
+        (429, true),
+        "locked without the device token"
+    );
     // A device token of another account does not help.
     let other_secret = s.credential(PATIENT.0, PATIENT.1).await;
-    let (_, other, _) = login_body(&s, json!({"username": PATIENT.0, "password": other_secret})).await;
+    let (_, other, _) =
+        login_body(&s, json!({"username": PATIENT.0, "password": other_secret})).await;
     let (st, _, _) = login_body(
         &s,
         json!({"username": DOCTOR.0, "password": secret, "deviceToken": other["deviceToken"]}),
@@ -260,19 +285,30 @@ async fn per_source_limits_on_auth_endpoints_and_upgrades() {
     let s = TestServer::start_with(|c| c.rate_limit.auth_per_source_per_minute = 4).await;
     for i in 0..4 {
         let (st, _) = s
-            .post("/api/auth/prelogin", None, json!({"username": format!("u{i}")}))
+            .post(
+                "/api/auth/prelogin",
+                None,
+                json!({"username": format!("u{i}")}),
+            )
             .await;
         assert_eq!(st, 200);
     }
     // Prelogin, login and refresh share the budget.
     for (path, body) in [
         ("/api/auth/prelogin", json!({"username": "sprayed"})),
-        ("/api/auth/login", json!({"username": "sprayed", "password": "x"})),
+        (
+            "/api/auth/login",
+            json!({"username": "sprayed", "password": "x"}),
+        ),
         ("/api/auth/refresh", json!({"refreshToken": "made-up"})),
     ] {
         let res = s.http.post(s.url(path)).json(&body).send().await.unwrap();
         assert_eq!(res.status(), 429, "{path}");
-        let wait: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+        let wait: u64 = res.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
         assert!((1..=16).contains(&wait), "{wait}");
         let (_, v) = into_parts(res).await;
         assert_eq!(error_code(&v), "RATE_LIMIT_EXCEEDED");
@@ -305,7 +341,11 @@ async fn anonymous_floods_do_not_grow_the_audit_trail() {
         .await;
         assert_eq!(st, 401);
         let (st, _) = s
-            .post("/api/auth/refresh", None, json!({"refreshToken": format!("made-up-{i}")}))
+            .post(
+                "/api/auth/refresh",
+                None,
+                json!({"refreshToken": format!("made-up-{i}")}),
+            )
             .await;
         assert_eq!(st, 401);
         let mut req = format!("{}/api/messaging/ws", s.ws_base)
@@ -335,15 +375,26 @@ async fn anonymous_floods_do_not_grow_the_audit_trail() {
 async fn prelogin_and_permissions_do_not_tell_what_exists() {
     let s = TestServer::start().await;
     let (_, real) = s
-        .post("/api/auth/prelogin", None, json!({"username": "jean.dupont"}))
+        .post(
+            "/api/auth/prelogin",
+            None,
+            json!({"username": "jean.dupont"}),
+        )
         .await;
     let (_, ghost) = s
-        .post("/api/auth/prelogin", None, json!({"username": "jean.dupond"}))
+        .post(
+            "/api/auth/prelogin",
+            None,
+            json!({"username": "jean.dupond"}),
+        )
         .await;
     assert_eq!(real["scheme"], "zk-v1");
     assert_eq!(ghost["scheme"], real["scheme"]);
     assert_eq!(ghost["kdf"], real["kdf"]);
-    assert_eq!(ghost["kdf"], json!({"memoryKib": 19456, "iterations": 2, "parallelism": 1}));
+    assert_eq!(
+        ghost["kdf"],
+        json!({"memoryKib": 19456, "iterations": 2, "parallelism": 1})
+    );
     let len = |v: &Value| B64.decode(v["salt"].as_str().unwrap()).unwrap().len();
     assert_eq!((len(&real), len(&ghost)), (16, 16));
 
@@ -376,7 +427,10 @@ async fn prelogin_and_permissions_do_not_tell_what_exists() {
     assert_eq!(foreign, unknown);
     assert_eq!(
         foreign,
-        (200, json!({"allowed": false, "reason": "NOT_A_PARTICIPANT"}))
+        (
+            200,
+            json!({"allowed": false, "reason": "NOT_A_PARTICIPANT"})
+        )
     );
 }
 

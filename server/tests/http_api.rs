@@ -365,7 +365,7 @@ async fn disabled_user_is_locked_out_at_once() {
         s.config.login.new_account_kdf(),
     )
     .await
-        .unwrap();
+    .unwrap();
     eventually("old token refused after password change", || async {
         s.get("/api/me", Some(&d.access)).await.0 == 401
     })
@@ -1041,7 +1041,10 @@ async fn keys_are_shared_only_with_peers_and_login_becomes_zero_knowledge() {
         "unknown users look like upgraded ones"
     );
     assert_eq!(ghost1, ghost2, "made-up salts are stable");
-    assert_eq!(ghost1["kdf"], pre["kdf"], "same parameters as real accounts");
+    assert_eq!(
+        ghost1["kdf"], pre["kdf"],
+        "same parameters as real accounts"
+    );
     assert_eq!(
         B64.decode(ghost1["salt"].as_str().unwrap()).unwrap().len(),
         B64.decode(pre["salt"].as_str().unwrap()).unwrap().len(),

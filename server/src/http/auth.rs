@@ -125,9 +125,7 @@ pub async fn refresh(
     state.check_source(&state.auth_limiter, &meta)?;
     let old = Zeroizing::new(req.refresh_token);
     if old.is_empty() || old.len() > 256 {
-        state
-            .audit_anonymous("refresh", "", "failed", &meta)
-            .await;
+        state.audit_anonymous("refresh", "", "failed", &meta).await;
         return Err(AppError::expired());
     }
     let now = state.now();
@@ -168,9 +166,7 @@ pub async fn refresh(
         }
         Rotation::Invalid => Err(AppError::expired()),
         Rotation::Unknown => {
-            state
-                .audit_anonymous("refresh", "", "failed", &meta)
-                .await;
+            state.audit_anonymous("refresh", "", "failed", &meta).await;
             Err(AppError::expired())
         }
     }

@@ -452,8 +452,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> StoreResult<()>;
     /// Sets a new login credential (zero-knowledge), drops the key backup
     /// sealed under the old one and revokes every login of the user.
-    async fn set_password(&self, user: &UserId, zk: ZkLogin, audit: AuditEvent)
-        -> StoreResult<()>;
+    async fn set_password(&self, user: &UserId, zk: ZkLogin, audit: AuditEvent) -> StoreResult<()>;
 
     /// The key material of a user.
     async fn user_keys(&self, user: &UserId) -> StoreResult<UserKeys>;

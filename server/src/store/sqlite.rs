@@ -970,12 +970,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn set_password(
-        &self,
-        user: &UserId,
-        zk: ZkLogin,
-        audit: AuditEvent,
-    ) -> StoreResult<()> {
+    async fn set_password(&self, user: &UserId, zk: ZkLogin, audit: AuditEvent) -> StoreResult<()> {
         let user = user.clone();
         self.write(move |w| {
             let now = ms(audit.time);
