@@ -334,6 +334,7 @@ pub struct PutKeysRequest {
     /// The current login credential, exactly as `/api/auth/login` takes it:
     /// the authentication secret of a zero-knowledge account, the password of
     /// a legacy one (never logged).
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 1024))]
     pub current_secret: String,
     /// The public keys.
     pub public_keys: PublicKeys,
@@ -401,7 +402,7 @@ pub struct UserKeysResponse {
 pub struct ChangePasswordRequest {
     /// What the current password derives to (proves the user knows it); the
     /// password itself for a legacy account.
-    #[cfg_attr(feature = "openapi", schema(max_length = 1024))]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 1024))]
     pub current_auth_secret: String,
     /// What the new password derives to (32 bytes in hex).
     #[cfg_attr(feature = "openapi", schema(pattern = "^[0-9A-Fa-f]{64}$"))]

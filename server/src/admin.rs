@@ -7,7 +7,8 @@ use crate::config::Config;
 use crate::store::anchor::CheckpointKind;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{
-    printable_field, AuditEvent, AuditVerdict, ContextRecord, RequestMeta, Store, UserRecord, ZkLogin,
+    printable_field, AuditEvent, AuditVerdict, ContextRecord, RequestMeta, Store, UserRecord,
+    ZkLogin,
 };
 use anyhow::{bail, Context as _};
 use chrono::{NaiveDate, Utc};

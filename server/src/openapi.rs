@@ -413,7 +413,11 @@ mod tests {
     /// The document follows the configuration it is served with.
     #[test]
     fn limits_come_from_the_configuration() {
-        let mut config = Config::default();
+        // Migration mode documents clear text; the default documents envelopes.
+        let mut config = Config {
+            require_e2e: false,
+            ..Config::default()
+        };
         config.limits.max_message_length = 321;
         config.limits.max_attachments = 2;
         let d = document(&config);

@@ -320,7 +320,7 @@ async fn per_source_limits_on_auth_endpoints_and_upgrades() {
     let req = format!("{}/api/messaging/ws", s.ws_base)
         .into_client_request()
         .unwrap();
-    match tokio_tungstenite::connect_async(req).await {
+    match s.ws_connect(req).await {
         Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
             assert_eq!(res.status(), 429);
             assert!(res.headers().get("retry-after").is_some());
@@ -353,7 +353,7 @@ async fn anonymous_floods_do_not_grow_the_audit_trail() {
             .unwrap();
         req.headers_mut()
             .insert("origin", "https://evil.example".parse().unwrap());
-        assert!(tokio_tungstenite::connect_async(req).await.is_err());
+        assert!(s.ws_connect(req).await.is_err());
     }
     // Locked names (5 attempts each) are folded too.
     for _ in 0..20 {

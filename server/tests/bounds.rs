@@ -18,8 +18,8 @@ async fn try_ws(s: &TestServer, login: &Login) -> Result<Ws, u16> {
         "authorization",
         format!("Bearer {}", login.access).parse().unwrap(),
     );
-    match tokio_tungstenite::connect_async(req).await {
-        Ok((stream, _)) => {
+    match s.ws_connect(req).await {
+        Ok(stream) => {
             let mut ws = Ws { stream };
             ws.next_of("ready").await;
             Ok(ws)
@@ -104,7 +104,7 @@ async fn websocket_caps_per_user_and_per_source() {
 
 #[tokio::test]
 async fn resume_naming_300_foreign_sessions_is_refused_once() {
-    let s = TestServer::start().await;
+    let s = TestServer::start_migration().await;
     let (p, d) = (s.login(PATIENT).await, s.login(DOCTOR).await);
     let (st, sent) = s.send(&d, ORD, "own-1", "bonjour").await;
     assert_eq!(st, 201);
@@ -156,7 +156,11 @@ async fn admins_cannot_upload() {
 
 #[tokio::test]
 async fn upload_quota_and_rate_per_user() {
-    let s = TestServer::start_with(|c| c.uploads.quota_bytes_per_user = 3000).await;
+    let s = TestServer::start_with(|c| {
+        migration_mode(c);
+        c.uploads.quota_bytes_per_user = 3000;
+    })
+    .await;
     let p = s.login(PATIENT).await;
     assert_eq!(upload(&s, &p, "a.pdf", pdf(2000)).await.0, 201);
     let (st, body) = upload(&s, &p, "b.pdf", pdf(2000)).await;
@@ -182,6 +186,7 @@ async fn upload_quota_and_rate_per_user() {
     assert_eq!(parts, 0);
 
     let s = TestServer::start_with(|c| {
+        migration_mode(c);
         c.uploads.burst = 3.0;
         c.uploads.per_minute = 1.0;
     })
@@ -199,7 +204,11 @@ async fn upload_quota_and_rate_per_user() {
 
 #[tokio::test]
 async fn unattached_uploads_and_part_files_are_purged() {
-    let s = TestServer::start_with(|c| c.uploads.orphan_after_hours = 24).await;
+    let s = TestServer::start_with(|c| {
+        migration_mode(c);
+        c.uploads.orphan_after_hours = 24;
+    })
+    .await;
     let state = s.server.as_ref().unwrap().state.clone();
     let p = s.login(PATIENT).await;
     let (_, orphan) = upload(&s, &p, "orphan.pdf", pdf(100)).await;
@@ -302,7 +311,11 @@ async fn metrics_are_apart_and_labels_are_a_fixed_set() {
 async fn files_are_private() {
     use std::os::unix::fs::PermissionsExt;
     // A data directory the server creates itself (a temporary one is 0700 already).
-    let s = TestServer::start_with(|c| c.data_dir = c.data_dir.join("data")).await;
+    let s = TestServer::start_with(|c| {
+        migration_mode(c);
+        c.data_dir = c.data_dir.join("data");
+    })
+    .await;
     let p = s.login(PATIENT).await;
     assert_eq!(s.send(&p, ORD, "f-1", "bonjour").await.0, 201);
     let (st, a) = upload(&s, &p, "scan.pdf", pdf(100)).await;

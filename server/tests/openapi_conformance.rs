@@ -108,11 +108,14 @@ async fn schemathesis_finds_no_failure_as_patient_or_doctor() {
         c.rate_limit.send_per_second = 10_000.0;
         c.rate_limit.send_burst = 10_000.0;
         c.login.max_failures = 1_000_000;
+        c.rate_limit.auth_per_source_per_minute = 1_000_000;
+        c.uploads.per_minute = 100_000.0;
+        c.uploads.burst = 100_000.0;
         c.require_e2e = false;
     })
     .await;
-    // When the harness serves TLS, this is the test CA it made.
-    let ca_file: Option<PathBuf> = None;
+    // The harness serves TLS with a CA it made: schemathesis trusts only that one.
+    let ca_file = Some(s.ca_file.clone());
     let mut failures = Vec::new();
     for who in [PATIENT, DOCTOR] {
         let login = s.login(who).await;

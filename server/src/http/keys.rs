@@ -144,9 +144,9 @@ async fn check_proof(
     action: &str,
     meta: &RequestMeta,
 ) -> AppResult<()> {
-    if proof.is_empty() || proof.len() > 1024 {
+    if proof.is_empty() || proof.chars().count() > 1024 {
         return Err(AppError::invalid(
-            "the current password (or authentication secret) is required, at most 1024 bytes",
+            "the current password (or authentication secret) is required, at most 1024 characters",
         ));
     }
     let key = name_key(&who.user.username);
