@@ -161,7 +161,7 @@ mod tests {
 
     fn message(seq: u64, content: &str, encrypted: Option<bool>, error: Option<&str>) -> Message {
         Message {
-            id: MessageId::new(&format!("m{seq}")),
+            id: MessageId::new(format!("m{seq}")),
             content: content.into(),
             kind: MessageType::Text,
             sender: participant("medecin_456", UserType::Medecin, "Dr. Sophie Martin"),
@@ -177,7 +177,7 @@ mod tests {
                 is_urgent: true,
                 requires_response: false,
             },
-            client_message_id: ClientMessageId::new(&format!("c{seq}")),
+            client_message_id: ClientMessageId::new(format!("c{seq}")),
             session_id: SessionId::new("s1"),
             seq,
             delivered_at: None,

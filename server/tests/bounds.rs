@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
@@ -39,20 +39,6 @@ fn pdf(len: usize) -> Vec<u8> {
     let mut v = b"%PDF-1.7\n".to_vec();
     v.resize(len, b' ');
     v
-}
-
-async fn upload(s: &TestServer, who: &Login, name: &str, bytes: Vec<u8>) -> (u16, Value) {
-    let part = reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned());
-    let form = reqwest::multipart::Form::new().part("file", part);
-    let res = s
-        .http
-        .post(s.url("/api/messaging/attachments"))
-        .bearer_auth(&who.access)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    into_parts(res).await
 }
 
 #[tokio::test]
@@ -150,7 +136,7 @@ async fn resume_naming_300_foreign_sessions_is_refused_once() {
 async fn admins_cannot_upload() {
     let s = TestServer::start().await;
     let a = s.login(ADMIN).await;
-    let (st, body) = upload(&s, &a, "scan.pdf", pdf(100)).await;
+    let (st, body) = upload(&s, &a, "scan.pdf", &pdf(100)).await;
     assert_eq!((st, error_code(&body)), (403, "CONTEXT_ACCESS_DENIED"));
 }
 
@@ -162,16 +148,16 @@ async fn upload_quota_and_rate_per_user() {
     })
     .await;
     let p = s.login(PATIENT).await;
-    assert_eq!(upload(&s, &p, "a.pdf", pdf(2000)).await.0, 201);
-    let (st, body) = upload(&s, &p, "b.pdf", pdf(2000)).await;
+    assert_eq!(upload(&s, &p, "a.pdf", &pdf(2000)).await.0, 201);
+    let (st, body) = upload(&s, &p, "b.pdf", &pdf(2000)).await;
     assert_eq!((st, error_code(&body)), (413, "VALIDATION_FAILED"));
     assert!(body["error"]["message"].as_str().unwrap().contains("quota"));
     // What fits still passes; another user has their own quota.
-    assert_eq!(upload(&s, &p, "c.pdf", pdf(900)).await.0, 201);
-    let (st, _) = upload(&s, &p, "d.pdf", pdf(200)).await;
+    assert_eq!(upload(&s, &p, "c.pdf", &pdf(900)).await.0, 201);
+    let (st, _) = upload(&s, &p, "d.pdf", &pdf(200)).await;
     assert_eq!(st, 413);
     let d = s.login(DOCTOR).await;
-    assert_eq!(upload(&s, &d, "e.pdf", pdf(2000)).await.0, 201);
+    assert_eq!(upload(&s, &d, "e.pdf", &pdf(2000)).await.0, 201);
     // No .part file is left by the refused uploads.
     let parts = std::fs::read_dir(s.config.attachments_dir())
         .unwrap()
@@ -193,13 +179,13 @@ async fn upload_quota_and_rate_per_user() {
     .await;
     let p = s.login(PATIENT).await;
     for i in 0..3 {
-        assert_eq!(upload(&s, &p, &format!("{i}.pdf"), pdf(100)).await.0, 201);
+        assert_eq!(upload(&s, &p, &format!("{i}.pdf"), &pdf(100)).await.0, 201);
     }
-    let (st, body) = upload(&s, &p, "4.pdf", pdf(100)).await;
+    let (st, body) = upload(&s, &p, "4.pdf", &pdf(100)).await;
     assert_eq!((st, error_code(&body)), (429, "RATE_LIMIT_EXCEEDED"));
     // The limit is per user.
     let d = s.login(DOCTOR).await;
-    assert_eq!(upload(&s, &d, "x.pdf", pdf(100)).await.0, 201);
+    assert_eq!(upload(&s, &d, "x.pdf", &pdf(100)).await.0, 201);
 }
 
 #[tokio::test]
@@ -211,8 +197,8 @@ async fn unattached_uploads_and_part_files_are_purged() {
     .await;
     let state = s.server.as_ref().unwrap().state.clone();
     let p = s.login(PATIENT).await;
-    let (_, orphan) = upload(&s, &p, "orphan.pdf", pdf(100)).await;
-    let (_, kept) = upload(&s, &p, "kept.pdf", pdf(100)).await;
+    let (_, orphan) = upload(&s, &p, "orphan.pdf", &pdf(100)).await;
+    let (_, kept) = upload(&s, &p, "kept.pdf", &pdf(100)).await;
     let (orphan, kept) = (
         orphan["id"].as_str().unwrap().to_owned(),
         kept["id"].as_str().unwrap().to_owned(),
@@ -318,7 +304,7 @@ async fn files_are_private() {
     .await;
     let p = s.login(PATIENT).await;
     assert_eq!(s.send(&p, ORD, "f-1", "bonjour").await.0, 201);
-    let (st, a) = upload(&s, &p, "scan.pdf", pdf(100)).await;
+    let (st, a) = upload(&s, &p, "scan.pdf", &pdf(100)).await;
     assert_eq!(st, 201);
     let store = dmp_server::app::open_store(&s.config).unwrap();
     let backup = s.dir.path().join("backup.sqlite3");

@@ -675,20 +675,6 @@ pub fn png_bytes() -> Vec<u8> {
     v
 }
 
-pub async fn upload(s: &TestServer, who: &Login, name: &str, bytes: &[u8]) -> (u16, Value) {
-    let part = reqwest::multipart::Part::bytes(bytes.to_vec()).file_name(name.to_owned());
-    let form = reqwest::multipart::Form::new().part("file", part);
-    let res = s
-        .http
-        .post(s.url("/api/messaging/attachments"))
-        .bearer_auth(&who.access)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    into_parts(res).await
-}
-
 #[tokio::test]
 async fn limits_are_enforced() {
     let s = TestServer::start_with(|c| {

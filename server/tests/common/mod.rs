@@ -518,3 +518,17 @@ where
     }
     panic!("timed out waiting for: {what}");
 }
+
+pub async fn upload(s: &TestServer, who: &Login, name: &str, bytes: &[u8]) -> (u16, Value) {
+    let part = reqwest::multipart::Part::bytes(bytes.to_vec()).file_name(name.to_owned());
+    let form = reqwest::multipart::Form::new().part("file", part);
+    let res = s
+        .http
+        .post(s.url("/api/messaging/attachments"))
+        .bearer_auth(&who.access)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    into_parts(res).await
+}
