@@ -77,9 +77,14 @@ pub(crate) fn tls_failure(err: &(dyn std::error::Error + 'static)) -> Option<Str
         if let Some(r) = e.downcast_ref::<rustls::Error>() {
             return Some(describe(r));
         }
+        // An `io::Error`'s `source()` skips the error it wraps (hyper wraps
+        // tokio-rustls's `io::Error(InvalidData, rustls::Error)` in another
+        // `io::Error`): descend through `get_ref` instead.
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            if let Some(r) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-                return Some(describe(r));
+            if let Some(inner) = io.get_ref() {
+                let inner: &(dyn std::error::Error + 'static) = inner;
+                cur = Some(inner);
+                continue;
             }
         }
         cur = e.source();

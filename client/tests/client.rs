@@ -607,6 +607,8 @@ fn dmp_cli_end_to_end() {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_dmp"));
         cmd.args(args)
             .env("DMP_CLIENT_DATA_DIR", dir.path())
+            // The test server's certificate is signed by the test CA.
+            .env("DMP_CA_FILE", ca_file())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         cmd.stdin(if stdin.is_some() {

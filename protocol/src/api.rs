@@ -253,12 +253,15 @@ pub struct ExportQuery {
 pub struct KdfParams {
     /// Memory in KiB (19 MiB to 1 GiB).
     #[cfg_attr(feature = "openapi", schema(minimum = 19456, maximum = 1048576))]
+    #[serde(deserialize_with = "whole::deserialize")]
     pub memory_kib: u32,
     /// Passes (2-16).
     #[cfg_attr(feature = "openapi", schema(minimum = 2, maximum = 16))]
+    #[serde(deserialize_with = "whole::deserialize")]
     pub iterations: u32,
     /// Lanes (1-16).
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 16))]
+    #[serde(deserialize_with = "whole::deserialize")]
     pub parallelism: u32,
 }
 
@@ -310,6 +313,7 @@ pub struct PublicKeys {
 pub struct KeyBackup {
     /// Format version (1).
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1))]
+    #[serde(deserialize_with = "whole::deserialize")]
     pub version: u8,
     /// base64url nonce (24 bytes).
     #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9_-]{32}$"))]
@@ -433,4 +437,66 @@ impl std::fmt::Debug for ChangePasswordRequest {
 pub struct HealthResponse {
     /// `ok` or `unavailable`.
     pub status: String,
+}
+
+/// Integer fields that also accept a JSON number with a zero fraction
+/// (`2.0`): JSON Schema counts it as an integer, so a client that follows the
+/// OpenAPI document may send it (docs/openapi.md).
+mod whole {
+    use serde::de::{Deserializer, Error, Unexpected, Visitor};
+    use std::fmt;
+    use std::marker::PhantomData;
+
+    pub(super) fn deserialize<'de, D, T>(d: D) -> Result<T, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: TryFrom<u64>,
+    {
+        struct Whole<T>(PhantomData<T>);
+        impl<T: TryFrom<u64>> Visitor<'_> for Whole<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a whole number in range")
+            }
+            fn visit_u64<E: Error>(self, v: u64) -> Result<T, E> {
+                T::try_from(v).map_err(|_| E::invalid_value(Unexpected::Unsigned(v), &self))
+            }
+            fn visit_i64<E: Error>(self, v: i64) -> Result<T, E> {
+                let u =
+                    u64::try_from(v).map_err(|_| E::invalid_value(Unexpected::Signed(v), &self))?;
+                self.visit_u64(u)
+            }
+            fn visit_f64<E: Error>(self, v: f64) -> Result<T, E> {
+                if v.fract() == 0.0 && (0.0..=u32::MAX as f64).contains(&v) {
+                    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                    self.visit_u64(v as u64)
+                } else {
+                    Err(E::invalid_value(Unexpected::Float(v), &self))
+                }
+            }
+        }
+        d.deserialize_any(Whole(PhantomData))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::KdfParams;
+
+    #[test]
+    fn integers_accept_a_zero_fraction_only() {
+        let k: KdfParams =
+            serde_json::from_str(r#"{"memoryKib":19456.0,"iterations":2,"parallelism":1.0}"#)
+                .unwrap();
+        assert_eq!((k.memory_kib, k.iterations, k.parallelism), (19456, 2, 1));
+        for bad in [
+            r#"{"memoryKib":19456.5,"iterations":2,"parallelism":1}"#,
+            r#"{"memoryKib":-1,"iterations":2,"parallelism":1}"#,
+            r#"{"memoryKib":1e12,"iterations":2,"parallelism":1}"#,
+            r#"{"memoryKib":"19456","iterations":2,"parallelism":1}"#,
+        ] {
+            assert!(serde_json::from_str::<KdfParams>(bad).is_err(), "{bad}");
+        }
+    }
 }
