@@ -25,17 +25,22 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
+# Cargo-installed tools live under ~/.cache (kept between CI runs, like the
+# target dir), so only the first run on a machine compiles them.
+TOOLS="$HOME/.cache/dmp-tools"
+export PATH="$TOOLS/bin:$PATH"
+tool_install() { cargo install --root "$TOOLS" --locked "$@"; }
 if ! cargo nextest --version >/dev/null 2>&1; then
   log "installing cargo-nextest"
-  cargo install cargo-nextest --locked
+  tool_install cargo-nextest
 fi
-if ! command -v tauri-driver >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/tauri-driver" ]; then
+if ! command -v tauri-driver >/dev/null 2>&1; then
   log "installing tauri-driver"
-  cargo install tauri-driver --version '^2' --locked
+  tool_install tauri-driver --version '^2'
 fi
 if ! cargo deny --version 2>/dev/null | grep -q '^cargo-deny 0\.20\.'; then
   log "installing cargo-deny"
-  cargo install cargo-deny --version '~0.20.2' --locked
+  tool_install cargo-deny --version '~0.20.2'
 fi
 # schemathesis (PyPI, pinned) in a venv under ~/.cache, for server/tests/openapi_conformance.rs.
 log "schemathesis for the OpenAPI conformance test"
