@@ -140,6 +140,7 @@ async fn run<W: Window>(
         }
     }
     drop(client);
+    window.set_title(&title(0));
     // The login is over: drop the shell's clone too (from another task, since
     // `end` waits for this one).
     if let Some(session) = session.upgrade() {

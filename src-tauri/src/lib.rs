@@ -104,7 +104,8 @@ async fn resume_session(app: AppHandle, state: State<'_, Desktop>) -> CmdResult<
 }
 
 #[tauri::command]
-async fn logout(state: State<'_, Desktop>) -> CmdResult<()> {
+async fn logout(app: AppHandle, state: State<'_, Desktop>) -> CmdResult<()> {
+    bridge::Window::set_title(&app, &bridge::title(0));
     match state.session.end().await {
         Some(c) => Ok(c.logout().await?),
         None => Ok(()),

@@ -35,6 +35,7 @@ export const ordonnance: ContextSummary = {
   session: session('ordonnance', 'ord_789'),
   unreadCount: 2,
   lastMessageAt: '2025-03-14T08:30:00Z',
+  hasUrgentUnread: false,
 };
 
 export const examen: ContextSummary = {
@@ -47,6 +48,8 @@ export const examen: ContextSummary = {
   doctor: otherDoctor,
   session: null,
   unreadCount: 0,
+  lastMessageAt: null,
+  hasUrgentUnread: false,
 };
 
 let seqCounter = 100;
