@@ -10,7 +10,6 @@ export type {
   Attachment,
   ConnectionEvent,
   ConnectionState,
-  Context,
   ContextRef,
   ContextSummary,
   ContextType,

@@ -1,5 +1,5 @@
 /** Realistic French test data: one patient, two doctors, a prescription and an exam. */
-import type { ContextSummary, Message, Participant, Session, User } from '../api';
+import type { ContextSummary, HistoryPage, Message, Participant, Session, User } from '../api';
 
 export const patientUser: User = { id: 'patient_123', type: 'patient', name: 'Camille Durand', username: 'camille.durand' };
 export const doctorUser: User = { id: 'medecin_456', type: 'medecin', name: 'Dr Sophie Martin', username: 'sophie.martin' };
@@ -80,11 +80,12 @@ export function makeMessage(init: MessageInit = {}): Message {
   };
 }
 
-export function historyPage(messages: Message[], extra: Partial<{ hasMore: boolean; nextBefore: number | null }> = {}) {
+export function historyPage(messages: Message[], extra: Partial<{ hasMore: boolean; nextBefore: number | null }> = {}): HistoryPage {
   return {
     messages,
     hasMore: extra.hasMore ?? false,
     nextBefore: extra.nextBefore ?? null,
     session: session('ordonnance', 'ord_789'),
+    offline: false,
   };
 }
