@@ -138,7 +138,9 @@ pub struct HistoryPage {
     pub next_before: Option<u64>,
     /// The session, when known.
     pub session: Option<Session>,
-    /// True when the server could not be reached and this comes from the cache only.
+    /// True when the server could not be reached and this comes from the cache only
+    /// (not sent to the window: `load_history` answers `{ messages, hasMore, nextBefore, session }`).
+    #[cfg_attr(feature = "ts", ts(skip))]
     pub offline: bool,
 }
 

@@ -135,7 +135,7 @@ async fn load_history(
         .await?;
     let messages: Vec<_> = page.messages.iter().map(bridge::for_ui).collect();
     Ok(
-        serde_json::json!({"messages": messages, "hasMore": page.has_more, "nextBefore": page.next_before, "session": page.session, "offline": page.offline}),
+        serde_json::json!({"messages": messages, "hasMore": page.has_more, "nextBefore": page.next_before, "session": page.session}),
     )
 }
 

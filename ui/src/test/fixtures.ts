@@ -80,12 +80,11 @@ export function makeMessage(init: MessageInit = {}): Message {
   };
 }
 
-export function historyPage(messages: Message[], extra: Partial<{ hasMore: boolean; nextBefore: number | null }> = {}): HistoryPage {
+export function historyPage(messages: Message[], extra: Partial<{ hasMore: boolean; nextBefore: number | null }> = {}){
   return {
     messages,
     hasMore: extra.hasMore ?? false,
     nextBefore: extra.nextBefore ?? null,
     session: session('ordonnance', 'ord_789'),
-    offline: false,
   };
 }

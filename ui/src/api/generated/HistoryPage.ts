@@ -21,8 +21,4 @@ nextBefore: number | null,
 /**
  * The session, when known.
  */
-session: Session | null, 
-/**
- * True when the server could not be reached and this comes from the cache only.
- */
-offline: boolean, };
+session: Session | null, };

@@ -108,7 +108,7 @@ describe('conversationReducer', () => {
     let state = conversationReducer(initialConversationState, { type: 'upsert', message: live });
     state = conversationReducer(state, {
       type: 'loaded',
-      page: { messages: [makeMessage({ id: 'old', seq: 49 })], hasMore: true, nextBefore: 49, session: null, offline: false },
+      page: { messages: [makeMessage({ id: 'old', seq: 49 })], hasMore: true, nextBefore: 49, session: null },
     });
     expect(state.messages.map((m) => m.id)).toEqual(['old', 'live']);
     expect(state).toMatchObject({ status: 'ready', hasMore: true, nextBefore: 49 });
