@@ -80,7 +80,7 @@ export function makeMessage(init: MessageInit = {}): Message {
   };
 }
 
-export function historyPage(messages: Message[], extra: Partial<{ hasMore: boolean; nextBefore: number | null }> = {}){
+export function historyPage(messages: Message[], extra: Partial<{ hasMore: boolean; nextBefore: number | null }> = {}): HistoryPage {
   return {
     messages,
     hasMore: extra.hasMore ?? false,
