@@ -142,41 +142,47 @@ impl Inner {
         let me = &self.user.id;
         let to_me = m.recipient.id == *me;
         let mut recheck = false;
-        let changed = self.cache.update_context(m.context.kind, &m.context.id, |c| {
-            let session = match c.session.take() {
-                Some(s) => s,
-                None => opened_session(c, m),
-            };
-            let s = c.session.insert(session);
-            let changed = if m.seq > s.last_seq {
-                s.last_seq = m.seq;
-                s.message_count += 1;
-                s.last_activity = s.last_activity.max(m.timestamp);
-                c.last_message_at = Some(c.last_message_at.map_or(m.timestamp, |t| t.max(m.timestamp)));
-                if to_me && unread(m) {
-                    c.unread_count += 1;
-                    c.has_urgent_unread |= m.metadata.is_urgent;
-                }
-                true
-            } else if to_me && before.is_some_and(unread) && !unread(m) {
-                c.unread_count = c.unread_count.saturating_sub(1);
-                recheck = true;
-                true
-            } else {
-                false
-            };
-            sync_session_count(c, me);
-            changed
-        })?;
+        let changed = self
+            .cache
+            .update_context(m.context.kind, &m.context.id, |c| {
+                let session = match c.session.take() {
+                    Some(s) => s,
+                    None => opened_session(c, m),
+                };
+                let s = c.session.insert(session);
+                let changed = if m.seq > s.last_seq {
+                    s.last_seq = m.seq;
+                    s.message_count += 1;
+                    s.last_activity = s.last_activity.max(m.timestamp);
+                    c.last_message_at = Some(
+                        c.last_message_at
+                            .map_or(m.timestamp, |t| t.max(m.timestamp)),
+                    );
+                    if to_me && unread(m) {
+                        c.unread_count += 1;
+                        c.has_urgent_unread |= m.metadata.is_urgent;
+                    }
+                    true
+                } else if to_me && before.is_some_and(unread) && !unread(m) {
+                    c.unread_count = c.unread_count.saturating_sub(1);
+                    recheck = true;
+                    true
+                } else {
+                    false
+                };
+                sync_session_count(c, me);
+                changed
+            })?;
         if recheck {
             let urgent = self
                 .cache
                 .has_urgent_unread(m.context.kind, &m.context.id, me)?;
-            self.cache.update_context(m.context.kind, &m.context.id, |c| {
-                let now = urgent && c.unread_count > 0;
-                let was = std::mem::replace(&mut c.has_urgent_unread, now);
-                was != now
-            })?;
+            self.cache
+                .update_context(m.context.kind, &m.context.id, |c| {
+                    let now = urgent && c.unread_count > 0;
+                    let was = std::mem::replace(&mut c.has_urgent_unread, now);
+                    was != now
+                })?;
         }
         if changed {
             self.emit_inbox();
@@ -232,7 +238,14 @@ mod tests {
         let inbox = Inbox::new(list.clone(), UserType::Medecin);
         assert_eq!(
             ids(&inbox),
-            ["urgent", "unread", "recent_read", "older_read", "new_quiet", "old_quiet"]
+            [
+                "urgent",
+                "unread",
+                "recent_read",
+                "older_read",
+                "new_quiet",
+                "old_quiet"
+            ]
         );
         assert_eq!(inbox.unread_total, 3);
         let inbox = Inbox::new(list, UserType::Patient);

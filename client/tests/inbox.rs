@@ -75,7 +75,11 @@ async fn messages_arrive_without_requests_and_receipts_go_over_the_socket() {
     send_many(&patient, N, "Question").await;
     let inbox = wait_unread(&mut dev, base + N as u64).await;
     let row = &inbox.contexts[0];
-    assert_eq!(row.context.id, ord().1, "the urgent conversation comes first");
+    assert_eq!(
+        row.context.id,
+        ord().1,
+        "the urgent conversation comes first"
+    );
     assert!(row.has_urgent_unread);
     assert_eq!(row.unread_count, N as u64);
     assert!(row.last_message_at.is_some());

@@ -125,7 +125,10 @@ impl ClientFrame {
 
 /// The ids of a `read` frame, in order, without duplicates; `None` when there
 /// are none or more than [`MAX_READ_BATCH`].
-pub fn read_ids(message_id: Option<MessageId>, message_ids: Vec<MessageId>) -> Option<Vec<MessageId>> {
+pub fn read_ids(
+    message_id: Option<MessageId>,
+    message_ids: Vec<MessageId>,
+) -> Option<Vec<MessageId>> {
     let mut seen = std::collections::HashSet::new();
     let ids: Vec<MessageId> = message_id
         .into_iter()
@@ -243,16 +246,29 @@ mod tests {
 
     #[test]
     fn read_frames_single_or_batch() {
-        let one: ClientFrame =
-            serde_json::from_str(r#"{"type":"read","messageId":"m1"}"#).unwrap();
+        let one: ClientFrame = serde_json::from_str(r#"{"type":"read","messageId":"m1"}"#).unwrap();
         let many: ClientFrame =
             serde_json::from_str(r#"{"type":"read","messageIds":["m1","m2","m1"]}"#).unwrap();
-        let ClientFrame::Read { message_id, message_ids } = one else { panic!("read") };
+        let ClientFrame::Read {
+            message_id,
+            message_ids,
+        } = one
+        else {
+            panic!("read")
+        };
         assert_eq!(read_ids(message_id, message_ids).unwrap().len(), 1);
-        let ClientFrame::Read { message_id, message_ids } = many else { panic!("read") };
+        let ClientFrame::Read {
+            message_id,
+            message_ids,
+        } = many
+        else {
+            panic!("read")
+        };
         assert_eq!(read_ids(message_id, message_ids).unwrap().len(), 2);
         assert!(read_ids(None, vec![]).is_none());
-        let too_many = (0..=MAX_READ_BATCH).map(|i| MessageId(format!("m{i}"))).collect();
+        let too_many = (0..=MAX_READ_BATCH)
+            .map(|i| MessageId(format!("m{i}")))
+            .collect();
         assert!(read_ids(None, too_many).is_none());
         assert_eq!(
             serde_json::to_string(&ClientFrame::read_many(vec![MessageId::new("m1")])).unwrap(),

@@ -130,7 +130,10 @@ async fn foreign_empty_and_oversized_batches_are_refused() {
     assert_eq!(dw.next_of("error").await["code"], "NOT_FOUND");
     let a = pw.next_of("status").await;
     let b = pw.next_of("status").await;
-    assert_eq!((a["status"].as_str(), b["status"].as_str()), (Some("read"), Some("read")));
+    assert_eq!(
+        (a["status"].as_str(), b["status"].as_str()),
+        (Some("read"), Some("read"))
+    );
     assert_eq!(ord_summary(&s, &d).await["unreadCount"], 0);
     // The single-id form still works (and changes nothing now).
     dw.send(json!({"type":"read","messageId":ids[0]})).await;

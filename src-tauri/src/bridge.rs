@@ -211,9 +211,7 @@ async fn forward<W: Window>(
             event::PRESENCE,
             &contract::PresenceEvent { user_id, online },
         ),
-        ClientEvent::Notification { notification } => {
-            send(w, event::NOTIFICATION, &notification)
-        }
+        ClientEvent::Notification { notification } => send(w, event::NOTIFICATION, &notification),
         ClientEvent::Connection { state } => {
             send(
                 w,

@@ -103,12 +103,18 @@ async fn the_bridge_survives_a_lag_and_ends_with_the_login() {
     window.wait("dmp://resync", Value::Null).await;
     assert!(window.count("dmp://inbox") >= 2, "the inbox is recomputed");
     window
-        .wait("dmp://presence", json!({"userId": "user_19", "online": true}))
+        .wait(
+            "dmp://presence",
+            json!({"userId": "user_19", "online": true}),
+        )
         .await;
     // Still forwarding after the lag.
     tx.send(presence(100)).unwrap();
     window
-        .wait("dmp://presence", json!({"userId": "user_100", "online": true}))
+        .wait(
+            "dmp://presence",
+            json!({"userId": "user_100", "online": true}),
+        )
         .await;
 
     // Logout: the bridge stops and the shell gives its client up.
