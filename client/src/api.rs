@@ -37,6 +37,8 @@ pub struct ApiClient {
     base: Endpoint,
     tokens: Arc<Mutex<Tokens>>,
     on_rotate: Option<OnRotate>,
+    /// Authenticated requests sent so far (tests count them).
+    requests: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for ApiClient {
@@ -224,7 +226,18 @@ impl ApiClient {
                 margin: margin(tokens.expires_in),
             })),
             on_rotate,
+            requests: Arc::default(),
         }
+    }
+
+    /// How many authenticated requests this client sent (refreshes excluded).
+    pub fn request_count(&self) -> u64 {
+        self.requests.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn count_request(&self) {
+        self.requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The server's base URL.
@@ -294,6 +307,7 @@ impl ApiClient {
         let url = self.url(path)?;
         let gen = self.tokens.lock().await.generation;
         let token = self.access_token().await?;
+        self.count_request();
         let res = build(
             self.base
                 .http
@@ -316,6 +330,7 @@ impl ApiClient {
             return Err(err);
         }
         let token = self.refresh_after(gen).await?;
+        self.count_request();
         Ok(build(
             self.base
                 .http

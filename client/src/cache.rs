@@ -77,6 +77,7 @@ pub struct OutboxEntry {
 
 /// A search result.
 #[derive(Debug, Clone, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct SearchHit {
     /// The message.
@@ -185,6 +186,57 @@ impl Cache {
             )
             .optional()?;
         j.map(|j| from_json(&j)).transpose()
+    }
+
+    /// Changes one cached context in place (read and write under one lock);
+    /// `f` says whether it changed anything. False when the context is not cached.
+    pub(crate) fn update_context(
+        &self,
+        kind: ContextType,
+        id: &ContextId,
+        f: impl FnOnce(&mut ContextSummary) -> bool,
+    ) -> ClientResult<bool> {
+        let c = self.conn.lock();
+        let j: Option<String> = c
+            .query_row(
+                "SELECT json FROM contexts WHERE kind = ?1 AND id = ?2",
+                [kind.as_str(), id.as_str()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(j) = j else { return Ok(false) };
+        let mut ctx: ContextSummary = from_json(&j)?;
+        if !f(&mut ctx) {
+            return Ok(false);
+        }
+        c.execute(
+            "UPDATE contexts SET json = ?3 WHERE kind = ?1 AND id = ?2",
+            params![kind.as_str(), id.as_str(), json(&ctx)?],
+        )?;
+        Ok(true)
+    }
+
+    /// Whether a cached urgent message to `me` in a context is neither read nor deleted.
+    pub(crate) fn has_urgent_unread(
+        &self,
+        kind: ContextType,
+        id: &ContextId,
+        me: &UserId,
+    ) -> ClientResult<bool> {
+        let c = self.conn.lock();
+        let mut stmt = c.prepare_cached(
+            "SELECT json FROM messages WHERE context_kind = ?1 AND context_id = ?2 AND status_rank < 2 AND sender_id <> ?3",
+        )?;
+        let rows = stmt.query_map([kind.as_str(), id.as_str(), me.as_str()], |r| {
+            r.get::<_, String>(0)
+        })?;
+        for r in rows {
+            let m: Message = from_json(&r?)?;
+            if m.recipient.id == *me && m.metadata.is_urgent && m.deleted_at.is_none() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Stores a session.

@@ -11,6 +11,7 @@ pub mod cache;
 mod e2e;
 pub mod error;
 pub mod export;
+pub mod inbox;
 pub mod keychain;
 pub mod notify;
 pub mod realtime;
@@ -18,6 +19,7 @@ pub mod tls;
 
 pub use cache::SearchHit;
 pub use error::{ClientError, ClientResult};
+pub use inbox::Inbox;
 pub use realtime::{ClientEvent, ConnectionState};
 
 use api::ApiClient;
@@ -82,9 +84,11 @@ impl ClientConfig {
 
 /// User settings kept in the encrypted cache.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase", default)]
 pub struct Settings {
     /// `fr` or `en`.
+    #[cfg_attr(feature = "ts", ts(type = "\"fr\" | \"en\""))]
     pub language: String,
     /// Show the message text in notifications.
     pub notification_preview: bool,
@@ -122,6 +126,7 @@ pub enum ExportFormat {
 
 /// A page of history.
 #[derive(Debug, Clone, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct HistoryPage {
     /// Messages in `seq` order (pending ones last).
@@ -129,10 +134,13 @@ pub struct HistoryPage {
     /// Whether older messages exist.
     pub has_more: bool,
     /// Cursor of the next (older) page.
+    #[cfg_attr(feature = "ts", ts(type = "number | null"))]
     pub next_before: Option<u64>,
     /// The session, when known.
     pub session: Option<Session>,
-    /// True when the server could not be reached and this comes from the cache only.
+    /// True when the server could not be reached and this comes from the cache only
+    /// (not sent to the window: `load_history` answers `{ messages, hasMore, nextBefore, session }`).
+    #[cfg_attr(feature = "ts", ts(skip))]
     pub offline: bool,
 }
 
@@ -175,10 +183,12 @@ impl Inner {
     pub(crate) async fn received(&self, message: Message) -> ClientResult<()> {
         let fresh = message.status == MessageStatus::Sent && message.deleted_at.is_none();
         let message = self.decrypt(message).await;
+        let before = self.cache.message(&message.id)?;
         let m = self.cache.put_message(&message)?;
         if m.sender.id == self.user.id {
             self.cache.outbox_remove(&m.client_message_id)?;
         }
+        self.inbox_on_message(before.as_ref(), &m);
         let to_me = m.recipient.id == self.user.id;
         if to_me && fresh {
             self.push_frame(ClientFrame::Delivered {
@@ -216,6 +226,26 @@ pub(crate) fn send_frame(r: &SendRequest) -> ClientFrame {
         message_type: r.kind,
         metadata: r.metadata,
         attachments: r.attachments.clone(),
+    }
+}
+
+/// Tells whether every clone of a [`DmpClient`] is gone, i.e. its cache
+/// connection, keys and tokens left memory (see [`DmpClient::drop_watch`]).
+#[derive(Clone)]
+pub struct DropWatch(std::sync::Weak<Inner>);
+
+impl std::fmt::Debug for DropWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DropWatch")
+            .field("dropped", &self.is_dropped())
+            .finish()
+    }
+}
+
+impl DropWatch {
+    /// True once the last clone of the client was dropped.
+    pub fn is_dropped(&self) -> bool {
+        self.0.strong_count() == 0
     }
 }
 
@@ -411,6 +441,11 @@ impl DmpClient {
                 identity: parking_lot::RwLock::new(identity),
             }),
         })
+    }
+
+    /// A watch that tells when every clone of this client is gone.
+    pub fn drop_watch(&self) -> DropWatch {
+        DropWatch(Arc::downgrade(&self.inner))
     }
 
     /// The signed-in user.
@@ -721,7 +756,9 @@ impl DmpClient {
             Ok(m) => {
                 self.inner.cache.outbox_remove(&req.client_message_id)?;
                 let m = self.inner.decrypt(m).await;
+                let before = self.inner.cache.message(&m.id)?;
                 let m = self.inner.cache.put_message(&m)?;
+                self.inner.inbox_on_message(before.as_ref(), &m);
                 self.inner.emit(ClientEvent::Message { message: m.clone() });
                 Ok(m)
             }
@@ -783,10 +820,30 @@ impl DmpClient {
         Ok(self.inner.cache.outbox()?.len())
     }
 
-    /// Marks a received message read.
+    /// Marks received messages read: one WebSocket `read` frame per 100 ids
+    /// while connected (the server's `status` frames then update the cache,
+    /// the inbox and the sender), one REST request per id otherwise.
+    pub async fn mark_read_many(&self, ids: &[MessageId]) -> ClientResult<()> {
+        for chunk in ids.chunks(dmp_protocol::ws::MAX_READ_BATCH) {
+            if self
+                .inner
+                .push_frame(ClientFrame::read_many(chunk.to_vec()))
+            {
+                continue;
+            }
+            for id in chunk {
+                self.mark_read(id).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Marks a received message read over REST.
     pub async fn mark_read(&self, id: &MessageId) -> ClientResult<Message> {
         let m = self.inner.api.mark_read(id).await?;
+        let before = self.inner.cache.message(&m.id)?;
         let m = self.inner.cache.put_message(&m)?;
+        self.inner.inbox_on_message(before.as_ref(), &m);
         self.inner.emit(ClientEvent::Status {
             message_id: m.id.clone(),
             session_id: m.session_id.clone(),
@@ -799,7 +856,9 @@ impl DmpClient {
     /// Deletes one's own message (a tombstone stays).
     pub async fn delete(&self, id: &MessageId) -> ClientResult<Message> {
         let m = self.inner.api.delete(id).await?;
+        let before = self.inner.cache.message(&m.id)?;
         let m = self.inner.cache.put_message(&m)?;
+        self.inner.inbox_on_message(before.as_ref(), &m);
         self.inner.emit(ClientEvent::Message { message: m.clone() });
         Ok(m)
     }
@@ -1143,27 +1202,23 @@ impl DmpClient {
         Ok(path)
     }
 
-    /// Contexts for an inbox: most recent activity first, then by record date.
-    pub async fn inbox(&self) -> ClientResult<Vec<ContextSummary>> {
-        let mut list = self.contexts().await?;
-        list.sort_by(|a, b| {
-            let la = a.session.as_ref().map(|s| s.last_activity);
-            let lb = b.session.as_ref().map(|s| s.last_activity);
-            lb.cmp(&la)
-                .then_with(|| b.context.date.cmp(&a.context.date))
-        });
-        Ok(list)
+    /// The inbox from the cache, sorted, with the unread total (no request;
+    /// kept current from events, see [`inbox`]).
+    pub fn inbox(&self) -> ClientResult<Inbox> {
+        self.inner.inbox()
     }
 
-    /// Unread messages addressed to the user, over all contexts (from the last fetched list).
+    /// Fetches the contexts list again (one request, no key checks), e.g.
+    /// after a reconnect; emits and returns the inbox (from the cache when offline).
+    pub async fn refresh_inbox(&self) -> ClientResult<Inbox> {
+        self.refresh_contexts().await?;
+        self.inner.emit_inbox();
+        self.inner.inbox()
+    }
+
+    /// Unread messages addressed to the user, over all contexts (from the cache).
     pub fn unread_total(&self) -> ClientResult<u64> {
-        Ok(self
-            .inner
-            .cache
-            .contexts()?
-            .iter()
-            .map(|c| c.unread_count)
-            .sum())
+        Ok(self.inner.inbox()?.unread_total)
     }
 }
 

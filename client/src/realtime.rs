@@ -19,6 +19,7 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 /// State of the real-time connection, as the UI shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
 pub enum ConnectionState {
     /// Connected and resumed.
@@ -92,6 +93,11 @@ pub enum ClientEvent {
     },
     /// The login is over; sign in again.
     SessionExpired,
+    /// Unread counts or the order of the inbox changed.
+    Inbox {
+        /// The whole inbox, sorted.
+        inbox: crate::inbox::Inbox,
+    },
     /// The server hands out a new key for a peer: a blocking warning until accepted.
     #[serde(rename_all = "camelCase")]
     PeerKeyChanged {
@@ -317,7 +323,9 @@ async fn handle(inner: &Arc<Inner>, frame: ServerFrame) -> ClientResult<()> {
         } => {
             inner.cache.outbox_remove(&client_message_id)?;
             let message = inner.decrypt(message).await;
+            let before = inner.cache.message(&message.id)?;
             let m = inner.cache.put_message(&message)?;
+            inner.inbox_on_message(before.as_ref(), &m);
             inner.emit(ClientEvent::Message { message: m });
         }
         ServerFrame::Message { message } => inner.received(message).await?,
@@ -327,13 +335,16 @@ async fn handle(inner: &Arc<Inner>, frame: ServerFrame) -> ClientResult<()> {
             status,
             at,
         } => {
-            inner.cache.set_status(&message_id, status, at)?;
+            let changed = inner.cache.set_status(&message_id, status, at)?;
             inner.emit(ClientEvent::Status {
                 message_id,
                 session_id,
                 status,
                 at,
             });
+            if let Some(m) = changed {
+                inner.inbox_on_status(&m);
+            }
         }
         ServerFrame::Typing {
             context_type,

@@ -12,6 +12,7 @@ macro_rules! typed_id {
         $(#[$doc])*
         #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
         #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+        #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
         #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9_:-][A-Za-z0-9_.:-]{0,127}$"))]
         #[serde(transparent)]
         pub struct $name(pub String);

@@ -37,6 +37,7 @@ pub const DEFAULT_ALLOWED_FILE_TYPES: [&str; 5] = ["pdf", "jpg", "png", "doc", "
 /// Messaging limits, shared by server validation and client pre-checks.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase", default)]
 pub struct Limits {
     /// Characters in a message's content.

@@ -15,6 +15,7 @@ macro_rules! wire_enum {
         $(#[$doc])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
         #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
         pub enum $name {
             $($(#[$vdoc])* #[serde(rename = $s)] $variant),+
         }
@@ -98,6 +99,7 @@ impl Default for MessageType {
 /// A user as others see them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct User {
     /// Stable id (`patient_123`).
@@ -114,6 +116,7 @@ pub struct User {
 /// The sender or recipient of a message.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct Participant {
     /// User id.
@@ -128,6 +131,7 @@ pub struct Participant {
 /// Which DMP record a message belongs to.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct ContextRef {
     /// ordonnance or examen.
@@ -140,6 +144,7 @@ pub struct ContextRef {
 /// Urgency flags of a message.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase", default)]
 pub struct MessageMetadata {
     /// The sender marked the message urgent.
@@ -151,6 +156,7 @@ pub struct MessageMetadata {
 /// An uploaded file attached to a message.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct Attachment {
     /// Attachment id, used to download it.
@@ -169,6 +175,7 @@ pub struct Attachment {
 /// `sessionId` and the soft-delete / receipt times.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct Message {
     /// Server-made id.
@@ -229,6 +236,7 @@ impl Message {
 /// Unread counts of a session, per participant.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct UnreadCount {
     /// Messages to the patient not yet read.
     pub patient: u64,
@@ -239,6 +247,7 @@ pub struct UnreadCount {
 /// The two people of a session.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SessionParticipants {
     /// The context's patient.
     pub patient: Participant,
@@ -249,6 +258,7 @@ pub struct SessionParticipants {
 /// A messaging session: one per (context, patient, doctor).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct Session {
     /// `session_<contextType>_<contextId>_<patientId>_<doctorId>`.
@@ -291,6 +301,7 @@ impl Session {
 /// A DMP record (ordonnance or examen) as listed for its patient or doctor.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct Context {
     /// ordonnance or examen.
@@ -314,6 +325,7 @@ pub struct Context {
 /// A context with its messaging state, as `GET /api/contexts` lists it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct ContextSummary {
     /// The record.
@@ -323,12 +335,19 @@ pub struct ContextSummary {
     pub session: Option<Session>,
     /// Messages to the caller not yet read.
     pub unread_count: u64,
+    /// Timestamp of the newest message of the session (null: none).
+    #[serde(default)]
+    pub last_message_at: Option<DateTime<Utc>>,
+    /// An urgent message addressed to the caller is not read yet.
+    #[serde(default)]
+    pub has_urgent_unread: bool,
 }
 
 /// A notification of a new message. Its text names the sender and the
 /// context, never the message content.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct Notification {
     /// Notification id.

@@ -16,6 +16,8 @@ pub const CLOSE_UNAUTHENTICATED: u16 = 4401;
 pub const CLOSE_POLICY: u16 = 1008;
 /// Close code: server going away.
 pub const CLOSE_GOING_AWAY: u16 = 1001;
+/// Most message ids one `read` frame may carry.
+pub const MAX_READ_BATCH: usize = 100;
 
 /// Frames a client sends.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
@@ -63,11 +65,17 @@ pub enum ClientFrame {
         /// The message.
         message_id: MessageId,
     },
-    /// The user read the message.
+    /// The user read these messages: `messageId` (one) and/or `messageIds`
+    /// (a batch), 1..=[`MAX_READ_BATCH`] ids in all; over that, or none, the
+    /// frame is refused and nothing is applied.
     #[serde(rename_all = "camelCase")]
     Read {
-        /// The message.
-        message_id: MessageId,
+        /// One message.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message_id: Option<MessageId>,
+        /// Several messages.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        message_ids: Vec<MessageId>,
     },
     /// Replay every message after `lastSeq` for each session.
     Resume {
@@ -91,11 +99,43 @@ impl std::fmt::Debug for ClientFrame {
                 write!(f, "Typing {{ {context_type}/{context_id}, {is_typing} }}")
             }
             Self::Delivered { message_id } => write!(f, "Delivered {{ {message_id} }}"),
-            Self::Read { message_id } => write!(f, "Read {{ {message_id} }}"),
+            Self::Read {
+                message_id,
+                message_ids,
+            } => write!(
+                f,
+                "Read {{ {} ids }}",
+                usize::from(message_id.is_some()) + message_ids.len()
+            ),
             Self::Resume { sessions } => write!(f, "Resume {{ {} sessions }}", sessions.len()),
             Self::Ping => f.write_str("Ping"),
         }
     }
+}
+
+impl ClientFrame {
+    /// A `read` frame for a batch of ids.
+    pub fn read_many(ids: Vec<MessageId>) -> Self {
+        Self::Read {
+            message_id: None,
+            message_ids: ids,
+        }
+    }
+}
+
+/// The ids of a `read` frame, in order, without duplicates; `None` when there
+/// are none or more than [`MAX_READ_BATCH`].
+pub fn read_ids(
+    message_id: Option<MessageId>,
+    message_ids: Vec<MessageId>,
+) -> Option<Vec<MessageId>> {
+    let mut seen = std::collections::HashSet::new();
+    let ids: Vec<MessageId> = message_id
+        .into_iter()
+        .chain(message_ids)
+        .filter(|id| seen.insert(id.clone()))
+        .collect();
+    (!ids.is_empty() && ids.len() <= MAX_READ_BATCH).then_some(ids)
 }
 
 /// Frames the server sends.
@@ -202,6 +242,38 @@ mod tests {
         }
         let debug = format!("{:?}", serde_json::from_str::<ClientFrame>(json).unwrap());
         assert!(!debug.contains("\"x\""));
+    }
+
+    #[test]
+    fn read_frames_single_or_batch() {
+        let one: ClientFrame = serde_json::from_str(r#"{"type":"read","messageId":"m1"}"#).unwrap();
+        let many: ClientFrame =
+            serde_json::from_str(r#"{"type":"read","messageIds":["m1","m2","m1"]}"#).unwrap();
+        let ClientFrame::Read {
+            message_id,
+            message_ids,
+        } = one
+        else {
+            panic!("read")
+        };
+        assert_eq!(read_ids(message_id, message_ids).unwrap().len(), 1);
+        let ClientFrame::Read {
+            message_id,
+            message_ids,
+        } = many
+        else {
+            panic!("read")
+        };
+        assert_eq!(read_ids(message_id, message_ids).unwrap().len(), 2);
+        assert!(read_ids(None, vec![]).is_none());
+        let too_many = (0..=MAX_READ_BATCH)
+            .map(|i| MessageId(format!("m{i}")))
+            .collect();
+        assert!(read_ids(None, too_many).is_none());
+        assert_eq!(
+            serde_json::to_string(&ClientFrame::read_many(vec![MessageId::new("m1")])).unwrap(),
+            r#"{"type":"read","messageIds":["m1"]}"#
+        );
     }
 
     #[test]

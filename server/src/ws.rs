@@ -354,9 +354,19 @@ impl Conn {
             ClientFrame::Delivered { message_id } => {
                 self.mark(sink, &message_id, MessageStatus::Delivered).await
             }
-            ClientFrame::Read { message_id } => {
-                self.mark(sink, &message_id, MessageStatus::Read).await
-            }
+            ClientFrame::Read {
+                message_id,
+                message_ids,
+            } => match dmp_protocol::ws::read_ids(message_id, message_ids) {
+                Some(ids) => self.mark_read_many(ids),
+                None => {
+                    let e = AppError::invalid(format!(
+                        "a read frame carries 1 to {} message ids",
+                        dmp_protocol::ws::MAX_READ_BATCH
+                    ));
+                    self.reply_error(sink, &e, None).await
+                }
+            },
             ClientFrame::Resume { sessions } => self.resume(sink, sessions).await,
             ClientFrame::Ping => self.ok(send_frame(sink, &ServerFrame::Pong).await),
         }
@@ -395,6 +405,25 @@ impl Conn {
                     Some(error_frame(&e, None))
                 }
             }
+        }))
+    }
+
+    /// Marks a batch read, each id with the same checks as one `read`; the
+    /// first refusal (if any) is answered, the other ids are still applied.
+    fn mark_read_many(&mut self, ids: Vec<MessageId>) -> Next {
+        let (state, who, meta) = (self.state.clone(), self.who.clone(), self.meta.clone());
+        Next::Pipeline(Box::pin(async move {
+            let mut refused = None;
+            for id in &ids {
+                if let Err(e) = messaging::mark(&state, &who, id, MessageStatus::Read, &meta).await
+                {
+                    state.metrics.error(e.code.as_str());
+                    if refused.is_none() {
+                        refused = Some(e);
+                    }
+                }
+            }
+            refused.map(|e| error_frame(&e, None))
         }))
     }
 

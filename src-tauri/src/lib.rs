@@ -5,47 +5,32 @@
 //! (docs/desktop-ipc.md).
 #![forbid(unsafe_code)]
 
-use dmp_client::{
-    ClientConfig, ClientError, ClientEvent, DmpClient, ExportFormat, SearchHit, Settings,
-};
+pub mod bridge;
+pub mod contract;
+
+use bridge::Session;
+pub use contract::CommandError;
+use dmp_client::{ClientConfig, ClientError, DmpClient, ExportFormat, Inbox, SearchHit, Settings};
 use dmp_protocol::*;
-use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tauri::{AppHandle, Emitter, Manager, State};
 use tokio::sync::RwLock;
 
-/// What every command returns on failure: a stable code and a human message.
-#[derive(Debug, Serialize)]
-pub struct CommandError {
-    code: String,
-    message: String,
-}
-
-impl From<ClientError> for CommandError {
-    fn from(e: ClientError) -> Self {
-        Self {
-            code: e.code().to_owned(),
-            message: e.to_string(),
-        }
-    }
-}
-
 type CmdResult<T> = Result<T, CommandError>;
 
-/// The signed-in client, if any.
+/// The app's state: the signed-in session (client + event bridge), the settings.
 #[derive(Default)]
 struct Desktop {
-    client: RwLock<Option<DmpClient>>,
+    session: Arc<Session>,
     settings: RwLock<Settings>,
 }
 
 async fn client(state: &State<'_, Desktop>) -> CmdResult<DmpClient> {
     state
-        .client
-        .read()
+        .session
+        .client()
         .await
-        .clone()
         .ok_or_else(|| ClientError::NotSignedIn.into())
 }
 
@@ -64,18 +49,12 @@ fn open_from_notification(app: &AppHandle, ctx: ContextRef) {
         let _ = w.set_focus();
     }
     let _ = app.emit(
-        "dmp://open-conversation",
-        serde_json::json!({"contextType": ctx.kind, "contextId": ctx.id}),
+        contract::event::OPEN_CONVERSATION,
+        contract::OpenConversationEvent {
+            context_type: ctx.kind,
+            context_id: ctx.id,
+        },
     );
-}
-
-/// A message as the UI wants it: local (outbox) ones flagged `pending`.
-fn for_ui(m: &Message) -> serde_json::Value {
-    let mut v = serde_json::to_value(m).unwrap_or_default();
-    if m.id.as_str().starts_with("local:") {
-        v["pending"] = serde_json::Value::Bool(true);
-    }
-    v
 }
 
 fn downloads_dir() -> PathBuf {
@@ -85,86 +64,16 @@ fn downloads_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
-/// Starts the real-time connection and forwards its events to the window.
+/// Starts the real-time connection and the event bridge (docs/desktop-ipc.md).
 async fn start(app: &AppHandle, state: &State<'_, Desktop>, c: DmpClient) -> CmdResult<User> {
+    // Once per sign-in: the contexts list and the peers' key check.
     c.contexts().await?;
-    let mut events = c.subscribe();
+    let events = c.subscribe();
     c.connect();
     let user = c.user().clone();
     *state.settings.write().await = c.settings()?;
-    *state.client.write().await = Some(c.clone());
-    let app = app.clone();
-    tokio::spawn(async move {
-        while let Ok(ev) = events.recv().await {
-            forward(&app, &c, ev).await;
-        }
-    });
+    state.session.begin(app.clone(), c, events).await;
     Ok(user)
-}
-
-async fn forward(app: &AppHandle, c: &DmpClient, ev: ClientEvent) {
-    let (name, payload) = match ev {
-        ClientEvent::Message { message } => {
-            if message.recipient.id == c.user().id {
-                update_unread(app, c).await;
-            }
-            ("dmp://message", for_ui(&message))
-        }
-        ClientEvent::Status {
-            message_id,
-            session_id,
-            status,
-            at,
-        } => (
-            "dmp://status",
-            serde_json::json!({"messageId": message_id, "sessionId": session_id, "status": status, "at": at}),
-        ),
-        ClientEvent::Typing {
-            context_type,
-            context_id,
-            user,
-            is_typing,
-        } => (
-            "dmp://typing",
-            serde_json::json!({"contextType": context_type, "contextId": context_id, "user": user, "isTyping": is_typing}),
-        ),
-        ClientEvent::Presence { user_id, online } => (
-            "dmp://presence",
-            serde_json::json!({"userId": user_id, "online": online}),
-        ),
-        ClientEvent::Notification { notification } => (
-            "dmp://notification",
-            serde_json::to_value(notification).unwrap_or_default(),
-        ),
-        ClientEvent::Connection { state } => {
-            ("dmp://connection", serde_json::json!({ "state": state }))
-        }
-        ClientEvent::SendFailed { .. } => return,
-        ClientEvent::SessionExpired => ("dmp://session-expired", serde_json::Value::Null),
-        ClientEvent::PeerKeyChanged { user_id, name } => (
-            "dmp://peer-key-changed",
-            serde_json::json!({"userId": user_id, "name": name}),
-        ),
-    };
-    let _ = app.emit(name, payload);
-}
-
-/// Refreshes the unread total: an event for the UI and the window title.
-async fn update_unread(app: &AppHandle, c: &DmpClient) {
-    // One request per incoming message; key checks happen in `contexts()` (list_contexts).
-    if c.refresh_contexts().await.is_err() {
-        return;
-    }
-    let total = c.unread_total().unwrap_or(0);
-    let _ = app.emit("dmp://unread", serde_json::json!({ "total": total }));
-    if let Some(w) = app.get_webview_window("main") {
-        let title = if total > 0 {
-            format!("({total}) DMP Messagerie")
-        } else {
-            "DMP Messagerie".to_owned()
-        };
-        let _ = w.set_title(&title);
-    }
 }
 
 #[tauri::command]
@@ -195,8 +104,9 @@ async fn resume_session(app: AppHandle, state: State<'_, Desktop>) -> CmdResult<
 }
 
 #[tauri::command]
-async fn logout(state: State<'_, Desktop>) -> CmdResult<()> {
-    match state.client.write().await.take() {
+async fn logout(app: AppHandle, state: State<'_, Desktop>) -> CmdResult<()> {
+    bridge::Window::set_title(&app, &bridge::title(0));
+    match state.session.end().await {
         Some(c) => Ok(c.logout().await?),
         None => Ok(()),
     }
@@ -208,8 +118,8 @@ fn get_limits() -> Limits {
 }
 
 #[tauri::command]
-async fn list_contexts(state: State<'_, Desktop>) -> CmdResult<Vec<ContextSummary>> {
-    Ok(client(&state).await?.inbox().await?)
+async fn list_contexts(state: State<'_, Desktop>) -> CmdResult<Inbox> {
+    Ok(client(&state).await?.inbox()?)
 }
 
 #[tauri::command]
@@ -223,7 +133,7 @@ async fn load_history(
         .await?
         .history(context_type, &context_id, before, 50)
         .await?;
-    let messages: Vec<_> = page.messages.iter().map(for_ui).collect();
+    let messages: Vec<_> = page.messages.iter().map(bridge::for_ui).collect();
     Ok(
         serde_json::json!({"messages": messages, "hasMore": page.has_more, "nextBefore": page.next_before, "session": page.session}),
     )
@@ -248,7 +158,7 @@ async fn send_message(
         .await?
         .send(context_type, &context_id, &content, meta, attachment_ids)
         .await?;
-    Ok(for_ui(&m))
+    Ok(bridge::for_ui(&m))
 }
 
 #[tauri::command]
@@ -265,8 +175,8 @@ async fn set_typing(
 }
 
 #[tauri::command]
-async fn mark_read(state: State<'_, Desktop>, message_id: MessageId) -> CmdResult<()> {
-    client(&state).await?.mark_read(&message_id).await?;
+async fn mark_read(state: State<'_, Desktop>, message_ids: Vec<MessageId>) -> CmdResult<()> {
+    client(&state).await?.mark_read_many(&message_ids).await?;
     Ok(())
 }
 
@@ -275,15 +185,29 @@ async fn delete_message(
     state: State<'_, Desktop>,
     message_id: MessageId,
 ) -> CmdResult<serde_json::Value> {
-    Ok(for_ui(&client(&state).await?.delete(&message_id).await?))
+    Ok(bridge::for_ui(
+        &client(&state).await?.delete(&message_id).await?,
+    ))
 }
 
 #[tauri::command]
 async fn upload_attachment(
     state: State<'_, Desktop>,
-    name: String,
-    bytes: Vec<u8>,
+    request: tauri::ipc::Request<'_>,
 ) -> CmdResult<Attachment> {
+    // The file crosses IPC raw; its name in a header, percent-encoded.
+    let tauri::ipc::InvokeBody::Raw(bytes) = request.body() else {
+        return Err(CommandError::invalid("the file must be sent as raw bytes"));
+    };
+    let name = request
+        .headers()
+        .get("Dmp-File-Name")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| percent_encoding::percent_decode_str(v).decode_utf8().ok())
+        .filter(|n| !n.trim().is_empty())
+        .ok_or_else(|| CommandError::invalid("the Dmp-File-Name header is missing"))?
+        .into_owned();
+    let bytes = bytes.clone();
     Ok(client(&state).await?.upload(&name, bytes).await?)
 }
 
@@ -304,11 +228,13 @@ async fn download_attachment(
 async fn attachment_preview(
     state: State<'_, Desktop>,
     attachment_id: AttachmentId,
-) -> CmdResult<String> {
-    Ok(client(&state)
-        .await?
-        .attachment_data_url(&attachment_id)
-        .await?)
+) -> CmdResult<tauri::ipc::Response> {
+    let bytes = client(&state).await?.download(&attachment_id).await?;
+    // Images only (the window makes a Blob URL with the attachment's mimeType).
+    match dmp_protocol::limits::sniff_file_type(&bytes[..bytes.len().min(4096)]) {
+        Some(("png" | "jpg", _)) => Ok(tauri::ipc::Response::new(bytes)),
+        _ => Err(CommandError::invalid("only images have a preview")),
+    }
 }
 
 #[tauri::command]
@@ -347,18 +273,10 @@ async fn list_notifications(state: State<'_, Desktop>) -> CmdResult<Vec<Notifica
     Ok(client(&state).await?.notifications().await?)
 }
 
-/// The conversation on screen, as the UI names it.
-#[derive(Debug, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Conversation {
-    context_type: ContextType,
-    context_id: ContextId,
-}
-
 #[tauri::command]
 async fn set_open_conversation(
     state: State<'_, Desktop>,
-    conversation: Option<Conversation>,
+    conversation: Option<contract::OpenConversationEvent>,
 ) -> CmdResult<()> {
     client(&state)
         .await?
@@ -373,7 +291,7 @@ async fn get_settings(state: State<'_, Desktop>) -> CmdResult<Settings> {
 
 #[tauri::command]
 async fn set_settings(state: State<'_, Desktop>, settings: Settings) -> CmdResult<Settings> {
-    if let Some(c) = state.client.read().await.as_ref() {
+    if let Some(c) = state.session.client().await {
         c.set_settings(&settings)?;
     }
     *state.settings.write().await = settings.clone();

@@ -23,7 +23,8 @@ pub fn context_view(state: &AppState, c: &ContextRecord) -> Option<Context> {
     })
 }
 
-/// The caller's ordonnances and examens, newest first, each with its session and unread count.
+/// The caller's ordonnances and examens, newest first, each with its session, unread count,
+/// newest message time and whether an urgent message to the caller is unread.
 #[utoipa::path(get, path = "/api/contexts", tag = "contexts", security(("bearer" = [])),
     responses((status = 200, body = Vec<ContextSummary>), (status = 401, body = ErrorBody)))]
 pub async fn list(
@@ -37,6 +38,7 @@ pub async fn list(
         .into_iter()
         .map(|s| (s.id.clone(), s))
         .collect();
+    let marks = state.store.inbox_marks(who.id()).await?;
     let mut out = Vec::new();
     for c in state.directory.contexts_of(who.id()) {
         let Some(context) = context_view(&state, &c) else {
@@ -55,10 +57,17 @@ pub async fn list(
                 }
             })
             .unwrap_or(0);
+        let mark = session
+            .as_ref()
+            .and_then(|s| marks.get(&s.id))
+            .copied()
+            .unwrap_or_default();
         out.push(ContextSummary {
             context,
             session,
             unread_count,
+            last_message_at: mark.last_message_at,
+            has_urgent_unread: mark.has_urgent_unread,
         });
     }
     Ok(Json(out))

@@ -420,6 +420,15 @@ pub struct Deleted {
 }
 
 /// The domain operations of the server's storage.
+/// What the inbox of one user needs from a session's messages (`GET /api/contexts`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InboxMarks {
+    /// Time of the newest message (deleted ones included).
+    pub last_message_at: Option<DateTime<Utc>>,
+    /// An urgent, not deleted message to the user is not read yet.
+    pub has_urgent_unread: bool,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Whether the database answers (readiness).
@@ -515,6 +524,12 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn session(&self, id: &SessionId) -> StoreResult<Option<Session>>;
     /// Every session of a user.
     async fn sessions_of(&self, user: &UserId) -> StoreResult<Vec<Session>>;
+    /// For each session of a user that has messages: the newest message's
+    /// time and whether an urgent message to that user is still unread.
+    async fn inbox_marks(
+        &self,
+        user: &UserId,
+    ) -> StoreResult<std::collections::HashMap<SessionId, InboxMarks>>;
     /// Archives a session.
     async fn archive_session(
         &self,

@@ -1204,6 +1204,35 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn inbox_marks(
+        &self,
+        user: &UserId,
+    ) -> StoreResult<std::collections::HashMap<SessionId, InboxMarks>> {
+        let user = user.clone();
+        self.read(move |c| {
+            let rows = c
+                .prepare_cached(
+                    "SELECT m.session_id, MAX(m.created_at),
+                        MAX(m.recipient_id = ?1 AND m.is_urgent = 1 AND m.status <> 'read' AND m.deleted_at IS NULL)
+                     FROM messages m JOIN sessions s ON s.id = m.session_id
+                     WHERE s.patient_id = ?1 OR s.doctor_id = ?1
+                     GROUP BY m.session_id",
+                )?
+                .query_map([user.as_str()], |r| {
+                    Ok((
+                        SessionId(r.get(0)?),
+                        InboxMarks {
+                            last_message_at: r.get::<_, Option<i64>>(1)?.map(from_ms),
+                            has_urgent_unread: r.get::<_, Option<i64>>(2)?.unwrap_or(0) != 0,
+                        },
+                    ))
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
     async fn archive_session(
         &self,
         id: &SessionId,

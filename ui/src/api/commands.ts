@@ -3,7 +3,7 @@
  * command, the only place (with events.ts) that talks to the Rust side. Each wrapper
  * rejects with a `CommandError`.
  */
-import { invoke, type InvokeArgs } from '@tauri-apps/api/core';
+import { invoke, type InvokeArgs, type InvokeOptions } from '@tauri-apps/api/core';
 import { CommandError, toCommandError } from './errors';
 import type {
   Attachment,
@@ -37,9 +37,9 @@ const AUTH_LOST_CODES = new Set<CommandError['code']>(['SESSION_EXPIRED', 'NOT_S
 /** Commands that are legitimately called while signed out (AUTH_REQUIRED from `login` means bad credentials). */
 const SIGNED_OUT_COMMANDS = new Set(['login', 'resume_session', 'logout', 'get_settings', 'set_settings']);
 
-async function call<T>(command: string, args?: InvokeArgs): Promise<T> {
+async function call<T>(command: string, args?: InvokeArgs, options?: InvokeOptions): Promise<T> {
   try {
-    return await invoke<T>(command, args);
+    return await invoke<T>(command, args, options);
   } catch (raw) {
     const error = toCommandError(raw);
     if (
@@ -79,12 +79,14 @@ export const setTyping = (args: { contextType: ContextType; contextId: string; i
 export const markRead = (messageId: string) => call<null>('mark_read', { messageId });
 export const deleteMessage = (messageId: string) => call<Message>('delete_message', { messageId });
 
+/** The file crosses IPC raw (no JSON number array); its name travels percent-encoded in a header. */
 export const uploadAttachment = (name: string, bytes: Uint8Array) =>
-  call<Attachment>('upload_attachment', { name, bytes: Array.from(bytes) });
+  call<Attachment>('upload_attachment', bytes, { headers: { 'Dmp-File-Name': encodeURIComponent(name) } });
 export const downloadAttachment = (attachmentId: string, name: string) =>
   call<string>('download_attachment', { attachmentId, name });
+/** The image's bytes, raw; the caller makes a Blob URL with the attachment's `mimeType` (and revokes it). */
 export const attachmentPreview = (attachmentId: string) =>
-  call<string>('attachment_preview', { attachmentId });
+  call<ArrayBuffer>('attachment_preview', { attachmentId });
 
 export const searchMessages = (args: { query: string; contextType?: ContextType; contextId?: string }) =>
   call<SearchHit[]>('search_messages', args);

@@ -1,5 +1,5 @@
 /** Realistic French test data: one patient, two doctors, a prescription and an exam. */
-import type { ContextSummary, Message, Participant, Session, User } from '../api';
+import type { ContextSummary, HistoryPage, Message, Participant, Session, User } from '../api';
 
 export const patientUser: User = { id: 'patient_123', type: 'patient', name: 'Camille Durand', username: 'camille.durand' };
 export const doctorUser: User = { id: 'medecin_456', type: 'medecin', name: 'Dr Sophie Martin', username: 'sophie.martin' };
@@ -35,6 +35,7 @@ export const ordonnance: ContextSummary = {
   session: session('ordonnance', 'ord_789'),
   unreadCount: 2,
   lastMessageAt: '2025-03-14T08:30:00Z',
+  hasUrgentUnread: false,
 };
 
 export const examen: ContextSummary = {
@@ -47,6 +48,8 @@ export const examen: ContextSummary = {
   doctor: otherDoctor,
   session: null,
   unreadCount: 0,
+  lastMessageAt: null,
+  hasUrgentUnread: false,
 };
 
 let seqCounter = 100;
@@ -77,7 +80,7 @@ export function makeMessage(init: MessageInit = {}): Message {
   };
 }
 
-export function historyPage(messages: Message[], extra: Partial<{ hasMore: boolean; nextBefore: number | null }> = {}) {
+export function historyPage(messages: Message[], extra: Partial<{ hasMore: boolean; nextBefore: number | null }> = {}): HistoryPage {
   return {
     messages,
     hasMore: extra.hasMore ?? false,

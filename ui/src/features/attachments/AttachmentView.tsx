@@ -5,20 +5,28 @@ import { useI18n } from '../../i18n';
 import { DownloadIcon, FileIcon } from '../../components/icons';
 import { isImage } from './validation';
 
+/** A Blob URL of the image's bytes (raw over IPC), revoked on unmount or change. */
 function usePreview(attachment: Attachment): string | null {
   const [url, setUrl] = useState<string | null>(null);
   const image = isImage(attachment.mimeType) || isImage(attachment.name);
   useEffect(() => {
     if (!image) return undefined;
     let cancelled = false;
+    let objectUrl: string | null = null;
     commands
       .attachmentPreview(attachment.id)
-      .then((dataUrl) => !cancelled && setUrl(dataUrl))
+      .then((bytes) => {
+        if (cancelled) return;
+        objectUrl = URL.createObjectURL(new Blob([bytes], { type: attachment.mimeType }));
+        setUrl(objectUrl);
+      })
       .catch(() => undefined);
     return () => {
       cancelled = true;
+      if (objectUrl) URL.revokeObjectURL(objectUrl);
+      setUrl(null);
     };
-  }, [attachment.id, image]);
+  }, [attachment.id, attachment.mimeType, image]);
   return url;
 }
 

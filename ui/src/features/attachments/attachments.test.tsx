@@ -67,11 +67,13 @@ const uploaded: Attachment = {
 async function open(handlers: Record<string, Handler> = {}, messages = [makeMessage({ content: 'Bonjour' })]) {
   const backend = mockBackend({
     load_history: { value: historyPage(messages) },
+    // The file crosses IPC raw: the body is the bytes (the name travels in a header).
     upload_attachment: (args) => {
-      const name = String(args.name);
+      const body = new TextDecoder().decode(args as unknown as Uint8Array);
+      const name = body === 'pixels' ? 'eruption.png' : body === 'pdf' ? 'notice.pdf' : 'document.pdf';
       return { ...uploaded, id: name === uploaded.name ? uploaded.id : `att_${name}`, name, mimeType: name.endsWith('.png') ? 'image/png' : 'application/pdf' };
     },
-    attachment_preview: { value: 'data:image/png;base64,iVBORw0KGgo=' },
+    attachment_preview: { value: new Uint8Array([0x89, 0x50, 0x4e, 0x47]).buffer },
     ...handlers,
   });
   const user = userEvent.setup({ applyAccept: false });
@@ -107,9 +109,9 @@ describe('attachments in the conversation', () => {
     const { backend, user, input } = await open({ send_message: { value: makeMessage({ pending: true, id: '', seq: 0 }) } });
     await user.upload(input, [file('eruption.png', 'image/png', undefined, 'pixels'), file('notice.pdf', 'application/pdf', undefined, 'pdf')]);
     await waitFor(() => expect(backend.callsOf('upload_attachment')).toHaveLength(2));
-    expect(backend.callsOf('upload_attachment')[0]).toEqual({ name: 'eruption.png', bytes: Array.from(new TextEncoder().encode('pixels')) });
+    expect(new TextDecoder().decode(backend.callsOf('upload_attachment')[0] as unknown as Uint8Array)).toBe('pixels');
     const preview = await screen.findByRole('img', { name: 'Aperçu de eruption.png' });
-    expect(preview).toHaveAttribute('src', 'data:image/png;base64,iVBORw0KGgo=');
+    expect(preview.getAttribute('src')).toMatch(/^blob:/);
     expect(backend.callsOf('attachment_preview')).toEqual([{ attachmentId: 'att_1' }]);
 
     await user.click(screen.getByRole('button', { name: 'Retirer notice.pdf' }));

@@ -34,6 +34,8 @@ export function useAttachments(limits: Limits, initial: Attachment[]) {
     mounted.current = true;
     return () => {
       mounted.current = false;
+      // Thumbnails are Blob URLs of the raw bytes: give them back.
+      itemsRef.current.forEach((i) => i.previewUrl && URL.revokeObjectURL(i.previewUrl));
     };
   }, []);
 
@@ -46,7 +48,8 @@ export function useAttachments(limits: Limits, initial: Attachment[]) {
     async (localId: string, attachment: Attachment) => {
       if (!isImage(attachment.mimeType) && !isImage(attachment.name)) return;
       try {
-        patch(localId, { previewUrl: await commands.attachmentPreview(attachment.id) });
+        const bytes = await commands.attachmentPreview(attachment.id);
+        patch(localId, { previewUrl: URL.createObjectURL(new Blob([bytes], { type: attachment.mimeType })) });
       } catch {
         // A missing thumbnail is not worth an error message; the file chip remains.
       }
@@ -87,10 +90,13 @@ export function useAttachments(limits: Limits, initial: Attachment[]) {
   );
 
   const remove = useCallback((localId: string) => {
+    const gone = itemsRef.current.find((i) => i.localId === localId);
+    if (gone?.previewUrl) URL.revokeObjectURL(gone.previewUrl);
     setItems((list) => list.filter((i) => i.localId !== localId));
   }, []);
 
   const reset = useCallback(() => {
+    itemsRef.current.forEach((i) => i.previewUrl && URL.revokeObjectURL(i.previewUrl));
     setItems([]);
     setRejections([]);
   }, []);

@@ -10,6 +10,12 @@ export const DEFAULT_LIMITS: Limits = {
   maxAttachments: 5,
   maxFileSize: 10 * 1024 * 1024,
   allowedFileTypes: ['pdf', 'jpg', 'png', 'doc', 'docx'],
+  // The rest of the server's `Limits` (protocol/src/limits.rs defaults).
+  maxEnvelopeBytes: 16 * 1024,
+  autoArchiveAfterDays: 30,
+  retentionPeriodDays: 7 * 365 + 2,
+  typingIndicatorDelayMs: 1000,
+  messageTimeoutSecs: 30,
 };
 
 const MIME_BY_TYPE: Record<string, string[]> = {

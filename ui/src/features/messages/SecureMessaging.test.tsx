@@ -46,9 +46,9 @@ describe('SecureMessaging — header and structure', () => {
 
   it('follows dmp://connection (reconnecting, disconnected) and dmp://presence', async () => {
     await openConversation();
-    await emitEvent('dmp://connection', { state: 'reconnecting' });
+    await emitEvent('dmp://connection', { state: 'reconnecting', readOnly: false });
     expect(screen.getByText('Reconnexion en cours…').closest('[data-state]')).toHaveAttribute('data-state', 'reconnecting');
-    await emitEvent('dmp://connection', { state: 'disconnected' });
+    await emitEvent('dmp://connection', { state: 'disconnected', readOnly: false });
     expect(screen.getByText('Déconnecté')).toBeInTheDocument();
     await emitEvent('dmp://presence', { userId: doctor.id, online: true });
     expect(screen.getByText('En ligne')).toBeInTheDocument();

@@ -1,0 +1,254 @@
+//! The inbox layer: unread counts, the urgent flag and the order of the
+//! user's conversations, kept current from events without an HTTP request
+//! per incoming message (docs/desktop-ipc.md "The inbox").
+//!
+//! The list of contexts comes from the server once (`GET /api/contexts` at
+//! sign-in or on reconnect, which also carries `lastMessageAt` and
+//! `hasUrgentUnread`) and lives in the cache; every message, status and
+//! deletion the client learns afterwards updates that cached row. A message
+//! counts once: only when its `seq` is past the session's `lastSeq` of the
+//! row, so a replay after a reconnect or a history page never counts twice.
+
+use crate::error::ClientResult;
+use crate::realtime::ClientEvent;
+use crate::Inner;
+use dmp_protocol::*;
+use std::cmp::Ordering;
+
+/// The inbox as one value: the contexts in display order and the unread total.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct Inbox {
+    /// Doctor: urgent unread first, then unread, then newest message first
+    /// (none last), then record date newest first. Patient: record date newest
+    /// first. The UI never re-sorts it.
+    pub contexts: Vec<ContextSummary>,
+    /// Unread messages to the user, over all contexts.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub unread_total: u64,
+}
+
+impl Inbox {
+    /// Sorts `contexts` for `viewer` and totals the unread counts.
+    pub fn new(mut contexts: Vec<ContextSummary>, viewer: UserType) -> Self {
+        sort(&mut contexts, viewer);
+        let unread_total = contexts.iter().map(|c| c.unread_count).sum();
+        Self {
+            contexts,
+            unread_total,
+        }
+    }
+}
+
+/// The display order of an inbox (see [`Inbox::contexts`]).
+pub fn sort(list: &mut [ContextSummary], viewer: UserType) {
+    let by_date = |a: &ContextSummary, b: &ContextSummary| {
+        b.context
+            .date
+            .cmp(&a.context.date)
+            .then_with(|| a.context.id.cmp(&b.context.id))
+    };
+    if viewer != UserType::Medecin {
+        list.sort_by(by_date);
+        return;
+    }
+    list.sort_by(|a, b| {
+        b.has_urgent_unread
+            .cmp(&a.has_urgent_unread)
+            .then_with(|| (b.unread_count > 0).cmp(&(a.unread_count > 0)))
+            .then_with(|| match (a.last_message_at, b.last_message_at) {
+                (Some(x), Some(y)) => y.cmp(&x),
+                (Some(_), None) => Ordering::Less,
+                (None, Some(_)) => Ordering::Greater,
+                (None, None) => Ordering::Equal,
+            })
+            .then_with(|| by_date(a, b))
+    });
+}
+
+/// Whether a message still counts as unread for its recipient.
+fn unread(m: &Message) -> bool {
+    m.status != MessageStatus::Read && m.deleted_at.is_none()
+}
+
+/// The session a first message opens, as far as the client knows it.
+fn opened_session(c: &ContextSummary, m: &Message) -> Session {
+    Session {
+        id: m.session_id.clone(),
+        context_type: c.context.kind,
+        context_id: c.context.id.clone(),
+        participants: SessionParticipants {
+            patient: c.context.patient.clone(),
+            doctor: c.context.doctor.clone(),
+        },
+        status: SessionStatus::Active,
+        created_at: m.timestamp,
+        last_activity: m.timestamp,
+        message_count: 0,
+        unread_count: UnreadCount::default(),
+        last_seq: 0,
+    }
+}
+
+/// Copies the row's unread count into the session's count for `me`.
+fn sync_session_count(c: &mut ContextSummary, me: &UserId) {
+    let n = c.unread_count;
+    let patient = c.context.patient.id == *me;
+    if let Some(s) = c.session.as_mut() {
+        if patient {
+            s.unread_count.patient = n;
+        } else {
+            s.unread_count.doctor = n;
+        }
+    }
+}
+
+impl Inner {
+    /// The inbox from the cache (no request).
+    pub(crate) fn inbox(&self) -> ClientResult<Inbox> {
+        Ok(Inbox::new(self.cache.contexts()?, self.user.kind))
+    }
+
+    /// Tells the user interface the current inbox.
+    pub(crate) fn emit_inbox(&self) {
+        match self.inbox() {
+            Ok(inbox) => self.emit(ClientEvent::Inbox { inbox }),
+            Err(e) => tracing::warn!(code = e.code(), "cannot compute the inbox"),
+        }
+    }
+
+    /// A server message was stored; `before` is the cached copy it replaced.
+    /// Updates its context's row and emits the inbox when it changed.
+    pub(crate) fn inbox_on_message(&self, before: Option<&Message>, m: &Message) {
+        if m.seq == 0 {
+            return; // a local (not acknowledged) message
+        }
+        if let Err(e) = self.apply_message(before, m) {
+            tracing::warn!(code = e.code(), "cannot update the inbox");
+        }
+    }
+
+    /// A status moved forward (`m` as cached after the change).
+    pub(crate) fn inbox_on_status(&self, m: &Message) {
+        if m.status == MessageStatus::Read {
+            let mut before = m.clone();
+            before.status = MessageStatus::Delivered;
+            self.inbox_on_message(Some(&before), m);
+        }
+    }
+
+    fn apply_message(&self, before: Option<&Message>, m: &Message) -> ClientResult<()> {
+        let me = &self.user.id;
+        let to_me = m.recipient.id == *me;
+        let mut recheck = false;
+        let changed = self
+            .cache
+            .update_context(m.context.kind, &m.context.id, |c| {
+                let session = match c.session.take() {
+                    Some(s) => s,
+                    None => opened_session(c, m),
+                };
+                let s = c.session.insert(session);
+                let changed = if m.seq > s.last_seq {
+                    s.last_seq = m.seq;
+                    s.message_count += 1;
+                    s.last_activity = s.last_activity.max(m.timestamp);
+                    c.last_message_at = Some(
+                        c.last_message_at
+                            .map_or(m.timestamp, |t| t.max(m.timestamp)),
+                    );
+                    if to_me && unread(m) {
+                        c.unread_count += 1;
+                        c.has_urgent_unread |= m.metadata.is_urgent;
+                    }
+                    true
+                } else if to_me && before.is_some_and(unread) && !unread(m) {
+                    c.unread_count = c.unread_count.saturating_sub(1);
+                    recheck = true;
+                    true
+                } else {
+                    false
+                };
+                sync_session_count(c, me);
+                changed
+            })?;
+        if recheck {
+            let urgent = self
+                .cache
+                .has_urgent_unread(m.context.kind, &m.context.id, me)?;
+            self.cache
+                .update_context(m.context.kind, &m.context.id, |c| {
+                    let now = urgent && c.unread_count > 0;
+                    let was = std::mem::replace(&mut c.has_urgent_unread, now);
+                    was != now
+                })?;
+        }
+        if changed {
+            self.emit_inbox();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(id: &str, kind: UserType) -> Participant {
+        Participant {
+            id: UserId::new(id),
+            kind,
+            name: id.into(),
+        }
+    }
+
+    fn ctx(id: &str, date: &str, unread: u64, urgent: bool, last: Option<i64>) -> ContextSummary {
+        ContextSummary {
+            context: Context {
+                kind: ContextType::Ordonnance,
+                id: ContextId::new(id),
+                title: id.into(),
+                date: date.into(),
+                summary: String::new(),
+                patient: p("patient_1", UserType::Patient),
+                doctor: p("medecin_1", UserType::Medecin),
+            },
+            session: None,
+            unread_count: unread,
+            last_message_at: last.and_then(chrono::DateTime::from_timestamp_millis),
+            has_urgent_unread: urgent,
+        }
+    }
+
+    fn ids(i: &Inbox) -> Vec<&str> {
+        i.contexts.iter().map(|c| c.context.id.as_str()).collect()
+    }
+
+    #[test]
+    fn doctor_order_urgent_unread_recent_then_date() {
+        let list = vec![
+            ctx("old_quiet", "2026-01-01", 0, false, None),
+            ctx("recent_read", "2025-01-01", 0, false, Some(3_000)),
+            ctx("unread", "2025-01-01", 2, false, Some(1_000)),
+            ctx("urgent", "2024-01-01", 1, true, Some(500)),
+            ctx("new_quiet", "2026-02-01", 0, false, None),
+            ctx("older_read", "2025-01-01", 0, false, Some(2_000)),
+        ];
+        let inbox = Inbox::new(list.clone(), UserType::Medecin);
+        assert_eq!(
+            ids(&inbox),
+            [
+                "urgent",
+                "unread",
+                "recent_read",
+                "older_read",
+                "new_quiet",
+                "old_quiet"
+            ]
+        );
+        assert_eq!(inbox.unread_total, 3);
+        let inbox = Inbox::new(list, UserType::Patient);
+        assert_eq!(ids(&inbox)[..2], ["new_quiet", "old_quiet"]);
+    }
+}
