@@ -5,8 +5,11 @@
 //! (docs/desktop-ipc.md).
 #![forbid(unsafe_code)]
 
+mod sends;
+
 use dmp_client::{
-    ClientConfig, ClientError, ClientEvent, DmpClient, ExportFormat, SearchHit, Settings,
+    ClientConfig, ClientError, ClientEvent, DmpClient, ExportFormat, LastLogin, SearchHit,
+    SessionEndedEvent, Settings, SignedIn, UiMessage,
 };
 use dmp_protocol::*;
 use serde::Serialize;
@@ -31,16 +34,16 @@ impl From<ClientError> for CommandError {
     }
 }
 
-type CmdResult<T> = Result<T, CommandError>;
+pub(crate) type CmdResult<T> = Result<T, CommandError>;
 
 /// The signed-in client, if any.
 #[derive(Default)]
-struct Desktop {
+pub(crate) struct Desktop {
     client: RwLock<Option<DmpClient>>,
     settings: RwLock<Settings>,
 }
 
-async fn client(state: &State<'_, Desktop>) -> CmdResult<DmpClient> {
+pub(crate) async fn client(state: &State<'_, Desktop>) -> CmdResult<DmpClient> {
     state
         .client
         .read()
@@ -69,13 +72,9 @@ fn open_from_notification(app: &AppHandle, ctx: ContextRef) {
     );
 }
 
-/// A message as the UI wants it: local (outbox) ones flagged `pending`.
+/// An acknowledged message as the UI wants it (no `local` state).
 fn for_ui(m: &Message) -> serde_json::Value {
-    let mut v = serde_json::to_value(m).unwrap_or_default();
-    if m.id.as_str().starts_with("local:") {
-        v["pending"] = serde_json::Value::Bool(true);
-    }
-    v
+    serde_json::to_value(UiMessage::acked(m.clone())).unwrap_or_default()
 }
 
 fn downloads_dir() -> PathBuf {
@@ -136,11 +135,24 @@ async fn forward(app: &AppHandle, c: &DmpClient, ev: ClientEvent) {
             "dmp://notification",
             serde_json::to_value(notification).unwrap_or_default(),
         ),
-        ClientEvent::Connection { state } => {
-            ("dmp://connection", serde_json::json!({ "state": state }))
-        }
+        ClientEvent::Connection { state } => (
+            "dmp://connection",
+            serde_json::json!({ "state": state, "readOnly": c.is_read_only() }),
+        ),
+        ClientEvent::OnlineAgain => (
+            "dmp://connection",
+            serde_json::json!({ "state": "reconnecting", "readOnly": false }),
+        ),
+        // The failed message itself comes as `Local` (state `failed`, with the reason).
         ClientEvent::SendFailed { .. } => return,
-        ClientEvent::SessionExpired => ("dmp://session-expired", serde_json::Value::Null),
+        ClientEvent::Local { message } => (
+            "dmp://message",
+            serde_json::to_value(message).unwrap_or_default(),
+        ),
+        ClientEvent::SessionExpired { reason } => (
+            "dmp://session-expired",
+            serde_json::to_value(SessionEndedEvent { reason }).unwrap_or_default(),
+        ),
         ClientEvent::PeerKeyChanged { user_id, name } => (
             "dmp://peer-key-changed",
             serde_json::json!({"userId": user_id, "name": name}),
@@ -187,9 +199,13 @@ async fn login(
 }
 
 #[tauri::command]
-async fn resume_session(app: AppHandle, state: State<'_, Desktop>) -> CmdResult<Option<User>> {
+async fn resume_session(app: AppHandle, state: State<'_, Desktop>) -> CmdResult<Option<SignedIn>> {
     match DmpClient::resume(config(&app)).await? {
-        Some(c) => start(&app, &state, c).await.map(Some),
+        Some(c) => {
+            let read_only = c.is_read_only();
+            let user = start(&app, &state, c).await?;
+            Ok(Some(SignedIn { user, read_only }))
+        }
         None => Ok(None),
     }
 }
@@ -203,8 +219,18 @@ async fn logout(state: State<'_, Desktop>) -> CmdResult<()> {
 }
 
 #[tauri::command]
-fn get_limits() -> Limits {
-    Limits::default()
+async fn get_limits(state: State<'_, Desktop>) -> CmdResult<Limits> {
+    Ok(state
+        .client
+        .read()
+        .await
+        .as_ref()
+        .map_or_else(Limits::default, DmpClient::limits))
+}
+
+#[tauri::command]
+fn last_login() -> Option<LastLogin> {
+    LastLogin::load(&ClientConfig::from_env(false).data_dir)
 }
 
 #[tauri::command]
@@ -223,9 +249,8 @@ async fn load_history(
         .await?
         .history(context_type, &context_id, before, 50)
         .await?;
-    let messages: Vec<_> = page.messages.iter().map(for_ui).collect();
     Ok(
-        serde_json::json!({"messages": messages, "hasMore": page.has_more, "nextBefore": page.next_before, "session": page.session}),
+        serde_json::json!({"messages": page.messages, "hasMore": page.has_more, "nextBefore": page.next_before, "session": page.session}),
     )
 }
 
@@ -239,16 +264,15 @@ async fn send_message(
     is_urgent: bool,
     requires_response: bool,
     attachment_ids: Vec<AttachmentId>,
-) -> CmdResult<serde_json::Value> {
+) -> CmdResult<UiMessage> {
     let meta = MessageMetadata {
         is_urgent,
         requires_response,
     };
-    let m = client(&state)
+    Ok(client(&state)
         .await?
         .send(context_type, &context_id, &content, meta, attachment_ids)
-        .await?;
-    Ok(for_ui(&m))
+        .await?)
 }
 
 #[tauri::command]
@@ -408,6 +432,9 @@ pub fn run() {
             list_contexts,
             load_history,
             send_message,
+            sends::retry_send,
+            sends::discard_send,
+            last_login,
             set_typing,
             mark_read,
             delete_message,
