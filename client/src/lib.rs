@@ -430,7 +430,7 @@ impl DmpClient {
             return Ok(None);
         };
         // The CA given now wins over the one remembered with the login.
-        let ca_file = config.ca_file.clone().or(saved.ca_file);
+        let ca_file = config.ca_file.clone().or_else(|| saved.ca_file.clone());
         let base = api::Endpoint::new(&saved.server, ca_file.as_deref())?;
         let tokens = match api::refresh(&base, &refresh).await {
             Ok(t) => t,

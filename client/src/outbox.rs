@@ -176,7 +176,9 @@ pub(crate) fn start(inner: &Arc<Inner>) {
     let task = tokio::spawn(async move {
         let mut next: Option<Instant> = None;
         loop {
-            let wait = next.map_or(KEYS_RECHECK, |t| t.saturating_duration_since(Instant::now()));
+            let wait = next.map_or(KEYS_RECHECK, |t| {
+                t.saturating_duration_since(Instant::now())
+            });
             tokio::select! {
                 _ = wake.notified() => {}
                 _ = tokio::time::sleep(wait) => {}
@@ -237,7 +239,9 @@ impl Inner {
     fn show(&self, e: &OutboxEntry, state: LocalState) {
         let changed = {
             let mut q = self.outbox.queues.lock();
-            q.shown.insert(e.request.client_message_id.clone(), state.clone()) != Some(state)
+            q.shown
+                .insert(e.request.client_message_id.clone(), state.clone())
+                != Some(state)
         };
         if changed {
             self.emit(ClientEvent::Local {
@@ -255,7 +259,8 @@ impl Inner {
             message: message.clone(),
         })
         .unwrap_or_default();
-        self.cache.outbox_fail(&e.request.client_message_id, &json)?;
+        self.cache
+            .outbox_fail(&e.request.client_message_id, &json)?;
         self.outbox
             .queues
             .lock()

@@ -69,8 +69,12 @@ async fn a_rate_limited_burst_arrives_in_order_exactly_once_and_says_it_is_slowe
         sent.push(m.client_message_id.clone());
         tokio::time::sleep(Duration::from_millis(66)).await;
     }
-    let order: HashMap<ClientMessageId, usize> =
-        sent.iter().cloned().enumerate().map(|(i, c)| (c, i)).collect();
+    let order: HashMap<ClientMessageId, usize> = sent
+        .iter()
+        .cloned()
+        .enumerate()
+        .map(|(i, c)| (c, i))
+        .collect();
     let mut acked: Vec<(usize, u64)> = vec![];
     let mut slowed: HashSet<ClientMessageId> = HashSet::new();
     let mut drain = |e: &ClientEvent, acked: &mut Vec<(usize, u64)>| match e {
@@ -145,7 +149,10 @@ async fn a_refused_send_shows_failed_with_its_code_and_retry_keeps_its_id() {
     };
     assert_eq!(code, "VALIDATION_FAILED");
     assert!(!message.contains('é'), "the reason never carries the text");
-    assert_eq!(failed.content, long, "the window still shows what was typed");
+    assert_eq!(
+        failed.content, long,
+        "the window still shows what was typed"
+    );
     // Not "pending" any more: the history says failed too, and it stays there.
     let page = patient.cached_history(k, &id, None, 50).unwrap();
     let shown = page
@@ -157,7 +164,9 @@ async fn a_refused_send_shows_failed_with_its_code_and_retry_keeps_its_id() {
     // A failed message does not hold back the next one.
     let second = patient.send(k, &id, "court", meta(), vec![]).await.unwrap();
     wait_for(&mut ev, "the ack of the next message", |e| match e {
-        ClientEvent::Message { message } if message.client_message_id == second.client_message_id => {
+        ClientEvent::Message { message }
+            if message.client_message_id == second.client_message_id =>
+        {
             Some(())
         }
         _ => None,
@@ -171,10 +180,7 @@ async fn a_refused_send_shows_failed_with_its_code_and_retry_keeps_its_id() {
     wait_connected(&patient).await;
     let retried = patient.retry_send(&first.client_message_id).await.unwrap();
     assert_eq!(retried.client_message_id, first.client_message_id);
-    assert!(matches!(
-        retried.local,
-        Some(LocalState::Sending) | None
-    ));
+    assert!(matches!(retried.local, Some(LocalState::Sending) | None));
     if retried.local.is_some() {
         wait_for(&mut ev, "the ack of the retried message", |e| match e {
             ClientEvent::Message { message }
@@ -196,7 +202,10 @@ async fn a_refused_send_shows_failed_with_its_code_and_retry_keeps_its_id() {
         "RETRY_UNKNOWN"
     );
     assert_eq!(
-        patient.discard_send(&first.client_message_id).unwrap_err().code(),
+        patient
+            .discard_send(&first.client_message_id)
+            .unwrap_err()
+            .code(),
         "RETRY_UNKNOWN"
     );
     doctor.contexts().await.unwrap();
@@ -261,7 +270,10 @@ async fn a_send_to_a_doctor_who_never_signed_in_waits_for_keys_and_leaves_when_h
         .send(k, &id, "Et une autre question", meta(), vec![])
         .await
         .unwrap();
-    assert!(matches!(later.local, Some(LocalState::WaitingForKeys { .. })));
+    assert!(matches!(
+        later.local,
+        Some(LocalState::WaitingForKeys { .. })
+    ));
     // The doctor signs in for the first time: his keys are published, the
     // server tells the patient's client (keyChange) and the queue leaves.
     let doctor = login(&server, dd.path(), DOCTOR, false).await;
@@ -275,7 +287,10 @@ async fn a_send_to_a_doctor_who_never_signed_in_waits_for_keys_and_leaves_when_h
         acked.len() >= 2
     })
     .await;
-    assert_eq!(acked, vec![m.client_message_id.clone(), later.client_message_id]);
+    assert_eq!(
+        acked,
+        vec![m.client_message_id.clone(), later.client_message_id.clone()]
+    );
     doctor.contexts().await.unwrap();
     let page = doctor.history(k, &id, None, 50).await.unwrap();
     let contents: Vec<&str> = page.messages.iter().map(|m| m.content.as_str()).collect();
@@ -345,7 +360,11 @@ async fn a_disabled_account_is_told_so_only_with_the_right_password() {
     )
     .await
     .unwrap_err();
-    assert_eq!(err.code(), "AUTH_REQUIRED", "no oracle for a wrong password");
+    assert_eq!(
+        err.code(),
+        "AUTH_REQUIRED",
+        "no oracle for a wrong password"
+    );
     patient.disconnect().await;
 }
 

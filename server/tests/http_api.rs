@@ -346,7 +346,10 @@ async fn disabled_user_is_locked_out_at_once() {
             json!({"refreshToken": p.refresh}),
         )
         .await;
-    assert_eq!((st, body["error"]["code"].as_str()), (403, Some("ACCOUNT_DISABLED")));
+    assert_eq!(
+        (st, body["error"]["code"].as_str()),
+        (403, Some("ACCOUNT_DISABLED"))
+    );
     // So does the right password, and only the right one (no oracle for a guesser).
     let (st, body) = s
         .post(
@@ -355,7 +358,10 @@ async fn disabled_user_is_locked_out_at_once() {
             json!({"username":"jean.dupont","password":PATIENT.1}),
         )
         .await;
-    assert_eq!((st, body["error"]["code"].as_str()), (403, Some("ACCOUNT_DISABLED")));
+    assert_eq!(
+        (st, body["error"]["code"].as_str()),
+        (403, Some("ACCOUNT_DISABLED"))
+    );
     let (st, body) = s
         .post(
             "/api/auth/login",
@@ -363,7 +369,10 @@ async fn disabled_user_is_locked_out_at_once() {
             json!({"username":"jean.dupont","password":"not-the-password-1"}),
         )
         .await;
-    assert_eq!((st, body["error"]["code"].as_str()), (401, Some("AUTH_REQUIRED")));
+    assert_eq!(
+        (st, body["error"]["code"].as_str()),
+        (401, Some("AUTH_REQUIRED"))
+    );
     let (st, body) = s
         .post(
             "/api/auth/login",
@@ -371,7 +380,10 @@ async fn disabled_user_is_locked_out_at_once() {
             json!({"username":"nobody.here","password":"not-the-password-1"}),
         )
         .await;
-    assert_eq!((st, body["error"]["code"].as_str()), (401, Some("AUTH_REQUIRED")));
+    assert_eq!(
+        (st, body["error"]["code"].as_str()),
+        (401, Some("AUTH_REQUIRED"))
+    );
     // Password change revokes the doctor's sessions too.
     let d = s.login(DOCTOR).await;
     dmp_server::admin::user_passwd(

@@ -13,10 +13,7 @@ pub(crate) async fn retry_send(
     state: State<'_, Desktop>,
     client_message_id: ClientMessageId,
 ) -> CmdResult<UiMessage> {
-    Ok(client(&state)
-        .await?
-        .retry_send(&client_message_id)
-        .await?)
+    Ok(client(&state).await?.retry_send(&client_message_id).await?)
 }
 
 /// Drops a failed or waiting message.
