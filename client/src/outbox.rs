@@ -448,31 +448,59 @@ impl Inner {
                 continue;
             }
             let now = Instant::now();
-            {
+            // A queue that waits: what its messages (new ones too) say meanwhile.
+            let held: Option<Option<LocalState>> = {
                 let mut q = self.outbox.queues.lock();
-                if let Some((_, at)) = q.in_flight.get(&conv) {
-                    if *at + timeout > now {
-                        due(*at + timeout);
-                        continue;
-                    }
+                let in_flight = match q.in_flight.get(&conv) {
+                    Some((_, at)) if *at + timeout > now => Some(*at + timeout),
+                    _ => None,
+                };
+                if let Some(t) = in_flight {
+                    due(t);
+                    Some(None)
+                } else {
                     // No answer in time: the head goes again (same key).
                     q.in_flight.remove(&conv);
-                }
-                if let Some(t) = q.not_before.get(&conv) {
-                    if *t > now {
-                        due(*t);
-                        continue;
+                    match (q.not_before.get(&conv).copied(), q.slowed_until) {
+                        (Some(t), _) if t > now => {
+                            due(t);
+                            Some(q.waiting_for.contains_key(&conv).then(|| {
+                                LocalState::WaitingForKeys {
+                                    peer_name: String::new(),
+                                }
+                            }))
+                        }
+                        (_, Some((until, at))) if until > now => {
+                            due(until);
+                            Some(Some(LocalState::SlowedDown { retry_at: at }))
+                        }
+                        _ => {
+                            q.slowed_until = None;
+                            None
+                        }
                     }
                 }
-                if let Some((until, _)) = q.slowed_until {
-                    if until > now {
-                        due(until);
-                        continue;
+            };
+            match held {
+                Some(Some(LocalState::WaitingForKeys { .. })) => {
+                    let (_, name) = self.peer_of(&queue[0]);
+                    for e in &queue {
+                        self.show(
+                            e,
+                            LocalState::WaitingForKeys {
+                                peer_name: name.clone(),
+                            },
+                        );
                     }
-                    q.slowed_until = None;
                 }
+                Some(Some(state)) => {
+                    for e in &queue {
+                        self.show(e, state.clone());
+                    }
+                }
+                Some(None) => {}
+                None => self.pump_queue(&conv, &queue, timeout, &mut due).await,
             }
-            self.pump_queue(&conv, &queue, timeout, &mut due).await;
         }
         next
     }
