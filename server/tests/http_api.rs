@@ -351,11 +351,12 @@ async fn disabled_user_is_locked_out_at_once() {
         (403, Some("ACCOUNT_DISABLED"))
     );
     // So does the right password, and only the right one (no oracle for a guesser).
+    let secret = s.credential(PATIENT.0, PATIENT.1).await;
     let (st, body) = s
         .post(
             "/api/auth/login",
             None,
-            json!({"username":"jean.dupont","password":PATIENT.1}),
+            json!({"username":"jean.dupont","password":secret}),
         )
         .await;
     assert_eq!(
