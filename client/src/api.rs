@@ -41,6 +41,13 @@ pub struct ApiClient {
     requests: Arc<std::sync::atomic::AtomicU64>,
 }
 
+impl ApiClient {
+    /// The server this client talks to.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.base
+    }
+}
+
 impl std::fmt::Debug for ApiClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ApiClient")
@@ -134,7 +141,17 @@ async fn decode<T: DeserializeOwned>(res: reqwest::Response) -> ClientResult<T> 
 }
 
 async fn error_from(status: StatusCode, res: reqwest::Response) -> ClientError {
+    let retry_after = res
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
     match res.json::<ErrorBody>().await {
+        Ok(body) if body.error.code == ErrorCode::AccountDisabled => ClientError::AccountDisabled,
+        Ok(body) if body.error.code == ErrorCode::RateLimitExceeded => ClientError::RateLimited {
+            retry_after_secs: retry_after.unwrap_or(1),
+            message: body.error.message,
+        },
         Ok(body) => ClientError::Api {
             status: status.as_u16(),
             code: body.error.code,
@@ -184,6 +201,14 @@ pub async fn prelogin(server: &Endpoint, username: &str) -> ClientResult<Prelogi
         },
     )
     .await
+}
+
+/// `GET /api/limits`: the limits the server enforces (no token needed).
+pub async fn limits(server: &Endpoint) -> ClientResult<Limits> {
+    let url = server
+        .join("api/limits")
+        .map_err(|e| ClientError::Invalid(e.to_string()))?;
+    decode(server.http.get(url).send().await?).await
 }
 
 /// Spends a refresh token (no access token needed).

@@ -381,6 +381,28 @@ impl Cache {
         Ok(())
     }
 
+    /// Puts a send back in its queue (clears a refusal); false when unknown.
+    pub fn outbox_retry(&self, cmid: &ClientMessageId) -> ClientResult<bool> {
+        let c = self.conn.lock();
+        Ok(c.execute(
+            "UPDATE outbox SET failed = NULL WHERE client_message_id = ?1",
+            [cmid.as_str()],
+        )? == 1)
+    }
+
+    /// A stored message by its sender's `clientMessageId`.
+    pub fn message_by_client_id(&self, cmid: &ClientMessageId) -> ClientResult<Option<Message>> {
+        let c = self.conn.lock();
+        let j: Option<String> = c
+            .query_row(
+                "SELECT json FROM messages WHERE client_message_id = ?1 ORDER BY seq DESC LIMIT 1",
+                [cmid.as_str()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        j.map(|j| from_json(&j)).transpose()
+    }
+
     /// Every queued send, oldest first.
     pub fn outbox(&self) -> ClientResult<Vec<OutboxEntry>> {
         let c = self.conn.lock();

@@ -53,6 +53,23 @@ pub enum ClientError {
     /// The server hands out new keys for a peer; nothing is sent until the user accepts them.
     #[error("the security key of {0} changed: compare the safety code, then accept the new key")]
     PeerKeyChanged(String),
+    /// The credentials are right but an administrator disabled the account.
+    #[error("this account was disabled by an administrator")]
+    AccountDisabled,
+    /// The server is unreachable and the cache is open read-only: nothing can be changed.
+    #[error("the server cannot be reached: the app is in read-only mode until it answers again")]
+    OfflineReadOnly,
+    /// `retry_send` / `discard_send` of a message that is not (or no longer) waiting.
+    #[error("no unsent message with this clientMessageId")]
+    RetryUnknown,
+    /// Too many requests: the server says when to try again.
+    #[error("{message}")]
+    RateLimited {
+        /// Seconds to wait (`Retry-After`).
+        retry_after_secs: u64,
+        /// The server's human message.
+        message: String,
+    },
 }
 
 impl ClientError {
@@ -90,6 +107,10 @@ impl ClientError {
             Self::PeerKeyChanged(_) => "PEER_KEY_CHANGED",
             Self::Tls(_) => "TLS_ERROR",
             Self::InsecureServer => "INSECURE_SERVER_ADDRESS",
+            Self::AccountDisabled => "ACCOUNT_DISABLED",
+            Self::OfflineReadOnly => "OFFLINE_READ_ONLY",
+            Self::RetryUnknown => "RETRY_UNKNOWN",
+            Self::RateLimited { .. } => "RATE_LIMIT_EXCEEDED",
         }
     }
 
@@ -107,6 +128,7 @@ impl ClientError {
                 ..
             } | Self::Invalid(_)
                 | Self::InsecureServer
+                | Self::PeerKeyChanged(_)
         )
     }
 
@@ -118,7 +140,13 @@ impl ClientError {
                 code: ErrorCode::SessionExpired | ErrorCode::AuthRequired,
                 ..
             } | Self::NotSignedIn
+                | Self::AccountDisabled
         )
+    }
+
+    /// Whether the server could not be reached (the request may be tried again later).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, Self::Network(_) | Self::Tls(_))
     }
 }
 

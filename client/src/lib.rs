@@ -14,13 +14,15 @@ pub mod export;
 pub mod inbox;
 pub mod keychain;
 pub mod notify;
+pub mod outbox;
 pub mod realtime;
 pub mod tls;
 
 pub use cache::SearchHit;
 pub use error::{ClientError, ClientResult};
 pub use inbox::Inbox;
-pub use realtime::{ClientEvent, ConnectionState};
+pub use outbox::{LocalState, UiMessage};
+pub use realtime::{ClientEvent, ConnectionState, SessionEndReason, SessionEndedEvent};
 
 use api::ApiClient;
 use cache::Cache;
@@ -115,6 +117,43 @@ struct SavedLogin {
     ca_file: Option<PathBuf>,
 }
 
+/// The last sign-in on this device, to fill the login form again: kept
+/// across logout and restarts, in a small file of the data directory. Not a
+/// secret (no password, no token).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct LastLogin {
+    /// The server address as typed (normalised).
+    pub server: String,
+    /// The user name.
+    pub username: Option<String>,
+    /// The CA file trusted for this server, if any.
+    pub ca_file: Option<String>,
+}
+
+fn last_login_file(data_dir: &Path) -> PathBuf {
+    data_dir.join("last-login.json")
+}
+
+impl LastLogin {
+    /// The last sign-in recorded in `data_dir`, if any.
+    pub fn load(data_dir: &Path) -> Option<Self> {
+        let bytes = std::fs::read(last_login_file(data_dir)).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// Records it (replacing the previous one).
+    pub fn save(&self, data_dir: &Path) -> ClientResult<()> {
+        std::fs::create_dir_all(data_dir)?;
+        let path = last_login_file(data_dir);
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(self).unwrap_or_default())?;
+        std::fs::rename(&tmp, &path)?;
+        Ok(())
+    }
+}
+
 /// Output formats of [`DmpClient::export`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExportFormat {
@@ -129,8 +168,8 @@ pub enum ExportFormat {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct HistoryPage {
-    /// Messages in `seq` order (pending ones last).
-    pub messages: Vec<Message>,
+    /// Messages in `seq` order (unacknowledged ones last, with their `local` state).
+    pub messages: Vec<UiMessage>,
     /// Whether older messages exist.
     pub has_more: bool,
     /// Cursor of the next (older) page.
@@ -140,6 +179,7 @@ pub struct HistoryPage {
     pub session: Option<Session>,
     /// True when the server could not be reached and this comes from the cache only
     /// (not sent to the window: `load_history` answers `{ messages, hasMore, nextBefore, session }`).
+    #[serde(skip)]
     #[cfg_attr(feature = "ts", ts(skip))]
     pub offline: bool,
 }
@@ -162,9 +202,25 @@ pub(crate) struct Inner {
     rotations: Mutex<Option<JoinHandle<()>>>,
     /// The user's end-to-end identity, once set up on this device.
     pub(crate) identity: parking_lot::RwLock<Option<Arc<dmp_crypto::Identity>>>,
+    /// The ordered send queues.
+    pub(crate) outbox: outbox::Outbox,
+    /// The limits the server announced at sign-in (`GET /api/limits`), else the defaults.
+    limits: parking_lot::RwLock<Limits>,
+    /// Opened from the cache while the server is unreachable: nothing may be changed.
+    read_only: AtomicBool,
 }
 
 impl Inner {
+    /// The limits the server announced (the defaults until it did).
+    pub(crate) fn limits(&self) -> Limits {
+        self.limits.read().clone()
+    }
+
+    /// Whether the client is in offline read-only mode.
+    pub(crate) fn read_only(&self) -> bool {
+        self.read_only.load(Ordering::SeqCst)
+    }
+
     pub(crate) fn emit(&self, e: ClientEvent) {
         let _ = self.events.send(e);
     }
@@ -185,8 +241,8 @@ impl Inner {
         let message = self.decrypt(message).await;
         let before = self.cache.message(&message.id)?;
         let m = self.cache.put_message(&message)?;
-        if m.sender.id == self.user.id {
-            self.cache.outbox_remove(&m.client_message_id)?;
+        if m.sender.id == self.user.id && self.cache.outbox_remove(&m.client_message_id)? {
+            self.outbox_acked(&m.client_message_id);
         }
         self.inbox_on_message(before.as_ref(), &m);
         let to_me = m.recipient.id == self.user.id;
@@ -214,6 +270,54 @@ impl Inner {
         }
         Ok(())
     }
+}
+
+/// Tries the server again with backoff while in offline read-only mode;
+/// signs in for real (the remembered refresh token) as soon as it answers.
+fn watch_server(inner: &Arc<Inner>) {
+    let weak = Arc::downgrade(inner);
+    tokio::spawn(async move {
+        let mut wait = std::time::Duration::from_millis(500);
+        loop {
+            tokio::time::sleep(wait).await;
+            let Some(inner) = weak.upgrade() else { return };
+            match inner.api.force_refresh().await {
+                Ok(()) => {
+                    if let Ok(l) = api::limits(inner.api.endpoint()).await {
+                        *inner.limits.write() = l;
+                    }
+                    inner.read_only.store(false, Ordering::SeqCst);
+                    inner.emit(ClientEvent::OnlineAgain);
+                    DmpClient { inner }.connect();
+                    return;
+                }
+                Err(e) if e.is_unreachable() => {
+                    wait = (wait * 2).min(std::time::Duration::from_secs(30));
+                }
+                Err(e) => {
+                    tracing::info!(code = e.code(), "the remembered login was refused");
+                    if e.is_session_over() {
+                        inner.emit(ClientEvent::SessionExpired {
+                            reason: SessionEndReason::of(&e),
+                        });
+                    }
+                    return;
+                }
+            }
+        }
+    });
+}
+
+/// What `resume_session` gives the window: the user, and whether the app is
+/// in offline read-only mode.
+#[derive(Debug, Clone, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct SignedIn {
+    /// The signed-in user.
+    pub user: User,
+    /// Opened from the cache: the server is unreachable, nothing can be changed.
+    pub read_only: bool,
 }
 
 /// The `send` frame of a queued request.
@@ -317,6 +421,19 @@ impl DmpClient {
         let client = Self::open(config, base, tokens, remember).await?;
         client.inner.setup_identity(secret).await?;
         upgraded.add(&server_key, username)?;
+        let last = LastLogin {
+            server: client.inner.server.clone(),
+            username: Some(username.to_owned()),
+            ca_file: client
+                .inner
+                .config
+                .ca_file
+                .as_ref()
+                .map(|p| p.display().to_string()),
+        };
+        if let Err(e) = last.save(&client.inner.config.data_dir) {
+            tracing::warn!(code = e.code(), "cannot remember the last login");
+        }
         if remember {
             let saved = SavedLogin {
                 server: client.inner.server.clone(),
@@ -344,10 +461,18 @@ impl DmpClient {
             return Ok(None);
         };
         // The CA given now wins over the one remembered with the login.
-        let ca_file = config.ca_file.clone().or(saved.ca_file);
+        let ca_file = config.ca_file.clone().or_else(|| saved.ca_file.clone());
         let base = api::Endpoint::new(&saved.server, ca_file.as_deref())?;
         let tokens = match api::refresh(&base, &refresh).await {
             Ok(t) => t,
+            // "Stay signed in" was chosen: read the cache while the server is away.
+            Err(e) if e.is_unreachable() => {
+                return Self::open_offline(config, base, &saved, refresh.to_string(), e).await;
+            }
+            Err(ClientError::AccountDisabled) => {
+                keychain.delete(Secret::RefreshToken).await?;
+                return Err(ClientError::AccountDisabled);
+            }
             Err(e) if e.is_session_over() => {
                 keychain.delete(Secret::RefreshToken).await?;
                 return Ok(None);
@@ -366,11 +491,66 @@ impl DmpClient {
         Ok(Some(client))
     }
 
+    /// Offline read-only mode (docs/security.md, "Offline reading"): the
+    /// server cannot be reached but a login is remembered, so the cache is
+    /// opened with the key from the keychain and served read-only (every
+    /// change fails with `OFFLINE_READ_ONLY`). The server is tried again in
+    /// the background with backoff; once the remembered refresh token is
+    /// accepted the client is signed in for real, emits
+    /// [`ClientEvent::OnlineAgain`] and connects.
+    async fn open_offline(
+        config: ClientConfig,
+        base: api::Endpoint,
+        saved: &SavedLogin,
+        refresh: String,
+        why: ClientError,
+    ) -> ClientResult<Option<Self>> {
+        let server = base.as_str().trim_end_matches('/').to_owned();
+        let keychain = Keychain::new(&server, saved.user_id.as_str());
+        let Some(key) = keychain.get(Secret::CacheKey).await? else {
+            return Err(why);
+        };
+        let path = cache_path(&config.data_dir, &server, &saved.user_id);
+        if !path.exists() {
+            return Err(why);
+        }
+        let user = Cache::open(&path, &key)?
+            .meta("user")?
+            .and_then(|j| serde_json::from_str::<User>(&j).ok());
+        // A cache written before the user was kept in it: nothing to show offline.
+        let Some(user) = user.filter(|u| u.id == saved.user_id) else {
+            return Err(why);
+        };
+        let tokens = dmp_protocol::api::TokenResponse {
+            access_token: String::new(),
+            refresh_token: refresh,
+            expires_in: 0,
+            user,
+            device_token: None,
+        };
+        let client = Self::open_as(config, base, tokens, true, true).await?;
+        if client.inner.identity.read().is_none() {
+            return Ok(None);
+        }
+        watch_server(&client.inner);
+        Ok(Some(client))
+    }
+
     async fn open(
         config: ClientConfig,
         base: api::Endpoint,
         tokens: dmp_protocol::api::TokenResponse,
         remember: bool,
+    ) -> ClientResult<Self> {
+        Self::open_as(config, base, tokens, remember, false).await
+    }
+
+    async fn open_as(
+        config: ClientConfig,
+        base: api::Endpoint,
+        tokens: dmp_protocol::api::TokenResponse,
+        remember: bool,
+        offline: bool,
     ) -> ClientResult<Self> {
         let server = base.as_str().trim_end_matches('/').to_owned();
         let user = tokens.user.clone();
@@ -422,7 +602,31 @@ impl DmpClient {
             )
         });
         let (events, _) = broadcast::channel(1024);
-        Ok(Self {
+        let cached_limits = || {
+            cache
+                .meta("limits")
+                .ok()
+                .flatten()
+                .and_then(|j| serde_json::from_str::<Limits>(&j).ok())
+                .unwrap_or_default()
+        };
+        let limits = if offline {
+            cached_limits()
+        } else {
+            // Kept in the cache: who the user is and the limits, for offline reading.
+            cache.set_meta("user", &serde_json::to_string(&user).unwrap_or_default())?;
+            match api::limits(api.endpoint()).await {
+                Ok(l) => {
+                    cache.set_meta("limits", &serde_json::to_string(&l).unwrap_or_default())?;
+                    l
+                }
+                Err(e) => {
+                    tracing::debug!(code = e.code(), "no limits announced: using the last known");
+                    cached_limits()
+                }
+            }
+        };
+        let client = Self {
             inner: Arc::new(Inner {
                 config,
                 user,
@@ -439,8 +643,33 @@ impl DmpClient {
                 task: Mutex::new(None),
                 rotations: Mutex::new(Some(rotations)),
                 identity: parking_lot::RwLock::new(identity),
+                outbox: outbox::Outbox::default(),
+                limits: parking_lot::RwLock::new(limits),
+                read_only: AtomicBool::new(offline),
             }),
-        })
+        };
+        outbox::start(&client.inner);
+        Ok(client)
+    }
+
+    /// The limits the server announced at sign-in (`GET /api/limits`); the
+    /// defaults when it could not say.
+    pub fn limits(&self) -> Limits {
+        self.inner.limits()
+    }
+
+    /// Whether the client is in offline read-only mode (opened from the cache).
+    pub fn is_read_only(&self) -> bool {
+        self.inner.read_only()
+    }
+
+    /// Refuses a change while in offline read-only mode.
+    fn writable(&self) -> ClientResult<()> {
+        if self.inner.read_only() {
+            Err(ClientError::OfflineReadOnly)
+        } else {
+            Ok(())
+        }
     }
 
     /// A watch that tells when every clone of this client is gone.
@@ -474,7 +703,11 @@ impl DmpClient {
     }
 
     /// Starts the real-time connection (reconnecting by itself) if not running.
+    /// In offline read-only mode it starts once the server accepts the login again.
     pub fn connect(&self) {
+        if self.inner.read_only() {
+            return;
+        }
         let mut task = self.inner.task.lock();
         if task.as_ref().is_some_and(|t| !t.is_finished()) {
             return;
@@ -501,6 +734,7 @@ impl DmpClient {
     /// Stops background work and makes sure rotated tokens are stored.
     pub async fn shutdown(self) {
         self.disconnect().await;
+        self.inner.outbox.stop();
         let rot = self.inner.rotations.lock().take();
         drop(self);
         if let Some(r) = rot {
@@ -513,6 +747,7 @@ impl DmpClient {
     /// the cache key and the cache file.
     pub async fn logout(self) -> ClientResult<()> {
         self.disconnect().await;
+        self.inner.outbox.stop();
         if let Err(e) = self.inner.api.logout().await {
             tracing::warn!(
                 code = e.code(),
@@ -589,7 +824,13 @@ impl DmpClient {
         before: Option<u64>,
         limit: u32,
     ) -> ClientResult<HistoryPage> {
-        let mut messages = self.inner.cache.history(kind, id, before, limit + 1)?;
+        let mut messages: Vec<UiMessage> = self
+            .inner
+            .cache
+            .history(kind, id, before, limit + 1)?
+            .into_iter()
+            .map(UiMessage::acked)
+            .collect();
         let has_more = messages.len() > limit as usize;
         if has_more {
             messages.remove(0);
@@ -635,9 +876,14 @@ impl DmpClient {
                 if let Some(s) = &session {
                     self.inner.cache.put_session(s)?;
                 }
-                let mut messages: Vec<Message> = messages
+                let mut messages: Vec<UiMessage> = messages
                     .into_iter()
-                    .map(|m| self.inner.cache.message(&m.id).map(|c| c.unwrap_or(m)))
+                    .map(|m| {
+                        self.inner
+                            .cache
+                            .message(&m.id)
+                            .map(|c| UiMessage::acked(c.unwrap_or(m)))
+                    })
                     .collect::<ClientResult<_>>()?;
                 if before.is_none() {
                     messages.extend(self.pending(kind, id)?);
@@ -657,26 +903,25 @@ impl DmpClient {
         }
     }
 
-    /// Messages typed but not acknowledged yet, as local messages (`id` = `local:<clientMessageId>`).
-    fn pending(&self, kind: ContextType, id: &ContextId) -> ClientResult<Vec<Message>> {
-        let me = self.user();
-        let ctx = self.inner.cache.context(kind, id)?;
+    /// Messages typed but not acknowledged yet, as local messages (`id` =
+    /// `local:<clientMessageId>`) with their state.
+    fn pending(&self, kind: ContextType, id: &ContextId) -> ClientResult<Vec<UiMessage>> {
         Ok(self
             .inner
             .cache
             .outbox()?
             .into_iter()
             .filter(|e| e.request.context_type == kind && e.request.context_id == *id)
-            .map(|e| {
-                self.inner
-                    .local(local_message(me, ctx.as_ref(), &e.request, e.created_at))
-            })
+            .map(|e| self.inner.ui_local(&e))
             .collect())
     }
 
-    /// Sends a message. It goes to the outbox first (it survives a restart);
-    /// it is sent at once over the socket when connected, or over HTTP
-    /// otherwise. Returns the stored message, or a local pending one.
+    /// Sends a message. It goes to the outbox first (it survives a restart),
+    /// then leaves in order with the other unsent messages of its
+    /// conversation: over the socket when connected, over HTTP otherwise
+    /// (then the answer is awaited here). Returns the stored message once
+    /// acknowledged, else the local one with its state (`sending`,
+    /// `waitingForKeys`, `slowedDown` or `failed`; docs/desktop-ipc.md).
     pub async fn send(
         &self,
         kind: ContextType,
@@ -684,8 +929,9 @@ impl DmpClient {
         content: &str,
         metadata: MessageMetadata,
         attachments: Vec<AttachmentId>,
-    ) -> ClientResult<Message> {
-        let limits = Limits::default();
+    ) -> ClientResult<UiMessage> {
+        self.writable()?;
+        let limits = self.limits();
         if content.chars().count() > limits.max_message_length {
             return Err(ClientError::Invalid(format!(
                 "message is longer than {} characters",
@@ -701,7 +947,7 @@ impl DmpClient {
                 limits.max_attachments
             )));
         }
-        let ctx = self.context(kind, id).await?;
+        self.context(kind, id).await?;
         let client_message_id = ClientMessageId(format!("c_{}", uuid::Uuid::now_v7().simple()));
         let req = SendRequest {
             client_message_id,
@@ -716,103 +962,75 @@ impl DmpClient {
             metadata,
             attachments,
         };
-        let now = Utc::now();
-        self.inner.cache.outbox_put(&req, now.timestamp_millis())?;
-        let pending = || {
-            self.inner.local(local_message(
-                self.user(),
-                Some(&ctx),
-                &req,
-                now.timestamp_millis(),
-            ))
-        };
-        let sealed = match self.inner.seal_request(&req).await {
-            Ok(s) => s,
-            // Sent as soon as the peer has keys, or the server answers again.
-            Err(
-                ClientError::E2e {
-                    code: "E2E_PEER_NOT_READY",
-                    ..
-                }
-                | ClientError::Network(_)
-                | ClientError::Tls(_),
-            ) => return Ok(pending()),
-            Err(e) => {
-                self.inner.cache.outbox_remove(&req.client_message_id)?;
-                return Err(e);
-            }
-        };
-        if self.inner.push_frame(send_frame(&sealed)) {
-            return Ok(pending());
-        }
-        match self.send_over_http(&sealed).await {
-            Ok(m) if m.id.as_str().starts_with("local:") => Ok(pending()),
-            other => other,
-        }
+        self.inner
+            .cache
+            .outbox_put(&req, Utc::now().timestamp_millis())?;
+        self.inner.pump().await;
+        self.current(&req.client_message_id)?
+            .ok_or(ClientError::RetryUnknown)
     }
 
-    async fn send_over_http(&self, req: &SendRequest) -> ClientResult<Message> {
-        match self.inner.api.send(req).await {
-            Ok(m) => {
-                self.inner.cache.outbox_remove(&req.client_message_id)?;
-                let m = self.inner.decrypt(m).await;
-                let before = self.inner.cache.message(&m.id)?;
-                let m = self.inner.cache.put_message(&m)?;
-                self.inner.inbox_on_message(before.as_ref(), &m);
-                self.inner.emit(ClientEvent::Message { message: m.clone() });
-                Ok(m)
-            }
-            Err(ClientError::Network(_) | ClientError::Tls(_)) => {
-                let ctx = self
-                    .inner
-                    .cache
-                    .context(req.context_type, &req.context_id)?;
-                Ok(self.inner.local(local_message(
-                    self.user(),
-                    ctx.as_ref(),
-                    req,
-                    Utc::now().timestamp_millis(),
-                )))
-            }
-            Err(e) => {
-                if e.is_permanent() {
-                    self.inner
-                        .cache
-                        .outbox_fail(&req.client_message_id, &e.to_string())?;
-                }
-                Err(e)
-            }
-        }
-    }
-
-    /// Sends every queued message over HTTP (when no socket is used, e.g. the CLI).
-    pub async fn flush_outbox(&self) -> ClientResult<usize> {
-        let mut sent = 0;
-        for e in self
+    /// A send as it stands: acknowledged (from the cache) or still queued.
+    fn current(&self, cmid: &ClientMessageId) -> ClientResult<Option<UiMessage>> {
+        if let Some(e) = self
             .inner
             .cache
             .outbox()?
             .into_iter()
-            .filter(|e| e.failed.is_none())
+            .find(|e| e.request.client_message_id == *cmid)
         {
-            let sealed = match self.inner.seal_request(&e.request).await {
-                Ok(s) => s,
-                Err(
-                    ClientError::E2e {
-                        code: "E2E_PEER_NOT_READY",
-                        ..
-                    }
-                    | ClientError::Network(_)
-                    | ClientError::Tls(_),
-                ) => continue,
-                Err(err) => return Err(err),
-            };
-            let m = self.send_over_http(&sealed).await?;
-            if !m.id.as_str().starts_with("local:") {
-                sent += 1;
-            }
+            return Ok(Some(self.inner.ui_local(&e)));
         }
-        Ok(sent)
+        Ok(self
+            .inner
+            .cache
+            .message_by_client_id(cmid)?
+            .map(UiMessage::acked))
+    }
+
+    /// Sends a refused message again with the SAME `clientMessageId` (the
+    /// server keeps one copy of it whatever happens); it takes its place back
+    /// among the unsent messages of its conversation. `RETRY_UNKNOWN` when no
+    /// such message waits.
+    pub async fn retry_send(&self, cmid: &ClientMessageId) -> ClientResult<UiMessage> {
+        self.writable()?;
+        if !self.inner.cache.outbox_retry(cmid)? {
+            return Err(ClientError::RetryUnknown);
+        }
+        self.inner.outbox_retrying(cmid);
+        self.inner.pump().await;
+        self.current(cmid)?.ok_or(ClientError::RetryUnknown)
+    }
+
+    /// Drops an unsent message that failed or waits (for keys, for the rate
+    /// limit); one on the wire cannot be called back (`VALIDATION_FAILED`).
+    pub fn discard_send(&self, cmid: &ClientMessageId) -> ClientResult<()> {
+        self.writable()?;
+        let entry = self
+            .inner
+            .cache
+            .outbox()?
+            .into_iter()
+            .find(|e| e.request.client_message_id == *cmid)
+            .ok_or(ClientError::RetryUnknown)?;
+        if self.inner.is_in_flight(cmid) {
+            return Err(ClientError::Invalid(
+                "this message is being sent: wait for the answer of the server".into(),
+            ));
+        }
+        self.inner
+            .cache
+            .outbox_remove(&entry.request.client_message_id)?;
+        self.inner.outbox_acked(cmid);
+        Ok(())
+    }
+
+    /// Sends every queued message that may go (when no socket is used, e.g.
+    /// the CLI); returns how many the server acknowledged.
+    pub async fn flush_outbox(&self) -> ClientResult<usize> {
+        let before = self.inner.cache.outbox()?.len();
+        self.inner.pump().await;
+        Ok(before.saturating_sub(self.inner.cache.outbox()?.len()))
     }
 
     /// Messages still in the outbox.
@@ -840,6 +1058,7 @@ impl DmpClient {
 
     /// Marks a received message read over REST.
     pub async fn mark_read(&self, id: &MessageId) -> ClientResult<Message> {
+        self.writable()?;
         let m = self.inner.api.mark_read(id).await?;
         let before = self.inner.cache.message(&m.id)?;
         let m = self.inner.cache.put_message(&m)?;
@@ -855,6 +1074,7 @@ impl DmpClient {
 
     /// Deletes one's own message (a tombstone stays).
     pub async fn delete(&self, id: &MessageId) -> ClientResult<Message> {
+        self.writable()?;
         let m = self.inner.api.delete(id).await?;
         let before = self.inner.cache.message(&m.id)?;
         let m = self.inner.cache.put_message(&m)?;
@@ -874,7 +1094,8 @@ impl DmpClient {
 
     /// Uploads a file after checking its type and size locally.
     pub async fn upload(&self, name: &str, bytes: Vec<u8>) -> ClientResult<Attachment> {
-        let limits = Limits::default();
+        self.writable()?;
+        let limits = self.limits();
         let ext = name
             .rsplit_once('.')
             .map(|(_, e)| e.to_ascii_lowercase())
@@ -1086,7 +1307,7 @@ impl DmpClient {
     }
 }
 
-fn local_message(
+pub(crate) fn local_message(
     me: &User,
     ctx: Option<&ContextSummary>,
     req: &SendRequest,

@@ -6,7 +6,7 @@
 
 use crate::error::{ClientError, ClientResult};
 use crate::Inner;
-use dmp_protocol::ws::{ClientFrame, ServerFrame, CLOSE_UNAUTHENTICATED};
+use dmp_protocol::ws::{ClientFrame, ServerFrame, CLOSE_ACCOUNT_DISABLED, CLOSE_UNAUTHENTICATED};
 use dmp_protocol::*;
 use futures_util::{SinkExt, StreamExt};
 use rand::Rng;
@@ -28,6 +28,36 @@ pub enum ConnectionState {
     Disconnected,
     /// Waiting before the next attempt.
     Reconnecting,
+}
+
+/// Why the login ended (`dmp://session-expired`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "lowercase")]
+pub enum SessionEndReason {
+    /// The login expired or was revoked: sign in again.
+    Expired,
+    /// An administrator disabled the account (`ACCOUNT_DISABLED`).
+    Disabled,
+}
+
+impl SessionEndReason {
+    /// The reason for a refusal that ends the login.
+    pub fn of(e: &ClientError) -> Self {
+        if matches!(e, ClientError::AccountDisabled) {
+            Self::Disabled
+        } else {
+            Self::Expired
+        }
+    }
+}
+
+/// The payload of `dmp://session-expired`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct SessionEndedEvent {
+    /// Why.
+    pub reason: SessionEndReason,
 }
 
 /// What the client tells its user interface.
@@ -81,7 +111,13 @@ pub enum ClientEvent {
         /// New state.
         state: ConnectionState,
     },
-    /// A queued send was refused for good.
+    /// The local state of an unsent message changed (`sending`,
+    /// `waitingForKeys`, `slowedDown`, `failed`): the window shows it as is.
+    Local {
+        /// The message with its `local` state.
+        message: crate::UiMessage,
+    },
+    /// A queued send was refused for good (also told as a [`ClientEvent::Local`] `failed`).
     #[serde(rename_all = "camelCase")]
     SendFailed {
         /// Its key.
@@ -91,13 +127,18 @@ pub enum ClientEvent {
         /// The server's message.
         message: String,
     },
-    /// The login is over; sign in again.
-    SessionExpired,
     /// Unread counts or the order of the inbox changed.
     Inbox {
         /// The whole inbox, sorted.
         inbox: crate::inbox::Inbox,
     },
+    /// The login is over; sign in again (or the account was disabled).
+    SessionExpired {
+        /// Why.
+        reason: SessionEndReason,
+    },
+    /// Offline read-only mode ended: the server accepted the remembered login again.
+    OnlineAgain,
     /// The server hands out a new key for a peer: a blocking warning until accepted.
     #[serde(rename_all = "camelCase")]
     PeerKeyChanged {
@@ -110,7 +151,7 @@ pub enum ClientEvent {
 
 enum End {
     Stopped,
-    SessionOver,
+    SessionOver(SessionEndReason),
     Retry(String),
 }
 
@@ -124,9 +165,9 @@ pub(crate) async fn run(
     loop {
         match connect_once(&inner, &mut rx, &mut stop, &mut attempt).await {
             End::Stopped => break,
-            End::SessionOver => {
+            End::SessionOver(reason) => {
                 inner.connected.store(false, Ordering::SeqCst);
-                inner.emit(ClientEvent::SessionExpired);
+                inner.emit(ClientEvent::SessionExpired { reason });
                 break;
             }
             End::Retry(why) => {
@@ -165,7 +206,7 @@ async fn connect_once(
 ) -> End {
     let token = match inner.api.access_token().await {
         Ok(t) => t,
-        Err(e) if e.is_session_over() => return End::SessionOver,
+        Err(e) if e.is_session_over() => return End::SessionOver(SessionEndReason::of(&e)),
         Err(e) => return End::Retry(e.to_string()),
     };
     let Ok(url) = inner.api.ws_url() else {
@@ -189,9 +230,13 @@ async fn connect_once(
                 // The token was refused: try one refresh before giving up.
                 return match inner.api.force_refresh().await {
                     Ok(()) => End::Retry("token refreshed".into()),
-                    Err(e) if e.is_session_over() => End::SessionOver,
+                    Err(e) if e.is_session_over() => End::SessionOver(SessionEndReason::of(&e)),
                     Err(e) => End::Retry(e.to_string()),
                 };
+            }
+            // Only a valid token of a disabled account is refused with 403.
+            Err(tokio_tungstenite::tungstenite::Error::Http(res)) if res.status() == 403 => {
+                return End::SessionOver(SessionEndReason::Disabled);
             }
             Err(e) => return End::Retry(e.to_string()),
         },
@@ -213,13 +258,12 @@ async fn connect_once(
     {
         return End::Retry("write failed".into());
     }
-    if flush_outbox(inner, &mut sink, None).await.is_err() {
-        return End::Retry("write failed".into());
-    }
     inner.connected.store(true, Ordering::SeqCst);
     inner.emit(ClientEvent::Connection {
         state: ConnectionState::Connected,
     });
+    // The outbox goes out in order, from the head of every queue.
+    inner.outbox_connected();
     *attempt = 0;
 
     let mut tick = tokio::time::interval(Duration::from_secs(20));
@@ -246,14 +290,8 @@ async fn connect_once(
                         current_token = t;
                     }
                     Ok(_) => {}
-                    Err(e) if e.is_session_over() => return End::SessionOver,
+                    Err(e) if e.is_session_over() => return End::SessionOver(SessionEndReason::of(&e)),
                     Err(_) => {}
-                }
-                // Queued sends still unacknowledged after 20 s (waiting for a
-                // peer's key, or a lost frame) go again; the server keeps one copy.
-                let older = chrono::Utc::now().timestamp_millis() - 20_000;
-                if flush_outbox(inner, &mut sink, Some(older)).await.is_err() {
-                    return End::Retry("write failed".into());
                 }
                 if sink.send(frame_text(&ClientFrame::Ping)).await.is_err() {
                     return End::Retry("write failed".into());
@@ -271,10 +309,13 @@ async fn connect_once(
                     }
                 }
                 Some(Ok(WsMessage::Close(frame))) => {
+                    if frame.as_ref().is_some_and(|f| u16::from(f.code) == CLOSE_ACCOUNT_DISABLED) {
+                        return End::SessionOver(SessionEndReason::Disabled);
+                    }
                     if frame.as_ref().is_some_and(|f| u16::from(f.code) == CLOSE_UNAUTHENTICATED) {
                         return match inner.api.force_refresh().await {
                             Ok(()) => End::Retry("re-authenticating".into()),
-                            Err(e) if e.is_session_over() => End::SessionOver,
+                            Err(e) if e.is_session_over() => End::SessionOver(SessionEndReason::of(&e)),
                             Err(e) => End::Retry(e.to_string()),
                         };
                     }
@@ -288,32 +329,6 @@ async fn connect_once(
     }
 }
 
-/// Seals and sends the queued messages (those written before `older_than`, if given).
-/// Messages whose peer has no key yet stay queued.
-async fn flush_outbox<S>(
-    inner: &Arc<Inner>,
-    sink: &mut S,
-    older_than: Option<i64>,
-) -> Result<(), ()>
-where
-    S: futures_util::Sink<WsMessage> + Unpin,
-{
-    let entries = inner.cache.outbox().unwrap_or_default();
-    for entry in entries
-        .into_iter()
-        .filter(|e| e.failed.is_none() && older_than.is_none_or(|t| e.created_at < t))
-    {
-        match inner.seal_request(&entry.request).await {
-            Ok(sealed) => sink
-                .send(frame_text(&crate::send_frame(&sealed)))
-                .await
-                .map_err(|_| ())?,
-            Err(e) => tracing::debug!(code = e.code(), "a queued message waits"),
-        }
-    }
-    Ok(())
-}
-
 async fn handle(inner: &Arc<Inner>, frame: ServerFrame) -> ClientResult<()> {
     match frame {
         ServerFrame::Ready { .. } | ServerFrame::Pong => {}
@@ -321,12 +336,8 @@ async fn handle(inner: &Arc<Inner>, frame: ServerFrame) -> ClientResult<()> {
             client_message_id,
             message,
         } => {
-            inner.cache.outbox_remove(&client_message_id)?;
-            let message = inner.decrypt(message).await;
-            let before = inner.cache.message(&message.id)?;
-            let m = inner.cache.put_message(&message)?;
-            inner.inbox_on_message(before.as_ref(), &m);
-            inner.emit(ClientEvent::Message { message: m });
+            let _ = client_message_id;
+            inner.stored(message).await?;
         }
         ServerFrame::Message { message } => inner.received(message).await?,
         ServerFrame::Status {
@@ -360,6 +371,10 @@ async fn handle(inner: &Arc<Inner>, frame: ServerFrame) -> ClientResult<()> {
             });
         }
         ServerFrame::Presence { user_id, online } => {
+            if online {
+                // A peer's first sign-in: its keys may now exist.
+                inner.outbox_keys_of(&user_id);
+            }
             inner.emit(ClientEvent::Presence { user_id, online })
         }
         ServerFrame::Notification { notification } => {
@@ -378,39 +393,29 @@ async fn handle(inner: &Arc<Inner>, frame: ServerFrame) -> ClientResult<()> {
             if let Err(e) = inner.check_peer(&user_id, &name).await {
                 tracing::debug!(code = e.code(), "peer key check failed");
             }
+            // Messages waiting for this peer's first keys go now.
+            inner.outbox_keys_of(&user_id);
         }
         ServerFrame::Error {
             code,
             message,
             client_message_id,
+            retry_after_secs,
         } => {
             if let Some(cmid) = client_message_id {
-                let err = ClientError::Api {
-                    status: 0,
-                    code,
-                    message: message.clone(),
-                };
-                if err.is_permanent() {
-                    inner.cache.outbox_fail(&cmid, &message)?;
-                    inner.emit(ClientEvent::SendFailed {
-                        client_message_id: cmid,
+                let err = match code {
+                    ErrorCode::RateLimitExceeded => ClientError::RateLimited {
+                        retry_after_secs: retry_after_secs.unwrap_or(1),
+                        message,
+                    },
+                    ErrorCode::AccountDisabled => ClientError::AccountDisabled,
+                    _ => ClientError::Api {
+                        status: 0,
                         code,
                         message,
-                    });
-                } else {
-                    // Rate limited or transient: try again shortly, same key.
-                    let inner = inner.clone();
-                    tokio::spawn(async move {
-                        tokio::time::sleep(Duration::from_secs(2)).await;
-                        if let Some(e) = inner.cache.outbox().ok().and_then(|o| {
-                            o.into_iter().find(|e| e.request.client_message_id == cmid)
-                        }) {
-                            if let Ok(sealed) = inner.seal_request(&e.request).await {
-                                inner.push_frame(crate::send_frame(&sealed));
-                            }
-                        }
-                    });
-                }
+                    },
+                };
+                inner.outbox_refused(&cmid, err).await?;
             } else {
                 tracing::debug!(code = %code, "server error frame");
             }

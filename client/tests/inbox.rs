@@ -38,7 +38,7 @@ fn unread_ids(doctor: &DmpClient) -> Vec<MessageId> {
         .messages
         .into_iter()
         .filter(|m| m.recipient.id == doctor.user().id && m.status != MessageStatus::Read)
-        .map(|m| m.id)
+        .map(|m| m.message.id)
         .collect()
 }
 

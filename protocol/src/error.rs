@@ -28,6 +28,9 @@ pub enum ErrorCode {
     E2eRequired,
     /// The content claims to be an end-to-end envelope but does not parse as one (400).
     MalformedEnvelope,
+    /// The credentials are right but an administrator disabled the account (403).
+    /// A wrong password on a disabled account stays `AUTH_REQUIRED` (no oracle).
+    AccountDisabled,
 }
 
 impl ErrorCode {
@@ -44,6 +47,7 @@ impl ErrorCode {
             Self::Internal => "INTERNAL",
             Self::E2eRequired => "E2E_REQUIRED",
             Self::MalformedEnvelope => "MALFORMED_ENVELOPE",
+            Self::AccountDisabled => "ACCOUNT_DISABLED",
         }
     }
 
@@ -51,7 +55,7 @@ impl ErrorCode {
     pub fn http_status(self) -> u16 {
         match self {
             Self::AuthRequired | Self::SessionExpired => 401,
-            Self::ContextAccessDenied => 403,
+            Self::ContextAccessDenied | Self::AccountDisabled => 403,
             Self::NotFound => 404,
             Self::ValidationFailed | Self::E2eRequired | Self::MalformedEnvelope => 400,
             Self::RateLimitExceeded => 429,
@@ -100,6 +104,7 @@ mod tests {
             ErrorCode::RateLimitExceeded,
             ErrorCode::Conflict,
             ErrorCode::Internal,
+            ErrorCode::AccountDisabled,
         ] {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));

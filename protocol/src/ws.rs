@@ -14,6 +14,8 @@ pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 pub const CLOSE_UNAUTHENTICATED: u16 = 4401;
 /// Close code: the client could not keep up or sent too much.
 pub const CLOSE_POLICY: u16 = 1008;
+/// Close code: an administrator disabled the account (reason `ACCOUNT_DISABLED`).
+pub const CLOSE_ACCOUNT_DISABLED: u16 = 4403;
 /// Close code: server going away.
 pub const CLOSE_GOING_AWAY: u16 = 1001;
 /// Most message ids one `read` frame may carry.
@@ -214,6 +216,10 @@ pub enum ServerFrame {
         /// The send it is about, if any.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         client_message_id: Option<ClientMessageId>,
+        /// With `RATE_LIMIT_EXCEEDED`: seconds to wait before sending again
+        /// (what `Retry-After` says over HTTP).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after_secs: Option<u64>,
     },
     /// Answer to `ping`.
     Pong,

@@ -232,7 +232,7 @@ async fn watch_directory(state: AppState, mut stop: watch::Receiver<bool>) {
             if disabled {
                 state
                     .hub
-                    .close_user(&user, dmp_protocol::ws::CLOSE_UNAUTHENTICATED);
+                    .close_user(&user, dmp_protocol::ws::CLOSE_ACCOUNT_DISABLED);
             }
         }
         match state.store.revoked_logins_since(since).await {

@@ -52,6 +52,15 @@ impl AppError {
         )
     }
 
+    /// `ACCOUNT_DISABLED` (403): only ever after the caller proved the
+    /// credentials right (docs/security.md, "Disabled accounts").
+    pub fn disabled() -> Self {
+        Self::new(
+            ErrorCode::AccountDisabled,
+            "this account was disabled by an administrator",
+        )
+    }
+
     /// `CONTEXT_ACCESS_DENIED`.
     pub fn denied() -> Self {
         Self::new(

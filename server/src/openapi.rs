@@ -27,7 +27,7 @@ use utoipa::{Modify, OpenApi};
         sessions::create, sessions::archive, sessions::permissions, sessions::stats, sessions::notifications,
         attachments::upload, attachments::download,
         crate::ws::upgrade,
-        ops::healthz, ops::readyz, ops::openapi,
+        ops::healthz, ops::readyz, ops::limits, ops::openapi,
     ),
     components(schemas(
         UserId, ContextId, SessionId, MessageId, ClientMessageId, AttachmentId, NotificationId,

@@ -93,8 +93,12 @@ impl AppState {
             .directory
             .user(&claims.sub)
             .ok_or_else(|| AppError::auth("invalid access token"))?;
-        if user.disabled || !self.directory.login_active(&claims.sid, &user.id, now) {
+        if !self.directory.login_active(&claims.sid, &user.id, now) {
             return Err(AppError::expired());
+        }
+        if user.disabled {
+            // A valid token proves the credentials: saying why is no oracle.
+            return Err(AppError::disabled());
         }
         let expires_at = DateTime::from_timestamp(claims.exp, 0).unwrap_or(now);
         Ok(AuthedUser {
@@ -123,7 +127,7 @@ impl AppState {
                 )
                 .await;
                 Err(match refusal {
-                    AccessRefusal::AccountDisabled => AppError::expired(),
+                    AccessRefusal::AccountDisabled => AppError::disabled(),
                     AccessRefusal::UnknownContext | AccessRefusal::NotParticipant => {
                         AppError::denied()
                     }

@@ -15,7 +15,8 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use dmp_protocol::api::SendRequest;
 use dmp_protocol::ws::{
-    ClientFrame, ServerFrame, CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_UNAUTHENTICATED,
+    ClientFrame, ServerFrame, CLOSE_ACCOUNT_DISABLED, CLOSE_GOING_AWAY, CLOSE_POLICY,
+    CLOSE_UNAUTHENTICATED,
 };
 use dmp_protocol::*;
 use futures_util::stream::{SplitSink, SplitStream};
@@ -131,6 +132,7 @@ fn error_frame(e: &AppError, client_message_id: Option<ClientMessageId>) -> Serv
         code: e.code,
         message: e.message.clone(),
         client_message_id,
+        retry_after_secs: e.retry_after,
     }
 }
 
@@ -673,7 +675,11 @@ async fn connection(
         tokio::select! {
             biased;
             code = kill.wait() => {
-                break Some((code, if code == CLOSE_UNAUTHENTICATED { "session revoked" } else { "too slow" }));
+                break Some((code, match code {
+                    CLOSE_UNAUTHENTICATED => "session revoked",
+                    CLOSE_ACCOUNT_DISABLED => "ACCOUNT_DISABLED",
+                    _ => "too slow",
+                }));
             }
             _ = shutdown.changed() => break Some((CLOSE_GOING_AWAY, "server shutting down")),
             out = rx.recv() => {

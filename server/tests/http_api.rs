@@ -338,24 +338,53 @@ async fn disabled_user_is_locked_out_at_once() {
         s.get("/api/me", Some(&p.access)).await.0 == 401
     })
     .await;
-    assert_eq!(
-        s.post(
+    // The holder of the current refresh token proved the credentials: it learns why.
+    let (st, body) = s
+        .post(
             "/api/auth/refresh",
             None,
-            json!({"refreshToken": p.refresh})
+            json!({"refreshToken": p.refresh}),
         )
-        .await
-        .0,
-        401
+        .await;
+    assert_eq!(
+        (st, body["error"]["code"].as_str()),
+        (403, Some("ACCOUNT_DISABLED"))
     );
-    let (st, _) = s
+    // So does the right password, and only the right one (no oracle for a guesser).
+    let secret = s.credential(PATIENT.0, PATIENT.1).await;
+    let (st, body) = s
         .post(
             "/api/auth/login",
             None,
-            json!({"username":"jean.dupont","password":PATIENT.1}),
+            json!({"username":"jean.dupont","password":secret}),
         )
         .await;
-    assert_eq!(st, 401);
+    assert_eq!(
+        (st, body["error"]["code"].as_str()),
+        (403, Some("ACCOUNT_DISABLED"))
+    );
+    let (st, body) = s
+        .post(
+            "/api/auth/login",
+            None,
+            json!({"username":"jean.dupont","password":"not-the-password-1"}),
+        )
+        .await;
+    assert_eq!(
+        (st, body["error"]["code"].as_str()),
+        (401, Some("AUTH_REQUIRED"))
+    );
+    let (st, body) = s
+        .post(
+            "/api/auth/login",
+            None,
+            json!({"username":"nobody.here","password":"not-the-password-1"}),
+        )
+        .await;
+    assert_eq!(
+        (st, body["error"]["code"].as_str()),
+        (401, Some("AUTH_REQUIRED"))
+    );
     // Password change revokes the doctor's sessions too.
     let d = s.login(DOCTOR).await;
     dmp_server::admin::user_passwd(
@@ -916,6 +945,14 @@ async fn ops_endpoints_and_openapi_cover_every_route() {
     let s = TestServer::start_migration().await;
     assert_eq!(s.get("/healthz", None).await, (200, json!({"status":"ok"})));
     assert_eq!(s.get("/readyz", None).await, (200, json!({"status":"ok"})));
+    // The limits the server enforces, public (the login screen has no token).
+    let (st, limits) = s.get("/api/limits", None).await;
+    assert_eq!(st, 200);
+    assert_eq!(
+        limits,
+        serde_json::to_value(&s.config.limits).unwrap(),
+        "what it announces is what it enforces"
+    );
     let p = s.login(PATIENT).await;
     s.send(&p, ORD, "m", "x").await;
     let metrics = s
@@ -967,6 +1004,7 @@ async fn ops_endpoints_and_openapi_cover_every_route() {
         ("/api/messaging/attachments", "post"),
         ("/api/messaging/attachments/{attachment_id}", "get"),
         ("/api/messaging/ws", "get"),
+        ("/api/limits", "get"),
         ("/api/openapi.json", "get"),
         ("/healthz", "get"),
         ("/readyz", "get"),

@@ -397,7 +397,11 @@ async fn disabled_user_socket_closes() {
     dmp_server::admin::user_disable(&store, "patient_123", true)
         .await
         .unwrap();
-    assert_eq!(w.closed(5).await, Some(4401));
+    assert_eq!(
+        w.closed(5).await,
+        Some(4403),
+        "closed with ACCOUNT_DISABLED"
+    );
 }
 
 #[tokio::test]

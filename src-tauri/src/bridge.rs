@@ -9,8 +9,7 @@
 //! connection, the identity keys and the tokens leave memory.
 
 use crate::contract::{self, event};
-use dmp_client::{ClientEvent, ConnectionState, DmpClient, Inbox};
-use dmp_protocol::*;
+use dmp_client::{ClientEvent, ConnectionState, DmpClient, Inbox, SessionEndedEvent, UiMessage};
 use serde::Serialize;
 use std::sync::{Arc, Weak};
 use tokio::sync::broadcast::{error::RecvError, Receiver};
@@ -57,15 +56,6 @@ pub fn title(unread_total: u64) -> String {
 fn show_inbox<W: Window>(w: &W, inbox: &Inbox) {
     send(w, event::INBOX, inbox);
     w.set_title(&title(inbox.unread_total));
-}
-
-/// A message as the UI wants it: local (outbox) ones flagged `pending`.
-pub fn for_ui(m: &Message) -> serde_json::Value {
-    let mut v = serde_json::to_value(m).unwrap_or_default();
-    if m.id.as_str().starts_with("local:") {
-        v["pending"] = serde_json::Value::Bool(true);
-    }
-    v
 }
 
 /// The signed-in client and its bridge; empty when signed out.
@@ -175,7 +165,10 @@ async fn forward<W: Window>(
     connected_once: &mut bool,
 ) -> Flow {
     match ev {
-        ClientEvent::Message { message } => w.emit(event::MESSAGE, for_ui(&message)),
+        ClientEvent::Message { message } => send(w, event::MESSAGE, &UiMessage::acked(message)),
+        // Unacknowledged sends, whose `local` state says where they stand
+        // (sending, waiting for keys, slowed down, failed with the reason).
+        ClientEvent::Local { message } => send(w, event::MESSAGE, &message),
         ClientEvent::Status {
             message_id,
             session_id,
@@ -218,7 +211,7 @@ async fn forward<W: Window>(
                 event::CONNECTION,
                 &contract::ConnectionEvent {
                     state,
-                    read_only: false,
+                    read_only: c.is_read_only(),
                 },
             );
             if state == ConnectionState::Connected {
@@ -232,15 +225,19 @@ async fn forward<W: Window>(
                 *connected_once = true;
             }
         }
+        // Offline read-only mode is over: the remembered login was accepted.
+        ClientEvent::OnlineAgain => send(
+            w,
+            event::CONNECTION,
+            &contract::ConnectionEvent {
+                state: ConnectionState::Reconnecting,
+                read_only: false,
+            },
+        ),
+        // The failed message itself comes as `Local` (state `failed`, with the reason).
         ClientEvent::SendFailed { .. } => {}
-        ClientEvent::SessionExpired => {
-            send(
-                w,
-                event::SESSION_EXPIRED,
-                &contract::SessionEndedEvent {
-                    reason: contract::SessionEndReason::Expired,
-                },
-            );
+        ClientEvent::SessionExpired { reason } => {
+            send(w, event::SESSION_EXPIRED, &SessionEndedEvent { reason });
             return Flow::SessionOver;
         }
         ClientEvent::PeerKeyChanged { user_id, name } => send(

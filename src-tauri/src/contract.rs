@@ -23,7 +23,7 @@ pub mod event {
     pub const NOTIFICATION: &str = "dmp://notification";
     /// [`super::ConnectionEvent`].
     pub const CONNECTION: &str = "dmp://connection";
-    /// [`super::SessionEndedEvent`].
+    /// `SessionEndedEvent`.
     pub const SESSION_EXPIRED: &str = "dmp://session-expired";
     /// [`super::OpenConversationEvent`].
     pub const OPEN_CONVERSATION: &str = "dmp://open-conversation";
@@ -111,24 +111,6 @@ pub struct ConnectionEvent {
     pub read_only: bool,
 }
 
-/// Why the login ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "camelCase")]
-pub enum SessionEndReason {
-    /// The session expired or was revoked: sign in again.
-    Expired,
-    /// The account was disabled by an administrator.
-    Disabled,
-}
-
-/// `dmp://session-expired`: back to the login screen.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "camelCase")]
-pub struct SessionEndedEvent {
-    /// Why.
-    pub reason: SessionEndReason,
-}
-
 /// `dmp://open-conversation` (a native notification was clicked), and the
 /// argument of `set_open_conversation`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -166,7 +148,10 @@ pub fn export_bindings(dir: &Path) -> Result<(), ts_rs::ExportError> {
         TypingEvent,
         PresenceEvent,
         ConnectionEvent,
-        SessionEndedEvent,
+        dmp_client::SessionEndedEvent,
+        dmp_client::SignedIn,
+        dmp_client::LastLogin,
+        dmp_client::UiMessage,
         OpenConversationEvent,
         PeerKeyChangedEvent,
         dmp_client::Inbox,

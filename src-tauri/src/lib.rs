@@ -7,26 +7,30 @@
 
 pub mod bridge;
 pub mod contract;
+mod sends;
 
 use bridge::Session;
 pub use contract::CommandError;
-use dmp_client::{ClientConfig, ClientError, DmpClient, ExportFormat, Inbox, SearchHit, Settings};
+use dmp_client::{
+    ClientConfig, ClientError, DmpClient, ExportFormat, HistoryPage, Inbox, LastLogin, SearchHit, Settings,
+    SignedIn, UiMessage,
+};
 use dmp_protocol::*;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tauri::{AppHandle, Emitter, Manager, State};
 use tokio::sync::RwLock;
 
-type CmdResult<T> = Result<T, CommandError>;
+pub(crate) type CmdResult<T> = Result<T, CommandError>;
 
 /// The app's state: the signed-in session (client + event bridge), the settings.
 #[derive(Default)]
-struct Desktop {
+pub(crate) struct Desktop {
     session: Arc<Session>,
     settings: RwLock<Settings>,
 }
 
-async fn client(state: &State<'_, Desktop>) -> CmdResult<DmpClient> {
+pub(crate) async fn client(state: &State<'_, Desktop>) -> CmdResult<DmpClient> {
     state
         .session
         .client()
@@ -96,9 +100,13 @@ async fn login(
 }
 
 #[tauri::command]
-async fn resume_session(app: AppHandle, state: State<'_, Desktop>) -> CmdResult<Option<User>> {
+async fn resume_session(app: AppHandle, state: State<'_, Desktop>) -> CmdResult<Option<SignedIn>> {
     match DmpClient::resume(config(&app)).await? {
-        Some(c) => start(&app, &state, c).await.map(Some),
+        Some(c) => {
+            let read_only = c.is_read_only();
+            let user = start(&app, &state, c).await?;
+            Ok(Some(SignedIn { user, read_only }))
+        }
         None => Ok(None),
     }
 }
@@ -113,8 +121,18 @@ async fn logout(app: AppHandle, state: State<'_, Desktop>) -> CmdResult<()> {
 }
 
 #[tauri::command]
-fn get_limits() -> Limits {
-    Limits::default()
+async fn get_limits(state: State<'_, Desktop>) -> CmdResult<Limits> {
+    Ok(state
+        .session
+        .client()
+        .await
+        .as_ref()
+        .map_or_else(Limits::default, DmpClient::limits))
+}
+
+#[tauri::command]
+fn last_login() -> Option<LastLogin> {
+    LastLogin::load(&ClientConfig::from_env(false).data_dir)
 }
 
 #[tauri::command]
@@ -128,15 +146,11 @@ async fn load_history(
     context_type: ContextType,
     context_id: ContextId,
     before: Option<u64>,
-) -> CmdResult<serde_json::Value> {
-    let page = client(&state)
+) -> CmdResult<HistoryPage> {
+    Ok(client(&state)
         .await?
         .history(context_type, &context_id, before, 50)
-        .await?;
-    let messages: Vec<_> = page.messages.iter().map(bridge::for_ui).collect();
-    Ok(
-        serde_json::json!({"messages": messages, "hasMore": page.has_more, "nextBefore": page.next_before, "session": page.session}),
-    )
+        .await?)
 }
 
 #[tauri::command]
@@ -149,16 +163,15 @@ async fn send_message(
     is_urgent: bool,
     requires_response: bool,
     attachment_ids: Vec<AttachmentId>,
-) -> CmdResult<serde_json::Value> {
+) -> CmdResult<UiMessage> {
     let meta = MessageMetadata {
         is_urgent,
         requires_response,
     };
-    let m = client(&state)
+    Ok(client(&state)
         .await?
         .send(context_type, &context_id, &content, meta, attachment_ids)
-        .await?;
-    Ok(bridge::for_ui(&m))
+        .await?)
 }
 
 #[tauri::command]
@@ -184,9 +197,9 @@ async fn mark_read(state: State<'_, Desktop>, message_ids: Vec<MessageId>) -> Cm
 async fn delete_message(
     state: State<'_, Desktop>,
     message_id: MessageId,
-) -> CmdResult<serde_json::Value> {
-    Ok(bridge::for_ui(
-        &client(&state).await?.delete(&message_id).await?,
+) -> CmdResult<UiMessage> {
+    Ok(UiMessage::acked(
+        client(&state).await?.delete(&message_id).await?,
     ))
 }
 
@@ -326,6 +339,9 @@ pub fn run() {
             list_contexts,
             load_history,
             send_message,
+            sends::retry_send,
+            sends::discard_send,
+            last_login,
             set_typing,
             mark_read,
             delete_message,

@@ -130,9 +130,12 @@ async fn the_bridge_survives_a_lag_and_ends_with_the_login() {
     let watch = doctor.drop_watch();
     let (tx, rx) = broadcast::channel(16);
     session.begin(window.clone(), doctor, rx).await;
-    tx.send(ClientEvent::SessionExpired).unwrap();
+    tx.send(ClientEvent::SessionExpired {
+        reason: dmp_client::SessionEndReason::Disabled,
+    })
+    .unwrap();
     window
-        .wait("dmp://session-expired", json!({"reason": "expired"}))
+        .wait("dmp://session-expired", json!({"reason": "disabled"}))
         .await;
     wait_dropped(&watch).await;
     assert!(session.client().await.is_none());

@@ -306,15 +306,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     ids,
                 )
                 .await?;
-            if m.id.as_str().starts_with("local:") {
-                println!(
-                    "serveur injoignable : message mis en file d'attente ({})",
-                    m.client_message_id
-                );
-            } else {
-                println!("envoyé {} (#{})", m.id, m.seq);
-            }
+            let failed = match &m.local {
+                None => {
+                    println!("envoyé {} (#{})", m.id, m.seq);
+                    None
+                }
+                Some(dmp_client::LocalState::Failed { code, message }) => {
+                    Some(format!("refusé ({code}) : {}", term(message)))
+                }
+                Some(dmp_client::LocalState::WaitingForKeys { peer_name }) => {
+                    println!(
+                        "en attente de la première connexion de {} ({})",
+                        term(peer_name),
+                        m.client_message_id
+                    );
+                    None
+                }
+                Some(_) => {
+                    println!("message mis en file d'attente ({})", m.client_message_id);
+                    None
+                }
+            };
             c.shutdown().await;
+            if let Some(why) = failed {
+                anyhow::bail!(why);
+            }
         }
         Command::History {
             context_type,
@@ -351,7 +367,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     ev = next => match ev {
                         Some(Ok(ev)) => {
                             println!("{}", json_line(&ev)?);
-                            if matches!(ev, ClientEvent::SessionExpired) {
+                            if matches!(ev, ClientEvent::SessionExpired { .. }) {
                                 break;
                             }
                         }

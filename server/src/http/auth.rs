@@ -22,6 +22,7 @@ const BAD_CREDENTIALS: &str = "invalid username or password";
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = TokenResponse), (status = 400, body = ErrorBody),
               (status = 401, description = "AUTH_REQUIRED: invalid username or password", body = ErrorBody),
+              (status = 403, description = "ACCOUNT_DISABLED: right credentials, but an administrator disabled the account", body = ErrorBody),
               (status = 429, description = "RATE_LIMIT_EXCEEDED: too many attempts from this address or for this account", body = ErrorBody)))]
 pub async fn login(
     State(state): State<AppState>,
@@ -61,6 +62,24 @@ pub async fn login(
     let ok = state.hasher.verify(&password, hash).await;
     let user = match record {
         Some(u) if ok && !u.disabled => u,
+        Some(u) if ok => {
+            // The right credentials of a disabled account: only the account's
+            // owner gets here, so saying so reveals nothing to anyone else.
+            // A wrong password stays the generic 401 (docs/security.md).
+            state.login_throttle.success(&key);
+            state
+                .store
+                .audit(AuditEvent::new(
+                    now,
+                    u.id.as_str(),
+                    "login",
+                    &username,
+                    "disabled",
+                    &meta,
+                ))
+                .await?;
+            return Err(AppError::disabled());
+        }
         Some(u) => {
             // At most `max_failures` rows per lock period: the budget bounds them.
             state
@@ -116,6 +135,7 @@ pub async fn login(
 #[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", request_body = RefreshRequest,
     responses((status = 200, body = TokenResponse),
               (status = 401, description = "SESSION_EXPIRED: unknown, expired, revoked or re-used token", body = ErrorBody),
+              (status = 403, description = "ACCOUNT_DISABLED: a valid token of an account an administrator disabled", body = ErrorBody),
               (status = 429, description = "RATE_LIMIT_EXCEEDED: too many attempts from this address", body = ErrorBody)))]
 pub async fn refresh(
     State(state): State<AppState>,
@@ -139,8 +159,12 @@ pub async fn refresh(
             let user = state
                 .directory
                 .user(&user_id)
-                .filter(|u| !u.disabled)
                 .ok_or_else(AppError::expired)?;
+            if user.disabled {
+                // The refresh token was valid: the owner learns why, nobody else can.
+                state.directory.remove_login(&family_id);
+                return Err(AppError::disabled());
+            }
             let access_token = state.signer.issue(
                 &user.id,
                 user.kind,
@@ -165,6 +189,7 @@ pub async fn refresh(
             Err(AppError::expired())
         }
         Rotation::Invalid => Err(AppError::expired()),
+        Rotation::Disabled => Err(AppError::disabled()),
         Rotation::Unknown => {
             state.audit_anonymous("refresh", "", "failed", &meta).await;
             Err(AppError::expired())

@@ -83,6 +83,7 @@ pub fn router(state: AppState) -> Router {
             get(attachments::download),
         )
         .route("/api/messaging/ws", get(crate::ws::upgrade))
+        .route("/api/limits", get(ops::limits))
         .route("/api/openapi.json", get(ops::openapi))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use dmp_protocol::api::HealthResponse;
+use dmp_protocol::Limits;
 
 /// Liveness: the process answers.
 #[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, body = HealthResponse)))]
@@ -34,6 +35,13 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
                 .into_response()
         }
     }
+}
+
+/// The messaging limits this server enforces (public: the login screen and
+/// every client check against the same numbers the server uses).
+#[utoipa::path(get, path = "/api/limits", tag = "ops", responses((status = 200, body = Limits)))]
+pub async fn limits(State(state): State<AppState>) -> Json<Limits> {
+    Json(state.config.limits.clone())
 }
 
 /// This API's OpenAPI document.

@@ -676,6 +676,9 @@ pub enum Rotation {
     },
     /// Expired or revoked (audited by the store: the token was real).
     Invalid,
+    /// The current (unspent, unexpired) token of an account an administrator
+    /// disabled: its holder proved the credentials, so it may learn why.
+    Disabled,
     /// Not a token of this server (anonymous: not audited by the store).
     Unknown,
 }

@@ -1112,6 +1112,10 @@ impl Store for SqliteStore {
                 // Anonymous: audited by the caller, folded per source.
                 return Ok(Rotation::Unknown);
             };
+            if disabled && used_at.is_none() && expires_at > t {
+                w.audit(&AuditEvent::new(now, &user_id, "refresh", &family_id, "disabled", &meta))?;
+                return Ok(Rotation::Disabled);
+            }
             if revoked_at.is_some() || expires_at <= t || disabled {
                 w.audit(&AuditEvent::new(now, &user_id, "refresh", &family_id, "failed", &meta))?;
                 return Ok(Rotation::Invalid);

@@ -2,7 +2,7 @@
 import type { SessionEndReason } from "./SessionEndReason";
 
 /**
- * `dmp://session-expired`: back to the login screen.
+ * The payload of `dmp://session-expired`.
  */
 export type SessionEndedEvent = { 
 /**
