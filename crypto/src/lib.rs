@@ -33,7 +33,7 @@ pub use backup::{
     MasterKey, SALT_LEN,
 };
 pub use envelope::{
-    open, seal, AttachmentSecret, Envelope, Header, HeaderInput, Plaintext, WrappedKey,
+    open, seal, AttachmentSecret, Envelope, MediaSecret, Header, HeaderInput, Plaintext, WrappedKey,
     ENVELOPE_PREFIX, SUITE,
 };
 pub use error::CryptoError;

@@ -15,6 +15,8 @@ use std::sync::Arc;
 use tauri::{AppHandle, Emitter, Manager, State};
 use tokio::sync::RwLock;
 
+mod media;
+
 /// What every command returns on failure: a stable code and a human message.
 #[derive(Debug, Serialize)]
 pub struct CommandError {
@@ -400,6 +402,7 @@ pub fn run() {
         .try_init();
     let result = tauri::Builder::default()
         .manage(Desktop::default())
+        .plugin(media::plugin())
         .invoke_handler(tauri::generate_handler![
             login,
             resume_session,
@@ -422,6 +425,9 @@ pub fn run() {
             set_settings,
             safety_code,
             accept_peer_key,
+            media::upload_voice,
+            media::attachment_thumbnail,
+            media::attachment_media,
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {

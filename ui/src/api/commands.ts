@@ -3,7 +3,7 @@
  * command, the only place (with events.ts) that talks to the Rust side. Each wrapper
  * rejects with a `CommandError`.
  */
-import { invoke, type InvokeArgs } from '@tauri-apps/api/core';
+import { invoke, type InvokeArgs, type InvokeOptions } from '@tauri-apps/api/core';
 import { CommandError, toCommandError } from './errors';
 import type {
   Attachment,
@@ -37,9 +37,9 @@ const AUTH_LOST_CODES = new Set<CommandError['code']>(['SESSION_EXPIRED', 'NOT_S
 /** Commands that are legitimately called while signed out (AUTH_REQUIRED from `login` means bad credentials). */
 const SIGNED_OUT_COMMANDS = new Set(['login', 'resume_session', 'logout', 'get_settings', 'set_settings']);
 
-async function call<T>(command: string, args?: InvokeArgs): Promise<T> {
+async function call<T>(command: string, args?: InvokeArgs, options?: InvokeOptions): Promise<T> {
   try {
-    return await invoke<T>(command, args);
+    return await invoke<T>(command, args, options);
   } catch (raw) {
     const error = toCommandError(raw);
     if (
@@ -104,3 +104,20 @@ export const setSettings = (settings: Settings) => call<Settings>('set_settings'
 export const safetyCode = (userId: string) => call<string>('safety_code', { userId });
 /** Trusts a peer's new encryption key after a `dmp://peer-key-changed` warning. */
 export const acceptPeerKey = (userId: string) => call<boolean>('accept_peer_key', { userId });
+
+/**
+ * Media (docs/desktop-ipc.md "Media"): bytes cross IPC raw, the page makes Blob URLs;
+ * the whole image never arrives as a data URL.
+ */
+/** A voice message: raw audio bytes, its name and the duration the window measured. */
+export const uploadVoice = (name: string, bytes: Uint8Array, durationMs?: number) =>
+  call<Attachment>('upload_voice', bytes, {
+    headers: {
+      'Dmp-File-Name': encodeURIComponent(name),
+      ...(durationMs === undefined ? {} : { 'Dmp-Duration-Ms': String(Math.round(durationMs)) }),
+    },
+  });
+/** The decrypted thumbnail (JPEG) of an image attachment. */
+export const attachmentThumbnail = (attachmentId: string) => call<ArrayBuffer>('attachment_thumbnail', { attachmentId });
+/** The decrypted bytes of an image (full size, on click) or a voice message. */
+export const attachmentMedia = (attachmentId: string) => call<ArrayBuffer>('attachment_media', { attachmentId });

@@ -15,6 +15,13 @@ export type Attachment = {
   mimeType: string;
   size: number;
   sha256: string;
+  /** Client side (from the envelope): the encrypted thumbnail of an image (`attachment_thumbnail`). */
+  thumbnailId?: string;
+  /** Client side: pixel size of an image. */
+  width?: number;
+  height?: number;
+  /** Client side: duration of a voice message in milliseconds, measured by the sender. */
+  durationMs?: number;
 };
 
 export type MessageStatus = 'sent' | 'delivered' | 'read';
