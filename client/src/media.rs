@@ -264,14 +264,15 @@ impl DmpClient {
             secret.media = Some(MediaSecret {
                 width: Some(size.0),
                 height: Some(size.1),
-                ..MediaSecret::default()
+                duration_ms: None,
+                thumbnail: None,
             });
             inner.remember(&secret)?;
             Some(MediaSecret {
                 width: Some(full.0),
                 height: Some(full.1),
+                duration_ms: None,
                 thumbnail: Some(Box::new(secret)),
-                ..MediaSecret::default()
             })
         } else if is_audio_type(mime) {
             if duration_ms.is_some_and(|d| d > MAX_VOICE_DURATION_MS) {
@@ -280,8 +281,10 @@ impl DmpClient {
                 ));
             }
             Some(MediaSecret {
+                width: None,
+                height: None,
                 duration_ms,
-                ..MediaSecret::default()
+                thumbnail: None,
             })
         } else {
             None
@@ -298,7 +301,7 @@ impl DmpClient {
         let thumb = self
             .inner
             .secret_of(id)?
-            .and_then(|s| s.media.and_then(|m| m.thumbnail))
+            .and_then(|s| s.media.as_ref().and_then(|m| m.thumbnail.clone()))
             .ok_or_else(|| ClientError::Invalid("this attachment has no thumbnail".into()))?;
         let bytes = self.download(&AttachmentId(thumb.id.clone())).await?;
         Ok((thumb.mime_type.clone(), bytes))

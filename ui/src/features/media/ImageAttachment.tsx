@@ -3,9 +3,10 @@
  * `attachment_thumbnail`, a few KiB) shows at once; the whole image is fetched only
  * when the user opens it (`attachment_media`), into a Blob URL.
  */
-import { useEffect, useRef, useState } from 'react';
+import { useRef, useState } from 'react';
 import type { Attachment } from '../../api';
 import { useI18n } from '../../i18n';
+import { Dialog } from '../../components/Dialog';
 import { useMediaUrl } from './useMediaUrl';
 
 type ImageAttachmentProps = { attachment: Attachment };
@@ -35,48 +36,31 @@ export function ImageAttachment({ attachment }: ImageAttachmentProps) {
   );
 }
 
+/** The whole image, in the app's one modal (focus trap; Escape closes only this one). */
 function ImageViewer({ attachment, onClose }: { attachment: Attachment; onClose: () => void }) {
   const { t } = useI18n();
   const full = useMediaUrl('media', attachment.id, attachment.mimeType);
   const close = useRef<HTMLButtonElement>(null);
 
-  useEffect(() => {
-    close.current?.focus();
-    const onKey = (event: KeyboardEvent) => event.key === 'Escape' && onClose();
-    window.addEventListener('keydown', onKey);
-    return () => window.removeEventListener('keydown', onKey);
-  }, [onClose]);
-
   return (
-    <div
-      role="dialog"
-      aria-modal="true"
-      aria-label={attachment.name}
-      data-testid="image-viewer"
-      className="fixed inset-0 z-50 flex flex-col items-center justify-center gap-3 bg-black/80 p-4"
-      onClick={onClose}
-    >
-      <button
-        ref={close}
-        type="button"
-        onClick={onClose}
-        className="self-end rounded-lg bg-white/90 px-3 py-1 text-sm font-medium text-slate-900 focus-visible:outline focus-visible:outline-2 focus-visible:outline-white"
-      >
-        {t('common.close')}
-      </button>
-      {full.url ? (
-        <img
-          src={full.url}
-          alt={attachment.name}
-          data-testid="image-full"
-          className="max-h-[85vh] max-w-full object-contain"
-          onClick={(event) => event.stopPropagation()}
-        />
-      ) : (
-        <p role="status" className="text-sm text-white">
-          {full.error ? t('media.imageUnavailable') : t('common.loading')}
-        </p>
-      )}
-    </div>
+    <Dialog title={attachment.name} onClose={onClose} initialFocusRef={close} className="max-w-4xl" titleClassName="truncate text-base font-semibold text-slate-900">
+      <div data-testid="image-viewer" className="flex flex-col items-center gap-3">
+        {full.url ? (
+          <img src={full.url} alt={attachment.name} data-testid="image-full" className="max-h-[75vh] max-w-full object-contain" />
+        ) : (
+          <p role="status" className="text-sm text-slate-600">
+            {full.error ? t('media.imageUnavailable') : t('common.loading')}
+          </p>
+        )}
+        <button
+          ref={close}
+          type="button"
+          onClick={onClose}
+          className="self-end rounded-lg bg-slate-100 px-3 py-1.5 text-sm font-medium text-slate-800 hover:bg-slate-200 focus-visible:outline focus-visible:outline-2 focus-visible:outline-blue-600"
+        >
+          {t('common.close')}
+        </button>
+      </div>
+    </Dialog>
   );
 }

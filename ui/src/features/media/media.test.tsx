@@ -70,7 +70,7 @@ describe('images', () => {
     renderAttachment(photo);
     const thumb = await screen.findByAltText('Aperçu de eruption-bras.png');
     expect(thumb).toHaveAttribute('src', 'blob:dmp/1');
-    expect(blobs[0].type).toBe('image/jpeg');
+    expect(blobs[0]?.type).toBe('image/jpeg');
     expect(backend.callsOf('attachment_thumbnail')).toEqual([{ attachmentId: 'att_photo' }]);
     // The whole image is not fetched until asked for; no data URL command at all.
     expect(backend.callsOf('attachment_media')).toEqual([]);
@@ -86,7 +86,7 @@ describe('images', () => {
     expect(full.getAttribute('src')).toMatch(/^blob:dmp\//);
     expect(blobs.at(-1)?.type).toBe('image/png');
     expect(backend.callsOf('attachment_media')).toEqual([{ attachmentId: 'att_photo' }]);
-    fireEvent.keyDown(window, { key: 'Escape' });
+    fireEvent.keyDown(screen.getByRole('dialog'), { key: 'Escape' });
     await waitFor(() => expect(screen.queryByTestId('image-viewer')).not.toBeInTheDocument());
   });
 
@@ -115,7 +115,7 @@ describe('voice messages', () => {
     expect(backend.callsOf('attachment_media')).toEqual([]);
     await userEvent.click(screen.getByRole('button', { name: 'Écouter le message vocal 0:07' }));
     await waitFor(() => expect(player.querySelector('audio')).toHaveAttribute('src', 'blob:dmp/1'));
-    expect(blobs[0].type).toBe('audio/ogg');
+    expect(blobs[0]?.type).toBe('audio/ogg');
     expect(backend.callsOf('attachment_media')).toEqual([{ attachmentId: 'att_voice' }]);
   });
 
@@ -168,7 +168,7 @@ describe('the recorder', () => {
     await userEvent.upload(screen.getByTestId('voice-file-input'), file);
     await waitFor(() => expect(onAttached).toHaveBeenCalledWith(voice));
     const [payload] = backend.callsOf('upload_voice') as unknown as Uint8Array[];
-    expect(Array.from(payload)).toEqual([0x4f, 0x67, 0x67, 0x53]);
+    expect(Array.from(payload ?? [])).toEqual([0x4f, 0x67, 0x67, 0x53]);
     expect(seen.find((s) => s.cmd === 'upload_voice')?.options).toEqual({
       headers: { 'Dmp-File-Name': 'Note%20vocale.opus', 'Dmp-Duration-Ms': '12300' },
     });
@@ -207,7 +207,7 @@ describe('the recorder', () => {
     await waitFor(() => expect(onAttached).toHaveBeenCalledWith(voice));
     expect(stopTrack).toHaveBeenCalled();
     const [payload] = backend.callsOf('upload_voice') as unknown as Uint8Array[];
-    expect(Array.from(payload)).toEqual([0x1a, 0x45, 0xdf, 0xa3]);
+    expect(Array.from(payload ?? [])).toEqual([0x1a, 0x45, 0xdf, 0xa3]);
     const headers = (seen.find((s) => s.cmd === 'upload_voice')?.options as { headers: Record<string, string> }).headers;
     expect(headers['Dmp-File-Name']).toMatch(/^message-vocal-\d{14}\.webm$/);
     expect(Number(headers['Dmp-Duration-Ms'])).toBeGreaterThanOrEqual(0);

@@ -17,7 +17,7 @@ export function canRecord(): boolean {
 
 /** The extension for a MediaRecorder MIME type (`audio/webm;codecs=opus` → `webm`). */
 export function extensionFor(mimeType: string): string {
-  const base = mimeType.split(';')[0].trim().toLowerCase();
+  const base = (mimeType.split(';')[0] ?? '').trim().toLowerCase();
   if (base.endsWith('/ogg')) return 'ogg';
   if (base.endsWith('/mp4') || base.endsWith('/x-m4a') || base.endsWith('/aac')) return 'm4a';
   if (base.endsWith('/wav') || base.endsWith('/wave')) return 'wav';
