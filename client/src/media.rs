@@ -75,7 +75,12 @@ pub fn make_thumbnail(bytes: &[u8]) -> ClientResult<(Vec<u8>, (u32, u32), (u32, 
     let mut img = DynamicImage::from_decoder(decoder).map_err(bad)?;
     img.apply_orientation(orientation);
     let full = img.dimensions();
-    let thumb = img.thumbnail(THUMBNAIL_SIDE, THUMBNAIL_SIDE);
+    // `thumbnail` also enlarges: a small image is kept at its size.
+    let thumb = if full.0 > THUMBNAIL_SIDE || full.1 > THUMBNAIL_SIDE {
+        img.thumbnail(THUMBNAIL_SIDE, THUMBNAIL_SIDE)
+    } else {
+        img
+    };
     let size = thumb.dimensions();
     let mut rgb = image::RgbImage::new(size.0, size.1);
     for (x, y, p) in thumb.to_rgba8().enumerate_pixels() {

@@ -171,7 +171,9 @@ pub struct MediaSecret {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
     /// The image's thumbnail: an encrypted attachment of its own, with its own key.
+    /// (Skipped by `zeroize()`: the boxed secret zeroizes itself when dropped.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[zeroize(skip)]
     pub thumbnail: Option<Box<AttachmentSecret>>,
 }
 
