@@ -62,7 +62,10 @@ fn decode_limits() -> image::Limits {
 pub fn make_thumbnail(bytes: &[u8]) -> ClientResult<(Vec<u8>, (u32, u32), (u32, u32))> {
     use image::{DynamicImage, GenericImageView as _, ImageDecoder as _};
     let bad = |e: image::ImageError| {
-        ClientError::Invalid(format!("the image cannot be read ({})", short(&e.to_string())))
+        ClientError::Invalid(format!(
+            "the image cannot be read ({})",
+            short(&e.to_string())
+        ))
     };
     let mut reader = image::ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
@@ -333,7 +336,12 @@ mod tests {
 
     fn png(w: u32, h: u32) -> Vec<u8> {
         let img = image::RgbaImage::from_fn(w, h, |x, y| {
-            image::Rgba([(x % 256) as u8, (y % 256) as u8, 128, if x < 10 { 0 } else { 255 }])
+            image::Rgba([
+                (x % 256) as u8,
+                (y % 256) as u8,
+                128,
+                if x < 10 { 0 } else { 255 },
+            ])
         });
         let mut out = Vec::new();
         image::DynamicImage::ImageRgba8(img)
@@ -365,7 +373,10 @@ mod tests {
     #[test]
     fn type_checks() {
         let limits = Limits::default();
-        assert_eq!(check("scan.png", &png(2, 2), &limits).unwrap().mime, "image/png");
+        assert_eq!(
+            check("scan.png", &png(2, 2), &limits).unwrap().mime,
+            "image/png"
+        );
         assert!(check("voice.opus", b"OggS\x00\x02", &limits).is_ok());
         let exe = b"MZ\x90\x00\x03\x00\x00\x00";
         assert_eq!(

@@ -85,7 +85,11 @@ async fn an_image_travels_with_an_encrypted_thumbnail_made_before_encryption() {
     let m = page.messages.last().unwrap();
     assert_eq!(m.kind, MessageType::Image);
     assert_eq!(m.encrypted, Some(true));
-    assert_eq!(m.attachments.len(), 1, "the thumbnail is not a second attachment");
+    assert_eq!(
+        m.attachments.len(),
+        1,
+        "the thumbnail is not a second attachment"
+    );
     let seen = &m.attachments[0];
     assert_eq!(seen.thumbnail_id.as_ref(), Some(&thumb_id));
     assert_eq!((seen.width, seen.height), (Some(1200), Some(800)));
@@ -116,7 +120,11 @@ async fn an_image_travels_with_an_encrypted_thumbnail_made_before_encryption() {
             &thumb[thumb.len() / 2..thumb.len() / 2 + 64],
             b"photo-eruption",
         ] {
-            assert!(!contains(&bytes, needle), "{} holds clear data", f.display());
+            assert!(
+                !contains(&bytes, needle),
+                "{} holds clear data",
+                f.display()
+            );
         }
     }
 }
@@ -162,7 +170,11 @@ async fn a_voice_message_keeps_its_type_and_duration_and_a_renamed_exe_is_refuse
     assert_eq!(m.kind, MessageType::Voice);
     let heard = &m.attachments[0];
     assert_eq!(
-        (heard.mime_type.as_str(), heard.duration_ms, heard.thumbnail_id.as_ref()),
+        (
+            heard.mime_type.as_str(),
+            heard.duration_ms,
+            heard.thumbnail_id.as_ref()
+        ),
         ("audio/wav", Some(2500), None)
     );
     let (mime, bytes) = doctor.media(&heard.id).await.unwrap();
@@ -178,5 +190,8 @@ async fn a_voice_message_keeps_its_type_and_duration_and_a_renamed_exe_is_refuse
     pdf.resize(2048, b' ');
     let doc = patient.upload("ordonnance.pdf", pdf).await.unwrap();
     assert_eq!(doc.thumbnail_id, None);
-    assert_eq!(patient.media(&doc.id).await.unwrap_err().code(), "VALIDATION_FAILED");
+    assert_eq!(
+        patient.media(&doc.id).await.unwrap_err().code(),
+        "VALIDATION_FAILED"
+    );
 }

@@ -175,7 +175,10 @@ mod tests {
         assert_eq!(kind(b"RIFF\x24\x08\x00\x00WAVEfmt "), Some("wav"));
         assert_eq!(kind(b"RIFF\x24\x08\x00\x00WEBPVP8 "), Some("webp"));
         assert_eq!(kind(b"RIFF\x24\x08\x00\x00AVI LIST"), None);
-        assert_eq!(kind(b"\x00\x00\x00\x20ftypM4A \x00\x00\x00\x00"), Some("m4a"));
+        assert_eq!(
+            kind(b"\x00\x00\x00\x20ftypM4A \x00\x00\x00\x00"),
+            Some("m4a")
+        );
         assert_eq!(kind(b"\x00\x00\x00\x20ftypqt  \x00\x00\x00\x00"), None);
         assert_eq!(kind(b"ID3\x04\x00\x00\x00\x00\x00\x00"), Some("mp3"));
         // MPEG-1 layer III, 128 kbit/s, 44.1 kHz.

@@ -182,7 +182,13 @@ pub struct Attachment {
 
 impl Attachment {
     /// An attachment as the server knows it (no client-side media details).
-    pub fn stored(id: AttachmentId, name: String, mime_type: String, size: u64, sha256: String) -> Self {
+    pub fn stored(
+        id: AttachmentId,
+        name: String,
+        mime_type: String,
+        size: u64,
+        sha256: String,
+    ) -> Self {
         Self {
             id,
             name,

@@ -760,7 +760,13 @@ async fn limits_are_enforced() {
     // executable renamed .ogg is refused, a real Ogg Opus named .opus passes.
     let (st, body) = upload(&s, &p, "message-vocal.ogg", &exe).await;
     assert_eq!((st, error_code(&body)), (415, "VALIDATION_FAILED"));
-    let (st, body) = upload(&s, &p, "message-vocal.opus", b"OggS\x00\x02\x00\x00OpusHead").await;
+    let (st, body) = upload(
+        &s,
+        &p,
+        "message-vocal.opus",
+        b"OggS\x00\x02\x00\x00OpusHead",
+    )
+    .await;
     assert_eq!(st, 201, "{body}");
     assert_eq!(body["mimeType"], "audio/ogg");
     let (st, body) = upload(&s, &p, "note.wav", b"RIFF\x24\x08\x00\x00WAVEfmt ").await;

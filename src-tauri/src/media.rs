@@ -37,7 +37,11 @@ pub(crate) async fn upload_voice(
         return Err(invalid("the audio must be sent as raw bytes"));
     };
     let name = header(&request, FILE_NAME_HEADER)
-        .map(|n| percent_encoding::percent_decode_str(n).decode_utf8_lossy().into_owned())
+        .map(|n| {
+            percent_encoding::percent_decode_str(n)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
         .filter(|n| !n.trim().is_empty())
         .ok_or_else(|| invalid("missing Dmp-File-Name header"))?;
     let duration_ms = match header(&request, DURATION_HEADER) {
