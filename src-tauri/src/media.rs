@@ -99,7 +99,7 @@ fn allow_microphone(platform: tauri::webview::PlatformWebview) {
     use webkit2gtk::glib::prelude::Cast as _;
     use webkit2gtk::{
         PermissionRequestExt as _, SettingsExt as _, UserMediaPermissionRequest,
-        UserMediaPermissionRequestExt as _, WebViewExt as _,
+        UserMediaPermissionRequestExt as _, WebViewExt,
     };
     let view = platform.inner();
     if let Some(settings) = WebViewExt::settings(&view) {
