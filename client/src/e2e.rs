@@ -351,14 +351,17 @@ impl Inner {
         let peer_public = self.peer_public(&peer).await?;
         let mut secrets = Vec::with_capacity(attachments.len());
         for a in attachments {
-            let s = self.cache.attachment_secret(a)?.ok_or_else(|| {
+            let s = self.secret_of(a)?.ok_or_else(|| {
                 ClientError::Invalid(format!("attachment {a} was not uploaded from this device"))
             })?;
-            secrets.push(
-                serde_json::from_str::<dmp_crypto::AttachmentSecret>(&s)
-                    .map_err(|e| ClientError::Cache(e.to_string()))?,
-            );
+            secrets.push(s);
         }
+        // A thumbnail's blob is on the wire list, its secret nested in its image's (see `media`).
+        let nested: Vec<String> = secrets
+            .iter()
+            .filter_map(|s| s.media.as_ref()?.thumbnail.as_ref().map(|t| t.id.clone()))
+            .collect();
+        secrets.retain(|s| !nested.contains(&s.id));
         let input = HeaderInput {
             client_message_id: cmid.to_string(),
             context: format!("{}/{}", ctx.kind, ctx.id),
@@ -431,15 +434,13 @@ impl Inner {
                 m.attachments = pt
                     .attachments
                     .iter()
-                    .map(|a| Attachment {
-                        id: AttachmentId(a.id.clone()),
-                        name: a.name.clone(),
-                        mime_type: a.mime_type.clone(),
-                        size: a.size,
-                        sha256: a.sha256.clone(),
-                    })
+                    .map(crate::media::attachment_view)
                     .collect();
-                for a in &pt.attachments {
+                let thumbnails = pt
+                    .attachments
+                    .iter()
+                    .filter_map(|a| a.media.as_ref()?.thumbnail.as_deref());
+                for a in pt.attachments.iter().chain(thumbnails) {
                     if let Ok(json) = serde_json::to_string(a) {
                         let _ = self
                             .cache

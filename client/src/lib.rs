@@ -13,6 +13,7 @@ pub mod error;
 pub mod export;
 pub mod inbox;
 pub mod keychain;
+pub mod media;
 pub mod notify;
 pub mod outbox;
 pub mod realtime;
@@ -941,9 +942,11 @@ impl DmpClient {
         if content.trim().is_empty() && attachments.is_empty() {
             return Err(ClientError::Invalid("message is empty".into()));
         }
+        // Images bring their thumbnail's blob along (see `media`).
+        let (message_kind, attachments) = self.inner.message_kind(&attachments)?;
         if attachments.len() > limits.max_attachments {
             return Err(ClientError::Invalid(format!(
-                "at most {} attachments per message",
+                "at most {} attachments per message (an image counts twice: it and its thumbnail)",
                 limits.max_attachments
             )));
         }
@@ -954,11 +957,7 @@ impl DmpClient {
             context_type: kind,
             context_id: id.clone(),
             content: content.to_owned(),
-            kind: if attachments.is_empty() {
-                MessageType::Text
-            } else {
-                MessageType::File
-            },
+            kind: message_kind,
             metadata,
             attachments,
         };
@@ -1092,82 +1091,11 @@ impl DmpClient {
         });
     }
 
-    /// Uploads a file after checking its type and size locally.
+    /// Uploads a file after checking its type and size locally (an image
+    /// gets its thumbnail: see [`media`]).
     pub async fn upload(&self, name: &str, bytes: Vec<u8>) -> ClientResult<Attachment> {
         self.writable()?;
-        let limits = self.limits();
-        let ext = name
-            .rsplit_once('.')
-            .map(|(_, e)| e.to_ascii_lowercase())
-            .unwrap_or_default();
-        let ext = if ext == "jpeg" { "jpg".to_owned() } else { ext };
-        if !limits.allowed_file_types.contains(&ext) {
-            return Err(ClientError::Invalid(format!(
-                "file type not allowed (allowed: {})",
-                limits.allowed_file_types.join(", ")
-            )));
-        }
-        if bytes.len() as u64 > limits.max_file_size {
-            return Err(ClientError::Invalid(format!(
-                "file is larger than {} MB",
-                limits.max_file_size / 1024 / 1024
-            )));
-        }
-        // The server only sees an encrypted blob: the content check happens here.
-        let head = &bytes[..bytes.len().min(4096)];
-        let Some((sniffed, mime)) =
-            dmp_protocol::limits::sniff_file_type(head).filter(|(e, _)| *e == ext)
-        else {
-            return Err(ClientError::Invalid(format!(
-                "the content of the file is not a .{ext} file"
-            )));
-        };
-        let _ = sniffed;
-        let tmp_dir = self.inner.config.data_dir.join("tmp");
-        std::fs::create_dir_all(&tmp_dir)?;
-        let blob = tmp_dir.join(format!("{}.enc", uuid::Uuid::new_v4().simple()));
-        let path = blob.clone();
-        let sealed = tokio::task::spawn_blocking(move || -> ClientResult<_> {
-            let out = std::io::BufWriter::new(std::fs::File::create(&path)?);
-            Ok(dmp_crypto::encrypt_attachment(
-                &mut rand::rngs::OsRng,
-                bytes.as_slice(),
-                out,
-            )?)
-        })
-        .await
-        .map_err(|e| ClientError::Io(e.to_string()))?;
-        let uploaded = match sealed {
-            Ok(s) => self
-                .inner
-                .api
-                .upload_file(&blob, "piece-jointe.enc")
-                .await
-                .map(|a| (a, s)),
-            Err(e) => Err(e),
-        };
-        let _ = std::fs::remove_file(&blob);
-        let (server_copy, (key, size, sha256)) = uploaded?;
-        use base64::Engine;
-        let secret = dmp_crypto::AttachmentSecret {
-            id: server_copy.id.to_string(),
-            name: name.to_owned(),
-            mime_type: mime.to_owned(),
-            size,
-            sha256: sha256.clone(),
-            key: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.as_slice()),
-        };
-        let json = serde_json::to_string(&secret).map_err(|e| ClientError::Cache(e.to_string()))?;
-        self.inner
-            .cache
-            .put_attachment_secret(&server_copy.id, &json)?;
-        Ok(Attachment {
-            id: server_copy.id,
-            name: name.to_owned(),
-            mime_type: mime.to_owned(),
-            size,
-            sha256,
-        })
+        self.upload_media(name, bytes, None).await
     }
 
     /// Downloads an attachment's bytes.

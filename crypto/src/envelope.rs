@@ -150,6 +150,42 @@ pub struct AttachmentSecret {
     pub sha256: String,
     /// Unpadded base64url of the 32-byte file key.
     pub key: String,
+    /// Image or voice details (absent for other files and in messages of
+    /// older clients, which ignore it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media: Option<MediaSecret>,
+}
+
+/// What the sender's client measured of an image or a voice message; only
+/// inside the encrypted [`Plaintext`] (docs/security.md, "Media").
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct MediaSecret {
+    /// Width in pixels of an image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    /// Height in pixels of an image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    /// Duration of a voice message in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    /// The image's thumbnail: an encrypted attachment of its own, with its own key.
+    /// (Skipped by `zeroize()`: the boxed secret zeroizes itself when dropped.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[zeroize(skip)]
+    pub thumbnail: Option<Box<AttachmentSecret>>,
+}
+
+impl fmt::Debug for MediaSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MediaSecret")
+            .field("width", &self.width)
+            .field("height", &self.height)
+            .field("duration_ms", &self.duration_ms)
+            .field("thumbnail", &self.thumbnail)
+            .finish()
+    }
 }
 
 impl fmt::Debug for AttachmentSecret {

@@ -33,8 +33,8 @@ pub use backup::{
     MasterKey, SALT_LEN,
 };
 pub use envelope::{
-    open, seal, AttachmentSecret, Envelope, Header, HeaderInput, Plaintext, WrappedKey,
-    ENVELOPE_PREFIX, SUITE,
+    open, seal, AttachmentSecret, Envelope, Header, HeaderInput, MediaSecret, Plaintext,
+    WrappedKey, ENVELOPE_PREFIX, SUITE,
 };
 pub use error::CryptoError;
 pub use identity::{safety_code, Identity, PublicIdentity};

@@ -277,6 +277,7 @@ fn attachment_secret_checks_size_and_hash() {
             use base64::Engine as _;
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(*key)
         },
+        media: None,
     };
     let mut out = Vec::new();
     assert_eq!(

@@ -430,6 +430,7 @@ fn attachment_secret() -> impl Strategy<Value = AttachmentSecret> {
                 size,
                 sha256: hex::encode(digest),
                 key: base64_url(&key),
+                media: None,
             },
         )
 }

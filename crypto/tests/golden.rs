@@ -110,6 +110,7 @@ fn generate() -> Golden {
                 use base64::Engine as _;
                 base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(*key)
             },
+            media: None,
         }],
     };
     let env = seal(

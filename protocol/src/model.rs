@@ -169,6 +169,44 @@ pub struct Attachment {
     pub size: u64,
     /// Hex SHA-256 of the stored bytes.
     pub sha256: String,
+    /// Client side only (from the encrypted envelope, never set by the server):
+    /// the encrypted thumbnail of an image, an attachment of its own on the
+    /// wire (docs/security.md, "Media").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumbnail_id: Option<AttachmentId>,
+    /// Client side only: width in pixels of an image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    /// Client side only: height in pixels of an image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    /// Client side only: duration of a voice message in milliseconds, as the
+    /// sender's client measured it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+}
+
+impl Attachment {
+    /// An attachment as the server knows it (no client-side media details).
+    pub fn stored(
+        id: AttachmentId,
+        name: String,
+        mime_type: String,
+        size: u64,
+        sha256: String,
+    ) -> Self {
+        Self {
+            id,
+            name,
+            mime_type,
+            size,
+            sha256,
+            thumbnail_id: None,
+            width: None,
+            height: None,
+            duration_ms: None,
+        }
+    }
 }
 
 /// A message, exactly the seed's object plus `clientMessageId`, `seq`,

@@ -785,6 +785,22 @@ async fn limits_are_enforced() {
         201
     );
     assert_eq!(upload(&s, &p, "image.pdf", &png_bytes()).await.0, 415);
+    // Voice messages (issue 11): audio is sniffed by its container too; an
+    // executable renamed .ogg is refused, a real Ogg Opus named .opus passes.
+    let (st, body) = upload(&s, &p, "message-vocal.ogg", &exe).await;
+    assert_eq!((st, error_code(&body)), (415, "VALIDATION_FAILED"));
+    let (st, body) = upload(
+        &s,
+        &p,
+        "message-vocal.opus",
+        b"OggS\x00\x02\x00\x00OpusHead",
+    )
+    .await;
+    assert_eq!(st, 201, "{body}");
+    assert_eq!(body["mimeType"], "audio/ogg");
+    let (st, body) = upload(&s, &p, "note.wav", b"RIFF\x24\x08\x00\x00WAVEfmt ").await;
+    assert_eq!((st, body["mimeType"].as_str()), (201, Some("audio/wav")));
+    assert_eq!(upload(&s, &p, "note.mp3", b"OggS\x00\x02").await.0, 415);
     // Nothing half-written is left behind.
     let leftovers: Vec<_> = std::fs::read_dir(s.config.attachments_dir())
         .unwrap()

@@ -21,6 +21,8 @@ use std::sync::Arc;
 use tauri::{AppHandle, Emitter, Manager, State};
 use tokio::sync::RwLock;
 
+mod media;
+
 pub(crate) type CmdResult<T> = Result<T, CommandError>;
 
 /// The app's state: the signed-in session (client + event bridge), the settings.
@@ -331,6 +333,7 @@ pub fn run() {
         .try_init();
     let result = tauri::Builder::default()
         .manage(Desktop::default())
+        .plugin(media::plugin())
         .invoke_handler(tauri::generate_handler![
             login,
             resume_session,
@@ -356,6 +359,9 @@ pub fn run() {
             set_settings,
             safety_code,
             accept_peer_key,
+            media::upload_voice,
+            media::attachment_thumbnail,
+            media::attachment_media,
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {

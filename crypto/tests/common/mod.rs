@@ -46,6 +46,7 @@ pub fn attachment(n: usize) -> AttachmentSecret {
         size: 1000 + n as u64,
         sha256: "ab".repeat(32),
         key: "A".repeat(43),
+        media: None,
     }
 }
 

@@ -40,10 +40,9 @@ fn is_container_size(size: u64) -> bool {
     body >= TAG && (rest == 0 || rest >= TAG)
 }
 
-/// The lower-case extension of a file name, `jpeg` counted as `jpg`.
+/// The lower-case extension of a file name, aliases folded (`jpeg` → `jpg`, `opus` → `ogg`).
 fn extension(name: &str) -> Option<String> {
-    let ext = name.rsplit_once('.')?.1.to_ascii_lowercase();
-    Some(if ext == "jpeg" { "jpg".into() } else { ext })
+    dmp_protocol::limits::normalize_extension(name)
 }
 
 /// A file name safe to store and to put in a header.
@@ -229,13 +228,13 @@ pub async fn upload(
     tokio::fs::rename(&tmp, state.attachments_dir.join(id.as_str()))
         .await
         .map_err(|_| AppError::internal())?;
-    let attachment = Attachment {
-        id: id.clone(),
+    let attachment = Attachment::stored(
+        id.clone(),
         name,
-        mime_type: kind.1.into(),
+        kind.1.into(),
         size,
-        sha256: hex::encode(hasher.finalize()),
-    };
+        hex::encode(hasher.finalize()),
+    );
     let record = AttachmentRecord {
         attachment: attachment.clone(),
         owner_id: who.id().clone(),
@@ -417,6 +416,8 @@ mod tests {
         );
         assert_eq!(sniff(b"PK\x03\x04 just a zip"), None);
         assert_eq!(extension("Scan.JPEG").as_deref(), Some("jpg"));
+        assert_eq!(extension("note.opus").as_deref(), Some("ogg"));
+        assert_eq!(sniff(b"OggS\x00\x02").map(|k| k.1), Some("audio/ogg"));
         assert_eq!(clean_name("../../etc/pa\"ss"), "pass");
     }
 }

@@ -1326,7 +1326,7 @@ impl Store for SqliteStore {
                         "SELECT name, mime_type, size, sha256 FROM attachments WHERE id = ?1 AND owner_id = ?2 AND message_id IS NULL",
                     )?
                     .query_row(params![aid.as_str(), msg.sender.id.as_str()], |r| {
-                        Ok(Attachment { id: aid.clone(), name: r.get(0)?, mime_type: r.get(1)?, size: get_u64(r, 2)?, sha256: r.get(3)? })
+                        Ok(Attachment::stored(aid.clone(), r.get(0)?, r.get(1)?, get_u64(r, 2)?, r.get(3)?))
                     })
                     .optional()?;
                 match a {
@@ -1745,13 +1745,13 @@ impl Store for SqliteStore {
             .query_row([id.as_str()], |r| {
                 Ok((
                     AttachmentRecord {
-                        attachment: Attachment {
-                            id: AttachmentId(r.get(0)?),
-                            name: r.get(1)?,
-                            mime_type: r.get(2)?,
-                            size: get_u64(r, 3)?,
-                            sha256: r.get(4)?,
-                        },
+                        attachment: Attachment::stored(
+                            AttachmentId(r.get(0)?),
+                            r.get(1)?,
+                            r.get(2)?,
+                            get_u64(r, 3)?,
+                            r.get(4)?,
+                        ),
                         owner_id: UserId(r.get(5)?),
                         message_id: r.get::<_, Option<String>>(6)?.map(MessageId),
                     },

@@ -106,3 +106,20 @@ export const setSettings = (settings: Settings) => call<Settings>('set_settings'
 export const safetyCode = (userId: string) => call<string>('safety_code', { userId });
 /** Trusts a peer's new encryption key after a `dmp://peer-key-changed` warning. */
 export const acceptPeerKey = (userId: string) => call<boolean>('accept_peer_key', { userId });
+
+/**
+ * Media (docs/desktop-ipc.md "Media"): bytes cross IPC raw, the page makes Blob URLs;
+ * the whole image never arrives as a data URL.
+ */
+/** A voice message: raw audio bytes, its name and the duration the window measured. */
+export const uploadVoice = (name: string, bytes: Uint8Array, durationMs?: number) =>
+  call<Attachment>('upload_voice', bytes, {
+    headers: {
+      'Dmp-File-Name': encodeURIComponent(name),
+      ...(durationMs === undefined ? {} : { 'Dmp-Duration-Ms': String(Math.round(durationMs)) }),
+    },
+  });
+/** The decrypted thumbnail (JPEG) of an image attachment. */
+export const attachmentThumbnail = (attachmentId: string) => call<ArrayBuffer>('attachment_thumbnail', { attachmentId });
+/** The decrypted bytes of an image (full size, on click) or a voice message. */
+export const attachmentMedia = (attachmentId: string) => call<ArrayBuffer>('attachment_media', { attachmentId });

@@ -24,4 +24,23 @@ size: number,
 /**
  * Hex SHA-256 of the stored bytes.
  */
-sha256: string, };
+sha256: string, 
+/**
+ * Client side only (from the encrypted envelope, never set by the server):
+ * the encrypted thumbnail of an image, an attachment of its own on the
+ * wire (docs/security.md, "Media").
+ */
+thumbnailId?: AttachmentId | null, 
+/**
+ * Client side only: width in pixels of an image.
+ */
+width?: number | null, 
+/**
+ * Client side only: height in pixels of an image.
+ */
+height?: number | null, 
+/**
+ * Client side only: duration of a voice message in milliseconds, as the
+ * sender's client measured it.
+ */
+durationMs?: number | null, };

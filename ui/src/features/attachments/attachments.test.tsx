@@ -86,7 +86,7 @@ describe('attachments in the conversation', () => {
   it('refuses a wrong file type before any upload', async () => {
     const { backend, user, input } = await open();
     await user.upload(input, file('facture.exe', 'application/x-msdownload'));
-    expect(screen.getByRole('alert')).toHaveTextContent('« facture.exe » : type de fichier non autorisé (formats acceptés : PDF, JPG, PNG, DOC, DOCX).');
+    expect(screen.getByRole('alert')).toHaveTextContent('« facture.exe » : type de fichier non autorisé (formats acceptés : PDF, JPG, PNG, WEBP, DOC, DOCX, OGG, WEBM, MP3, M4A, WAV).');
     expect(backend.callsOf('upload_attachment')).toHaveLength(0);
   });
 

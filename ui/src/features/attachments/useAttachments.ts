@@ -103,10 +103,15 @@ export function useAttachments(limits: Limits, initial: Attachment[]) {
 
   const dismissRejections = useCallback(() => setRejections([]), []);
 
+  /** An attachment uploaded by another control (the voice recorder) joins the message. */
+  const addAttachment = useCallback((attachment: Attachment) => {
+    setItems((list) => [...list, fromAttachment(attachment)]);
+  }, []);
+
   const ready = useMemo(() => items.flatMap((i) => (i.state === 'ready' && i.attachment ? [i.attachment] : [])), [items]);
   const uploading = items.some((i) => i.state === 'uploading');
 
-  return { items, ready, uploading, rejections, addFiles, remove, reset, dismissRejections };
+  return { items, ready, uploading, rejections, addFiles, addAttachment, remove, reset, dismissRejections };
 }
 
 export type AttachmentsController = ReturnType<typeof useAttachments>;

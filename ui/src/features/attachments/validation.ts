@@ -9,7 +9,7 @@ export const DEFAULT_LIMITS: Limits = {
   maxMessageLength: 1000,
   maxAttachments: 5,
   maxFileSize: 10 * 1024 * 1024,
-  allowedFileTypes: ['pdf', 'jpg', 'png', 'doc', 'docx'],
+  allowedFileTypes: ['pdf', 'jpg', 'png', 'webp', 'doc', 'docx', 'ogg', 'webm', 'mp3', 'm4a', 'wav'],
   // The rest of the server's `Limits` (protocol/src/limits.rs defaults).
   maxEnvelopeBytes: 16 * 1024,
   autoArchiveAfterDays: 30,
@@ -22,11 +22,17 @@ const MIME_BY_TYPE: Record<string, string[]> = {
   pdf: ['application/pdf'],
   jpg: ['image/jpeg', 'image/pjpeg'],
   png: ['image/png'],
+  webp: ['image/webp'],
+  ogg: ['audio/ogg', 'audio/opus', 'application/ogg'],
+  webm: ['audio/webm', 'video/webm'],
+  mp3: ['audio/mpeg', 'audio/mp3'],
+  m4a: ['audio/mp4', 'audio/x-m4a', 'audio/m4a'],
+  wav: ['audio/wav', 'audio/x-wav', 'audio/wave'],
   doc: ['application/msword'],
   docx: ['application/vnd.openxmlformats-officedocument.wordprocessingml.document'],
 };
 
-const ALIASES: Record<string, string> = { jpeg: 'jpg' };
+const ALIASES: Record<string, string> = { jpeg: 'jpg', opus: 'ogg', oga: 'ogg' };
 
 export type FileLike = { name: string; size: number; type: string };
 
@@ -44,7 +50,7 @@ export function fileType(name: string): string {
 
 export function acceptAttribute(limits: Limits): string {
   const types = limits.allowedFileTypes.map((t) => t.toLowerCase());
-  const exts = types.flatMap((t) => (t === 'jpg' ? ['.jpg', '.jpeg'] : [`.${t}`]));
+  const exts = types.flatMap((t) => (t === 'jpg' ? ['.jpg', '.jpeg'] : t === 'ogg' ? ['.ogg', '.opus', '.oga'] : [`.${t}`]));
   return exts.join(',');
 }
 

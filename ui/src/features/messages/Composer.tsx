@@ -14,6 +14,7 @@ import { acceptAttribute } from '../attachments/validation';
 import { characterCount, counterLevel } from './conversationState';
 import { useDrafts } from './drafts';
 import { EmojiPicker } from './EmojiPicker';
+import { VoiceRecorder } from '../media/VoiceRecorder';
 import { useTypingSender } from './useTyping';
 import type { OutgoingMessage } from './useConversation';
 
@@ -204,6 +205,7 @@ export function Composer({ context, me, limits, attachments, onSend, blockedReas
             tabIndex={-1}
             aria-hidden="true"
           />
+          <VoiceRecorder disabled={!!blockedReason} onAttached={attachments.addAttachment} />
         </div>
 
         <label htmlFor={ids.label} className="sr-only">

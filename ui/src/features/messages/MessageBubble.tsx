@@ -7,7 +7,7 @@ import { useI18n, type MessageKey } from '../../i18n';
 import { AlertIcon, CheckIcon, ClockIcon, DoubleCheckIcon, RetryIcon, TrashIcon } from '../../components/icons';
 import { FlagBadge } from '../../components/Badge';
 import { errorKey } from '../../app/errorMessages';
-import { AttachmentView } from '../attachments/AttachmentView';
+import { MediaAttachment } from '../media/MediaAttachment';
 
 /**
  * Whether the Rust client said this message is not verified end to end: clear
@@ -173,7 +173,7 @@ export function MessageBubble({ message, own, highlighted, failure, onRetry, onD
               <>
                 {message.content && <p className="whitespace-pre-wrap break-words text-[15px] leading-relaxed">{message.content}</p>}
                 {message.attachments.map((a) => (
-                  <AttachmentView key={a.id} attachment={a} own={message.sender.type === 'patient'} onDownloaded={onDownloaded} onError={onError} />
+                  <MediaAttachment key={a.id} attachment={a} own={message.sender.type === 'patient'} onDownloaded={onDownloaded} onError={onError} />
                 ))}
               </>
             )}
