@@ -19,6 +19,9 @@ export default defineConfig({
     // No inline polyfill script: the app runs under `default-src 'self'`.
     modulePreload: { polyfill: false },
     sourcemap: false,
+    // Never inline assets as data: URLs: the CSP allows fonts from 'self' only, and the
+    // emoji font slices must stay separate files the webview loads on demand.
+    assetsInlineLimit: 0,
   },
   test: {
     environment: 'jsdom',

@@ -1,6 +1,9 @@
 /**
  * Data shapes of the desktop IPC contract (docs/desktop-ipc.md), mirroring the wire
  * types of `protocol/src/model.rs` and `protocol/src/api.rs`. camelCase, as on the wire.
+ * Written by hand with exactly the names of the issue-11 contract until the types
+ * generated from Rust (ts-rs, `ui/src/api/generated/`) replace this file's content:
+ * keep it declarations only.
  */
 
 export type UserType = 'patient' | 'medecin' | 'admin';
@@ -40,13 +43,26 @@ export type Message = {
   deliveredAt?: string;
   readAt?: string;
   deletedAt?: string;
-  // client-side only:
-  pending?: boolean;
-  failed?: boolean;
+};
+
+/** Where an own message stands while the server has not acknowledged it. */
+export type LocalState =
+  | { state: 'sending' }
+  /** The peer never signed in: there are no keys to encrypt for yet. */
+  | { state: 'waitingForKeys'; peerName: string }
+  /** Rate-limited: kept in order and retried automatically at `retryAt`. */
+  | { state: 'slowedDown'; retryAt: string }
+  /** Refused for good; `retry_send` keeps the clientMessageId. */
+  | { state: 'failed'; code: string; message: string };
+
+/** A message as the window gets it: the wire Message plus client-side fields. */
+export type UiMessage = Message & {
   /** Set by the Rust client: `true` for an end-to-end envelope, `false` for clear text (absent: not known yet). */
   encrypted?: boolean;
   /** Set by the Rust client when an envelope failed a check (e.g. `E2E_BAD_SIGNATURE`); content is then empty. */
   e2eError?: string;
+  /** Present only while the server has not acknowledged the message. */
+  local?: LocalState;
 };
 
 export type SessionStatus = 'active' | 'archived' | 'closed';
@@ -75,9 +91,20 @@ export type ContextSummary = {
   doctor: Participant;
   session: Session | null;
   unreadCount: number;
-  lastMessageAt?: string;
-  hasUrgentUnread?: boolean;
+  /** Timestamp of the newest message of the session (null: none). */
+  lastMessageAt: string | null;
+  /** An urgent message addressed to the caller is not read yet. */
+  hasUrgentUnread: boolean;
 };
+
+/** The inbox as one value, sorted by Rust; the UI never re-sorts it. */
+export type Inbox = { contexts: ContextSummary[]; unreadTotal: number };
+
+/** `resume_session`: `readOnly` when opened from the cache while the server is unreachable. */
+export type SignedIn = { user: User; readOnly: boolean };
+
+/** The last sign-in on this device (no secret), to pre-fill the login form. */
+export type LastLogin = { server: string; username: string | null; caFile: string | null };
 
 export type Notification = {
   id: string;
@@ -94,7 +121,7 @@ export type Notification = {
 };
 
 export type HistoryPage = {
-  messages: Message[];
+  messages: UiMessage[];
   hasMore: boolean;
   nextBefore: number | null;
   session: Session | null;
@@ -135,7 +162,7 @@ export type TypingEvent = {
   isTyping: boolean;
 };
 export type PresenceEvent = { userId: string; online: boolean };
-export type ConnectionEvent = { state: ConnectionState };
+export type ConnectionEvent = { state: ConnectionState; readOnly: boolean };
+export type SessionEndedEvent = { reason: 'expired' | 'disabled' };
 export type OpenConversationEvent = { contextType: ContextType; contextId: string };
-export type UnreadEvent = { total: number };
 export type PeerKeyChangedEvent = { userId: string; name: string };
