@@ -2,8 +2,8 @@ import { fireEvent, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it, vi } from 'vitest';
 import type { Attachment } from '../../api';
-import { mockBackend, type Handler } from '../../test/ipc';
-import { doctor, historyPage, makeMessage, ordonnance, patientUser } from '../../test/fixtures';
+import { mockBackend, type Handlers } from '../../test/ipc';
+import { doctor, historyPage, makeMessage, ordonnance, patientUser, localMessage } from '../../test/fixtures';
 import { renderWithProviders } from '../../test/render';
 import { SecureMessaging } from '../messages/SecureMessaging';
 import { DEFAULT_LIMITS, validateFiles } from './validation';
@@ -64,7 +64,7 @@ const uploaded: Attachment = {
   sha256: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
 };
 
-async function open(handlers: Record<string, Handler> = {}, messages = [makeMessage({ content: 'Bonjour' })]) {
+async function open(handlers: Handlers = {}, messages = [makeMessage({ content: 'Bonjour' })]) {
   const backend = mockBackend({
     load_history: { value: historyPage(messages) },
     upload_attachment: (args) => {
@@ -104,7 +104,7 @@ describe('attachments in the conversation', () => {
   });
 
   it('uploads a valid image, shows its preview, can remove it, and sends the uploaded ids', async () => {
-    const { backend, user, input } = await open({ send_message: { value: makeMessage({ pending: true, id: '', seq: 0 }) } });
+    const { backend, user, input } = await open({ send_message: { value: localMessage('cm-att', '') } });
     await user.upload(input, [file('eruption.png', 'image/png', undefined, 'pixels'), file('notice.pdf', 'application/pdf', undefined, 'pdf')]);
     await waitFor(() => expect(backend.callsOf('upload_attachment')).toHaveLength(2));
     expect(backend.callsOf('upload_attachment')[0]).toEqual({ name: 'eruption.png', bytes: Array.from(new TextEncoder().encode('pixels')) });

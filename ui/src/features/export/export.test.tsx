@@ -6,7 +6,7 @@ import { examen, historyPage, makeMessage, patientUser } from '../../test/fixtur
 import { renderWithProviders } from '../../test/render';
 import { SecureMessaging } from '../messages/SecureMessaging';
 
-async function open(handler: Handler) {
+async function open(handler: Handler<string>) {
   const backend = mockBackend({
     load_history: { value: historyPage([makeMessage({ content: 'Bonjour', context: { type: 'examen', id: 'exa_321' } })]) },
     export_conversation: handler,

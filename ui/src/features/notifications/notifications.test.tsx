@@ -3,8 +3,8 @@ import userEvent from '@testing-library/user-event';
 import { describe, expect, it } from 'vitest';
 import type { ContextSummary, Notification } from '../../api';
 import { App } from '../../app/App';
-import { emitEvent, mockBackend, type Handler } from '../../test/ipc';
-import { doctorUser, historyPage, makeMessage, ordonnance, otherPatient, patient, session } from '../../test/fixtures';
+import { emitEvent, mockBackend, type Handlers } from '../../test/ipc';
+import { doctorUser, historyPage, makeMessage, ordonnance, otherPatient, patient, session, signedIn, inbox } from '../../test/fixtures';
 import { windowTitle } from './useUnreadTitle';
 
 const notification = (over: Partial<Notification> = {}): Notification => ({
@@ -31,10 +31,10 @@ const lucas: ContextSummary = {
   lastMessageAt: '2025-03-12T10:00:00Z',
 };
 
-function startAsDoctor(handlers: Record<string, Handler> = {}) {
+function startAsDoctor(handlers: Handlers = {}) {
   const backend = mockBackend({
-    resume_session: { value: doctorUser },
-    list_contexts: { value: [lucas, { ...ordonnance, unreadCount: 3, hasUrgentUnread: true }] },
+    resume_session: { value: signedIn(doctorUser) },
+    list_contexts: { value: inbox([lucas, { ...ordonnance, unreadCount: 3, hasUrgentUnread: true }]) },
     list_notifications: { value: [notification()] },
     load_history: { value: historyPage([makeMessage({ content: 'Bonjour docteur' })]) },
     ...handlers,
