@@ -23,8 +23,9 @@ import { AppHeader } from './AppHeader';
 import { LimitsProvider } from './limits';
 import { CloudOffIcon } from '../components/icons';
 
+/** Whether the doctor's notifications column starts open (lg and up; open when unknown). */
 function wideScreen(): boolean {
-  return typeof window.matchMedia === 'function' && window.matchMedia('(min-width: 1024px)').matches;
+  return typeof window.matchMedia !== 'function' || window.matchMedia('(min-width: 1024px)').matches;
 }
 
 export function Workspace({ user, readOnly = false }: { user: User; readOnly?: boolean }) {

@@ -33,7 +33,6 @@ describe('settings', () => {
     expect(screen.getByRole('button', { name: /Questions about the prescription/ })).toBeInTheDocument();
     expect(screen.getByRole('button', { name: 'Sign out' })).toBeInTheDocument();
     expect(screen.getByRole('img', { name: '2 unread messages' })).toBeInTheDocument();
-    expect(document.title).toBe('(2) DMP Messaging');
   });
 
   it('applies the stored language from get_settings', async () => {
