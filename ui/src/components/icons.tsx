@@ -152,7 +152,7 @@ export const InboxIcon = (p: IconProps) => (
     <path d="M3 13h5l1.5 3h5L16 13h5" />
   </Svg>
 );
-/** The app's logo: a stethoscope (replaces the 🩺 emoji, which needs an emoji font). */
+/** The app's logo: a stethoscope (drawn, not an emoji: no emoji font needed). */
 export const StethoscopeIcon = (p: IconProps) => (
   <Svg {...p}>
     <path d="M6 3.5H5a1 1 0 0 0-1 1V9a5 5 0 0 0 10 0V4.5a1 1 0 0 0-1-1h-1" />
