@@ -11,7 +11,12 @@ export default defineConfig({
   // Relative asset URLs work both under Tauri's custom protocol and a plain static server.
   base: './',
   clearScreen: false,
-  server: { port: 5173, strictPort: true },
+  server: {
+    port: 5173,
+    strictPort: true,
+    // The font test reads the shell's CSP (src/fonts/fonts.test.ts); nothing else outside ui/.
+    fs: { allow: ['.', '../src-tauri'] },
+  },
   build: {
     outDir: 'dist',
     emptyOutDir: true,
@@ -27,7 +32,8 @@ export default defineConfig({
     environment: 'jsdom',
     setupFiles: ['./src/test/setup.ts'],
     include: ['src/**/*.test.{ts,tsx}'],
-    css: false,
+    // CSS is not processed in tests, except the emoji font faces read raw by src/fonts/fonts.test.ts.
+    css: { include: [/fonts\/emoji\.css/] },
     testTimeout: 15000,
   },
 });

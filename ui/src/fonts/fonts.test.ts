@@ -6,18 +6,27 @@
  * webview use them, and that no emoji is left in the app's chrome. Whether WebKitGTK
  * really paints them is checked in the real window (docs/desktop-ipc.md, e2e).
  */
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import emojiCss from './emoji.css?raw';
+import mainSource from '../main.tsx?raw';
+import pickerSource from '../features/messages/EmojiPicker.tsx?raw';
+import tailwindConfig from '../../tailwind.config.ts?raw';
+import viteConfig from '../../vite.config.ts?raw';
+import tauriConf from '../../../src-tauri/tauri.conf.json?raw';
 import { EMOJI } from '../features/messages/EmojiPicker';
 import { en } from '../i18n/en';
 import { fr } from '../i18n/fr';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const ui = join(here, '..', '..');
-const src = join(ui, 'src');
-const read = (path: string) => readFileSync(path, 'utf8');
+/** The woff2 files the installed package really has (Vite resolves the glob at build time). */
+const packageFiles = Object.keys(import.meta.glob('/node_modules/@fontsource/noto-color-emoji/files/*.woff2')).map((path) =>
+  path.replace('/node_modules/', ''),
+);
+/** The app's own sources (not tests, not the emoji picker's set, not the dictionaries, checked below). */
+const sources = import.meta.glob<string>(['../**/*.{ts,tsx}', '!../**/*.test.{ts,tsx}', '!../features/messages/EmojiPicker.tsx', '!../i18n/**'], {
+  query: '?raw',
+  import: 'default',
+  eager: true,
+});
 
 type Face = { family: string; url: string; ranges: [number, number][] };
 
@@ -33,21 +42,13 @@ function faces(css: string): Face[] {
   });
 }
 
-function walk(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const path = join(dir, name);
-    return statSync(path).isDirectory() ? walk(path) : [path];
-  });
-}
-
 const PICTOGRAPH = /\p{Extended_Pictographic}/u;
 
 describe('shipped emoji font', () => {
-  const css = read(join(src, 'fonts', 'emoji.css'));
-  const list = faces(css);
+  const list = faces(emojiCss);
 
   it('is imported by the entry point', () => {
-    expect(read(join(src, 'main.tsx'))).toMatch(/import '\.\/fonts\/emoji\.css';/);
+    expect(mainSource).toMatch(/import '\.\/fonts\/emoji\.css';/);
   });
 
   it('declares Noto Color Emoji faces whose woff2 files exist in the installed package', () => {
@@ -55,9 +56,9 @@ describe('shipped emoji font', () => {
     for (const face of list) {
       expect(face.family).toBe('Noto Color Emoji');
       expect(face.url).toMatch(/^@fontsource\/noto-color-emoji\/files\/.+\.woff2$/);
-      expect(existsSync(join(ui, 'node_modules', face.url)), face.url).toBe(true);
+      expect(packageFiles, face.url).toContain(face.url);
     }
-    expect(css).not.toMatch(/\.woff\)|format\('woff'\)/);
+    expect(emojiCss).not.toMatch(/\.woff\)|format\('woff'\)/);
   });
 
   it('covers every emoji of the picker and the usual ones of messages', () => {
@@ -69,15 +70,14 @@ describe('shipped emoji font', () => {
   });
 
   it('ends the font stacks so text glyphs come from the system font and emoji from the shipped one', () => {
-    const tailwind = read(join(ui, 'tailwind.config.ts'));
-    expect(tailwind).toMatch(/EMOJI_FONT = 'Noto Color Emoji'/);
-    expect(tailwind).toMatch(/sans: \['ui-sans-serif', 'system-ui', 'sans-serif', `"\$\{EMOJI_FONT\}"`\]/);
-    expect(read(join(src, 'features', 'messages', 'EmojiPicker.tsx'))).toMatch(/font-emoji/);
+    expect(tailwindConfig).toMatch(/EMOJI_FONT = 'Noto Color Emoji'/);
+    expect(tailwindConfig).toMatch(/sans: \['ui-sans-serif', 'system-ui', 'sans-serif', `"\$\{EMOJI_FONT\}"`\]/);
+    expect(pickerSource).toMatch(/font-emoji/);
   });
 
   it('loads from the app’s own origin: files, never data: URLs, allowed by the CSP', () => {
-    expect(read(join(ui, 'vite.config.ts'))).toMatch(/assetsInlineLimit: 0/);
-    const conf = JSON.parse(read(join(ui, '..', 'src-tauri', 'tauri.conf.json'))) as { app: { security: { csp: string } } };
+    expect(viteConfig).toMatch(/assetsInlineLimit: 0/);
+    const conf = JSON.parse(tauriConf) as { app: { security: { csp: string } } };
     const fontSrc = conf.app.security.csp.split(';').map((d) => d.trim()).find((d) => d.startsWith('font-src'));
     expect(fontSrc).toBe("font-src 'self'");
   });
@@ -85,11 +85,10 @@ describe('shipped emoji font', () => {
 
 describe('the app’s own icons', () => {
   it('are SVG: no emoji character in components or texts, except the emoji picker’s set', () => {
-    const offenders = walk(src)
-      .filter((path) => /\.tsx?$/.test(path) && !/\.test\.tsx?$/.test(path) && !path.endsWith('EmojiPicker.tsx'))
-      .filter((path) => !path.includes(`${join('src', 'i18n')}`))
-      .filter((path) => read(path).split('\n').some((line) => PICTOGRAPH.test(line) && !line.trim().startsWith('*') && !line.trim().startsWith('//')))
-      .map((path) => relative(src, path));
+    expect(Object.keys(sources).length).toBeGreaterThan(40);
+    const offenders = Object.entries(sources)
+      .filter(([, text]) => text.split('\n').some((line) => PICTOGRAPH.test(line) && !/^\s*(\*|\/\/|\/\*\*)/.test(line)))
+      .map(([path]) => path);
     expect(offenders).toEqual([]);
     for (const dict of [fr, en]) {
       const withEmoji = Object.entries(dict).filter(([, text]) => PICTOGRAPH.test(text));
