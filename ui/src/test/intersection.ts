@@ -55,7 +55,8 @@ export function installIntersectionObserver({ everythingVisible = false } = {}) 
   }
 
   function entryFor(target: Element, visible: boolean): IntersectionObserverEntry {
-    return { target, isIntersecting: visible, intersectionRatio: visible ? 1 : 0 } as IntersectionObserverEntry;
+    const box = { height: visible ? 40 : 0 } as DOMRectReadOnly;
+    return { target, isIntersecting: visible, intersectionRatio: visible ? 1 : 0, intersectionRect: box, rootBounds: null } as IntersectionObserverEntry;
   }
 
   vi.stubGlobal('IntersectionObserver', FakeIntersectionObserver);

@@ -7,7 +7,7 @@ import { doctor, doctorUser, historyPage, localMessage, makeMessage, ordonnance,
 import { renderWithProviders } from '../../test/render';
 import { installIntersectionObserver } from '../../test/intersection';
 import { SecureMessaging } from './SecureMessaging';
-import { receiptBatches } from './useMarkRead';
+import { isSeen, receiptBatches } from './useMarkRead';
 
 type Setup = {
   messages?: UiMessage[];
@@ -355,6 +355,16 @@ describe('SecureMessaging — read receipts from the window', () => {
     await waitFor(() => expect(receipts(backend)).toHaveLength(2));
     expect(receipts(backend)[1]).toEqual(['msg_2', 'msg_3', 'msg_4', 'msg_5', 'msg_6', 'msg_7']);
     expect(bubble('Message 2')).not.toHaveAttribute('data-unread-id');
+  });
+
+  it('counts a bubble as seen when 60 % of it is in view, or when it fills 60 % of a shorter list', () => {
+    const rect = (height: number) => ({ height }) as DOMRectReadOnly;
+    const list = rect(500);
+    expect(isSeen({ isIntersecting: true, intersectionRatio: 0.7, intersectionRect: rect(70), rootBounds: list })).toBe(true);
+    expect(isSeen({ isIntersecting: true, intersectionRatio: 0.3, intersectionRect: rect(30), rootBounds: list })).toBe(false);
+    // A 2000 px message: at most 25 % of it fits, but it fills the list.
+    expect(isSeen({ isIntersecting: true, intersectionRatio: 0.25, intersectionRect: rect(500), rootBounds: list })).toBe(true);
+    expect(isSeen({ isIntersecting: false, intersectionRatio: 0, intersectionRect: rect(0), rootBounds: list })).toBe(false);
   });
 
   it('splits more than 100 ids into batches the read frame accepts', () => {

@@ -1,7 +1,7 @@
 /**
  * Read receipts from the window: a message of the other participant counts as read once
- * it has been on screen (60 % of its bubble inside the scrolling list) while the window
- * is focused and visible — not merely loaded.
+ * it has been on screen (60 % of its bubble inside the scrolling list, or 60 % of the list
+ * for a taller bubble) while the window is focused and visible — not merely loaded.
  *
  * The list element appears only after the history has loaded, older pages are put on
  * top, new messages arrive at the bottom: so the observers are (re)built whenever the
@@ -49,6 +49,20 @@ export function needsReadReceipt(message: UiMessage, meId: string): boolean {
     message.local === undefined &&
     message.type !== 'system'
   );
+}
+
+/** Share of a bubble that must be inside the list for it to count as seen. */
+export const VISIBLE_RATIO = 0.6;
+
+/**
+ * Seen: most of the bubble is in view — or, for a bubble taller than the list, it fills
+ * most of the list (its own ratio can then never reach VISIBLE_RATIO).
+ */
+export function isSeen(entry: Pick<IntersectionObserverEntry, 'isIntersecting' | 'intersectionRatio' | 'intersectionRect' | 'rootBounds'>): boolean {
+  if (!entry.isIntersecting) return false;
+  if (entry.intersectionRatio >= VISIBLE_RATIO) return true;
+  const root = entry.rootBounds;
+  return root !== null && root.height > 0 && entry.intersectionRect.height >= root.height * VISIBLE_RATIO;
 }
 
 /** Splits ids into batches the `read` frame accepts. */
@@ -113,12 +127,12 @@ export function useMarkRead({ root, messages, meId, markRead }: MarkReadOptions)
           for (const entry of entries) {
             const id = (entry.target as HTMLElement).dataset.unreadId;
             if (!id) continue;
-            if (entry.isIntersecting) seen.add(id);
+            if (isSeen(entry)) seen.add(id);
             else seen.delete(id);
           }
           schedule.current();
         },
-        { root, threshold: 0.6 },
+        { root, threshold: [0, 0.25, 0.5, VISIBLE_RATIO, 0.75, 1] },
       );
     }
     const watch = (node: Node) => {
