@@ -163,8 +163,10 @@ export const StethoscopeIcon = (p: IconProps) => (
 /** A prescription (ordonnance): a capsule. */
 export const PillIcon = (p: IconProps) => (
   <Svg {...p}>
-    <rect x="2.6" y="8.2" width="18.8" height="7.6" rx="3.8" transform="rotate(-45 12 12)" />
-    <path d="M8.6 8.6l6.8 6.8" />
+    <g transform="rotate(-45 12 12)">
+      <rect x="3" y="8.25" width="18" height="7.5" rx="3.75" />
+      <path d="M12 8.25H6.75a3.75 3.75 0 0 0 0 7.5H12z" fill="currentColor" />
+    </g>
   </Svg>
 );
 /** An exam result (examen): a microscope. */

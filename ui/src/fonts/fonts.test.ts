@@ -34,7 +34,7 @@ function faces(css: string): Face[] {
   return [...css.matchAll(/@font-face\s*\{([^}]*)\}/g)].map(([, body]) => {
     const family = /font-family:\s*'([^']+)'/.exec(body!)?.[1] ?? '';
     const url = /src:\s*url\('([^']+)'\)/.exec(body!)?.[1] ?? '';
-    const ranges = (/unicode-range:\s*([^;]+);/.exec(body!)?.[1] ?? '').split(',').map((part): [number, number] => {
+    const ranges = (/unicode-range:\s*([^;]+);/.exec(body!)?.[1] ?? '').split(/,\s*/).map((part): [number, number] => {
       const [from, to] = part.trim().replace(/^U\+/i, '').split('-');
       return [parseInt(from!, 16), parseInt(to ?? from!, 16)];
     });
@@ -51,8 +51,9 @@ describe('shipped emoji font', () => {
     expect(mainSource).toMatch(/import '\.\/fonts\/emoji\.css';/);
   });
 
-  it('declares Noto Color Emoji faces whose woff2 files exist in the installed package', () => {
-    expect(list.length).toBeGreaterThan(5);
+  it('declares one Noto Color Emoji face whose woff2 file exists in the installed package', () => {
+    // One face: WebKitGTK cannot draw a sequence (❤️ = U+2764 U+FE0F) across overlapping slices.
+    expect(list).toHaveLength(1);
     for (const face of list) {
       expect(face.family).toBe('Noto Color Emoji');
       expect(face.url).toMatch(/^@fontsource\/noto-color-emoji\/files\/.+\.woff2$/);
