@@ -4,7 +4,7 @@ import userEvent from '@testing-library/user-event';
 import { describe, expect, it } from 'vitest';
 import { App } from '../../app/App';
 import { commandError, deferred, emitEvent, mockBackend, type Handlers } from '../../test/ipc';
-import { examen, historyPage, ordonnance, patientUser, signedIn, inbox } from '../../test/fixtures';
+import { doctor, examen, historyPage, inbox, makeMessage, ordonnance, patientUser, signedIn } from '../../test/fixtures';
 
 function start(handlers: Handlers = {}) {
   const backend = mockBackend({
@@ -201,7 +201,10 @@ describe('session end', () => {
 
 describe('offline reading (resume_session → readOnly)', () => {
   it('shows the read-only banner and a disabled composer, both cleared on dmp://connection {readOnly: false}', async () => {
-    const { user, backend } = start({ resume_session: { value: signedIn(patientUser, true) } });
+    const { user, backend } = start({
+      resume_session: { value: signedIn(patientUser, true) },
+      load_history: { value: historyPage([makeMessage({ id: 'msg_unread', from: doctor, status: 'delivered', content: 'Résultats reçus' })]) },
+    });
     const banner = await screen.findByTestId('offline-banner');
     expect(banner).toHaveTextContent('Serveur injoignable — consultation hors ligne, nouvelle tentative…');
     await user.click(await screen.findByRole('button', { name: /Questions sur l'ordonnance/ }));
@@ -210,8 +213,14 @@ describe('offline reading (resume_session → readOnly)', () => {
     expect(within(dialog).getByText('Consultation hors ligne : vous pourrez écrire dès que le serveur sera joignable.')).toBeInTheDocument();
     expect(backend.callsOf('get_limits')).toHaveLength(1);
 
+    // Nothing is marked read while the session is read-only…
+    await new Promise((r) => setTimeout(r, 400));
+    expect(backend.callsOf('mark_read')).toEqual([]);
+
     await emitEvent('dmp://connection', { state: 'connected', readOnly: false });
     expect(screen.queryByTestId('offline-banner')).not.toBeInTheDocument();
+    // …and what was seen is sent once it is not.
+    await waitFor(() => expect(backend.callsOf('mark_read')).toEqual([{ messageIds: ['msg_unread'] }]));
     expect(within(dialog).getByRole('textbox', { name: 'Votre message' })).toBeEnabled();
     // The limits the server announces are asked again once really signed in.
     await waitFor(() => expect(backend.callsOf('get_limits')).toHaveLength(2));

@@ -48,7 +48,7 @@ export function SecureMessaging({ context, me, onClose }: SecureMessagingProps) 
   const meta = supportedContexts[context.type];
   const peer = peerOf(context, me);
   const conversation = useConversation(context);
-  const { readOnly } = useConnection();
+  const { readOnly, state: linkState } = useConnection();
   const { state } = conversation;
   const typists = useTypingIndicator(ref, me.id);
   const attachments = useAttachments(limits, drafts.get(me.id, ref).attachments);
@@ -71,7 +71,14 @@ export function SecureMessaging({ context, me, onClose }: SecureMessagingProps) 
   const dragDepth = useRef(0);
 
   useFocusTrap(panelRef, textareaRef);
-  useMarkRead({ root: scrollElement, messages: state.messages, meId: me.id, markRead: conversation.markRead });
+  useMarkRead({
+    root: scrollElement,
+    messages: state.messages,
+    meId: me.id,
+    markRead: conversation.markRead,
+    enabled: !readOnly,
+    retryKey: linkState,
+  });
 
   // The shell does not raise native notifications for the conversation on screen.
   useEffect(() => {

@@ -79,9 +79,13 @@ type MarkReadOptions = {
   meId: string;
   /** Sends one batch; resolves `false` when it failed. */
   markRead: (messageIds: string[]) => Promise<boolean>;
+  /** False while nothing can be written (read-only session): receipts wait. */
+  enabled?: boolean;
+  /** Changes when the link changes (reconnected…): what failed is asked again. */
+  retryKey?: unknown;
 };
 
-export function useMarkRead({ root, messages, meId, markRead }: MarkReadOptions): void {
+export function useMarkRead({ root, messages, meId, markRead, enabled = true, retryKey }: MarkReadOptions): void {
   const focused = useWindowFocus();
   const hasObserver = typeof IntersectionObserver !== 'undefined';
   /** Ids whose element is on screen now (IntersectionObserver); unused without it. */
@@ -89,13 +93,13 @@ export function useMarkRead({ root, messages, meId, markRead }: MarkReadOptions)
   /** Ids already sent (or in flight): never sent twice. */
   const requested = useRef(new Set<string>());
   const timer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
-  const latest = useRef({ root, messages, meId, markRead, focused, hasObserver });
-  latest.current = { root, messages, meId, markRead, focused, hasObserver };
+  const latest = useRef({ root, messages, meId, markRead, focused, hasObserver, enabled });
+  latest.current = { root, messages, meId, markRead, focused, hasObserver, enabled };
 
   const flush = useRef(() => {
     timer.current = undefined;
-    const { root: el, messages: list, meId: me, markRead: send, focused: isFocused, hasObserver: observing } = latest.current;
-    if (!el || !isFocused || !windowIsFocused()) return;
+    const { root: el, messages: list, meId: me, markRead: send, focused: isFocused, hasObserver: observing, enabled: canSend } = latest.current;
+    if (!el || !canSend || !isFocused || !windowIsFocused()) return;
     const onScreen = observing
       ? visible.current
       : new Set(Array.from(el.querySelectorAll<HTMLElement>(UNREAD_SELECTOR), (node) => node.dataset.unreadId ?? ''));
@@ -173,8 +177,9 @@ export function useMarkRead({ root, messages, meId, markRead }: MarkReadOptions)
     };
   }, [root, hasObserver]);
 
-  // Focus regained or the list changed (a receipt failed, a status arrived): look again.
+  // Focus regained, the list changed (a receipt failed, a status arrived), writing is
+  // possible again or the link came back: look again.
   useEffect(() => {
-    if (focused) schedule.current();
-  }, [focused, messages]);
+    if (focused && enabled) schedule.current();
+  }, [focused, messages, enabled, retryKey]);
 }
