@@ -2,7 +2,7 @@ import { fireEvent, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it, vi } from 'vitest';
 import type { Attachment } from '../../api';
-import { mockBackend, type Handlers } from '../../test/ipc';
+import { commandError, mockBackend, type Handlers } from '../../test/ipc';
 import { doctor, historyPage, makeMessage, ordonnance, patientUser, localMessage } from '../../test/fixtures';
 import { renderWithProviders } from '../../test/render';
 import { SecureMessaging } from '../messages/SecureMessaging';
@@ -117,6 +117,21 @@ describe('attachments in the conversation', () => {
     await user.click(screen.getByRole('button', { name: 'Envoyer' }));
     await waitFor(() => expect(backend.callsOf('send_message')).toHaveLength(1));
     expect(backend.callsOf('send_message')[0]).toMatchObject({ attachmentIds: ['att_1'], content: '' });
+  });
+
+  it('gives the uploaded files back when the send is refused before being queued', async () => {
+    const { backend, user, input } = await open({
+      send_message: () => {
+        throw commandError('OFFLINE_READ_ONLY');
+      },
+    });
+    await user.upload(input, [file('notice.pdf', 'application/pdf', undefined, 'pdf')]);
+    await waitFor(() => expect(backend.callsOf('upload_attachment')).toHaveLength(1));
+    await screen.findByRole('button', { name: 'Retirer notice.pdf' });
+    await user.click(screen.getByRole('button', { name: 'Envoyer' }));
+    await waitFor(() => expect(backend.callsOf('send_message')).toHaveLength(1));
+    expect(await screen.findByRole('button', { name: 'Retirer notice.pdf' })).toBeInTheDocument();
+    expect(screen.getByRole('button', { name: 'Envoyer' })).toBeEnabled();
   });
 
   it('accepts files dropped on the conversation, with the same checks', async () => {

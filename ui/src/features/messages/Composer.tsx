@@ -78,6 +78,7 @@ export function Composer({ context, me, limits, attachments, onSend, blockedReas
         setText((current) => (current === '' ? outgoing.content : current));
         setUrgent((current) => current || outgoing.isUrgent);
         setRequiresResponse((current) => current || outgoing.requiresResponse);
+        if (outgoing.attachments.length > 0) attachments.restore(outgoing.attachments);
       }
     } finally {
       setSending(false);
