@@ -1,11 +1,20 @@
 // Tailwind theme: the app's animations live here so that every one of them can be
-// switched off with the `motion-safe:` / `motion-reduce:` variants.
+// switched off with the `motion-safe:` / `motion-reduce:` variants. The font stacks end
+// with "Noto Color Emoji", the emoji font the app ships (src/fonts/emoji.css): text
+// glyphs come from the system font, emoji from the shipped font when the system has none.
 import type { Config } from 'tailwindcss';
+
+export const EMOJI_FONT = 'Noto Color Emoji';
 
 export default {
   content: ['./index.html', './src/**/*.{ts,tsx}'],
   theme: {
     extend: {
+      fontFamily: {
+        sans: ['ui-sans-serif', 'system-ui', 'sans-serif', `"${EMOJI_FONT}"`],
+        /** Emoji first: the picker and emoji-only text. */
+        emoji: [`"${EMOJI_FONT}"`, 'sans-serif'],
+      },
       keyframes: {
         'slide-in': {
           from: { transform: 'translateX(100%)', opacity: '0.6' },

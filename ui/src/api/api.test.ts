@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { commandError, emitEvent, mockBackend } from '../test/ipc';
-import { doctor } from '../test/fixtures';
+import { doctor, localMessage } from '../test/fixtures';
 import { CommandError, commands, events } from './index';
 
 describe('IPC wrappers', () => {
@@ -12,6 +12,32 @@ describe('IPC wrappers', () => {
       ['safety_code', { userId: 'medecin_456' }],
       ['set_open_conversation', { conversation: { contextType: 'examen', contextId: 'exa_321' } }],
     ]);
+  });
+
+  it('send the issue-11 commands with the contract’s argument names', async () => {
+    const backend = mockBackend({
+      retry_send: (args) => localMessage(String(args.clientMessageId), 'Bonjour'),
+      discard_send: { value: null },
+      last_login: { value: { server: 'https://dmp.example.fr', username: null, caFile: null } },
+    });
+    await commands.markRead(['msg_1', 'msg_2']);
+    await expect(commands.retrySend('cm-1')).resolves.toMatchObject({ clientMessageId: 'cm-1', local: { state: 'sending' } });
+    await commands.discardSend('cm-1');
+    await expect(commands.lastLogin()).resolves.toEqual({ server: 'https://dmp.example.fr', username: null, caFile: null });
+    await expect(commands.listContexts()).resolves.toEqual({ contexts: [], unreadTotal: 0 });
+    expect(backend.calls.map((c) => [c.cmd, c.args])).toEqual([
+      ['mark_read', { messageIds: ['msg_1', 'msg_2'] }],
+      ['retry_send', { clientMessageId: 'cm-1' }],
+      ['discard_send', { clientMessageId: 'cm-1' }],
+      ['last_login', {}],
+      ['list_contexts', {}],
+    ]);
+  });
+
+  it('know the codes added by issue 11', () => {
+    for (const code of ['ACCOUNT_DISABLED', 'OFFLINE_READ_ONLY', 'RETRY_UNKNOWN']) {
+      expect(new CommandError(code, '').code).toBe(code);
+    }
   });
 
   it('reject with a CommandError; unknown codes and bare strings become INTERNAL', async () => {

@@ -4,19 +4,21 @@
  * rejects with a `CommandError`.
  */
 import { invoke, type InvokeArgs, type InvokeOptions } from '@tauri-apps/api/core';
-import { CommandError, toCommandError } from './errors';
+import { toCommandError, type CommandError } from './errors';
 import type {
   Attachment,
   ContextRef,
-  ContextSummary,
   ContextType,
   ExportFormat,
   HistoryPage,
+  Inbox,
+  LastLogin,
   Limits,
-  Message,
   Notification,
   SearchHit,
   Settings,
+  SignedIn,
+  UiMessage,
   User,
 } from './types';
 
@@ -32,10 +34,10 @@ export function onAuthLost(listener: AuthLostListener): () => void {
   return () => authLostListeners.delete(listener);
 }
 
-const AUTH_LOST_CODES = new Set<CommandError['code']>(['SESSION_EXPIRED', 'NOT_SIGNED_IN', 'AUTH_REQUIRED']);
+const AUTH_LOST_CODES = new Set<CommandError['code']>(['SESSION_EXPIRED', 'NOT_SIGNED_IN', 'AUTH_REQUIRED', 'ACCOUNT_DISABLED']);
 
 /** Commands that are legitimately called while signed out (AUTH_REQUIRED from `login` means bad credentials). */
-const SIGNED_OUT_COMMANDS = new Set(['login', 'resume_session', 'logout', 'get_settings', 'set_settings']);
+const SIGNED_OUT_COMMANDS = new Set(['login', 'resume_session', 'last_login', 'logout', 'get_settings', 'set_settings', 'get_limits']);
 
 async function call<T>(command: string, args?: InvokeArgs, options?: InvokeOptions): Promise<T> {
   try {
@@ -56,10 +58,14 @@ async function call<T>(command: string, args?: InvokeArgs, options?: InvokeOptio
 export type LoginArgs = { server: string; username: string; password: string; remember: boolean; caFile?: string };
 
 export const login = (args: LoginArgs) => call<User>('login', args);
-export const resumeSession = () => call<User | null>('resume_session');
+/** Signs in again from the keychain; `readOnly` when only the cache could be opened. */
+export const resumeSession = () => call<SignedIn | null>('resume_session');
+/** The last server, username and CA file that signed in here (kept across logout). */
+export const lastLogin = () => call<LastLogin | null>('last_login');
 export const logout = () => call<null>('logout');
 export const getLimits = () => call<Limits>('get_limits');
-export const listContexts = () => call<ContextSummary[]>('list_contexts');
+/** The inbox, sorted by Rust; afterwards it is kept current by `dmp://inbox`. */
+export const listContexts = () => call<Inbox>('list_contexts');
 
 export type LoadHistoryArgs = { contextType: ContextType; contextId: string; before?: number };
 export const loadHistory = (args: LoadHistoryArgs) => call<HistoryPage>('load_history', args);
@@ -72,12 +78,17 @@ export type SendMessageArgs = {
   requiresResponse: boolean;
   attachmentIds: string[];
 };
-export const sendMessage = (args: SendMessageArgs) => call<Message>('send_message', args);
+export const sendMessage = (args: SendMessageArgs) => call<UiMessage>('send_message', args);
+/** Sends a failed or waiting message again, with the same clientMessageId. */
+export const retrySend = (clientMessageId: string) => call<UiMessage>('retry_send', { clientMessageId });
+/** Drops a failed or waiting local message. */
+export const discardSend = (clientMessageId: string) => call<null>('discard_send', { clientMessageId });
 
 export const setTyping = (args: { contextType: ContextType; contextId: string; isTyping: boolean }) =>
   call<null>('set_typing', args);
-export const markRead = (messageId: string) => call<null>('mark_read', { messageId });
-export const deleteMessage = (messageId: string) => call<Message>('delete_message', { messageId });
+/** One batched read receipt for messages seen in the focused window. */
+export const markRead = (messageIds: string[]) => call<null>('mark_read', { messageIds });
+export const deleteMessage = (messageId: string) => call<UiMessage>('delete_message', { messageId });
 
 /** The file crosses IPC raw (no JSON number array); its name travels percent-encoded in a header. */
 export const uploadAttachment = (name: string, bytes: Uint8Array) =>

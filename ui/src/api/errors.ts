@@ -23,6 +23,9 @@ export const ERROR_CODES = [
   'DECRYPTION_FAILED',
   'TLS_ERROR',
   'INSECURE_SERVER_ADDRESS',
+  'ACCOUNT_DISABLED',
+  'OFFLINE_READ_ONLY',
+  'RETRY_UNKNOWN',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

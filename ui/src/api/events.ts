@@ -5,26 +5,30 @@
 import { listen } from '@tauri-apps/api/event';
 import type {
   ConnectionEvent,
-  Message,
+  Inbox,
   Notification,
   OpenConversationEvent,
   PeerKeyChangedEvent,
   PresenceEvent,
+  SessionEndedEvent,
   StatusEvent,
   TypingEvent,
-  UnreadEvent,
+  UiMessage,
 } from './types';
 
 export type EventPayloads = {
-  'dmp://message': Message;
+  'dmp://message': UiMessage;
   'dmp://status': StatusEvent;
   'dmp://typing': TypingEvent;
   'dmp://presence': PresenceEvent;
   'dmp://notification': Notification;
   'dmp://connection': ConnectionEvent;
-  'dmp://session-expired': null;
+  'dmp://session-expired': SessionEndedEvent;
   'dmp://open-conversation': OpenConversationEvent;
-  'dmp://unread': UnreadEvent;
+  /** The whole inbox after any change to counts or order (replaces `dmp://unread`). */
+  'dmp://inbox': Inbox;
+  /** The bridge lagged or the link came back: reload the open conversation. */
+  'dmp://resync': null;
   'dmp://peer-key-changed': PeerKeyChangedEvent;
 };
 
@@ -52,5 +56,6 @@ export const onNotification = subscribe('dmp://notification');
 export const onConnection = subscribe('dmp://connection');
 export const onSessionExpired = subscribe('dmp://session-expired');
 export const onOpenConversation = subscribe('dmp://open-conversation');
-export const onUnread = subscribe('dmp://unread');
+export const onInbox = subscribe('dmp://inbox');
+export const onResync = subscribe('dmp://resync');
 export const onPeerKeyChanged = subscribe('dmp://peer-key-changed');

@@ -4,7 +4,7 @@
  * Rust type run `cargo run -p dmp-desktop --bin dmp-ipc-types`) and re-exported here,
  * next to the few types that exist only in the UI.
  */
-import type { Message as WireMessage, Settings } from './generated';
+import type { Settings } from './generated';
 
 export type {
   Attachment,
@@ -15,6 +15,9 @@ export type {
   ContextType,
   HistoryPage,
   Inbox,
+  LastLogin,
+  LocalState,
+  Message,
   Limits,
   MessageMetadata,
   MessageStatus,
@@ -31,8 +34,10 @@ export type {
   SessionParticipants,
   SessionStatus,
   Settings,
+  SignedIn,
   StatusEvent,
   TypingEvent,
+  UiMessage,
   UnreadCount,
   User,
   UserType,
@@ -42,20 +47,5 @@ export type { CommandError as CommandErrorPayload } from './generated';
 
 // ---- UI-only types ----
 
-/**
- * A message as the window holds it: the wire message (with the client's `encrypted` /
- * `e2eError`) plus the shell's legacy client-side flags, until the client core sends
- * `UiMessage` with its `local` state (issue 11).
- */
-export type Message = WireMessage & {
-  /** In the outbox, not acknowledged yet. */
-  pending?: boolean;
-  /** Refused by the server. */
-  failed?: boolean;
-};
-
 export type Language = Settings['language'];
 export type ExportFormat = 'json' | 'html';
-
-/** Legacy: `dmp://unread` is replaced by `dmp://inbox` (`Inbox.unreadTotal`). */
-export type UnreadEvent = { total: number };

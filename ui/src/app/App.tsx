@@ -38,5 +38,5 @@ function AuthGate() {
     );
   }
   if (state.status === 'signedOut') return <LoginScreen key={`${state.reason ?? 'start'}:${state.lastUsername ?? ''}`} />;
-  return <Workspace key={state.user.id} user={state.user} />;
+  return <Workspace key={state.user.id} user={state.user} readOnly={state.readOnly} />;
 }

@@ -1,12 +1,14 @@
 /**
  * Everything behind the login: the patient's "Mon DMP" or the doctor's inbox, the
- * conversation modal, settings, and the blocking peer-key warning.
+ * conversation modal, settings, the read-only banner and the blocking peer-key warning.
+ * The inbox, unread counts and total come from one place (`useContexts`: `list_contexts`
+ * then `dmp://inbox`); the window title is set by Rust from the same inbox.
  */
 import { useCallback, useEffect, useState } from 'react';
 import { commands, events, useSubscription, type ContextRef, type User } from '../api';
 import { useI18n } from '../i18n';
 import { useAuth } from '../features/auth/useAuth';
-import { ConnectionProvider } from '../features/connection/useConnection';
+import { ConnectionProvider, useConnection } from '../features/connection/useConnection';
 import { DoctorInbox } from '../features/contexts/DoctorInbox';
 import { PatientHome } from '../features/contexts/PatientHome';
 import { findContext, peersOf, useContexts } from '../features/contexts/useContexts';
@@ -14,16 +16,21 @@ import { useDrafts } from '../features/messages/drafts';
 import { SecureMessaging } from '../features/messages/SecureMessaging';
 import { NotificationsPanel } from '../features/notifications/NotificationsPanel';
 import { useNotifications } from '../features/notifications/useNotifications';
-import { useUnreadTitle, useUnreadTotal } from '../features/notifications/useUnreadTitle';
 import { PeerKeyChangedDialog, usePeerKeyChanges } from '../features/settings/PeerKeyChanged';
 import { SettingsPanel } from '../features/settings/SettingsPanel';
 import { useSettings } from '../features/settings/useSettings';
 import { AppHeader } from './AppHeader';
 import { LimitsProvider } from './limits';
+import { CloudOffIcon } from '../components/icons';
 
-export function Workspace({ user }: { user: User }) {
+/** Whether the doctor's notifications column starts open (lg and up; open when unknown). */
+function wideScreen(): boolean {
+  return typeof window.matchMedia !== 'function' || window.matchMedia('(min-width: 1024px)').matches;
+}
+
+export function Workspace({ user, readOnly = false }: { user: User; readOnly?: boolean }) {
   return (
-    <ConnectionProvider>
+    <ConnectionProvider initialReadOnly={readOnly}>
       <LimitsProvider>
         <WorkspaceContent user={user} />
       </LimitsProvider>
@@ -37,10 +44,11 @@ function WorkspaceContent({ user }: { user: User }) {
   const drafts = useDrafts();
   const { reload: reloadSettings } = useSettings();
   const contexts = useContexts();
-  const notifications = useNotifications();
-  const unreadTotal = useUnreadTotal(contexts.status === 'ready' ? contexts.items : null);
-  useUnreadTitle(unreadTotal);
+  const notifications = useNotifications(contexts.status === 'ready' ? contexts.items : null);
+  const { readOnly } = useConnection();
   const peerKey = usePeerKeyChanges();
+  // The doctor's notifications: a side column on wide screens, behind the bell on narrow ones.
+  const [notificationsOpen, setNotificationsOpen] = useState(wideScreen);
 
   const [openRef, setOpenRef] = useState<ContextRef | null>(() => drafts.lastOpen(user.id));
   const [settingsFor, setSettingsFor] = useState<{ peerId?: string } | null>(null);
@@ -64,10 +72,7 @@ function WorkspaceContent({ user }: { user: User }) {
 
   useSubscription(events.onOpenConversation, (event) => open({ type: event.contextType, id: event.contextId }));
 
-  const close = useCallback(() => {
-    setOpenRef(null);
-    void contexts.reload();
-  }, [contexts]);
+  const close = useCallback(() => setOpenRef(null), []);
 
   const openContext = findContext(contexts.items, openRef);
   const hasDraft = (ref: ContextRef) => drafts.has(user.id, ref);
@@ -81,7 +86,27 @@ function WorkspaceContent({ user }: { user: User }) {
       <a href="#main" className="sr-only focus:not-sr-only focus:absolute focus:left-2 focus:top-2 focus:z-50 focus:rounded focus:bg-white focus:px-3 focus:py-2">
         {t('skipToContent')}
       </a>
-      <AppHeader user={user} unreadTotal={unreadTotal} onSettings={() => setSettingsFor({})} onLogout={() => void logout()} />
+      <AppHeader
+        user={user}
+        unreadTotal={contexts.unreadTotal}
+        notifications={
+          user.type === 'medecin'
+            ? { count: notifications.unseen, open: notificationsOpen, onToggle: () => setNotificationsOpen((v) => !v) }
+            : undefined
+        }
+        onSettings={() => setSettingsFor({})}
+        onLogout={() => void logout()}
+      />
+      {readOnly && (
+        <div
+          role="status"
+          data-testid="offline-banner"
+          className="flex items-center justify-center gap-2 bg-amber-100 px-3 py-2 text-center text-sm font-medium text-amber-900 ring-1 ring-amber-300"
+        >
+          <CloudOffIcon className="h-4 w-4 shrink-0" />
+          <span>{t('offline.banner')}</span>
+        </div>
+      )}
 
       <main id="main" className="flex-1">
         {user.type === 'patient' && (
@@ -98,7 +123,12 @@ function WorkspaceContent({ user }: { user: User }) {
           />
         )}
         {user.type === 'medecin' && (
-          <div className="mx-auto grid w-full max-w-7xl gap-4 p-3 sm:p-6 lg:grid-cols-[minmax(0,2fr)_minmax(0,1fr)]">
+          <div
+            className={`mx-auto grid w-full min-w-0 max-w-7xl gap-4 p-2 sm:p-6 ${
+              notificationsOpen ? 'lg:grid-cols-[minmax(0,2fr)_minmax(0,1fr)]' : ''
+            }`}
+          >
+            {notificationsOpen && <div className="min-w-0 lg:order-last">{notificationsPanel}</div>}
             <DoctorInbox
               contexts={contexts.items}
               status={contexts.status}
@@ -108,7 +138,6 @@ function WorkspaceContent({ user }: { user: User }) {
               onRetry={() => void contexts.reload()}
               hasDraft={hasDraft}
             />
-            <div>{notificationsPanel}</div>
           </div>
         )}
         {user.type === 'admin' && (

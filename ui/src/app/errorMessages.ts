@@ -18,6 +18,10 @@ const KEYS: Partial<Record<ErrorCode, MessageKey>> = {
   KEYCHAIN_ERROR: 'error.keychain',
   PEER_KEY_CHANGED: 'error.peerKeyChanged',
   DECRYPTION_FAILED: 'error.decryption',
+  ACCOUNT_DISABLED: 'error.accountDisabled',
+  OFFLINE_READ_ONLY: 'error.offlineReadOnly',
+  RETRY_UNKNOWN: 'error.retryUnknown',
+  TLS_ERROR: 'error.tls',
 };
 
 export function errorKey(code: ErrorCode): MessageKey {

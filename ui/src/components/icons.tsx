@@ -152,3 +152,49 @@ export const InboxIcon = (p: IconProps) => (
     <path d="M3 13h5l1.5 3h5L16 13h5" />
   </Svg>
 );
+/** The app's logo: a stethoscope (drawn, not an emoji: no emoji font needed). */
+export const StethoscopeIcon = (p: IconProps) => (
+  <Svg {...p}>
+    <path d="M6 3.5H5a1 1 0 0 0-1 1V9a5 5 0 0 0 10 0V4.5a1 1 0 0 0-1-1h-1" />
+    <path d="M9 14v1.5a5 5 0 0 0 10 0V13" />
+    <circle cx="19" cy="11" r="2" />
+  </Svg>
+);
+/** A prescription (ordonnance): a capsule. */
+export const PillIcon = (p: IconProps) => (
+  <Svg {...p}>
+    <g transform="rotate(-45 12 12)">
+      <rect x="3" y="8.25" width="18" height="7.5" rx="3.75" />
+      <path d="M12 8.25H6.75a3.75 3.75 0 0 0 0 7.5H12z" fill="currentColor" />
+    </g>
+  </Svg>
+);
+/** An exam result (examen): a microscope. */
+export const MicroscopeIcon = (p: IconProps) => (
+  <Svg {...p}>
+    <path d="M9 4.5l3-1.5 3.5 7-3 1.5z" />
+    <path d="M10.5 11.5l1.5 3M4 20.5h16M7 17.5h6" />
+    <path d="M15 9.5a5 5 0 0 1 1 9" />
+  </Svg>
+);
+/** A warning triangle (urgent, key changed, login error). */
+export const WarningIcon = (p: IconProps) => (
+  <Svg {...p}>
+    <path d="M10.3 4.2L2.6 17.5A2 2 0 0 0 4.3 20.5h15.4a2 2 0 0 0 1.7-3L13.7 4.2a2 2 0 0 0-3.4 0z" />
+    <path d="M12 9.5v4M12 17v.01" />
+  </Svg>
+);
+/** "Réponse attendue": a reply arrow. */
+export const ReplyIcon = (p: IconProps) => (
+  <Svg {...p}>
+    <path d="M9.5 7L4.5 12l5 5" />
+    <path d="M4.5 12H14a5.5 5.5 0 0 1 5.5 5.5V19" />
+  </Svg>
+);
+/** Read-only / offline: a cloud with a slash. */
+export const CloudOffIcon = (p: IconProps) => (
+  <Svg {...p}>
+    <path d="M3 3l18 18" />
+    <path d="M8.5 6.2A6 6 0 0 1 17.7 10h.3a4 4 0 0 1 2.3 7.3M16.5 19H7a5 5 0 0 1-1.6-9.7" />
+  </Svg>
+);

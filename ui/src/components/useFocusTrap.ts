@@ -51,7 +51,10 @@ export function useFocusTrap(
     const opener = document.activeElement as HTMLElement | null;
     const container = containerRef.current;
     if (container) {
-      const target = initialFocusRef?.current ?? focusableWithin(container)[0] ?? container;
+      const initial = initialFocusRef?.current;
+      // A disabled initial target (read-only composer) cannot take focus: use the first that can.
+      const usable = initial && !initial.matches(':disabled') ? initial : undefined;
+      const target = usable ?? focusableWithin(container)[0] ?? container;
       target.focus();
     }
     return () => {

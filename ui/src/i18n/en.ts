@@ -42,6 +42,7 @@ export const en: Record<MessageKey, string> = {
   'login.error.decryption': 'Your encryption keys could not be unlocked.',
   'login.error.tls': 'Secure connection failed: the server’s certificate is not trusted. Check the address or the CA file (advanced options).',
   'login.error.insecure': 'Insecure address: use https:// (http:// is only allowed for this computer).',
+  'login.error.disabled': 'This account has been disabled. Contact your practice or the server administrator.',
 
   'error.generic': 'Something went wrong. Please try again.',
   'error.sessionExpired': 'Your session has expired. Please sign in again.',
@@ -55,6 +56,11 @@ export const en: Record<MessageKey, string> = {
   'error.keychain': 'Cannot access the system keychain.',
   'error.peerKeyChanged': 'Your contact’s security key has changed: check the safety code.',
   'error.decryption': 'This content could not be decrypted.',
+  'error.accountDisabled': 'This account has been disabled.',
+  'error.offlineReadOnly': 'Server unreachable: offline reading, nothing can be sent for now.',
+  'error.retryUnknown': 'This message is no longer waiting to be sent.',
+  'error.tls': 'Secure connection impossible: the server’s certificate is not recognised.',
+  'offline.banner': 'Server unreachable — offline reading, retrying…',
 
   'connection.connected': 'Connected',
   'connection.disconnected': 'Disconnected',
@@ -107,6 +113,10 @@ export const en: Record<MessageKey, string> = {
   'notifications.unseen': '{count} unseen notifications',
   'notifications.unseen_one': '{count} unseen notification',
   'notifications.unseen_other': '{count} unseen notifications',
+  'notifications.newFrom': 'New message from {name}',
+  'notifications.toggle': 'Notifications, {count} unseen',
+  'notifications.toggle_one': 'Notifications, {count} unseen',
+  'notifications.toggle_other': 'Notifications, {count} unseen',
 
   'admin.title': 'Administrator account',
   'admin.body':
@@ -119,6 +129,8 @@ export const en: Record<MessageKey, string> = {
   'conversation.e2e': 'End-to-end encrypted: only you and {name} can read these messages.',
   'conversation.archived': 'Archived conversation: a new message will reactivate it.',
   'conversation.closed': 'This conversation is closed: you can no longer write in it.',
+  'conversation.readOnly': 'Offline reading: you can write again once the server is reachable.',
+  'conversation.doctorSubtitle': '{kind}: {title}',
 
   'messages.listLabel': 'Messages',
   'messages.loading': 'Loading messages…',
@@ -127,7 +139,7 @@ export const en: Record<MessageKey, string> = {
   'messages.beginning': 'Start of the conversation',
   'messages.emptyTitle': 'No messages yet',
   'messages.emptyBody': 'Write your first message to {name}.',
-  'messages.newPill': 'New messages ↓',
+  'messages.newPill': 'New messages',
   'messages.newCount': '{count} new messages',
   'messages.newCount_one': '{count} new message',
   'messages.newCount_other': '{count} new messages',
@@ -144,6 +156,9 @@ export const en: Record<MessageKey, string> = {
   'message.deleteConfirmBody': 'It will be replaced by “Message deleted” for you and your contact. This cannot be undone.',
   'message.retry': 'Retry',
   'message.sendFailed': 'Sending failed.',
+  'message.discard': 'Discard',
+  'message.waitingForKeys': 'Waiting for {name} to sign in for the first time',
+  'message.slowedDown': 'Sending slowed down, next try at {time}',
   'message.unverified.clear': 'Unverified: clear-text message, neither end-to-end encrypted nor signed. Its author and content are not guaranteed.',
   'message.unverified.failed': 'Unverified: this message failed the security check. Its content is hidden.',
   'message.unverified.urgentIgnored': '(Marked urgent, but the urgency is ignored.)',

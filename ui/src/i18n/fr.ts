@@ -43,6 +43,7 @@ export const fr = {
   'login.error.decryption': 'Impossible de déverrouiller vos clés de chiffrement.',
   'login.error.tls': 'Connexion sécurisée impossible : le certificat du serveur n’est pas reconnu. Vérifiez l’adresse ou le fichier CA (options avancées).',
   'login.error.insecure': 'Adresse non sécurisée : utilisez https:// (http:// n’est permis que pour ce poste).',
+  'login.error.disabled': 'Ce compte a été désactivé. Contactez votre établissement ou l’administrateur du serveur.',
 
   'error.generic': 'Une erreur inattendue est survenue. Réessayez.',
   'error.sessionExpired': 'Votre session a expiré. Veuillez vous reconnecter.',
@@ -56,6 +57,11 @@ export const fr = {
   'error.keychain': 'Impossible d’accéder au trousseau sécurisé du système.',
   'error.peerKeyChanged': 'La clé de sécurité de votre correspondant a changé : vérifiez le code de sécurité.',
   'error.decryption': 'Ce contenu n’a pas pu être déchiffré.',
+  'error.accountDisabled': 'Ce compte a été désactivé.',
+  'error.offlineReadOnly': 'Serveur injoignable : consultation hors ligne, rien ne peut être envoyé pour le moment.',
+  'error.retryUnknown': 'Ce message n’est plus en attente d’envoi.',
+  'error.tls': 'Connexion sécurisée impossible : le certificat du serveur n’est pas reconnu.',
+  'offline.banner': 'Serveur injoignable — consultation hors ligne, nouvelle tentative…',
 
   'connection.connected': 'Connecté',
   'connection.disconnected': 'Déconnecté',
@@ -108,6 +114,10 @@ export const fr = {
   'notifications.unseen': '{count} notifications non vues',
   'notifications.unseen_one': '{count} notification non vue',
   'notifications.unseen_other': '{count} notifications non vues',
+  'notifications.newFrom': 'Nouveau message de {name}',
+  'notifications.toggle': 'Notifications, {count} non vues',
+  'notifications.toggle_one': 'Notifications, {count} non vue',
+  'notifications.toggle_other': 'Notifications, {count} non vues',
 
   'admin.title': 'Compte administrateur',
   'admin.body':
@@ -120,6 +130,8 @@ export const fr = {
   'conversation.e2e': 'Chiffré de bout en bout : seuls vous et {name} pouvez lire ces messages.',
   'conversation.archived': 'Conversation archivée : un nouveau message la réactivera.',
   'conversation.closed': 'Cette conversation est close : il n’est plus possible d’y écrire.',
+  'conversation.readOnly': 'Consultation hors ligne : vous pourrez écrire dès que le serveur sera joignable.',
+  'conversation.doctorSubtitle': '{kind} : {title}',
 
   'messages.listLabel': 'Messages',
   'messages.loading': 'Chargement des messages…',
@@ -128,7 +140,7 @@ export const fr = {
   'messages.beginning': 'Début de la conversation',
   'messages.emptyTitle': 'Aucun message pour le moment',
   'messages.emptyBody': 'Écrivez votre premier message à {name}.',
-  'messages.newPill': 'Nouveaux messages ↓',
+  'messages.newPill': 'Nouveaux messages',
   'messages.newCount': '{count} nouveaux messages',
   'messages.newCount_one': '{count} nouveau message',
   'messages.newCount_other': '{count} nouveaux messages',
@@ -146,6 +158,9 @@ export const fr = {
     'Il sera remplacé par « Message supprimé » pour vous et votre correspondant. Cette action est définitive.',
   'message.retry': 'Réessayer',
   'message.sendFailed': 'Échec de l’envoi.',
+  'message.discard': 'Abandonner',
+  'message.waitingForKeys': 'En attente de la première connexion de {name}',
+  'message.slowedDown': 'Envoi ralenti, nouvel essai à {time}',
   'message.unverified.clear': 'Non vérifié : message en clair, ni chiffré ni signé de bout en bout. Son auteur et son contenu ne sont pas garantis.',
   'message.unverified.failed': 'Non vérifié : ce message n’a pas passé la vérification de sécurité. Son contenu est masqué.',
   'message.unverified.urgentIgnored': '(Marqué urgent, mais l’urgence n’est pas prise en compte.)',

@@ -1,5 +1,5 @@
 /** Realistic French test data: one patient, two doctors, a prescription and an exam. */
-import type { ContextSummary, HistoryPage, Message, Participant, Session, User } from '../api';
+import type { ContextSummary, HistoryPage, Inbox, Participant, Session, SignedIn, UiMessage, User } from '../api';
 
 export const patientUser: User = { id: 'patient_123', type: 'patient', name: 'Camille Durand', username: 'camille.durand' };
 export const doctorUser: User = { id: 'medecin_456', type: 'medecin', name: 'Dr Sophie Martin', username: 'sophie.martin' };
@@ -54,10 +54,10 @@ export const examen: ContextSummary = {
 
 let seqCounter = 100;
 
-type MessageInit = Partial<Message> & { from?: Participant; to?: Participant };
+type MessageInit = Partial<UiMessage> & { from?: Participant; to?: Participant };
 
 /** A message of the ordonnance conversation; from the patient unless said otherwise. */
-export function makeMessage(init: MessageInit = {}): Message {
+export function makeMessage(init: MessageInit = {}): UiMessage {
   const { from = patient, to, ...rest } = init;
   const seq = rest.seq ?? ++seqCounter;
   const recipient = to ?? (from.id === patient.id ? doctor : patient);
@@ -80,7 +80,23 @@ export function makeMessage(init: MessageInit = {}): Message {
   };
 }
 
-export function historyPage(messages: Message[], extra: Partial<{ hasMore: boolean; nextBefore: number | null }> = {}): HistoryPage {
+/** An own message the server has not acknowledged yet, as `send_message` returns it. */
+export function localMessage(clientMessageId: string, content: string, local: UiMessage['local'] = { state: 'sending' }): UiMessage {
+  const { encrypted: _encrypted, ...message } = makeMessage({ id: `local:${clientMessageId}`, clientMessageId, seq: 0, content, local });
+  return message;
+}
+
+/** `resume_session`'s answer. */
+export function signedIn(user: User, readOnly = false): SignedIn {
+  return { user, readOnly };
+}
+
+/** The inbox as Rust sends it (the order given is Rust's). */
+export function inbox(contexts: ContextSummary[]): Inbox {
+  return { contexts, unreadTotal: contexts.reduce((sum, c) => sum + c.unreadCount, 0) };
+}
+
+export function historyPage(messages: UiMessage[], extra: Partial<{ hasMore: boolean; nextBefore: number | null }> = {}): HistoryPage {
   return {
     messages,
     hasMore: extra.hasMore ?? false,

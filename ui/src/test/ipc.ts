@@ -6,19 +6,72 @@
 import { act } from '@testing-library/react';
 import { emit } from '@tauri-apps/api/event';
 import { mockIPC, mockWindows } from '@tauri-apps/api/mocks';
-import type { EventName, EventPayloads } from '../api';
+import type {
+  Attachment,
+  EventName,
+  EventPayloads,
+  HistoryPage,
+  Inbox,
+  LastLogin,
+  Limits,
+  Notification,
+  SearchHit,
+  Settings,
+  SignedIn,
+  UiMessage,
+  User,
+} from '../api';
+import type * as commands from '../api/commands';
 import { DEFAULT_LIMITS } from '../features/attachments/validation';
 
 export type Args = Record<string, unknown>;
-export type Handler = ((args: Args) => unknown) | { value: unknown };
+
+/**
+ * What each command returns, with the contract's types: a fixture the backend could not
+ * send does not compile.
+ */
+export type CommandResults = {
+  login: User;
+  resume_session: SignedIn | null;
+  last_login: LastLogin | null;
+  logout: null;
+  get_limits: Limits;
+  list_contexts: Inbox;
+  load_history: HistoryPage;
+  send_message: UiMessage;
+  retry_send: UiMessage;
+  discard_send: null;
+  mark_read: null;
+  set_typing: null;
+  delete_message: UiMessage;
+  upload_attachment: Attachment;
+  download_attachment: string;
+  attachment_preview: Awaited<ReturnType<typeof commands.attachmentPreview>>;
+  attachment_thumbnail: Awaited<ReturnType<typeof commands.attachmentThumbnail>>;
+  attachment_media: Awaited<ReturnType<typeof commands.attachmentMedia>>;
+  upload_voice: Attachment;
+  search_messages: SearchHit[];
+  export_conversation: string;
+  list_notifications: Notification[];
+  set_open_conversation: null;
+  get_settings: Settings;
+  set_settings: Settings;
+  safety_code: string;
+  accept_peer_key: boolean;
+};
+export type CommandName = keyof CommandResults;
+
+export type Handler<T = unknown> = ((args: Args) => T | Promise<T>) | { value: T };
+export type Handlers = { [K in CommandName]?: Handler<CommandResults[K]> };
 export type Call = { cmd: string; args: Args };
 
-const DEFAULTS: Record<string, Handler> = {
+const DEFAULTS: Handlers = {
   resume_session: { value: null },
+  last_login: { value: null },
   get_settings: { value: { language: 'fr', notificationPreview: true } },
-  set_settings: (args) => args.settings,
+  set_settings: (args) => args.settings as Settings,
   get_limits: { value: DEFAULT_LIMITS },
-  list_contexts: { value: [] },
+  list_contexts: { value: { contexts: [], unreadTotal: 0 } },
   list_notifications: { value: [] },
   set_open_conversation: { value: null },
   set_typing: { value: null },
@@ -31,9 +84,9 @@ export function commandError(code: string, message = 'message interne, jamais af
   return { code, message };
 }
 
-export function mockBackend(handlers: Record<string, Handler> = {}) {
+export function mockBackend(handlers: Handlers = {}) {
   const calls: Call[] = [];
-  const table: Record<string, Handler> = { ...DEFAULTS, ...handlers };
+  const table: Record<string, Handler | undefined> = { ...DEFAULTS, ...handlers };
   mockWindows('main');
   mockIPC(
     (cmd, payload) => {
@@ -47,10 +100,10 @@ export function mockBackend(handlers: Record<string, Handler> = {}) {
   );
   return {
     calls,
-    callsOf: (cmd: string) => calls.filter((c) => c.cmd === cmd).map((c) => c.args),
+    callsOf: (cmd: CommandName) => calls.filter((c) => c.cmd === cmd).map((c) => c.args),
     /** Replace a handler mid-test. */
-    on: (cmd: string, handler: Handler) => {
-      table[cmd] = handler;
+    on: <K extends CommandName>(cmd: K, handler: Handler<CommandResults[K]>) => {
+      table[cmd] = handler as Handler;
     },
   };
 }

@@ -2,8 +2,8 @@ import { fireEvent, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it, vi } from 'vitest';
 import type { Attachment } from '../../api';
-import { mockBackend, type Handler } from '../../test/ipc';
-import { doctor, historyPage, makeMessage, ordonnance, patientUser } from '../../test/fixtures';
+import { commandError, mockBackend, type Handlers } from '../../test/ipc';
+import { doctor, historyPage, makeMessage, ordonnance, patientUser, localMessage } from '../../test/fixtures';
 import { renderWithProviders } from '../../test/render';
 import { SecureMessaging } from '../messages/SecureMessaging';
 import { DEFAULT_LIMITS, validateFiles } from './validation';
@@ -64,7 +64,7 @@ const uploaded: Attachment = {
   sha256: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
 };
 
-async function open(handlers: Record<string, Handler> = {}, messages = [makeMessage({ content: 'Bonjour' })]) {
+async function open(handlers: Handlers = {}, messages = [makeMessage({ content: 'Bonjour' })]) {
   const backend = mockBackend({
     load_history: { value: historyPage(messages) },
     // The file crosses IPC raw: the body is the bytes (the name travels in a header).
@@ -106,7 +106,7 @@ describe('attachments in the conversation', () => {
   });
 
   it('uploads a valid image, shows its preview, can remove it, and sends the uploaded ids', async () => {
-    const { backend, user, input } = await open({ send_message: { value: makeMessage({ pending: true, id: '', seq: 0 }) } });
+    const { backend, user, input } = await open({ send_message: { value: localMessage('cm-att', '') } });
     await user.upload(input, [file('eruption.png', 'image/png', undefined, 'pixels'), file('notice.pdf', 'application/pdf', undefined, 'pdf')]);
     await waitFor(() => expect(backend.callsOf('upload_attachment')).toHaveLength(2));
     expect(new TextDecoder().decode(backend.callsOf('upload_attachment')[0] as unknown as Uint8Array)).toBe('pixels');
@@ -119,6 +119,21 @@ describe('attachments in the conversation', () => {
     await user.click(screen.getByRole('button', { name: 'Envoyer' }));
     await waitFor(() => expect(backend.callsOf('send_message')).toHaveLength(1));
     expect(backend.callsOf('send_message')[0]).toMatchObject({ attachmentIds: ['att_1'], content: '' });
+  });
+
+  it('gives the uploaded files back when the send is refused before being queued', async () => {
+    const { backend, user, input } = await open({
+      send_message: () => {
+        throw commandError('OFFLINE_READ_ONLY');
+      },
+    });
+    await user.upload(input, [file('notice.pdf', 'application/pdf', undefined, 'pdf')]);
+    await waitFor(() => expect(backend.callsOf('upload_attachment')).toHaveLength(1));
+    await screen.findByRole('button', { name: 'Retirer notice.pdf' });
+    await user.click(screen.getByRole('button', { name: 'Envoyer' }));
+    await waitFor(() => expect(backend.callsOf('send_message')).toHaveLength(1));
+    expect(await screen.findByRole('button', { name: 'Retirer notice.pdf' })).toBeInTheDocument();
+    expect(screen.getByRole('button', { name: 'Envoyer' })).toBeEnabled();
   });
 
   it('accepts files dropped on the conversation, with the same checks', async () => {

@@ -108,10 +108,20 @@ export function useAttachments(limits: Limits, initial: Attachment[]) {
     setItems((list) => [...list, fromAttachment(attachment)]);
   }, []);
 
+  /** Puts back uploaded attachments (a send refused before it was queued). */
+  const restore = useCallback(
+    (attachments: Attachment[]) => {
+      const back = attachments.map(fromAttachment);
+      setItems((list) => [...back, ...list]);
+      back.forEach((item) => item.attachment && void loadPreview(item.localId, item.attachment));
+    },
+    [loadPreview],
+  );
+
   const ready = useMemo(() => items.flatMap((i) => (i.state === 'ready' && i.attachment ? [i.attachment] : [])), [items]);
   const uploading = items.some((i) => i.state === 'uploading');
 
-  return { items, ready, uploading, rejections, addFiles, addAttachment, remove, reset, dismissRejections };
+  return { items, ready, uploading, rejections, addFiles, addAttachment, remove, reset, restore, dismissRejections };
 }
 
 export type AttachmentsController = ReturnType<typeof useAttachments>;

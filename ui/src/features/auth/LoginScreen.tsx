@@ -1,32 +1,16 @@
 /** The login form: server URL, username, password, "Rester connecté", and in the
- * advanced options the CA file to trust (remembered with the server address). */
-import { useId, useRef, useState, type FormEvent } from 'react';
-import { errorCode, type ErrorCode } from '../../api';
+ * advanced options the CA file to trust. The server, username and CA file of the last
+ * sign-in come from `last_login` (kept by the Rust side across logout and restarts). */
+import { useEffect, useId, useRef, useState, type FormEvent } from 'react';
+import { commands, errorCode, type ErrorCode } from '../../api';
 import { useI18n } from '../../i18n';
 import { LanguageSwitch } from '../settings/LanguageSwitch';
 import { Spinner } from '../../components/Spinner';
-import { LockIcon } from '../../components/icons';
+import { LockIcon, StethoscopeIcon, WarningIcon } from '../../components/icons';
 import { useAuth } from './useAuth';
 import { loginErrorKey } from './loginErrors';
 
 export const DEFAULT_SERVER = 'https://127.0.0.1:8443';
-
-/** The last server address and CA file that signed in on this device (no secret). */
-const LAST_SERVER_KEY = 'dmp.login.server';
-
-type LastServer = { server: string; caFile: string };
-
-function lastServer(): LastServer {
-  try {
-    const saved = JSON.parse(localStorage.getItem(LAST_SERVER_KEY) ?? 'null') as Partial<LastServer> | null;
-    return {
-      server: typeof saved?.server === 'string' && saved.server ? saved.server : DEFAULT_SERVER,
-      caFile: typeof saved?.caFile === 'string' ? saved.caFile : '',
-    };
-  } catch {
-    return { server: DEFAULT_SERVER, caFile: '' };
-  }
-}
 
 type FieldErrors = Partial<Record<'server' | 'username' | 'password', true>>;
 
@@ -36,10 +20,10 @@ export function LoginScreen() {
   const { t } = useI18n();
   const { state, login } = useAuth();
   const signedOut = state.status === 'signedOut' ? state : undefined;
-  const [saved] = useState(lastServer);
-  const [server, setServer] = useState(saved.server);
-  const [caFile, setCaFile] = useState(saved.caFile);
+  const [server, setServer] = useState(DEFAULT_SERVER);
+  const [caFile, setCaFile] = useState('');
   const [username, setUsername] = useState(signedOut?.lastUsername ?? '');
+  const edited = useRef({ server: false, caFile: false, username: false });
   const [password, setPassword] = useState('');
   const [remember, setRemember] = useState(false);
   const [submitting, setSubmitting] = useState(false);
@@ -47,6 +31,23 @@ export function LoginScreen() {
   const [fieldErrors, setFieldErrors] = useState<FieldErrors>({});
   const passwordRef = useRef<HTMLInputElement>(null);
   const ids = { server: useId(), caFile: useId(), username: useId(), password: useId(), remember: useId(), error: useId() };
+
+  // Pre-fill from the last sign-in, without overwriting what the user already typed.
+  useEffect(() => {
+    let cancelled = false;
+    commands
+      .lastLogin()
+      .then((last) => {
+        if (cancelled || !last) return;
+        if (!edited.current.server && last.server) setServer(last.server);
+        if (!edited.current.caFile && last.caFile) setCaFile(last.caFile);
+        if (!edited.current.username && last.username) setUsername((current) => current || (last.username ?? ''));
+      })
+      .catch(() => undefined);
+    return () => {
+      cancelled = true;
+    };
+  }, []);
 
   const validate = (): FieldErrors => {
     const errors: FieldErrors = {};
@@ -67,11 +68,6 @@ export function LoginScreen() {
       const address = server.trim().replace(/\/+$/, '');
       const ca = caFile.trim();
       await login({ server: address, username: username.trim(), password, remember, ...(ca ? { caFile: ca } : {}) });
-      try {
-        localStorage.setItem(LAST_SERVER_KEY, JSON.stringify({ server: address, caFile: ca }));
-      } catch {
-        // Private mode or full storage: the form keeps its defaults next time.
-      }
     } catch (caught) {
       setError(errorCode(caught));
       setPassword('');
@@ -92,8 +88,8 @@ export function LoginScreen() {
       </div>
       <div className="w-full max-w-md">
         <div className="mb-6 text-center">
-          <div className="mx-auto mb-3 flex h-14 w-14 items-center justify-center rounded-2xl bg-blue-600 text-3xl shadow-lg" aria-hidden="true">
-            🩺
+          <div className="mx-auto mb-3 flex h-14 w-14 items-center justify-center rounded-2xl bg-blue-600 text-white shadow-lg" aria-hidden="true">
+            <StethoscopeIcon className="h-8 w-8" />
           </div>
           <h1 className="text-2xl font-bold tracking-tight text-slate-900">{t('app.title')}</h1>
           <p className="mt-1 text-sm text-slate-600">{t('login.subtitle')}</p>
@@ -112,9 +108,14 @@ export function LoginScreen() {
               {t('login.expired')}
             </p>
           )}
+          {signedOut?.reason === 'disabled' && !error && (
+            <p role="status" data-testid="account-disabled" className="rounded-lg bg-red-50 px-3 py-2 text-sm text-red-900 ring-1 ring-red-200">
+              {t('login.error.disabled')}
+            </p>
+          )}
           {error && (
             <p id={ids.error} role="alert" className="flex items-start gap-2 rounded-lg bg-red-50 px-3 py-2 text-sm font-medium text-red-800 ring-1 ring-red-200">
-              <span aria-hidden="true">⚠️</span>
+              <WarningIcon className="mt-0.5 h-4 w-4 shrink-0" />
               <span>{t(loginErrorKey(error))}</span>
             </p>
           )}
@@ -129,7 +130,10 @@ export function LoginScreen() {
               inputMode="url"
               autoComplete="url"
               value={server}
-              onChange={(e) => setServer(e.target.value)}
+              onChange={(e) => {
+                edited.current.server = true;
+                setServer(e.target.value);
+              }}
               aria-invalid={fieldErrors.server ? true : undefined}
               aria-describedby={fieldErrors.server ? `${ids.server}-err` : undefined}
               className={inputClass(fieldErrors.server)}
@@ -149,7 +153,10 @@ export function LoginScreen() {
               id={ids.username}
               autoComplete="username"
               value={username}
-              onChange={(e) => setUsername(e.target.value)}
+              onChange={(e) => {
+                edited.current.username = true;
+                setUsername(e.target.value);
+              }}
               aria-invalid={fieldErrors.username ? true : undefined}
               aria-describedby={fieldErrors.username ? `${ids.username}-err` : undefined}
               className={inputClass(fieldErrors.username)}
@@ -191,7 +198,10 @@ export function LoginScreen() {
             <input
               id={ids.caFile}
               value={caFile}
-              onChange={(e) => setCaFile(e.target.value)}
+              onChange={(e) => {
+                edited.current.caFile = true;
+                setCaFile(e.target.value);
+              }}
               placeholder="/chemin/vers/ca.pem"
               aria-describedby={`${ids.caFile}-help`}
               className={inputClass(false)}

@@ -26,6 +26,8 @@ export function loginErrorKey(code: ErrorCode): MessageKey {
       return 'login.error.tls';
     case 'INSECURE_SERVER_ADDRESS':
       return 'login.error.insecure';
+    case 'ACCOUNT_DISABLED':
+      return 'login.error.disabled';
     default:
       return 'error.generic';
   }

@@ -1,8 +1,9 @@
 /**
  * Who is signed in. Starts with `resume_session` (the Rust side signs in again from the
- * keychain when "Rester connecté" was chosen), and goes back to the login screen on
- * `dmp://session-expired` or when any command reports the session is gone. Drafts live
- * above this provider and survive that; an explicit logout clears them.
+ * keychain when "Rester connecté" was chosen; when the server is unreachable it opens
+ * the cache read-only), and goes back to the login screen on `dmp://session-expired`
+ * (expired, or the account was disabled) or when any command reports the session is
+ * gone. Drafts live above this provider and survive that; an explicit logout clears them.
  */
 import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from 'react';
 import { commands, events, errorCode, useSubscription, type ErrorCode, type User } from '../../api';
@@ -11,8 +12,10 @@ import { useDrafts } from '../messages/drafts';
 
 export type AuthState =
   | { status: 'checking' }
-  | { status: 'signedOut'; reason?: 'expired' | 'loggedOut'; lastUsername?: string; resumeError?: ErrorCode }
-  | { status: 'signedIn'; user: User };
+  | { status: 'signedOut'; reason?: SignedOutReason; lastUsername?: string; resumeError?: ErrorCode }
+  | { status: 'signedIn'; user: User; readOnly: boolean };
+
+export type SignedOutReason = 'expired' | 'disabled' | 'loggedOut';
 
 type AuthValue = {
   state: AuthState;
@@ -30,9 +33,9 @@ export function AuthProvider({ children }: { children: ReactNode }) {
     let cancelled = false;
     commands
       .resumeSession()
-      .then((user) => {
+      .then((signedIn) => {
         if (cancelled) return;
-        setState(user ? { status: 'signedIn', user } : { status: 'signedOut' });
+        setState(signedIn ? { status: 'signedIn', user: signedIn.user, readOnly: signedIn.readOnly } : { status: 'signedOut' });
       })
       .catch((error: unknown) => {
         if (cancelled) return;
@@ -45,20 +48,18 @@ export function AuthProvider({ children }: { children: ReactNode }) {
     };
   }, []);
 
-  const expire = useCallback(() => {
+  const end = useCallback((reason: 'expired' | 'disabled') => {
     setState((previous) =>
-      previous.status === 'signedIn'
-        ? { status: 'signedOut', reason: 'expired', lastUsername: previous.user.username }
-        : previous,
+      previous.status === 'signedIn' ? { status: 'signedOut', reason, lastUsername: previous.user.username } : previous,
     );
   }, []);
 
-  useSubscription(events.onSessionExpired, expire);
-  useEffect(() => commands.onAuthLost(expire), [expire]);
+  useSubscription(events.onSessionExpired, (event) => end(event?.reason === 'disabled' ? 'disabled' : 'expired'));
+  useEffect(() => commands.onAuthLost((code) => end(code === 'ACCOUNT_DISABLED' ? 'disabled' : 'expired')), [end]);
 
   const login = useCallback(async (args: LoginArgs) => {
     const user = await commands.login(args);
-    setState({ status: 'signedIn', user });
+    setState({ status: 'signedIn', user, readOnly: false });
     return user;
   }, []);
 

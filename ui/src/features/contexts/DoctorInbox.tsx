@@ -1,16 +1,18 @@
 /**
  * The doctor's inbox: one row per conversation (patient, record, last activity, unread),
- * urgent unread first. Records without any message yet come last.
+ * in the order Rust gives (urgent unread first, then unread, then latest message). The
+ * filter ignores case and accents ("helene" finds "Hélène"). From 360 px up: names and
+ * titles truncate, the time and the badges never leave the row.
  */
 import { useId, useMemo, useState } from 'react';
 import type { ContextRef, ContextSummary, ErrorCode } from '../../api';
 import { useI18n } from '../../i18n';
 import { Spinner } from '../../components/Spinner';
 import { UnreadBadge, FlagBadge } from '../../components/Badge';
-import { InboxIcon, SearchIcon } from '../../components/icons';
+import { InboxIcon, SearchIcon, WarningIcon } from '../../components/icons';
 import { errorKey } from '../../app/errorMessages';
 import { supportedContexts } from './supportedContexts';
-import { lastActivity, sameContext, sortForInbox } from './useContexts';
+import { lastActivity, sameContext } from './useContexts';
 
 type DoctorInboxProps = {
   contexts: ContextSummary[];
@@ -32,6 +34,11 @@ function initials(name: string): string {
     .join('');
 }
 
+/** Lower case without accents, for matching what a doctor types against names and titles. */
+export function foldForSearch(text: string): string {
+  return text.normalize('NFD').replace(/\p{M}/gu, '').toLocaleLowerCase();
+}
+
 export function DoctorInbox({ contexts, status, error, openContext, onOpen, onRetry, hasDraft }: DoctorInboxProps) {
   const { t, format } = useI18n();
   const [query, setQuery] = useState('');
@@ -39,21 +46,25 @@ export function DoctorInbox({ contexts, status, error, openContext, onOpen, onRe
   const searchId = useId();
 
   const rows = useMemo(() => {
-    const q = query.trim().toLocaleLowerCase();
-    return sortForInbox(contexts).filter(
+    const q = foldForSearch(query.trim());
+    return contexts.filter(
       (c) =>
         (!unreadOnly || c.unreadCount > 0) &&
-        (q === '' || c.patient.name.toLocaleLowerCase().includes(q) || c.title.toLocaleLowerCase().includes(q)),
+        (q === '' || foldForSearch(c.patient.name).includes(q) || foldForSearch(c.title).includes(q)),
     );
   }, [contexts, query, unreadOnly]);
 
   const totalUnread = contexts.reduce((sum, c) => sum + c.unreadCount, 0);
 
+
   return (
-    <section aria-labelledby={`${searchId}-title`} className="flex min-h-0 flex-col rounded-2xl bg-white shadow-sm ring-1 ring-slate-200">
-      <div className="border-b border-slate-200 p-4">
-        <div className="flex items-center justify-between gap-2">
-          <h1 id={`${searchId}-title`} className="flex items-center gap-2 text-lg font-bold text-slate-900">
+    <section
+      aria-labelledby={`${searchId}-title`}
+      className="flex min-h-0 min-w-0 flex-col rounded-2xl bg-white shadow-sm ring-1 ring-slate-200"
+    >
+      <div className="border-b border-slate-200 p-3 sm:p-4">
+        <div className="flex flex-wrap items-center justify-between gap-x-2 gap-y-1">
+          <h1 id={`${searchId}-title`} className="flex min-w-0 items-center gap-2 text-lg font-bold text-slate-900">
             <InboxIcon className="h-5 w-5 text-blue-600" />
             {t('inbox.title')}
           </h1>
@@ -63,7 +74,7 @@ export function DoctorInbox({ contexts, status, error, openContext, onOpen, onRe
           <label htmlFor={searchId} className="sr-only">
             {t('inbox.filter')}
           </label>
-          <div className="relative flex-1">
+          <div className="relative min-w-0 flex-1">
             <SearchIcon className="pointer-events-none absolute left-2.5 top-2.5 h-4 w-4 text-slate-400" />
             <input
               id={searchId}
@@ -108,49 +119,58 @@ export function DoctorInbox({ contexts, status, error, openContext, onOpen, onRe
             const when = lastActivity(c);
             const activity = when ? format.activity(when) : null;
             const isOpen = openContext !== null && sameContext(c, openContext);
-            const urgent = Boolean(c.hasUrgentUnread && c.unreadCount > 0);
+            const urgent = c.hasUrgentUnread;
             return (
-              <li key={`${c.type}:${c.id}`} data-testid="inbox-row">
+              <li
+                key={`${c.type}:${c.id}`}
+                data-testid="inbox-row"
+                data-context-type={c.type}
+                data-context-id={c.id}
+                data-urgent={urgent ? 'true' : 'false'}
+                data-unread={c.unreadCount}
+              >
                 <button
                   type="button"
                   onClick={() => onOpen(c)}
                   aria-current={isOpen ? 'true' : undefined}
-                  className={`flex w-full items-center gap-3 px-4 py-3 text-left transition-colors hover:bg-slate-50 focus-visible:bg-blue-50 focus-visible:outline-none ${
+                  className={`flex w-full min-w-0 items-center gap-2 px-2 py-3 text-left sm:gap-3 sm:px-4 transition-colors hover:bg-slate-50 focus-visible:bg-blue-50 focus-visible:outline-none ${
                     isOpen ? 'bg-blue-50' : ''
                   } ${urgent ? 'border-l-4 border-red-500' : 'border-l-4 border-transparent'}`}
                 >
                   <span
                     aria-hidden="true"
-                    className="flex h-10 w-10 shrink-0 items-center justify-center rounded-full bg-gradient-to-br from-blue-500 to-indigo-600 text-sm font-bold text-white"
+                    className="hidden h-10 w-10 shrink-0 items-center justify-center rounded-full bg-gradient-to-br from-blue-500 to-indigo-600 text-sm font-bold text-white min-[400px]:flex"
                   >
                     {initials(c.patient.name)}
                   </span>
                   <span className="min-w-0 flex-1">
-                    <span className="flex items-center gap-2">
-                      <span className={`truncate text-sm ${c.unreadCount > 0 ? 'font-bold text-slate-900' : 'font-medium text-slate-800'}`}>
+                    <span className="flex min-w-0 items-center gap-1.5">
+                      <span className={`min-w-0 truncate text-sm ${c.unreadCount > 0 ? 'font-bold text-slate-900' : 'font-medium text-slate-800'}`}>
                         {c.patient.name}
                       </span>
                       {urgent && (
-                        <FlagBadge tone="urgent">
-                          <span aria-hidden="true">⚠</span>
-                          {t('message.urgent')}
-                        </FlagBadge>
+                        <span className="shrink-0">
+                          <FlagBadge tone="urgent">
+                            <WarningIcon className="h-3 w-3" />
+                            {t('message.urgent')}
+                          </FlagBadge>
+                        </span>
                       )}
-                      {hasDraft(c) && <span className="text-xs font-medium text-amber-700">{t('draft.label')}</span>}
+                      {hasDraft(c) && <span className="shrink-0 text-xs font-medium text-amber-700">{t('draft.label')}</span>}
                     </span>
-                    <span className="mt-0.5 flex items-center gap-1 truncate text-xs text-slate-600">
-                      <span aria-hidden="true">{meta.icon}</span>
+                    <span className="mt-0.5 flex min-w-0 items-center gap-1 text-xs text-slate-600">
+                      <meta.Icon className="h-3.5 w-3.5 shrink-0" />
                       <span className="sr-only">{t(meta.kind)} : </span>
                       <span className="truncate">{c.title}</span>
                     </span>
                   </span>
-                  <span className="flex shrink-0 flex-col items-end gap-1">
+                  <span className="flex shrink-0 flex-col items-end gap-1 pl-1">
                     {activity ? (
-                      <time dateTime={when} className={`text-xs ${c.unreadCount > 0 ? 'font-semibold text-blue-700' : 'text-slate-500'}`}>
+                      <time dateTime={when} className={`whitespace-nowrap text-xs ${c.unreadCount > 0 ? 'font-semibold text-blue-700' : 'text-slate-500'}`}>
                         {activity.kind === 'yesterday' ? t('date.yesterday') : activity.text}
                       </time>
                     ) : (
-                      <span className="text-xs text-slate-400">{t('inbox.noMessages')}</span>
+                      <span className="whitespace-nowrap text-xs text-slate-400">{t('inbox.noMessages')}</span>
                     )}
                     <UnreadBadge count={c.unreadCount} label={t('unread.badge', { count: c.unreadCount })} />
                   </span>

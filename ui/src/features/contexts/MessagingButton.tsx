@@ -6,7 +6,7 @@
 import { useId } from 'react';
 import type { ContextType } from '../../api';
 import { useI18n } from '../../i18n';
-import { CommentsIcon } from '../../components/icons';
+import { CommentsIcon, LockIcon } from '../../components/icons';
 import { UnreadBadge } from '../../components/Badge';
 import { supportedContexts } from './supportedContexts';
 
@@ -31,7 +31,7 @@ export function MessagingButton({ contextType, unreadCount = 0, onClick, classNa
         className="relative inline-flex items-center gap-2 rounded-lg bg-blue-600 px-4 py-2 text-sm font-semibold text-white shadow-sm transition-colors hover:bg-blue-700 focus-visible:outline focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-blue-600"
       >
         <CommentsIcon className="h-5 w-5" />
-        <span aria-hidden="true">{context.icon}</span>
+        <context.Icon className="h-4 w-4" />
         <span>{t(context.title)}</span>
         {unreadCount > 0 && (
           <UnreadBadge
@@ -46,7 +46,7 @@ export function MessagingButton({ contextType, unreadCount = 0, onClick, classNa
         role="tooltip"
         className="pointer-events-none absolute bottom-full left-0 z-20 mb-2 w-72 rounded-lg bg-slate-900 px-3 py-2 text-xs leading-snug text-white opacity-0 shadow-lg transition-opacity group-focus-within:opacity-100 group-hover:opacity-100"
       >
-        <span aria-hidden="true">🔒 </span>
+        <LockIcon className="mr-1 inline h-3 w-3 align-[-1px]" />
         {t('messagingButton.tooltip')}
       </span>
     </span>

@@ -104,9 +104,8 @@ function MedicalHistory({ contexts, status, error, onOpen, onRetry, hasDraft }: 
       </div>
     );
 
-  const visible = contexts
-    .filter((c) => filter === 'all' || c.type === filter)
-    .sort((a, b) => b.date.localeCompare(a.date));
+  // Rust gives the records newest first; only filtered here.
+  const visible = contexts.filter((c) => filter === 'all' || c.type === filter);
 
   const filters: { id: Filter; label: string }[] = [
     { id: 'all', label: t('patient.filter.all') },
@@ -151,7 +150,7 @@ function MedicalHistory({ contexts, status, error, onOpen, onRetry, hasDraft }: 
                         context.type === 'ordonnance' ? 'bg-emerald-50 text-emerald-800' : 'bg-violet-50 text-violet-800'
                       }`}
                     >
-                      <span aria-hidden="true">{meta.icon}</span>
+                      <meta.Icon className="h-3.5 w-3.5" />
                       {t(meta.kind)}
                     </span>
                     <time dateTime={context.date} className="normal-case tracking-normal">

@@ -7,24 +7,25 @@ import { doctor, examen, ordonnance, otherPatient, patient, patientUser, session
 import { DoctorInbox } from './DoctorInbox';
 import { MessagingButton } from './MessagingButton';
 import { PatientHome } from './PatientHome';
-import { sortForInbox } from './useContexts';
+import { foldForSearch } from './DoctorInbox';
 
 const inFrench = (ui: React.ReactElement) => render(<I18nProvider>{ui}</I18nProvider>);
 
 describe('MessagingButton', () => {
-  it('reads "Questions sur l\'ordonnance" with 💊, the comments icon, and the blue style for a prescription', () => {
+  it('reads "Questions sur l\'ordonnance" with the comments and pill icons (SVG), and the blue style for a prescription', () => {
     inFrench(<MessagingButton contextType="ordonnance" onClick={vi.fn()} />);
     const button = screen.getByRole('button', { name: /Questions sur l'ordonnance/ });
-    expect(button).toHaveTextContent('💊');
     expect(button).toHaveClass('bg-blue-600', 'hover:bg-blue-700', 'text-white');
-    expect(button.querySelector('svg')).not.toBeNull();
+    expect(button.querySelectorAll('svg')).toHaveLength(2);
+    // No emoji in the app's chrome: a workstation without an emoji font shows them as boxes.
+    expect(button.textContent).not.toMatch(/\p{Extended_Pictographic}/u);
   });
 
-  it('reads "Discussion sur les résultats" with 🔬 for an exam', () => {
+  it('reads "Discussion sur les résultats" with the microscope icon for an exam', () => {
     inFrench(<MessagingButton contextType="examen" onClick={vi.fn()} />);
     const button = screen.getByRole('button', { name: /Discussion sur les résultats/ });
-    expect(button).toHaveTextContent('🔬');
-    expect(button).not.toHaveTextContent('💊');
+    expect(button.querySelectorAll('svg')).toHaveLength(2);
+    expect(screen.getByRole('tooltip').textContent).not.toMatch(/\p{Extended_Pictographic}/u);
   });
 
   it('is described by a tooltip saying the exchange is private and end-to-end encrypted', () => {
@@ -66,7 +67,7 @@ describe('PatientHome — Mon DMP', () => {
     inFrench(
       <PatientHome
         user={patientUser}
-        contexts={[examen, ordonnance]}
+        contexts={[ordonnance, examen]}
         status="ready"
         error={null}
         onOpen={onOpen}
@@ -79,7 +80,7 @@ describe('PatientHome — Mon DMP', () => {
     return onOpen;
   }
 
-  it('lists prescriptions and exams, newest first, with French dates, doctor and summary', () => {
+  it('lists prescriptions and exams in the order Rust gives, with French dates, doctor and summary', () => {
     renderHome();
     expect(screen.getByRole('heading', { level: 1, name: 'Mon DMP' })).toBeInTheDocument();
     expect(screen.getByRole('tab', { name: 'Historique médical' })).toHaveAttribute('aria-selected', 'true');
@@ -126,23 +127,63 @@ describe('DoctorInbox', () => {
     session: session('ordonnance', id, patient, doctor),
     ...extra,
   });
+  // In the order Rust sorts them: urgent unread, then unread, then latest message, then none.
   const contexts = [
-    mk('ord_1', 'Lucas Petit', { unreadCount: 0, lastMessageAt: '2025-03-14T09:00:00Z' }),
     mk('ord_2', 'Emma Bernard', { unreadCount: 2, lastMessageAt: '2025-03-13T10:00:00Z', hasUrgentUnread: true }),
     mk('ord_3', 'Hugo Moreau', { unreadCount: 1, lastMessageAt: '2025-03-14T08:00:00Z' }),
-    mk('ord_4', 'Léa Garnier', { unreadCount: 0, session: null, lastMessageAt: undefined }),
+    mk('ord_1', 'Lucas Petit', { unreadCount: 0, lastMessageAt: '2025-03-14T09:00:00Z' }),
+    mk('ord_4', 'Léa Garnier', { unreadCount: 0, session: null, lastMessageAt: null }),
   ];
+  const renderInbox = (items = contexts, onOpen = vi.fn()) => {
+    inFrench(<DoctorInbox contexts={items} status="ready" error={null} openContext={null} onOpen={onOpen} onRetry={vi.fn()} hasDraft={() => false} />);
+    return onOpen;
+  };
 
-  it('puts urgent unread first, then the most recent activity, records without messages last', () => {
-    expect(sortForInbox(contexts).map((c) => c.patient.name)).toEqual(['Emma Bernard', 'Lucas Petit', 'Hugo Moreau', 'Léa Garnier']);
+  it('keeps the order Rust gives (no re-sorting in the UI) and exposes the e2e hooks', () => {
+    renderInbox([contexts[2]!, contexts[0]!, contexts[3]!, contexts[1]!]);
+    const rows = screen.getAllByTestId('inbox-row');
+    expect(rows.map((r) => r.dataset.contextId)).toEqual(['ord_1', 'ord_2', 'ord_4', 'ord_3']);
+    expect(rows[1]).toHaveAttribute('data-urgent', 'true');
+    expect(rows[1]).toHaveAttribute('data-unread', '2');
+    expect(rows[1]).toHaveAttribute('data-context-type', 'ordonnance');
+    expect(rows[0]).toHaveAttribute('data-urgent', 'false');
+    expect(rows[0]).toHaveAttribute('data-unread', '0');
+  });
+
+  it('filters on names and titles ignoring case and accents', async () => {
+    const user = userEvent.setup();
+    renderInbox();
+    const filter = screen.getByRole('searchbox');
+    await user.type(filter, 'LEA');
+    expect(screen.getAllByTestId('inbox-row').map((r) => r.dataset.contextId)).toEqual(['ord_4']);
+    await user.clear(filter);
+    await user.type(filter, 'éMMa');
+    expect(screen.getAllByTestId('inbox-row').map((r) => r.dataset.contextId)).toEqual(['ord_2']);
+    expect(foldForSearch('Hélène Œuvray-Dürr')).toBe('helene œuvray-durr');
+  });
+
+  it('keeps names and titles truncating and the time and badges on the row (360 px layout rules)', () => {
+    const long = mk('ord_9', 'Marie-Françoise de La Tour-d’Auvergne-Lauraguais', {
+      title: 'Amoxicilline 1 g, paracétamol 1 g, ibuprofène 400 mg — angine bactérienne compliquée',
+      unreadCount: 128,
+      hasUrgentUnread: true,
+      lastMessageAt: '2025-03-14T08:00:00Z',
+    });
+    renderInbox([long]);
+    const row = screen.getByTestId('inbox-row');
+    const name = within(row).getByText(long.patient.name);
+    expect(name).toHaveClass('truncate', 'min-w-0');
+    expect(within(row).getByText(long.title)).toHaveClass('truncate');
+    // The right column never shrinks: time and badge stay visible.
+    const badge = within(row).getByRole('img', { name: '128 messages non lus' });
+    expect(badge.closest('.shrink-0')).not.toBeNull();
+    expect(row.querySelector('time')).toHaveClass('whitespace-nowrap');
+    expect(within(row).getByText('Urgent').closest('.shrink-0')).not.toBeNull();
   });
 
   it('shows patient, record, unread count and urgency per row, and filters unread ones', async () => {
-    const onOpen = vi.fn();
     const user = userEvent.setup();
-    inFrench(
-      <DoctorInbox contexts={contexts} status="ready" error={null} openContext={null} onOpen={onOpen} onRetry={vi.fn()} hasDraft={() => false} />,
-    );
+    const onOpen = renderInbox();
     const rows = screen.getAllByTestId('inbox-row');
     expect(within(rows[0]!).getByText('Emma Bernard')).toBeInTheDocument();
     expect(within(rows[0]!).getByText('Urgent')).toBeInTheDocument();

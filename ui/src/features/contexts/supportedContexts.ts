@@ -1,26 +1,35 @@
 /**
- * The two kinds of DMP record a conversation can be about. Title and description are
- * i18n keys; their French texts are the product's reference wording:
- *   ordonnance: 💊 "Questions sur l'ordonnance" — "Posez vos questions sur votre traitement,
+ * The two kinds of DMP record a conversation can be about, with their icon and texts:
+ *   ordonnance: pill icon, "Questions sur l'ordonnance" — "Posez vos questions sur votre traitement,
  *               la posologie ou les effets indésirables."
- *   examen:     🔬 "Discussion sur les résultats" — "Échangez avec votre médecin au sujet
+ *   examen:     microscope icon, "Discussion sur les résultats" — "Échangez avec votre médecin au sujet
  *               de vos résultats d'examen."
+ * The icons are SVG components (no emoji in the app's chrome: a workstation without an
+ * emoji font would show empty boxes).
  */
+import type { ComponentType } from 'react';
 import type { ContextType } from '../../api';
 import type { MessageKey } from '../../i18n';
+import { MicroscopeIcon, PillIcon } from '../../components/icons';
 
-export type SupportedContext = { icon: string; title: MessageKey; description: MessageKey; kind: MessageKey; author: MessageKey };
+export type SupportedContext = {
+  Icon: ComponentType<{ className?: string }>;
+  title: MessageKey;
+  description: MessageKey;
+  kind: MessageKey;
+  author: MessageKey;
+};
 
 export const supportedContexts: Record<ContextType, SupportedContext> = {
   ordonnance: {
-    icon: '💊',
+    Icon: PillIcon,
     title: 'contexts.ordonnance.title',
     description: 'contexts.ordonnance.description',
     kind: 'contexts.ordonnance.kind',
     author: 'contexts.ordonnance.author',
   },
   examen: {
-    icon: '🔬',
+    Icon: MicroscopeIcon,
     title: 'contexts.examen.title',
     description: 'contexts.examen.description',
     kind: 'contexts.examen.kind',

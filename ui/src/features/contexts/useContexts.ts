@@ -1,28 +1,14 @@
 /**
- * The signed-in user's records with their conversation summaries (`list_contexts`),
- * refreshed shortly after any new message or unread change so counters stay right.
+ * The signed-in user's inbox: records with their conversation summaries, sorted by Rust
+ * (doctor: urgent unread first, then unread, then latest message; patient: record date),
+ * and the unread total. One source: `list_contexts` once, then every `dmp://inbox` event
+ * replaces it — no reload per incoming message, no re-sorting here.
  */
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { commands, errorCode, events, useSubscription, type ContextRef, type ContextSummary, type ErrorCode, type Participant, type User } from '../../api';
-
-const REFRESH_DELAY_MS = 250;
+import { commands, errorCode, events, useSubscription, type ContextRef, type ContextSummary, type ErrorCode, type Inbox, type Participant, type User } from '../../api';
 
 export function lastActivity(context: ContextSummary): string | undefined {
-  return context.lastMessageAt ?? context.session?.lastActivity;
-}
-
-/** Doctor's inbox order: urgent unread first, then most recent activity, then never-used records. */
-export function sortForInbox(items: ContextSummary[]): ContextSummary[] {
-  return [...items].sort((a, b) => {
-    const urgent = Number(Boolean(b.hasUrgentUnread && b.unreadCount > 0)) - Number(Boolean(a.hasUrgentUnread && a.unreadCount > 0));
-    if (urgent !== 0) return urgent;
-    const aTime = lastActivity(a);
-    const bTime = lastActivity(b);
-    if (aTime && bTime) return Date.parse(bTime) - Date.parse(aTime);
-    if (aTime) return -1;
-    if (bTime) return 1;
-    return b.date.localeCompare(a.date);
-  });
+  return context.lastMessageAt ?? undefined;
 }
 
 export function sameContext(a: ContextRef, b: ContextRef): boolean {
@@ -48,27 +34,29 @@ export function peersOf(items: ContextSummary[], me: User): Participant[] {
   return [...seen.values()].sort((a, b) => a.name.localeCompare(b.name));
 }
 
+const EMPTY_INBOX: Inbox = { contexts: [], unreadTotal: 0 };
+
 export function useContexts() {
-  const [items, setItems] = useState<ContextSummary[]>([]);
+  const [inbox, setInbox] = useState<Inbox>(EMPTY_INBOX);
   const [status, setStatus] = useState<'loading' | 'ready' | 'error'>('loading');
   const [error, setError] = useState<ErrorCode | null>(null);
-  const timer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
   const mounted = useRef(true);
+  /** Set once an event delivered the inbox: a slower `list_contexts` answer is older. */
+  const fromEvent = useRef(false);
 
   const reload = useCallback(async () => {
+    fromEvent.current = false;
     try {
-      const list = await commands.listContexts();
-      if (!mounted.current) return list;
-      setItems(list);
+      const loaded = await commands.listContexts();
+      if (!mounted.current || fromEvent.current) return;
+      setInbox(loaded);
       setStatus('ready');
       setError(null);
-      return list;
     } catch (caught) {
       if (mounted.current) {
         setError(errorCode(caught));
         setStatus((s) => (s === 'ready' ? s : 'error'));
       }
-      return null;
     }
   }, []);
 
@@ -77,17 +65,15 @@ export function useContexts() {
     void reload();
     return () => {
       mounted.current = false;
-      clearTimeout(timer.current);
     };
   }, [reload]);
 
-  const scheduleReload = useCallback(() => {
-    clearTimeout(timer.current);
-    timer.current = setTimeout(() => void reload(), REFRESH_DELAY_MS);
-  }, [reload]);
+  useSubscription(events.onInbox, (next) => {
+    fromEvent.current = true;
+    setInbox(next);
+    setStatus('ready');
+    setError(null);
+  });
 
-  useSubscription(events.onMessage, scheduleReload);
-  useSubscription(events.onUnread, scheduleReload);
-
-  return { items, status, error, reload, scheduleReload };
+  return { items: inbox.contexts, unreadTotal: inbox.unreadTotal, status, error, reload };
 }

@@ -68,6 +68,7 @@ export function ExportMenu({ context, onExported, onError, buttonClassName }: Ex
       <button
         ref={buttonRef}
         type="button"
+        data-testid="export-button"
         aria-haspopup="menu"
         aria-expanded={open}
         aria-controls={open ? id : undefined}

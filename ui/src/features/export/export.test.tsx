@@ -6,7 +6,7 @@ import { examen, historyPage, makeMessage, patientUser } from '../../test/fixtur
 import { renderWithProviders } from '../../test/render';
 import { SecureMessaging } from '../messages/SecureMessaging';
 
-async function open(handler: Handler) {
+async function open(handler: Handler<string>) {
   const backend = mockBackend({
     load_history: { value: historyPage([makeMessage({ content: 'Bonjour', context: { type: 'examen', id: 'exa_321' } })]) },
     export_conversation: handler,
@@ -20,7 +20,9 @@ async function open(handler: Handler) {
 describe('export menu', () => {
   it('exports as JSON and shows the saved path', async () => {
     const { backend, user } = await open((args) => `/home/camille/Documents/DMP/examen-exa_321.${String(args.format)}`);
-    await user.click(screen.getByRole('button', { name: 'Exporter la conversation' }));
+    const button = screen.getByRole('button', { name: 'Exporter la conversation' });
+    expect(button).toHaveAttribute('data-testid', 'export-button');
+    await user.click(button);
     await user.click(screen.getByRole('menuitem', { name: /JSON/ }));
     await waitFor(() => expect(backend.callsOf('export_conversation')).toEqual([{ contextType: 'examen', contextId: 'exa_321', format: 'json' }]));
     const notice = await screen.findByText('Conversation exportée : /home/camille/Documents/DMP/examen-exa_321.json');

@@ -15,7 +15,7 @@ export function VoicePlayer({ attachment, own }: VoicePlayerProps) {
   const { t } = useI18n();
   const [wanted, setWanted] = useState(false);
   const audio = useMediaUrl('media', wanted ? attachment.id : null, attachment.mimeType);
-  const duration = attachment.durationMs === undefined ? null : formatDuration(attachment.durationMs);
+  const duration = attachment.durationMs == null ? null : formatDuration(attachment.durationMs);
 
   return (
     <div

@@ -6,7 +6,7 @@
 import { useEffect, useId, useRef, useState, type ChangeEvent, type KeyboardEvent, type RefObject } from 'react';
 import type { ContextSummary, Limits, User } from '../../api';
 import { useI18n, type MessageKey } from '../../i18n';
-import { PaperclipIcon, SendIcon, SmileIcon } from '../../components/icons';
+import { PaperclipIcon, ReplyIcon, SendIcon, SmileIcon, WarningIcon } from '../../components/icons';
 import { Spinner } from '../../components/Spinner';
 import { AttachmentChips, RejectionList } from '../attachments/AttachmentChips';
 import type { AttachmentsController } from '../attachments/useAttachments';
@@ -23,8 +23,9 @@ type ComposerProps = {
   me: User;
   limits: Limits;
   attachments: AttachmentsController;
+  /** Resolves `false` when the send was refused before being queued: the text comes back. */
   onSend: (message: OutgoingMessage) => Promise<boolean>;
-  /** Why sending is impossible right now (closed conversation…), if it is. */
+  /** Why sending is impossible right now (closed conversation, read-only…), if it is. */
   blockedReason?: MessageKey | null;
   textareaRef: RefObject<HTMLTextAreaElement | null>;
 };
@@ -66,13 +67,20 @@ export function Composer({ context, me, limits, attachments, onSend, blockedReas
     setSending(true);
     typing.stop();
     const outgoing = { content: text.trim(), isUrgent, requiresResponse, attachments: attachments.ready };
-    // Clear first: a failure shows up as a red message with "Réessayer", not as a stuck input.
+    // Clear first: a refused send shows up as a red message with "Réessayer", not as a
+    // stuck input. A send refused before it was queued gives its text and flags back.
     setText('');
     setUrgent(false);
     setRequiresResponse(false);
     attachments.reset();
     try {
-      await onSend(outgoing);
+      const queued = await onSend(outgoing);
+      if (!queued) {
+        setText((current) => (current === '' ? outgoing.content : current));
+        setUrgent((current) => current || outgoing.isUrgent);
+        setRequiresResponse((current) => current || outgoing.requiresResponse);
+        if (outgoing.attachments.length > 0) attachments.restore(outgoing.attachments);
+      }
     } finally {
       setSending(false);
       textareaRef.current?.focus();
@@ -143,7 +151,7 @@ export function Composer({ context, me, limits, attachments, onSend, blockedReas
 
       <div className="mt-2 flex flex-wrap items-center gap-2" role="group" aria-label={t('composer.options')}>
         <button type="button" aria-pressed={isUrgent} onClick={() => setUrgent((v) => !v)} className={toggleClass(isUrgent, 'red')}>
-          <span aria-hidden="true">⚠</span>
+          <WarningIcon className="h-3.5 w-3.5" />
           {t('composer.urgent')}
         </button>
         <button
@@ -152,7 +160,7 @@ export function Composer({ context, me, limits, attachments, onSend, blockedReas
           onClick={() => setRequiresResponse((v) => !v)}
           className={toggleClass(requiresResponse, 'amber')}
         >
-          <span aria-hidden="true">↩</span>
+          <ReplyIcon className="h-3.5 w-3.5" />
           {t('composer.requiresResponse')}
         </button>
       </div>
@@ -190,6 +198,7 @@ export function Composer({ context, me, limits, attachments, onSend, blockedReas
               count: limits.maxAttachments,
             })}
             onClick={() => fileInput.current?.click()}
+            disabled={Boolean(blockedReason)}
             className={iconButton}
           >
             <PaperclipIcon />
@@ -219,6 +228,7 @@ export function Composer({ context, me, limits, attachments, onSend, blockedReas
           onChange={onChange}
           onKeyDown={onKeyDown}
           onBlur={() => typing.stop()}
+          disabled={Boolean(blockedReason)}
           placeholder={t('composer.placeholder')}
           aria-describedby={`${ids.counter} ${ids.hint}${level === 'over' ? ` ${ids.over}` : ''}`}
           aria-invalid={level === 'over' ? true : undefined}

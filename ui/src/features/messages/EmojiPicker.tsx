@@ -68,7 +68,7 @@ export function EmojiPicker({ onPick, onClose, id }: { onPick: (emoji: string) =
                     aria-label={t('emoji.insert', { emoji })}
                     onClick={() => onPick(emoji)}
                     onFocus={() => setActive(index)}
-                    className="flex h-8 w-8 items-center justify-center rounded-md text-xl hover:bg-slate-100 focus:bg-blue-100 focus:outline-none focus-visible:ring-2 focus-visible:ring-blue-500"
+                    className="flex h-8 w-8 items-center justify-center rounded-md font-emoji text-xl hover:bg-slate-100 focus:bg-blue-100 focus:outline-none focus-visible:ring-2 focus-visible:ring-blue-500"
                   >
                     {emoji}
                   </button>

@@ -2,12 +2,12 @@
  * One message. Patient messages are blue, doctor messages grey; one's own sit on the
  * right with delivery ticks. Content is always rendered as text.
  */
-import type { ErrorCode, Message } from '../../api';
+import type { ErrorCode, UiMessage as Message } from '../../api';
 import { useI18n, type MessageKey } from '../../i18n';
-import { AlertIcon, CheckIcon, ClockIcon, DoubleCheckIcon, RetryIcon, TrashIcon } from '../../components/icons';
+import { AlertIcon, CheckIcon, ClockIcon, DoubleCheckIcon, ReplyIcon, TrashIcon, WarningIcon } from '../../components/icons';
 import { FlagBadge } from '../../components/Badge';
-import { errorKey } from '../../app/errorMessages';
 import { MediaAttachment } from '../media/MediaAttachment';
+import { LocalStateNote } from './LocalStateNote';
 
 /**
  * Whether the Rust client said this message is not verified end to end: clear
@@ -23,8 +23,8 @@ export function isUnverified(message: Message): boolean {
 export type TickState = 'pending' | 'failed' | 'sent' | 'delivered' | 'read';
 
 export function tickState(message: Message): TickState {
-  if (message.failed) return 'failed';
-  if (message.pending) return 'pending';
+  if (message.local?.state === 'failed') return 'failed';
+  if (message.local) return 'pending';
   return message.status;
 }
 
@@ -78,14 +78,14 @@ type MessageBubbleProps = {
   message: Message;
   own: boolean;
   highlighted: boolean;
-  failure: ErrorCode | null | undefined;
   onRetry: (message: Message) => void;
+  onDiscard: (message: Message) => void;
   onDelete: (message: Message) => void;
   onDownloaded: (path: string) => void;
   onError: (code: ErrorCode) => void;
 };
 
-export function MessageBubble({ message, own, highlighted, failure, onRetry, onDelete, onDownloaded, onError }: MessageBubbleProps) {
+export function MessageBubble({ message, own, highlighted, onRetry, onDiscard, onDelete, onDownloaded, onError }: MessageBubbleProps) {
   const { t, format } = useI18n();
   const deleted = Boolean(message.deletedAt);
   const state = tickState(message);
@@ -121,7 +121,7 @@ export function MessageBubble({ message, own, highlighted, failure, onRetry, onD
     <div className={`group flex ${own ? 'justify-end' : 'justify-start'} motion-safe:animate-message-appear`}>
       <div className={`flex max-w-[85%] flex-col sm:max-w-[75%] ${own ? 'items-end' : 'items-start'}`}>
         <div className="flex items-center gap-1">
-          {own && !deleted && !message.pending && !message.failed && message.id && (
+          {own && !deleted && !message.local && message.id && (
             <button
               type="button"
               onClick={() => onDelete(message)}
@@ -155,13 +155,13 @@ export function MessageBubble({ message, own, highlighted, failure, onRetry, onD
               <div className="mb-1 flex flex-wrap gap-1">
                 {urgent && (
                   <FlagBadge tone="urgent">
-                    <span aria-hidden="true">⚠</span>
+                    <WarningIcon className="h-3 w-3" />
                     {t('message.urgent')}
                   </FlagBadge>
                 )}
                 {message.metadata.requiresResponse && !deleted && (
                   <FlagBadge tone="response">
-                    <span aria-hidden="true">↩</span>
+                    <ReplyIcon className="h-3 w-3" />
                     {t('message.requiresResponse')}
                   </FlagBadge>
                 )}
@@ -186,19 +186,7 @@ export function MessageBubble({ message, own, highlighted, failure, onRetry, onD
           </time>
           {message.encrypted === false && !deleted && <span className="text-amber-700">{t('message.notEncrypted')}</span>}
         </div>
-        {state === 'failed' && (
-          <div className="mt-1 flex items-center gap-2 text-xs text-red-700">
-            <span>{failure ? t(errorKey(failure)) : t('message.sendFailed')}</span>
-            <button
-              type="button"
-              onClick={() => onRetry(message)}
-              className="inline-flex items-center gap-1 rounded-full bg-red-50 px-2 py-0.5 font-semibold text-red-700 ring-1 ring-red-200 hover:bg-red-100 focus-visible:outline focus-visible:outline-2 focus-visible:outline-red-600"
-            >
-              <RetryIcon className="h-3.5 w-3.5" />
-              {t('message.retry')}
-            </button>
-          </div>
-        )}
+        {own && message.local && <LocalStateNote message={message} onRetry={onRetry} onDiscard={onDiscard} />}
       </div>
     </div>
   );

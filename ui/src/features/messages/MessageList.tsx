@@ -1,16 +1,18 @@
 /**
  * The scrolling message list, grouped by day. Scrolling rules: stick to the bottom when
  * a message arrives and the reader is already there (or sent it), otherwise leave the
- * view alone and show a "Nouveaux messages ↓" pill; when older pages are prepended, keep
+ * view alone and show a "Nouveaux messages" pill; when older pages are prepended, keep
  * the message under the reader's eyes where it was.
  */
 import { useCallback, useEffect, useLayoutEffect, useRef, useState, type RefObject } from 'react';
-import type { ErrorCode, Message } from '../../api';
+import type { ErrorCode, UiMessage as Message } from '../../api';
 import { useI18n } from '../../i18n';
 import { dayKey } from '../../i18n/format';
 import { Spinner } from '../../components/Spinner';
+import { ArrowDownIcon } from '../../components/icons';
 import { decideScroll, groupByDay, isNearBottom, messageKey } from './conversationState';
 import { MessageBubble } from './MessageBubble';
+import { needsReadReceipt } from './useMarkRead';
 
 const LOAD_OLDER_PX = 120;
 
@@ -21,14 +23,16 @@ type MessageListProps = {
   loadingOlder: boolean;
   onLoadOlder: () => void;
   highlightId: string | null;
-  failures: Record<string, ErrorCode | null>;
   onRetry: (message: Message) => void;
+  onDiscard: (message: Message) => void;
   onDelete: (message: Message) => void;
   onDownloaded: (path: string) => void;
   onError: (code: ErrorCode) => void;
   /** Messages from the other participant that arrived while the list was open. */
   onIncoming: (messages: Message[]) => void;
   scrollRef: RefObject<HTMLDivElement | null>;
+  /** Told when the scrolling element appears or goes (read receipts observe it). */
+  onScrollElement?: (element: HTMLDivElement | null) => void;
 };
 
 type Snapshot = { firstKey?: string; lastKey?: string; scrollHeight: number; scrollTop: number };
@@ -50,6 +54,15 @@ export function MessageList(props: MessageListProps) {
   const [newCount, setNewCount] = useState(0);
   const onIncomingRef = useRef(props.onIncoming);
   onIncomingRef.current = props.onIncoming;
+  const onScrollElementRef = useRef(props.onScrollElement);
+  onScrollElementRef.current = props.onScrollElement;
+  const attachScroll = useCallback(
+    (element: HTMLDivElement | null) => {
+      scrollRef.current = element;
+      onScrollElementRef.current?.(element);
+    },
+    [scrollRef],
+  );
 
   const remember = (el: HTMLElement) => {
     snapshot.current = { ...snapshot.current, scrollHeight: el.scrollHeight, scrollTop: el.scrollTop };
@@ -136,7 +149,7 @@ export function MessageList(props: MessageListProps) {
   return (
     <div className="relative min-h-0 flex-1">
       <div
-        ref={scrollRef}
+        ref={attachScroll}
         onScroll={onScroll}
         data-testid="message-scroll"
         className="h-full overflow-y-auto overscroll-contain bg-gradient-to-b from-slate-50 to-white px-3 py-3 sm:px-4"
@@ -174,11 +187,13 @@ export function MessageList(props: MessageListProps) {
               <ol className="space-y-2">
                 {group.messages.map((message) => {
                   const own = message.sender.id === meId;
-                  const unread = !own && message.status !== 'read' && message.id !== '';
+                  const unread = needsReadReceipt(message, meId);
                   return (
                     <li
                       key={messageKey(message)}
-                      data-message-id={message.id || undefined}
+                      data-message-id={message.local ? undefined : message.id}
+                      data-client-message-id={message.clientMessageId || undefined}
+                      data-local={message.local?.state}
                       data-unread-id={unread ? message.id : undefined}
                       tabIndex={-1}
                       className="scroll-my-16 focus:outline-none"
@@ -187,8 +202,8 @@ export function MessageList(props: MessageListProps) {
                         message={message}
                         own={own}
                         highlighted={highlightId !== null && message.id === highlightId}
-                        failure={props.failures[message.clientMessageId]}
                         onRetry={props.onRetry}
+                        onDiscard={props.onDiscard}
                         onDelete={props.onDelete}
                         onDownloaded={props.onDownloaded}
                         onError={props.onError}
@@ -209,6 +224,7 @@ export function MessageList(props: MessageListProps) {
           className="absolute bottom-3 left-1/2 z-20 inline-flex -translate-x-1/2 items-center gap-1.5 rounded-full bg-blue-600 px-4 py-1.5 text-sm font-semibold text-white shadow-lg hover:bg-blue-700 focus-visible:outline focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-blue-600 motion-safe:animate-message-appear"
         >
           {t('messages.newPill')}
+          <ArrowDownIcon className="h-4 w-4" />
           <span className="rounded-full bg-white/25 px-1.5 text-xs tabular-nums">
             <span aria-hidden="true">{newCount}</span>
             <span className="sr-only">{t('messages.newCount', { count: newCount })}</span>

@@ -1,17 +1,19 @@
 import { act, fireEvent, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it, vi } from 'vitest';
-import type { ContextSummary, Message, User } from '../../api';
-import { commandError, deferred, emitEvent, mockBackend, type Handler } from '../../test/ipc';
-import { doctor, historyPage, makeMessage, ordonnance, patientUser } from '../../test/fixtures';
+import type { ContextSummary, UiMessage, User } from '../../api';
+import { commandError, deferred, emitEvent, mockBackend, type Handlers } from '../../test/ipc';
+import { doctor, doctorUser, historyPage, localMessage, makeMessage, ordonnance, patientUser } from '../../test/fixtures';
 import { renderWithProviders } from '../../test/render';
+import { installIntersectionObserver } from '../../test/intersection';
 import { SecureMessaging } from './SecureMessaging';
+import { isSeen, receiptBatches } from './useMarkRead';
 
 type Setup = {
-  messages?: Message[];
+  messages?: UiMessage[];
   me?: User;
   context?: ContextSummary;
-  handlers?: Record<string, Handler>;
+  handlers?: Handlers;
   page?: ReturnType<typeof historyPage>;
 };
 
@@ -35,13 +37,25 @@ describe('SecureMessaging — header and structure', () => {
     expect(dialog).toHaveAccessibleDescription(
       'Posez vos questions sur votre traitement, la posologie ou les effets indésirables.',
     );
-    // The context icon: a tile from sm: up, inline in the title on small screens; decorative both.
-    expect(within(dialog).getAllByText('💊').every((el) => el.closest('[aria-hidden="true"]'))).toBe(true);
-    expect(within(dialog).getAllByText('💊')).toHaveLength(2);
+    expect(screen.getByTestId('conversation-title')).toHaveTextContent("Questions sur l'ordonnance");
+    // The context icon is an SVG (no emoji glyph needed), decorative.
+    const icon = within(dialog).getByTestId('context-icon');
+    expect(icon).toHaveAttribute('aria-hidden', 'true');
+    expect(icon.querySelector('svg')).not.toBeNull();
+    expect(dialog.textContent).not.toMatch(/\p{Extended_Pictographic}/u);
     expect(within(dialog).getByText('Amoxicilline 1 g — angine bactérienne')).toBeInTheDocument();
     expect(within(dialog).getByText('12 mars 2025')).toBeInTheDocument();
     expect(within(dialog).getByText('Dr Sophie Martin')).toBeInTheDocument();
     expect(within(dialog).getByText('Connecté')).toBeInTheDocument();
+  });
+
+  it('speaks to the doctor: the patient and the record in the title, not the patient’s wording', async () => {
+    await openConversation({ me: doctorUser, messages: [makeMessage({ content: 'Bonjour' })] });
+    const title = screen.getByTestId('conversation-title');
+    expect(title).toHaveTextContent('Camille Durand');
+    expect(title).not.toHaveTextContent("Questions sur l'ordonnance");
+    const dialog = screen.getByRole('dialog', { name: 'Camille Durand' });
+    expect(dialog).toHaveAccessibleDescription('Ordonnance : Amoxicilline 1 g — angine bactérienne');
   });
 
   it('follows dmp://connection (reconnecting, disconnected) and dmp://presence', async () => {
@@ -105,14 +119,14 @@ describe('SecureMessaging — message list', () => {
     expect(theirs.closest('.justify-start')).not.toBeNull();
   });
 
-  it('shows status ticks for pending, sent, delivered, read and failed messages', async () => {
+  it('shows status ticks for sending, sent, delivered, read and failed messages', async () => {
     await openConversation({
       messages: [
         makeMessage({ seq: 1, status: 'sent', content: 'un' }),
         makeMessage({ seq: 2, status: 'delivered', content: 'deux' }),
         makeMessage({ seq: 3, status: 'read', content: 'trois' }),
-        makeMessage({ id: '', clientMessageId: 'p', seq: 0, pending: true, content: 'quatre' }),
-        makeMessage({ id: '', clientMessageId: 'f', seq: 0, failed: true, content: 'cinq' }),
+        localMessage('p', 'quatre'),
+        localMessage('f', 'cinq', { state: 'failed', code: 'VALIDATION_FAILED', message: 'texte interne' }),
         makeMessage({ seq: 4, from: doctor, status: 'read', content: 'réponse du médecin' }),
       ],
     });
@@ -126,7 +140,31 @@ describe('SecureMessaging — message list', () => {
     expect(tickOf('cinq')).toHaveClass('text-red-600');
     // No ticks on the other participant's messages.
     expect(tickOf('réponse du médecin')).toBeNull();
-    expect(within(screen.getByText('cinq').closest('li')!).getByRole('button', { name: 'Réessayer' })).toBeInTheDocument();
+    const failed = screen.getByText('cinq').closest('li')!;
+    expect(failed).toHaveAttribute('data-local', 'failed');
+    expect(failed).toHaveAttribute('data-client-message-id', 'f');
+    expect(failed).not.toHaveAttribute('data-message-id');
+    expect(screen.getByText('quatre').closest('li')).toHaveAttribute('data-local', 'sending');
+    expect(screen.getByText('un').closest('li')).not.toHaveAttribute('data-local');
+    expect(within(failed).getByTestId('send-error')).toHaveTextContent('La demande a été refusée : vérifiez son contenu.');
+    expect(within(failed).getByTestId('send-error')).not.toHaveTextContent('texte interne');
+    expect(within(failed).getByRole('button', { name: 'Réessayer' })).toHaveAttribute('data-testid', 'retry-send');
+  });
+
+  it('says a message waits for the peer’s first sign-in, or is slowed down with the next try time', async () => {
+    await openConversation({
+      messages: [
+        localMessage('w', 'en attente des clés', { state: 'waitingForKeys', peerName: 'Dr Sophie Martin' }),
+        localMessage('s', 'ralenti', { state: 'slowedDown', retryAt: '2025-03-14T09:05:30Z' }),
+      ],
+    });
+    const waiting = screen.getByText('en attente des clés').closest('li')!;
+    expect(waiting).toHaveAttribute('data-local', 'waitingForKeys');
+    expect(within(waiting).getByText('En attente de la première connexion de Dr Sophie Martin')).toBeInTheDocument();
+    const slowed = screen.getByText('ralenti').closest('li')!;
+    expect(slowed).toHaveAttribute('data-local', 'slowedDown');
+    expect(within(slowed).getByText('Envoi ralenti, nouvel essai à 10:05')).toBeInTheDocument();
+    expect(screen.queryByTestId('retry-send')).not.toBeInTheDocument();
   });
 
   it('marks urgent and reply-expected messages, and shows deleted ones as "Message supprimé" in italics', async () => {
@@ -167,11 +205,11 @@ describe('SecureMessaging — live updates', () => {
     expect(screen.queryByTestId('typing-indicator')).not.toBeInTheDocument();
   });
 
-  it('replaces the pending message by the acked one (same clientMessageId) and applies statuses forward only', async () => {
-    const pending = makeMessage({ id: '', clientMessageId: 'cm-new', seq: 0, pending: true, content: 'Puis-je prendre de l’ibuprofène ?' });
+  it('replaces the local message by the acked one (same clientMessageId) and applies statuses forward only', async () => {
+    const sending = localMessage('cm-new', 'Puis-je prendre de l’ibuprofène ?');
     const { user, backend } = await openConversation({
       messages: [makeMessage({ seq: 1, from: doctor, content: 'Bonjour Camille' })],
-      handlers: { send_message: { value: pending } },
+      handlers: { send_message: { value: sending } },
     });
     await user.type(textarea(), 'Puis-je prendre de l’ibuprofène ?{Enter}');
     expect(backend.callsOf('send_message')).toEqual([
@@ -181,14 +219,27 @@ describe('SecureMessaging — live updates', () => {
     expect(await screen.findByText('Puis-je prendre de l’ibuprofène ?')).toBeInTheDocument();
     expect(bubbleTick()).toHaveAccessibleName('En attente d’envoi');
 
-    await emitEvent('dmp://message', { ...pending, id: 'msg_500', seq: 2, pending: undefined });
+    const { local: _local, ...acked } = sending;
+    await emitEvent('dmp://message', { ...acked, id: 'msg_500', seq: 2 });
     expect(screen.getAllByText('Puis-je prendre de l’ibuprofène ?')).toHaveLength(1);
     expect(bubbleTick()).toHaveAccessibleName('Envoyé');
+    expect(screen.getByText('Puis-je prendre de l’ibuprofène ?').closest('li')).not.toHaveAttribute('data-local');
 
-    await emitEvent('dmp://status', { messageId: 'msg_500', sessionId: pending.sessionId, status: 'read', at: '2025-03-14T10:00:00Z' });
+    await emitEvent('dmp://status', { messageId: 'msg_500', sessionId: sending.sessionId, status: 'read', at: '2025-03-14T10:00:00Z' });
     expect(bubbleTick()).toHaveAccessibleName('Lu');
-    await emitEvent('dmp://status', { messageId: 'msg_500', sessionId: pending.sessionId, status: 'delivered', at: '2025-03-14T10:01:00Z' });
+    await emitEvent('dmp://status', { messageId: 'msg_500', sessionId: sending.sessionId, status: 'delivered', at: '2025-03-14T10:01:00Z' });
     expect(bubbleTick()).toHaveAccessibleName('Lu');
+  });
+
+  it('reloads the history from the cache on dmp://resync, keeping what was shown', async () => {
+    let page = historyPage([makeMessage({ seq: 1, content: 'avant' })]);
+    const { backend } = await openConversation({ handlers: { load_history: () => page } });
+    expect(screen.getByText('avant')).toBeInTheDocument();
+    page = historyPage([makeMessage({ seq: 1, content: 'avant' }), makeMessage({ seq: 2, from: doctor, content: 'manqué pendant le décalage' })]);
+    await emitEvent('dmp://resync', null);
+    expect(await screen.findByText('manqué pendant le décalage')).toBeInTheDocument();
+    expect(backend.callsOf('load_history')).toHaveLength(2);
+    expect(screen.getAllByText('avant')).toHaveLength(1);
   });
 
   it('ignores messages of other conversations', async () => {
@@ -204,22 +255,121 @@ describe('SecureMessaging — live updates', () => {
     expect(announcer).toHaveAttribute('aria-live', 'polite');
     expect(announcer).toHaveTextContent('Nouveau message de Dr Sophie Martin : Vous pouvez continuer le traitement.');
   });
+});
 
-  it('marks the peer’s unread messages read when the window has focus, not before', async () => {
-    const hasFocus = vi.spyOn(document, 'hasFocus').mockReturnValue(false);
+describe('SecureMessaging — read receipts from the window', () => {
+  const fromDoctor = (seq: number, content: string, extra: Partial<UiMessage> = {}) =>
+    makeMessage({ seq, id: `msg_${seq}`, from: doctor, status: 'delivered', content, ...extra });
+  const bubble = (text: string) => screen.getByText(text).closest('li')!;
+  const receipts = (backend: { callsOf: (cmd: 'mark_read') => Record<string, unknown>[] }) =>
+    backend.callsOf('mark_read').map((args) => args.messageIds);
+
+  it('observes the list that appears once the history has loaded, and sends one batch for what is on screen', async () => {
+    const io = installIntersectionObserver();
+    const page = deferred<ReturnType<typeof historyPage>>();
+    const backend = mockBackend({ load_history: () => page.promise });
+    renderWithProviders(<SecureMessaging context={ordonnance} me={patientUser} onClose={vi.fn()} />);
+    // No list yet: nothing to observe.
+    expect(io.observed()).toHaveLength(0);
+    await act(async () =>
+      page.resolve(
+        historyPage([
+          fromDoctor(1, 'Vos résultats sont normaux.'),
+          fromDoctor(2, 'Déjà lu', { status: 'read' }),
+          makeMessage({ seq: 3, id: 'msg_3', content: 'Merci' }),
+          fromDoctor(4, 'Reprenez le traitement demain.'),
+          fromDoctor(5, 'Hors écran'),
+        ]),
+      ),
+    );
+    // Only the peer's unread messages are watched.
+    await waitFor(() => expect(io.observed().map((el) => (el as HTMLElement).dataset.unreadId).sort()).toEqual(['msg_1', 'msg_4', 'msg_5']));
+    await io.setVisible([bubble('Vos résultats sont normaux.'), bubble('Reprenez le traitement demain.')], true);
+    await waitFor(() => expect(receipts(backend)).toEqual([['msg_1', 'msg_4']]));
+    // Marked read here at once: no longer watched, never sent twice.
+    expect(bubble('Vos résultats sont normaux.')).not.toHaveAttribute('data-unread-id');
+    await io.setVisible([bubble('Vos résultats sont normaux.')], true);
+    await new Promise((r) => setTimeout(r, 400));
+    expect(receipts(backend)).toEqual([['msg_1', 'msg_4']]);
+    expect(bubble('Hors écran')).toHaveAttribute('data-unread-id', 'msg_5');
+  });
+
+  it('watches older pages put on top', async () => {
+    const io = installIntersectionObserver({ everythingVisible: true });
+    const older = deferred<ReturnType<typeof historyPage>>();
     const { backend } = await openConversation({
-      messages: [
-        makeMessage({ seq: 1, id: 'msg_from_doc', from: doctor, status: 'delivered', content: 'Vos résultats sont normaux.' }),
-        makeMessage({ seq: 2, id: 'msg_already', from: doctor, status: 'read', content: 'Déjà lu' }),
-        makeMessage({ seq: 3, id: 'msg_mine', status: 'sent', content: 'Merci' }),
-      ],
+      handlers: {
+        load_history: (args) =>
+          args.before === undefined ? historyPage([makeMessage({ seq: 20, id: 'msg_20', content: 'Récent' })], { hasMore: true, nextBefore: 20 }) : older.promise,
+      },
     });
-    expect(backend.callsOf('mark_read')).toEqual([]);
+    await userEvent.setup().click(screen.getByRole('button', { name: 'Afficher les messages précédents' }));
+    await act(async () => older.resolve(historyPage([fromDoctor(18, 'Ancien non lu'), fromDoctor(19, 'Ancien non lu aussi')])));
+    await waitFor(() => expect(receipts(backend)).toEqual([['msg_18', 'msg_19']]));
+    expect(io.observed()).toHaveLength(0);
+  });
+
+  it('marks new messages read while the window is focused, and waits for the focus otherwise', async () => {
+    installIntersectionObserver({ everythingVisible: true });
+    const { backend } = await openConversation({ messages: [makeMessage({ seq: 1, content: 'Bonjour' })] });
+    await emitEvent('dmp://message', fromDoctor(2, 'Arrivé fenêtre active'));
+    await waitFor(() => expect(receipts(backend)).toEqual([['msg_2']]));
+
+    const hasFocus = vi.spyOn(document, 'hasFocus').mockReturnValue(false);
+    act(() => {
+      window.dispatchEvent(new Event('blur'));
+    });
+    await emitEvent('dmp://message', fromDoctor(3, 'Arrivé fenêtre inactive'));
+    await new Promise((r) => setTimeout(r, 400));
+    expect(receipts(backend)).toEqual([['msg_2']]);
+    expect(bubble('Arrivé fenêtre inactive')).toHaveAttribute('data-unread-id', 'msg_3');
+
     hasFocus.mockReturnValue(true);
     act(() => {
       window.dispatchEvent(new Event('focus'));
     });
-    await waitFor(() => expect(backend.callsOf('mark_read')).toEqual([{ messageId: 'msg_from_doc' }]));
+    await waitFor(() => expect(receipts(backend)).toEqual([['msg_2'], ['msg_3']]));
+  });
+
+  it('collects a burst into one mark_read call, and asks again for a batch that failed', async () => {
+    const io = installIntersectionObserver();
+    let fail = true;
+    const { backend } = await openConversation({
+      messages: [makeMessage({ seq: 1, content: 'Bonjour' })],
+      handlers: {
+        mark_read: () => {
+          if (fail) throw commandError('NETWORK_UNAVAILABLE');
+          return null;
+        },
+      },
+    });
+    // Five messages arrive below the fold, then the reader scrolls them all into view.
+    for (let seq = 2; seq <= 6; seq += 1) await emitEvent('dmp://message', fromDoctor(seq, `Message ${seq}`));
+    await new Promise((r) => setTimeout(r, 400));
+    expect(receipts(backend)).toEqual([]);
+    await io.setVisible([2, 3, 4, 5, 6].map((seq) => bubble(`Message ${seq}`)), true);
+    await waitFor(() => expect(receipts(backend)).toEqual([['msg_2', 'msg_3', 'msg_4', 'msg_5', 'msg_6']]));
+    fail = false;
+    await emitEvent('dmp://message', fromDoctor(7, 'Message 7'));
+    await io.setVisible([bubble('Message 7')], true);
+    await waitFor(() => expect(receipts(backend)).toHaveLength(2));
+    expect(receipts(backend)[1]).toEqual(['msg_2', 'msg_3', 'msg_4', 'msg_5', 'msg_6', 'msg_7']);
+    expect(bubble('Message 2')).not.toHaveAttribute('data-unread-id');
+  });
+
+  it('counts a bubble as seen when 60 % of it is in view, or when it fills 60 % of a shorter list', () => {
+    const rect = (height: number) => ({ height }) as DOMRectReadOnly;
+    const list = rect(500);
+    expect(isSeen({ isIntersecting: true, intersectionRatio: 0.7, intersectionRect: rect(70), rootBounds: list })).toBe(true);
+    expect(isSeen({ isIntersecting: true, intersectionRatio: 0.3, intersectionRect: rect(30), rootBounds: list })).toBe(false);
+    // A 2000 px message: at most 25 % of it fits, but it fills the list.
+    expect(isSeen({ isIntersecting: true, intersectionRatio: 0.25, intersectionRect: rect(500), rootBounds: list })).toBe(true);
+    expect(isSeen({ isIntersecting: false, intersectionRatio: 0, intersectionRect: rect(0), rootBounds: list })).toBe(false);
+  });
+
+  it('splits more than 100 ids into batches the read frame accepts', () => {
+    const ids = Array.from({ length: 230 }, (_, i) => `m${i}`);
+    expect(receiptBatches(ids).map((b) => b.length)).toEqual([100, 100, 30]);
   });
 });
 
@@ -228,7 +378,7 @@ describe('SecureMessaging — composer', () => {
     // Freeze the clock so that a slow machine cannot stretch typing past the 1 s throttle.
     vi.useFakeTimers({ toFake: ['Date'] });
     const { user, backend } = await openConversation({
-      handlers: { send_message: (args) => makeMessage({ id: '', clientMessageId: 'cm-x', seq: 0, pending: true, content: String(args.content) }) },
+      handlers: { send_message: (args) => localMessage('cm-x', String(args.content)) },
     });
     await user.type(textarea(), 'Ligne 1{Shift>}{Enter}{/Shift}Ligne 2');
     expect(textarea()).toHaveValue('Ligne 1\nLigne 2');
@@ -256,7 +406,7 @@ describe('SecureMessaging — composer', () => {
   });
 
   it('counts characters up to 1000: orange near, red at the limit, sending blocked over it', async () => {
-    const { user, backend } = await openConversation({ handlers: { send_message: { value: makeMessage({ pending: true, id: '', seq: 0 }) } } });
+    const { user, backend } = await openConversation({ handlers: { send_message: { value: localMessage('cm-y', 'Forte fièvre') } } });
     const counter = () => screen.getByText(/caractères sur/).parentElement!;
     const send = () => screen.getByRole('button', { name: 'Envoyer' });
     await user.click(textarea());
@@ -278,7 +428,7 @@ describe('SecureMessaging — composer', () => {
   });
 
   it('sends the Urgent and Réponse attendue flags', async () => {
-    const { user, backend } = await openConversation({ handlers: { send_message: { value: makeMessage({ pending: true, id: '', seq: 0 }) } } });
+    const { user, backend } = await openConversation({ handlers: { send_message: { value: localMessage('cm-y', 'Forte fièvre') } } });
     const urgent = screen.getByRole('button', { name: 'Urgent' });
     await user.click(urgent);
     await user.click(screen.getByRole('button', { name: 'Réponse attendue' }));
@@ -289,27 +439,48 @@ describe('SecureMessaging — composer', () => {
     expect(urgent).toHaveAttribute('aria-pressed', 'false');
   });
 
-  it('shows a refused send in red with its reason, and retries it', async () => {
-    let attempts = 0;
+  it('shows a refused send in red with its reason, retries it with the same clientMessageId, or discards it', async () => {
+    const sending = localMessage('cm-retry', 'Le pharmacien demande une précision');
     const { user, backend } = await openConversation({
       handlers: {
-        send_message: (args) => {
-          attempts += 1;
-          if (attempts === 1) throw commandError('RATE_LIMIT_EXCEEDED');
-          return makeMessage({ id: '', clientMessageId: 'cm-retry', seq: 0, pending: true, content: String(args.content) });
-        },
+        send_message: { value: sending },
+        retry_send: (args) => localMessage(String(args.clientMessageId), 'Le pharmacien demande une précision'),
+        discard_send: { value: null },
       },
     });
     await user.type(textarea(), 'Le pharmacien demande une précision{Enter}');
-    const item = (await screen.findByText('Le pharmacien demande une précision')).closest('li')!;
-    expect(within(item).getByText('Trop de messages envoyés en peu de temps. Patientez un instant.')).toBeInTheDocument();
-    expect(item.querySelector('.ring-red-500')).not.toBeNull();
-    await user.click(within(item).getByRole('button', { name: 'Réessayer' }));
-    await waitFor(() => expect(backend.callsOf('send_message')).toHaveLength(2));
-    expect(backend.callsOf('send_message')[1]).toMatchObject({ content: 'Le pharmacien demande une précision' });
-    const retried = screen.getByText('Le pharmacien demande une précision').closest('li')!;
-    expect(retried.querySelector('[data-status]')).toHaveAccessibleName('En attente d’envoi');
-    expect(screen.queryByRole('button', { name: 'Réessayer' })).not.toBeInTheDocument();
+    await screen.findByText('Le pharmacien demande une précision');
+    await emitEvent('dmp://message', { ...sending, local: { state: 'failed', code: 'CONTEXT_ACCESS_DENIED', message: 'interne' } });
+    const item = () => screen.getByText('Le pharmacien demande une précision').closest('li')!;
+    expect(within(item()).getByTestId('send-error')).toHaveTextContent('Vous n’avez pas accès à cette conversation.');
+    expect(item().querySelector('.ring-red-500')).not.toBeNull();
+
+    await user.click(within(item()).getByTestId('retry-send'));
+    expect(backend.callsOf('retry_send')).toEqual([{ clientMessageId: 'cm-retry' }]);
+    expect(backend.callsOf('send_message')).toHaveLength(1);
+    await waitFor(() => expect(item().querySelector('[data-status]')).toHaveAccessibleName('En attente d’envoi'));
+    expect(screen.queryByTestId('retry-send')).not.toBeInTheDocument();
+
+    await emitEvent('dmp://message', { ...sending, local: { state: 'failed', code: 'CONTEXT_ACCESS_DENIED', message: 'interne' } });
+    await user.click(within(item()).getByRole('button', { name: 'Abandonner' }));
+    expect(backend.callsOf('discard_send')).toEqual([{ clientMessageId: 'cm-retry' }]);
+    await waitFor(() => expect(screen.queryByText('Le pharmacien demande une précision')).not.toBeInTheDocument());
+  });
+
+  it('gives the text back with the reason when send_message refuses before queuing', async () => {
+    const { user } = await openConversation({
+      handlers: {
+        send_message: () => {
+          throw commandError('OFFLINE_READ_ONLY');
+        },
+      },
+    });
+    await user.click(screen.getByRole('button', { name: 'Urgent' }));
+    await user.type(textarea(), 'Rappel du rendez-vous{Enter}');
+    await waitFor(() => expect(textarea()).toHaveValue('Rappel du rendez-vous'));
+    expect(screen.getByRole('button', { name: 'Urgent' })).toHaveAttribute('aria-pressed', 'true');
+    expect(screen.getByRole('alert')).toHaveTextContent('Serveur injoignable : consultation hors ligne, rien ne peut être envoyé pour le moment.');
+    expect(document.querySelector('[data-client-message-id]')).toBeNull();
   });
 
   it('inserts an emoji from the keyboard-accessible picker', async () => {
@@ -367,7 +538,7 @@ describe('SecureMessaging — scrolling', () => {
 
     await emitEvent('dmp://message', makeMessage({ seq: 14, from: doctor, content: 'Nouvelle consigne' }));
     expect(list.scrollTop).toBe(300);
-    const pill = screen.getByRole('button', { name: /Nouveaux messages ↓/ });
+    const pill = screen.getByRole('button', { name: /Nouveaux messages/ });
     expect(pill).toHaveTextContent('1');
 
     await user.click(pill);

@@ -5,9 +5,9 @@
  * attachments. Focus is trapped inside; Escape closes it.
  */
 import { useCallback, useEffect, useId, useRef, useState, type DragEvent, type KeyboardEvent } from 'react';
-import { commands, errorCode, type ContextSummary, type ErrorCode, type Message, type User } from '../../api';
+import { commands, errorCode, type ContextSummary, type ErrorCode, type UiMessage as Message, type User } from '../../api';
 import { useI18n } from '../../i18n';
-import { CloseIcon, LockIcon, SearchIcon, ShieldIcon, ChevronLeftIcon } from '../../components/icons';
+import { CloseIcon, LockIcon, PaperclipIcon, SearchIcon, ShieldIcon, ChevronLeftIcon } from '../../components/icons';
 import { ConfirmDialog } from '../../components/ConfirmDialog';
 import { Dialog } from '../../components/Dialog';
 import { Spinner } from '../../components/Spinner';
@@ -15,6 +15,7 @@ import { trapTab, useFocusTrap } from '../../components/useFocusTrap';
 import { errorKey } from '../../app/errorMessages';
 import { useLimits } from '../../app/limits';
 import { ConnectionDot, PresenceLabel } from '../connection/ConnectionDot';
+import { useConnection } from '../connection/useConnection';
 import { supportedContexts } from '../contexts/supportedContexts';
 import { peerOf } from '../contexts/useContexts';
 import { ConversationSearch } from '../search/ConversationSearch';
@@ -24,7 +25,7 @@ import { useAttachments } from '../attachments/useAttachments';
 import { Composer } from './Composer';
 import { MessageList } from './MessageList';
 import { TypingIndicator } from './TypingIndicator';
-import { useConversation } from './useConversation';
+import { useConversation, type OutgoingMessage } from './useConversation';
 import { useTypingIndicator } from './useTyping';
 import { useMarkRead } from './useMarkRead';
 import { useDrafts } from './drafts';
@@ -46,7 +47,8 @@ export function SecureMessaging({ context, me, onClose }: SecureMessagingProps) 
   const ref = { type: context.type, id: context.id };
   const meta = supportedContexts[context.type];
   const peer = peerOf(context, me);
-  const conversation = useConversation(context, me);
+  const conversation = useConversation(context);
+  const { readOnly, state: linkState } = useConnection();
   const { state } = conversation;
   const typists = useTypingIndicator(ref, me.id);
   const attachments = useAttachments(limits, drafts.get(me.id, ref).attachments);
@@ -65,10 +67,18 @@ export function SecureMessaging({ context, me, onClose }: SecureMessagingProps) 
   const [jumpTarget, setJumpTarget] = useState<string | null>(null);
   const [highlightId, setHighlightId] = useState<string | null>(null);
   const [dragging, setDragging] = useState(false);
+  const [scrollElement, setScrollElement] = useState<HTMLDivElement | null>(null);
   const dragDepth = useRef(0);
 
   useFocusTrap(panelRef, textareaRef);
-  useMarkRead(scrollRef, state.messages, me.id, conversation.markRead);
+  useMarkRead({
+    root: scrollElement,
+    messages: state.messages,
+    meId: me.id,
+    markRead: conversation.markRead,
+    enabled: !readOnly,
+    retryKey: linkState,
+  });
 
   // The shell does not raise native notifications for the conversation on screen.
   useEffect(() => {
@@ -156,8 +166,37 @@ export function SecureMessaging({ context, me, onClose }: SecureMessagingProps) 
     if (files.length > 0) attachments.addFiles(files);
   };
 
+  const { send, retry, discard } = conversation;
+  const onSend = useCallback(
+    async (outgoing: OutgoingMessage) => {
+      const result = await send(outgoing);
+      if (!result.ok) showError(result.code);
+      return result.ok;
+    },
+    [send, showError],
+  );
+  const onRetry = useCallback(
+    (message: Message) => void retry(message).then((result) => !result.ok && showError(result.code)),
+    [retry, showError],
+  );
+  const onDiscard = useCallback(
+    (message: Message) => void discard(message).then((result) => !result.ok && showError(result.code)),
+    [discard, showError],
+  );
+
   const session = state.session ?? context.session;
-  const blockedReason = session?.status === 'closed' ? ('conversation.closed' as const) : null;
+  const blockedReason = readOnly
+    ? ('conversation.readOnly' as const)
+    : session?.status === 'closed'
+      ? ('conversation.closed' as const)
+      : null;
+  // The header speaks to whoever reads it: the patient sees what the exchange is for,
+  // the doctor sees whose record it is.
+  const doctorView = me.type === 'medecin';
+  const heading = doctorView ? context.patient.name : t(meta.title);
+  const subheading = doctorView
+    ? t('conversation.doctorSubtitle', { kind: t(meta.kind), title: context.title })
+    : t(meta.description);
   const headerButton =
     'rounded-lg p-2 text-slate-500 hover:bg-slate-100 hover:text-slate-900 focus-visible:outline focus-visible:outline-2 focus-visible:outline-blue-600 aria-pressed:bg-blue-50 aria-pressed:text-blue-700';
 
@@ -185,21 +224,24 @@ export function SecureMessaging({ context, me, onClose }: SecureMessagingProps) 
             </button>
             <span
               aria-hidden="true"
-              className={`hidden h-11 w-11 shrink-0 items-center justify-center rounded-xl text-2xl sm:flex ${
-                context.type === 'ordonnance' ? 'bg-emerald-50' : 'bg-violet-50'
+              data-testid="context-icon"
+              className={`hidden h-11 w-11 shrink-0 items-center justify-center rounded-xl sm:flex ${
+                context.type === 'ordonnance' ? 'bg-emerald-50 text-emerald-700' : 'bg-violet-50 text-violet-700'
               }`}
             >
-              {meta.icon}
+              <meta.Icon className="h-6 w-6" />
             </span>
             <div className="min-w-0 flex-1">
-              <h2 id={titleId} className="text-base font-bold leading-tight text-slate-900 sm:text-lg">
-                <span aria-hidden="true" className="mr-1 sm:hidden">
-                  {meta.icon}
-                </span>
-                {t(meta.title)}
+              <h2
+                id={titleId}
+                data-testid="conversation-title"
+                className="flex min-w-0 items-center gap-1 text-base font-bold leading-tight text-slate-900 sm:text-lg"
+              >
+                <meta.Icon className="h-4 w-4 shrink-0 text-slate-500 sm:hidden" />
+                <span className="truncate">{heading}</span>
               </h2>
-              <p id={descriptionId} className="mt-0.5 line-clamp-2 text-xs text-slate-600 sm:line-clamp-none sm:text-sm">
-                {t(meta.description)}
+              <p id={descriptionId} className="mt-0.5 line-clamp-2 break-words text-xs text-slate-600 sm:text-sm">
+                {subheading}
               </p>
             </div>
             <div className="flex shrink-0 items-center">
@@ -229,7 +271,7 @@ export function SecureMessaging({ context, me, onClose }: SecureMessagingProps) 
             </div>
           </div>
           <div className="mt-2 flex flex-wrap items-center gap-x-3 gap-y-1 rounded-lg bg-slate-50 px-3 py-1.5 text-xs text-slate-600">
-            <span className="min-w-0 truncate">
+            <span className="min-w-0 max-w-full truncate">
               <span className="font-semibold text-slate-800">{context.title}</span>
               {' · '}
               <time dateTime={context.date}>{format.recordDate(context.date)}</time>
@@ -287,9 +329,7 @@ export function SecureMessaging({ context, me, onClose }: SecureMessagingProps) 
         )}
         {state.status === 'ready' && state.messages.length === 0 && (
           <div className="flex flex-1 flex-col items-center justify-center px-8 text-center">
-            <span aria-hidden="true" className="text-4xl">
-              {meta.icon}
-            </span>
+            <meta.Icon className="h-10 w-10 text-slate-400" />
             <p className="mt-3 font-medium text-slate-800">{t('messages.emptyTitle')}</p>
             <p className="mt-1 text-sm text-slate-500">{t('messages.emptyBody', { name: peer.name })}</p>
           </div>
@@ -302,13 +342,14 @@ export function SecureMessaging({ context, me, onClose }: SecureMessagingProps) 
             loadingOlder={state.loadingOlder}
             onLoadOlder={() => void conversation.loadOlder()}
             highlightId={highlightId}
-            failures={state.failures}
-            onRetry={(m) => void conversation.retry(m)}
+            onRetry={onRetry}
+            onDiscard={onDiscard}
             onDelete={setConfirmDelete}
             onDownloaded={showSaved}
             onError={showError}
             onIncoming={onIncoming}
             scrollRef={scrollRef}
+            onScrollElement={setScrollElement}
           />
         )}
 
@@ -322,7 +363,7 @@ export function SecureMessaging({ context, me, onClose }: SecureMessagingProps) 
           me={me}
           limits={limits}
           attachments={attachments}
-          onSend={conversation.send}
+          onSend={onSend}
           blockedReason={blockedReason}
           textareaRef={textareaRef}
         />
@@ -332,7 +373,7 @@ export function SecureMessaging({ context, me, onClose }: SecureMessagingProps) 
             aria-hidden="true"
             className="pointer-events-none absolute inset-2 z-30 flex flex-col items-center justify-center rounded-2xl border-2 border-dashed border-blue-500 bg-blue-50/90 text-blue-800"
           >
-            <span className="text-4xl">📎</span>
+            <PaperclipIcon className="h-10 w-10" />
             <p className="mt-2 font-semibold">{t('attachments.dropHere')}</p>
             <p className="text-sm">
               {t('attachments.dropHint', {

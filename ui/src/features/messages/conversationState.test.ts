@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createFormatters, dayKey } from '../../i18n/format';
-import { makeMessage, doctor } from '../../test/fixtures';
+import { doctor, historyPage, localMessage, makeMessage } from '../../test/fixtures';
 import {
   applyStatus,
   characterCount,
@@ -40,22 +40,34 @@ describe('groupByDay + day labels', () => {
 });
 
 describe('mergeMessages', () => {
-  it('replaces the pending optimistic copy with the acked message carrying the same clientMessageId', () => {
-    const pending = makeMessage({ id: '', clientMessageId: 'cm-42', seq: 0, pending: true, content: 'Puis-je arrêter le traitement ?' });
+  it('replaces the local copy with the acked message carrying the same clientMessageId', () => {
+    const sending = localMessage('cm-42', 'Puis-je arrêter le traitement ?');
     const acked = makeMessage({ id: 'msg_9001', clientMessageId: 'cm-42', seq: 12, content: 'Puis-je arrêter le traitement ?' });
-    const merged = mergeMessages([pending], [acked]);
+    const merged = mergeMessages([sending], [acked]);
     expect(merged).toHaveLength(1);
     expect(merged[0]).toMatchObject({ id: 'msg_9001', seq: 12 });
-    expect(merged[0]!.pending).toBeFalsy();
+    expect(merged[0]!.local).toBeUndefined();
   });
 
-  it('keeps the acked message when the pending copy arrives after it (ack raced the command reply)', () => {
+  it('keeps the acked message when the local copy arrives after it (ack raced the command reply)', () => {
     const acked = makeMessage({ id: 'msg_9002', clientMessageId: 'cm-43', seq: 13, status: 'delivered' });
-    const latePending = makeMessage({ id: '', clientMessageId: 'cm-43', seq: 0, pending: true });
-    const merged = mergeMessages([acked], [latePending]);
+    const late = localMessage('cm-43', 'Bonjour docteur');
+    const merged = mergeMessages([acked], [late]);
     expect(merged).toHaveLength(1);
     expect(merged[0]).toMatchObject({ id: 'msg_9002', status: 'delivered' });
-    expect(merged[0]!.pending).toBeFalsy();
+    expect(merged[0]!.local).toBeUndefined();
+  });
+
+  it('moves a local message through its states in place (sending → slowedDown → failed → sending)', () => {
+    let list = mergeMessages([], [localMessage('cm-1', 'un'), localMessage('cm-2', 'deux')]);
+    list = mergeMessages(list, [localMessage('cm-1', 'un', { state: 'slowedDown', retryAt: '2025-03-14T09:00:05Z' })]);
+    list = mergeMessages(list, [localMessage('cm-1', 'un', { state: 'failed', code: 'VALIDATION_FAILED', message: 'refusé' })]);
+    expect(list.map((m) => [m.clientMessageId, m.local?.state])).toEqual([
+      ['cm-1', 'failed'],
+      ['cm-2', 'sending'],
+    ]);
+    list = mergeMessages(list, [localMessage('cm-1', 'un')]);
+    expect(list.map((m) => m.clientMessageId)).toEqual(['cm-1', 'cm-2']);
   });
 
   it('de-duplicates by id and never lowers the status of a replayed message', () => {
@@ -67,15 +79,17 @@ describe('mergeMessages', () => {
     expect(merged[0]!.readAt).toBe('2025-03-14T09:10:00Z');
   });
 
-  it('orders by seq, whatever the arrival order, with unsent messages last', () => {
+  it('orders acked messages by seq, whatever the arrival order, and local ones after them in the order written', () => {
     const list = sortMessages([
       makeMessage({ id: 'c', seq: 30 }),
-      makeMessage({ id: '', clientMessageId: 'p1', seq: 0, pending: true, timestamp: '2025-03-14T08:00:00Z' }),
+      localMessage('p1', 'écrit en premier'),
       makeMessage({ id: 'a', seq: 10 }),
-      makeMessage({ id: '', clientMessageId: 'f1', seq: 0, failed: true, timestamp: '2025-03-14T07:00:00Z' }),
+      // Written later but with an earlier clock: still after p1, never reordered.
+      { ...localMessage('f1', 'écrit ensuite', { state: 'failed', code: 'VALIDATION_FAILED', message: 'refusé' }), timestamp: '2025-03-14T07:00:00Z' },
+      localMessage('w1', 'en attente', { state: 'waitingForKeys', peerName: 'Dr Sophie Martin' }),
       makeMessage({ id: 'b', seq: 20 }),
     ]);
-    expect(list.map((m) => m.id || m.clientMessageId)).toEqual(['a', 'b', 'c', 'f1', 'p1']);
+    expect(list.map((m) => (m.local ? m.clientMessageId : m.id))).toEqual(['a', 'b', 'c', 'p1', 'f1', 'w1']);
   });
 });
 
@@ -93,14 +107,28 @@ describe('applyStatus', () => {
 });
 
 describe('conversationReducer', () => {
-  it('records why a send failed and forgets it once the message is discarded for a retry', () => {
-    const failed = makeMessage({ id: '', clientMessageId: 'local-1', seq: 0 });
-    let state = conversationReducer(initialConversationState, { type: 'sendFailed', message: failed, code: 'RATE_LIMIT_EXCEEDED' });
-    expect(state.messages[0]!.failed).toBe(true);
-    expect(state.failures['local-1']).toBe('RATE_LIMIT_EXCEEDED');
+  it('drops a discarded local message', () => {
+    const failed = localMessage('local-1', 'refusé', { state: 'failed', code: 'VALIDATION_FAILED', message: 'refusé' });
+    let state = conversationReducer(initialConversationState, { type: 'upsert', message: failed });
+    expect(state.messages[0]!.local?.state).toBe('failed');
     state = conversationReducer(state, { type: 'discard', clientMessageId: 'local-1' });
     expect(state.messages).toHaveLength(0);
-    expect(state.failures).toEqual({});
+  });
+
+  it('marks a whole receipt batch read', () => {
+    let state = conversationReducer(initialConversationState, {
+      type: 'loaded',
+      page: historyPage([makeMessage({ id: 'r1', from: doctor }), makeMessage({ id: 'r2', from: doctor }), makeMessage({ id: 'r3', from: doctor })]),
+    });
+    state = conversationReducer(state, { type: 'markedRead', messageIds: ['r1', 'r3'], at: '2025-03-14T10:00:00Z' });
+    expect(state.messages.map((m) => m.status)).toEqual(['read', 'sent', 'read']);
+  });
+
+  it('keeps what is on screen when a reload after dmp://resync fails', () => {
+    let state = conversationReducer(initialConversationState, { type: 'loaded', page: historyPage([makeMessage({ id: 'm1' })]) });
+    state = conversationReducer(state, { type: 'loadFailed', code: 'CACHE_ERROR' });
+    expect(state.status).toBe('ready');
+    expect(state.messages).toHaveLength(1);
   });
 
   it('keeps live messages received while the first page was loading', () => {

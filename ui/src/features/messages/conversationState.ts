@@ -1,10 +1,13 @@
 /**
  * The state of one open conversation as a pure reducer, so that the delicate rules are
  * unit-tested without React: merge by `id` or `clientMessageId` (an ack replaces the
- * pending copy, never the other way round), order by `seq` with unsent messages last,
- * statuses only move forward (sent < delivered < read).
+ * local copy, never the other way round), order by `seq` with local (unacknowledged)
+ * messages last in the order they were written — never reordered —, statuses only move
+ * forward (sent < delivered < read).
  */
-import type { ErrorCode, HistoryPage, Message, MessageStatus, Session, StatusEvent } from '../../api';
+import type { ErrorCode, HistoryPage, LocalState, MessageStatus, Session, StatusEvent, UiMessage } from '../../api';
+
+type Message = UiMessage;
 
 export type ConversationState = {
   messages: Message[];
@@ -15,8 +18,6 @@ export type ConversationState = {
   error: ErrorCode | null;
   loadingOlder: boolean;
   olderError: ErrorCode | null;
-  /** Why a message failed, by clientMessageId (null when the shell did not say). */
-  failures: Record<string, ErrorCode | null>;
 };
 
 export type ConversationAction =
@@ -27,9 +28,8 @@ export type ConversationAction =
   | { type: 'olderFailed'; code: ErrorCode }
   | { type: 'upsert'; message: Message }
   | { type: 'status'; event: StatusEvent }
-  | { type: 'sendFailed'; message: Message; code: ErrorCode }
   | { type: 'discard'; clientMessageId: string }
-  | { type: 'markedRead'; messageId: string; at: string };
+  | { type: 'markedRead'; messageIds: string[]; at: string };
 
 export const initialConversationState: ConversationState = {
   messages: [],
@@ -40,7 +40,6 @@ export const initialConversationState: ConversationState = {
   error: null,
   loadingOlder: false,
   olderError: null,
-  failures: {},
 };
 
 const STATUS_RANK: Record<MessageStatus, number> = { sent: 0, delivered: 1, read: 2 };
@@ -58,29 +57,37 @@ export function messageKey(message: Message): string {
   return message.clientMessageId || message.id;
 }
 
+/** Not acknowledged by the server yet (sending, waiting for keys, slowed down or failed). */
 export function isUnsent(message: Message): boolean {
-  return Boolean(message.pending || message.failed);
+  return message.local !== undefined;
 }
+
+export type LocalStateName = LocalState['state'];
 
 function sameMessage(a: Message, b: Message): boolean {
   if (a.id && b.id && a.id === b.id) return true;
   return Boolean(a.clientMessageId && b.clientMessageId && a.clientMessageId === b.clientMessageId);
 }
 
-/** Acked messages by seq (then time), unsent ones after them in the order they were written. */
+/**
+ * Acked messages by seq (then time), unsent ones after them in the order they were
+ * written: the sort is stable and never compares two local messages, so a failed or
+ * slowed-down message keeps its place among the other local ones.
+ */
 export function sortMessages(messages: Message[]): Message[] {
   return [...messages].sort((a, b) => {
     const unsent = Number(isUnsent(a)) - Number(isUnsent(b));
     if (unsent !== 0) return unsent;
-    if (!isUnsent(a) && a.seq !== b.seq) return a.seq - b.seq;
+    if (isUnsent(a)) return 0;
+    if (a.seq !== b.seq) return a.seq - b.seq;
     return Date.parse(a.timestamp) - Date.parse(b.timestamp);
   });
 }
 
 /** Combines what we had with a newer copy of the same message. */
 export function combine(existing: Message, incoming: Message): Message {
-  // The ack may arrive before `send_message` resolves with the pending copy: keep the ack.
-  if (!isUnsent(existing) && incoming.pending) return existing;
+  // The ack may arrive before `send_message` resolves with the local copy: keep the ack.
+  if (!isUnsent(existing) && isUnsent(incoming)) return existing;
   const status = laterStatus(existing.status, incoming.status);
   return {
     ...incoming,
@@ -129,7 +136,8 @@ export function conversationReducer(state: ConversationState, action: Conversati
         session: action.page.session ?? state.session,
       };
     case 'loadFailed':
-      return { ...state, status: 'error', error: action.code };
+      // A failed reload (resync) keeps what is on screen.
+      return { ...state, status: state.status === 'ready' ? 'ready' : 'error', error: action.code };
     case 'olderRequested':
       return { ...state, loadingOlder: true, olderError: null };
     case 'olderLoaded':
@@ -143,33 +151,21 @@ export function conversationReducer(state: ConversationState, action: Conversati
       };
     case 'olderFailed':
       return { ...state, loadingOlder: false, olderError: action.code };
-    case 'upsert': {
-      const failures = { ...state.failures };
-      if (!action.message.failed) delete failures[action.message.clientMessageId];
-      else if (!(action.message.clientMessageId in failures)) failures[action.message.clientMessageId] = null;
-      return { ...state, messages: mergeMessages(state.messages, [action.message]), failures };
-    }
+    case 'upsert':
+      return { ...state, messages: mergeMessages(state.messages, [action.message]) };
     case 'status': {
       const messages = applyStatus(state.messages, action.event);
       return messages === state.messages ? state : { ...state, messages };
     }
-    case 'sendFailed':
-      return {
-        ...state,
-        messages: mergeMessages(state.messages, [{ ...action.message, failed: true, pending: false }]),
-        failures: { ...state.failures, [action.message.clientMessageId]: action.code },
-      };
-    case 'discard': {
-      const failures = { ...state.failures };
-      delete failures[action.clientMessageId];
-      return {
-        ...state,
-        messages: state.messages.filter((m) => m.clientMessageId !== action.clientMessageId),
-        failures,
-      };
+    case 'discard':
+      return { ...state, messages: state.messages.filter((m) => m.clientMessageId !== action.clientMessageId) };
+    case 'markedRead': {
+      let messages = state.messages;
+      for (const messageId of action.messageIds) {
+        messages = applyStatus(messages, { messageId, sessionId: '', status: 'read', at: action.at });
+      }
+      return messages === state.messages ? state : { ...state, messages };
     }
-    case 'markedRead':
-      return { ...state, messages: applyStatus(state.messages, { messageId: action.messageId, sessionId: '', status: 'read', at: action.at }) };
   }
 }
 

@@ -5,7 +5,7 @@
  */
 import { screen, waitFor, within } from '@testing-library/react';
 import { describe, expect, it } from 'vitest';
-import type { Language, Message } from '../../api';
+import type { Language, UiMessage } from '../../api';
 import { historyPage, ordonnance, patientUser } from '../../test/fixtures';
 import { mockBackend } from '../../test/ipc';
 import { renderWithProviders } from '../../test/render';
@@ -13,8 +13,8 @@ import fromRust from '../../test/rust-messages.json';
 import { SecureMessaging } from './SecureMessaging';
 import { isUnverified } from './MessageBubble';
 
-const messages = fromRust as unknown as Message[];
-const [verified, clearText, badSignature] = messages as [Message, Message, Message];
+const messages = fromRust as unknown as UiMessage[];
+const [verified, clearText, badSignature] = messages as [UiMessage, UiMessage, UiMessage];
 
 async function open(language: Language) {
   mockBackend({
@@ -31,7 +31,7 @@ describe('unverified messages', () => {
   it('are told apart from the flags the Rust client sets', () => {
     expect([verified, clearText, badSignature].map(isUnverified)).toEqual([false, true, true]);
     // An own message still in the outbox carries no flag yet: no warning.
-    const pending: Message = { ...verified, pending: true };
+    const pending: UiMessage = { ...verified, local: { state: 'sending' } };
     delete pending.encrypted;
     expect(isUnverified(pending)).toBe(false);
   });

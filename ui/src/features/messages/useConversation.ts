@@ -1,6 +1,8 @@
 /**
  * One conversation's live state: first history page, older pages on demand, live
  * messages and statuses from the shell, and the actions the user can take on it.
+ * `dmp://resync` (the event bridge lagged or the link came back) reloads the latest
+ * page from the cache; merging keeps the older pages already shown.
  */
 import { useCallback, useEffect, useReducer, useRef } from 'react';
 import {
@@ -10,10 +12,10 @@ import {
   useSubscription,
   type Attachment,
   type ContextSummary,
-  type Message,
-  type User,
+  type ErrorCode,
+  type UiMessage,
 } from '../../api';
-import { sameContext, peerOf } from '../contexts/useContexts';
+import { sameContext } from '../contexts/useContexts';
 import { conversationReducer, initialConversationState } from './conversationState';
 
 export type OutgoingMessage = {
@@ -23,12 +25,10 @@ export type OutgoingMessage = {
   attachments: Attachment[];
 };
 
-function localId(): string {
-  if (typeof crypto !== 'undefined' && typeof crypto.randomUUID === 'function') return `local-${crypto.randomUUID()}`;
-  return `local-${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
-}
+/** What a send attempt came to: queued by the client core, or refused before it was. */
+export type SendResult = { ok: true } | { ok: false; code: ErrorCode };
 
-export function useConversation(context: ContextSummary, me: User) {
+export function useConversation(context: ContextSummary) {
   const [state, dispatch] = useReducer(conversationReducer, initialConversationState);
   const ref = { type: context.type, id: context.id };
   const contextType = context.type;
@@ -53,6 +53,7 @@ export function useConversation(context: ContextSummary, me: User) {
     if (sameContext(message.context, ref)) dispatch({ type: 'upsert', message });
   });
   useSubscription(events.onStatus, (event) => dispatch({ type: 'status', event }));
+  useSubscription(events.onResync, () => void load());
 
   const loadOlder = useCallback(async () => {
     const current = stateRef.current;
@@ -69,7 +70,7 @@ export function useConversation(context: ContextSummary, me: User) {
   }, [contextType, contextId]);
 
   const send = useCallback(
-    async (outgoing: OutgoingMessage): Promise<boolean> => {
+    async (outgoing: OutgoingMessage): Promise<SendResult> => {
       try {
         const message = await commands.sendMessage({
           contextType,
@@ -80,60 +81,55 @@ export function useConversation(context: ContextSummary, me: User) {
           attachmentIds: outgoing.attachments.map((a) => a.id),
         });
         dispatch({ type: 'upsert', message });
-        return true;
+        return { ok: true };
       } catch (caught) {
-        const sender = { id: me.id, type: me.type, name: me.name };
-        const failed: Message = {
-          id: '',
-          clientMessageId: localId(),
-          content: outgoing.content,
-          type: outgoing.attachments.length > 0 ? 'file' : 'text',
-          sender,
-          recipient: peerOf(context, me),
-          context: { type: contextType, id: contextId },
-          timestamp: new Date().toISOString(),
-          status: 'sent',
-          attachments: outgoing.attachments,
-          metadata: { isUrgent: outgoing.isUrgent, requiresResponse: outgoing.requiresResponse },
-          sessionId: context.session?.id ?? '',
-          seq: 0,
-          failed: true,
-        };
-        dispatch({ type: 'sendFailed', message: failed, code: errorCode(caught) });
-        return false;
+        // Refused before it was queued (read-only, invalid…): nothing to show in the
+        // list; the composer gives the text back.
+        return { ok: false, code: errorCode(caught) };
       }
     },
-    [contextType, contextId, context, me],
+    [contextType, contextId],
   );
 
-  const retry = useCallback(
-    async (message: Message) => {
-      dispatch({ type: 'discard', clientMessageId: message.clientMessageId });
-      return send({
-        content: message.content,
-        isUrgent: message.metadata.isUrgent,
-        requiresResponse: message.metadata.requiresResponse,
-        attachments: message.attachments,
-      });
-    },
-    [send],
-  );
+  /** Sends a failed / waiting message again with the same clientMessageId. */
+  const retry = useCallback(async (message: UiMessage): Promise<SendResult> => {
+    try {
+      dispatch({ type: 'upsert', message: await commands.retrySend(message.clientMessageId) });
+      return { ok: true };
+    } catch (caught) {
+      const code = errorCode(caught);
+      // The client core no longer knows it: it cannot be sent from here any more.
+      if (code === 'RETRY_UNKNOWN') dispatch({ type: 'discard', clientMessageId: message.clientMessageId });
+      return { ok: false, code };
+    }
+  }, []);
 
-  const remove = useCallback(async (message: Message) => {
+  const discard = useCallback(async (message: UiMessage): Promise<SendResult> => {
+    try {
+      await commands.discardSend(message.clientMessageId);
+    } catch (caught) {
+      const code = errorCode(caught);
+      if (code !== 'RETRY_UNKNOWN') return { ok: false, code };
+    }
+    dispatch({ type: 'discard', clientMessageId: message.clientMessageId });
+    return { ok: true };
+  }, []);
+
+  const remove = useCallback(async (message: UiMessage) => {
     const tombstone = await commands.deleteMessage(message.id);
     dispatch({ type: 'upsert', message: tombstone });
   }, []);
 
-  const markRead = useCallback(async (messageId: string): Promise<boolean> => {
+  /** One batched receipt; the ids stay unread here when it fails, so they are asked again. */
+  const markRead = useCallback(async (messageIds: string[]): Promise<boolean> => {
     try {
-      await commands.markRead(messageId);
-      dispatch({ type: 'markedRead', messageId, at: new Date().toISOString() });
+      await commands.markRead(messageIds);
+      dispatch({ type: 'markedRead', messageIds, at: new Date().toISOString() });
       return true;
     } catch {
-      // Not fatal: it is asked again the next time the message is seen.
       return false;
     }
   }, []);
 
-  return { state, reload: load, loadOlder, send, retry, remove, markRead };
+  return { state, reload: load, loadOlder, send, retry, discard, remove, markRead };
 }

@@ -1,5 +1,9 @@
-/** The list of message notifications; choosing one opens its conversation. */
-import type { ContextRef, ErrorCode, Notification } from '../../api';
+/**
+ * The list of message notifications; choosing one opens its conversation. Titles are
+ * written here from the sender and urgency, in the UI's language (the shell's own
+ * `title` is French text for the native notification).
+ */
+import type { ContextRef, ContextType, ErrorCode, Notification } from '../../api';
 import { useI18n } from '../../i18n';
 import { BellIcon } from '../../components/icons';
 import { FlagBadge } from '../../components/Badge';
@@ -39,7 +43,7 @@ export function NotificationsPanel({ items, status, error, onOpen, headingLevel:
           {items.map((n) => {
             const when = format.activity(n.createdAt);
             return (
-              <li key={n.id}>
+              <li key={n.id} data-testid="notification-item" data-context-type={n.context.type} data-context-id={n.context.id}>
                 <button
                   type="button"
                   onClick={() => onOpen(n.context)}
@@ -47,18 +51,18 @@ export function NotificationsPanel({ items, status, error, onOpen, headingLevel:
                     n.isUrgent ? 'border-l-4 border-red-500' : 'border-l-4 border-transparent'
                   }`}
                 >
-                  <span aria-hidden="true" className="mt-0.5 text-lg">
-                    {supportedContexts[n.context.type].icon}
-                  </span>
+                  <Icon type={n.context.type} />
                   <span className="min-w-0 flex-1">
                     <span className="flex items-center gap-2">
                       {!n.seenAt && <span aria-hidden="true" className="h-2 w-2 shrink-0 rounded-full bg-blue-600" />}
-                      <span className={`truncate text-sm ${n.seenAt ? 'text-slate-700' : 'font-semibold text-slate-900'}`}>{n.title}</span>
+                      <span className={`min-w-0 truncate text-sm ${n.seenAt ? 'text-slate-700' : 'font-semibold text-slate-900'}`}>
+                        {t('notifications.newFrom', { name: n.sender.name })}
+                      </span>
                       {n.isUrgent && <FlagBadge tone="urgent">{t('message.urgent')}</FlagBadge>}
                     </span>
                     <span className="mt-0.5 block truncate text-sm text-slate-600">{n.body}</span>
-                    <span className="mt-0.5 block text-xs text-slate-500">
-                      {n.sender.name} · <time dateTime={n.createdAt}>{when.kind === 'yesterday' ? t('date.yesterday') : when.text}</time>
+                    <span className="mt-0.5 block truncate text-xs text-slate-500">
+                      {t(supportedContexts[n.context.type].kind)} · <time dateTime={n.createdAt}>{when.kind === 'yesterday' ? t('date.yesterday') : when.text}</time>
                     </span>
                   </span>
                 </button>
@@ -69,4 +73,9 @@ export function NotificationsPanel({ items, status, error, onOpen, headingLevel:
       )}
     </section>
   );
+}
+
+function Icon({ type }: { type: ContextType }) {
+  const { Icon: ContextIcon } = supportedContexts[type];
+  return <ContextIcon className="mt-0.5 h-5 w-5 shrink-0 text-slate-500" />;
 }

@@ -7,6 +7,7 @@ import { useCallback, useRef, useState } from 'react';
 import { events, useSubscription, type PeerKeyChangedEvent } from '../../api';
 import { useI18n } from '../../i18n';
 import { Dialog } from '../../components/Dialog';
+import { WarningIcon } from '../../components/icons';
 
 export function usePeerKeyChanges() {
   const [queue, setQueue] = useState<PeerKeyChangedEvent[]>([]);
@@ -33,7 +34,7 @@ export function PeerKeyChangedDialog({
       role="alertdialog"
       title={
         <span className="flex items-center gap-2">
-          <span aria-hidden="true">⚠️</span>
+          <WarningIcon className="h-5 w-5 shrink-0" />
           {t('peerKey.title', { name: change.name })}
         </span>
       }

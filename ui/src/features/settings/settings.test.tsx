@@ -2,13 +2,13 @@ import { render, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it } from 'vitest';
 import { App } from '../../app/App';
-import { commandError, emitEvent, mockBackend, type Handler } from '../../test/ipc';
-import { examen, historyPage, ordonnance, patientUser } from '../../test/fixtures';
+import { commandError, emitEvent, mockBackend, type Handlers } from '../../test/ipc';
+import { examen, historyPage, ordonnance, patientUser, signedIn, inbox } from '../../test/fixtures';
 
-function startAsPatient(handlers: Record<string, Handler> = {}) {
+function startAsPatient(handlers: Handlers = {}) {
   const backend = mockBackend({
-    resume_session: { value: patientUser },
-    list_contexts: { value: [ordonnance, examen] },
+    resume_session: { value: signedIn(patientUser) },
+    list_contexts: { value: inbox([ordonnance, examen]) },
     load_history: { value: historyPage([]) },
     safety_code: (args) => (args.userId === 'medecin_456' ? '4821 0937 5512 8840 2291 6603' : '1111 2222 3333 4444 5555 6666'),
     ...handlers,
@@ -33,7 +33,6 @@ describe('settings', () => {
     expect(screen.getByRole('button', { name: /Questions about the prescription/ })).toBeInTheDocument();
     expect(screen.getByRole('button', { name: 'Sign out' })).toBeInTheDocument();
     expect(screen.getByRole('img', { name: '2 unread messages' })).toBeInTheDocument();
-    expect(document.title).toBe('(2) DMP Messaging');
   });
 
   it('applies the stored language from get_settings', async () => {
