@@ -2,7 +2,7 @@
 //! the real `dmp-desktop` binary in WebKitGTK windows under Xvfb, driven
 //! through WebDriver (tauri-driver + WebKitWebDriver), harness in
 //! `common/mod.rs` (docs/testing-e2e.md). The tests assert on the DOM
-//! hooks of docs/desktop-ipc.md ("DOM hooks"), never on pixels (except that
+//! hooks listed in docs/testing-e2e.md (contract §7), never on pixels (except that
 //! an emoji glyph has colour), and write screenshots of each step to
 //! `target/e2e-screenshots/<test>/`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
