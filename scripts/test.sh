@@ -16,7 +16,7 @@ log() { printf '\n==> %s\n' "$*" >&2; }
 # notification daemon, WebKit's WebDriver).
 need_apt=()
 for pkg in build-essential pkg-config libssl-dev libwebkit2gtk-4.1-dev librsvg2-dev libayatana-appindicator3-dev \
-           gnome-keyring dbus-x11 libsecret-tools xvfb dunst webkit2gtk-driver; do
+           gnome-keyring dbus-x11 libsecret-tools xvfb x11-utils dunst webkit2gtk-driver; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ "${#need_apt[@]}" -gt 0 ]; then

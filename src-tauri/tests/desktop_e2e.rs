@@ -1,390 +1,577 @@
-//! End to end in the real app: the real server with the demo data, the real
-//! `dmp-desktop` binary in a WebKitGTK window under Xvfb, driven through
-//! WebDriver (tauri-driver + WebKitWebDriver). A patient signs in, opens an
-//! ordonnance, presses the messaging button and writes; the doctor (the
-//! client core, as the doctor's app would) receives it, types and answers;
-//! the patient's window shows the typing indicator, ✓✓ and the answer.
-//! Screenshots of the key screens go to `target/e2e-screenshots/`; the test
-//! asserts on the DOM, never on pixels.
+//! End to end in the real app: the real server with the demo data over TLS,
+//! the real `dmp-desktop` binary in WebKitGTK windows under Xvfb, driven
+//! through WebDriver (tauri-driver + WebKitWebDriver), harness in
+//! `common/mod.rs` (docs/testing-e2e.md). The tests assert on the DOM
+//! hooks listed in docs/testing-e2e.md (contract §7), never on pixels (except that
+//! an emoji glyph has colour), and write screenshots of each step to
+//! `target/e2e-screenshots/<test>/`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use base64::Engine;
-use dmp_client::{ClientConfig, ClientEvent, DmpClient};
+mod common;
+
+use common::{el_arg, require_desktop_services, shots_dir, App, Driver, TestServer};
+use dmp_client::ClientEvent;
 use dmp_protocol::*;
 use serde_json::{json, Value};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
-/// Makes a CA and a server certificate it signs (127.0.0.1) in the server's
-/// default places; returns the CA file.
-fn test_ca(config: &dmp_server::Config) -> PathBuf {
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(rcgen::DnType::CommonName, "DMP desktop test CA");
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
-        .unwrap()
-        .signed_by(&key, &ca_cert, &ca_key)
-        .unwrap();
-    std::fs::create_dir_all(config.tls_dir()).unwrap();
-    std::fs::write(config.tls_cert_path(), cert.pem()).unwrap();
-    std::fs::write(config.tls_key_path(), key.serialize_pem()).unwrap();
-    let ca_file = config.tls_dir().join("test-ca.pem");
-    std::fs::write(&ca_file, ca_cert.pem()).unwrap();
-    ca_file
+/// Width of each window when two stand side by side.
+const HALF: i64 = 620;
+
+/// Script helpers prepended to the checks below: message bubbles are the
+/// outermost elements carrying `data-message-id` or `data-client-message-id`;
+/// their status and local state may sit on the bubble or on an inner element.
+const BUBBLES: &str = r#"
+const bubbles = () => [...document.querySelectorAll('[data-message-id],[data-client-message-id]')]
+  .filter(e => !e.parentElement.closest('[data-message-id],[data-client-message-id]'));
+const bubble = (text) => bubbles().filter(e => e.innerText.includes(text)).pop();
+const statusOf = (e) => e && (e.dataset.status || e.querySelector('[data-status]')?.dataset.status);
+const localOf = (e) => e && (e.dataset.local || e.querySelector('[data-local]')?.dataset.local);
+const inViewport = (e) => { const r = e.getBoundingClientRect();
+  return r.height > 0 && r.top >= 0 && r.bottom <= innerHeight && r.left >= 0 && r.right <= innerWidth; };
+const rows = () => [...document.querySelectorAll('[data-testid=inbox-row]')];
+const describeRows = () => rows().map(r => [r.dataset.contextId, 'urgent=' + r.dataset.urgent, 'unread=' + r.dataset.unread].join(' ')).join(' | ');
+"#;
+
+fn script(body: &str) -> String {
+    format!("{BUBBLES}\n{body}")
 }
 
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
-
-/// A minimal W3C WebDriver client.
-struct Driver {
-    http: reqwest::Client,
-    base: String,
-    session: String,
-    shots: PathBuf,
+/// Waits until the bubble holding `text` has status `status` (`data-status`).
+async fn wait_status(d: &Driver, text: &str, status: &str) {
+    d.wait_js_args(
+        &format!("the bubble {text:?} to show data-status={status}"),
+        &script("return statusOf(bubble(arguments[0])) === arguments[1]"),
+        vec![json!(text), json!(status)],
+    )
+    .await;
 }
 
-impl Driver {
-    async fn cmd(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let url = format!("{}/session/{}{}", self.base, self.session, path);
-        let mut req = self.http.request(method, url);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let v: Value = req.send().await.unwrap().json().await.unwrap();
-        v["value"].clone()
-    }
-
-    async fn find(&self, using: &str, value: &str) -> Option<String> {
-        let v = self
-            .cmd(
-                reqwest::Method::POST,
-                "/element",
-                Some(json!({"using": using, "value": value})),
-            )
-            .await;
-        if std::env::var_os("DMP_E2E_DEBUG").is_some() {
-            eprintln!("find {value}: {v}");
-        }
-        v[ELEMENT].as_str().map(str::to_owned)
-    }
-
-    /// Waits (20 s) for an element.
-    async fn wait(&self, using: &str, value: &str) -> String {
-        for _ in 0..200 {
-            if let Some(e) = self.find(using, value).await {
-                return e;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        self.shot("failure").await;
-        panic!(
-            "element not found: {value}\nDOM: {}",
-            self.page_text().await
-        );
-    }
-
-    async fn click(&self, el: &str) {
-        self.cmd(
-            reqwest::Method::POST,
-            &format!("/element/{el}/click"),
-            Some(json!({})),
-        )
-        .await;
-    }
-
-    async fn type_in(&self, el: &str, text: &str) {
-        self.cmd(
-            reqwest::Method::POST,
-            &format!("/element/{el}/clear"),
-            Some(json!({})),
-        )
-        .await;
-        self.cmd(
-            reqwest::Method::POST,
-            &format!("/element/{el}/value"),
-            Some(json!({"text": text})),
-        )
-        .await;
-    }
-
-    async fn attr(&self, el: &str, name: &str) -> Option<String> {
-        self.cmd(
-            reqwest::Method::GET,
-            &format!("/element/{el}/attribute/{name}"),
-            None,
-        )
-        .await
-        .as_str()
-        .map(str::to_owned)
-    }
-
-    async fn page_text(&self) -> String {
-        let v = self
-            .cmd(
-                reqwest::Method::POST,
-                "/execute/sync",
-                Some(json!({"script": "return document.body.innerText", "args": []})),
-            )
-            .await;
-        v.as_str().unwrap_or_default().to_owned()
-    }
-
-    async fn shot(&self, name: &str) {
-        let v = self.cmd(reqwest::Method::GET, "/screenshot", None).await;
-        if let Some(b64) = v.as_str() {
-            let png = base64::engine::general_purpose::STANDARD
-                .decode(b64)
-                .unwrap();
-            std::fs::create_dir_all(&self.shots).unwrap();
-            std::fs::write(self.shots.join(format!("{name}.png")), png).unwrap();
-        }
-    }
-
-    async fn wait_text(&self, needle: &str) {
-        for _ in 0..200 {
-            if self.page_text().await.contains(needle) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        self.shot("failure").await;
-        panic!(
-            "text never appeared: {needle}\nDOM: {}",
-            self.page_text().await
-        );
-    }
+/// The status the bubble holding `text` shows now.
+async fn status_now(d: &Driver, text: &str) -> Value {
+    d.js(
+        &script("return statusOf(bubble(arguments[0])) ?? null"),
+        vec![json!(text)],
+    )
+    .await
 }
 
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn tauri_driver() -> PathBuf {
-    let candidates = [
-        std::env::var_os("CARGO_HOME").map(|h| PathBuf::from(h).join("bin/tauri-driver")),
-        std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo/bin/tauri-driver")),
-    ];
-    candidates.into_iter().flatten().find(|p| p.exists()).unwrap_or_else(|| {
-        panic!("tauri-driver is not installed: scripts/test.sh installs it (cargo install tauri-driver --version ^2 --locked)")
-    })
-}
-
+/// The patient writes from the real window; the doctor, in a second real
+/// window, reads it there (✓✓ comes from the doctor's window being focused
+/// with the message on screen, and not before), types and answers.
 #[tokio::test]
 async fn patient_writes_from_the_real_window_and_sees_the_doctors_reply() {
-    assert!(
-        std::env::var_os("DMP_DESKTOP_SERVICES").is_some() && std::env::var_os("DISPLAY").is_some(),
-        "run through scripts/with-desktop-services.sh (Xvfb, D-Bus, Secret Service, notification daemon)"
+    require_desktop_services();
+    let shots = shots_dir("patient_writes");
+    let server = TestServer::start(|_| {}).await;
+    let (patient, doctor) = tokio::join!(
+        App::launch(&server, &shots, "patient"),
+        App::launch(&server, &shots, "doctor")
     );
-    assert!(
-        Command::new("which")
-            .arg("WebKitWebDriver")
-            .output()
-            .unwrap()
-            .status
-            .success(),
-        "WebKitWebDriver missing (apt: webkit2gtk-driver)"
-    );
-    let app = PathBuf::from(env!("CARGO_BIN_EXE_dmp-desktop"));
+    let (p, d) = (&patient.d, &doctor.d);
 
-    // The real server with the demo data.
-    let data = tempfile::tempdir().unwrap();
-    let mut config = dmp_server::Config {
-        bind: "127.0.0.1:0".parse().unwrap(),
-        data_dir: data.path().to_owned(),
-        durability: dmp_server::store::sqlite::Durability::Normal,
-        metrics_bind: None,
-        ..Default::default()
-    };
-    // The accepted floor keeps the login derivations cheap.
-    config.login.kdf_memory_kib = 19 * 1024;
-    config.login.kdf_iterations = 2;
-    config.login.kdf_parallelism = 1;
-    {
-        let store = dmp_server::app::open_store(&config).unwrap();
-        dmp_server::admin::import(
-            &store,
-            dmp_server::demo::dataset(),
-            config.login.new_account_kdf(),
+    // The doctor signs in first (so the patient's app finds the doctor's keys),
+    // then waits in a window without focus; the patient's window has it.
+    doctor
+        .login(&server.url, "dr.martin", dmp_server::demo::DOCTOR_PASSWORD)
+        .await;
+    doctor.unfocus(true, HALF).await;
+    patient.focus(HALF).await;
+    p.wait("input[type=url]").await;
+    p.shot("01-login").await;
+    patient
+        .login(
+            &server.url,
+            "jean.dupont",
+            dmp_server::demo::PATIENT_PASSWORD,
+        )
+        .await;
+
+    // Mon DMP: the ordonnance and its messaging button.
+    p.wait_text("Ordonnance du 12/01/2026").await;
+    p.wait_text("Historique médical").await;
+    p.shot("02-patient-home").await;
+    let button = p.wait_xpath("//button[contains(., \"Questions sur l\u{2019}ordonnance\") or contains(., \"Questions sur l'ordonnance\")]").await;
+    p.click(&button).await;
+
+    // The conversation: write and send.
+    let textarea = p.wait("[role=dialog] textarea").await;
+    p.wait_text("Dr. Sophie Martin").await;
+    p.shot("03-conversation-open").await;
+    let question = "Bonjour docteur, puis-je prendre l'amoxicilline pendant le repas ?";
+    p.type_in(&textarea, question).await;
+    p.click(&p.wait("[role=dialog] button[aria-label=Envoyer]").await)
+        .await;
+    wait_status(p, question, "delivered").await;
+
+    // The doctor's window (not focused) lists it as unread; the doctor opens it.
+    d.wait_ok(
+        "the doctor's inbox to show ord_789 with one unread message",
+        &script("return { ok: rows().some(r => r.dataset.contextId === 'ord_789' && r.dataset.unread === '1'), rows: describeRows() }"),
+        vec![],
+    )
+    .await;
+    d.shot("01-inbox-unread").await;
+    let row = d
+        .wait("[data-testid=inbox-row][data-context-id=ord_789]")
+        .await;
+    d.click(&clickable(d, &row).await).await;
+    d.wait_js_args(
+        "the question on screen in the doctor's conversation",
+        &script("const b = bubble(arguments[0]); return !!b && inViewport(b)"),
+        vec![json!(question)],
+    )
+    .await;
+    // On screen but the window has no focus: not read. Give a receipt time to leak.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    d.check(
+        !d.js("return document.hasFocus()", vec![])
+            .await
+            .as_bool()
+            .unwrap(),
+        "the doctor's window should not have the focus yet",
+    )
+    .await;
+    let before = status_now(p, question).await;
+    p.check(
+        before == json!("delivered"),
+        &format!("the question must not be read while the doctor's window has no focus (status {before})"),
+    )
+    .await;
+    d.shot("02-open-unfocused").await;
+
+    // The doctor's window gets the focus: the visible message counts as read.
+    patient.unfocus(false, HALF).await;
+    doctor.focus(HALF).await;
+    d.wait_js_args(
+        "the question visible in the focused doctor's window",
+        &script(
+            "const b = bubble(arguments[0]); return document.hasFocus() && !!b && inViewport(b)",
+        ),
+        vec![json!(question)],
+    )
+    .await;
+    wait_status(p, question, "read").await;
+    let read_tick = p.wait("[role=dialog] [data-status=read]").await;
+    assert!(p.attr(&read_tick, "aria-label").await.is_some());
+    p.shot("04-read-by-doctor").await;
+    d.shot("03-read").await;
+
+    // The doctor types (the patient sees it) and answers from the window.
+    let reply = "Oui, prenez-le au début du repas.";
+    let doctor_box = d.wait("[role=dialog] textarea").await;
+    d.type_in(&doctor_box, "Oui, prenez-le").await;
+    p.wait("[data-testid=typing-indicator]").await;
+    p.wait_text("Dr. Sophie Martin est en train d'écrire").await;
+    p.shot("05-doctor-typing").await;
+    d.send_keys(&doctor_box, " au début du repas.").await;
+    d.click(&d.wait("[role=dialog] button[aria-label=Envoyer]").await)
+        .await;
+    p.wait_text(reply).await;
+    wait_status(d, reply, "delivered").await;
+    p.shot("06-reply").await;
+    d.shot("04-replied").await;
+    let text = p.page_text().await;
+    assert!(text.contains(question) && text.contains(reply), "{text}");
+
+    tokio::join!(patient.quit(), doctor.quit());
+    server.stop().await;
+}
+
+/// The button of a row/item hook (the hook may sit on the button itself or around it).
+async fn clickable(d: &Driver, el: &str) -> String {
+    d.js_element(
+        "a button in the hook",
+        "const e = arguments[0]; return e.matches('button, a') ? e : (e.querySelector('button, a') ?? e)",
+        vec![el_arg(el)],
+    )
+    .await
+}
+
+/// A minimal valid PDF (the server sniffs the content, not only the name).
+fn small_pdf() -> Vec<u8> {
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n".to_vec()
+}
+
+/// The doctor's day in the real window: an urgent question comes first and
+/// in the notifications; opened from the notification, read in the window
+/// (the patient sees `read`), answered with an attachment, found by search,
+/// exported; a send the server refuses shows as failed with a retry; the
+/// emoji render from the shipped font; the panel follows the language; at
+/// 400 px wide nothing overflows.
+#[tokio::test]
+async fn the_doctors_day_in_the_real_window() {
+    require_desktop_services();
+    let shots = shots_dir("doctors_day");
+    // The refusal: the server bounds an end-to-end envelope in BYTES
+    // (`limits.max_envelope_bytes`), while the composer counts CHARACTERS
+    // against `maxMessageLength`. Emoji take 4 bytes each, so a message
+    // within the character limit can still be refused by the server
+    // (VALIDATION_FAILED, for good: a retry gets the same answer). The bound
+    // is lowered here so that 600 emoji cross it while an ordinary reply does
+    // not; the refusal itself is the server's real check (messaging.rs).
+    let server = TestServer::start(|c| c.limits.max_envelope_bytes = 4096).await;
+    let doctor = App::launch(&server, &shots, "doctor").await;
+    let d = &doctor.d;
+    doctor.focus(1100).await;
+    d.wait("input[type=url]").await;
+    doctor
+        .login(&server.url, "dr.martin", dmp_server::demo::DOCTOR_PASSWORD)
+        .await;
+    d.wait_js("the doctor's inbox", &script("return rows().length >= 3"))
+        .await;
+    d.shot("01-inbox").await;
+
+    // Two patients write (client cores: their apps): Marie an URGENT
+    // question, then Jean an ordinary one, so Jean's is the newest.
+    let mut marie = server
+        .core("marie.lefevre", dmp_server::demo::PATIENT_PASSWORD)
+        .await;
+    let jean = server
+        .core("jean.dupont", dmp_server::demo::PATIENT_PASSWORD)
+        .await;
+    let question = "Docteur, depuis la levothyroxine j'ai des palpitations 💊 : dois-je arrêter ?";
+    marie
+        .client
+        .send(
+            ContextType::Ordonnance,
+            &ContextId::new("ord_790"),
+            question,
+            MessageMetadata {
+                is_urgent: true,
+                requires_response: true,
+            },
+            vec![],
         )
         .await
         .unwrap();
-    }
-    // Over TLS, with a certificate from a CA made here; the app trusts that CA
-    // through its default (DMP_CA_FILE), as ./scripts/run.sh sets it for the demo CA.
-    let ca_file = test_ca(&config);
-    let server = dmp_server::start(config, Arc::new(dmp_server::clock::SystemClock))
-        .await
-        .unwrap();
-    let url = server.url();
-    assert!(url.starts_with("https://"));
-
-    // The doctor, through the client core.
-    let doctor_dir = tempfile::tempdir().unwrap();
-    let doctor = DmpClient::login(
-        ClientConfig {
-            data_dir: doctor_dir.path().to_owned(),
-            notifications: false,
-            on_notification_click: None,
-            ca_file: Some(ca_file.clone()),
-        },
-        &url,
-        "dr.martin",
-        dmp_server::demo::DOCTOR_PASSWORD,
-        false,
-    )
-    .await
-    .unwrap();
-    doctor.contexts().await.unwrap();
-    let mut doctor_events = doctor.subscribe();
-    doctor.connect();
-
-    // The patient's app under WebDriver.
-    let app_data = tempfile::tempdir().unwrap();
-    let (port, native) = (free_port(), free_port());
-    let _driver = KillOnDrop(
-        Command::new(tauri_driver())
-            .args([
-                "--port",
-                &port.to_string(),
-                "--native-port",
-                &native.to_string(),
-            ])
-            .env("DMP_CLIENT_DATA_DIR", app_data.path())
-            .env("DMP_CA_FILE", &ca_file)
-            .env("XDG_DOWNLOAD_DIR", app_data.path().join("downloads"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let http = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{port}");
-    for _ in 0..100 {
-        if http.get(format!("{base}/status")).send().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let caps = json!({"capabilities": {"alwaysMatch": {"tauri:options": {"application": app}}}});
-    let created: Value = http
-        .post(format!("{base}/session"))
-        .json(&caps)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let session = created["value"]["sessionId"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no WebDriver session: {created}"))
-        .to_owned();
-    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/e2e-screenshots");
-    let d = Driver {
-        http: http.clone(),
-        base: base.clone(),
-        session,
-        shots,
-    };
-
-    // 1. Login.
-    let server_field = d.wait("css selector", "input[type=url]").await;
-    d.shot("01-login").await;
-    d.type_in(&server_field, &url).await;
-    d.type_in(
-        &d.wait("css selector", "input[autocomplete=username]").await,
-        "jean.dupont",
-    )
-    .await;
-    d.type_in(
-        &d.wait("css selector", "input[type=password]").await,
-        dmp_server::demo::PATIENT_PASSWORD,
-    )
-    .await;
-    d.click(&d.wait("css selector", "button[type=submit]").await)
-        .await;
-
-    // 2. Mon DMP: the ordonnance and its messaging button.
-    d.wait_text("Ordonnance du 12/01/2026").await;
-    d.wait_text("Historique médical").await;
-    d.shot("02-patient-home").await;
-    let button = d.wait("xpath", "//button[contains(., \"Questions sur l\u{2019}ordonnance\") or contains(., \"Questions sur l'ordonnance\")]").await;
-    d.click(&button).await;
-
-    // 3. The conversation: write and send.
-    let textarea = d.wait("css selector", "[role=dialog] textarea").await;
-    d.wait_text("Dr. Sophie Martin").await;
-    d.shot("03-conversation-open").await;
-    let question = "Bonjour docteur, puis-je prendre l'amoxicilline pendant le repas ?";
-    d.type_in(&textarea, question).await;
-    d.click(
-        &d.wait("css selector", "[role=dialog] button[aria-label=Envoyer]")
-            .await,
-    )
-    .await;
-
-    // 4. The doctor receives it, types, reads it and answers.
-    let received = tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            if let Ok(ClientEvent::Message { message }) = doctor_events.recv().await {
-                if message.content == question {
-                    return message;
-                }
+    let urgent_id = marie
+        .wait_event("Marie's urgent question acknowledged", |ev| match ev {
+            ClientEvent::Message { message }
+                if message.content == question
+                    && !message.id.as_str().starts_with("local:")
+                    && !message.id.as_str().is_empty() =>
+            {
+                Some(message.id.clone())
             }
-        }
-    })
-    .await
-    .expect("the doctor never received the message");
-    assert_eq!(received.sender.id.as_str(), "patient_123");
-    doctor.typing(ContextType::Ordonnance, &ContextId::new("ord_789"), true);
-    d.wait("css selector", "[data-testid=typing-indicator]")
+            _ => None,
+        })
         .await;
-    d.wait_text("Dr. Sophie Martin est en train d'écrire").await;
-    d.shot("04-doctor-typing").await;
-    doctor.mark_read(&received.id).await.unwrap();
-    let reply = "Oui, prenez-le au début du repas.";
-    doctor
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let jean_text = "Merci docteur, tout va bien avec le traitement.";
+    jean.client
         .send(
             ContextType::Ordonnance,
             &ContextId::new("ord_789"),
-            reply,
+            jean_text,
             MessageMetadata::default(),
             vec![],
         )
         .await
         .unwrap();
-    d.wait_text(reply).await;
-    let read_tick = d
-        .wait("css selector", "[role=dialog] [data-status=read]")
-        .await;
-    assert!(d.attr(&read_tick, "aria-label").await.is_some());
-    d.shot("05-reply-and-read").await;
-    let text = d.page_text().await;
-    assert!(text.contains(question) && text.contains(reply), "{text}");
 
-    let _ = http
-        .delete(format!("{base}/session/{}", d.session))
-        .send()
+    // The inbox: the urgent conversation first although Jean's is newer.
+    d.wait_ok(
+        "ord_790 first and urgent, ord_789 unread and not urgent",
+        &script(
+            "const r = rows(); const jean = r.find(x => x.dataset.contextId === 'ord_789');\
+             return { rows: describeRows(), ok: r.length > 0 && r[0].dataset.contextId === 'ord_790' && r[0].dataset.urgent === 'true'\
+               && r[0].dataset.unread === '1' && !!jean && jean.dataset.urgent === 'false' && jean.dataset.unread === '1' }",
+        ),
+        vec![],
+    )
+    .await;
+    d.wait_native_title("(2) ").await;
+    d.shot("02-inbox-urgent-first").await;
+
+    // The notifications list it; the doctor opens it from there.
+    let item = "[data-testid=notification-item][data-context-id=ord_790]";
+    if !d
+        .js(&format!("const e = document.querySelector('{item}'); return !!e && e.getClientRects().length > 0"), vec![])
+        .await
+        .as_bool()
+        .unwrap_or(false)
+    {
+        d.click(&d.wait("button[data-testid=notifications-button]").await)
+            .await;
+    }
+    let notification = d.wait(item).await;
+    d.shot("03-notifications").await;
+    d.click(&clickable(d, &notification).await).await;
+
+    // Read in the focused window: the patient sees `read`.
+    d.wait_js_args(
+        "the urgent question on screen in the focused window",
+        &script(
+            "const b = bubble(arguments[0]); return document.hasFocus() && !!b && inViewport(b)",
+        ),
+        vec![json!(question)],
+    )
+    .await;
+    let header = d.wait("[data-testid=conversation-title]").await;
+    let header_text = d
+        .js("return arguments[0].innerText", vec![el_arg(&header)])
         .await;
-    doctor.disconnect().await;
-    server.shutdown().await;
+    d.check(
+        header_text
+            .as_str()
+            .unwrap_or_default()
+            .contains("Marie Lefèvre"),
+        &format!("the doctor's conversation header should name the patient: {header_text}"),
+    )
+    .await;
+    marie
+        .wait_event("the read receipt of the urgent question", |ev| match ev {
+            ClientEvent::Status {
+                message_id,
+                status: MessageStatus::Read,
+                ..
+            } if *message_id == urgent_id => Some(()),
+            _ => None,
+        })
+        .await;
+    d.wait_native_title("(1) ").await;
+    d.shot("04-read-urgent").await;
+
+    // The patient's emoji renders from the font the app ships: colour pixels
+    // (no emoji font is installed on the machine; a missing glyph is a grey box).
+    let emoji = d
+        .cmd_ok(
+            reqwest::Method::POST,
+            "/execute/async",
+            Some(json!({"script": script(EMOJI_CHECK), "args": [question, "💊"]})),
+        )
+        .await;
+    d.check(
+        emoji["colored"].as_u64().unwrap_or(0) > 30
+            && emoji["faces"].as_array().is_some_and(|f| {
+                f.iter()
+                    .any(|x| x.as_str().is_some_and(|s| s.ends_with(":loaded")))
+            }),
+        &format!("the emoji should render in colour from a shipped font: {emoji}"),
+    )
+    .await;
+
+    // Reply with an attachment made here.
+    let pdf = doctor.downloads.parent().unwrap().join("compte-rendu.pdf");
+    std::fs::write(&pdf, small_pdf()).unwrap();
+    let input = d.wait("[role=dialog] [data-testid=file-input]").await;
+    d.send_keys(&input, pdf.to_str().unwrap()).await;
+    d.wait_text("compte-rendu.pdf").await;
+    let reply = "Continuez le traitement et faites le bilan joint cette semaine.";
+    let composer = d.wait("[role=dialog] textarea").await;
+    d.type_in(&composer, reply).await;
+    d.wait_js(
+        "the send button enabled (upload done)",
+        "const b = document.querySelector('[role=dialog] button[aria-label=Envoyer]'); return !!b && !b.disabled",
+    )
+    .await;
+    d.click(&d.wait("[role=dialog] button[aria-label=Envoyer]").await)
+        .await;
+    let got = marie
+        .wait_event("the doctor's reply with its attachment", |ev| match ev {
+            ClientEvent::Message { message } if message.content == reply => Some(message.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(got.attachments.len(), 1, "{got:?}");
+    assert_eq!(got.attachments[0].name, "compte-rendu.pdf");
+    assert_eq!(got.attachments[0].mime_type, "application/pdf");
+    wait_status(d, reply, "delivered").await;
+    d.shot("05-reply-with-attachment").await;
+
+    // Search the conversation and find the question.
+    d.click(
+        &d.wait("[role=dialog] button[aria-label='Rechercher dans la conversation']")
+            .await,
+    )
+    .await;
+    let search = d.wait("[role=dialog] input[type=search]").await;
+    d.type_in(&search, "palpitations").await;
+    d.wait_js(
+        "a search hit with the word marked",
+        "return [...document.querySelectorAll('[role=dialog] mark')].some(m => m.innerText.toLowerCase() === 'palpitations')",
+    )
+    .await;
+    d.shot("06-search").await;
+    d.escape(&search).await;
+
+    // A send the server refuses: failed, with the reason and a retry that
+    // keeps the clientMessageId (and is refused again).
+    let refused = "💊".repeat(600);
+    let composer = d.wait("[role=dialog] textarea").await;
+    d.set_value(&composer, &refused).await;
+    d.click(&d.wait("[role=dialog] button[aria-label=Envoyer]").await)
+        .await;
+    let failed = d
+        .wait_js_args(
+            "the refused send shown as failed with its reason and a retry button",
+            &script(
+                "const b = bubble(arguments[0]); if (!b || localOf(b) !== 'failed') return null;\
+                 const why = b.querySelector('[data-testid=send-error]') ?? document.querySelector('[data-testid=send-error]');\
+                 const retry = b.querySelector('button[data-testid=retry-send]');\
+                 return why && why.innerText.trim() && retry ? { id: b.dataset.clientMessageId, why: why.innerText } : null",
+            ),
+            vec![json!("💊💊💊💊💊")],
+        )
+        .await;
+    let client_id = failed["id"].as_str().unwrap_or_default().to_owned();
+    d.check(
+        !client_id.is_empty(),
+        &format!("the failed bubble has no data-client-message-id: {failed}"),
+    )
+    .await;
+    d.shot("07-refused-send").await;
+    d.click(
+        &d.wait(&format!(
+            "[data-client-message-id='{client_id}'] button[data-testid=retry-send]"
+        ))
+        .await,
+    )
+    .await;
+    d.wait_js_args(
+        "the retried send failed again under the same clientMessageId, shown once",
+        &script(
+            "const same = bubbles().filter(b => b.dataset.clientMessageId === arguments[0]);\
+             return same.length === 1 && localOf(same[0]) === 'failed' && !!same[0].querySelector('button[data-testid=retry-send]')",
+        ),
+        vec![json!(client_id)],
+    )
+    .await;
+
+    // Export (printable HTML): the decrypted conversation, nothing refused, no ciphertext.
+    d.click(
+        &d.wait("[role=dialog] button[data-testid=export-button]")
+            .await,
+    )
+    .await;
+    d.click(
+        &d.wait_xpath("//*[@role='menuitem'][contains(., 'HTML')]")
+            .await,
+    )
+    .await;
+    let export = {
+        let started = std::time::Instant::now();
+        loop {
+            let found = std::fs::read_dir(&doctor.downloads).ok().and_then(|dir| {
+                dir.filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .find(|p| p.extension().is_some_and(|x| x == "html"))
+            });
+            if let Some(p) = found {
+                break p;
+            }
+            if started.elapsed() > common::WAIT {
+                d.fail("no HTML export in the downloads dir").await;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    d.wait_text(export.file_name().unwrap().to_str().unwrap())
+        .await;
+    d.shot("08-exported").await;
+    let html = std::fs::read_to_string(&export).unwrap();
+    for (needle, why) in [
+        ("palpitations", "the decrypted question"),
+        (reply, "the reply"),
+        ("compte-rendu.pdf", "the attachment's name"),
+        ("Urgent", "the urgent flag"),
+        ("Marie Lefèvre", "the patient"),
+        ("Dr. Sophie Martin", "the doctor"),
+    ] {
+        assert!(
+            html.contains(needle),
+            "the export lacks {why} ({needle:?}): {}",
+            export.display()
+        );
+    }
+    for (needle, why) in [
+        ("dmp-e2e:", "an envelope (ciphertext)"),
+        ("<script", "a script"),
+        ("💊💊💊💊💊", "the message the server refused"),
+    ] {
+        assert!(
+            !html.contains(needle),
+            "the export contains {why}: {}",
+            export.display()
+        );
+    }
+
+    // The language switch: the notifications panel follows it.
+    d.escape(&d.wait("[role=dialog] textarea").await).await;
+    d.wait_js(
+        "the conversation to close",
+        "return !document.querySelector('[role=dialog]')",
+    )
+    .await;
+    d.click(&d.wait("header button[lang=en]").await).await;
+    d.wait_js(
+        "the notifications panel in English",
+        "const items = [...document.querySelectorAll('[data-testid=notification-item]')];\
+         const panel = items[0]?.closest('section') ?? null;\
+         return document.documentElement.lang === 'en' && !!panel && !/Nouveau|non vu|Hier/.test(panel.innerText) && /New|message/i.test(panel.innerText)",
+    )
+    .await;
+    d.shot("09-english").await;
+
+    // 400 px (and 360 px) wide: nothing overflows, each row's badges and time stay on screen.
+    for width in [400, 360] {
+        doctor.focus(width).await;
+        let overflow = d
+            .wait_js(
+                &format!("the doctor's home laid out at {width} px"),
+                &script(OVERFLOW_CHECK),
+            )
+            .await;
+        d.check(
+            overflow["ok"].as_bool() == Some(true),
+            &format!("overflow at {width} px: {overflow}"),
+        )
+        .await;
+        d.shot(&format!("10-home-{width}px")).await;
+    }
+
+    tokio::join!(marie.client.disconnect(), jean.client.disconnect());
+    doctor.quit().await;
+    server.stop().await;
 }
+
+/// Draws the emoji of a bubble with the bubble's own font stack and counts
+/// colour pixels; lists the emoji font faces the page declared and their state.
+const EMOJI_CHECK: &str = r#"
+const done = arguments[arguments.length - 1];
+(async () => {
+  const b = bubble(arguments[0]);
+  if (!b) return done({ error: 'no bubble' });
+  const holder = [...b.querySelectorAll('*')].find(n => [...n.childNodes].some(c => c.nodeType === 3 && c.textContent.includes(arguments[1]))) ?? b;
+  const family = getComputedStyle(holder).fontFamily;
+  await document.fonts.load('40px ' + family, arguments[1]);
+  await document.fonts.ready;
+  const faces = [...document.fonts].filter(f => /emoji/i.test(f.family)).map(f => f.family + ':' + f.status);
+  const c = document.createElement('canvas'); c.width = 64; c.height = 64;
+  const g = c.getContext('2d'); g.font = '40px ' + family; g.textBaseline = 'top'; g.fillStyle = '#000';
+  g.fillText(arguments[1], 4, 4);
+  const px = g.getImageData(0, 0, 64, 64).data; let colored = 0;
+  for (let i = 0; i < px.length; i += 4) {
+    if (px[i + 3] > 0 && Math.max(px[i], px[i + 1], px[i + 2]) - Math.min(px[i], px[i + 1], px[i + 2]) > 40) colored++;
+  }
+  done({ family, faces, colored, width: g.measureText(arguments[1]).width, check: document.fonts.check('16px "Noto Color Emoji"', arguments[1]) });
+})().catch(e => done({ error: String(e) }));
+"#;
+
+/// The page is no wider than the window; every inbox row, its badges and
+/// its time lie within the viewport. Returns null until rows are there.
+const OVERFLOW_CHECK: &str = r#"
+const r = rows();
+if (r.length < 3) return null;
+const bad = [];
+if (document.documentElement.scrollWidth > innerWidth) bad.push('page scrollWidth ' + document.documentElement.scrollWidth + ' > ' + innerWidth);
+for (const row of r) {
+  for (const e of [row, ...row.querySelectorAll('*')]) {
+    const x = e.getBoundingClientRect();
+    if (x.width === 0 || getComputedStyle(e).visibility === 'hidden' || e.closest('.sr-only')) continue;
+    if (x.left < -0.5 || x.right > innerWidth + 0.5) bad.push(row.dataset.contextId + ' ' + e.tagName + ' "' + (e.innerText ?? '').slice(0, 30) + '" ' + Math.round(x.left) + '..' + Math.round(x.right));
+  }
+}
+return { ok: bad.length === 0, width: innerWidth, bad: bad.slice(0, 10) };
+"#;
