@@ -38,7 +38,8 @@
 //! MEASURE_TRAFFIC_SECS (600), MEASURE_SEED (5000), MEASURE_START_RUNS (5),
 //! MEASURE_SETTLE_SECS (5), MEASURE_SAMPLE_EVERY_SECS (60),
 //! MEASURE_MARTIN_EVERY_SECS (6), MEASURE_MOREAU_EVERY_SECS (15),
-//! MEASURE_WINDOW_EVERY_SECS (30), MEASURE_SCROLL_ALL (1).
+//! MEASURE_WINDOW_EVERY_SECS (30), MEASURE_SCROLL_ALL (1), MEASURE_SCROLL_SECS (300,
+//! the longest time spent scrolling up).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use dmp_client::{ClientConfig, ClientEvent, DmpClient};
@@ -130,6 +131,7 @@ struct Mem {
     rss_kb: u64,
     pss_kb: u64,
     private_kb: u64,
+    anon_kb: u64,
 }
 
 fn mem(pid: u32) -> Option<Mem> {
@@ -145,6 +147,7 @@ fn mem(pid: u32) -> Option<Mem> {
             "Rss:" => m.rss_kb = v,
             "Pss:" => m.pss_kb = v,
             "Private_Clean:" | "Private_Dirty:" => m.private_kb += v,
+            "Anonymous:" => m.anon_kb = v,
             _ => {}
         }
     }
@@ -182,6 +185,7 @@ fn sample(app: u32, phase: &str) -> Sample {
             total.rss_kb += m.rss_kb;
             total.pss_kb += m.pss_kb;
             total.private_kb += m.private_kb;
+            total.anon_kb += m.anon_kb;
             parts.push((name(p), m));
         }
     }
@@ -194,13 +198,21 @@ fn sample(app: u32, phase: &str) -> Sample {
     let detail: Vec<String> = s
         .parts
         .iter()
-        .map(|(n, m)| format!("{n} rss {} pss {}", mb(m.rss_kb), mb(m.pss_kb)))
+        .map(|(n, m)| {
+            format!(
+                "{n} rss {} pss {} anon {}",
+                mb(m.rss_kb),
+                mb(m.pss_kb),
+                mb(m.anon_kb)
+            )
+        })
         .collect();
     println!(
-        "memory  {:<32} PSS {:>7} MB  RSS {:>7} MB  private {:>7} MB  [{}]  load {}",
+        "memory  {:<32} PSS {:>7} MB  RSS {:>7} MB  anonymous {:>7} MB  private {:>7} MB  [{}]  load {}",
         s.phase,
         mb(total.pss_kb),
         mb(total.rss_kb),
+        mb(total.anon_kb),
         mb(total.private_kb),
         detail.join("; "),
         s.load
@@ -247,7 +259,10 @@ impl Driver {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("element not found: {value}\nDOM: {}", self.page_text().await);
+        panic!(
+            "element not found: {value}\nDOM: {}",
+            self.page_text().await
+        );
     }
 
     async fn wait(&self, using: &str, value: &str) -> String {
@@ -264,10 +279,14 @@ impl Driver {
     }
 
     async fn enabled(&self, el: &str) -> bool {
-        self.cmd(reqwest::Method::GET, &format!("/element/{el}/enabled"), None)
-            .await
-            .as_bool()
-            .unwrap_or(false)
+        self.cmd(
+            reqwest::Method::GET,
+            &format!("/element/{el}/enabled"),
+            None,
+        )
+        .await
+        .as_bool()
+        .unwrap_or(false)
     }
 
     async fn type_in(&self, el: &str, text: &str) {
@@ -539,7 +558,9 @@ async fn main() {
         std::env::var_os("DISPLAY").is_some(),
         "run through scripts/with-desktop-services.sh (Xvfb, D-Bus, Secret Service, notification daemon)"
     );
-    let app = PathBuf::from(std::env::var_os("MEASURE_APP").expect("MEASURE_APP: the dmp-desktop binary"));
+    let app = PathBuf::from(
+        std::env::var_os("MEASURE_APP").expect("MEASURE_APP: the dmp-desktop binary"),
+    );
     let traffic_secs = env_u64("MEASURE_TRAFFIC_SECS", 600);
     let seed_n = env_u64("MEASURE_SEED", 5000);
     let start_runs = env_u64("MEASURE_START_RUNS", 5).max(1);
@@ -549,6 +570,7 @@ async fn main() {
     let moreau_every = Duration::from_secs(env_u64("MEASURE_MOREAU_EVERY_SECS", 15).max(1));
     let window_every = Duration::from_secs(env_u64("MEASURE_WINDOW_EVERY_SECS", 30).max(1));
     let scroll_all = env_u64("MEASURE_SCROLL_ALL", 1) == 1;
+    let scroll_secs = env_u64("MEASURE_SCROLL_SECS", 300);
     let ticks = clock_ticks();
 
     // The server, release build, demo data, rate limits out of the way of the seeding.
@@ -628,7 +650,11 @@ async fn main() {
                 if let Some(submit) = d.find("css selector", "button[type=submit]").await {
                     if d.enabled(&field).await && d.enabled(&submit).await {
                         let now = uptime_secs();
-                        let page = d.js("return performance.now()").await.as_f64().unwrap_or(0.0);
+                        let page = d
+                            .js("return performance.now()")
+                            .await
+                            .as_f64()
+                            .unwrap_or(0.0);
                         break (now - started_ticks as f64 / ticks, page / 1000.0);
                     }
                 }
@@ -767,7 +793,8 @@ async fn main() {
         let now = Instant::now();
         if now >= next_send {
             if let Some(t) = d.find("css selector", "[role=dialog] textarea").await {
-                d.type_in(&t, &format!("Merci docteur, c'est noté ({window_sent}).")).await;
+                d.type_in(&t, &format!("Merci docteur, c'est noté ({window_sent})."))
+                    .await;
                 if let Some(b) = d
                     .find("css selector", "[role=dialog] button[aria-label=Envoyer]")
                     .await
@@ -804,7 +831,7 @@ async fn main() {
         let mut last = 0;
         let mut still = 0;
         let mut last_change = Duration::ZERO;
-        while scroll_start.elapsed() < Duration::from_secs(600) {
+        while scroll_start.elapsed() < Duration::from_secs(scroll_secs) {
             d.js("const el = document.querySelector('[data-testid=message-scroll]'); if (el) { el.scrollTop = 0; el.dispatchEvent(new Event('scroll')); } return null").await;
             tokio::time::sleep(Duration::from_millis(300)).await;
             let n = d.count("[data-message-id]").await;
@@ -852,14 +879,14 @@ async fn main() {
         n
     };
     println!(
-        "| phase | PSS total MB | RSS total MB | {} | load |",
+        "| phase | PSS total MB | RSS total MB | anonymous total MB | {} | load |",
         names
             .iter()
             .map(|n| format!("{n} PSS / RSS MB"))
             .collect::<Vec<_>>()
             .join(" | ")
     );
-    println!("|---|---|---|{}---|", "---|".repeat(names.len()));
+    println!("|---|---|---|---|{}---|", "---|".repeat(names.len()));
     for s in &samples {
         let cells: Vec<String> = names
             .iter()
@@ -873,10 +900,11 @@ async fn main() {
             })
             .collect();
         println!(
-            "| {} | **{}** | {} | {} | {} |",
+            "| {} | **{}** | {} | {} | {} | {} |",
             s.phase,
             mb(s.total.pss_kb),
             mb(s.total.rss_kb),
+            mb(s.total.anon_kb),
             cells.join(" | "),
             s.load
         );
