@@ -154,7 +154,11 @@ fn message(rng: &mut StdRng, i: u64) -> Message {
     } else {
         (doctor, patient)
     };
-    let kind = if ctx % 2 == 0 { "ordonnance" } else { "examen" };
+    let kind = if ctx.is_multiple_of(2) {
+        "ordonnance"
+    } else {
+        "examen"
+    };
     let seq = i / CONTEXTS + 1;
     // Two years of history, oldest first.
     let ts = chrono::DateTime::from_timestamp(1_700_000_000 + (i as i64) * 630, 0).unwrap();

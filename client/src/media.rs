@@ -57,9 +57,12 @@ fn decode_limits() -> image::Limits {
     limits
 }
 
+/// Width and height in pixels.
+pub type Size = (u32, u32);
+
 /// A thumbnail of an image: JPEG bytes and the dimensions of the image and of
 /// the thumbnail, EXIF orientation applied. Transparent pixels are put on white.
-pub fn make_thumbnail(bytes: &[u8]) -> ClientResult<(Vec<u8>, (u32, u32), (u32, u32))> {
+pub fn make_thumbnail(bytes: &[u8]) -> ClientResult<(Vec<u8>, Size, Size)> {
     use image::{DynamicImage, GenericImageView as _, ImageDecoder as _};
     let bad = |e: image::ImageError| {
         ClientError::Invalid(format!(

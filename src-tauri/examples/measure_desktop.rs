@@ -385,7 +385,16 @@ fn free_port() -> u16 {
 }
 
 fn tauri_driver() -> PathBuf {
+    // scripts/test.sh installs it under ~/.cache/dmp-tools/bin and puts that on PATH.
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("tauri-driver"))
+            .find(|p| p.exists())
+    });
     let candidates = [
+        on_path,
+        std::env::var_os("HOME")
+            .map(|h| PathBuf::from(h).join(".cache/dmp-tools/bin/tauri-driver")),
         std::env::var_os("CARGO_HOME").map(|h| PathBuf::from(h).join("bin/tauri-driver")),
         std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo/bin/tauri-driver")),
     ];

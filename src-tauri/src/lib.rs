@@ -12,8 +12,8 @@ mod sends;
 use bridge::Session;
 pub use contract::CommandError;
 use dmp_client::{
-    ClientConfig, ClientError, DmpClient, ExportFormat, HistoryPage, Inbox, LastLogin, SearchHit, Settings,
-    SignedIn, UiMessage,
+    ClientConfig, ClientError, DmpClient, ExportFormat, HistoryPage, Inbox, LastLogin, SearchHit,
+    Settings, SignedIn, UiMessage,
 };
 use dmp_protocol::*;
 use std::path::PathBuf;
@@ -196,10 +196,7 @@ async fn mark_read(state: State<'_, Desktop>, message_ids: Vec<MessageId>) -> Cm
 }
 
 #[tauri::command]
-async fn delete_message(
-    state: State<'_, Desktop>,
-    message_id: MessageId,
-) -> CmdResult<UiMessage> {
+async fn delete_message(state: State<'_, Desktop>, message_id: MessageId) -> CmdResult<UiMessage> {
     Ok(UiMessage::acked(
         client(&state).await?.delete(&message_id).await?,
     ))

@@ -90,7 +90,7 @@ export function VoiceRecorder({ disabled, onAttached, className }: VoiceRecorder
       }
       const durationMs = performance.now() - current.startedAt;
       const mimeType = recorder.mimeType || type || 'audio/webm';
-      const stamp = new Date().toISOString().slice(0, 19).replace(/[-:T]/g, '');
+      const stamp = new Date().toISOString().slice(0, 19).replace(/\D/g, '');
       void upload(`message-vocal-${stamp}.${extensionFor(mimeType)}`, new Blob(current.chunks, { type: mimeType }), durationMs);
     };
     recording.current = current;
