@@ -95,7 +95,7 @@ async fn patient_writes_from_the_real_window_and_sees_the_doctors_reply() {
     p.click(&button).await;
 
     // The conversation: write and send.
-    let textarea = p.wait("[role=dialog] textarea").await;
+    let textarea = p.wait("[role=dialog] textarea:not([disabled])").await;
     p.wait_text("Dr. Sophie Martin").await;
     p.shot("03-conversation-open").await;
     let question = "Bonjour docteur, puis-je prendre l'amoxicilline pendant le repas ?";
@@ -159,7 +159,7 @@ async fn patient_writes_from_the_real_window_and_sees_the_doctors_reply() {
 
     // The doctor types (the patient sees it) and answers from the window.
     let reply = "Oui, prenez-le au début du repas.";
-    let doctor_box = d.wait("[role=dialog] textarea").await;
+    let doctor_box = d.wait("[role=dialog] textarea:not([disabled])").await;
     d.type_in(&doctor_box, "Oui, prenez-le").await;
     p.wait("[data-testid=typing-indicator]").await;
     p.wait_text("Dr. Sophie Martin est en train d'écrire").await;
@@ -359,7 +359,7 @@ async fn the_doctors_day_in_the_real_window() {
     d.send_keys(&input, pdf.to_str().unwrap()).await;
     d.wait_text("compte-rendu.pdf").await;
     let reply = "Continuez le traitement et faites le bilan joint cette semaine.";
-    let composer = d.wait("[role=dialog] textarea").await;
+    let composer = d.wait("[role=dialog] textarea:not([disabled])").await;
     d.type_in(&composer, reply).await;
     d.wait_js(
         "the send button enabled (upload done)",
@@ -399,7 +399,7 @@ async fn the_doctors_day_in_the_real_window() {
     // A send the server refuses: failed, with the reason and a retry that
     // keeps the clientMessageId (and is refused again).
     let refused = "💊".repeat(600);
-    let composer = d.wait("[role=dialog] textarea").await;
+    let composer = d.wait("[role=dialog] textarea:not([disabled])").await;
     d.set_value(&composer, &refused).await;
     d.click(&d.wait("[role=dialog] button[aria-label=Envoyer]").await)
         .await;
@@ -498,7 +498,7 @@ async fn the_doctors_day_in_the_real_window() {
     }
 
     // The language switch: the notifications panel follows it.
-    d.escape(&d.wait("[role=dialog] textarea").await).await;
+    d.escape(&d.wait("[role=dialog] textarea:not([disabled])").await).await;
     d.wait_js(
         "the conversation to close",
         "return !document.querySelector('[role=dialog]')",

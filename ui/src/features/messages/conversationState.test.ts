@@ -168,3 +168,18 @@ describe('scrolling decisions', () => {
     expect(isNearBottom({ scrollHeight: 2000, clientHeight: 500, scrollTop: 1400 })).toBe(false);
   });
 });
+
+describe('sent snapshot', () => {
+  it('never turns a refusal that arrived first back into "sending"', () => {
+    const failed = localMessage('c1', 'trop long', { state: 'failed', code: 'VALIDATION_FAILED', message: 'refusé' });
+    let state = conversationReducer(initialConversationState, { type: 'upsert', message: failed });
+    state = conversationReducer(state, { type: 'sent', message: localMessage('c1', 'trop long') });
+    expect(state.messages).toHaveLength(1);
+    expect(state.messages[0]!.local).toEqual(failed.local);
+  });
+
+  it('inserts the snapshot when no event came first', () => {
+    const state = conversationReducer(initialConversationState, { type: 'sent', message: localMessage('c2', 'bonjour') });
+    expect(state.messages.map((m) => m.local?.state)).toEqual(['sending']);
+  });
+});

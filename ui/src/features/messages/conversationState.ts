@@ -27,6 +27,8 @@ export type ConversationAction =
   | { type: 'olderLoaded'; page: HistoryPage }
   | { type: 'olderFailed'; code: ErrorCode }
   | { type: 'upsert'; message: Message }
+  /** `send_message`'s answer: a snapshot that events about the same message may have overtaken. */
+  | { type: 'sent'; message: Message }
   | { type: 'status'; event: StatusEvent }
   | { type: 'discard'; clientMessageId: string }
   | { type: 'markedRead'; messageIds: string[]; at: string };
@@ -153,6 +155,13 @@ export function conversationReducer(state: ConversationState, action: Conversati
       return { ...state, loadingOlder: false, olderError: action.code };
     case 'upsert':
       return { ...state, messages: mergeMessages(state.messages, [action.message]) };
+    case 'sent': {
+      // The refusal (or a new state) can come as an event before the command answers:
+      // the event is newer, so a local snapshot never replaces a copy we already hold.
+      const known = state.messages.some((m) => sameMessage(m, action.message));
+      if (known && isUnsent(action.message)) return state;
+      return { ...state, messages: mergeMessages(state.messages, [action.message]) };
+    }
     case 'status': {
       const messages = applyStatus(state.messages, action.event);
       return messages === state.messages ? state : { ...state, messages };

@@ -80,7 +80,7 @@ export function useConversation(context: ContextSummary) {
           requiresResponse: outgoing.requiresResponse,
           attachmentIds: outgoing.attachments.map((a) => a.id),
         });
-        dispatch({ type: 'upsert', message });
+        dispatch({ type: 'sent', message });
         return { ok: true };
       } catch (caught) {
         // Refused before it was queued (read-only, invalid…): nothing to show in the
