@@ -498,7 +498,8 @@ async fn the_doctors_day_in_the_real_window() {
     }
 
     // The language switch: the notifications panel follows it.
-    d.escape(&d.wait("[role=dialog] textarea:not([disabled])").await).await;
+    d.escape(&d.wait("[role=dialog] textarea:not([disabled])").await)
+        .await;
     d.wait_js(
         "the conversation to close",
         "return !document.querySelector('[role=dialog]')",
