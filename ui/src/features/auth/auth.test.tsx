@@ -175,7 +175,7 @@ describe('session end', () => {
     await screen.findByRole('heading', { name: 'Mon DMP' });
     expect(screen.queryByRole('dialog')).not.toBeInTheDocument();
     expect(screen.queryByText('Brouillon')).not.toBeInTheDocument();
-    await user.click(screen.getByRole('button', { name: /Questions sur l'ordonnance/ }));
+    await user.click(await screen.findByRole('button', { name: /Questions sur l'ordonnance/ }));
     expect(await screen.findByRole('textbox', { name: 'Votre message' })).toHaveValue('');
   });
 
