@@ -299,7 +299,8 @@ pub async fn purge_unused(state: &AppState) {
     params(("attachment_id" = AttachmentId, Path)),
     responses((status = 200, description = "the file's bytes, with the type established at upload", content(
                   (String = "application/vnd.dmp.e2e"), (String = "application/pdf"), (String = "image/png"), (String = "image/jpeg"),
-                  (String = "application/msword"), (String = "application/vnd.openxmlformats-officedocument.wordprocessingml.document")),
+                  (String = "application/msword"), (String = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
+                  (String = "image/webp"), (String = "audio/ogg"), (String = "audio/webm"), (String = "audio/wav"), (String = "audio/mp4"), (String = "audio/mpeg")),
                   headers(("Content-Disposition" = String, description = "attachment; filename=\"…\""))),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn download(

@@ -107,6 +107,10 @@ export function MessageList(props: MessageListProps) {
           setNewCount((c) => c + fromOthers.length);
         }
         if (fromOthers.length > 0) onIncomingRef.current(fromOthers);
+      } else if (prevFirstIndex <= 0 && nearBottom.current && el.scrollHeight !== prev.scrollHeight) {
+        // A bubble at the bottom changed size (a refusal with its reason, a state note):
+        // a reader at the bottom keeps it in view.
+        scrollToBottom(el);
       }
     }
     snapshot.current = { firstKey, lastKey, scrollHeight: el.scrollHeight, scrollTop: el.scrollTop };
