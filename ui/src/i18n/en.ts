@@ -113,6 +113,8 @@ export const en: Record<MessageKey, string> = {
   'notifications.unseen': '{count} unseen notifications',
   'notifications.unseen_one': '{count} unseen notification',
   'notifications.unseen_other': '{count} unseen notifications',
+  'notifications.body': 'New message',
+  'notifications.bodyUrgent': 'New urgent message',
   'notifications.newFrom': 'New message from {name}',
   'notifications.toggle': 'Notifications, {count} unseen',
   'notifications.toggle_one': 'Notifications, {count} unseen',

@@ -114,6 +114,8 @@ export const fr = {
   'notifications.unseen': '{count} notifications non vues',
   'notifications.unseen_one': '{count} notification non vue',
   'notifications.unseen_other': '{count} notifications non vues',
+  'notifications.body': 'Nouveau message',
+  'notifications.bodyUrgent': 'Nouveau message urgent',
   'notifications.newFrom': 'Nouveau message de {name}',
   'notifications.toggle': 'Notifications, {count} non vues',
   'notifications.toggle_one': 'Notifications, {count} non vue',

@@ -1,7 +1,7 @@
 /**
  * The list of message notifications; choosing one opens its conversation. Titles are
  * written here from the sender and urgency, in the UI's language (the shell's own
- * `title` is French text for the native notification).
+ * `title` and `body` are the server's French text for the native notification).
  */
 import type { ContextRef, ContextType, ErrorCode, Notification } from '../../api';
 import { useI18n } from '../../i18n';
@@ -60,7 +60,7 @@ export function NotificationsPanel({ items, status, error, onOpen, headingLevel:
                       </span>
                       {n.isUrgent && <FlagBadge tone="urgent">{t('message.urgent')}</FlagBadge>}
                     </span>
-                    <span className="mt-0.5 block truncate text-sm text-slate-600">{n.body}</span>
+                    <span className="mt-0.5 block truncate text-sm text-slate-600">{t(n.isUrgent ? 'notifications.bodyUrgent' : 'notifications.body')}</span>
                     <span className="mt-0.5 block truncate text-xs text-slate-500">
                       {t(supportedContexts[n.context.type].kind)} · <time dateTime={n.createdAt}>{when.kind === 'yesterday' ? t('date.yesterday') : when.text}</time>
                     </span>
