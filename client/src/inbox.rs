@@ -120,7 +120,16 @@ impl Inner {
 
     /// A server message was stored; `before` is the cached copy it replaced.
     /// Updates its context's row and emits the inbox when it changed.
-    pub(crate) fn inbox_on_message(&self, before: Option<&Message>, m: &Message) {
+    /// Stores a message from the server in the cache and updates the inbox
+    /// from what changed; the one way the client keeps a server message.
+    pub(crate) fn keep_message(&self, m: &Message) -> ClientResult<Message> {
+        let before = self.cache.message(&m.id)?;
+        let m = self.cache.put_message(m)?;
+        self.inbox_on_message(before.as_ref(), &m);
+        Ok(m)
+    }
+
+    fn inbox_on_message(&self, before: Option<&Message>, m: &Message) {
         if m.seq == 0 {
             return; // a local (not acknowledged) message
         }

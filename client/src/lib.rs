@@ -240,12 +240,10 @@ impl Inner {
     pub(crate) async fn received(&self, message: Message) -> ClientResult<()> {
         let fresh = message.status == MessageStatus::Sent && message.deleted_at.is_none();
         let message = self.decrypt(message).await;
-        let before = self.cache.message(&message.id)?;
-        let m = self.cache.put_message(&message)?;
+        let m = self.keep_message(&message)?;
         if m.sender.id == self.user.id && self.cache.outbox_remove(&m.client_message_id)? {
             self.outbox_acked(&m.client_message_id);
         }
-        self.inbox_on_message(before.as_ref(), &m);
         let to_me = m.recipient.id == self.user.id;
         if to_me && fresh {
             self.push_frame(ClientFrame::Delivered {
@@ -1059,9 +1057,7 @@ impl DmpClient {
     pub async fn mark_read(&self, id: &MessageId) -> ClientResult<Message> {
         self.writable()?;
         let m = self.inner.api.mark_read(id).await?;
-        let before = self.inner.cache.message(&m.id)?;
-        let m = self.inner.cache.put_message(&m)?;
-        self.inner.inbox_on_message(before.as_ref(), &m);
+        let m = self.inner.keep_message(&m)?;
         self.inner.emit(ClientEvent::Status {
             message_id: m.id.clone(),
             session_id: m.session_id.clone(),
@@ -1075,9 +1071,7 @@ impl DmpClient {
     pub async fn delete(&self, id: &MessageId) -> ClientResult<Message> {
         self.writable()?;
         let m = self.inner.api.delete(id).await?;
-        let before = self.inner.cache.message(&m.id)?;
-        let m = self.inner.cache.put_message(&m)?;
-        self.inner.inbox_on_message(before.as_ref(), &m);
+        let m = self.inner.keep_message(&m)?;
         self.inner.emit(ClientEvent::Message { message: m.clone() });
         Ok(m)
     }

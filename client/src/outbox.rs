@@ -584,9 +584,7 @@ impl Inner {
     pub(crate) async fn stored(&self, m: Message) -> ClientResult<Message> {
         self.cache.outbox_remove(&m.client_message_id)?;
         let m = self.decrypt(m).await;
-        let before = self.cache.message(&m.id)?;
-        let m = self.cache.put_message(&m)?;
-        self.inbox_on_message(before.as_ref(), &m);
+        let m = self.keep_message(&m)?;
         self.outbox_acked(&m.client_message_id);
         self.emit(ClientEvent::Message { message: m.clone() });
         Ok(m)
