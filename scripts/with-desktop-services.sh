@@ -38,6 +38,9 @@ if [ -z "${DISPLAY:-}" ] || [ -n "${DMP_FORCE_XVFB:-}" ]; then
   for _ in $(seq 1 50); do [ -e "/tmp/.X11-unix/${DISPLAY#:}" ] || [ -e "/tmp/.X11-unix/X${DISPLAY#:}" ] && break; sleep 0.1; done
 fi
 
+# Services the bus starts on demand (the desktop portal, dunst) need the display.
+dbus-update-activation-environment DISPLAY XDG_DATA_HOME XDG_CONFIG_HOME XDG_RUNTIME_DIR 2>/dev/null || true
+
 dunst >"$tmp/dunst.log" 2>&1 &
 pids+=("$!")
 # Wait until the notification service and the Secret Service answer on the bus.
@@ -51,5 +54,10 @@ for _ in $(seq 1 100); do
        org.freedesktop.DBus.Peer.Ping >/dev/null 2>&1; then break; fi
   sleep 0.1
 done
+# A desktop session already runs the XDG desktop portal, which GTK asks for its
+# settings when an app starts: start it now (if installed) so an app's start
+# is measured as on a workstation, not with the portal's own start inside it.
+dbus-send --session --print-reply --dest=org.freedesktop.portal.Desktop /org/freedesktop/portal/desktop \
+  org.freedesktop.DBus.Peer.Ping >/dev/null 2>&1 || true
 export DMP_DESKTOP_SERVICES=1
 "$@"

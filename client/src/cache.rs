@@ -29,23 +29,11 @@ CREATE TABLE IF NOT EXISTS messages (
     sender_id TEXT NOT NULL,
     status_rank INTEGER NOT NULL,
     content TEXT NOT NULL,
-    json TEXT NOT NULL
+    json TEXT NOT NULL,
+    sort_key INTEGER
 );
 CREATE INDEX IF NOT EXISTS messages_session_seq ON messages (session_id, seq);
 CREATE INDEX IF NOT EXISTS messages_context ON messages (context_kind, context_id, seq);
-CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5(
-    content, content='messages', content_rowid='rowid', tokenize='unicode61 remove_diacritics 2'
-);
-CREATE TRIGGER IF NOT EXISTS messages_ai AFTER INSERT ON messages BEGIN
-    INSERT INTO messages_fts (rowid, content) VALUES (new.rowid, new.content);
-END;
-CREATE TRIGGER IF NOT EXISTS messages_ad AFTER DELETE ON messages BEGIN
-    INSERT INTO messages_fts (messages_fts, rowid, content) VALUES ('delete', old.rowid, old.content);
-END;
-CREATE TRIGGER IF NOT EXISTS messages_au AFTER UPDATE OF content ON messages BEGIN
-    INSERT INTO messages_fts (messages_fts, rowid, content) VALUES ('delete', old.rowid, old.content);
-    INSERT INTO messages_fts (rowid, content) VALUES (new.rowid, new.content);
-END;
 CREATE TABLE IF NOT EXISTS peers (
     user_id TEXT PRIMARY KEY,
     keys TEXT NOT NULL,
@@ -63,6 +51,34 @@ CREATE TABLE IF NOT EXISTS outbox (
     failed TEXT
 );
 "#;
+
+/// The schema version this code writes (`PRAGMA user_version`).
+const SCHEMA_VERSION: i64 = 1;
+
+/// The full-text index, keyed by the messages' chronological `sort_key` so a
+/// search walks the index newest first and stops at its limit (version 1).
+/// `sort_key` is the server timestamp in ms × 1024 plus a tie-breaker
+/// (see [`put_message_tx`]), unique per message.
+const FTS_SCHEMA: &str = r#"
+CREATE UNIQUE INDEX IF NOT EXISTS messages_sort_key ON messages (sort_key);
+CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5(
+    content, content='messages', content_rowid='sort_key', tokenize='unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER IF NOT EXISTS messages_ai AFTER INSERT ON messages BEGIN
+    INSERT INTO messages_fts (rowid, content) VALUES (new.sort_key, new.content);
+END;
+CREATE TRIGGER IF NOT EXISTS messages_ad AFTER DELETE ON messages BEGIN
+    INSERT INTO messages_fts (messages_fts, rowid, content) VALUES ('delete', old.sort_key, old.content);
+END;
+CREATE TRIGGER IF NOT EXISTS messages_au AFTER UPDATE OF content ON messages BEGIN
+    INSERT INTO messages_fts (messages_fts, rowid, content) VALUES ('delete', old.sort_key, old.content);
+    INSERT INTO messages_fts (rowid, content) VALUES (new.sort_key, new.content);
+END;
+"#;
+
+/// The tie-breaking range of a `sort_key`: up to 1,024 messages per millisecond
+/// keep their own key (more spill into the next millisecond's range).
+const SORT_KEY_SPREAD: i64 = 1024;
 
 /// A message waiting for its ack.
 #[derive(Debug, Clone)]
@@ -84,8 +100,6 @@ pub struct SearchHit {
     pub message: Message,
     /// The content, HTML-escaped, with `<mark>…</mark>` around the matches.
     pub snippet: String,
-    /// bm25 rank (lower is better).
-    pub rank: f64,
 }
 
 /// The cache of one user.
@@ -121,6 +135,7 @@ impl Cache {
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
         )?;
         conn.execute_batch(SCHEMA)?;
+        migrate(&conn)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
             path: path.to_owned(),
@@ -440,11 +455,15 @@ impl Cache {
         let (kind, id) = scope.map_or((None, None), |(k, i)| {
             (Some(k.as_str()), Some(i.as_str().to_owned()))
         });
-        let mut stmt = c.prepare(
-            "SELECT m.json, highlight(messages_fts, 0, ?4, ?5), bm25(messages_fts) FROM messages_fts
-             JOIN messages m ON m.rowid = messages_fts.rowid
+        // Newest first: the index is walked backwards on its chronological rowid
+        // and stops at the limit, so a common word costs no more than a rare one
+        // (docs/desktop-ipc.md, "Search"). The scope is checked on the rows the
+        // walk meets through the unique `sort_key` index.
+        let mut stmt = c.prepare_cached(
+            "SELECT m.json, highlight(messages_fts, 0, ?4, ?5) FROM messages_fts
+             JOIN messages m ON m.sort_key = messages_fts.rowid
              WHERE messages_fts MATCH ?1 AND (?2 IS NULL OR m.context_kind = ?2) AND (?3 IS NULL OR m.context_id = ?3)
-             ORDER BY bm25(messages_fts) LIMIT ?6",
+             ORDER BY messages_fts.rowid DESC LIMIT ?6",
         )?;
         let rows = stmt.query_map(
             params![
@@ -455,16 +474,10 @@ impl Cache {
                 MARK_CLOSE.to_string(),
                 limit
             ],
-            |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, f64>(2)?,
-                ))
-            },
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
         )?;
         rows.map(|r| {
-            let (j, marked, rank) = r?;
+            let (j, marked) = r?;
             let escaped = html_escape::encode_text(&marked).into_owned();
             let snippet = escaped
                 .replace(MARK_OPEN, "<mark>")
@@ -472,7 +485,6 @@ impl Cache {
             Ok(SearchHit {
                 message: from_json(&j)?,
                 snippet,
-                rank,
             })
         })
         .collect()
@@ -595,6 +607,11 @@ fn put_message_tx(c: &Connection, m: &Message) -> ClientResult<Message> {
         )
         .optional()?;
     let mut m = m.clone();
+    // Kept by an existing row (ON CONFLICT below leaves it alone).
+    let sort_key = match existing {
+        Some(_) => 0,
+        None => free_sort_key(c, sort_key_base(m.timestamp))?,
+    };
     if let Some(j) = existing {
         let old: Message = from_json(&j)?;
         if old.status.rank() > m.status.rank() {
@@ -609,8 +626,8 @@ fn put_message_tx(c: &Connection, m: &Message) -> ClientResult<Message> {
         }
     }
     c.execute(
-        "INSERT INTO messages (id, client_message_id, session_id, context_kind, context_id, seq, sender_id, status_rank, content, json)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+        "INSERT INTO messages (id, client_message_id, session_id, context_kind, context_id, seq, sender_id, status_rank, content, json, sort_key)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
          ON CONFLICT (id) DO UPDATE SET status_rank = excluded.status_rank, content = excluded.content, json = excluded.json,
            seq = excluded.seq",
         params![
@@ -623,15 +640,205 @@ fn put_message_tx(c: &Connection, m: &Message) -> ClientResult<Message> {
             m.sender.id.as_str(),
             i64::from(m.status.rank()),
             m.content,
-            json(&m)?
+            json(&m)?,
+            sort_key
         ],
     )?;
     Ok(m)
 }
 
+/// The first `sort_key` of a message's millisecond.
+fn sort_key_base(at: chrono::DateTime<chrono::Utc>) -> i64 {
+    at.timestamp_millis().max(0).saturating_mul(SORT_KEY_SPREAD)
+}
+
+/// The first unused `sort_key` at or after the last one of `base`'s millisecond.
+fn free_sort_key(c: &Connection, base: i64) -> ClientResult<i64> {
+    let mut key: i64 = c.query_row(
+        "SELECT coalesce(max(sort_key) + 1, ?1) FROM messages WHERE sort_key >= ?1 AND sort_key < ?1 + ?2",
+        params![base, SORT_KEY_SPREAD],
+        |r| r.get(0),
+    )?;
+    // More than SORT_KEY_SPREAD messages in one millisecond spill over.
+    let mut taken = c.prepare_cached("SELECT 1 FROM messages WHERE sort_key = ?1")?;
+    while taken.exists([key])? {
+        key += 1;
+    }
+    Ok(key)
+}
+
+/// Brings a cache written by an older version to [`SCHEMA_VERSION`], in one
+/// transaction: version 0 had the full-text index keyed by the insertion
+/// rowid (history pages loaded later came out as "newer").
+fn migrate(conn: &Connection) -> ClientResult<()> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version >= SCHEMA_VERSION {
+        return Ok(());
+    }
+    let tx = conn.unchecked_transaction()?;
+    let old_index = tx
+        .query_row(
+            "SELECT 1 FROM sqlite_master WHERE name = 'messages_fts'",
+            [],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some();
+    if old_index {
+        tx.execute_batch(
+            "DROP TRIGGER IF EXISTS messages_ai; DROP TRIGGER IF EXISTS messages_ad;
+             DROP TRIGGER IF EXISTS messages_au; DROP TABLE messages_fts;",
+        )?;
+    }
+    let has_column = tx
+        .prepare("SELECT 1 FROM pragma_table_info('messages') WHERE name = 'sort_key'")?
+        .exists([])?;
+    if !has_column {
+        tx.execute_batch("ALTER TABLE messages ADD COLUMN sort_key INTEGER")?;
+    }
+    let mut keyed: Vec<(i64, i64)> = Vec::new();
+    {
+        let mut stmt = tx.prepare("SELECT rowid, json FROM messages WHERE sort_key IS NULL")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let m: Message = from_json(&r.get::<_, String>(1)?)?;
+            keyed.push((sort_key_base(m.timestamp), r.get(0)?));
+        }
+    }
+    keyed.sort_unstable();
+    let mut last = i64::MIN;
+    {
+        let mut set = tx.prepare("UPDATE messages SET sort_key = ?1 WHERE rowid = ?2")?;
+        for (base, rowid) in keyed {
+            let key = base.max(last.saturating_add(1));
+            set.execute(params![key, rowid])?;
+            last = key;
+        }
+    }
+    tx.execute_batch(FTS_SCHEMA)?;
+    tx.execute_batch("INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')")?;
+    tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
+    tx.commit()?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    const KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+    fn message(n: u32, secs: i64, ctx: &str, content: &str) -> Message {
+        serde_json::from_value(json!({
+            "id": format!("msg_{n}"),
+            "content": content,
+            "type": "text",
+            "sender": {"id": "patient_1", "type": "patient", "name": "P"},
+            "recipient": {"id": "medecin_1", "type": "medecin", "name": "D"},
+            "context": {"type": "ordonnance", "id": ctx},
+            "timestamp": chrono::DateTime::from_timestamp(1_700_000_000 + secs, 0).unwrap(),
+            "status": "read",
+            "attachments": [],
+            "metadata": {"isUrgent": false, "requiresResponse": false},
+            "clientMessageId": format!("c_{n}"),
+            "sessionId": format!("ses_{ctx}"),
+            "seq": n,
+        }))
+        .unwrap()
+    }
+
+    fn ids(hits: &[SearchHit]) -> Vec<&str> {
+        hits.iter().map(|h| h.message.id.as_str()).collect()
+    }
+
+    #[test]
+    fn search_is_newest_first_whatever_the_order_pages_arrived_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(&dir.path().join("c.db"), KEY).unwrap();
+        // The live end first, then older history pages, then a same-second burst.
+        cache
+            .put_message(&message(10, 1000, "a", "fièvre ce soir"))
+            .unwrap();
+        cache
+            .put_message(&message(1, 10, "a", "Fievre depuis hier"))
+            .unwrap();
+        cache
+            .put_message(&message(5, 500, "b", "la fièvre baisse"))
+            .unwrap();
+        for n in 20..25 {
+            cache
+                .put_message(&message(n, 2000, "a", "fièvre encore"))
+                .unwrap();
+        }
+        // An update (status, deletion) keeps the message's place.
+        cache
+            .put_message(&message(1, 10, "a", "Fievre depuis hier"))
+            .unwrap();
+        let all = cache.search("fievre", None, 50).unwrap();
+        assert_eq!(
+            ids(&all),
+            ["msg_24", "msg_23", "msg_22", "msg_21", "msg_20", "msg_10", "msg_5", "msg_1"]
+        );
+        assert_eq!(all[5].snippet, "<mark>fièvre</mark> ce soir");
+        let two = cache.search("fiè", None, 2).unwrap();
+        assert_eq!(ids(&two), ["msg_24", "msg_23"]);
+        let scoped = cache
+            .search(
+                "fievre",
+                Some((ContextType::Ordonnance, &ContextId::new("b"))),
+                50,
+            )
+            .unwrap();
+        assert_eq!(ids(&scoped), ["msg_5"]);
+    }
+
+    #[test]
+    fn a_version_0_cache_is_migrated_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(&format!("PRAGMA key = \"x'{KEY}'\";"))
+                .unwrap();
+            // The version-0 layout: the index keyed by insertion rowid.
+            let old = SCHEMA.replace(
+                "    json TEXT NOT NULL,\n    sort_key INTEGER\n",
+                "    json TEXT NOT NULL\n",
+            );
+            assert_ne!(old, SCHEMA);
+            c.execute_batch(&old).unwrap();
+            c.execute_batch(&FTS_SCHEMA
+                .replace("CREATE UNIQUE INDEX IF NOT EXISTS messages_sort_key ON messages (sort_key);", "")
+                .replace("content_rowid='sort_key'", "content_rowid='rowid'")
+                .replace("new.sort_key", "new.rowid")
+                .replace("old.sort_key", "old.rowid"))
+                .unwrap();
+            for (n, secs) in [(3, 300), (1, 100), (2, 100)] {
+                let m = message(n, secs, "a", "ordonnance renouvelée");
+                c.execute(
+                    "INSERT INTO messages (id, client_message_id, session_id, context_kind, context_id, seq, sender_id, status_rank, content, json)
+                     VALUES (?1, ?2, 'ses_a', 'ordonnance', 'a', ?3, 'patient_1', 3, ?4, ?5)",
+                    params![m.id.as_str(), m.client_message_id.as_str(), n, m.content, json(&m).unwrap()],
+                )
+                .unwrap();
+            }
+        }
+        let cache = Cache::open(&path, KEY).unwrap();
+        let hits = cache.search("renouvelee", None, 50).unwrap();
+        assert_eq!(ids(&hits).len(), 3);
+        assert_eq!(hits[0].message.id.as_str(), "msg_3");
+        // New messages after the migration get their place too.
+        cache
+            .put_message(&message(4, 200, "a", "ordonnance renouvelée"))
+            .unwrap();
+        let hits = cache.search("renouvelee", None, 50).unwrap();
+        assert_eq!(ids(&hits)[..2], ["msg_3", "msg_4"]);
+        drop(cache);
+        // Opening again does not migrate twice.
+        let cache = Cache::open(&path, KEY).unwrap();
+        assert_eq!(cache.search("renouvelee", None, 50).unwrap().len(), 4);
+    }
 
     #[test]
     fn fts_queries_are_quoted_prefixes() {

@@ -22,6 +22,7 @@ use tauri::{AppHandle, Emitter, Manager, State};
 use tokio::sync::RwLock;
 
 mod media;
+mod webview;
 
 pub(crate) type CmdResult<T> = Result<T, CommandError>;
 
@@ -320,6 +321,21 @@ async fn accept_peer_key(state: State<'_, Desktop>, user_id: UserId) -> CmdResul
     Ok(client(&state).await?.accept_peer_key(&user_id)?)
 }
 
+/// The window shows its first usable screen (login, home or offline reading):
+/// logs once, at `info`, how long the start took since the process was
+/// spawned (docs/desktop-ipc.md, "Start"). `scripts/measure-desktop.sh` reads it.
+#[tauri::command]
+fn window_ready() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| match webview::since_spawn() {
+        Some(elapsed) => tracing::info!(
+            ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+            "start: first screen usable"
+        ),
+        None => tracing::info!("start: first screen usable"),
+    });
+}
+
 /// Builds and runs the app.
 pub fn run() {
     let filter =
@@ -330,8 +346,10 @@ pub fn run() {
         .try_init();
     let result = tauri::Builder::default()
         .manage(Desktop::default())
+        .plugin(webview::plugin())
         .plugin(media::plugin())
         .invoke_handler(tauri::generate_handler![
+            window_ready,
             login,
             resume_session,
             logout,

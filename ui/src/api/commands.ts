@@ -37,7 +37,7 @@ export function onAuthLost(listener: AuthLostListener): () => void {
 const AUTH_LOST_CODES = new Set<CommandError['code']>(['SESSION_EXPIRED', 'NOT_SIGNED_IN', 'AUTH_REQUIRED', 'ACCOUNT_DISABLED']);
 
 /** Commands that are legitimately called while signed out (AUTH_REQUIRED from `login` means bad credentials). */
-const SIGNED_OUT_COMMANDS = new Set(['login', 'resume_session', 'last_login', 'logout', 'get_settings', 'set_settings', 'get_limits']);
+const SIGNED_OUT_COMMANDS = new Set(['window_ready', 'login', 'resume_session', 'last_login', 'logout', 'get_settings', 'set_settings', 'get_limits']);
 
 async function call<T>(command: string, args?: InvokeArgs, options?: InvokeOptions): Promise<T> {
   try {
@@ -98,6 +98,14 @@ export const downloadAttachment = (attachmentId: string, name: string) =>
 /** The image's bytes, raw; the caller makes a Blob URL with the attachment's `mimeType` (and revokes it). */
 export const attachmentPreview = (attachmentId: string) =>
   call<ArrayBuffer>('attachment_preview', { attachmentId });
+
+let windowReadySent = false;
+/** Tells the shell, once, that the first usable screen is shown (it logs the start time). */
+export function windowReady(): void {
+  if (windowReadySent) return;
+  windowReadySent = true;
+  call<null>('window_ready').catch(() => undefined);
+}
 
 export const searchMessages = (args: { query: string; contextType?: ContextType; contextId?: string }) =>
   call<SearchHit[]>('search_messages', args);

@@ -7,6 +7,7 @@ import { LoginScreen } from '../features/auth/LoginScreen';
 import { DraftsProvider } from '../features/messages/drafts';
 import { SettingsProvider } from '../features/settings/useSettings';
 import { Workspace } from './Workspace';
+import { commands } from '../api';
 
 export function App() {
   return (
@@ -29,6 +30,11 @@ function AuthGate() {
   useEffect(() => {
     if (state.status !== 'signedIn') document.title = t('app.title');
   }, [state.status, t]);
+
+  // The first usable screen is up: the shell logs how long the start took.
+  useEffect(() => {
+    if (state.status !== 'checking') commands.windowReady();
+  }, [state.status]);
 
   if (state.status === 'checking') {
     return (

@@ -37,6 +37,7 @@ export type CommandResults = {
   logout: null;
   get_limits: Limits;
   list_contexts: Inbox;
+  window_ready: null;
   load_history: HistoryPage;
   send_message: UiMessage;
   retry_send: UiMessage;

@@ -12,8 +12,4 @@ message: Message,
 /**
  * The content, HTML-escaped, with `<mark>…</mark>` around the matches.
  */
-snippet: string, 
-/**
- * bm25 rank (lower is better).
- */
-rank: number, };
+snippet: string, };

@@ -13,7 +13,7 @@ describe('in-conversation search', () => {
       load_history: { value: historyPage([makeMessage({ seq: 1, content: 'Bonjour' }), target]) },
       search_messages: {
         value: [
-          { message: target, snippet: "Continuez l&#39;<mark>amoxicilline</mark> &lt;img src=x onerror=alert(1)&gt;", rank: 0.9 },
+          { message: target, snippet: "Continuez l&#39;<mark>amoxicilline</mark> &lt;img src=x onerror=alert(1)&gt;" },
         ],
       },
     });

@@ -24,7 +24,8 @@ export function useSearch(context: ContextRef, query: string) {
         .searchMessages({ query: q, contextType, contextId })
         .then((result) => {
           if (cancelled) return;
-          setHits([...result].sort((a, b) => b.rank - a.rank));
+          // Newest first, as the client core orders them.
+          setHits(result);
           setStatus('done');
         })
         .catch((caught: unknown) => {

@@ -1,0 +1,71 @@
+//! How the window's WebKitGTK web view is tuned for a messaging app that stays
+//! open all day on a clinic workstation (docs/desktop-ipc.md, "Memory").
+//!
+//! - **No accelerated compositing** unless `DMP_GPU=1`: the web process then
+//!   paints in software, which for a text-and-bubbles window costs nothing
+//!   visible and saves 90–140 MB (measured in BENCHMARKS.md "Desktop app"); it
+//!   also avoids the blank windows some GPU drivers give WebKitGTK.
+//! - **No page cache** (wry turns it on): the app never navigates back to a
+//!   previous page, so a cached copy of one is only memory.
+//! - **The "document viewer" cache model**: the smallest memory caches, as the
+//!   page's resources are all local (the app's own assets).
+
+/// The plugin that tunes each web view as soon as it exists.
+pub(crate) fn plugin<R: tauri::Runtime>() -> tauri::plugin::TauriPlugin<R> {
+    tauri::plugin::Builder::new("dmp-webview")
+        .on_webview_ready(|webview| {
+            #[cfg(target_os = "linux")]
+            if let Err(e) = webview.with_webview(|w| tune(w, gpu_wanted())) {
+                tracing::warn!(error = %e, "the web view could not be tuned");
+            }
+            #[cfg(not(target_os = "linux"))]
+            let _ = webview;
+        })
+        .build()
+}
+
+/// Whether the user asked for GPU compositing (`DMP_GPU=1`).
+fn gpu_wanted() -> bool {
+    std::env::var("DMP_GPU").is_ok_and(|v| v == "1")
+}
+
+#[cfg(target_os = "linux")]
+fn tune(platform: tauri::webview::PlatformWebview, gpu: bool) {
+    use webkit2gtk::{
+        CacheModel, HardwareAccelerationPolicy, SettingsExt as _, WebContextExt as _, WebViewExt,
+    };
+    let view = platform.inner();
+    if let Some(settings) = WebViewExt::settings(&view) {
+        settings.set_enable_page_cache(false);
+        if !gpu {
+            settings.set_hardware_acceleration_policy(HardwareAccelerationPolicy::Never);
+        }
+    }
+    if let Some(context) = WebViewExt::context(&view) {
+        context.set_cache_model(CacheModel::DocumentViewer);
+    }
+}
+
+/// Time since the kernel started this process (Linux: `/proc/self/stat`'s
+/// start time against `/proc/uptime`), so dynamic linking and everything
+/// before `main` count too.
+pub(crate) fn since_spawn() -> Option<std::time::Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Field 22, counted after the command name's closing parenthesis.
+    let start_ticks: f64 = stat
+        .rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(19)?
+        .parse()
+        .ok()?;
+    let uptime: f64 = std::fs::read_to_string("/proc/uptime")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    // The kernel's USER_HZ: 100 on every Linux the app targets.
+    let secs = uptime - start_ticks / 100.0;
+    (secs >= 0.0).then(|| std::time::Duration::from_secs_f64(secs))
+}
