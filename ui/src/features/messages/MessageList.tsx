@@ -138,6 +138,8 @@ export function MessageList(props: MessageListProps) {
     nearBottom.current = isNearBottom(el);
     remember(el);
     if (nearBottom.current && live) setNewCount(0);
+    // Back at the bottom: a page asked for on the way up no longer decides the trimmed end.
+    if (nearBottom.current && growth.current === 'older') growth.current = null;
     // Only a move toward an end counts. A scroll event alone says nothing about the
     // reader: WebKit also fires one when we stick to the bottom, when a size change or
     // scroll anchoring moves the position, when the list is re-laid out — and the old
@@ -177,6 +179,7 @@ export function MessageList(props: MessageListProps) {
         const fromOthers = added.filter((m) => m.sender.id !== meId);
         const ownMessage = added.some((m) => m.sender.id === meId);
         if (live && decideScroll({ nearBottom: nearBottom.current, ownMessage }) === 'stick') {
+          growth.current = null;
           scrollToBottom(el);
           nearBottom.current = true;
           setNewCount(0);

@@ -105,18 +105,18 @@ describe('MessageList — older pages only when the reader moves up', () => {
 
 describe('MessageList — a bounded window over the conversation', () => {
   it(`keeps at most ${MAX_RENDERED_MESSAGES} bubbles as messages arrive, slides up from memory and back to the live end`, async () => {
-    const { backend, list } = await open({ load_history: { value: historyPage(range(1, 185).map((s) => fromDoctor(s))) } });
+    const { backend, list } = await open({ load_history: { value: historyPage(range(1, 190).map((s) => fromDoctor(s))) } });
     fakeScroller(list);
     scrollTo(list, list.scrollHeight);
-    expect(rendered()).toBe(185);
+    expect(rendered()).toBe(190);
 
-    for (const seq of range(186, 215)) {
+    for (const seq of range(191, 210)) {
       await emitEvent('dmp://message', fromDoctor(seq));
       expect(rendered()).toBeLessThanOrEqual(MAX_RENDERED_MESSAGES);
     }
     // At the live end: the newest are in, the oldest went out, and can come back.
-    expect(isRendered(215)).toBe(true);
-    expect(isRendered(10)).toBe(false);
+    expect(isRendered(210)).toBe(true);
+    expect(isRendered(5)).toBe(false);
     expect(list.scrollTop).toBe(list.scrollHeight - VIEW_PX);
     expect(screen.getByRole('button', { name: 'Afficher les messages précédents' })).toBeInTheDocument();
     expect(screen.queryByText('Début de la conversation')).not.toBeInTheDocument();
@@ -125,7 +125,7 @@ describe('MessageList — a bounded window over the conversation', () => {
     scrollTo(list, 0);
     await waitFor(() => expect(isRendered(1)).toBe(true));
     expect(rendered()).toBeLessThanOrEqual(MAX_RENDERED_MESSAGES);
-    expect(isRendered(215)).toBe(false);
+    expect(isRendered(210)).toBe(false);
     expect(olderCalls(backend)).toEqual([]);
     expect(screen.getByText('Début de la conversation')).toBeInTheDocument();
     expect(screen.getByRole('button', { name: 'Messages plus récents' })).toBeInTheDocument();
@@ -133,12 +133,12 @@ describe('MessageList — a bounded window over the conversation', () => {
     expect(list.scrollTop).toBeGreaterThan(0);
 
     // A message arrives while the reader is up there: not in the page, counted in the pill.
-    await emitEvent('dmp://message', fromDoctor(216));
-    expect(isRendered(216)).toBe(false);
+    await emitEvent('dmp://message', fromDoctor(211));
+    expect(isRendered(211)).toBe(false);
     const pill = screen.getByRole('button', { name: /Nouveaux messages/ });
     expect(pill).toHaveTextContent('1');
     fireEvent.click(pill);
-    await waitFor(() => expect(isRendered(216)).toBe(true));
+    await waitFor(() => expect(isRendered(211)).toBe(true));
     expect(rendered()).toBeLessThanOrEqual(MAX_RENDERED_MESSAGES);
     expect(screen.queryByRole('button', { name: 'Messages plus récents' })).not.toBeInTheDocument();
     expect(list.scrollTop).toBe(list.scrollHeight - VIEW_PX);
