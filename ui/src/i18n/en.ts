@@ -141,6 +141,7 @@ export const en: Record<MessageKey, string> = {
   'messages.beginning': 'Start of the conversation',
   'messages.emptyTitle': 'No messages yet',
   'messages.emptyBody': 'Write your first message to {name}.',
+  'messages.newer': 'Newer messages',
   'messages.newPill': 'New messages',
   'messages.newCount': '{count} new messages',
   'messages.newCount_one': '{count} new message',

@@ -142,6 +142,7 @@ export const fr = {
   'messages.beginning': 'Début de la conversation',
   'messages.emptyTitle': 'Aucun message pour le moment',
   'messages.emptyBody': 'Écrivez votre premier message à {name}.',
+  'messages.newer': 'Messages plus récents',
   'messages.newPill': 'Nouveaux messages',
   'messages.newCount': '{count} nouveaux messages',
   'messages.newCount_one': '{count} nouveau message',

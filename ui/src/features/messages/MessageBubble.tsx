@@ -2,6 +2,7 @@
  * One message. Patient messages are blue, doctor messages grey; one's own sit on the
  * right with delivery ticks. Content is always rendered as text.
  */
+import { memo } from 'react';
 import type { ErrorCode, UiMessage as Message } from '../../api';
 import { useI18n, type MessageKey } from '../../i18n';
 import { AlertIcon, CheckIcon, ClockIcon, DoubleCheckIcon, ReplyIcon, TrashIcon, WarningIcon } from '../../components/icons';
@@ -85,7 +86,7 @@ type MessageBubbleProps = {
   onError: (code: ErrorCode) => void;
 };
 
-export function MessageBubble({ message, own, highlighted, onRetry, onDiscard, onDelete, onDownloaded, onError }: MessageBubbleProps) {
+function MessageBubbleView({ message, own, highlighted, onRetry, onDiscard, onDelete, onDownloaded, onError }: MessageBubbleProps) {
   const { t, format } = useI18n();
   const deleted = Boolean(message.deletedAt);
   const state = tickState(message);
@@ -191,3 +192,9 @@ export function MessageBubble({ message, own, highlighted, onRetry, onDiscard, o
     </div>
   );
 }
+
+/**
+ * Memoised: an arrival or a status re-renders the list, but only the bubbles whose message
+ * object changed (merges keep the others' identity) are rendered again.
+ */
+export const MessageBubble = memo(MessageBubbleView);

@@ -568,6 +568,9 @@ describe('SecureMessaging — scrolling', () => {
     });
     const list = screen.getByTestId('message-scroll');
     fakeGeometry(list, geometry);
+    // The reader was at the bottom and moves up to the top.
+    list.scrollTop = 500;
+    fireEvent.scroll(list);
     list.scrollTop = 40;
     fireEvent.scroll(list);
     fireEvent.scroll(list);

@@ -125,18 +125,37 @@ export function applyStatus(messages: Message[], event: StatusEvent): Message[] 
   return changed ? next : messages;
 }
 
+/** Lowest `seq` among acknowledged messages, or null. */
+function oldestSeq(messages: Message[]): number | null {
+  let oldest: number | null = null;
+  for (const m of messages) if (!isUnsent(m) && (oldest === null || m.seq < oldest)) oldest = m.seq;
+  return oldest;
+}
+
+/** Whether `held` goes further back than `page`. */
+function holdsOlder(held: Message[], page: Message[]): boolean {
+  const heldOldest = oldestSeq(held);
+  const pageOldest = oldestSeq(page);
+  return heldOldest !== null && (pageOldest === null || heldOldest < pageOldest);
+}
+
 export function conversationReducer(state: ConversationState, action: ConversationAction): ConversationState {
   switch (action.type) {
-    case 'loaded':
+    case 'loaded': {
+      // A reload (resync) brings the latest page again: when older pages are already
+      // held, the cursor stays before the oldest of them — the latest page's cursor would
+      // make the next "older" request fetch what is already on screen.
+      const keepCursor = state.status === 'ready' && holdsOlder(state.messages, action.page.messages);
       return {
         ...state,
         status: 'ready',
         error: null,
         messages: mergeMessages(state.messages, action.page.messages),
-        hasMore: action.page.hasMore,
-        nextBefore: action.page.nextBefore,
+        hasMore: keepCursor ? state.hasMore : action.page.hasMore,
+        nextBefore: keepCursor ? state.nextBefore : action.page.nextBefore,
         session: action.page.session ?? state.session,
       };
+    }
     case 'loadFailed':
       // A failed reload (resync) keeps what is on screen.
       return { ...state, status: state.status === 'ready' ? 'ready' : 'error', error: action.code };
