@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS messages (
     status_rank INTEGER NOT NULL,
     content TEXT NOT NULL,
     json TEXT NOT NULL,
-    sort_key INTEGER
+    sort_key INTEGER,
+    scope TEXT GENERATED ALWAYS AS (hex(context_kind || ':' || context_id)) VIRTUAL
 );
 CREATE INDEX IF NOT EXISTS messages_session_seq ON messages (session_id, seq);
 CREATE INDEX IF NOT EXISTS messages_context ON messages (context_kind, context_id, seq);
@@ -57,22 +58,25 @@ const SCHEMA_VERSION: i64 = 1;
 
 /// The full-text index, keyed by the messages' chronological `sort_key` so a
 /// search walks the index newest first and stops at its limit (version 1).
+/// Its `scope` column holds one token per conversation (the hex of
+/// `kind:id`), so a search in one conversation intersects two lists instead
+/// of filtering every match.
 /// `sort_key` is the server timestamp in ms × 1024 plus a tie-breaker
 /// (see [`put_message_tx`]), unique per message.
 const FTS_SCHEMA: &str = r#"
 CREATE UNIQUE INDEX IF NOT EXISTS messages_sort_key ON messages (sort_key);
 CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5(
-    content, content='messages', content_rowid='sort_key', tokenize='unicode61 remove_diacritics 2'
+    content, scope, content='messages', content_rowid='sort_key', tokenize='unicode61 remove_diacritics 2'
 );
 CREATE TRIGGER IF NOT EXISTS messages_ai AFTER INSERT ON messages BEGIN
-    INSERT INTO messages_fts (rowid, content) VALUES (new.sort_key, new.content);
+    INSERT INTO messages_fts (rowid, content, scope) VALUES (new.sort_key, new.content, new.scope);
 END;
 CREATE TRIGGER IF NOT EXISTS messages_ad AFTER DELETE ON messages BEGIN
-    INSERT INTO messages_fts (messages_fts, rowid, content) VALUES ('delete', old.sort_key, old.content);
+    INSERT INTO messages_fts (messages_fts, rowid, content, scope) VALUES ('delete', old.sort_key, old.content, old.scope);
 END;
 CREATE TRIGGER IF NOT EXISTS messages_au AFTER UPDATE OF content ON messages BEGIN
-    INSERT INTO messages_fts (messages_fts, rowid, content) VALUES ('delete', old.sort_key, old.content);
-    INSERT INTO messages_fts (rowid, content) VALUES (new.sort_key, new.content);
+    INSERT INTO messages_fts (messages_fts, rowid, content, scope) VALUES ('delete', old.sort_key, old.content, old.scope);
+    INSERT INTO messages_fts (rowid, content, scope) VALUES (new.sort_key, new.content, new.scope);
 END;
 "#;
 
@@ -448,8 +452,16 @@ impl Cache {
         scope: Option<(ContextType, &ContextId)>,
         limit: u32,
     ) -> ClientResult<Vec<SearchHit>> {
-        let Some(fts) = fts_query(query) else {
+        let Some(terms) = fts_query(query) else {
             return Ok(vec![]);
+        };
+        // The words match the text only; a scope adds its conversation's token.
+        let fts = match scope {
+            Some((kind, id)) => format!(
+                "content : ({terms}) AND scope : \"{}\"",
+                hex::encode_upper(format!("{}:{}", kind.as_str(), id.as_str()))
+            ),
+            None => format!("content : ({terms})"),
         };
         let c = self.conn.lock();
         let (kind, id) = scope.map_or((None, None), |(k, i)| {
@@ -457,8 +469,8 @@ impl Cache {
         });
         // Newest first: the index is walked backwards on its chronological rowid
         // and stops at the limit, so a common word costs no more than a rare one
-        // (docs/desktop-ipc.md, "Search"). The scope is checked on the rows the
-        // walk meets through the unique `sort_key` index.
+        // (docs/desktop-ipc.md, "Search"). The scope is matched in the index and
+        // checked again on the rows.
         let mut stmt = c.prepare_cached(
             "SELECT m.json, highlight(messages_fts, 0, ?4, ?5) FROM messages_fts
              JOIN messages m ON m.sort_key = messages_fts.rowid
@@ -570,13 +582,22 @@ impl Cache {
     }
 }
 
-/// Turns what a person typed into an FTS5 query: every word must match, as a prefix.
+/// Turns what a person typed into an FTS5 query: every word must match, as a
+/// prefix. A one-letter word ("à", "a") matches only itself: as a prefix it
+/// would merge the lists of every word that starts with that letter.
 fn fts_query(input: &str) -> Option<String> {
     let terms: Vec<String> = input
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .take(16)
-        .map(|w| format!("\"{}\"*", w.replace('"', "")))
+        .map(|w| {
+            let w = w.replace('"', "");
+            if w.chars().count() == 1 {
+                format!("\"{w}\"")
+            } else {
+                format!("\"{w}\"*")
+            }
+        })
         .collect();
     (!terms.is_empty()).then(|| terms.join(" "))
 }
@@ -694,7 +715,11 @@ fn migrate(conn: &Connection) -> ClientResult<()> {
         .prepare("SELECT 1 FROM pragma_table_info('messages') WHERE name = 'sort_key'")?
         .exists([])?;
     if !has_column {
-        tx.execute_batch("ALTER TABLE messages ADD COLUMN sort_key INTEGER")?;
+        tx.execute_batch(
+            "ALTER TABLE messages ADD COLUMN sort_key INTEGER;
+             ALTER TABLE messages ADD COLUMN scope TEXT
+               GENERATED ALWAYS AS (hex(context_kind || ':' || context_id)) VIRTUAL;",
+        )?;
     }
     let mut keyed: Vec<(i64, i64)> = Vec::new();
     {
@@ -803,17 +828,19 @@ mod tests {
                 .unwrap();
             // The version-0 layout: the index keyed by insertion rowid.
             let old = SCHEMA.replace(
-                "    json TEXT NOT NULL,\n    sort_key INTEGER\n",
+                "    json TEXT NOT NULL,\n    sort_key INTEGER,\n    scope TEXT GENERATED ALWAYS AS (hex(context_kind || ':' || context_id)) VIRTUAL\n",
                 "    json TEXT NOT NULL\n",
             );
             assert_ne!(old, SCHEMA);
             c.execute_batch(&old).unwrap();
-            c.execute_batch(&FTS_SCHEMA
-                .replace("CREATE UNIQUE INDEX IF NOT EXISTS messages_sort_key ON messages (sort_key);", "")
-                .replace("content_rowid='sort_key'", "content_rowid='rowid'")
-                .replace("new.sort_key", "new.rowid")
-                .replace("old.sort_key", "old.rowid"))
-                .unwrap();
+            c.execute_batch(
+                "CREATE VIRTUAL TABLE messages_fts USING fts5(
+                     content, content='messages', content_rowid='rowid', tokenize='unicode61 remove_diacritics 2');
+                 CREATE TRIGGER messages_ai AFTER INSERT ON messages BEGIN
+                     INSERT INTO messages_fts (rowid, content) VALUES (new.rowid, new.content);
+                 END;",
+            )
+            .unwrap();
             for (n, secs) in [(3, 300), (1, 100), (2, 100)] {
                 let m = message(n, secs, "a", "ordonnance renouvelée");
                 c.execute(
@@ -834,6 +861,15 @@ mod tests {
             .unwrap();
         let hits = cache.search("renouvelee", None, 50).unwrap();
         assert_eq!(ids(&hits)[..2], ["msg_3", "msg_4"]);
+        let a = ContextId::new("a");
+        let scoped = cache
+            .search("renouvelee", Some((ContextType::Ordonnance, &a)), 50)
+            .unwrap();
+        assert_eq!(scoped.len(), 4);
+        let elsewhere = cache
+            .search("renouvelee", Some((ContextType::Examen, &a)), 50)
+            .unwrap();
+        assert!(elsewhere.is_empty());
         drop(cache);
         // Opening again does not migrate twice.
         let cache = Cache::open(&path, KEY).unwrap();
@@ -848,7 +884,11 @@ mod tests {
         );
         assert_eq!(
             fts_query("\" OR 1=1 --").as_deref(),
-            Some("\"OR\"* \"1\"* \"1\"*")
+            Some("\"OR\"* \"1\" \"1\"")
+        );
+        assert_eq!(
+            fts_query("glycémie à jeun").as_deref(),
+            Some("\"glycémie\"* \"à\" \"jeun\"*")
         );
         assert_eq!(fts_query("  ").as_deref(), None);
     }
