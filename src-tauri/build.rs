@@ -9,6 +9,7 @@ fn main() {
 }
 
 const COMMANDS: &[&str] = &[
+    "window_ready",
     "login",
     "resume_session",
     "logout",
@@ -16,6 +17,9 @@ const COMMANDS: &[&str] = &[
     "list_contexts",
     "load_history",
     "send_message",
+    "retry_send",
+    "discard_send",
+    "last_login",
     "set_typing",
     "mark_read",
     "delete_message",
@@ -30,4 +34,7 @@ const COMMANDS: &[&str] = &[
     "set_settings",
     "safety_code",
     "accept_peer_key",
+    "upload_voice",
+    "attachment_thumbnail",
+    "attachment_media",
 ];
