@@ -7,6 +7,7 @@
 //! (so that nextest runs them in parallel) of the server that
 //! `scripts/with-postgres.sh` starts and names in `DMP_TEST_POSTGRES_URL`.
 //! Without that variable the PostgreSQL tests fail, they never skip.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use dmp_protocol::*;

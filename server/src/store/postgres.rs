@@ -530,6 +530,16 @@ async fn revoke_families_of<C: GenericClient>(
     Ok(())
 }
 
+/// A change as its columns: kind, user, doctor, context kind, context id, login.
+type ChangeColumns<'a> = (
+    &'a str,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<&'a str>,
+);
+
 /// Appends changes to the directory change log, under its lock (held to
 /// commit). Called as the last step of a body, before the audit lock.
 async fn log_changes<C: GenericClient>(
@@ -549,14 +559,7 @@ async fn log_changes<C: GenericClient>(
         )
         .await?;
     for change in changes {
-        let (kind, user, doctor, ctx_kind, ctx_id, login): (
-            &str,
-            Option<&str>,
-            Option<&str>,
-            Option<&str>,
-            Option<&str>,
-            Option<&str>,
-        ) = match change {
+        let (kind, user, doctor, ctx_kind, ctx_id, login): ChangeColumns<'_> = match change {
             DirectoryChange::User(u) => ("user", Some(u.as_str()), None, None, None, None),
             DirectoryChange::Context {
                 kind,
