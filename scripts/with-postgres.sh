@@ -36,6 +36,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+child=""
 
 # A loopback port nobody listens on (never 5432: a system PostgreSQL may own it).
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -79,6 +80,17 @@ export DMP_TEST_POSTGRES_TLS_URL="postgres://dmp:$password@127.0.0.1:$port/postg
 export DMP_TEST_POSTGRES_CA="$dir/ca.pem"
 echo "==> PostgreSQL 15 on 127.0.0.1:$port (data in $dir)" >&2
 
+# In the background so that a SIGTERM or SIGINT sent to this script alone is
+# forwarded to the command at once, and the cluster still stops afterwards.
+forward() {
+  [ -n "$child" ] && kill "-$1" "$child" 2>/dev/null
+  wait "$child" 2>/dev/null
+  exit "$2"
+}
+trap 'forward INT 130' INT
+trap 'forward TERM 143' TERM
+"$@" &
+child=$!
 status=0
-"$@" || status=$?
+wait "$child" || status=$?
 exit "$status"
