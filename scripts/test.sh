@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of the project on a fresh Debian 12 machine: installs what
 # the tests need (idempotent), checks formatting and lints, runs the UI unit
-# tests, then the whole Rust workspace with cargo-nextest inside a private
-# D-Bus session with the real desktop services (gnome-keyring, Xvfb, dunst).
+# tests, then the whole Rust workspace with cargo-nextest next to a private
+# PostgreSQL 15 and inside a private D-Bus session with the real desktop
+# services (gnome-keyring, Xvfb, dunst).
 # The last line is nextest's summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +14,8 @@ log() { printf '\n==> %s\n' "$*" >&2; }
 
 # C toolchain; OpenSSL for SQLCipher; WebKitGTK for the desktop app; the real
 # desktop services the tests talk to (Secret Service, D-Bus tools, X server,
-# notification daemon, WebKit's WebDriver).
+# notification daemon, WebKit's WebDriver). PostgreSQL 15 (the server store's
+# second backend) is installed and started by scripts/with-postgres.sh.
 need_apt=()
 for pkg in build-essential pkg-config libssl-dev libwebkit2gtk-4.1-dev librsvg2-dev libayatana-appindicator3-dev \
            gnome-keyring dbus-x11 libsecret-tools xvfb x11-utils dunst webkit2gtk-driver; do
@@ -57,5 +59,5 @@ log "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 log "cargo deny check bans licenses sources (the advisory database cannot be fetched here)"
 cargo deny --log-level error check bans licenses sources
-log "cargo nextest run (inside a private D-Bus session with gnome-keyring, Xvfb and dunst)"
-exec ./scripts/with-desktop-services.sh cargo nextest run --workspace --locked --no-fail-fast "$@"
+log "cargo nextest run (next to a private PostgreSQL 15, inside a private D-Bus session with gnome-keyring, Xvfb and dunst)"
+exec ./scripts/with-postgres.sh ./scripts/with-desktop-services.sh cargo nextest run --workspace --locked --no-fail-fast "$@"

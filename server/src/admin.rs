@@ -5,9 +5,8 @@
 use crate::auth::{check_password_policy, new_zk_login, NewZkLogin};
 use crate::config::Config;
 use crate::store::anchor::CheckpointKind;
-use crate::store::sqlite::SqliteStore;
 use crate::store::{
-    printable_field, AuditEvent, AuditVerdict, ContextRecord, RequestMeta, Store, UserRecord,
+    printable_field, AuditEvent, AuditVerdict, ContextRecord, RequestMeta, StoreRef, UserRecord,
     ZkLogin,
 };
 use anyhow::{bail, Context as _};
@@ -118,10 +117,11 @@ fn expected_prefix(kind: UserType) -> &'static str {
 /// with `kdf` (see [`derive_logins`]); nothing is written unless every line
 /// is valid.
 pub async fn import(
-    store: &SqliteStore,
+    store: &(impl StoreRef + ?Sized),
     file: ImportFile,
     kdf: KdfParams,
 ) -> anyhow::Result<ImportSummary> {
+    let store = store.as_store();
     import_with(store, file, true, kdf).await
 }
 
@@ -154,11 +154,12 @@ pub async fn derive_logins(
 /// Like [`import`]; with `overwrite_users` false, accounts that already exist
 /// keep their password and keys (the demo data is loaded this way).
 pub async fn import_with(
-    store: &SqliteStore,
+    store: &(impl StoreRef + ?Sized),
     file: ImportFile,
     overwrite_users: bool,
     kdf: KdfParams,
 ) -> anyhow::Result<ImportSummary> {
+    let store = store.as_store();
     let mut errors = Vec::new();
     let mut users = Vec::new();
     let mut ids = HashSet::new();
@@ -354,7 +355,7 @@ pub fn read_import_file(path: &Path) -> anyhow::Result<ImportFile> {
 
 /// Adds an account.
 pub async fn user_add(
-    store: &SqliteStore,
+    store: &(impl StoreRef + ?Sized),
     id: &str,
     kind: UserType,
     name: &str,
@@ -362,6 +363,7 @@ pub async fn user_add(
     password: &str,
     kdf: KdfParams,
 ) -> anyhow::Result<()> {
+    let store = store.as_store();
     let file = ImportFile {
         users: vec![ImportUser {
             id: id.into(),
@@ -381,7 +383,12 @@ pub async fn user_add(
 }
 
 /// Disables (or re-enables) an account; disabling ends its sessions.
-pub async fn user_disable(store: &SqliteStore, id: &str, disabled: bool) -> anyhow::Result<()> {
+pub async fn user_disable(
+    store: &(impl StoreRef + ?Sized),
+    id: &str,
+    disabled: bool,
+) -> anyhow::Result<()> {
+    let store = store.as_store();
     let action = if disabled {
         "user_disable"
     } else {
@@ -400,11 +407,12 @@ pub async fn user_disable(store: &SqliteStore, id: &str, disabled: bool) -> anyh
 /// Sets a new password (zero-knowledge, derived with `kdf`); every session
 /// of the user ends and the key backup sealed under the old one is dropped.
 pub async fn user_passwd(
-    store: &SqliteStore,
+    store: &(impl StoreRef + ?Sized),
     id: &str,
     password: &str,
     kdf: KdfParams,
 ) -> anyhow::Result<()> {
+    let store = store.as_store();
     check_password_policy(password).map_err(anyhow::Error::msg)?;
     let z = derive_logins(vec![password.to_owned()], kdf)
         .await?
@@ -427,13 +435,14 @@ pub async fn user_passwd(
 
 /// Prints audit rows (text or JSON lines).
 pub async fn audit_print(
-    store: &SqliteStore,
+    store: &(impl StoreRef + ?Sized),
     since: Option<chrono::DateTime<Utc>>,
     user: Option<String>,
     json: bool,
     limit: u32,
     out: &mut impl std::io::Write,
 ) -> anyhow::Result<usize> {
+    let store = store.as_store();
     let rows = store.audit_rows(since, user, None, limit).await?;
     for r in &rows {
         if json {
@@ -460,12 +469,14 @@ pub async fn audit_print(
 }
 
 /// Verifies the audit chain.
-pub async fn audit_verify(store: &SqliteStore) -> anyhow::Result<AuditVerdict> {
+pub async fn audit_verify(store: &(impl StoreRef + ?Sized)) -> anyhow::Result<AuditVerdict> {
+    let store = store.as_store();
     Ok(store.verify_audit().await?)
 }
 
 /// Writes a consistent online backup.
-pub async fn backup(store: &SqliteStore, dest: &Path) -> anyhow::Result<()> {
+pub async fn backup(store: &(impl StoreRef + ?Sized), dest: &Path) -> anyhow::Result<()> {
+    let store = store.as_store();
     if dest.exists() {
         bail!("{} already exists; choose a new file name", dest.display());
     }
@@ -486,6 +497,9 @@ pub async fn backup(store: &SqliteStore, dest: &Path) -> anyhow::Result<()> {
 /// Replaces the database with a backup. The server must be stopped; the
 /// previous database is kept beside it.
 pub async fn restore(config: &Config, src: &Path) -> anyhow::Result<std::path::PathBuf> {
+    if let crate::config::Backend::Postgres(_) = config.backend()? {
+        bail!("restore replaces an SQLite database; restore PostgreSQL with pg_restore (docs/deployment.md)");
+    }
     let _lock =
         crate::app::lock_data_dir(&config.data_dir).context("stop the server before restoring")?;
     {

@@ -4,6 +4,7 @@
 
 use crate::auth::TokenSigner;
 use crate::clock::Clock;
+use crate::config::Backend;
 use crate::config::Config;
 use crate::directory::Directory;
 use crate::hub::Hub;
@@ -11,6 +12,7 @@ use crate::metrics::Metrics;
 use crate::ratelimit::{AnonAudit, LoginThrottle, RateLimiter, SourceLimiter};
 use crate::state::AppState;
 use crate::store::anchor::AuditAnchor;
+use crate::store::files::LocalDir;
 use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
 use anyhow::Context as _;
@@ -38,7 +40,7 @@ pub struct RunningServer {
     pub state: AppState,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
-    _lock: File,
+    _lock: Option<File>,
 }
 
 /// Takes the data directory's lock so that two servers (or a restore) never share it.
@@ -80,9 +82,25 @@ fn signing_key(dir: &Path) -> anyhow::Result<Vec<u8>> {
     }
 }
 
-/// Opens the store of a data directory (used by the server and the admin
-/// CLI), with the audit anchor of the configuration.
-pub fn open_store(config: &Config) -> anyhow::Result<Arc<SqliteStore>> {
+/// Opens the store the configuration selects (used by the server and the
+/// admin CLI): the SQLite file with the audit anchor of the configuration,
+/// or a PostgreSQL pool (connected and migrated on first use).
+pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match config.backend()? {
+        Backend::Sqlite(_) => open_sqlite(config)?,
+        Backend::Postgres(url) => Arc::new(
+            crate::store::postgres::PgStore::open(
+                &url.0,
+                config.database_pool_size,
+                config.durability,
+            )
+            .with_context(|| format!("cannot open the database {}", url.redacted()))?,
+        ),
+    })
+}
+
+/// Opens the SQLite store of the configuration with its audit anchor.
+pub fn open_sqlite(config: &Config) -> anyhow::Result<Arc<SqliteStore>> {
     crate::files::private_dir(&config.data_dir)?;
     let anchor = audit_anchor(config)?;
     Ok(Arc::new(
@@ -101,13 +119,20 @@ pub fn audit_anchor(config: &Config) -> anyhow::Result<AuditAnchor> {
     Ok(AuditAnchor::open(
         &config.audit_key_path(),
         &config.audit_checkpoint_path(),
-        config.durability == crate::store::sqlite::Durability::Full,
+        config.durability == crate::store::Durability::Full,
     )?)
 }
 
 /// Starts the server and its background jobs.
 pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<RunningServer> {
-    let lock = lock_data_dir(&config.data_dir)?;
+    // One SQLite file has one server; several nodes share a PostgreSQL.
+    let lock = match config.backend()? {
+        Backend::Sqlite(_) => Some(lock_data_dir(&config.data_dir)?),
+        Backend::Postgres(_) => {
+            crate::files::private_dir(&config.data_dir)?;
+            None
+        }
+    };
     let transport = crate::tls::transport(&config)?;
     crate::files::private_dir(&config.attachments_dir())?;
     let key = signing_key(&config.data_dir)?;
@@ -141,7 +166,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
             config.rate_limit.auth_per_source_per_minute,
         )),
         anon_audit: Arc::new(AnonAudit::new(Duration::from_secs(60))),
-        attachments_dir: Arc::new(config.attachments_dir()),
+        attachment_files: Arc::new(LocalDir::new(config.attachments_dir())),
         hub: Arc::new(Hub::new(
             metrics.clone(),
             config.ws.max_per_user,
@@ -289,7 +314,7 @@ pub async fn run_maintenance(state: &AppState) {
     {
         Ok((n, files)) => {
             for f in files {
-                let _ = tokio::fs::remove_file(state.attachments_dir.join(f.as_str())).await;
+                state.attachment_files.remove(&f).await;
             }
             if n > 0 {
                 tracing::info!(count = n, "messages past retention purged");

@@ -2,7 +2,7 @@
 //! environment variables (`DMP_BIND`, `DMP_RATE_LIMIT__SEND_PER_SECOND`:
 //! a double underscore enters a section), layered with figment.
 
-use crate::store::sqlite::Durability;
+use crate::store::Durability;
 use dmp_protocol::Limits;
 use figment::providers::{Format, Serialized, Toml};
 use figment::{Figment, Profile, Provider};
@@ -16,8 +16,15 @@ use std::path::{Path, PathBuf};
 pub struct Config {
     /// Address to listen on.
     pub bind: SocketAddr,
-    /// Where the database, keys and attachments live.
+    /// Where the keys, the attachments and (by default) the SQLite database live.
     pub data_dir: PathBuf,
+    /// Which database: empty (the default) is the SQLite file `dmp.sqlite3`
+    /// in `data_dir`; `sqlite://PATH` another SQLite file; `postgres://…`
+    /// (or `postgresql://…`, libpq syntax) a PostgreSQL shared by several
+    /// nodes (docs/deployment.md). Its password is never printed.
+    pub database_url: DatabaseUrl,
+    /// Connections kept by a PostgreSQL store (ignored for SQLite).
+    pub database_pool_size: usize,
     /// Issuer and audience of access tokens.
     pub token_issuer: String,
     /// Access token lifetime (at most 900 s).
@@ -60,6 +67,60 @@ pub struct Config {
     pub uploads: UploadConfig,
     /// Audit trail anchor (docs/security.md, "Audit trail").
     pub audit: AuditConfig,
+}
+
+/// The `database_url` setting; its `Debug` hides a password.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct DatabaseUrl(pub String);
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl DatabaseUrl {
+    /// The URL with the password of its user-info (`user:password@`) replaced, for logs.
+    pub fn redacted(&self) -> String {
+        let url = &self.0;
+        let Some(scheme_end) = url.find("://") else {
+            return url.clone();
+        };
+        let rest = &url[scheme_end + 3..];
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        match rest[..authority_end].rfind('@') {
+            Some(at) => match rest[..at].find(':') {
+                Some(colon) => format!(
+                    "{}{}:<redacted>{}",
+                    &url[..scheme_end + 3],
+                    &rest[..colon],
+                    &rest[at..]
+                ),
+                None => url.clone(),
+            },
+            None if url.contains("password=") => format!("{}<redacted>", &url[..scheme_end + 3]),
+            None => url.clone(),
+        }
+    }
+}
+
+/// The database a configuration selects.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// An SQLite file (the embedded default).
+    Sqlite(PathBuf),
+    /// A PostgreSQL server, by its libpq URL.
+    Postgres(DatabaseUrl),
+}
+
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(p) => write!(f, "Sqlite({})", p.display()),
+            Self::Postgres(u) => write!(f, "Postgres({u:?})"),
+        }
+    }
 }
 
 /// Certificate and key files (PEM) of the HTTPS listener.
@@ -230,6 +291,8 @@ impl Default for Config {
         Self {
             bind: SocketAddr::from(([127, 0, 0, 1], 8443)),
             data_dir: PathBuf::from("data"),
+            database_url: DatabaseUrl::default(),
+            database_pool_size: 16,
             token_issuer: "dmp-server".into(),
             access_token_ttl_secs: 900,
             refresh_token_ttl_days: 30,
@@ -396,6 +459,12 @@ impl Config {
                 "login.kdf_* must be within m 19456-1048576 KiB, t 2-16, p 1-16".into(),
             ));
         }
+        self.backend()?;
+        if self.database_pool_size == 0 {
+            return Err(ConfigError::Invalid(
+                "database_pool_size must be positive".into(),
+            ));
+        }
         if self.limits.max_message_length == 0 || self.ws.send_queue == 0 {
             return Err(ConfigError::Invalid("limits must be positive".into()));
         }
@@ -412,9 +481,38 @@ impl Config {
         Ok(())
     }
 
-    /// The SQLite database file.
+    /// The database `database_url` selects.
+    pub fn backend(&self) -> Result<Backend, ConfigError> {
+        let url = self.database_url.0.trim();
+        if url.is_empty() {
+            return Ok(Backend::Sqlite(self.data_dir.join("dmp.sqlite3")));
+        }
+        if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            if path.is_empty() {
+                return Err(ConfigError::Invalid(
+                    "database_url: sqlite:// needs a file path".into(),
+                ));
+            }
+            return Ok(Backend::Sqlite(PathBuf::from(path)));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Backend::Postgres(DatabaseUrl(url.to_owned())));
+        }
+        Err(ConfigError::Invalid(
+            "database_url must be empty (SQLite in data_dir), sqlite://PATH or postgres://…".into(),
+        ))
+    }
+
+    /// The SQLite database file (the default one in `data_dir` when
+    /// `database_url` names another backend).
     pub fn database_path(&self) -> PathBuf {
-        self.data_dir.join("dmp.sqlite3")
+        match self.backend() {
+            Ok(Backend::Sqlite(path)) => path,
+            _ => self.data_dir.join("dmp.sqlite3"),
+        }
     }
 
     /// The audit anchor's key file.
@@ -512,6 +610,43 @@ mod tests {
             Config::load(Some(&missing), Vec::new()),
             Err(ConfigError::Read { .. })
         ));
+    }
+
+    #[test]
+    fn database_url_selects_the_backend() {
+        let d = Config::load(None, Vec::new()).unwrap();
+        assert_eq!(
+            d.backend().unwrap(),
+            Backend::Sqlite(PathBuf::from("data/dmp.sqlite3"))
+        );
+        let env = vec![(
+            "DMP_DATABASE_URL".to_owned(),
+            "postgres://dmp:s3cret@db.example:5433/dmp?sslmode=require".to_owned(),
+        )];
+        let c = Config::load(None, env).unwrap();
+        let Backend::Postgres(url) = c.backend().unwrap() else {
+            panic!("not postgres");
+        };
+        assert!(url.0.contains("s3cret"));
+        assert!(!format!("{c:?}").contains("s3cret"));
+        assert_eq!(
+            url.redacted(),
+            "postgres://dmp:<redacted>@db.example:5433/dmp?sslmode=require"
+        );
+        let env = vec![(
+            "DMP_DATABASE_URL".to_owned(),
+            "sqlite:///tmp/x.db".to_owned(),
+        )];
+        let c = Config::load(None, env).unwrap();
+        assert_eq!(
+            c.backend().unwrap(),
+            Backend::Sqlite(PathBuf::from("/tmp/x.db"))
+        );
+        assert_eq!(c.database_path(), PathBuf::from("/tmp/x.db"));
+        let env = vec![("DMP_DATABASE_URL".to_owned(), "mysql://x".to_owned())];
+        assert!(Config::load(None, env).is_err());
+        let env = vec![("DMP_DATABASE_POOL_SIZE".to_owned(), "0".to_owned())];
+        assert!(Config::load(None, env).is_err());
     }
 
     #[test]

@@ -110,6 +110,13 @@ impl From<StoreError> for AppError {
         match e {
             StoreError::NotFound => Self::not_found("resource"),
             StoreError::Invalid(m) => Self::invalid(m),
+            StoreError::Unavailable(e) => {
+                tracing::error!(error = %e, "database unavailable");
+                let mut err = Self::internal().with_status(StatusCode::SERVICE_UNAVAILABLE);
+                err.message = "the database is unavailable; retry later".into();
+                err.retry_after = Some(1);
+                err
+            }
             other => {
                 tracing::error!(error = %other, "store failure");
                 Self::internal()

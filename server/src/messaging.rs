@@ -313,7 +313,7 @@ pub async fn delete(
         .delete_message(id, who.id(), state.now(), audit)
         .await?;
     for a in &deleted.attachment_ids {
-        let _ = tokio::fs::remove_file(state.attachments_dir.join(a.as_str())).await;
+        state.attachment_files.remove(a).await;
     }
     let frame = Hub::encode(&ServerFrame::Message {
         message: deleted.message.clone(),

@@ -17,7 +17,6 @@ use axum::http::{header, HeaderMap};
 use chrono::{DateTime, Utc};
 use dmp_protocol::{ContextId, ContextType, UserId};
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::watch;
 
@@ -48,8 +47,8 @@ pub struct AppState {
     pub ws_upgrade_limiter: Arc<SourceLimiter>,
     /// Folds audit rows of anonymous failures (one per source per minute).
     pub anon_audit: Arc<AnonAudit>,
-    /// Where attachment bytes live.
-    pub attachments_dir: Arc<PathBuf>,
+    /// Where attachment bytes live (docs/deployment.md, "Attachments").
+    pub attachment_files: Arc<dyn crate::store::files::AttachmentFiles>,
     /// Runs Argon2 (19 MiB each) at most once per core at a time.
     pub hasher: Arc<crate::auth::Hasher>,
     /// Flips to true when the server shuts down.

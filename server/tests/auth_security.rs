@@ -9,7 +9,6 @@ mod common;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use common::*;
-use dmp_server::store::Store;
 use futures_util::future::join_all;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;

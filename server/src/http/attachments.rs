@@ -155,12 +155,9 @@ pub async fn upload(
         limits.max_file_size
     };
     let id = AttachmentId(format!("att_{}", uuid::Uuid::new_v4().simple()));
-    crate::files::private_dir(&state.attachments_dir).map_err(|_| AppError::internal())?;
-    let tmp = state.attachments_dir.join(format!("{id}.part"));
-    let mut file = tokio::fs::OpenOptions::from(crate::files::private_options())
-        .write(true)
-        .create_new(true)
-        .open(&tmp)
+    let mut file = state
+        .attachment_files
+        .begin(&id)
         .await
         .map_err(|_| AppError::internal())?;
     let mut hasher = Sha256::new();
@@ -190,7 +187,7 @@ pub async fn upload(
                 .await
                 .map_err(|_| AppError::internal())?;
         }
-        file.sync_all().await.map_err(|_| AppError::internal())?;
+        file.flush().await.map_err(|_| AppError::internal())?;
         Ok(())
     }
     .await;
@@ -218,16 +215,17 @@ pub async fn upload(
     let kind = match checked {
         Ok(k) => k,
         Err(e) => {
-            let _ = tokio::fs::remove_file(&tmp).await;
+            state.attachment_files.abort(&id).await;
             state
                 .audit_denied(who.id().as_str(), "upload", id.as_str(), &meta)
                 .await;
             return Err(e);
         }
     };
-    tokio::fs::rename(&tmp, state.attachments_dir.join(id.as_str()))
-        .await
-        .map_err(|_| AppError::internal())?;
+    if state.attachment_files.finish(&id).await.is_err() {
+        state.attachment_files.abort(&id).await;
+        return Err(AppError::internal());
+    }
     let attachment = Attachment::stored(
         id.clone(),
         name,
@@ -266,7 +264,7 @@ pub async fn purge_unused(state: &AppState) {
     match state.store.purge_unattached(cutoff, now).await {
         Ok(ids) => {
             for id in &ids {
-                let _ = tokio::fs::remove_file(state.attachments_dir.join(id.as_str())).await;
+                state.attachment_files.remove(id).await;
             }
             if !ids.is_empty() {
                 tracing::info!(count = ids.len(), "unattached uploads purged");
@@ -274,21 +272,7 @@ pub async fn purge_unused(state: &AppState) {
         }
         Err(e) => tracing::warn!(error = %e, "purge of unattached uploads failed"),
     }
-    let Ok(mut dir) = tokio::fs::read_dir(&*state.attachments_dir).await else {
-        return;
-    };
-    let mut removed = 0usize;
-    while let Ok(Some(entry)) = dir.next_entry().await {
-        if entry.path().extension().is_none_or(|e| e != "part") {
-            continue;
-        }
-        let modified = entry.metadata().await.and_then(|m| m.modified());
-        if modified.is_ok_and(|t| chrono::DateTime::<chrono::Utc>::from(t) < cutoff)
-            && tokio::fs::remove_file(entry.path()).await.is_ok()
-        {
-            removed += 1;
-        }
-    }
+    let removed = state.attachment_files.purge_parts(cutoff).await;
     if removed > 0 {
         tracing::info!(count = removed, "interrupted uploads (.part) removed");
     }
@@ -334,7 +318,9 @@ pub async fn download(
             return Err(AppError::denied());
         }
     }
-    let file = tokio::fs::File::open(state.attachments_dir.join(id.as_str()))
+    let file = state
+        .attachment_files
+        .open(&id)
         .await
         .map_err(|_| AppError::not_found("attachment"))?;
     state
@@ -379,7 +365,7 @@ pub async fn download(
 
 /// Streams a file in 64 KiB chunks.
 fn tokio_util_stream(
-    file: tokio::fs::File,
+    file: crate::store::files::FileReader,
 ) -> impl futures_util::Stream<Item = std::io::Result<Vec<u8>>> {
     futures_util::stream::unfold(file, |mut file| async move {
         use tokio::io::AsyncReadExt;

@@ -1,9 +1,14 @@
 //! Storage behind a domain trait. The server speaks in domain words
 //! (`append_message`, `history`, `mark_status`); each backend is one module
-//! with its migrations embedded. Today there is one backend, SQLite
-//! ([`sqlite::SqliteStore`]); every backend must pass the same story test.
+//! with its migrations embedded: SQLite ([`sqlite::SqliteStore`], the
+//! embedded default) and PostgreSQL ([`postgres::PgStore`], several nodes).
+//! Every backend passes the same conformance suite
+//! (`server/tests/store_conformance.rs`); docs/deployment.md says which to run.
+//! Attachment bytes live apart, behind [`files::AttachmentFiles`].
 
 pub mod anchor;
+pub mod files;
+pub mod postgres;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -12,12 +17,23 @@ use dmp_protocol::api::{AuditEntry, StatsResponse};
 use dmp_protocol::*;
 use std::path::Path;
 
-/// Failures of the store. Their text is logged, never sent to clients.
+/// Failures of the store, the same for every backend: each backend maps its
+/// engine's errors into these variants, so no caller sees a driver type.
+/// Their text is logged, never sent to clients (except [`StoreError::Invalid`]).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The database failed.
+    /// A uniqueness or reference rule of the schema refused the write.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The database cannot be reached, is restarting, or stayed busy past its timeout: retry later.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// The stored data is damaged, or not a database of this server.
+    #[error("database corrupt: {0}")]
+    Corrupt(String),
+    /// Any other failure of the engine.
     #[error("database error: {0}")]
-    Db(#[from] rusqlite::Error),
+    Backend(String),
     /// Filesystem failure (backup, attachments).
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
@@ -27,9 +43,40 @@ pub enum StoreError {
     /// The input is inconsistent with what is stored; the text is safe to show.
     #[error("{0}")]
     Invalid(String),
+    /// This backend does not do that (e.g. an online backup of PostgreSQL: use `pg_dump`).
+    #[error("not supported by this database: {0}")]
+    Unsupported(String),
     /// The store is shutting down.
     #[error("store closed")]
     Closed,
+}
+
+impl StoreError {
+    /// Whether the failure came from the engine or the disk (a write batch
+    /// that saw one must not commit), as opposed to a refusal of the input.
+    pub fn is_engine(&self) -> bool {
+        matches!(
+            self,
+            Self::Conflict(_)
+                | Self::Unavailable(_)
+                | Self::Corrupt(_)
+                | Self::Backend(_)
+                | Self::Io(_)
+        )
+    }
+}
+
+/// How hard commits are pushed to disk before a write is acknowledged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// Flushed on every commit (SQLite `synchronous = FULL`, PostgreSQL
+    /// `synchronous_commit = on`): an acknowledged write survives power loss.
+    Full,
+    /// SQLite WAL default (survives a process crash, may lose the last commits
+    /// on power loss); PostgreSQL `synchronous_commit = off` (may lose the
+    /// last commits if the database server crashes).
+    Normal,
 }
 
 /// Result alias of the store.
@@ -123,6 +170,45 @@ pub struct Directory {
     pub families: Vec<FamilyRecord>,
     /// The store's admin revision when read.
     pub revision: i64,
+}
+
+/// One change to users, contexts or logins, as every node must learn it
+/// (the directory contract of issue 12, `/work/briefs/s12/dir-contract.md`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DirectoryChange {
+    /// A user was created or changed (name, username, password, disabled flag, keys login).
+    User(UserId),
+    /// A context was created or changed (participants never change once set).
+    Context {
+        /// ordonnance or examen.
+        kind: ContextType,
+        /// Record id.
+        id: ContextId,
+        /// The patient.
+        patient_id: UserId,
+        /// The doctor.
+        doctor_id: UserId,
+    },
+    /// One login (refresh family) was revoked.
+    Login {
+        /// The family id.
+        id: String,
+        /// Its user.
+        user_id: UserId,
+    },
+    /// Some or all logins of a user were revoked (disable, password change, key reset).
+    LoginsOf(UserId),
+    /// Too much changed to list (a large import batch): drop every cached entry.
+    All,
+}
+
+/// A change with its position in the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoggedChange {
+    /// Position (increasing in commit order).
+    pub rev: i64,
+    /// What changed.
+    pub change: DirectoryChange,
 }
 
 /// Where a request came from, for the audit trail.
@@ -627,8 +713,37 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Re-computes the chain.
     async fn verify_audit(&self) -> StoreResult<AuditVerdict>;
 
-    /// Writes a consistent copy of the database to `dest` while it is in use.
+    /// Writes a consistent copy of the database to `dest` while it is in use
+    /// ([`StoreError::Unsupported`] on PostgreSQL: `pg_dump` is the tool there).
     async fn backup_to(&self, dest: &Path) -> StoreResult<()>;
+}
+
+/// Anything that lends a `&dyn Store`: a store, or an `Arc` of one (what
+/// [`crate::app::open_store`] returns), so the admin operations take either.
+pub trait StoreRef: Send + Sync {
+    /// The store.
+    fn as_store(&self) -> &dyn Store;
+}
+
+impl<S: Store> StoreRef for S {
+    fn as_store(&self) -> &dyn Store {
+        self
+    }
+}
+
+impl StoreRef for dyn Store {
+    fn as_store(&self) -> &dyn Store {
+        self
+    }
+}
+
+impl<S: Store + ?Sized> StoreRef for std::sync::Arc<S>
+where
+    S: StoreRef,
+{
+    fn as_store(&self) -> &dyn Store {
+        (**self).as_store()
+    }
 }
 
 /// A user's end-to-end key material as the server holds it (all opaque to it).

@@ -32,14 +32,21 @@ const MAX_IDLE_READERS: usize = 8;
 /// Hash of the (virtual) row before the first audit row.
 pub const AUDIT_GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// How hard commits are pushed to disk.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Durability {
-    /// fsync on every commit (survives power loss).
-    Full,
-    /// WAL default: survives a process crash, may lose the last commits on power loss.
-    Normal,
+pub use super::Durability;
+
+/// Maps SQLite's errors into the backend-neutral [`StoreError`].
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode as C;
+        match e.sqlite_error_code() {
+            Some(C::ConstraintViolation) => Self::Conflict(e.to_string()),
+            Some(C::DatabaseBusy | C::DatabaseLocked | C::CannotOpen) => {
+                Self::Unavailable(e.to_string())
+            }
+            Some(C::DatabaseCorrupt | C::NotADatabase) => Self::Corrupt(e.to_string()),
+            _ => Self::Backend(e.to_string()),
+        }
+    }
 }
 
 /// The SQLite store.
@@ -248,7 +255,7 @@ where
                 in_savepoint(ctx, f)
             } else {
                 let r = f(ctx);
-                if matches!(r, Err(StoreError::Db(_) | StoreError::Io(_))) {
+                if r.as_ref().is_err_and(StoreError::is_engine) {
                     ctx.abort = true;
                 }
                 r
@@ -260,7 +267,7 @@ where
     fn finish(mut self: Box<Self>, commit: Result<(), String>) {
         let out = match commit {
             Ok(()) => self.result.take().unwrap_or(Err(StoreError::Closed)),
-            Err(e) => Err(StoreError::Invalid(format!("commit failed: {e}"))),
+            Err(e) => Err(StoreError::Backend(format!("commit failed: {e}"))),
         };
         if let Some(reply) = self.reply.take() {
             let _ = reply.send(out);
