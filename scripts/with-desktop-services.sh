@@ -14,7 +14,12 @@ tmp="$(mktemp -d)"
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  rm -rf "$tmp"
+  # The document portal (started with the desktop portal) mounts a FUSE file
+  # system in the runtime dir: unmount it before removing the directory.
+  if [ -d "$tmp/run/doc" ]; then
+    fusermount -u -z "$tmp/run/doc" 2>/dev/null || umount -l "$tmp/run/doc" 2>/dev/null || true
+  fi
+  rm -rf "$tmp" 2>/dev/null || true
 }
 trap cleanup EXIT
 

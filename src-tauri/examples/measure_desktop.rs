@@ -918,6 +918,10 @@ async fn main() {
         while scroll_start.elapsed() < Duration::from_secs(scroll_secs) {
             d.js("const el = document.querySelector('[data-testid=message-scroll]'); if (el) { el.scrollTop = 0; el.dispatchEvent(new Event('scroll')); } return null").await;
             tokio::time::sleep(Duration::from_millis(300)).await;
+            if std::env::var_os("MEASURE_SCROLL_DEBUG").is_some() {
+                let v = d.js("const el = document.querySelector('[data-testid=message-scroll]'); const m = document.querySelectorAll('[data-message-id]'); return [el ? el.scrollTop : -1, el ? el.scrollHeight : -1, m.length, m.length ? m[0].getAttribute('data-message-id') : '']").await;
+                println!("scroll  debug {v}");
+            }
             if d.js("return document.body.innerText.includes('Début de la conversation')")
                 .await
                 .as_bool()

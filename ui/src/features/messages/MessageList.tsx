@@ -122,8 +122,24 @@ export function MessageList(props: MessageListProps) {
   const showOlder = () => {
     growth.current = 'older';
     if (range.start > 0) setWin(extendOlder(messages, win));
-    else if (hasMore && !loadingOlder) onLoadOlder();
+    else if (hasMore && !loadingOlder) {
+      olderAsked.current = true;
+      onLoadOlder();
+    }
   };
+
+  // The page asked for on the way up has arrived above the window: show it, as the
+  // reader is still at the top (no further scroll event comes while they sit at 0).
+  const olderAsked = useRef(false);
+  useEffect(() => {
+    if (!olderAsked.current || loadingOlder) return;
+    olderAsked.current = false;
+    const el = scrollRef.current;
+    if (range.start > 0 && el && el.scrollTop < LOAD_OLDER_PX && !isNearBottom(el)) {
+      growth.current = 'older';
+      setWin((current) => extendOlder(messages, current));
+    }
+  }, [messages, loadingOlder, range.start, scrollRef]);
 
   const showNewer = () => {
     if (live) return;
@@ -147,7 +163,9 @@ export function MessageList(props: MessageListProps) {
     // load a page, then another, while the reader sat at the bottom.
     const movedUp = el.scrollTop < before;
     const movedDown = el.scrollTop > before;
-    if (movedUp && el.scrollTop < LOAD_OLDER_PX && !nearBottom.current) showOlder();
+    // At the very top the reader can only be asking for more (WebKit fires no
+    // movement there); the bottom of a short list is excluded by `nearBottom`.
+    if ((movedUp || el.scrollTop === 0) && el.scrollTop < LOAD_OLDER_PX && !nearBottom.current) showOlder();
     else if (movedDown && !live && el.scrollHeight - el.scrollTop - el.clientHeight <= LOAD_NEWER_PX) showNewer();
   };
 
