@@ -356,18 +356,20 @@ pub const IMPORT_BATCH_ROWS: usize = 10_000;
 /// (each with its audit row and its change-log rows).
 async fn write_in_batches(
     store: &SqliteStore,
-    mut users: Vec<(UserRecord, Option<ZkLogin>)>,
-    mut contexts: Vec<ContextRecord>,
+    users: Vec<(UserRecord, Option<ZkLogin>)>,
+    contexts: Vec<ContextRecord>,
     overwrite_users: bool,
 ) -> anyhow::Result<()> {
     let total = users.len() + contexts.len();
     let batches = total.div_ceil(IMPORT_BATCH_ROWS).max(1);
     let mut written = 0usize;
+    let (mut users, mut contexts) = (users.into_iter(), contexts.into_iter());
     for batch in 1..=batches {
-        let take_users = users.len().min(IMPORT_BATCH_ROWS);
-        let batch_users: Vec<_> = users.drain(..take_users).collect();
-        let take_contexts = contexts.len().min(IMPORT_BATCH_ROWS - take_users);
-        let batch_contexts: Vec<_> = contexts.drain(..take_contexts).collect();
+        let batch_users: Vec<_> = users.by_ref().take(IMPORT_BATCH_ROWS).collect();
+        let batch_contexts: Vec<_> = contexts
+            .by_ref()
+            .take(IMPORT_BATCH_ROWS - batch_users.len())
+            .collect();
         let rows = batch_users.len() + batch_contexts.len();
         let target = if batches == 1 {
             format!(

@@ -334,14 +334,7 @@ impl WriteCtx<'_> {
 
     /// Appends one change to the directory change log (same transaction).
     fn log_change(&self, at: i64, change: &DirectoryChange) -> StoreResult<()> {
-        let (kind, user, doctor, ckind, cid, login): (
-            &str,
-            Option<&str>,
-            Option<&str>,
-            Option<&str>,
-            Option<&str>,
-            Option<&str>,
-        ) = match change {
+        let (kind, user, doctor, ckind, cid, login) = match change {
             DirectoryChange::User(u) => ("user", Some(u.as_str()), None, None, None, None),
             DirectoryChange::Context {
                 kind,
