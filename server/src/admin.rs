@@ -1,20 +1,21 @@
 //! Admin operations behind the `dmp-server` subcommands: import, users,
 //! audit, backup and restore. They work on the data directory directly
-//! (the running server notices changes through the store's revision).
+//! (the running server learns each change from the store's change log,
+//! docs/directory.md).
 
 use crate::auth::{check_password_policy, new_zk_login, NewZkLogin};
 use crate::config::Config;
 use crate::store::anchor::CheckpointKind;
 use crate::store::{
-    printable_field, AuditEvent, AuditVerdict, ContextRecord, RequestMeta, StoreRef, UserRecord,
-    ZkLogin,
+    printable_field, AuditEvent, AuditVerdict, ContextRecord, RequestMeta, Store, StoreRef,
+    UserRecord, ZkLogin,
 };
 use anyhow::{bail, Context as _};
 use chrono::{NaiveDate, Utc};
 use dmp_protocol::api::KdfParams;
 use dmp_protocol::*;
 use serde::Deserialize;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 /// Actor name of admin CLI audit lines.
@@ -210,18 +211,29 @@ pub async fn import_with(
         }
         users.push((u, kind));
     }
-    let dir = store.directory(Utc::now()).await?;
+    // Users the contexts name that are not in the file: read from the store
+    // in one pass (hash lookups: the import stays linear, docs/directory.md).
+    let in_file: HashMap<&str, UserType> = users.iter().map(|(u, k)| (u.id.as_str(), *k)).collect();
+    let mut elsewhere: Vec<UserId> = file
+        .contexts
+        .iter()
+        .flat_map(|c| [&c.patient_id, &c.doctor_id])
+        .filter(|id| !in_file.contains_key(id.as_str()))
+        .map(|id| UserId(id.clone()))
+        .collect();
+    elsewhere.sort();
+    elsewhere.dedup();
+    let stored: HashMap<UserId, UserType> = store
+        .users(&elsewhere)
+        .await?
+        .into_iter()
+        .map(|u| (u.id, u.kind))
+        .collect();
     let known = |id: &str| -> Option<UserType> {
-        users
-            .iter()
-            .find(|(u, _)| u.id == id)
-            .map(|(_, k)| *k)
-            .or_else(|| {
-                dir.users
-                    .iter()
-                    .find(|u| u.id.as_str() == id)
-                    .map(|u| u.kind)
-            })
+        in_file
+            .get(id)
+            .copied()
+            .or_else(|| stored.get(&UserId(id.to_owned())).copied())
     };
     let mut contexts = Vec::new();
     let mut context_ids = HashSet::new();
@@ -287,7 +299,10 @@ pub async fn import_with(
     }
     if !overwrite_users {
         // Accounts that exist keep their credential: derive nothing for them.
-        users.retain(|(u, _)| !dir.users.iter().any(|d| d.id.as_str() == u.id));
+        let ids: Vec<UserId> = users.iter().map(|(u, _)| UserId(u.id.clone())).collect();
+        let existing: HashSet<UserId> =
+            store.users(&ids).await?.into_iter().map(|u| u.id).collect();
+        users.retain(|(u, _)| !existing.contains(&UserId(u.id.clone())));
     }
     let clear: Vec<String> = users
         .iter()
@@ -329,26 +344,73 @@ pub async fn import_with(
         users: records.len(),
         contexts: contexts.len(),
     };
-    let audit = AuditEvent::new(
-        Utc::now(),
-        CLI_ACTOR,
-        "import",
-        format!("{} users, {} contexts", summary.users, summary.contexts),
-        "ok",
-        &cli_meta(),
-    );
-    store
-        .upsert_directory(records, contexts, overwrite_users, audit)
-        .await
-        .map_err(|e| anyhow::anyhow!("the import was refused, nothing was written: {e}"))?;
+    write_in_batches(store, records, contexts, overwrite_users).await?;
     Ok(summary)
+}
+
+/// Rows written per transaction by an import: large enough to amortise the
+/// commit, small enough that a running server's writes are never held up
+/// for long (the CLI and the server share the database).
+pub const IMPORT_BATCH_ROWS: usize = 10_000;
+
+/// Writes checked users then contexts, [`IMPORT_BATCH_ROWS`] per transaction
+/// (each with its audit row and its change-log rows).
+async fn write_in_batches(
+    store: &dyn Store,
+    users: Vec<(UserRecord, Option<ZkLogin>)>,
+    contexts: Vec<ContextRecord>,
+    overwrite_users: bool,
+) -> anyhow::Result<()> {
+    let total = users.len() + contexts.len();
+    let batches = total.div_ceil(IMPORT_BATCH_ROWS).max(1);
+    let mut written = 0usize;
+    let (mut users, mut contexts) = (users.into_iter(), contexts.into_iter());
+    for batch in 1..=batches {
+        let batch_users: Vec<_> = users.by_ref().take(IMPORT_BATCH_ROWS).collect();
+        let batch_contexts: Vec<_> = contexts
+            .by_ref()
+            .take(IMPORT_BATCH_ROWS - batch_users.len())
+            .collect();
+        let rows = batch_users.len() + batch_contexts.len();
+        let target = if batches == 1 {
+            format!(
+                "{} users, {} contexts",
+                batch_users.len(),
+                batch_contexts.len()
+            )
+        } else {
+            format!(
+                "{} users, {} contexts (batch {batch} of {batches})",
+                batch_users.len(),
+                batch_contexts.len()
+            )
+        };
+        let audit = AuditEvent::new(Utc::now(), CLI_ACTOR, "import", target, "ok", &cli_meta());
+        store
+            .upsert_directory(batch_users, batch_contexts, overwrite_users, audit)
+            .await
+            .map_err(|e| {
+                if written == 0 {
+                    anyhow::anyhow!("the import was refused, nothing was written: {e}")
+                } else {
+                    anyhow::anyhow!(
+                        "the import stopped at batch {batch} of {batches}: {e}; the {written} rows \
+                         before it were written (running the import again is safe: it updates them)"
+                    )
+                }
+            })?;
+        written += rows;
+    }
+    Ok(())
 }
 
 /// Reads and parses an import file.
 pub fn read_import_file(path: &Path) -> anyhow::Result<ImportFile> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| {
+    // Read through a buffer, not into one string: a national import file is
+    // hundreds of megabytes.
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_reader(std::io::BufReader::with_capacity(1 << 20, file)).map_err(|e| {
         anyhow::anyhow!("{} is not a valid import file (line {}, column {}): expected {{\"users\":[…],\"contexts\":[…]}}", path.display(), e.line(), e.column())
     })
 }
@@ -375,8 +437,7 @@ pub async fn user_add(
         }],
         contexts: vec![],
     };
-    let dir = store.directory(Utc::now()).await?;
-    if dir.users.iter().any(|u| u.id.as_str() == id) {
+    if store.user(&UserId(id.into())).await?.is_some() {
         bail!("user {id} already exists (use `user passwd` or `import` to change it)");
     }
     import(store, file, kdf).await.map(|_| ())

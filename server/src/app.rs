@@ -6,7 +6,7 @@ use crate::auth::TokenSigner;
 use crate::clock::Clock;
 use crate::config::Backend;
 use crate::config::Config;
-use crate::directory::Directory;
+use crate::directory::{Directory, DirectoryEvents, PolledChanges};
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::ratelimit::{AnonAudit, LoginThrottle, RateLimiter, SourceLimiter};
@@ -14,7 +14,7 @@ use crate::state::AppState;
 use crate::store::anchor::AuditAnchor;
 use crate::store::files::LocalDir;
 use crate::store::sqlite::SqliteStore;
-use crate::store::Store;
+use crate::store::{DirectoryChange, LoggedChange, Store};
 use anyhow::Context as _;
 use chrono::Duration as ChronoDuration;
 use rand::RngCore;
@@ -137,8 +137,12 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
     crate::files::private_dir(&config.attachments_dir())?;
     let key = signing_key(&config.data_dir)?;
     let store: Arc<dyn Store> = open_store(&config)?;
-    let directory = Arc::new(Directory::default());
-    directory.load(store.directory(clock.now()).await?);
+    let directory = Arc::new(Directory::new(store.clone(), &config.directory));
+    let events = PolledChanges::from_head(
+        store.clone(),
+        Duration::from_millis(config.directory.poll_ms.max(10)),
+    )
+    .await?;
     let metrics = Arc::new(Metrics::default());
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let listener = tokio::net::TcpListener::bind(config.bind)
@@ -195,7 +199,11 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
     ));
     let mut tasks = vec![
         http,
-        tokio::spawn(watch_directory(state.clone(), shutdown_rx.clone())),
+        tokio::spawn(watch_directory(
+            state.clone(),
+            Box::new(events),
+            shutdown_rx.clone(),
+        )),
         tokio::spawn(maintenance(state.clone(), shutdown_rx.clone())),
     ];
     tasks.extend(metrics_listener.map(|l| crate::metrics::spawn(l, state.clone(), shutdown_rx)));
@@ -226,53 +234,94 @@ impl RunningServer {
     }
 }
 
-/// Reloads the directory when the admin CLI changed users, contexts or
-/// logins, and closes the sockets of disabled users and revoked logins.
-async fn watch_directory(state: AppState, mut stop: watch::Receiver<bool>) {
-    let mut since = state.now() - ChronoDuration::seconds(5);
+/// Applies the directory changes (made by the admin CLI, or by another
+/// node) as they come: drops the cache entries they name and closes the
+/// sockets of disabled users and revoked logins (docs/directory.md).
+async fn watch_directory(
+    state: AppState,
+    mut events: Box<dyn DirectoryEvents>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let retry = Duration::from_millis(state.config.directory.poll_ms.max(10));
     loop {
-        tokio::select! {
+        let next = tokio::select! {
             _ = stop.wait_for(|v| *v) => return,
-            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-        }
-        let rev = match state.store.revision().await {
-            Ok(r) => r,
+            next = events.next() => next,
+        };
+        match next {
+            Ok(changes) => apply_changes(&state, &changes).await,
             Err(e) => {
-                tracing::warn!(error = %e, "cannot read the directory revision");
+                tracing::warn!(error = %e, "cannot read the directory changes");
+                tokio::select! {
+                    _ = stop.wait_for(|v| *v) => return,
+                    _ = tokio::time::sleep(retry) => {}
+                }
+            }
+        }
+    }
+}
+
+/// Invalidates what `changes` name, then ends what they ended: the sockets
+/// of a disabled (or deleted) user close with 4403, those of a revoked login
+/// with 4401.
+pub async fn apply_changes(state: &AppState, changes: &[LoggedChange]) {
+    for c in changes {
+        state.directory.invalidate(&c.change);
+    }
+    let mut users = Vec::new();
+    let mut logins_of = Vec::new();
+    for c in changes {
+        match &c.change {
+            DirectoryChange::User(u) => users.push(u.clone()),
+            DirectoryChange::LoginsOf(u) => logins_of.push(u.clone()),
+            DirectoryChange::Login { id, user_id } => {
+                state
+                    .hub
+                    .close_login(user_id, id, dmp_protocol::ws::CLOSE_UNAUTHENTICATED);
+            }
+            DirectoryChange::Context { .. } => {}
+            DirectoryChange::All => {
+                users.extend(state.hub.online());
+                logins_of.extend(state.hub.online());
+            }
+        }
+    }
+    let now = state.now();
+    users.sort();
+    users.dedup();
+    for user in users.iter().filter(|u| state.hub.is_online(u)) {
+        match state.directory.user(user).await {
+            Ok(Some(u)) if !u.disabled => {}
+            Ok(_) => state
+                .hub
+                .close_user(user, dmp_protocol::ws::CLOSE_ACCOUNT_DISABLED),
+            Err(e) => tracing::warn!(error = %e, "cannot re-read a changed user"),
+        }
+    }
+    logins_of.sort();
+    logins_of.dedup();
+    for user in logins_of.iter().filter(|u| state.hub.is_online(u)) {
+        let active = match state.store.logins_of(user, now).await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot re-read the logins of a user");
                 continue;
             }
         };
-        if rev == state.directory.revision() {
-            continue;
-        }
-        let now = state.now();
-        match state.store.directory(now).await {
-            Ok(snap) => state.directory.load(snap),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot reload the directory");
-                continue;
-            }
-        }
-        for (user, disabled) in state.directory.user_ids() {
-            if disabled {
+        for login in state.hub.logins_of(user) {
+            if !active.iter().any(|f| *f.id == *login) {
                 state
                     .hub
-                    .close_user(&user, dmp_protocol::ws::CLOSE_ACCOUNT_DISABLED);
+                    .close_login(user, &login, dmp_protocol::ws::CLOSE_UNAUTHENTICATED);
             }
         }
-        match state.store.revoked_logins_since(since).await {
-            Ok(revoked) => {
-                for (login, user) in revoked {
-                    state.directory.remove_login(&login);
-                    state
-                        .hub
-                        .close_login(&user, &login, dmp_protocol::ws::CLOSE_UNAUTHENTICATED);
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot read revoked logins"),
-        }
-        since = now - ChronoDuration::seconds(5);
-        tracing::info!(revision = rev, "directory reloaded");
+    }
+    if let Some(last) = changes.last() {
+        tracing::debug!(
+            rev = last.rev,
+            count = changes.len(),
+            "directory changes applied"
+        );
     }
 }
 
@@ -324,7 +373,15 @@ pub async fn run_maintenance(state: &AppState) {
     }
     state.send_limiter.prune();
     state.upload_limiter.prune();
-    state.directory.prune_logins(now);
+    match state
+        .store
+        .prune_directory_changes(now - ChronoDuration::hours(1))
+        .await
+    {
+        Ok(n) if n > 0 => tracing::debug!(count = n, "directory changes pruned"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "directory change pruning failed"),
+    }
     crate::http::attachments::purge_unused(state).await;
     prune_auth_maps(state).await;
 }

@@ -67,6 +67,8 @@ pub struct Config {
     pub uploads: UploadConfig,
     /// Audit trail anchor (docs/security.md, "Audit trail").
     pub audit: AuditConfig,
+    /// Directory cache bounds and change polling (docs/directory.md).
+    pub directory: crate::directory::DirectoryConfig,
 }
 
 /// The `database_url` setting; its `Debug` hides a password.
@@ -315,6 +317,7 @@ impl Default for Config {
             metrics_bind: Some(SocketAddr::from(([127, 0, 0, 1], 9464))),
             uploads: UploadConfig::default(),
             audit: AuditConfig::default(),
+            directory: crate::directory::DirectoryConfig::default(),
         }
     }
 }

@@ -1,33 +1,124 @@
-//! The in-memory directory: users, contexts and active logins, so that
-//! authenticating a request or authorizing a frame never touches the disk.
-//! It is loaded at start and refreshed when the store's admin revision moves
-//! (the admin CLI writes to the same database from another process).
+//! The directory: users, contexts and active logins, read through bounded
+//! caches (moka) from the store, so that authenticating a request or
+//! authorizing a frame stays in memory on a hit while memory does not grow
+//! with the size of the DMP. Entries leave the caches when the store's change
+//! log names them ([`Directory::invalidate`], fed by a [`DirectoryEvents`]
+//! source), after a TTL, or when a cache is full. The design, the sizes and
+//! why a disabled account is never served stale are in docs/directory.md.
 //!
 //! Access to a context is decided in one place, [`Directory::authorize`],
 //! which returns a [`ContextAccess`] proof that handlers need to proceed.
 
-use crate::store::{ContextRecord, Directory as Snapshot, FamilyRecord, UserRecord};
+use crate::store::{
+    ContextRecord, DirectoryChange, FamilyRecord, LoggedChange, Store, StoreResult, UserRecord,
+};
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use dashmap::DashMap;
 use dmp_protocol::*;
+use moka::sync::Cache;
 use parking_lot::RwLock;
-use std::collections::{HashMap, HashSet};
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::hash::Hash;
 use std::sync::Arc;
+use std::time::Duration;
 
-#[derive(Debug, Default)]
-struct Tables {
-    users: HashMap<UserId, Arc<UserRecord>>,
-    contexts: HashMap<(ContextType, ContextId), Arc<ContextRecord>>,
-    peers: HashMap<UserId, HashSet<UserId>>,
-    contexts_of: HashMap<UserId, Vec<Arc<ContextRecord>>>,
-    revision: i64,
+/// Cache bounds and change polling (`[directory]` in the configuration).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DirectoryConfig {
+    /// Users held at most.
+    pub max_users: u64,
+    /// Contexts held at most (looked up one by one: authorization).
+    pub max_contexts: u64,
+    /// Contexts held at most in the per-user lists (`GET /api/contexts`, peers).
+    pub max_listed_contexts: u64,
+    /// Active logins held at most.
+    pub max_logins: u64,
+    /// Seconds an entry lives at most, whatever the change log says.
+    pub ttl_secs: u64,
+    /// Milliseconds between two reads of the store's change log.
+    pub poll_ms: u64,
+    /// Contexts listed per user at most (newest first).
+    pub max_contexts_per_user: u32,
 }
 
-/// Users, contexts and logins held in memory.
-#[derive(Debug, Default)]
+impl Default for DirectoryConfig {
+    fn default() -> Self {
+        Self {
+            max_users: 50_000,
+            max_contexts: 50_000,
+            max_listed_contexts: 100_000,
+            max_logins: 100_000,
+            ttl_secs: 300,
+            poll_ms: 250,
+            max_contexts_per_user: 10_000,
+        }
+    }
+}
+
+/// Where the directory changes come from. Today [`PolledChanges`] reads the
+/// store's change log (the admin CLI is another process); a Redis pub/sub
+/// subscriber between nodes implements the same trait later, still catching
+/// up from the store's log after a gap.
+#[async_trait]
+pub trait DirectoryEvents: Send + std::fmt::Debug {
+    /// Waits for the next changes, oldest first.
+    async fn next(&mut self) -> StoreResult<Vec<LoggedChange>>;
+}
+
+/// Reads the store's change log every `every`.
+#[derive(Debug)]
+pub struct PolledChanges {
+    store: Arc<dyn Store>,
+    last: i64,
+    every: Duration,
+}
+
+impl PolledChanges {
+    /// Changes after the log's current head.
+    pub async fn from_head(store: Arc<dyn Store>, every: Duration) -> StoreResult<Self> {
+        let last = store.directory_head().await?;
+        Ok(Self { store, last, every })
+    }
+}
+
+#[async_trait]
+impl DirectoryEvents for PolledChanges {
+    async fn next(&mut self) -> StoreResult<Vec<LoggedChange>> {
+        loop {
+            let changes = self.store.directory_changes_since(self.last, 1000).await?;
+            if let Some(c) = changes.last() {
+                self.last = c.rev;
+                return Ok(changes);
+            }
+            tokio::time::sleep(self.every).await;
+        }
+    }
+}
+
+/// Users, contexts and logins, read through bounded caches.
 pub struct Directory {
-    tables: RwLock<Arc<Tables>>,
-    logins: DashMap<String, (UserId, DateTime<Utc>)>,
+    store: Arc<dyn Store>,
+    max_contexts_per_user: u32,
+    users: Cache<UserId, Arc<UserRecord>>,
+    contexts: Cache<(ContextType, ContextId), Arc<ContextRecord>>,
+    lists: Cache<UserId, Arc<Vec<Arc<ContextRecord>>>>,
+    logins: Cache<String, Arc<FamilyRecord>>,
+    /// Bumped (write-locked) by every invalidation; a value read from the
+    /// store is cached only if no invalidation ran since the read began, so
+    /// an invalidation racing a read can never leave a stale entry behind.
+    generation: RwLock<u64>,
+}
+
+impl std::fmt::Debug for Directory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Directory")
+            .field("users", &self.users.entry_count())
+            .field("contexts", &self.contexts.entry_count())
+            .field("logins", &self.logins.entry_count())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Proof that a user may use a context's messaging: only [`Directory::authorize`] makes one.
@@ -77,189 +168,327 @@ impl AccessRefusal {
     }
 }
 
+fn cache<K, V>(max: u64, ttl: Duration) -> Cache<K, V>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    Cache::builder().max_capacity(max).time_to_live(ttl).build()
+}
+
 impl Directory {
-    /// Replaces users and contexts with a fresh snapshot; adds its logins.
-    pub fn load(&self, snap: Snapshot) {
-        let mut t = Tables {
-            revision: snap.revision,
-            ..Tables::default()
-        };
-        for u in snap.users {
-            t.users.insert(u.id.clone(), Arc::new(u));
+    /// An empty directory over `store`.
+    pub fn new(store: Arc<dyn Store>, config: &DirectoryConfig) -> Self {
+        let ttl = Duration::from_secs(config.ttl_secs.max(1));
+        Self {
+            store,
+            max_contexts_per_user: config.max_contexts_per_user.max(1),
+            users: cache(config.max_users, ttl),
+            contexts: cache(config.max_contexts, ttl),
+            lists: Cache::builder()
+                .max_capacity(config.max_listed_contexts)
+                .weigher(|_, v: &Arc<Vec<Arc<ContextRecord>>>| {
+                    u32::try_from(v.len()).unwrap_or(u32::MAX).saturating_add(1)
+                })
+                .time_to_live(ttl)
+                .build(),
+            logins: Cache::builder()
+                .max_capacity(config.max_logins)
+                .time_to_live(ttl)
+                .support_invalidation_closures()
+                .build(),
+            generation: RwLock::new(0),
         }
-        for c in snap.contexts {
-            let c = Arc::new(c);
-            t.peers
-                .entry(c.patient_id.clone())
-                .or_default()
-                .insert(c.doctor_id.clone());
-            t.peers
-                .entry(c.doctor_id.clone())
-                .or_default()
-                .insert(c.patient_id.clone());
-            t.contexts_of
-                .entry(c.patient_id.clone())
-                .or_default()
-                .push(c.clone());
-            t.contexts_of
-                .entry(c.doctor_id.clone())
-                .or_default()
-                .push(c.clone());
-            t.contexts.insert((c.kind, c.id.clone()), c);
-        }
-        for v in t.contexts_of.values_mut() {
-            v.sort_by(|a, b| b.date.cmp(&a.date).then_with(|| a.id.cmp(&b.id)));
-        }
-        for f in snap.families {
-            self.add_login(f);
-        }
-        *self.tables.write() = Arc::new(t);
     }
 
-    /// The revision of the loaded snapshot.
-    pub fn revision(&self) -> i64 {
-        self.tables.read().revision
+    /// Reads `key` from `cache`, or from the store with `load` (cached only
+    /// when no invalidation ran meanwhile). Absent values are not cached.
+    async fn read_through<K, V, F>(
+        &self,
+        cache: &Cache<K, V>,
+        key: K,
+        load: F,
+    ) -> StoreResult<Option<V>>
+    where
+        K: Hash + Eq + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+        F: std::future::Future<Output = StoreResult<Option<V>>>,
+    {
+        if let Some(v) = cache.get(&key) {
+            return Ok(Some(v));
+        }
+        let started = *self.generation.read();
+        let value = load.await?;
+        if let Some(v) = &value {
+            let generation = self.generation.read();
+            if *generation == started {
+                cache.insert(key, v.clone());
+            }
+        }
+        Ok(value)
     }
 
     /// A user by id.
-    pub fn user(&self, id: &UserId) -> Option<Arc<UserRecord>> {
-        self.tables.read().users.get(id).cloned()
+    pub async fn user(&self, id: &UserId) -> StoreResult<Option<Arc<UserRecord>>> {
+        self.read_through(&self.users, id.clone(), async {
+            Ok(self.store.user(id).await?.map(Arc::new))
+        })
+        .await
     }
 
-    /// Every user id.
-    pub fn user_ids(&self) -> Vec<(UserId, bool)> {
-        self.tables
-            .read()
-            .users
-            .values()
-            .map(|u| (u.id.clone(), u.disabled))
-            .collect()
+    /// Several users by id (one store read for those not cached); unknown ones left out.
+    pub async fn users(&self, ids: &[UserId]) -> StoreResult<Vec<Arc<UserRecord>>> {
+        let mut out = Vec::with_capacity(ids.len());
+        let mut missing = Vec::new();
+        for id in ids {
+            match self.users.get(id) {
+                Some(u) => out.push(u),
+                None => missing.push(id.clone()),
+            }
+        }
+        if missing.is_empty() {
+            return Ok(out);
+        }
+        let started = *self.generation.read();
+        let loaded = self.store.users(&missing).await?;
+        let generation = self.generation.read();
+        for u in loaded {
+            let u = Arc::new(u);
+            if *generation == started {
+                self.users.insert(u.id.clone(), u.clone());
+            }
+            out.push(u);
+        }
+        Ok(out)
     }
 
     /// A context by type and id.
-    pub fn context(&self, kind: ContextType, id: &ContextId) -> Option<Arc<ContextRecord>> {
-        self.tables
-            .read()
-            .contexts
-            .get(&(kind, id.clone()))
-            .cloned()
+    pub async fn context(
+        &self,
+        kind: ContextType,
+        id: &ContextId,
+    ) -> StoreResult<Option<Arc<ContextRecord>>> {
+        self.read_through(&self.contexts, (kind, id.clone()), async {
+            Ok(self.store.context(kind, id).await?.map(Arc::new))
+        })
+        .await
     }
 
-    /// The contexts of a user (as patient or doctor), newest first.
-    pub fn contexts_of(&self, user: &UserId) -> Vec<Arc<ContextRecord>> {
-        self.tables
-            .read()
-            .contexts_of
-            .get(user)
-            .cloned()
-            .unwrap_or_default()
+    /// The contexts of a user (as patient or doctor), newest first, at most
+    /// `max_contexts_per_user`.
+    pub async fn contexts_of(&self, user: &UserId) -> StoreResult<Arc<Vec<Arc<ContextRecord>>>> {
+        let list = self
+            .read_through(&self.lists, user.clone(), async {
+                let list = self
+                    .store
+                    .contexts_of(user, self.max_contexts_per_user)
+                    .await?;
+                Ok(Some(Arc::new(list.into_iter().map(Arc::new).collect())))
+            })
+            .await?;
+        Ok(list.unwrap_or_default())
     }
 
-    /// The people a user shares at least one context with.
-    pub fn peers_of(&self, user: &UserId) -> Vec<UserId> {
-        self.tables
-            .read()
-            .peers
-            .get(user)
-            .map(|s| s.iter().cloned().collect())
-            .unwrap_or_default()
-    }
-
-    /// Records an active login.
-    pub fn add_login(&self, f: FamilyRecord) {
-        self.logins.insert(f.id, (f.user_id, f.expires_at));
-    }
-
-    /// Forgets a revoked login.
-    pub fn remove_login(&self, id: &str) {
-        self.logins.remove(id);
-    }
-
-    /// The active logins of a user.
-    pub fn logins_of(&self, user: &UserId) -> Vec<String> {
-        self.logins
+    /// The people a user shares at least one (listed) context with.
+    pub async fn peers_of(&self, user: &UserId) -> StoreResult<Vec<UserId>> {
+        let mut seen = HashSet::new();
+        Ok(self
+            .contexts_of(user)
+            .await?
             .iter()
-            .filter(|e| e.value().0 == *user)
-            .map(|e| e.key().clone())
-            .collect()
+            .map(|c| {
+                if c.patient_id == *user {
+                    c.doctor_id.clone()
+                } else {
+                    c.patient_id.clone()
+                }
+            })
+            .filter(|p| seen.insert(p.clone()))
+            .collect())
     }
 
-    /// Forgets logins that expired (run by the maintenance job, so that the
-    /// map holds only live logins).
-    pub fn prune_logins(&self, now: DateTime<Utc>) {
-        self.logins.retain(|_, e| e.1 > now);
+    /// Records a login just opened by this node.
+    pub fn add_login(&self, f: FamilyRecord) {
+        let _generation = self.generation.read();
+        self.logins.insert(f.id.clone(), Arc::new(f));
     }
 
-    /// Number of logins held.
-    pub fn login_count(&self) -> usize {
-        self.logins.len()
+    /// Forgets a login revoked by this node.
+    pub fn remove_login(&self, id: &str) {
+        self.logins.invalidate(id);
     }
 
-    /// Whether a login is active for this user.
-    pub fn login_active(&self, id: &str, user: &UserId, now: DateTime<Utc>) -> bool {
-        self.logins
-            .get(id)
-            .is_some_and(|e| e.0 == *user && e.1 > now)
+    /// Whether a login is active for this user at `now`.
+    pub async fn login_active(
+        &self,
+        id: &str,
+        user: &UserId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let login = self
+            .read_through(&self.logins, id.to_owned(), async {
+                Ok(self.store.login(id, now).await?.map(Arc::new))
+            })
+            .await?;
+        Ok(login.is_some_and(|l| l.user_id == *user && l.expires_at > now))
     }
 
-    /// The one authorization rule: the context's patient or its doctor, with an enabled account.
-    pub fn authorize(
+    /// Number of logins held in the cache.
+    pub fn login_count(&self) -> u64 {
+        self.logins.entry_count()
+    }
+
+    /// Entries held: users, contexts, listed contexts (weight), logins (after
+    /// pending evictions ran; for tests and metrics).
+    pub fn sizes(&self) -> [u64; 4] {
+        self.users.run_pending_tasks();
+        self.contexts.run_pending_tasks();
+        self.lists.run_pending_tasks();
+        self.logins.run_pending_tasks();
+        [
+            self.users.entry_count(),
+            self.contexts.entry_count(),
+            self.lists.weighted_size(),
+            self.logins.entry_count(),
+        ]
+    }
+
+    /// Drops the entries a change concerns.
+    pub fn invalidate(&self, change: &DirectoryChange) {
+        let mut generation = self.generation.write();
+        *generation += 1;
+        match change {
+            DirectoryChange::User(id) => self.users.invalidate(id),
+            DirectoryChange::Context {
+                kind,
+                id,
+                patient_id,
+                doctor_id,
+            } => {
+                self.contexts.invalidate(&(*kind, id.clone()));
+                self.lists.invalidate(patient_id);
+                self.lists.invalidate(doctor_id);
+            }
+            DirectoryChange::Login { id, .. } => self.logins.invalidate(id),
+            DirectoryChange::LoginsOf(user) => {
+                let user = user.clone();
+                // Only fails when closures are not enabled (they are, above).
+                let _ = self
+                    .logins
+                    .invalidate_entries_if(move |_, l| l.user_id == user);
+            }
+            DirectoryChange::All => {
+                self.users.invalidate_all();
+                self.contexts.invalidate_all();
+                self.lists.invalidate_all();
+                self.logins.invalidate_all();
+            }
+        }
+    }
+
+    /// The one authorization rule: the context's patient or its doctor, with
+    /// an enabled account. The outer error is a store failure.
+    pub async fn authorize(
         &self,
         user: &UserId,
         kind: ContextType,
         id: &ContextId,
-    ) -> Result<ContextAccess, AccessRefusal> {
-        let t = self.tables.read();
-        let me = t
-            .users
-            .get(user)
-            .filter(|u| !u.disabled)
-            .cloned()
-            .ok_or(AccessRefusal::AccountDisabled)?;
-        let context = t
-            .contexts
-            .get(&(kind, id.clone()))
-            .cloned()
-            .ok_or(AccessRefusal::UnknownContext)?;
+    ) -> StoreResult<Result<ContextAccess, AccessRefusal>> {
+        let Some(me) = self.user(user).await?.filter(|u| !u.disabled) else {
+            return Ok(Err(AccessRefusal::AccountDisabled));
+        };
+        let Some(context) = self.context(kind, id).await? else {
+            return Ok(Err(AccessRefusal::UnknownContext));
+        };
         let peer_id = if context.patient_id == *user {
             &context.doctor_id
         } else if context.doctor_id == *user {
             &context.patient_id
         } else {
-            return Err(AccessRefusal::NotParticipant);
+            return Ok(Err(AccessRefusal::NotParticipant));
         };
-        let peer = t
-            .users
-            .get(peer_id)
-            .cloned()
-            .ok_or(AccessRefusal::UnknownContext)?;
-        Ok(ContextAccess {
+        let Some(peer) = self.user(peer_id).await? else {
+            return Ok(Err(AccessRefusal::UnknownContext));
+        };
+        Ok(Ok(ContextAccess {
             context,
             me,
             peer,
             _private: (),
-        })
+        }))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::sqlite::{Durability, SqliteStore};
+    use crate::store::{AuditEvent, RequestMeta};
 
-    #[test]
-    fn expired_logins_are_pruned() {
-        let d = Directory::default();
-        let now = Utc::now();
-        let user = UserId("patient_1".into());
-        for (id, left) in [("old", -1), ("live", 60)] {
-            d.add_login(FamilyRecord {
-                id: id.into(),
-                user_id: user.clone(),
-                expires_at: now + chrono::Duration::seconds(left),
-            });
+    fn user(i: usize) -> UserRecord {
+        UserRecord {
+            id: UserId(format!("patient_{i}")),
+            kind: UserType::Patient,
+            name: format!("P {i}"),
+            username: format!("p{i}"),
+            password_hash: "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo".into(),
+            disabled: false,
         }
-        d.prune_logins(now);
-        assert_eq!(d.login_count(), 1);
-        assert!(d.login_active("live", &user, now));
+    }
+
+    fn audit() -> AuditEvent {
+        AuditEvent::new(
+            Utc::now(),
+            "test",
+            "import",
+            "",
+            "ok",
+            &RequestMeta::default(),
+        )
+    }
+
+    #[tokio::test]
+    async fn the_user_cache_is_bounded_and_sees_invalidated_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStore::open(dir.path().join("db"), Durability::Normal).unwrap());
+        let users: Vec<_> = (0..300).map(|i| (user(i), None)).collect();
+        store
+            .upsert_directory(users, vec![], true, audit())
+            .await
+            .unwrap();
+        let config = DirectoryConfig {
+            max_users: 50,
+            ..DirectoryConfig::default()
+        };
+        let directory = Directory::new(store.clone(), &config);
+        for i in 0..300 {
+            let u = directory
+                .user(&UserId(format!("patient_{i}")))
+                .await
+                .unwrap();
+            assert_eq!(u.unwrap().name, format!("P {i}"));
+        }
+        let [users, ..] = directory.sizes();
+        assert!(users <= 50, "{users} users cached with a bound of 50");
+        assert!(users > 0, "nothing cached");
+
+        // A cached user changed in the store: seen only after the invalidation.
+        let id = UserId("patient_299".into());
+        directory.user(&id).await.unwrap();
+        let head = store.directory_head().await.unwrap();
+        store.set_user_disabled(&id, true, audit()).await.unwrap();
+        let changes = store.directory_changes_since(head, 10).await.unwrap();
+        assert_eq!(
+            changes.iter().map(|c| c.change.clone()).collect::<Vec<_>>(),
+            vec![
+                DirectoryChange::User(id.clone()),
+                DirectoryChange::LoginsOf(id.clone())
+            ]
+        );
+        for c in &changes {
+            directory.invalidate(&c.change);
+        }
+        assert!(directory.user(&id).await.unwrap().unwrap().disabled);
     }
 }

@@ -257,6 +257,33 @@ impl Hub {
         }
     }
 
+    /// Closes the connections of a user opened with another login than `keep`
+    /// (the user changed their credential from the `keep` login).
+    pub fn close_logins_except(&self, user: &UserId, keep: &str, code: u16) {
+        if let Some(handles) = self.conns.get(user) {
+            for h in handles.iter().filter(|h| &*h.login != keep) {
+                h.kill.fire(code);
+            }
+        }
+    }
+
+    /// The logins the user's open connections authenticated with.
+    pub fn logins_of(&self, user: &UserId) -> Vec<Arc<str>> {
+        let mut out: Vec<Arc<str>> = self
+            .conns
+            .get(user)
+            .map(|v| v.iter().map(|h| h.login.clone()).collect())
+            .unwrap_or_default();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// The users with at least one open connection.
+    pub fn online(&self) -> Vec<UserId> {
+        self.conns.iter().map(|e| e.key().clone()).collect()
+    }
+
     /// Closes everything (shutdown).
     pub fn close_all(&self, code: u16) {
         for entry in self.conns.iter() {

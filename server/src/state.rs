@@ -29,7 +29,7 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// Time.
     pub clock: Arc<dyn Clock>,
-    /// Users, contexts, logins in memory.
+    /// Users, contexts, logins, read through bounded caches.
     pub directory: Arc<Directory>,
     /// Access tokens.
     pub signer: Arc<TokenSigner>,
@@ -82,7 +82,7 @@ impl AppState {
     }
 
     /// Verifies an access token against the signer and the directory.
-    pub fn authenticate(&self, token: &str) -> Result<AuthedUser, AppError> {
+    pub async fn authenticate(&self, token: &str) -> Result<AuthedUser, AppError> {
         let now = self.now();
         let claims = self.signer.verify(token, now).map_err(|e| match e {
             TokenError::Expired => AppError::expired(),
@@ -91,8 +91,13 @@ impl AppState {
         let user = self
             .directory
             .user(&claims.sub)
+            .await?
             .ok_or_else(|| AppError::auth("invalid access token"))?;
-        if !self.directory.login_active(&claims.sid, &user.id, now) {
+        if !self
+            .directory
+            .login_active(&claims.sid, &user.id, now)
+            .await?
+        {
             return Err(AppError::expired());
         }
         if user.disabled {
@@ -115,7 +120,7 @@ impl AppState {
         id: &ContextId,
         meta: &RequestMeta,
     ) -> Result<ContextAccess, AppError> {
-        match self.directory.authorize(who.id(), kind, id) {
+        match self.directory.authorize(who.id(), kind, id).await? {
             Ok(access) => Ok(access),
             Err(refusal) => {
                 self.audit_denied(
@@ -207,7 +212,7 @@ impl FromRequestParts<AppState> for AuthedUser {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let token = bearer(&parts.headers).ok_or_else(|| AppError::auth("missing bearer token"))?;
-        let user = state.authenticate(token)?;
+        let user = state.authenticate(token).await?;
         parts.extensions.insert(user.clone());
         Ok(user)
     }

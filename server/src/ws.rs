@@ -71,7 +71,7 @@ pub async fn upgrade(
         }
     }
     let pre = match bearer(&headers) {
-        Some(token) => match state.authenticate(token) {
+        Some(token) => match state.authenticate(token).await {
             Ok(who) => Some(who),
             Err(e) => return e.into_response(),
         },
@@ -151,7 +151,7 @@ async fn wait_auth(state: &AppState, sink: &mut Sink, stream: &mut Source) -> Op
     .await;
     let outcome = match first {
         Ok(Some(text)) => match serde_json::from_str::<ClientFrame>(&text) {
-            Ok(ClientFrame::Auth { token }) => state.authenticate(&token),
+            Ok(ClientFrame::Auth { token }) => state.authenticate(&token).await,
             _ => Err(AppError::auth(
                 "the first frame must be {\"type\":\"auth\",\"token\":…}",
             )),
@@ -252,10 +252,13 @@ impl Conn {
     }
 
     async fn handle_text(&mut self, sink: &mut Sink, text: &str) -> Next {
+        // A store failure closes too (fail closed): the client reconnects.
         if !self
             .state
             .directory
             .login_active(&self.who.login, self.who.id(), self.state.now())
+            .await
+            .unwrap_or(false)
         {
             return Next::Close(CLOSE_UNAUTHENTICATED, "session revoked");
         }
@@ -281,7 +284,7 @@ impl Conn {
             }
         };
         match frame {
-            ClientFrame::Auth { token } => match self.state.authenticate(&token) {
+            ClientFrame::Auth { token } => match self.state.authenticate(&token).await {
                 Ok(w) if w.user.id == self.who.user.id => {
                     self.token_deadline = Self::token_deadline(&self.state, &w);
                     self.who.expires_at = w.expires_at;
@@ -513,7 +516,8 @@ impl Conn {
                         .state
                         .directory
                         .authorize(self.who.id(), session.context_type, &session.context_id)
-                        .is_ok() =>
+                        .await
+                        .is_ok_and(|a| a.is_ok()) =>
                 {
                     wanted.push((session_id, last_seq));
                 }
@@ -617,7 +621,10 @@ async fn connection(
     };
     let first = state.hub.register(&me, handle.clone());
     state.metrics.connections.inc();
-    let peers = state.directory.peers_of(&me);
+    let peers = state.directory.peers_of(&me).await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "cannot read the peers for presence");
+        Vec::new()
+    });
     if first {
         let frame = Hub::encode(&ServerFrame::Presence {
             user_id: me.clone(),

@@ -614,9 +614,10 @@ async fn refresh_family_rotation_and_revocation(h: Harness) {
     s.create_login(family("fam_a"), "tok_a1".into(), admin_event(t0(), "login"))
         .await
         .unwrap();
-    let dir = s.directory(t0()).await.unwrap();
-    assert_eq!(dir.families.len(), 1);
-    assert_eq!(dir.families[0].expires_at, expires);
+    let logins = s.logins_of(&w.patient.id, t0()).await.unwrap();
+    assert_eq!(logins.len(), 1);
+    assert_eq!(logins[0].expires_at, expires);
+    assert!(s.login("fam_a", t0()).await.unwrap().is_some());
     let now = t0() + Duration::minutes(1);
     assert_eq!(
         s.rotate_refresh("tok_a1".into(), "tok_a2".into(), now, meta())
@@ -643,7 +644,7 @@ async fn refresh_family_rotation_and_revocation(h: Harness) {
         Rotation::Unknown
     );
     // Re-use of a spent token revokes the whole family.
-    let rev = s.revision().await.unwrap();
+    let rev = s.directory_head().await.unwrap();
     assert_eq!(
         s.rotate_refresh("tok_a1".into(), "tok_evil".into(), now, meta())
             .await
@@ -653,21 +654,19 @@ async fn refresh_family_rotation_and_revocation(h: Harness) {
             family_id: "fam_a".into()
         }
     );
-    assert!(s.revision().await.unwrap() > rev);
+    assert!(s.directory_head().await.unwrap() > rev);
     assert_eq!(
         s.rotate_refresh("tok_a3".into(), "tok_a4".into(), now, meta())
             .await
             .unwrap(),
         Rotation::Invalid
     );
-    let revoked = s.revoked_logins_since(t0()).await.unwrap();
-    assert_eq!(revoked, vec![("fam_a".to_owned(), w.patient.id.clone())]);
-    assert!(s
-        .revoked_logins_since(now + Duration::seconds(1))
-        .await
-        .unwrap()
-        .is_empty());
-    assert!(s.directory(now).await.unwrap().families.is_empty());
+    let changes = s.directory_changes_since(rev, 100).await.unwrap();
+    assert!(changes.iter().any(|c| matches!(&c.change,
+        DirectoryChange::Login { id, user_id } if id == "fam_a" && *user_id == w.patient.id)
+        || matches!(&c.change, DirectoryChange::LoginsOf(u) if *u == w.patient.id)));
+    assert!(s.login("fam_a", now).await.unwrap().is_none());
+    assert!(s.logins_of(&w.patient.id, now).await.unwrap().is_empty());
     let actions: Vec<(String, String)> = s
         .audit_rows(None, Some("patient_1".into()), None, 100)
         .await
@@ -713,9 +712,8 @@ async fn refresh_family_rotation_and_revocation(h: Harness) {
             .unwrap(),
         Rotation::Disabled
     );
-    let dir = s.directory(now).await.unwrap();
-    assert!(dir.families.is_empty());
-    assert!(dir.users.iter().any(|u| u.id == w.patient.id && u.disabled));
+    assert!(s.logins_of(&w.patient.id, now).await.unwrap().is_empty());
+    assert!(s.user(&w.patient.id).await.unwrap().unwrap().disabled);
     assert!(matches!(
         s.set_user_disabled(&UserId::new("nobody"), true, admin_event(now, "x"))
             .await,
@@ -729,13 +727,23 @@ async fn refresh_family_rotation_and_revocation(h: Harness) {
 
 async fn directory_upsert_and_checks(h: Harness) {
     let s = &*h.store;
-    let rev0 = s.revision().await.unwrap();
+    let rev0 = s.directory_head().await.unwrap();
     let w = world(s).await;
-    assert!(s.revision().await.unwrap() > rev0);
-    let dir = s.directory(t0()).await.unwrap();
-    assert_eq!(dir.users.len(), 2);
-    assert_eq!(dir.contexts, vec![w.ctx.clone()]);
-    assert_eq!(dir.revision, s.revision().await.unwrap());
+    assert!(s.directory_head().await.unwrap() > rev0);
+    let ids = [
+        w.patient.id.clone(),
+        w.doctor.id.clone(),
+        UserId::new("nobody"),
+    ];
+    assert_eq!(s.users(&ids).await.unwrap().len(), 2);
+    assert_eq!(
+        s.context(w.ctx.kind, &w.ctx.id).await.unwrap(),
+        Some(w.ctx.clone())
+    );
+    assert_eq!(
+        s.contexts_of(&w.patient.id, 10).await.unwrap(),
+        vec![w.ctx.clone()]
+    );
     let found = s.user_by_username("alice").await.unwrap().unwrap();
     assert_eq!(
         (found.id, found.kind),
@@ -834,7 +842,10 @@ async fn directory_upsert_and_checks(h: Harness) {
     )
     .await
     .unwrap();
-    assert_eq!(s.directory(t0()).await.unwrap().contexts, vec![retitled]);
+    assert_eq!(
+        s.context(retitled.kind, &retitled.id).await.unwrap(),
+        Some(retitled)
+    );
     s.ping().await.unwrap();
 }
 
@@ -884,10 +895,9 @@ async fn keys_and_credentials(h: Harness) {
         "$argon2id$zk1"
     );
     let active: Vec<String> = s
-        .directory(at)
+        .logins_of(&w.patient.id, at)
         .await
         .unwrap()
-        .families
         .into_iter()
         .map(|f| f.id)
         .collect();
@@ -930,10 +940,9 @@ async fn keys_and_credentials(h: Harness) {
     assert_eq!(keys.key_backup.as_deref(), Some("{\"backup\":2}"));
     assert_eq!(keys.kdf_salt.as_deref(), Some("salt2"));
     let active: Vec<String> = s
-        .directory(at)
+        .logins_of(&w.patient.id, at)
         .await
         .unwrap()
-        .families
         .into_iter()
         .map(|f| f.id)
         .collect();
@@ -951,7 +960,7 @@ async fn keys_and_credentials(h: Harness) {
     assert!(keys.key_backup.is_none());
     assert_eq!(keys.public_keys.as_deref(), Some("{\"pk\":1}"));
     assert_eq!(keys.kdf_salt.as_deref(), Some("salt3"));
-    assert!(s.directory(at).await.unwrap().families.is_empty());
+    assert!(s.logins_of(&w.patient.id, at).await.unwrap().is_empty());
     // Importing with a zero-knowledge login stores its salt; overwriting drops the backup.
     let zk4 = ZkLogin {
         password_hash: "$argon2id$zk4".into(),
@@ -1245,12 +1254,8 @@ conformance!(
     history_paging,
 );
 
-/// The directory contract of issue 12 (`/work/briefs/s12/dir-contract.md`):
-/// behaviours of the `Store` methods the bounded directory cache adds. The
-/// PostgreSQL store implements them (inherent methods of `PgStore` until the
-/// trait has them); enable this module by deleting its `#[cfg(any())]` once
-/// the trait gains them (merge of branch s12-dir).
-#[cfg(any())]
+/// The directory reads and the change log (docs/directory.md): behaviours of
+/// the `Store` methods the bounded directory cache reads through.
 mod directory_contract {
     use super::*;
 

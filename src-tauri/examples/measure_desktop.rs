@@ -377,7 +377,10 @@ fn direct_start(app: &Path, data: &Path, ca: &Path) -> Option<f64> {
             if line.contains("start: first screen usable") {
                 // Plain text (the app colours its log only on a terminal); be lenient.
                 let line: String = line.chars().filter(|c| !c.is_control()).collect();
-                let line = line.replace("[0m", "").replace("[2m", "").replace("[3m", "");
+                let line = line
+                    .replace("[0m", "")
+                    .replace("[2m", "")
+                    .replace("[3m", "");
                 let ms = line
                     .split_once("ms=")
                     .and_then(|(_, v)| v.split_whitespace().next()?.parse::<f64>().ok());

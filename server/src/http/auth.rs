@@ -159,6 +159,7 @@ pub async fn refresh(
             let user = state
                 .directory
                 .user(&user_id)
+                .await?
                 .ok_or_else(AppError::expired)?;
             if user.disabled {
                 // The refresh token was valid: the owner learns why, nobody else can.

@@ -3,15 +3,19 @@
 use super::Json;
 use crate::error::AppResult;
 use crate::state::{AppState, AuthedUser};
-use crate::store::ContextRecord;
+use crate::store::{ContextRecord, UserRecord};
 use axum::extract::State;
 use dmp_protocol::*;
 use std::collections::HashMap;
+use std::sync::Arc;
 
-/// The public view of a stored context.
-pub fn context_view(state: &AppState, c: &ContextRecord) -> Option<Context> {
-    let patient = state.directory.user(&c.patient_id)?;
-    let doctor = state.directory.user(&c.doctor_id)?;
+/// The public view of a stored context, given its participants.
+pub fn context_view(
+    c: &ContextRecord,
+    people: &HashMap<UserId, Arc<UserRecord>>,
+) -> Option<Context> {
+    let patient = people.get(&c.patient_id)?;
+    let doctor = people.get(&c.doctor_id)?;
     Some(Context {
         kind: c.kind,
         id: c.id.clone(),
@@ -39,9 +43,23 @@ pub async fn list(
         .map(|s| (s.id.clone(), s))
         .collect();
     let marks = state.store.inbox_marks(who.id()).await?;
-    let mut out = Vec::new();
-    for c in state.directory.contexts_of(who.id()) {
-        let Some(context) = context_view(&state, &c) else {
+    let contexts = state.directory.contexts_of(who.id()).await?;
+    let mut ids: Vec<UserId> = contexts
+        .iter()
+        .flat_map(|c| [c.patient_id.clone(), c.doctor_id.clone()])
+        .collect();
+    ids.sort();
+    ids.dedup();
+    let people: HashMap<UserId, Arc<UserRecord>> = state
+        .directory
+        .users(&ids)
+        .await?
+        .into_iter()
+        .map(|u| (u.id.clone(), u))
+        .collect();
+    let mut out = Vec::with_capacity(contexts.len());
+    for c in contexts.iter() {
+        let Some(context) = context_view(c, &people) else {
             continue;
         };
         let session = sessions

@@ -180,21 +180,25 @@ async fn check_proof(
 /// After a credential change: ends every other login of the user at once
 /// (the store already revoked them) and tells the people who share a
 /// context with the user to re-check the key they pinned.
-fn after_credential_change(state: &AppState, who: &AuthedUser) {
-    for login in state.directory.logins_of(who.id()) {
-        if login != who.login {
-            state.directory.remove_login(&login);
-            state
-                .hub
-                .close_login(who.id(), &login, ws::CLOSE_UNAUTHENTICATED);
-        }
-    }
+async fn after_credential_change(state: &AppState, who: &AuthedUser) -> Result<(), AppError> {
+    state
+        .directory
+        .invalidate(&crate::store::DirectoryChange::LoginsOf(who.id().clone()));
+    state
+        .hub
+        .close_logins_except(who.id(), &who.login, ws::CLOSE_UNAUTHENTICATED);
+    tell_peers_key_changed(state, who).await
+}
+
+/// Tells the people who share a context with the user to re-check the key they pinned.
+async fn tell_peers_key_changed(state: &AppState, who: &AuthedUser) -> Result<(), AppError> {
     let frame = Hub::encode(&ws::ServerFrame::KeyChange {
         user_id: who.id().clone(),
     });
-    for peer in state.directory.peers_of(who.id()) {
+    for peer in state.directory.peers_of(who.id()).await? {
         state.hub.send_to(&peer, &frame, None, None);
     }
+    Ok(())
 }
 
 #[allow(clippy::panic)]
@@ -282,14 +286,9 @@ pub async fn put_my_keys(
         )
         .await?;
     if replaces {
-        after_credential_change(&state, &who);
+        after_credential_change(&state, &who).await?;
     } else {
-        let frame = Hub::encode(&ws::ServerFrame::KeyChange {
-            user_id: who.id().clone(),
-        });
-        for peer in state.directory.peers_of(who.id()) {
-            state.hub.send_to(&peer, &frame, None, None);
-        }
+        tell_peers_key_changed(&state, &who).await?;
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -308,7 +307,7 @@ pub async fn user_keys(
     if !user.is_valid() {
         return Err(AppError::invalid("userId is malformed"));
     }
-    if user != *who.id() && !state.directory.peers_of(who.id()).contains(&user) {
+    if user != *who.id() && !state.directory.peers_of(who.id()).await?.contains(&user) {
         state
             .audit_denied(who.id().as_str(), "keys_fetch", user.as_str(), &meta)
             .await;
@@ -372,6 +371,6 @@ pub async fn change_password(
         .store
         .change_zk_password(who.id(), zk, backup, &who.login, audit)
         .await?;
-    after_credential_change(&state, &who);
+    after_credential_change(&state, &who).await?;
     Ok(StatusCode::NO_CONTENT)
 }

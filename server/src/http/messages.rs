@@ -135,7 +135,11 @@ pub async fn export(
         ));
     }
     let access = state.authorize(&who, kind, &id, &meta).await?;
-    let context = super::contexts::context_view(&state, &access.context)
+    let people = [access.me.clone(), access.peer.clone()]
+        .into_iter()
+        .map(|u| (u.id.clone(), u))
+        .collect();
+    let context = super::contexts::context_view(&access.context, &people)
         .ok_or_else(|| AppError::not_found("context"))?;
     let session = state.store.session_for_context(&access.context).await?;
     let (messages, audit) = match &session {

@@ -105,7 +105,11 @@ pub async fn permissions(
         return Err(AppError::invalid("contextId or userId is malformed"));
     }
     only_self(&state, &who, user_type, &user_id, "permission_check", &meta).await?;
-    let (allowed, reason) = match state.directory.authorize(who.id(), kind, &context_id) {
+    let (allowed, reason) = match state
+        .directory
+        .authorize(who.id(), kind, &context_id)
+        .await?
+    {
         Ok(a) if a.context.patient_id == *who.id() => (true, "PATIENT_OF_CONTEXT"),
         Ok(_) => (true, "DOCTOR_OF_CONTEXT"),
         // One answer for a record that does not exist and for someone

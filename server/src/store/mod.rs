@@ -159,26 +159,14 @@ pub struct FamilyRecord {
     pub expires_at: DateTime<Utc>,
 }
 
-/// Everything the in-memory directory caches.
-#[derive(Debug, Default)]
-pub struct Directory {
-    /// Every user.
-    pub users: Vec<UserRecord>,
-    /// Every context.
-    pub contexts: Vec<ContextRecord>,
-    /// Every active login.
-    pub families: Vec<FamilyRecord>,
-    /// The store's admin revision when read.
-    pub revision: i64,
-}
-
-/// One change to users, contexts or logins, as every node must learn it
-/// (the directory contract of issue 12, `/work/briefs/s12/dir-contract.md`).
+/// One change to users, contexts or logins, as every server node must learn
+/// it: appended to the store's change log in the same transaction as the
+/// change itself (docs/directory.md).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DirectoryChange {
-    /// A user was created or changed (name, username, password, disabled flag, keys login).
+    /// A user was created or changed (name, username, credential, disabled flag).
     User(UserId),
-    /// A context was created or changed (participants never change once set).
+    /// A context was created or changed (its participants never change once set).
     Context {
         /// ordonnance or examen.
         kind: ContextType,
@@ -191,25 +179,29 @@ pub enum DirectoryChange {
     },
     /// One login (refresh family) was revoked.
     Login {
-        /// The family id.
+        /// Family id.
         id: String,
         /// Its user.
         user_id: UserId,
     },
     /// Some or all logins of a user were revoked (disable, password change, key reset).
     LoginsOf(UserId),
-    /// Too much changed to list (a large import batch): drop every cached entry.
+    /// Too much changed to list (a large import batch): every cached entry goes.
     All,
 }
 
 /// A change with its position in the log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LoggedChange {
-    /// Position (increasing in commit order).
+    /// Position (strictly increasing).
     pub rev: i64,
-    /// What changed.
+    /// The change.
     pub change: DirectoryChange,
 }
+
+/// Largest `upsert_directory` batch whose rows are logged one by one; a
+/// larger batch logs one [`DirectoryChange::All`].
+pub const MAX_LISTED_CHANGES: usize = 1000;
 
 /// Where a request came from, for the audit trail.
 #[derive(Clone, Debug, Default)]
@@ -519,10 +511,33 @@ pub struct InboxMarks {
 pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Whether the database answers (readiness).
     async fn ping(&self) -> StoreResult<()>;
-    /// The admin revision: bumped by every change to users, contexts or logins made outside the server.
-    async fn revision(&self) -> StoreResult<i64>;
-    /// Users, contexts and active logins, for the in-memory directory.
-    async fn directory(&self, now: DateTime<Utc>) -> StoreResult<Directory>;
+    /// A user by id (with the verifier), disabled or not.
+    async fn user(&self, id: &UserId) -> StoreResult<Option<UserRecord>>;
+    /// The users among `ids` that exist (any order, unknown ids left out).
+    async fn users(&self, ids: &[UserId]) -> StoreResult<Vec<UserRecord>>;
+    /// A context by type and id.
+    async fn context(
+        &self,
+        kind: ContextType,
+        id: &ContextId,
+    ) -> StoreResult<Option<ContextRecord>>;
+    /// The contexts of a user (as patient or doctor), newest `date` first,
+    /// then by id, at most `limit`.
+    async fn contexts_of(&self, user: &UserId, limit: u32) -> StoreResult<Vec<ContextRecord>>;
+    /// An active login: not revoked and not expired at `now`.
+    async fn login(&self, id: &str, now: DateTime<Utc>) -> StoreResult<Option<FamilyRecord>>;
+    /// The active logins of a user.
+    async fn logins_of(&self, user: &UserId, now: DateTime<Utc>) -> StoreResult<Vec<FamilyRecord>>;
+    /// The newest change-log position (0 when empty).
+    async fn directory_head(&self) -> StoreResult<i64>;
+    /// The logged changes after `since`, oldest first, at most `limit`.
+    async fn directory_changes_since(
+        &self,
+        since: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<LoggedChange>>;
+    /// Forgets changes logged before `before`; returns how many.
+    async fn prune_directory_changes(&self, before: DateTime<Utc>) -> StoreResult<u64>;
 
     /// A user by login name, with the verifier.
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>>;
@@ -531,6 +546,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// with a [`ZkLogin`] is zero-knowledge from creation; without, legacy
     /// (an imported `passwordHash`). Overwriting a user's credential drops
     /// its key backup (sealed under the old password, it cannot be opened).
+    /// The admin import calls it once per batch (at most 10,000 rows); each
+    /// written row is logged as a change, or the batch as one
+    /// [`DirectoryChange::All`] beyond [`MAX_LISTED_CHANGES`] rows.
     async fn upsert_directory(
         &self,
         users: Vec<(UserRecord, Option<ZkLogin>)>,
@@ -589,11 +607,6 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         now: DateTime<Utc>,
         meta: RequestMeta,
     ) -> StoreResult<Rotation>;
-    /// Logins revoked at or after `since` (by the server or the admin CLI).
-    async fn revoked_logins_since(
-        &self,
-        since: DateTime<Utc>,
-    ) -> StoreResult<Vec<(String, UserId)>>;
     /// Revokes a login.
     async fn revoke_login(&self, family_id: &str, audit: AuditEvent) -> StoreResult<()>;
 

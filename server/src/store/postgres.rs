@@ -641,147 +641,6 @@ fn family_from_row(r: &Row) -> StoreResult<FamilyRecord> {
     })
 }
 
-/// The directory reads and the change log of the directory contract of issue
-/// 12 (`/work/briefs/s12/dir-contract.md`): inherent methods here, to become
-/// `Store` methods when the bounded directory cache is merged.
-impl PgStore {
-    /// A user by id (with the verifier), disabled or not.
-    pub async fn user(&self, id: &UserId) -> StoreResult<Option<UserRecord>> {
-        let c = self.client().await?;
-        let stmt = c
-            .prepare_cached(&format!("{USER_SELECT} WHERE id = $1"))
-            .await?;
-        c.query_opt(&stmt, &[&id.as_str()])
-            .await?
-            .map(|r| user_from_row(&r))
-            .transpose()
-    }
-
-    /// The users among `ids` that exist (any order, unknown ids left out), in chunks.
-    pub async fn users(&self, ids: &[UserId]) -> StoreResult<Vec<UserRecord>> {
-        let c = self.client().await?;
-        let stmt = c
-            .prepare_cached(&format!("{USER_SELECT} WHERE id = ANY($1)"))
-            .await?;
-        let mut out = Vec::new();
-        for chunk in ids.chunks(IDS_PER_QUERY) {
-            let chunk: Vec<&str> = chunk.iter().map(UserId::as_str).collect();
-            for r in c.query(&stmt, &[&chunk]).await? {
-                out.push(user_from_row(&r)?);
-            }
-        }
-        Ok(out)
-    }
-
-    /// A context by type and id.
-    pub async fn context(
-        &self,
-        kind: ContextType,
-        id: &ContextId,
-    ) -> StoreResult<Option<ContextRecord>> {
-        let c = self.client().await?;
-        let stmt = c
-            .prepare_cached(&format!("{CONTEXT_SELECT} WHERE kind = $1 AND id = $2"))
-            .await?;
-        c.query_opt(&stmt, &[&kind.as_str(), &id.as_str()])
-            .await?
-            .map(|r| context_from_row(&r))
-            .transpose()
-    }
-
-    /// The contexts of a user (as patient or doctor), `date` DESC, `id` ASC, `kind` ASC, at most `limit`.
-    pub async fn contexts_of(&self, user: &UserId, limit: u32) -> StoreResult<Vec<ContextRecord>> {
-        let c = self.client().await?;
-        let stmt = c
-            .prepare_cached(&format!(
-                "{CONTEXT_SELECT} WHERE patient_id = $1 OR doctor_id = $1
-                 ORDER BY date DESC, id ASC, kind ASC LIMIT $2"
-            ))
-            .await?;
-        c.query(&stmt, &[&user.as_str(), &i64::from(limit)])
-            .await?
-            .iter()
-            .map(context_from_row)
-            .collect()
-    }
-
-    /// An active login: not revoked and `expires_at > now`.
-    pub async fn login(&self, id: &str, now: DateTime<Utc>) -> StoreResult<Option<FamilyRecord>> {
-        let c = self.client().await?;
-        let stmt = c
-            .prepare_cached(
-                "SELECT id, user_id, expires_at FROM auth_families
-                 WHERE id = $1 AND revoked_at IS NULL AND expires_at > $2",
-            )
-            .await?;
-        c.query_opt(&stmt, &[&id, &now])
-            .await?
-            .map(|r| family_from_row(&r))
-            .transpose()
-    }
-
-    /// The active logins of a user.
-    pub async fn logins_of(
-        &self,
-        user: &UserId,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Vec<FamilyRecord>> {
-        let c = self.client().await?;
-        let stmt = c
-            .prepare_cached(
-                "SELECT id, user_id, expires_at FROM auth_families
-                 WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2",
-            )
-            .await?;
-        c.query(&stmt, &[&user.as_str(), &now])
-            .await?
-            .iter()
-            .map(family_from_row)
-            .collect()
-    }
-
-    /// The newest change-log position (0 when the log is empty).
-    pub async fn directory_head(&self) -> StoreResult<i64> {
-        self.client()
-            .await?
-            .query_one(
-                "SELECT COALESCE(MAX(rev), 0)::BIGINT FROM directory_changes",
-                &[],
-            )
-            .await?
-            .col(0)
-    }
-
-    /// The logged changes with `rev > since`, `rev` ascending, at most `limit`.
-    pub async fn directory_changes_since(
-        &self,
-        since: i64,
-        limit: u32,
-    ) -> StoreResult<Vec<LoggedChange>> {
-        let c = self.client().await?;
-        let stmt = c
-            .prepare_cached(
-                "SELECT rev, kind, user_id, doctor_id, context_kind, context_id, login_id
-                 FROM directory_changes WHERE rev > $1 ORDER BY rev ASC LIMIT $2",
-            )
-            .await?;
-        c.query(&stmt, &[&since, &i64::from(limit)])
-            .await?
-            .iter()
-            .map(change_from_row)
-            .collect()
-    }
-
-    /// Deletes changes logged before `before`; returns how many went.
-    pub async fn prune_directory_changes(&self, before: DateTime<Utc>) -> StoreResult<u64> {
-        Ok(self
-            .client()
-            .await?
-            .execute("DELETE FROM directory_changes WHERE at < $1", &[&before])
-            .await?)
-    }
-}
-
 async fn bump_revision<C: GenericClient>(c: &C) -> StoreResult<()> {
     c.execute(
         "UPDATE meta SET value = value + 1 WHERE key = 'revision'",
@@ -821,62 +680,136 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn revision(&self) -> StoreResult<i64> {
-        Ok(self
-            .client()
+    /// A user by id (with the verifier), disabled or not.
+    async fn user(&self, id: &UserId) -> StoreResult<Option<UserRecord>> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(&format!("{USER_SELECT} WHERE id = $1"))
+            .await?;
+        c.query_opt(&stmt, &[&id.as_str()])
             .await?
-            .query_one("SELECT value FROM meta WHERE key = 'revision'", &[])
-            .await?
-            .col(0)?)
+            .map(|r| user_from_row(&r))
+            .transpose()
     }
 
-    async fn directory(&self, now: DateTime<Utc>) -> StoreResult<Directory> {
-        let mut c = self.client().await?;
-        // One snapshot so that the revision matches the rows.
-        let tx = c
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
+    /// The users among `ids` that exist (any order, unknown ids left out), in chunks.
+    async fn users(&self, ids: &[UserId]) -> StoreResult<Vec<UserRecord>> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(&format!("{USER_SELECT} WHERE id = ANY($1)"))
             .await?;
-        let revision = tx
-            .query_one("SELECT value FROM meta WHERE key = 'revision'", &[])
+        let mut out = Vec::new();
+        for chunk in ids.chunks(IDS_PER_QUERY) {
+            let chunk: Vec<&str> = chunk.iter().map(UserId::as_str).collect();
+            for r in c.query(&stmt, &[&chunk]).await? {
+                out.push(user_from_row(&r)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// A context by type and id.
+    async fn context(
+        &self,
+        kind: ContextType,
+        id: &ContextId,
+    ) -> StoreResult<Option<ContextRecord>> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(&format!("{CONTEXT_SELECT} WHERE kind = $1 AND id = $2"))
+            .await?;
+        c.query_opt(&stmt, &[&kind.as_str(), &id.as_str()])
             .await?
-            .col(0)?;
-        let users = tx
-            .query(USER_SELECT, &[])
-            .await?
-            .iter()
-            .map(user_from_row)
-            .collect::<StoreResult<Vec<_>>>()?;
-        let contexts = tx
-            .query(CONTEXT_SELECT, &[])
+            .map(|r| context_from_row(&r))
+            .transpose()
+    }
+
+    /// The contexts of a user (as patient or doctor), `date` DESC, `id` ASC, `kind` ASC, at most `limit`.
+    async fn contexts_of(&self, user: &UserId, limit: u32) -> StoreResult<Vec<ContextRecord>> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(&format!(
+                "{CONTEXT_SELECT} WHERE patient_id = $1 OR doctor_id = $1
+                 ORDER BY date DESC, id ASC, kind ASC LIMIT $2"
+            ))
+            .await?;
+        c.query(&stmt, &[&user.as_str(), &i64::from(limit)])
             .await?
             .iter()
             .map(context_from_row)
-            .collect::<StoreResult<Vec<_>>>()?;
-        let families = tx
-            .query(
-                "SELECT id, user_id, expires_at FROM auth_families WHERE revoked_at IS NULL AND expires_at > $1",
-                &[&now],
+            .collect()
+    }
+
+    /// An active login: not revoked and `expires_at > now`.
+    async fn login(&self, id: &str, now: DateTime<Utc>) -> StoreResult<Option<FamilyRecord>> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(
+                "SELECT id, user_id, expires_at FROM auth_families
+                 WHERE id = $1 AND revoked_at IS NULL AND expires_at > $2",
             )
+            .await?;
+        c.query_opt(&stmt, &[&id, &now])
+            .await?
+            .map(|r| family_from_row(&r))
+            .transpose()
+    }
+
+    /// The active logins of a user.
+    async fn logins_of(&self, user: &UserId, now: DateTime<Utc>) -> StoreResult<Vec<FamilyRecord>> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(
+                "SELECT id, user_id, expires_at FROM auth_families
+                 WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2",
+            )
+            .await?;
+        c.query(&stmt, &[&user.as_str(), &now])
             .await?
             .iter()
-            .map(|r| {
-                Ok(FamilyRecord {
-                    id: r.col(0)?,
-                    user_id: UserId(r.col(1)?),
-                    expires_at: r.col(2)?,
-                })
-            })
-            .collect::<StoreResult<Vec<_>>>()?;
-        tx.commit().await?;
-        Ok(Directory {
-            users,
-            contexts,
-            families,
-            revision,
-        })
+            .map(family_from_row)
+            .collect()
+    }
+
+    /// The newest change-log position (0 when the log is empty).
+    async fn directory_head(&self) -> StoreResult<i64> {
+        self.client()
+            .await?
+            .query_one(
+                "SELECT COALESCE(MAX(rev), 0)::BIGINT FROM directory_changes",
+                &[],
+            )
+            .await?
+            .col(0)
+    }
+
+    /// The logged changes with `rev > since`, `rev` ascending, at most `limit`.
+    async fn directory_changes_since(
+        &self,
+        since: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<LoggedChange>> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(
+                "SELECT rev, kind, user_id, doctor_id, context_kind, context_id, login_id
+                 FROM directory_changes WHERE rev > $1 ORDER BY rev ASC LIMIT $2",
+            )
+            .await?;
+        c.query(&stmt, &[&since, &i64::from(limit)])
+            .await?
+            .iter()
+            .map(change_from_row)
+            .collect()
+    }
+
+    /// Deletes changes logged before `before`; returns how many went.
+    async fn prune_directory_changes(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        Ok(self
+            .client()
+            .await?
+            .execute("DELETE FROM directory_changes WHERE at < $1", &[&before])
+            .await?)
     }
 
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>> {
@@ -1280,21 +1213,6 @@ impl Store for PgStore {
                 family_id,
             })
         })
-    }
-
-    async fn revoked_logins_since(
-        &self,
-        since: DateTime<Utc>,
-    ) -> StoreResult<Vec<(String, UserId)>> {
-        let c = self.client().await?;
-        let stmt = c
-            .prepare_cached("SELECT id, user_id FROM auth_families WHERE revoked_at >= $1")
-            .await?;
-        c.query(&stmt, &[&trunc(since)])
-            .await?
-            .iter()
-            .map(|r| Ok((r.col(0)?, UserId(r.col(1)?))))
-            .collect()
     }
 
     async fn revoke_login(&self, family_id: &str, audit: AuditEvent) -> StoreResult<()> {

@@ -22,6 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_init.sql"),
     include_str!("../../migrations/0002_e2e_keys.sql"),
+    include_str!("../../migrations/0003_directory_changes.sql"),
 ];
 /// Most operations committed in one transaction.
 const MAX_BATCH: usize = 1024;
@@ -338,12 +339,102 @@ impl WriteCtx<'_> {
         Ok(())
     }
 
-    fn bump_revision(&self) -> StoreResult<()> {
+    /// Appends one change to the directory change log (same transaction).
+    fn log_change(&self, at: i64, change: &DirectoryChange) -> StoreResult<()> {
+        let (kind, user, doctor, ckind, cid, login) = match change {
+            DirectoryChange::User(u) => ("user", Some(u.as_str()), None, None, None, None),
+            DirectoryChange::Context {
+                kind,
+                id,
+                patient_id,
+                doctor_id,
+            } => (
+                "context",
+                Some(patient_id.as_str()),
+                Some(doctor_id.as_str()),
+                Some(kind.as_str()),
+                Some(id.as_str()),
+                None,
+            ),
+            DirectoryChange::Login { id, user_id } => (
+                "login",
+                Some(user_id.as_str()),
+                None,
+                None,
+                None,
+                Some(id.as_str()),
+            ),
+            DirectoryChange::LoginsOf(u) => ("logins_of", Some(u.as_str()), None, None, None, None),
+            DirectoryChange::All => ("all", None, None, None, None, None),
+        };
         self.conn
-            .prepare_cached("UPDATE meta SET value = value + 1 WHERE key = 'revision'")?
-            .execute([])?;
+            .prepare_cached(
+                "INSERT INTO directory_changes (at, kind, user_id, doctor_id, context_kind, context_id, login_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![at, kind, user, doctor, ckind, cid, login])?;
         Ok(())
     }
+}
+
+fn change_from_row(r: &Row<'_>) -> rusqlite::Result<LoggedChange> {
+    let rev: i64 = r.get(0)?;
+    let kind: String = r.get(1)?;
+    let user = |i| -> rusqlite::Result<UserId> {
+        Ok(UserId(r.get::<_, Option<String>>(i)?.unwrap_or_default()))
+    };
+    let change = match kind.as_str() {
+        "user" => DirectoryChange::User(user(2)?),
+        "context" => DirectoryChange::Context {
+            kind: get_enum(r, 4)?,
+            id: ContextId(r.get(5)?),
+            patient_id: user(2)?,
+            doctor_id: user(3)?,
+        },
+        "login" => DirectoryChange::Login {
+            id: r.get(6)?,
+            user_id: user(2)?,
+        },
+        "logins_of" => DirectoryChange::LoginsOf(user(2)?),
+        _ => DirectoryChange::All,
+    };
+    Ok(LoggedChange { rev, change })
+}
+
+const USER_SELECT: &str = "SELECT id, kind, name, username, password_hash, disabled FROM users";
+
+fn user_from_row(r: &Row<'_>) -> rusqlite::Result<UserRecord> {
+    Ok(UserRecord {
+        id: UserId(r.get(0)?),
+        kind: get_enum(r, 1)?,
+        name: r.get(2)?,
+        username: r.get(3)?,
+        password_hash: r.get(4)?,
+        disabled: r.get(5)?,
+    })
+}
+
+const CONTEXT_SELECT: &str =
+    "SELECT kind, id, title, date, patient_id, doctor_id, summary FROM contexts";
+
+fn context_from_row(r: &Row<'_>) -> rusqlite::Result<ContextRecord> {
+    Ok(ContextRecord {
+        kind: get_enum(r, 0)?,
+        id: ContextId(r.get(1)?),
+        title: r.get(2)?,
+        date: r.get(3)?,
+        patient_id: UserId(r.get(4)?),
+        doctor_id: UserId(r.get(5)?),
+        summary: r.get(6)?,
+    })
+}
+
+fn family_from_row(r: &Row<'_>) -> rusqlite::Result<FamilyRecord> {
+    Ok(FamilyRecord {
+        id: r.get(0)?,
+        user_id: UserId(r.get(1)?),
+        expires_at: get_time(r, 2)?,
+    })
 }
 
 fn writer_loop(
@@ -789,61 +880,120 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn revision(&self) -> StoreResult<i64> {
-        self.read(|c| {
+    async fn user(&self, id: &UserId) -> StoreResult<Option<UserRecord>> {
+        let id = id.clone();
+        self.read(move |c| {
+            Ok(c.prepare_cached(&format!("{USER_SELECT} WHERE id = ?1"))?
+                .query_row([id.as_str()], user_from_row)
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn users(&self, ids: &[UserId]) -> StoreResult<Vec<UserRecord>> {
+        let ids = ids.to_vec();
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(&format!("{USER_SELECT} WHERE id = ?1"))?;
+            let mut out = Vec::new();
+            for id in &ids {
+                if let Some(u) = stmt.query_row([id.as_str()], user_from_row).optional()? {
+                    out.push(u);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn context(
+        &self,
+        kind: ContextType,
+        id: &ContextId,
+    ) -> StoreResult<Option<ContextRecord>> {
+        let id = id.clone();
+        self.read(move |c| {
             Ok(
-                c.query_row("SELECT value FROM meta WHERE key = 'revision'", [], |r| {
-                    r.get(0)
-                })?,
+                c.prepare_cached(&format!("{CONTEXT_SELECT} WHERE kind = ?1 AND id = ?2"))?
+                    .query_row([kind.as_str(), id.as_str()], context_from_row)
+                    .optional()?,
             )
         })
         .await
     }
 
-    async fn directory(&self, now: DateTime<Utc>) -> StoreResult<Directory> {
-        let now = ms(now);
+    async fn contexts_of(&self, user: &UserId, limit: u32) -> StoreResult<Vec<ContextRecord>> {
+        let user = user.clone();
         self.read(move |c| {
-            // One read transaction so the revision matches the rows.
-            c.execute_batch("BEGIN")?;
-            let out = (|| {
-                let revision = c.query_row("SELECT value FROM meta WHERE key = 'revision'", [], |r| r.get(0))?;
-                let users = c
-                    .prepare("SELECT id, kind, name, username, password_hash, disabled FROM users")?
-                    .query_map([], |r| {
-                        Ok(UserRecord {
-                            id: UserId(r.get(0)?),
-                            kind: get_enum(r, 1)?,
-                            name: r.get(2)?,
-                            username: r.get(3)?,
-                            password_hash: r.get(4)?,
-                            disabled: r.get(5)?,
-                        })
-                    })?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
-                let contexts = c
-                    .prepare("SELECT kind, id, title, date, patient_id, doctor_id, summary FROM contexts")?
-                    .query_map([], |r| {
-                        Ok(ContextRecord {
-                            kind: get_enum(r, 0)?,
-                            id: ContextId(r.get(1)?),
-                            title: r.get(2)?,
-                            date: r.get(3)?,
-                            patient_id: UserId(r.get(4)?),
-                            doctor_id: UserId(r.get(5)?),
-                            summary: r.get(6)?,
-                        })
-                    })?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
-                let families = c
-                    .prepare("SELECT id, user_id, expires_at FROM auth_families WHERE revoked_at IS NULL AND expires_at > ?1")?
-                    .query_map([now], |r| {
-                        Ok(FamilyRecord { id: r.get(0)?, user_id: UserId(r.get(1)?), expires_at: get_time(r, 2)? })
-                    })?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
-                Ok::<_, rusqlite::Error>(Directory { users, contexts, families, revision })
-            })();
-            c.execute_batch("COMMIT")?;
-            Ok(out?)
+            // Two indexed reads merged (an OR would scan the table).
+            Ok(c.prepare_cached(&format!(
+                "SELECT * FROM ({CONTEXT_SELECT} WHERE patient_id = ?1 UNION ALL {CONTEXT_SELECT} WHERE doctor_id = ?1)
+                 ORDER BY date DESC, id ASC, kind ASC LIMIT ?2"
+            ))?
+            .query_map(params![user.as_str(), limit], context_from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn login(&self, id: &str, now: DateTime<Utc>) -> StoreResult<Option<FamilyRecord>> {
+        let id = id.to_owned();
+        self.read(move |c| {
+            Ok(c.prepare_cached(
+                "SELECT id, user_id, expires_at FROM auth_families WHERE id = ?1 AND revoked_at IS NULL AND expires_at > ?2",
+            )?
+            .query_row(params![id, ms(now)], family_from_row)
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn logins_of(&self, user: &UserId, now: DateTime<Utc>) -> StoreResult<Vec<FamilyRecord>> {
+        let user = user.clone();
+        self.read(move |c| {
+            Ok(c.prepare_cached(
+                "SELECT id, user_id, expires_at FROM auth_families WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2",
+            )?
+            .query_map(params![user.as_str(), ms(now)], family_from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn directory_head(&self) -> StoreResult<i64> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT COALESCE(MAX(rev), 0) FROM directory_changes",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+    }
+
+    async fn directory_changes_since(
+        &self,
+        since: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<LoggedChange>> {
+        self.read(move |c| {
+            Ok(c.prepare_cached(
+                "SELECT rev, kind, user_id, doctor_id, context_kind, context_id, login_id
+                 FROM directory_changes WHERE rev > ?1 ORDER BY rev LIMIT ?2",
+            )?
+            .query_map(params![since, limit], change_from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn prune_directory_changes(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        self.write(move |w| {
+            // The newest row stays, so that the head (AUTOINCREMENT) never goes back.
+            let n = w.conn.execute(
+                "DELETE FROM directory_changes WHERE at < ?1 AND rev < (SELECT MAX(rev) FROM directory_changes)",
+                [ms(before)],
+            )?;
+            Ok(n as u64)
         })
         .await
     }
@@ -851,18 +1001,11 @@ impl Store for SqliteStore {
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>> {
         let username = username.to_owned();
         self.read(move |c| {
-            Ok(c.prepare_cached("SELECT id, kind, name, username, password_hash, disabled FROM users WHERE username = ?1")?
-                .query_row([username], |r| {
-                    Ok(UserRecord {
-                        id: UserId(r.get(0)?),
-                        kind: get_enum(r, 1)?,
-                        name: r.get(2)?,
-                        username: r.get(3)?,
-                        password_hash: r.get(4)?,
-                        disabled: r.get(5)?,
-                    })
-                })
-                .optional()?)
+            Ok(
+                c.prepare_cached(&format!("{USER_SELECT} WHERE username = ?1"))?
+                    .query_row([username], user_from_row)
+                    .optional()?,
+            )
         })
         .await
     }
@@ -876,77 +1019,94 @@ impl Store for SqliteStore {
     ) -> StoreResult<()> {
         self.write(move |w| {
             let now = ms(audit.time);
-            for (u, zk) in &users {
-                if !overwrite_users {
-                    let exists: Option<i64> =
-                        w.conn.query_row("SELECT 1 FROM users WHERE id = ?1", [u.id.as_str()], |r| r.get(0)).optional()?;
-                    if exists.is_some() {
-                        continue;
-                    }
-                }
-                // A username may not move to another id.
-                let owner: Option<String> = w
-                    .conn
-                    .query_row("SELECT id FROM users WHERE username = ?1", [&u.username], |r| r.get(0))
-                    .optional()?;
-                if let Some(owner) = owner {
-                    if owner != u.id.as_str() {
-                        return Err(StoreError::Invalid(format!("username {:?} already belongs to user {owner}", u.username)));
-                    }
-                }
-                let existing: Option<String> =
-                    w.conn.query_row("SELECT kind FROM users WHERE id = ?1", [u.id.as_str()], |r| r.get(0)).optional()?;
-                if let Some(kind) = existing {
-                    if kind != u.kind.as_str() {
-                        return Err(StoreError::Invalid(format!("user {} exists with type {kind}", u.id)));
-                    }
-                }
-                let (hash, salt, kdf) = match zk {
-                    Some(z) => (z.password_hash.as_str(), Some(z.salt.as_str()), Some(z.params.as_str())),
-                    None => (u.password_hash.as_str(), None, None),
-                };
-                w.conn.execute(
+            let mut changes = Vec::new();
+            {
+                let mut kind_of = w.conn.prepare_cached("SELECT kind FROM users WHERE id = ?1")?;
+                let mut owner_of = w.conn.prepare_cached("SELECT id FROM users WHERE username = ?1")?;
+                let mut insert = w.conn.prepare_cached(
                     "INSERT INTO users (id, kind, name, username, password_hash, disabled, created_at, updated_at, kdf_salt, kdf_params)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9)
                      ON CONFLICT (id) DO UPDATE SET name = excluded.name, username = excluded.username,
                        password_hash = excluded.password_hash, disabled = excluded.disabled, updated_at = excluded.updated_at,
                        kdf_salt = excluded.kdf_salt, kdf_params = excluded.kdf_params, key_backup = NULL",
-                    params![u.id.as_str(), u.kind.as_str(), u.name, u.username, hash, u.disabled, now, salt, kdf],
                 )?;
-            }
-            for c in &contexts {
-                for (uid, want) in [(&c.patient_id, UserType::Patient), (&c.doctor_id, UserType::Medecin)] {
-                    let kind: Option<String> =
-                        w.conn.query_row("SELECT kind FROM users WHERE id = ?1", [uid.as_str()], |r| r.get(0)).optional()?;
-                    match kind {
-                        None => return Err(StoreError::Invalid(format!("context {}: unknown user {uid}", c.id))),
-                        Some(k) if k != want.as_str() => {
-                            return Err(StoreError::Invalid(format!("context {}: {uid} is a {k}, not a {want}", c.id)))
+                for (u, zk) in &users {
+                    let existing: Option<String> = kind_of.query_row([u.id.as_str()], |r| r.get(0)).optional()?;
+                    if existing.is_some() && !overwrite_users {
+                        continue;
+                    }
+                    // A username may not move to another id.
+                    let owner: Option<String> = owner_of.query_row([&u.username], |r| r.get(0)).optional()?;
+                    if let Some(owner) = owner {
+                        if owner != u.id.as_str() {
+                            return Err(StoreError::Invalid(format!("username {:?} already belongs to user {owner}", u.username)));
                         }
-                        Some(_) => {}
                     }
-                }
-                // The people of a context are fixed once a conversation exists.
-                let existing: Option<(String, String)> = w
-                    .conn
-                    .query_row(
-                        "SELECT patient_id, doctor_id FROM contexts WHERE kind = ?1 AND id = ?2",
-                        [c.kind.as_str(), c.id.as_str()],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
-                    )
-                    .optional()?;
-                if let Some((p, d)) = existing {
-                    if p != c.patient_id.as_str() || d != c.doctor_id.as_str() {
-                        return Err(StoreError::Invalid(format!("context {} already exists with other participants", c.id)));
+                    if let Some(kind) = existing {
+                        if kind != u.kind.as_str() {
+                            return Err(StoreError::Invalid(format!("user {} exists with type {kind}", u.id)));
+                        }
                     }
+                    let (hash, salt, kdf) = match zk {
+                        Some(z) => (z.password_hash.as_str(), Some(z.salt.as_str()), Some(z.params.as_str())),
+                        None => (u.password_hash.as_str(), None, None),
+                    };
+                    insert.execute(params![u.id.as_str(), u.kind.as_str(), u.name, u.username, hash, u.disabled, now, salt, kdf])?;
+                    changes.push(DirectoryChange::User(u.id.clone()));
                 }
-                w.conn.execute(
+            }
+            {
+                let mut kind_of = w.conn.prepare_cached("SELECT kind FROM users WHERE id = ?1")?;
+                let mut people_of =
+                    w.conn.prepare_cached("SELECT patient_id, doctor_id FROM contexts WHERE kind = ?1 AND id = ?2")?;
+                let mut insert = w.conn.prepare_cached(
                     "INSERT INTO contexts (kind, id, title, date, patient_id, doctor_id, summary) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                      ON CONFLICT (kind, id) DO UPDATE SET title = excluded.title, date = excluded.date, summary = excluded.summary",
-                    params![c.kind.as_str(), c.id.as_str(), c.title, c.date, c.patient_id.as_str(), c.doctor_id.as_str(), c.summary],
                 )?;
+                for c in &contexts {
+                    for (uid, want) in [(&c.patient_id, UserType::Patient), (&c.doctor_id, UserType::Medecin)] {
+                        let kind: Option<String> = kind_of.query_row([uid.as_str()], |r| r.get(0)).optional()?;
+                        match kind {
+                            None => return Err(StoreError::Invalid(format!("context {}: unknown user {uid}", c.id))),
+                            Some(k) if k != want.as_str() => {
+                                return Err(StoreError::Invalid(format!("context {}: {uid} is a {k}, not a {want}", c.id)))
+                            }
+                            Some(_) => {}
+                        }
+                    }
+                    // The people of a context are fixed once a conversation exists.
+                    let existing: Option<(String, String)> = people_of
+                        .query_row([c.kind.as_str(), c.id.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .optional()?;
+                    if let Some((p, d)) = existing {
+                        if p != c.patient_id.as_str() || d != c.doctor_id.as_str() {
+                            return Err(StoreError::Invalid(format!("context {} already exists with other participants", c.id)));
+                        }
+                    }
+                    insert.execute(params![
+                        c.kind.as_str(),
+                        c.id.as_str(),
+                        c.title,
+                        c.date,
+                        c.patient_id.as_str(),
+                        c.doctor_id.as_str(),
+                        c.summary
+                    ])?;
+                    changes.push(DirectoryChange::Context {
+                        kind: c.kind,
+                        id: c.id.clone(),
+                        patient_id: c.patient_id.clone(),
+                        doctor_id: c.doctor_id.clone(),
+                    });
+                }
             }
-            w.bump_revision()?;
+            if changes.len() > MAX_LISTED_CHANGES {
+                w.log_change(now, &DirectoryChange::All)?;
+            } else {
+                for ch in &changes {
+                    w.log_change(now, ch)?;
+                }
+            }
             w.audit(&audit)
         })
         .await
@@ -968,10 +1128,11 @@ impl Store for SqliteStore {
             if n == 0 {
                 return Err(StoreError::NotFound);
             }
+            w.log_change(now, &DirectoryChange::User(user.clone()))?;
             if disabled {
                 revoke_families_of(w.conn, user.as_str(), now)?;
+                w.log_change(now, &DirectoryChange::LoginsOf(user.clone()))?;
             }
-            w.bump_revision()?;
             w.audit(&audit)
         })
         .await
@@ -989,7 +1150,8 @@ impl Store for SqliteStore {
                 return Err(StoreError::NotFound);
             }
             revoke_families_of(w.conn, user.as_str(), now)?;
-            w.bump_revision()?;
+            w.log_change(now, &DirectoryChange::User(user.clone()))?;
+            w.log_change(now, &DirectoryChange::LoginsOf(user.clone()))?;
             w.audit(&audit)
         })
         .await
@@ -1039,13 +1201,14 @@ impl Store for SqliteStore {
                     "UPDATE users SET password_hash = ?2, kdf_salt = ?3, kdf_params = ?4 WHERE id = ?1",
                     params![user.as_str(), zk.password_hash, zk.salt, zk.params],
                 )?;
+                w.log_change(now, &DirectoryChange::User(user.clone()))?;
             }
             if let Some(keep) = &keep {
                 w.conn.execute(
                     "UPDATE auth_families SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL AND id != ?3",
                     params![user.as_str(), now, keep],
                 )?;
-                w.bump_revision()?;
+                w.log_change(now, &DirectoryChange::LoginsOf(user.clone()))?;
             }
             w.audit(&audit)
         })
@@ -1072,7 +1235,8 @@ impl Store for SqliteStore {
                 "UPDATE auth_families SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL AND id != ?3",
                 params![user.as_str(), now, keep],
             )?;
-            w.bump_revision()?;
+            w.log_change(now, &DirectoryChange::User(user.clone()))?;
+            w.log_change(now, &DirectoryChange::LoginsOf(user.clone()))?;
             w.audit(&audit)
         })
         .await
@@ -1129,7 +1293,7 @@ impl Store for SqliteStore {
             }
             if used_at.is_some() {
                 w.conn.execute("UPDATE auth_families SET revoked_at = ?2 WHERE id = ?1", params![family_id, t])?;
-                w.bump_revision()?;
+                w.log_change(t, &DirectoryChange::Login { id: family_id.clone(), user_id: UserId(user_id.clone()) })?;
                 w.audit(&AuditEvent::new(now, &user_id, "refresh_reuse", &family_id, "denied", &meta))?;
                 return Ok(Rotation::Reused { user_id: UserId(user_id), family_id });
             }
@@ -1143,28 +1307,21 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn revoked_logins_since(
-        &self,
-        since: DateTime<Utc>,
-    ) -> StoreResult<Vec<(String, UserId)>> {
-        self.read(move |c| {
-            Ok(
-                c.prepare_cached("SELECT id, user_id FROM auth_families WHERE revoked_at >= ?1")?
-                    .query_map([ms(since)], |r| Ok((r.get(0)?, UserId(r.get(1)?))))?
-                    .collect::<rusqlite::Result<Vec<_>>>()?,
-            )
-        })
-        .await
-    }
-
     async fn revoke_login(&self, family_id: &str, audit: AuditEvent) -> StoreResult<()> {
         let family_id = family_id.to_owned();
         self.write(move |w| {
-            w.conn.execute(
-                "UPDATE auth_families SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
-                params![family_id, ms(audit.time)],
-            )?;
-            w.bump_revision()?;
+            let now = ms(audit.time);
+            let user: Option<String> = w
+                .conn
+                .query_row(
+                    "UPDATE auth_families SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL RETURNING user_id",
+                    params![family_id, now],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(user) = user {
+                w.log_change(now, &DirectoryChange::Login { id: family_id.clone(), user_id: UserId(user) })?;
+            }
             w.audit(&audit)
         })
         .await
