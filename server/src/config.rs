@@ -25,6 +25,9 @@ pub struct Config {
     pub database_url: DatabaseUrl,
     /// Connections kept by a PostgreSQL store (ignored for SQLite).
     pub database_pool_size: usize,
+    /// This node's name (default: random, new at each start); names its
+    /// audit checkpoint file with PostgreSQL (docs/security.md, "Audit trail").
+    pub node_id: String,
     /// Issuer and audience of access tokens.
     pub token_issuer: String,
     /// Access token lifetime (at most 900 s).
@@ -295,6 +298,7 @@ impl Default for Config {
             data_dir: PathBuf::from("data"),
             database_url: DatabaseUrl::default(),
             database_pool_size: 16,
+            node_id: format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]),
             token_issuer: "dmp-server".into(),
             access_token_ttl_secs: 900,
             refresh_token_ttl_days: 30,
