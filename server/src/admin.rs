@@ -7,8 +7,8 @@ use crate::auth::{check_password_policy, new_zk_login, NewZkLogin};
 use crate::config::Config;
 use crate::store::anchor::CheckpointKind;
 use crate::store::{
-    printable_field, AnchorOutcome, AuditEvent, AuditVerdict, ContextRecord, RequestMeta, Store, StoreRef,
-    UserRecord, ZkLogin,
+    printable_field, AnchorOutcome, AuditEvent, AuditVerdict, ContextRecord, RequestMeta, Store,
+    StoreRef, UserRecord, ZkLogin,
 };
 use anyhow::{bail, Context as _};
 use chrono::{NaiveDate, Utc};

@@ -226,7 +226,10 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
         tokio::spawn(maintenance(state.clone(), shutdown_rx.clone())),
     ];
     if anchors {
-        tasks.push(tokio::spawn(anchor_audit(state.clone(), shutdown_rx.clone())));
+        tasks.push(tokio::spawn(anchor_audit(
+            state.clone(),
+            shutdown_rx.clone(),
+        )));
     }
     tasks.extend(metrics_listener.map(|l| crate::metrics::spawn(l, state.clone(), shutdown_rx)));
     Ok(RunningServer {

@@ -194,7 +194,10 @@ async fn two_nodes_one_chain_anchored_by_both_and_a_rewrite_is_reported() {
         .iter()
         .map(|f| f.path.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(names, ["audit-checkpoints.node-a", "audit-checkpoints.node-b"]);
+    assert_eq!(
+        names,
+        ["audit-checkpoints.node-a", "audit-checkpoints.node-b"]
+    );
     for f in &report.files {
         match &f.outcome {
             AnchorOutcome::Holds {
@@ -212,7 +215,9 @@ async fn two_nodes_one_chain_anchored_by_both_and_a_rewrite_is_reported() {
     assert!(out.contains("audit-checkpoints.node-a: ok"), "{out}");
     assert!(out.contains("audit-checkpoints.node-b: ok"), "{out}");
     assert!(
-        out.contains(&format!("audit chain intact: {total} rows verified; every row anchored")),
+        out.contains(&format!(
+            "audit chain intact: {total} rows verified; every row anchored"
+        )),
         "{out}"
     );
 
@@ -274,7 +279,10 @@ async fn truncation_and_forgery_are_reported_per_file() {
     .unwrap();
     let (code, out) = cli_verify(dir.path(), &url);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("audit-checkpoints.a: BROKEN at row 10: truncated"), "{out}");
+    assert!(
+        out.contains("audit-checkpoints.a: BROKEN at row 10: truncated"),
+        "{out}"
+    );
     assert!(out.contains("audit-checkpoints.b: ok"), "{out}");
 
     // A line of b's file edited without the key.
@@ -283,7 +291,10 @@ async fn truncation_and_forgery_are_reported_per_file() {
     std::fs::write(&path, text.replacen(" 5 ", " 4 ", 1)).unwrap();
     let (code, out) = cli_verify(dir.path(), &url);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("audit-checkpoints.b: BROKEN at row 0: checkpoint line 1 does not verify"), "{out}");
+    assert!(
+        out.contains("audit-checkpoints.b: BROKEN at row 0: checkpoint line 1 does not verify"),
+        "{out}"
+    );
 }
 
 /// The server wiring: two real nodes on one database and one data
@@ -330,14 +341,14 @@ async fn server_nodes_anchor_in_their_own_files() {
 
     // The admin CLI's store (no node running) anchors its rows in the base file.
     let store = dmp_server::app::open_store(&config).unwrap();
-    store
-        .audit(event("admin-cli", 0))
-        .await
-        .unwrap();
+    store.audit(event("admin-cli", 0)).await.unwrap();
     let base = std::fs::read_to_string(dir.path().join("audit-checkpoints")).unwrap();
     assert!(base.lines().last().unwrap().contains(" 8 "), "{base}");
     let (code, out) = cli_verify(dir.path(), &url);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("audit chain intact: 8 rows verified; every row anchored"), "{out}");
+    assert!(
+        out.contains("audit chain intact: 8 rows verified; every row anchored"),
+        "{out}"
+    );
     assert_eq!(out.matches(": ok").count(), 3, "{out}");
 }

@@ -235,7 +235,7 @@ impl AuditAnchor {
             source,
         };
         if let Some(dir) = path.parent() {
-            crate::files::private_dir(dir).map_err(io)?;
+            std::fs::create_dir_all(dir).map_err(io)?;
         }
         let file = append_options().open(&path).map_err(io)?;
         match file.try_lock() {
@@ -436,6 +436,19 @@ fn checkpoint_files(base: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// Writes `key` in hex to the new file `path` (0600), synced.
+fn write_key(path: &Path, key: &[u8]) -> std::io::Result<()> {
+    let mut opts = std::fs::File::options();
+    opts.create_new(true).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(path)?;
+    let hexed = Zeroizing::new(hex::encode(key));
+    f.write_all(hexed.as_bytes())?;
+    f.write_all(b"\n")?;
+    f.sync_all()
+}
+
 /// Creates the key file, or reads the one another process (a node started
 /// at the same time on a shared data directory) created first: the key is
 /// written whole to a temporary file, then linked to its name, so nobody
@@ -450,18 +463,7 @@ fn create_key(path: &Path) -> std::io::Result<Zeroizing<Vec<u8>>> {
     let mut tmp_name = path.file_name().unwrap_or_default().to_owned();
     tmp_name.push(format!(".new-{}", uuid::Uuid::new_v4().simple()));
     let tmp = path.with_file_name(tmp_name);
-    let mut opts = std::fs::File::options();
-    opts.create_new(true).write(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let written = (|| {
-        let mut f = opts.open(&tmp)?;
-        let hexed = Zeroizing::new(hex::encode(&*key));
-        f.write_all(hexed.as_bytes())?;
-        f.write_all(b"\n")?;
-        f.sync_all()?;
-        std::fs::hard_link(&tmp, path)
-    })();
+    let written = write_key(&tmp, &key).and_then(|()| std::fs::hard_link(&tmp, path));
     let _ = std::fs::remove_file(&tmp);
     match written {
         Ok(()) => Ok(key),
