@@ -7,8 +7,8 @@ use crate::auth::{check_password_policy, new_zk_login, NewZkLogin};
 use crate::config::Config;
 use crate::store::anchor::CheckpointKind;
 use crate::store::{
-    printable_field, AuditEvent, AuditVerdict, ContextRecord, RequestMeta, Store, StoreRef,
-    UserRecord, ZkLogin,
+    printable_field, AnchorOutcome, AuditEvent, AuditVerdict, ContextRecord, RequestMeta, Store,
+    StoreRef, UserRecord, ZkLogin,
 };
 use anyhow::{bail, Context as _};
 use chrono::{NaiveDate, Utc};
@@ -533,6 +533,57 @@ pub async fn audit_print(
 pub async fn audit_verify(store: &(impl StoreRef + ?Sized)) -> anyhow::Result<AuditVerdict> {
     let store = store.as_store();
     Ok(store.verify_audit().await?)
+}
+
+/// Verifies the audit chain and every checkpoint file (one per PostgreSQL
+/// node, docs/security.md "Audit trail"); writes one line per file, then the
+/// verdict. Returns whether everything holds.
+pub async fn audit_verify_report(
+    store: &(impl StoreRef + ?Sized),
+    out: &mut impl std::io::Write,
+) -> anyhow::Result<bool> {
+    let report = store.as_store().verify_audit_report().await?;
+    for f in &report.files {
+        match &f.outcome {
+            AnchorOutcome::Holds {
+                checkpoints,
+                anchored_through,
+            } => writeln!(
+                out,
+                "checkpoints {}: ok, {checkpoints} checkpoints{}",
+                f.path.display(),
+                anchored_through.map_or(String::new(), |a| format!(", anchored through row {a}"))
+            )?,
+            AnchorOutcome::Broken { row_id, reason } => writeln!(
+                out,
+                "checkpoints {}: BROKEN at row {row_id}: {reason}",
+                f.path.display()
+            )?,
+        }
+    }
+    Ok(match report.verdict {
+        AuditVerdict::Intact {
+            rows,
+            last_row,
+            anchored_through,
+            ..
+        } => {
+            let anchored = match anchored_through {
+                Some(a) if a == last_row => "every row anchored by a checkpoint".to_owned(),
+                Some(a) => format!(
+                    "anchored through row {a}, the last {} rows not checkpointed yet",
+                    last_row - a
+                ),
+                None => "no row anchored yet".to_owned(),
+            };
+            writeln!(out, "audit chain intact: {rows} rows verified; {anchored}")?;
+            true
+        }
+        AuditVerdict::Broken { row_id, reason } => {
+            writeln!(out, "audit chain BROKEN at row {row_id}: {reason}")?;
+            false
+        }
+    })
 }
 
 /// Writes a consistent online backup.

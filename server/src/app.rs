@@ -82,20 +82,39 @@ fn signing_key(dir: &Path) -> anyhow::Result<Vec<u8>> {
     }
 }
 
-/// Opens the store the configuration selects (used by the server and the
-/// admin CLI): the SQLite file with the audit anchor of the configuration,
-/// or a PostgreSQL pool (connected and migrated on first use).
+/// Opens the store the configuration selects for the admin CLI: the SQLite
+/// file with the audit anchor of the configuration, or a PostgreSQL pool
+/// (connected and migrated on first use) that anchors the rows the CLI
+/// appends in the base checkpoint file.
 pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    open_store_as(config, false)
+}
+
+/// Like [`open_store`], for a server node: with PostgreSQL, the node anchors
+/// the chain head it observes in its own checkpoint file
+/// (`<checkpoint file>.<node_id>`, locked while the node runs).
+pub fn open_node_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    open_store_as(config, true)
+}
+
+fn open_store_as(config: &Config, node: bool) -> anyhow::Result<Arc<dyn Store>> {
+    use crate::store::postgres::{PgAnchor, PgStore};
     Ok(match config.backend()? {
         Backend::Sqlite(_) => open_sqlite(config)?,
-        Backend::Postgres(url) => Arc::new(
-            crate::store::postgres::PgStore::open(
-                &url.0,
-                config.database_pool_size,
-                config.durability,
+        Backend::Postgres(url) => {
+            crate::files::private_dir(&config.data_dir)?;
+            let anchor = Arc::new(audit_anchor(config)?);
+            let anchor = if node {
+                PgAnchor::Node(Arc::new(anchor.node_file(&config.node_id)?))
+            } else {
+                PgAnchor::Cli(anchor)
+            };
+            Arc::new(
+                PgStore::open(&url.0, config.database_pool_size, config.durability)
+                    .with_context(|| format!("cannot open the database {}", url.redacted()))?
+                    .with_anchor(anchor),
             )
-            .with_context(|| format!("cannot open the database {}", url.redacted()))?,
-        ),
+        }
     })
 }
 
@@ -126,17 +145,17 @@ pub fn audit_anchor(config: &Config) -> anyhow::Result<AuditAnchor> {
 /// Starts the server and its background jobs.
 pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<RunningServer> {
     // One SQLite file has one server; several nodes share a PostgreSQL.
-    let lock = match config.backend()? {
-        Backend::Sqlite(_) => Some(lock_data_dir(&config.data_dir)?),
+    let (lock, anchors) = match config.backend()? {
+        Backend::Sqlite(_) => (Some(lock_data_dir(&config.data_dir)?), false),
         Backend::Postgres(_) => {
             crate::files::private_dir(&config.data_dir)?;
-            None
+            (None, true)
         }
     };
     let transport = crate::tls::transport(&config)?;
     crate::files::private_dir(&config.attachments_dir())?;
     let key = signing_key(&config.data_dir)?;
-    let store: Arc<dyn Store> = open_store(&config)?;
+    let store: Arc<dyn Store> = open_node_store(&config)?;
     let directory = Arc::new(Directory::new(store.clone(), &config.directory));
     let metrics = Arc::new(Metrics::default());
     // Several nodes share limits, presence and frames through Redis.
@@ -235,6 +254,12 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
     if let Some(r) = &redis {
         tasks.extend(r.spawn(state.hub.clone(), shutdown_rx.clone()));
     }
+    if anchors {
+        tasks.push(tokio::spawn(anchor_audit(
+            state.clone(),
+            shutdown_rx.clone(),
+        )));
+    }
     tasks.extend(metrics_listener.map(|l| crate::metrics::spawn(l, state.clone(), shutdown_rx)));
     Ok(RunningServer {
         addr,
@@ -259,6 +284,26 @@ impl RunningServer {
         self.state.hub.close_all(dmp_protocol::ws::CLOSE_GOING_AWAY);
         for t in self.tasks {
             let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+        }
+        // Once the requests are drained: anchor what they appended.
+        if let Err(e) = self.state.store.checkpoint_audit().await {
+            tracing::error!(error = %e, "cannot append the last audit checkpoint");
+        }
+    }
+}
+
+/// With PostgreSQL: appends a checkpoint of the audit chain head this node
+/// observes once per `audit.checkpoint_interval_ms` when it moved
+/// (docs/security.md, "Audit trail"); the last one is written at shutdown.
+async fn anchor_audit(state: AppState, mut stop: watch::Receiver<bool>) {
+    let every = Duration::from_millis(state.config.audit.checkpoint_interval_ms.max(10));
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|v| *v) => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        if let Err(e) = state.store.checkpoint_audit().await {
+            tracing::warn!(error = %e, "cannot append an audit checkpoint");
         }
     }
 }

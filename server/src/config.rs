@@ -25,6 +25,10 @@ pub struct Config {
     pub database_url: DatabaseUrl,
     /// Connections kept by a PostgreSQL store (ignored for SQLite).
     pub database_pool_size: usize,
+    /// This node's name (default: random, new at each start): logs, the
+    /// `x-dmp-node` response header, its Redis instance in a cluster, its
+    /// audit checkpoint file with PostgreSQL (docs/security.md, "Audit trail").
+    pub node_id: String,
     /// Issuer and audience of access tokens.
     pub token_issuer: String,
     /// Access token lifetime (at most 900 s).
@@ -77,9 +81,6 @@ pub struct Config {
     /// A PEM CA that signs the Redis server's certificate (`rediss://`), on
     /// top of the system and Mozilla roots.
     pub redis_ca_file: Option<PathBuf>,
-    /// This node's name in a cluster (logs, the `x-dmp-node` response header,
-    /// Redis keys); empty means a random one at start.
-    pub node_id: String,
     /// Load balancers in front of the nodes: a request whose TCP peer is in
     /// one of these networks takes its client address from the rightmost
     /// `X-Forwarded-For` entry that is not itself trusted (TOML list, or a
@@ -353,6 +354,7 @@ impl Default for Config {
             data_dir: PathBuf::from("data"),
             database_url: DatabaseUrl::default(),
             database_pool_size: 16,
+            node_id: format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]),
             token_issuer: "dmp-server".into(),
             access_token_ttl_secs: 900,
             refresh_token_ttl_days: 30,
@@ -378,7 +380,6 @@ impl Default for Config {
             directory: crate::directory::DirectoryConfig::default(),
             redis_url: DatabaseUrl::default(),
             redis_ca_file: None,
-            node_id: String::new(),
             trusted_proxies: Vec::new(),
         }
     }

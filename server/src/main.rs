@@ -5,7 +5,6 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use dmp_protocol::UserType;
 use dmp_server::clock::SystemClock;
-use dmp_server::store::AuditVerdict;
 use dmp_server::{admin, demo, Config};
 use std::io::{BufRead, IsTerminal, Write};
 use std::net::SocketAddr;
@@ -314,30 +313,12 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         } => {
             let store = dmp_server::app::open_store(&config)?;
             if verify {
-                return Ok(match admin::audit_verify(&store).await? {
-                    AuditVerdict::Intact {
-                        rows,
-                        last_row,
-                        anchored_through,
-                        ..
-                    } => {
-                        let anchored = match anchored_through {
-                            Some(a) if a == last_row => {
-                                "every row anchored by a checkpoint".to_owned()
-                            }
-                            Some(a) => format!(
-                                "anchored through row {a}, the last {} rows not checkpointed yet",
-                                last_row - a
-                            ),
-                            None => "no row anchored yet".to_owned(),
-                        };
-                        println!("audit chain intact: {rows} rows verified; {anchored}");
-                        ok
-                    }
-                    AuditVerdict::Broken { row_id, reason } => {
-                        println!("audit chain BROKEN at row {row_id}: {reason}");
-                        std::process::ExitCode::from(1)
-                    }
+                let intact =
+                    admin::audit_verify_report(&store, &mut std::io::stdout().lock()).await?;
+                return Ok(if intact {
+                    ok
+                } else {
+                    std::process::ExitCode::from(1)
                 });
             }
             let since = since.as_deref().map(parse_since).transpose()?;

@@ -71,7 +71,9 @@ async fn login_send_and_history_on_postgres_over_tls() {
     // A second node on the same data directory (keys) and database: it starts
     // (no data-directory lock), accepts the first node's tokens, sees its
     // messages and continues the session's numbering.
-    let node2 = dmp_server::start(s.config.clone(), Arc::new(dmp_server::clock::SystemClock))
+    let mut config2 = s.config.clone();
+    config2.node_id = "node-2".into();
+    let node2 = dmp_server::start(config2, Arc::new(dmp_server::clock::SystemClock))
         .await
         .unwrap();
     let http = http_client(&s.tls);

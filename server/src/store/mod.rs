@@ -397,6 +397,45 @@ pub enum AuditVerdict {
     },
 }
 
+/// What `audit --verify` found in one checkpoint file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AnchorOutcome {
+    /// Every checkpoint line verifies and matches its row.
+    Holds {
+        /// Checkpoints checked.
+        checkpoints: usize,
+        /// The newest row they anchor.
+        anchored_through: Option<i64>,
+    },
+    /// The first checkpoint that does not hold (row 0: the file itself).
+    Broken {
+        /// The anchored row.
+        row_id: i64,
+        /// Why: rewritten, truncated, forged, unreadable.
+        reason: String,
+    },
+}
+
+/// One checkpoint file and its outcome.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AnchorFileVerdict {
+    /// The file.
+    pub path: std::path::PathBuf,
+    /// What was found.
+    pub outcome: AnchorOutcome,
+}
+
+/// Result of `audit --verify` with every checkpoint file: the overall
+/// verdict (broken when the chain or any file is), and each file's outcome.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditReport {
+    /// The chain and all the anchors together.
+    pub verdict: AuditVerdict,
+    /// Each checkpoint file, in name order (empty when the backend checks
+    /// its one file inside [`AuditVerdict`], as SQLite does).
+    pub files: Vec<AnchorFileVerdict>,
+}
+
 /// A new message to append.
 #[derive(Clone, Debug)]
 pub struct NewMessage {
@@ -723,8 +762,22 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         session: Option<SessionId>,
         limit: u32,
     ) -> StoreResult<Vec<AuditRow>>;
-    /// Re-computes the chain.
+    /// Re-computes the chain (and checks the checkpoints of the store's anchor, if any).
     async fn verify_audit(&self) -> StoreResult<AuditVerdict>;
+    /// Like [`Self::verify_audit`], with the outcome of each checkpoint file
+    /// (several with PostgreSQL: one per node, docs/security.md "Audit trail").
+    async fn verify_audit_report(&self) -> StoreResult<AuditReport> {
+        Ok(AuditReport {
+            verdict: self.verify_audit().await?,
+            files: Vec::new(),
+        })
+    }
+    /// Appends a checkpoint of the chain head this node observes, if it moved
+    /// since the last one (PostgreSQL nodes: called periodically and at
+    /// shutdown). A no-op where the writer anchors by itself (SQLite).
+    async fn checkpoint_audit(&self) -> StoreResult<()> {
+        Ok(())
+    }
 
     /// Writes a consistent copy of the database to `dest` while it is in use
     /// ([`StoreError::Unsupported`] on PostgreSQL: `pg_dump` is the tool there).

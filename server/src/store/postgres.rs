@@ -17,6 +17,10 @@
 //!   takes `pg_advisory_xact_lock(AUDIT_LOCK)` as its last step, reads the
 //!   head and links to it, so the chain is serialized in commit order while
 //!   the rest of the work runs in parallel;
+//! - the chain is anchored outside the database by each node in its own
+//!   checkpoint file (the head it observes, periodically and at shutdown) and
+//!   by the admin CLI after each of its writes ([`PgAnchor`]); verification
+//!   checks every file;
 //! - `durability = full` is `synchronous_commit = on`, `normal` is `off`;
 //! - `backup_to` is not offered: `pg_dump` / point-in-time recovery are the
 //!   administrator's tools.
@@ -30,6 +34,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::FromSql;
 use tokio_postgres::Row;
 
+use super::anchor::{AuditAnchor, Checkpoint, CheckpointKind, Checkpoints, NodeCheckpoints};
 use super::sqlite::{audit_hash, AUDIT_GENESIS};
 
 const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_init.sql")];
@@ -51,6 +56,40 @@ pub struct PgStore {
     pool: Pool,
     migrated: tokio::sync::OnceCell<()>,
     target: String,
+    anchor: Option<PgAnchor>,
+    anchored: tokio::sync::Mutex<Anchored>,
+}
+
+/// How this process anchors the audit chain outside the database
+/// (docs/security.md, "Audit trail"). Several nodes append to one chain, so
+/// each writes its own file and `audit --verify` checks them all.
+#[derive(Debug)]
+pub enum PgAnchor {
+    /// A server node: its own locked file (`<checkpoint file>.<node id>`),
+    /// a checkpoint of the chain head it observes at each
+    /// [`Store::checkpoint_audit`] (periodically, and at shutdown).
+    Node(Arc<NodeCheckpoints>),
+    /// The admin CLI: the base checkpoint file, a checkpoint of the rows it
+    /// appended after each of its commits (it may run with no node up).
+    Cli(Arc<AuditAnchor>),
+}
+
+impl PgAnchor {
+    fn anchor(&self) -> &AuditAnchor {
+        match self {
+            Self::Node(n) => n.anchor(),
+            Self::Cli(a) => a,
+        }
+    }
+}
+
+/// What a node checkpointed last.
+#[derive(Debug, Default)]
+struct Anchored {
+    /// Row id and chain hash of its last checkpoint.
+    last: Option<(i64, String)>,
+    /// The trail no longer holds that row: logged once, no more checkpoints.
+    alarmed: bool,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -185,7 +224,27 @@ impl PgStore {
             pool,
             migrated: tokio::sync::OnceCell::new(),
             target,
+            anchor: None,
+            anchored: tokio::sync::Mutex::new(Anchored::default()),
         })
+    }
+
+    /// The store with an audit anchor: its checkpoints are written as
+    /// [`PgAnchor`] says, and verification checks every checkpoint file of
+    /// the anchor's directory.
+    pub fn with_anchor(mut self, anchor: PgAnchor) -> Self {
+        self.anchor = Some(anchor);
+        self
+    }
+
+    /// After a commit that appended audit rows up to `head`: the admin CLI
+    /// anchors them at once.
+    fn committed(&self, head: Option<(i64, String)>) {
+        if let (Some(PgAnchor::Cli(anchor)), Some((id, hash))) = (&self.anchor, head) {
+            if let Err(e) = anchor.append(CheckpointKind::Checkpoint, id, &hash) {
+                tracing::error!(error = %e, "cannot append an audit checkpoint");
+            }
+        }
     }
 
     /// A pooled connection, after the migrations.
@@ -233,13 +292,14 @@ async fn migrate(c: &mut deadpool_postgres::Object) -> StoreResult<()> {
     Ok(())
 }
 
-/// Appends audit rows at the head of the one chain, under its lock (held to commit).
+/// Appends audit rows at the head of the one chain, under its lock (held to
+/// commit); returns the new head (row id and chain hash) when it appended.
 async fn append_audit(
     tx: &deadpool_postgres::Transaction<'_>,
     events: &[AuditEvent],
-) -> StoreResult<()> {
+) -> StoreResult<Option<(i64, String)>> {
     if events.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&AUDIT_LOCK])
         .await?;
@@ -281,7 +341,7 @@ async fn append_audit(
         .await?;
         prev = hash;
     }
-    Ok(())
+    Ok(Some((id, prev)))
 }
 
 /// Times are kept to the millisecond, as SQLite keeps them and the audit hash covers them.
@@ -662,8 +722,9 @@ macro_rules! write_tx {
             let $events = &mut pending;
             store_result(async move { $body }).await?
         };
-        append_audit(&txn, &pending).await?;
+        let head = append_audit(&txn, &pending).await?;
         txn.commit().await?;
+        $store.committed(head);
         Ok(out)
     }};
 }
@@ -1853,6 +1914,16 @@ impl Store for PgStore {
     }
 
     async fn verify_audit(&self) -> StoreResult<AuditVerdict> {
+        Ok(self.verify_audit_report().await?.verdict)
+    }
+
+    async fn verify_audit_report(&self) -> StoreResult<AuditReport> {
+        // The files before the rows: a checkpoint written meanwhile anchors a
+        // row already committed, so the rows read next include it.
+        let mut files = match &self.anchor {
+            Some(a) => FileCheck::read_all(a.anchor())?,
+            None => Vec::new(),
+        };
         let c = self.client().await?;
         let stmt = c
             .prepare_cached(&format!(
@@ -1862,6 +1933,7 @@ impl Store for PgStore {
         let mut prev = AUDIT_GENESIS.to_owned();
         let mut n = 0u64;
         let mut last_id = 0i64;
+        let mut chain_break: Option<(i64, String)> = None;
         loop {
             let rows = c.query(&stmt, &[&last_id, &VERIFY_PAGE]).await?;
             if rows.is_empty() {
@@ -1869,48 +1941,230 @@ impl Store for PgStore {
             }
             for r in &rows {
                 let row = audit_from_row(r)?;
-                if row.prev_hash != prev {
-                    return Ok(AuditVerdict::Broken {
-                        row_id: row.id,
-                        reason: "does not link to the previous row".into(),
-                    });
+                if chain_break.is_none() {
+                    chain_break = chain_fault(&prev, &row).map(|reason| (row.id, reason));
                 }
-                let ev = AuditEvent {
-                    time: row.time,
-                    actor: row.actor.clone(),
-                    action: row.action.clone(),
-                    target: row.target.clone(),
-                    outcome: row.outcome.clone(),
-                    meta: RequestMeta {
-                        ip: row.ip.clone(),
-                        user_agent: row.user_agent.clone(),
-                        request_id: row.request_id.clone(),
-                    },
-                    session_id: row.session_id.clone(),
-                };
-                if audit_hash(&prev, ms(row.time), &ev) != row.hash {
-                    return Ok(AuditVerdict::Broken {
-                        row_id: row.id,
-                        reason: "content does not match its hash".into(),
-                    });
+                // Past a break the checkpoints are still compared with the
+                // stored hashes: each file gets its own full result.
+                for f in &mut files {
+                    f.check(&row);
                 }
                 prev = row.hash;
                 last_id = row.id;
                 n += 1;
             }
         }
-        Ok(AuditVerdict::Intact {
-            rows: n,
-            last_row: last_id,
-            anchored_through: None,
-            head: prev,
-        })
+        let files: Vec<AnchorFileVerdict> = files.into_iter().map(|f| f.finish(last_id)).collect();
+        let verdict = if let Some((row_id, reason)) = chain_break {
+            AuditVerdict::Broken { row_id, reason }
+        } else if let Some((f, row_id, reason)) = files.iter().find_map(|f| match &f.outcome {
+            AnchorOutcome::Broken { row_id, reason } => Some((f, *row_id, reason)),
+            AnchorOutcome::Holds { .. } => None,
+        }) {
+            AuditVerdict::Broken {
+                row_id,
+                reason: format!("{}: {reason}", f.path.display()),
+            }
+        } else {
+            let anchored_through = files
+                .iter()
+                .filter_map(|f| match f.outcome {
+                    AnchorOutcome::Holds {
+                        anchored_through, ..
+                    } => anchored_through,
+                    AnchorOutcome::Broken { .. } => None,
+                })
+                .max();
+            if self.anchor.is_some() && anchored_through.is_none() && n > 0 {
+                AuditVerdict::Broken {
+                    row_id: last_id,
+                    reason: "no checkpoint anchors the trail (checkpoint files missing or emptied)"
+                        .into(),
+                }
+            } else {
+                AuditVerdict::Intact {
+                    rows: n,
+                    last_row: last_id,
+                    anchored_through,
+                    head: prev,
+                }
+            }
+        };
+        Ok(AuditReport { verdict, files })
+    }
+
+    async fn checkpoint_audit(&self) -> StoreResult<()> {
+        let Some(PgAnchor::Node(node)) = &self.anchor else {
+            return Ok(());
+        };
+        let mut state = self.anchored.lock().await;
+        if state.alarmed {
+            return Ok(());
+        }
+        let c = self.client().await?;
+        let Some(head) = c
+            .query_opt("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1", &[])
+            .await?
+        else {
+            return Ok(());
+        };
+        let head: (i64, String) = (head.try_get(0)?, head.try_get(1)?);
+        if let Some((id, hash)) = &state.last {
+            if *id == head.0 && *hash == head.1 {
+                return Ok(());
+            }
+            // An early warning, before anyone runs `audit --verify`: the row
+            // this node anchored last must still be there with its hash.
+            let still: Option<String> = c
+                .query_opt("SELECT hash FROM audit WHERE id = $1", &[id])
+                .await?
+                .map(|r| r.try_get(0))
+                .transpose()?;
+            if still.as_deref() != Some(hash.as_str()) {
+                tracing::error!(
+                    row_id = id,
+                    file = %node.path().display(),
+                    "the audit trail no longer holds the row this node anchored last \
+                     (rewritten or cut in the database): no more checkpoints from this node; \
+                     run dmp-server audit --verify"
+                );
+                state.alarmed = true;
+                return Ok(());
+            }
+        }
+        let (node, line) = (node.clone(), head.clone());
+        tokio::task::spawn_blocking(move || node.append(line.0, &line.1))
+            .await
+            .map_err(|e| StoreError::Backend(e.to_string()))?
+            .map_err(|e| StoreError::Io(std::io::Error::other(e.to_string())))?;
+        state.last = Some(head);
+        Ok(())
     }
 
     async fn backup_to(&self, _dest: &Path) -> StoreResult<()> {
         Err(StoreError::Unsupported(
             "an online copy of a PostgreSQL database is made with pg_dump (or base backups and WAL archiving for point-in-time recovery), see docs/deployment.md".into(),
         ))
+    }
+}
+
+/// Why `row` does not continue the chain after `prev`, if it does not.
+fn chain_fault(prev: &str, row: &AuditRow) -> Option<String> {
+    if row.prev_hash != prev {
+        return Some("does not link to the previous row".into());
+    }
+    let ev = AuditEvent {
+        time: row.time,
+        actor: row.actor.clone(),
+        action: row.action.clone(),
+        target: row.target.clone(),
+        outcome: row.outcome.clone(),
+        meta: RequestMeta {
+            ip: row.ip.clone(),
+            user_agent: row.user_agent.clone(),
+            request_id: row.request_id.clone(),
+        },
+        session_id: row.session_id.clone(),
+    };
+    (audit_hash(prev, ms(row.time), &ev) != row.hash)
+        .then(|| "content does not match its hash".to_owned())
+}
+
+/// One checkpoint file being checked against the rows, in id order.
+struct FileCheck {
+    path: std::path::PathBuf,
+    pending: std::collections::VecDeque<Checkpoint>,
+    count: usize,
+    anchored: Option<i64>,
+    broken: Option<(i64, String)>,
+}
+
+impl FileCheck {
+    /// Every checkpoint file of the anchor, read and their MACs checked.
+    fn read_all(anchor: &AuditAnchor) -> StoreResult<Vec<Self>> {
+        let paths = anchor
+            .checkpoint_files()
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        Ok(paths
+            .into_iter()
+            .map(|path| {
+                let mut f = Self {
+                    path,
+                    pending: std::collections::VecDeque::new(),
+                    count: 0,
+                    anchored: None,
+                    broken: None,
+                };
+                match anchor.read_file(&f.path) {
+                    Ok(Checkpoints::Valid(mut v)) => {
+                        f.count = v.len();
+                        v.sort_by_key(|cp| cp.row_id);
+                        // Row 0 is the empty trail.
+                        f.pending = v.into_iter().filter(|cp| cp.row_id > 0).collect();
+                    }
+                    Ok(Checkpoints::Forged { line }) => {
+                        f.broken = Some((
+                            0,
+                            format!(
+                                "checkpoint line {line} does not verify: forged, or made with another key"
+                            ),
+                        ));
+                    }
+                    Err(e) => f.broken = Some((0, format!("cannot read it: {e}"))),
+                }
+                f
+            })
+            .collect())
+    }
+
+    /// Compares the checkpoints up to `row` with it.
+    fn check(&mut self, row: &AuditRow) {
+        if self.broken.is_some() {
+            return;
+        }
+        while let Some(cp) = self.pending.front() {
+            if cp.row_id > row.id {
+                break;
+            }
+            if cp.row_id < row.id {
+                self.broken = Some((
+                    cp.row_id,
+                    "a row anchored by a checkpoint is missing".into(),
+                ));
+                return;
+            }
+            if cp.hash != row.hash {
+                self.broken = Some((
+                    row.id,
+                    "rewritten: the chain no longer has the hash a checkpoint anchored here".into(),
+                ));
+                return;
+            }
+            self.anchored = Some(row.id);
+            self.pending.pop_front();
+        }
+    }
+
+    /// The outcome once every row was seen.
+    fn finish(self, last_id: i64) -> AnchorFileVerdict {
+        let outcome = match (self.broken, self.pending.back()) {
+            (Some((row_id, reason)), _) => AnchorOutcome::Broken { row_id, reason },
+            (None, Some(cp)) => AnchorOutcome::Broken {
+                row_id: cp.row_id,
+                reason: format!(
+                    "truncated: a checkpoint anchors row {} but the trail ends at row {last_id}",
+                    cp.row_id
+                ),
+            },
+            (None, None) => AnchorOutcome::Holds {
+                checkpoints: self.count,
+                anchored_through: self.anchored,
+            },
+        };
+        AnchorFileVerdict {
+            path: self.path,
+            outcome,
+        }
     }
 }
 
