@@ -135,24 +135,7 @@ impl Cluster {
         self.nodes[id].0.clone()
     }
 
-    /// `scripts/cluster.sh ctl DIR ARGS...` (blocking); panics on failure.
-    fn ctl(&self, args: &[&str]) -> String {
-        let out = Command::new(script())
-            .arg("ctl")
-            .arg(self.dir.path())
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "ctl {args:?}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
+    /// `scripts/cluster.sh ctl DIR ARGS...`; panics on failure.
     async fn ctl_async(&self, args: &[&str]) -> String {
         let script = script();
         let dir = self.dir.path().to_owned();
