@@ -16,8 +16,9 @@ log() { printf '\n==> %s\n' "$*" >&2; }
 # desktop services the tests talk to (Secret Service, D-Bus tools, X server,
 # notification daemon, WebKit's WebDriver); Redis, HAProxy and socat for the
 # cluster test, which starts its own instances through scripts/cluster.sh.
-# PostgreSQL 15 (the server store's second backend) is installed and started
-# by scripts/with-postgres.sh.
+# PostgreSQL 15 (the server store's second backend) and Redis 7 (the link
+# between cluster nodes) are started by scripts/with-postgres.sh and
+# scripts/with-redis.sh.
 need_apt=()
 for pkg in build-essential pkg-config libssl-dev libwebkit2gtk-4.1-dev librsvg2-dev libayatana-appindicator3-dev \
            gnome-keyring dbus-x11 libsecret-tools xvfb x11-utils dunst webkit2gtk-driver \
@@ -62,5 +63,5 @@ log "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 log "cargo deny check bans licenses sources (the advisory database cannot be fetched here)"
 cargo deny --log-level error check bans licenses sources
-log "cargo nextest run (next to a private PostgreSQL 15, inside a private D-Bus session with gnome-keyring, Xvfb and dunst)"
-exec ./scripts/with-postgres.sh ./scripts/with-desktop-services.sh cargo nextest run --workspace --locked --no-fail-fast "$@"
+log "cargo nextest run (next to a private PostgreSQL 15 and Redis 7, inside a private D-Bus session with gnome-keyring, Xvfb and dunst)"
+exec ./scripts/with-postgres.sh ./scripts/with-redis.sh ./scripts/with-desktop-services.sh cargo nextest run --workspace --locked --no-fail-fast "$@"

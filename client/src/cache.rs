@@ -362,6 +362,17 @@ impl Cache {
         rows.map(|r| r.map_err(ClientError::from)).collect()
     }
 
+    /// The highest `seq` held for one session (`None`: no message cached).
+    pub fn last_seq(&self, session: &SessionId) -> ClientResult<Option<u64>> {
+        let c = self.conn.lock();
+        let max: Option<i64> = c.query_row(
+            "SELECT MAX(seq) FROM messages WHERE session_id = ?1",
+            [&session.0],
+            |r| r.get(0),
+        )?;
+        Ok(max.and_then(|m| u64::try_from(m).ok()))
+    }
+
     /// Sessions known from contexts, with 0 when no message is cached yet.
     pub fn known_sessions(&self) -> ClientResult<Vec<SessionId>> {
         let c = self.conn.lock();

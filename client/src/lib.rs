@@ -239,6 +239,16 @@ impl Inner {
     /// A message arrived on the socket.
     pub(crate) async fn received(&self, message: Message) -> ClientResult<()> {
         let fresh = message.status == MessageStatus::Sent && message.deleted_at.is_none();
+        // A `seq` gap (a frame lost between the server's nodes): ask for
+        // what is missing; the server sends it from the database.
+        if let Some(last) = self.cache.last_seq(&message.session_id)? {
+            if message.seq > last + 1 {
+                tracing::debug!(last, seq = message.seq, "seq gap; resuming the session");
+                self.push_frame(ClientFrame::Resume {
+                    sessions: std::iter::once((message.session_id.clone(), last)).collect(),
+                });
+            }
+        }
         let message = self.decrypt(message).await;
         let m = self.keep_message(&message)?;
         if m.sender.id == self.user.id && self.cache.outbox_remove(&m.client_message_id)? {

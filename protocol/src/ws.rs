@@ -18,6 +18,9 @@ pub const CLOSE_POLICY: u16 = 1008;
 pub const CLOSE_ACCOUNT_DISABLED: u16 = 4403;
 /// Close code: server going away.
 pub const CLOSE_GOING_AWAY: u16 = 1001;
+/// Close code: the server's node lost frames it should have relayed (its
+/// link to the other nodes came back); reconnect and resume by `seq`.
+pub const CLOSE_SERVICE_RESTART: u16 = 1012;
 /// Most message ids one `read` frame may carry.
 pub const MAX_READ_BATCH: usize = 100;
 

@@ -6,7 +6,7 @@ use crate::auth::TokenSigner;
 use crate::clock::Clock;
 use crate::config::Backend;
 use crate::config::Config;
-use crate::directory::{Directory, DirectoryEvents, PolledChanges};
+use crate::directory::{Directory, DirectoryEvents, PolledChanges, WokenChanges};
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::ratelimit::{AnonAudit, LoginThrottle, RateLimiter, SourceLimiter};
@@ -138,12 +138,30 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
     let key = signing_key(&config.data_dir)?;
     let store: Arc<dyn Store> = open_store(&config)?;
     let directory = Arc::new(Directory::new(store.clone(), &config.directory));
-    let events = PolledChanges::from_head(
-        store.clone(),
-        Duration::from_millis(config.directory.poll_ms.max(10)),
-    )
-    .await?;
     let metrics = Arc::new(Metrics::default());
+    // Several nodes share limits, presence and frames through Redis.
+    let redis = if config.redis_url.0.trim().is_empty() {
+        None
+    } else {
+        Some(crate::cluster::Redis::connect(&config, metrics.clone()).await?)
+    };
+    let events: Box<dyn DirectoryEvents> = match &redis {
+        Some(r) => Box::new(
+            WokenChanges::from_head(
+                store.clone(),
+                r.directory_wake.clone(),
+                Duration::from_millis(config.directory.cluster_poll_ms.max(10)),
+            )
+            .await?,
+        ),
+        None => Box::new(
+            PolledChanges::from_head(
+                store.clone(),
+                Duration::from_millis(config.directory.poll_ms.max(10)),
+            )
+            .await?,
+        ),
+    };
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
@@ -154,21 +172,29 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
     let config_uploads = config.uploads.clone();
     let state = AppState {
         signer: Arc::new(TokenSigner::new(key, config.token_issuer.clone())),
-        send_limiter: Arc::new(RateLimiter::new(
-            config.rate_limit.send_per_second,
-            config.rate_limit.send_burst,
-        )),
-        login_throttle: Arc::new(LoginThrottle::new(
-            config.login.max_failures,
-            Duration::from_secs(config.login.lockout_secs),
-            Duration::from_secs(config.login.max_lockout_secs),
-        )),
-        auth_limiter: Arc::new(SourceLimiter::per_minute(
-            config.rate_limit.auth_per_source_per_minute,
-        )),
-        ws_upgrade_limiter: Arc::new(SourceLimiter::per_minute(
-            config.rate_limit.auth_per_source_per_minute,
-        )),
+        send_limiter: Arc::new(
+            RateLimiter::new(
+                config.rate_limit.send_per_second,
+                config.rate_limit.send_burst,
+            )
+            .shared(redis.clone(), "send"),
+        ),
+        login_throttle: Arc::new(
+            LoginThrottle::new(
+                config.login.max_failures,
+                Duration::from_secs(config.login.lockout_secs),
+                Duration::from_secs(config.login.max_lockout_secs),
+            )
+            .shared(redis.clone()),
+        ),
+        auth_limiter: Arc::new(
+            SourceLimiter::per_minute(config.rate_limit.auth_per_source_per_minute)
+                .shared(redis.clone(), "auth"),
+        ),
+        ws_upgrade_limiter: Arc::new(
+            SourceLimiter::per_minute(config.rate_limit.auth_per_source_per_minute)
+                .shared(redis.clone(), "upgrade"),
+        ),
         anon_audit: Arc::new(AnonAudit::new(Duration::from_secs(60))),
         attachment_files: Arc::new(LocalDir::new(config.attachments_dir())),
         hub: Arc::new(Hub::new(
@@ -185,11 +211,15 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
         directory,
         metrics,
         shutdown: shutdown_rx.clone(),
-        upload_limiter: Arc::new(RateLimiter::new(
-            config_uploads.per_minute / 60.0,
-            config_uploads.burst,
-        )),
+        upload_limiter: Arc::new(
+            RateLimiter::new(config_uploads.per_minute / 60.0, config_uploads.burst)
+                .shared(redis.clone(), "upload"),
+        ),
+        redis: redis.clone(),
     };
+    if let Some(r) = &redis {
+        state.hub.link(r.clone());
+    }
     let http = tokio::spawn(crate::serve::run(
         listener,
         crate::http::router(state.clone()),
@@ -199,13 +229,12 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
     ));
     let mut tasks = vec![
         http,
-        tokio::spawn(watch_directory(
-            state.clone(),
-            Box::new(events),
-            shutdown_rx.clone(),
-        )),
+        tokio::spawn(watch_directory(state.clone(), events, shutdown_rx.clone())),
         tokio::spawn(maintenance(state.clone(), shutdown_rx.clone())),
     ];
+    if let Some(r) = &redis {
+        tasks.extend(r.spawn(state.hub.clone(), shutdown_rx.clone()));
+    }
     tasks.extend(metrics_listener.map(|l| crate::metrics::spawn(l, state.clone(), shutdown_rx)));
     Ok(RunningServer {
         addr,

@@ -69,9 +69,67 @@ pub struct Config {
     pub audit: AuditConfig,
     /// Directory cache bounds and change polling (docs/directory.md).
     pub directory: crate::directory::DirectoryConfig,
+    // Several nodes (docs/deployment.md, "Cluster").
+    /// Redis linking the nodes of a cluster: empty (the default) is a single
+    /// node; `redis://[:password@]host:port[/db]` or `rediss://…` (TLS).
+    /// Its password is never printed.
+    pub redis_url: DatabaseUrl,
+    /// A PEM CA that signs the Redis server's certificate (`rediss://`), on
+    /// top of the system and Mozilla roots.
+    pub redis_ca_file: Option<PathBuf>,
+    /// This node's name in a cluster (logs, the `x-dmp-node` response header,
+    /// Redis keys); empty means a random one at start.
+    pub node_id: String,
+    /// Load balancers in front of the nodes: a request whose TCP peer is in
+    /// one of these networks takes its client address from the rightmost
+    /// `X-Forwarded-For` entry that is not itself trusted (TOML list, or a
+    /// comma-separated `DMP_TRUSTED_PROXIES`).
+    #[serde(with = "proxy_list")]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
-/// The `database_url` setting; its `Debug` hides a password.
+/// `trusted_proxies`: a list of networks, or one comma-separated string
+/// (an environment variable).
+mod proxy_list {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[ipnet::IpNet], s: S) -> Result<S::Ok, S::Error> {
+        v.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .serialize(s)
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        One(String),
+        Many(Vec<String>),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ipnet::IpNet>, D::Error> {
+        let items = match Raw::deserialize(d)? {
+            Raw::One(s) => s.split(',').map(str::to_owned).collect(),
+            Raw::Many(v) => v,
+        };
+        items
+            .iter()
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse::<ipnet::IpNet>()
+                    .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        serde::de::Error::custom(format!(
+                            "trusted_proxies: {s:?} is not an IP address or network (a.b.c.d/n)"
+                        ))
+                    })
+            })
+            .collect()
+    }
+}
+
+/// A URL setting (`database_url`, `redis_url`); its `Debug` hides a password.
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct DatabaseUrl(pub String);
@@ -318,6 +376,10 @@ impl Default for Config {
             uploads: UploadConfig::default(),
             audit: AuditConfig::default(),
             directory: crate::directory::DirectoryConfig::default(),
+            redis_url: DatabaseUrl::default(),
+            redis_ca_file: None,
+            node_id: String::new(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -463,6 +525,23 @@ impl Config {
             ));
         }
         self.backend()?;
+        let redis = self.redis_url.0.trim();
+        if !redis.is_empty() && !redis.starts_with("redis://") && !redis.starts_with("rediss://") {
+            return Err(ConfigError::Invalid(
+                "redis_url must be empty (a single node), redis://… or rediss://…".into(),
+            ));
+        }
+        if !self.node_id.is_empty()
+            && (self.node_id.len() > 64
+                || !self
+                    .node_id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.'))
+        {
+            return Err(ConfigError::Invalid(
+                "node_id: at most 64 letters, digits, '-', '_' or '.'".into(),
+            ));
+        }
         if self.database_pool_size == 0 {
             return Err(ConfigError::Invalid(
                 "database_pool_size must be positive".into(),

@@ -37,8 +37,11 @@ pub struct DirectoryConfig {
     pub max_logins: u64,
     /// Seconds an entry lives at most, whatever the change log says.
     pub ttl_secs: u64,
-    /// Milliseconds between two reads of the store's change log.
+    /// Milliseconds between two reads of the store's change log (single node).
     pub poll_ms: u64,
+    /// In a cluster, the log is read when Redis says it changed, and at
+    /// least every `cluster_poll_ms` in case a wake-up was lost.
+    pub cluster_poll_ms: u64,
     /// Contexts listed per user at most (newest first).
     pub max_contexts_per_user: u32,
 }
@@ -52,15 +55,15 @@ impl Default for DirectoryConfig {
             max_logins: 100_000,
             ttl_secs: 300,
             poll_ms: 250,
+            cluster_poll_ms: 5_000,
             max_contexts_per_user: 10_000,
         }
     }
 }
 
-/// Where the directory changes come from. Today [`PolledChanges`] reads the
-/// store's change log (the admin CLI is another process); a Redis pub/sub
-/// subscriber between nodes implements the same trait later, still catching
-/// up from the store's log after a gap.
+/// Where the directory changes come from: [`PolledChanges`] reads the
+/// store's change log on a single node (the admin CLI is another process);
+/// [`WokenChanges`] reads it when Redis says it changed, in a cluster.
 #[async_trait]
 pub trait DirectoryEvents: Send + std::fmt::Debug {
     /// Waits for the next changes, oldest first.
@@ -93,6 +96,48 @@ impl DirectoryEvents for PolledChanges {
                 return Ok(changes);
             }
             tokio::time::sleep(self.every).await;
+        }
+    }
+}
+
+/// Reads the store's change log when woken (by a Redis publish from the
+/// node or CLI that made the change), and at least every `every`.
+#[derive(Debug)]
+pub struct WokenChanges {
+    store: Arc<dyn Store>,
+    last: i64,
+    wake: Arc<tokio::sync::Notify>,
+    every: Duration,
+}
+
+impl WokenChanges {
+    /// Changes after the log's current head.
+    pub async fn from_head(
+        store: Arc<dyn Store>,
+        wake: Arc<tokio::sync::Notify>,
+        every: Duration,
+    ) -> StoreResult<Self> {
+        let last = store.directory_head().await?;
+        Ok(Self {
+            store,
+            last,
+            wake,
+            every,
+        })
+    }
+}
+
+#[async_trait]
+impl DirectoryEvents for WokenChanges {
+    async fn next(&mut self) -> StoreResult<Vec<LoggedChange>> {
+        loop {
+            let changes = self.store.directory_changes_since(self.last, 1000).await?;
+            if let Some(c) = changes.last() {
+                self.last = c.rev;
+                return Ok(changes);
+            }
+            // A wake-up that came while reading left a permit: not lost.
+            let _ = tokio::time::timeout(self.every, self.wake.notified()).await;
         }
     }
 }

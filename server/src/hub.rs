@@ -5,13 +5,14 @@
 //! is closed (the client resumes from its last `seq` when it reconnects), so
 //! a slow reader cannot make the server's memory grow.
 
+use crate::cluster::Redis;
 use crate::metrics::Metrics;
 use axum::extract::ws::Utf8Bytes;
 use dashmap::DashMap;
 use dmp_protocol::ws::ServerFrame;
 use dmp_protocol::UserId;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 use tokio::sync::{mpsc, Notify};
 
@@ -71,6 +72,8 @@ pub struct Hub {
     per_user: Counts<UserId>,
     /// Sockets per source address, from the upgrade to the close.
     per_source: Counts<String>,
+    /// The other nodes, in a cluster (docs/deployment.md, "Redis").
+    remote: OnceLock<Arc<Redis>>,
 }
 
 /// Open sockets per key, with a cap; a key leaves the map with its last socket.
@@ -108,16 +111,41 @@ impl<K: Eq + std::hash::Hash + Clone> Counts<K> {
     }
 }
 
+/// Where a socket's place was taken: in the cluster-wide count (Redis key),
+/// or in this node's own (single node, or Redis not answering).
+#[derive(Debug)]
+enum Place {
+    Cluster(String),
+    Here,
+}
+
+impl Place {
+    /// Gives a cluster place back (in the background: a drop cannot wait).
+    fn give_back(&mut self, hub: &Hub) -> bool {
+        let Place::Cluster(key) = std::mem::replace(self, Place::Here) else {
+            return false;
+        };
+        if let (Some(r), Ok(rt)) = (hub.remote.get(), tokio::runtime::Handle::try_current()) {
+            let r = r.clone();
+            rt.spawn(async move { r.give_slot(&key).await });
+        }
+        true
+    }
+}
+
 /// A socket's place under `ws.max_per_source`; given back when dropped.
 #[derive(Debug)]
 pub struct SourceSlot {
     hub: Arc<Hub>,
     source: String,
+    place: Place,
 }
 
 impl Drop for SourceSlot {
     fn drop(&mut self) {
-        self.hub.per_source.give_back(&self.source);
+        if !self.place.give_back(&self.hub) {
+            self.hub.per_source.give_back(&self.source);
+        }
     }
 }
 
@@ -126,11 +154,14 @@ impl Drop for SourceSlot {
 pub struct UserSlot {
     hub: Arc<Hub>,
     user: UserId,
+    place: Place,
 }
 
 impl Drop for UserSlot {
     fn drop(&mut self) {
-        self.hub.per_user.give_back(&self.user);
+        if !self.place.give_back(&self.hub) {
+            self.hub.per_user.give_back(&self.user);
+        }
     }
 }
 
@@ -144,23 +175,58 @@ impl Hub {
             metrics,
             per_user: Counts::new(max_per_user),
             per_source: Counts::new(max_per_source),
+            remote: OnceLock::new(),
         }
     }
 
-    /// A place for one more socket from `source`, if under the cap.
-    pub fn source_slot(self: &Arc<Self>, source: &str) -> Option<SourceSlot> {
+    /// Links the hub to the other nodes: frames also go to their sockets,
+    /// caps and presence count theirs.
+    pub fn link(&self, redis: Arc<Redis>) {
+        let _ = self.remote.set(redis);
+    }
+
+    /// The cluster place of a socket-count key, when linked and Redis answers.
+    async fn cluster_place(&self, key: String, max: usize) -> Option<Option<Place>> {
+        let r = self.remote.get()?;
+        match r.take_slot(&key, max).await {
+            Ok(true) => Some(Some(Place::Cluster(key))),
+            Ok(false) => Some(None),
+            Err(_) => None,
+        }
+    }
+
+    /// A place for one more socket from `source`, if under the cap (of the
+    /// whole cluster when linked).
+    pub async fn source_slot(self: &Arc<Self>, source: &str) -> Option<SourceSlot> {
         let source = source.to_owned();
-        self.per_source.take(&source).then(|| SourceSlot {
+        let place = match self
+            .cluster_place(format!("dmp:ws:src:{source}"), self.per_source.max)
+            .await
+        {
+            Some(place) => place?,
+            None => self.per_source.take(&source).then_some(Place::Here)?,
+        };
+        Some(SourceSlot {
             hub: self.clone(),
             source,
+            place,
         })
     }
 
-    /// A place for one more socket of `user`, if under the cap.
-    pub fn user_slot(self: &Arc<Self>, user: &UserId) -> Option<UserSlot> {
-        self.per_user.take(user).then(|| UserSlot {
+    /// A place for one more socket of `user`, if under the cap (of the
+    /// whole cluster when linked).
+    pub async fn user_slot(self: &Arc<Self>, user: &UserId) -> Option<UserSlot> {
+        let place = match self
+            .cluster_place(format!("dmp:ws:user:{user}"), self.per_user.max)
+            .await
+        {
+            Some(place) => place?,
+            None => self.per_user.take(user).then_some(Place::Here)?,
+        };
+        Some(UserSlot {
             hub: self.clone(),
             user: user.clone(),
+            place,
         })
     }
 
@@ -178,7 +244,14 @@ impl Hub {
     pub fn register(&self, user: &UserId, handle: ConnHandle) -> bool {
         let mut entry = self.conns.entry(user.clone()).or_default();
         entry.push(handle);
-        entry.len() == 1
+        let first = entry.len() == 1;
+        drop(entry);
+        if first {
+            if let Some(r) = self.remote.get() {
+                r.here(user);
+            }
+        }
+        first
     }
 
     /// Removes a connection; true when it was the user's last (they went offline).
@@ -189,12 +262,42 @@ impl Hub {
             last = v.is_empty();
             last
         });
+        if last {
+            if let Some(r) = self.remote.get() {
+                r.gone(user);
+            }
+        }
         last
     }
 
-    /// Whether the user has at least one open connection.
+    /// Whether the user has at least one open connection on this node.
     pub fn is_online(&self, user: &UserId) -> bool {
         self.conns.get(user).is_some_and(|v| !v.is_empty())
+    }
+
+    /// Whether each of `users` has a socket on this node or, when linked,
+    /// on another live node (this node's view alone if Redis does not answer).
+    pub async fn online_among(&self, users: &[UserId]) -> Vec<bool> {
+        let mut flags: Vec<bool> = users.iter().map(|u| self.is_online(u)).collect();
+        let Some(r) = self.remote.get() else {
+            return flags;
+        };
+        let elsewhere: Vec<UserId> = users
+            .iter()
+            .zip(&flags)
+            .filter(|(_, here)| !**here)
+            .map(|(u, _)| u.clone())
+            .collect();
+        if elsewhere.is_empty() {
+            return flags;
+        }
+        if let Ok(there) = r.online_elsewhere(&elsewhere).await {
+            let mut there = there.into_iter();
+            for f in flags.iter_mut().filter(|f| !**f) {
+                *f = there.next().unwrap_or(false);
+            }
+        }
+        flags
     }
 
     /// Serializes a frame once for many recipients.
@@ -202,8 +305,23 @@ impl Hub {
         serde_json::to_string(frame).unwrap_or_default().into()
     }
 
-    /// Queues a frame on every connection of `user` except `except`.
+    /// Queues a frame on every connection of `user` except `except`, on
+    /// this node and, when linked, on the others.
     pub fn send_to(
+        &self,
+        user: &UserId,
+        text: &Utf8Bytes,
+        persisted: Option<Instant>,
+        except: Option<u64>,
+    ) {
+        if let Some(r) = self.remote.get() {
+            r.publish(user, text);
+        }
+        self.send_local(user, text, persisted, except);
+    }
+
+    /// Queues a frame on every connection of `user` on this node except `except`.
+    pub fn send_local(
         &self,
         user: &UserId,
         text: &Utf8Bytes,

@@ -179,6 +179,13 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
+/// After a directory change: the cluster's nodes apply it at once.
+async fn wake_nodes(config: &Config) {
+    if let Err(e) = dmp_server::cluster::wake_nodes(config).await {
+        eprintln!("warning: {e}");
+    }
+}
+
 async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     let env = std::env::vars().filter(|(k, _)| k.starts_with("DMP_") && k != "DMP_LOG_FORMAT");
     let mut config = Config::load(cli.config.as_deref(), env)?;
@@ -206,6 +213,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Import { file } => {
             let store = dmp_server::app::open_store(&config)?;
             let summary = admin::import(&store, admin::read_import_file(&file)?, kdf).await?;
+            wake_nodes(&config).await;
             println!(
                 "imported {} users and {} contexts",
                 summary.users, summary.contexts
@@ -220,6 +228,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 .map(|u| (u.kind.clone(), u.name.clone(), u.username.clone()))
                 .collect();
             let summary = admin::import_with(&store, data, false, kdf).await?;
+            wake_nodes(&config).await;
             println!(
                 "demo data loaded in {}: {} users, {} contexts",
                 config.data_dir.display(),
@@ -273,10 +282,12 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 } => {
                     let pw = read_password()?;
                     admin::user_add(&store, &id, kind, &name, &username, &pw, kdf).await?;
+                    wake_nodes(&config).await;
                     println!("user {id} added");
                 }
                 UserAction::Disable { id, enable } => {
                     admin::user_disable(&store, &id, !enable).await?;
+                    wake_nodes(&config).await;
                     println!(
                         "user {id} {}",
                         if enable {
@@ -289,6 +300,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 UserAction::Passwd { id } => {
                     let pw = read_password()?;
                     admin::user_passwd(&store, &id, &pw, kdf).await?;
+                    wake_nodes(&config).await;
                     println!("password of {id} changed; its sessions are revoked");
                 }
             }

@@ -127,7 +127,7 @@ pub async fn send(
     let access = state
         .authorize(who, req.context_type, &req.context_id, meta)
         .await?;
-    if let Err(wait) = state.send_limiter.check(who.id()) {
+    if let Err(wait) = state.send_limiter.check(who.id()).await {
         return Err(AppError::rate_limited(wait.as_secs_f64().ceil() as u64));
     }
     let now = state.now();

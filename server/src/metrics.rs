@@ -67,6 +67,10 @@ pub struct Metrics {
     pub slow_consumers: Counter,
     /// Active logins (refresh families), set when scraped.
     pub active_sessions: Gauge,
+    /// Redis commands that failed (the node fell back to its own limits).
+    pub redis_errors: Counter,
+    /// Frames for other nodes dropped because the publish queue was full.
+    pub cluster_dropped: Counter,
 }
 
 impl Default for Metrics {
@@ -81,6 +85,18 @@ impl Default for Metrics {
         let message_latency = latency_histogram();
         let slow_consumers = Counter::default();
         let active_sessions = Gauge::default();
+        let redis_errors = Counter::default();
+        let cluster_dropped = Counter::default();
+        registry.register(
+            "dmp_redis_errors",
+            "Redis commands that failed (cluster mode; the node used its own limits)",
+            redis_errors.clone(),
+        );
+        registry.register(
+            "dmp_cluster_frames_dropped",
+            "Frames for other nodes dropped because the publish queue was full",
+            cluster_dropped.clone(),
+        );
         registry.register(
             "dmp_http_request_duration_seconds",
             "HTTP request latency by route, method and status",
@@ -125,6 +141,8 @@ impl Default for Metrics {
             message_latency,
             slow_consumers,
             active_sessions,
+            redis_errors,
+            cluster_dropped,
         }
     }
 }

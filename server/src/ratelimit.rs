@@ -1,7 +1,13 @@
 //! Token buckets: per-user send limits (shared by REST and WebSocket),
 //! per-account login throttling with device budgets, per-source limits
 //! (governor) and the aggregation of anonymous audit rows. The model is
-//! described in docs/security.md, "Throttling".
+//! described in docs/security.md, "Throttling". In a cluster the send and
+//! upload limits, the login throttle and the per-source limits are shared by
+//! every node through Redis (`crate::cluster`); each keeps its in-process
+//! version as the fallback when Redis does not answer.
+
+use crate::cluster::Redis;
+use std::sync::Arc;
 
 use dashmap::DashMap;
 use std::hash::Hash;
@@ -45,20 +51,44 @@ pub struct RateLimiter<K: Eq + Hash> {
     buckets: DashMap<K, Bucket>,
     rate: f64,
     burst: f64,
+    /// The cluster's buckets and this limiter's name in their keys.
+    shared: Option<(Arc<Redis>, &'static str)>,
 }
 
-impl<K: Eq + Hash + Clone> RateLimiter<K> {
+impl<K: Eq + Hash + Clone + std::fmt::Display> RateLimiter<K> {
     /// `rate` per second with bursts of `burst`.
     pub fn new(rate: f64, burst: f64) -> Self {
         Self {
             buckets: DashMap::new(),
             rate,
             burst,
+            shared: None,
         }
     }
 
-    /// Takes one token for `key`, or returns the wait.
-    pub fn check(&self, key: &K) -> Result<(), Duration> {
+    /// The same budget for every node of a cluster (`dmp:rl:NAME:KEY` in Redis).
+    #[must_use]
+    pub fn shared(mut self, redis: Option<Arc<Redis>>, name: &'static str) -> Self {
+        self.shared = redis.map(|r| (r, name));
+        self
+    }
+
+    /// Takes one token for `key` (of the cluster's budget when shared), or
+    /// returns the wait.
+    pub async fn check(&self, key: &K) -> Result<(), Duration> {
+        if let Some((r, name)) = &self.shared {
+            if let Ok(taken) = r
+                .take_token(&format!("dmp:rl:{name}:{key}"), self.rate, self.burst)
+                .await
+            {
+                return taken;
+            }
+        }
+        self.check_here(key)
+    }
+
+    /// Takes one token for `key` from this node's buckets, or returns the wait.
+    pub fn check_here(&self, key: &K) -> Result<(), Duration> {
         let now = Instant::now();
         let mut b = self
             .buckets
@@ -90,6 +120,17 @@ pub struct LoginThrottle {
     max_failures: u32,
     base: Duration,
     max: Duration,
+    /// The cluster's throttle, when shared.
+    shared: Option<Arc<Redis>>,
+}
+
+/// The Redis key of a throttle key: hashed, so that Redis holds no account name.
+fn shared_throttle_key(key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    format!(
+        "dmp:lt:{}",
+        hex::encode(&Sha256::digest(key.as_bytes())[..16])
+    )
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -117,13 +158,52 @@ impl LoginThrottle {
             max_failures: max_failures.max(1),
             base,
             max,
+            shared: None,
         }
+    }
+
+    /// The same throttle for every node of a cluster.
+    #[must_use]
+    pub fn shared(mut self, redis: Option<Arc<Redis>>) -> Self {
+        self.shared = redis;
+        self
     }
 
     /// Takes one attempt of `key`'s budget, counted as a failure until
     /// [`LoginThrottle::success`]; `Err(wait)` while the key is locked.
-    pub fn reserve(&self, key: &str) -> Result<(), Duration> {
+    pub async fn reserve(&self, key: &str) -> Result<(), Duration> {
+        if let Some(r) = &self.shared {
+            if let Ok(v) = r
+                .throttle_reserve(
+                    &shared_throttle_key(key),
+                    self.max_failures,
+                    self.base,
+                    self.max,
+                )
+                .await
+            {
+                return v;
+            }
+        }
         self.reserve_at(key, Instant::now())
+    }
+
+    /// Whether `key` is locked now (without taking anything).
+    pub async fn is_locked(&self, key: &str) -> bool {
+        if let Some(r) = &self.shared {
+            if let Ok(locked) = r.throttle_locked(&shared_throttle_key(key)).await {
+                return locked;
+            }
+        }
+        self.is_locked_here(key)
+    }
+
+    /// Clears the key after a success.
+    pub async fn success(&self, key: &str) {
+        if let Some(r) = &self.shared {
+            r.throttle_clear(&shared_throttle_key(key)).await;
+        }
+        self.entries.remove(key);
     }
 
     fn reserve_at(&self, key: &str, now: Instant) -> Result<(), Duration> {
@@ -144,18 +224,13 @@ impl LoginThrottle {
         Ok(())
     }
 
-    /// Whether `key` is locked now (without taking anything).
-    pub fn is_locked(&self, key: &str) -> bool {
+    /// Whether `key` is locked now on this node (without taking anything).
+    fn is_locked_here(&self, key: &str) -> bool {
         let now = Instant::now();
         self.entries
             .get(key)
             .and_then(|e| e.locked_until)
             .is_some_and(|u| u > now)
-    }
-
-    /// Clears the key after a success.
-    pub fn success(&self, key: &str) {
-        self.entries.remove(key);
     }
 
     /// Drops keys that are not locked and saw no attempt for the longest
@@ -189,6 +264,9 @@ impl LoginThrottle {
 pub struct SourceLimiter {
     limiter: governor::DefaultKeyedRateLimiter<IpAddr>,
     clock: governor::clock::DefaultClock,
+    per_minute: u32,
+    /// The cluster's buckets and this limiter's name in their keys.
+    shared: Option<(Arc<Redis>, &'static str)>,
 }
 
 impl SourceLimiter {
@@ -198,11 +276,39 @@ impl SourceLimiter {
         Self {
             limiter: governor::RateLimiter::keyed(governor::Quota::per_minute(n)),
             clock: governor::clock::DefaultClock::default(),
+            per_minute: n.get(),
+            shared: None,
         }
     }
 
-    /// Takes one request of `ip`'s budget, or says how long to wait.
-    pub fn check(&self, ip: IpAddr) -> Result<(), Duration> {
+    /// The same budget for every node of a cluster (`dmp:rl:NAME:IP` in Redis).
+    #[must_use]
+    pub fn shared(mut self, redis: Option<Arc<Redis>>, name: &'static str) -> Self {
+        self.shared = redis.map(|r| (r, name));
+        self
+    }
+
+    /// Takes one request of `ip`'s budget (the cluster's when shared), or
+    /// says how long to wait.
+    pub async fn check(&self, ip: IpAddr) -> Result<(), Duration> {
+        if let Some((r, name)) = &self.shared {
+            let rate = f64::from(self.per_minute) / 60.0;
+            if let Ok(taken) = r
+                .take_token(
+                    &format!("dmp:rl:{name}:{ip}"),
+                    rate,
+                    f64::from(self.per_minute),
+                )
+                .await
+            {
+                return taken;
+            }
+        }
+        self.check_here(ip)
+    }
+
+    /// Takes one request of `ip`'s budget on this node, or says how long to wait.
+    pub fn check_here(&self, ip: IpAddr) -> Result<(), Duration> {
         use governor::clock::Clock;
         self.limiter
             .check_key(&ip)
@@ -317,16 +423,16 @@ mod tests {
         assert!(b.take(1.0, 2.0, t0 + Duration::from_secs(1)).is_ok());
     }
 
-    #[test]
-    fn throttle_locks_any_name() {
+    #[tokio::test]
+    async fn throttle_locks_any_name() {
         let t = LoginThrottle::new(3, Duration::from_secs(30), Duration::from_secs(900));
         for _ in 0..3 {
-            assert!(t.reserve(&name_key("Nobody")).is_ok());
+            assert!(t.reserve(&name_key("Nobody")).await.is_ok());
         }
-        assert!(t.reserve(&name_key("NOBODY")).is_err());
-        assert!(t.is_locked(&name_key("nobody")));
-        t.success(&name_key("nobody"));
-        assert!(t.reserve(&name_key("nobody")).is_ok());
+        assert!(t.reserve(&name_key("NOBODY")).await.is_err());
+        assert!(t.is_locked(&name_key("nobody")).await);
+        t.success(&name_key("nobody")).await;
+        assert!(t.reserve(&name_key("nobody")).await.is_ok());
     }
 
     #[test]
@@ -334,11 +440,11 @@ mod tests {
         // Attempts that have not finished yet already use the budget.
         let t = LoginThrottle::new(5, Duration::from_secs(30), Duration::from_secs(900));
         let admitted = (0..24)
-            .filter(|_| t.reserve(&name_key("jean")).is_ok())
+            .filter(|_| t.reserve_at(&name_key("jean"), Instant::now()).is_ok())
             .count();
         assert_eq!(admitted, 5);
         // A device key has its own budget.
-        assert!(t.reserve(&device_key("abc")).is_ok());
+        assert!(t.reserve_at(&device_key("abc"), Instant::now()).is_ok());
     }
 
     #[test]
@@ -405,11 +511,11 @@ mod tests {
         let l = SourceLimiter::per_minute(3);
         let ip: IpAddr = "198.51.100.7".parse().unwrap();
         for _ in 0..3 {
-            assert!(l.check(ip).is_ok());
+            assert!(l.check_here(ip).is_ok());
         }
-        let wait = l.check(ip).unwrap_err();
+        let wait = l.check_here(ip).unwrap_err();
         assert!(wait > Duration::from_secs(1) && wait <= Duration::from_secs(20));
-        assert!(l.check("198.51.100.8".parse().unwrap()).is_ok());
+        assert!(l.check_here("198.51.100.8".parse().unwrap()).is_ok());
         assert_eq!(l.len(), 2);
     }
 }

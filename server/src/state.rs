@@ -55,6 +55,8 @@ pub struct AppState {
     pub shutdown: watch::Receiver<bool>,
     /// Per-user upload rate (`uploads.per_minute`).
     pub upload_limiter: Arc<RateLimiter<UserId>>,
+    /// The other nodes, in a cluster (docs/deployment.md, "Redis").
+    pub redis: Option<Arc<crate::cluster::Redis>>,
 }
 
 /// An authenticated caller.
@@ -149,13 +151,14 @@ impl AppState {
     }
 
     /// Takes one request of the source's budget in `limiter`; 429 beyond.
-    pub fn check_source(
+    pub async fn check_source(
         &self,
         limiter: &SourceLimiter,
         meta: &RequestMeta,
     ) -> Result<(), AppError> {
         limiter
             .check(source_ip(meta))
+            .await
             .map_err(|wait| AppError::rate_limited(wait.as_secs().saturating_add(1)))
     }
 
@@ -179,6 +182,15 @@ impl AppState {
         let ev = AuditEvent::new(self.now(), "anonymous", action, target, outcome, meta);
         if let Err(e) = self.store.audit(ev).await {
             tracing::error!(error = %e, "audit write failed");
+        }
+    }
+
+    /// Tells every node of a cluster to read the directory change log now
+    /// (after a store call that logged a change); nothing on a single node,
+    /// whose watcher polls the log.
+    pub async fn directory_changed(&self) {
+        if let Some(r) = &self.redis {
+            r.directory_changed().await;
         }
     }
 
@@ -223,18 +235,44 @@ impl FromRequestParts<AppState> for RequestMeta {
 
     async fn from_request_parts(
         parts: &mut Parts,
-        _state: &AppState,
+        state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        Ok(request_meta(parts))
+        Ok(request_meta(parts, &state.config.trusted_proxies))
     }
 }
 
+/// The client's address: the TCP peer, or, when the peer is a trusted load
+/// balancer, the rightmost `X-Forwarded-For` address that is not itself
+/// trusted (the entries left of it could be written by the client).
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[ipnet::IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let mut last = peer;
+    for value in headers.get_all("x-forwarded-for").iter().rev() {
+        let Ok(value) = value.to_str() else {
+            return last;
+        };
+        for item in value.rsplit(',') {
+            let Ok(ip) = item.trim().parse::<IpAddr>() else {
+                return last;
+            };
+            if !is_trusted(&ip) {
+                return ip;
+            }
+            last = ip;
+        }
+    }
+    last
+}
+
 /// Address, user agent and request id of a request.
-pub fn request_meta(parts: &Parts) -> RequestMeta {
+pub fn request_meta(parts: &Parts, trusted_proxies: &[ipnet::IpNet]) -> RequestMeta {
     let ip = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
+        .map(|c| client_ip(c.0.ip(), &parts.headers, trusted_proxies).to_string())
         .unwrap_or_default();
     let header_str = |name: &str| -> String {
         parts

@@ -54,7 +54,7 @@ pub async fn upgrade(
         return AppError::invalid("expected a WebSocket upgrade request").into_response();
     };
     // Per-source budget of upgrades (docs/security.md, "Throttling").
-    if let Err(e) = state.check_source(&state.ws_upgrade_limiter, &meta) {
+    if let Err(e) = state.check_source(&state.ws_upgrade_limiter, &meta).await {
         return e.into_response();
     }
     if let Some(origin) = headers.get(header::ORIGIN) {
@@ -79,11 +79,11 @@ pub async fn upgrade(
     };
     // Caps (docs/security.md, "Resource bounds"): the source's place is
     // taken before `auth`, the user's as soon as the user is known.
-    let Some(source_slot) = state.hub.source_slot(&meta.ip) else {
+    let Some(source_slot) = state.hub.source_slot(&meta.ip).await else {
         return too_many("too many WebSocket connections from this address");
     };
     let user_slot = match &pre {
-        Some(who) => match state.hub.user_slot(who.id()) {
+        Some(who) => match state.hub.user_slot(who.id()).await {
             Some(slot) => Some(slot),
             None => return too_many("too many WebSocket connections for this account"),
         },
@@ -584,7 +584,11 @@ async fn connection(
             None => return,
         },
     };
-    let user_slot = match user_slot.or_else(|| state.hub.user_slot(who.id())) {
+    let user_slot = match user_slot {
+        Some(slot) => Some(slot),
+        None => state.hub.user_slot(who.id()).await,
+    };
+    let user_slot = match user_slot {
         Some(slot) => slot,
         None => {
             let e = AppError::new(
@@ -634,7 +638,8 @@ async fn connection(
             state.hub.send_to(p, &frame, None, None);
         }
     }
-    for p in peers.iter().filter(|p| state.hub.is_online(p)) {
+    let online = state.hub.online_among(&peers).await;
+    for (p, _) in peers.iter().zip(online).filter(|(_, on)| *on) {
         let frame = Hub::encode(&ServerFrame::Presence {
             user_id: p.clone(),
             online: true,
@@ -773,7 +778,8 @@ async fn connection(
         close(&mut sink, code, reason).await;
     }
     conn.expire_typing(true);
-    if state.hub.unregister(&me, id) {
+    if state.hub.unregister(&me, id) && !state.hub.online_among(std::slice::from_ref(&me)).await[0]
+    {
         let frame = Hub::encode(&ServerFrame::Presence {
             user_id: me.clone(),
             online: false,

@@ -94,7 +94,7 @@ pub async fn upload(
         )
         .with_status(StatusCode::FORBIDDEN));
     }
-    if let Err(wait) = state.upload_limiter.check(who.id()) {
+    if let Err(wait) = state.upload_limiter.check(who.id()).await {
         return Err(AppError::rate_limited(wait.as_secs_f64().ceil() as u64));
     }
     let quota = state.config.uploads.quota_bytes_per_user;

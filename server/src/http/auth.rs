@@ -29,7 +29,7 @@ pub async fn login(
     meta: RequestMeta,
     Json(req): Json<LoginRequest>,
 ) -> AppResult<Json<TokenResponse>> {
-    state.check_source(&state.auth_limiter, &meta)?;
+    state.check_source(&state.auth_limiter, &meta).await?;
     let LoginRequest {
         username,
         password,
@@ -45,13 +45,15 @@ pub async fn login(
     let now = state.now();
     // OWASP device cookies: a device that signed in before has its own
     // budget, unless that budget is itself locked (then it is anonymous).
-    let key = device_token
+    let device = device_token
         .as_deref()
         .and_then(|t| state.signer.verify_device_token(t, &username, now))
-        .map(|nonce| device_key(&nonce))
-        .filter(|k| !state.login_throttle.is_locked(k))
-        .unwrap_or_else(|| name_key(&username));
-    if let Err(wait) = state.login_throttle.reserve(&key) {
+        .map(|nonce| device_key(&nonce));
+    let key = match device {
+        Some(k) if !state.login_throttle.is_locked(&k).await => k,
+        _ => name_key(&username),
+    };
+    if let Err(wait) = state.login_throttle.reserve(&key).await {
         state
             .audit_anonymous("login_locked", &username, "denied", &meta)
             .await;
@@ -66,7 +68,7 @@ pub async fn login(
             // The right credentials of a disabled account: only the account's
             // owner gets here, so saying so reveals nothing to anyone else.
             // A wrong password stays the generic 401 (docs/security.md).
-            state.login_throttle.success(&key);
+            state.login_throttle.success(&key).await;
             state
                 .store
                 .audit(AuditEvent::new(
@@ -102,7 +104,7 @@ pub async fn login(
             return Err(AppError::auth(BAD_CREDENTIALS));
         }
     };
-    state.login_throttle.success(&key);
+    state.login_throttle.success(&key).await;
     let family = FamilyRecord {
         id: new_family_id(),
         user_id: user.id.clone(),
@@ -142,7 +144,7 @@ pub async fn refresh(
     meta: RequestMeta,
     Json(req): Json<RefreshRequest>,
 ) -> AppResult<Json<TokenResponse>> {
-    state.check_source(&state.auth_limiter, &meta)?;
+    state.check_source(&state.auth_limiter, &meta).await?;
     let old = Zeroizing::new(req.refresh_token);
     if old.is_empty() || old.len() > 256 {
         state.audit_anonymous("refresh", "", "failed", &meta).await;
@@ -184,6 +186,7 @@ pub async fn refresh(
         Rotation::Reused { user_id, family_id } => {
             tracing::warn!(user = %user_id, "refresh token re-used; login revoked");
             state.directory.remove_login(&family_id);
+            state.directory_changed().await;
             state
                 .hub
                 .close_login(&user_id, &family_id, CLOSE_UNAUTHENTICATED);
@@ -216,6 +219,7 @@ pub async fn logout(
     );
     state.store.revoke_login(&who.login, audit).await?;
     state.directory.remove_login(&who.login);
+    state.directory_changed().await;
     state
         .hub
         .close_login(who.id(), &who.login, CLOSE_UNAUTHENTICATED);

@@ -88,7 +88,7 @@ pub async fn prelogin(
     meta: RequestMeta,
     Json(req): Json<PreloginRequest>,
 ) -> AppResult<Json<PreloginResponse>> {
-    state.check_source(&state.auth_limiter, &meta)?;
+    state.check_source(&state.auth_limiter, &meta).await?;
     if req.username.is_empty() || req.username.chars().count() > 128 {
         return Err(AppError::invalid("username must be 1-128 characters"));
     }
@@ -150,7 +150,7 @@ async fn check_proof(
         ));
     }
     let key = name_key(&who.user.username);
-    if let Err(wait) = state.login_throttle.reserve(&key) {
+    if let Err(wait) = state.login_throttle.reserve(&key).await {
         state
             .audit_denied(who.id().as_str(), action, who.id().as_str(), meta)
             .await;
@@ -173,7 +173,7 @@ async fn check_proof(
             .await;
         return Err(AppError::auth("the current password is wrong"));
     }
-    state.login_throttle.success(&key);
+    state.login_throttle.success(&key).await;
     Ok(())
 }
 
@@ -285,6 +285,7 @@ pub async fn put_my_keys(
             audit,
         )
         .await?;
+    state.directory_changed().await;
     if replaces {
         after_credential_change(&state, &who).await?;
     } else {
@@ -371,6 +372,7 @@ pub async fn change_password(
         .store
         .change_zk_password(who.id(), zk, backup, &who.login, audit)
         .await?;
+    state.directory_changed().await;
     after_credential_change(&state, &who).await?;
     Ok(StatusCode::NO_CONTENT)
 }

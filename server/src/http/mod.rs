@@ -15,7 +15,7 @@ pub use extract::{from_json_slice, Json, Path, Query};
 use crate::error::AppError;
 use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch, post};
@@ -93,16 +93,29 @@ pub fn router(state: AppState) -> Router {
                 .with_status(StatusCode::METHOD_NOT_ALLOWED)
         })
         .layer(DefaultBodyLimit::max(state.config.max_json_body_bytes));
-    api.layer(axum::middleware::from_fn_with_state(state.clone(), observe))
-        .layer(CatchPanicLayer::custom(
-            |_: Box<dyn std::any::Any + Send>| {
-                tracing::error!("handler panicked");
-                AppError::internal().into_response()
-            },
-        ))
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .with_state(state)
+    // Which node answered, in a cluster (docs/deployment.md, "Cluster").
+    let node = state
+        .redis
+        .as_ref()
+        .map(|r| r.node().to_string())
+        .or_else(|| Some(state.config.node_id.clone()).filter(|n| !n.is_empty()))
+        .and_then(|n| HeaderValue::from_str(&n).ok());
+    api.layer(
+        tower_http::set_header::SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static("x-dmp-node"),
+            node,
+        ),
+    )
+    .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
+    .layer(CatchPanicLayer::custom(
+        |_: Box<dyn std::any::Any + Send>| {
+            tracing::error!("handler panicked");
+            AppError::internal().into_response()
+        },
+    ))
+    .layer(PropagateRequestIdLayer::x_request_id())
+    .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+    .with_state(state)
 }
 
 /// Access log, metrics and security headers. Logs the route template, never

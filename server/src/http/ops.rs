@@ -16,16 +16,28 @@ pub async fn healthz() -> Json<HealthResponse> {
     })
 }
 
-/// Readiness: the database answers.
+/// Readiness: the database answers and, in a cluster, Redis too; not while
+/// the node shuts down (the load balancer stops sending it new clients).
 #[utoipa::path(get, path = "/readyz", tag = "ops", responses((status = 200, body = HealthResponse), (status = 503, body = HealthResponse)))]
 pub async fn readyz(State(state): State<AppState>) -> Response {
-    match state.store.ping().await {
+    let linked = match &state.redis {
+        Some(r) => r.ready().await,
+        None => true,
+    };
+    let ready = if *state.shutdown.borrow() {
+        Err("shutting down".to_owned())
+    } else if !linked {
+        Err("Redis does not answer".to_owned())
+    } else {
+        state.store.ping().await.map_err(|e| e.to_string())
+    };
+    match ready {
         Ok(()) => Json(HealthResponse {
             status: "ok".into(),
         })
         .into_response(),
         Err(e) => {
-            tracing::error!(error = %e, "readiness check failed");
+            tracing::warn!(error = %e, "readiness check failed");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 Json(HealthResponse {
