@@ -14,12 +14,15 @@ log() { printf '\n==> %s\n' "$*" >&2; }
 
 # C toolchain; OpenSSL for SQLCipher; WebKitGTK for the desktop app; the real
 # desktop services the tests talk to (Secret Service, D-Bus tools, X server,
-# notification daemon, WebKit's WebDriver). PostgreSQL 15 (the server store's
-# second backend) and Redis 7 (the link between cluster nodes) are installed
-# and started by scripts/with-postgres.sh and scripts/with-redis.sh.
+# notification daemon, WebKit's WebDriver); Redis, HAProxy and socat for the
+# cluster test, which starts its own instances through scripts/cluster.sh.
+# PostgreSQL 15 (the server store's second backend) and Redis 7 (the link
+# between cluster nodes) are started by scripts/with-postgres.sh and
+# scripts/with-redis.sh.
 need_apt=()
 for pkg in build-essential pkg-config libssl-dev libwebkit2gtk-4.1-dev librsvg2-dev libayatana-appindicator3-dev \
-           gnome-keyring dbus-x11 libsecret-tools xvfb x11-utils dunst webkit2gtk-driver; do
+           gnome-keyring dbus-x11 libsecret-tools xvfb x11-utils dunst webkit2gtk-driver \
+           redis-server haproxy socat curl; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ "${#need_apt[@]}" -gt 0 ]; then
