@@ -721,7 +721,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
     let report = Report {
         label: args.label.clone(),
         mode,
-        recipient_server: args.recipient_server.as_ref().map(|_| endpoints[1].http.clone()),
+        recipient_server: args
+            .recipient_server
+            .as_ref()
+            .map(|_| endpoints[1].http.clone()),
         traffic,
         run_id,
         pairs: args.pairs,
@@ -857,8 +860,7 @@ mod tests {
                 count.fetch_add(1, Ordering::Relaxed);
                 tokio::spawn(async move {
                     if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
-                        let _ =
-                            tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
                     }
                 });
             }
@@ -887,13 +889,21 @@ mod tests {
         assert_eq!(through_proxy.load(Ordering::Relaxed), 6);
         assert_eq!(r.recipient_server.as_deref(), Some(proxy_url.as_str()));
         assert!(r.sent > 0);
-        assert_eq!((r.received, r.acked, r.lost, r.duplicated), (r.sent, r.sent, 0, 0));
+        assert_eq!(
+            (r.received, r.acked, r.lost, r.duplicated),
+            (r.sent, r.sent, 0, 0)
+        );
         let line = serde_json::to_value(&r).unwrap();
         assert_eq!(line["recipientServer"], proxy_url.as_str());
 
         // Without the option the report has no such field.
-        let r = run(bare_args(format!("http://{relay_addr}"), 200.0)).await.unwrap();
-        assert!(serde_json::to_value(&r).unwrap().get("recipientServer").is_none());
+        let r = run(bare_args(format!("http://{relay_addr}"), 200.0))
+            .await
+            .unwrap();
+        assert!(serde_json::to_value(&r)
+            .unwrap()
+            .get("recipientServer")
+            .is_none());
         assert_eq!(through_proxy.load(Ordering::Relaxed), 6);
 
         forwarder.abort();
