@@ -288,3 +288,40 @@ pub fn request_meta(parts: &Parts, trusted_proxies: &[ipnet::IpNet]) -> RequestM
         request_id: header_str("x-request-id"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(xff: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in xff {
+            h.append("x-forwarded-for", v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let lb: Vec<ipnet::IpNet> = vec!["10.0.0.0/24".parse().unwrap()];
+        let client: IpAddr = "198.51.100.7".parse().unwrap();
+        let lb_ip: IpAddr = "10.0.0.5".parse().unwrap();
+        // Direct client: a forged header is ignored.
+        assert_eq!(client_ip(client, &headers(&["203.0.113.9"]), &lb), client);
+        // Through the balancer: the rightmost untrusted entry.
+        assert_eq!(
+            client_ip(lb_ip, &headers(&["203.0.113.9, 198.51.100.7"]), &lb),
+            client
+        );
+        assert_eq!(
+            client_ip(lb_ip, &headers(&["198.51.100.7", "10.0.0.6"]), &lb),
+            client
+        );
+        // Garbage stops the walk at the last trusted hop.
+        assert_eq!(client_ip(lb_ip, &headers(&["nonsense"]), &lb), lb_ip);
+        // No header: the balancer itself.
+        assert_eq!(client_ip(lb_ip, &headers(&[]), &lb), lb_ip);
+        // Nothing trusted: never believed.
+        assert_eq!(client_ip(lb_ip, &headers(&["198.51.100.7"]), &[]), lb_ip);
+    }
+}
