@@ -9,6 +9,11 @@
 # A benchmark: never run it in CI. CPU-heavy: respect /work/QUIET.
 #
 # Usage: scripts/bench-directory.sh [N]
+#   BENCH_BACKEND    sqlite (default) or postgres: postgres re-runs this script
+#                    under scripts/with-postgres.sh (a private PostgreSQL 15 on
+#                    loopback, fsync BENCH_PG_FSYNC=on by default, as in
+#                    production) unless DMP_TEST_POSTGRES_URL is already set, and
+#                    imports into a fresh database of it (dropped at the end)
 #   BENCH_SKIP_BUILD 1 = use the release binaries already built
 #   BENCH_KEEP       1 = keep the temporary directory (data, import file, logs)
 #   BENCH_OUT        also append the JSON line to this file
@@ -18,6 +23,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 n="${1:-1000000}"
+backend="${BENCH_BACKEND:-sqlite}"
+case "$backend" in sqlite | postgres) ;; *) echo "BENCH_BACKEND must be sqlite or postgres" >&2; exit 2 ;; esac
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/root/.cache/dmp-target}"
 bin="$CARGO_TARGET_DIR/release"
 log() { printf '==> %s\n' "$*" >&2; }
@@ -26,14 +33,37 @@ if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
   log "building dmp-server and dmp-loadgen (release)"
   cargo build --release -p dmp-server -p dmp-tests >&2
 fi
+if [ "$backend" = postgres ] && [ -z "${DMP_TEST_POSTGRES_URL:-}" ]; then
+  log "re-running under scripts/with-postgres.sh"
+  exec env BENCH_SKIP_BUILD=1 WITH_POSTGRES_FSYNC="${BENCH_PG_FSYNC:-on}" \
+    scripts/with-postgres.sh scripts/bench-directory.sh "$@"
+fi
 
 work="$(mktemp -d /tmp/dmp-bench-directory.XXXXXX)"
 server_pid=""
+database=""
 cleanup() {
   if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
-  if [ "${BENCH_KEEP:-0}" = 1 ]; then log "kept $work"; else rm -rf "$work"; fi
+  if [ -n "$database" ] && [ "${BENCH_KEEP:-0}" != 1 ]; then
+    psql "$DMP_TEST_POSTGRES_URL" -qAt -c "DROP DATABASE IF EXISTS $database WITH (FORCE)" >/dev/null 2>&1 || true
+  fi
+  if [ "${BENCH_KEEP:-0}" = 1 ]; then log "kept $work${database:+ and database $database}"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+if [ "$backend" = postgres ]; then
+  # A fresh database of the (private) cluster, named at random. The import,
+  # the server and the CLI `user disable` below all read DMP_DATABASE_URL.
+  database="dmp_bench_$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')"
+  psql "$DMP_TEST_POSTGRES_URL" -qAt -c "CREATE DATABASE $database" >/dev/null
+  DMP_DATABASE_URL="$(printf '%s' "$DMP_TEST_POSTGRES_URL" | sed "s#/postgres?#/$database?#")"
+  [ "$DMP_DATABASE_URL" != "$DMP_TEST_POSTGRES_URL" ] \
+    || { echo "cannot name a database in DMP_TEST_POSTGRES_URL" >&2; exit 1; }
+  export DMP_DATABASE_URL
+  log "PostgreSQL database $database"
+fi
 
 log "one verifier for every account (one Argon2id run)"
 "$bin/dmp-loadgen" users --pairs 1 --out "$work/one.json"
@@ -71,6 +101,14 @@ log "importing"
   || { cat "$work/import.log" >&2; exit 1; }
 read -r import_s import_rss_kib <"$work/import.time"
 log "import: ${import_s} s (CLI max RSS $((import_rss_kib / 1024)) MB)"
+# On-disk size of the store after the import (tables and indexes).
+if [ "$backend" = postgres ]; then
+  store_bytes="$(psql "$DMP_DATABASE_URL" -qAt -c "SELECT pg_database_size(current_database())")"
+else
+  store_bytes="$(du -sb "$data" | cut -f1)"
+fi
+store_mb=$((store_bytes / 1024 / 1024))
+log "store size: $store_mb MB"
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 log "starting the server on 127.0.0.1:$port"
@@ -86,10 +124,11 @@ done
 start_s=$(python3 -c "print(round($(date +%s.%N) - $t0, 3))")
 log "ready in $start_s s"
 
-python3 - "$port" "$server_pid" "$bin/dmp-server" "$data" "$n" "$password" "$start_s" "$import_s" <<'EOF' | tee -a "${BENCH_OUT:-/dev/null}"
+python3 - "$port" "$server_pid" "$bin/dmp-server" "$data" "$n" "$password" "$start_s" "$import_s" "$backend" "$store_mb" "$import_rss_kib" <<'EOF' | tee -a "${BENCH_OUT:-/dev/null}"
 import http.client, json, statistics, subprocess, sys, time
 port, pid, server, data, n, password = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), sys.argv[6]
 start_s, import_s = float(sys.argv[7]), float(sys.argv[8])
+backend, store_mb, import_rss_mb = sys.argv[9], int(sys.argv[10]), round(int(sys.argv[11]) / 1024)
 
 def rss_mb():
     for line in open(f"/proc/{pid}/status"):
@@ -154,8 +193,8 @@ lockout_s = time.perf_counter() - t
 time.sleep(1)
 rss_after = rss_mb()
 out = {
-    "bench": "directory", "patients": n, "contexts": 2 * n, "doctors": max(10, n // 100),
-    "import_s": import_s, "start_s": start_s, "rss_rest_mb": rss_rest, "rss_after_logins_and_reads_mb": rss_used,
+    "bench": "directory", "backend": backend, "patients": n, "contexts": 2 * n, "doctors": max(10, n // 100),
+    "import_s": import_s, "import_cli_max_rss_mb": import_rss_mb, "store_mb": store_mb, "start_s": start_s, "rss_rest_mb": rss_rest, "rss_after_logins_and_reads_mb": rss_used,
     "rss_after_admin_change_mb": rss_after,
     "contexts_p50_ms": round(contexts_p50, 2), "doctor_contexts_p50_ms": round(doctor_contexts_p50, 2),
     "history_p50_ms": round(history_p50, 2),

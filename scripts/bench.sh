@@ -10,6 +10,17 @@
 #   c  memory per idle socket: BENCH_C_PAIRS=5000 pairs connected, no traffic
 #   d  latency: BENCH_D_PAIRS=100 pairs, BENCH_D_RATE=5000 msg/s, BENCH_D_DURATION=30 s
 # Other knobs (environment):
+#   BENCH_BACKEND    sqlite (default) or postgres: the server's store. postgres
+#                    re-runs this script under scripts/with-postgres.sh (a private
+#                    PostgreSQL 15 on loopback, fsync BENCH_PG_FSYNC=on by default,
+#                    as in production) unless DMP_TEST_POSTGRES_URL is already set,
+#                    and imports into a fresh database of it
+#   BENCH_NODES      1 (default) or 2: two dmp-server nodes on PostgreSQL + Redis
+#                    (scripts/with-redis.sh unless DMP_TEST_REDIS_URL is set),
+#                    sharing the data directory (keys, attachments); each scenario
+#                    runs twice: same-node (patients and doctors on node A) and
+#                    cross-node (patients on A, doctors on B: every message
+#                    crosses through Redis); c (idle) runs same-node only
 #   BENCH_DURATION   overrides the duration of a, b and d (seconds)
 #   BENCH_WARMUP     seconds of unmeasured traffic before each timed run (default 2)
 #   BENCH_TARGETS    "server bare" (default), "server" or "bare"
@@ -23,7 +34,9 @@
 # for the rate limits, raised so that they are not what is measured, and plain
 # HTTP on loopback (DMP_INSECURE_HTTP=true, explicit) so that the comparison
 # with the bare relay (no TLS either) stays the same. Exported DMP_* variables
-# reach the server too (e.g. DMP_DURABILITY).
+# reach the server too (e.g. DMP_DURABILITY). At the end a summary with the
+# ratio of each server line to the bare relay's line of the same scenario goes
+# to stderr.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,11 +53,20 @@ targets="${BENCH_TARGETS:-server bare}"
 scenarios=("$@")
 [ "${#scenarios[@]}" -gt 0 ] || scenarios=(a b c d)
 
+backend="${BENCH_BACKEND:-sqlite}"
+nodes="${BENCH_NODES:-1}"
+
 log() { printf '==> %s\n' "$*" >&2; }
 
 for s in "${scenarios[@]}"; do
   case "$s" in a | b | c | d) ;; *) echo "unknown scenario '$s' (expected a, b, c or d)" >&2; exit 2 ;; esac
 done
+case "$backend" in sqlite | postgres) ;; *) echo "BENCH_BACKEND must be sqlite or postgres" >&2; exit 2 ;; esac
+case "$nodes" in 1 | 2) ;; *) echo "BENCH_NODES must be 1 or 2" >&2; exit 2 ;; esac
+if [ "$nodes" = 2 ] && [ "$backend" != postgres ]; then
+  echo "BENCH_NODES=2 needs BENCH_BACKEND=postgres (SQLite is single-node)" >&2
+  exit 2
+fi
 
 if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
   log "building dmp-server, dmp-loadgen and dmp-bare-relay ($profile)"
@@ -58,38 +80,66 @@ for b in dmp-server dmp-loadgen dmp-bare-relay; do
   [ -x "$bin/$b" ] || { echo "missing $bin/$b" >&2; exit 1; }
 done
 
+# The services the backend needs, started once around the whole run.
+if [[ " $targets " == *" server "* ]]; then
+  if [ "$backend" = postgres ] && [ -z "${DMP_TEST_POSTGRES_URL:-}" ]; then
+    log "re-running under scripts/with-postgres.sh"
+    exec env BENCH_SKIP_BUILD=1 WITH_POSTGRES_FSYNC="${BENCH_PG_FSYNC:-on}" \
+      scripts/with-postgres.sh scripts/bench.sh "$@"
+  fi
+  if [ "$nodes" = 2 ] && [ -z "${DMP_TEST_REDIS_URL:-}" ]; then
+    log "re-running under scripts/with-redis.sh"
+    exec env BENCH_SKIP_BUILD=1 scripts/with-redis.sh scripts/bench.sh "$@"
+  fi
+fi
+
 # Every socket is a file descriptor, on both sides.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 log "open file limit: $(ulimit -n)"
 
 work="$(mktemp -d -t dmp-bench.XXXXXX)"
-pid=""
+pids=()
+database=""
+stop() {
+  local p
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  pids=()
+}
 cleanup() {
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
+  stop
+  if [ -n "$database" ] && [ "${BENCH_KEEP:-0}" != 1 ]; then
+    psql "$DMP_TEST_POSTGRES_URL" -qAt -c "DROP DATABASE IF EXISTS $database WITH (FORCE)" >/dev/null 2>&1 || true
   fi
   if [ "${BENCH_KEEP:-0}" = 1 ]; then
-    log "kept $work"
+    log "kept $work${database:+ and database $database}"
   else
     rm -rf "$work"
   fi
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
-# Starts a server or relay in the background; sets pid and addr.
+# Starts a server or relay in the background; sets pid and addr (and adds
+# pid to those `stop` ends). A server is started once its /readyz answers 200
+# (store and, in a cluster, Redis reachable), polled for at most 30 s.
 start() {
   local name="$1"
   shift
   : >"$work/$name.out"
   "$@" >"$work/$name.out" 2>>"$work/$name.err" &
   pid=$!
+  pids+=("$pid")
   addr=""
-  for _ in $(seq 1 300); do
-    addr="$(sed -n 's/^listening on //p' "$work/$name.out")"
-    [ -n "$addr" ] && return 0
+  local deadline=$((SECONDS + 30))
+  while [ "$SECONDS" -lt "$deadline" ]; do
     kill -0 "$pid" 2>/dev/null || break
+    [ -n "$addr" ] || addr="$(sed -n 's/^listening on //p' "$work/$name.out")"
+    if [ -n "$addr" ]; then
+      [ "$name" = relay ] && return 0
+      curl -sf -o /dev/null "$addr/readyz" && return 0
+    fi
     sleep 0.1
   done
   echo "$name did not start; its log:" >&2
@@ -97,16 +147,9 @@ start() {
   exit 1
 }
 
-stop() {
-  if [ -n "$pid" ]; then
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    pid=""
-  fi
-}
-
 emit() {
   printf '%s\n' "$1"
+  printf '%s\n' "$1" >>"$work/lines.jsonl"
   if [ -n "${BENCH_OUT:-}" ]; then printf '%s\n' "$1" >>"$BENCH_OUT"; fi
 }
 
@@ -117,7 +160,20 @@ for s in "${scenarios[@]}"; do
 done
 
 if [[ " $targets " == *" server "* ]]; then
-  log "importing $max_pairs pairs into $work/data"
+  if [ "$backend" = postgres ]; then
+    # A fresh database of the (private) cluster, named at random.
+    database="dmp_bench_$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')"
+    psql "$DMP_TEST_POSTGRES_URL" -qAt -c "CREATE DATABASE $database" >/dev/null
+    DMP_DATABASE_URL="$(printf '%s' "$DMP_TEST_POSTGRES_URL" | sed "s#/postgres?#/$database?#")"
+    [ "$DMP_DATABASE_URL" != "$DMP_TEST_POSTGRES_URL" ] \
+      || { echo "cannot name a database in DMP_TEST_POSTGRES_URL" >&2; exit 1; }
+    export DMP_DATABASE_URL
+    log "PostgreSQL database $database"
+  fi
+  if [ "$nodes" = 2 ]; then
+    export DMP_REDIS_URL="$DMP_TEST_REDIS_URL"
+  fi
+  log "importing $max_pairs pairs into $work/data ($backend)"
   mkdir -p "$work/data"
   "$bin/dmp-loadgen" users --pairs "$max_pairs" --out "$work/users.json"
   "$bin/dmp-server" import "$work/users.json" --data-dir "$work/data" >&2
@@ -144,21 +200,71 @@ scenario_args() {
   esac
 }
 
+# Starts dmp-server node $1 (name) on the shared data directory.
+start_node() {
+  start "$1" env RUST_LOG="${BENCH_SERVER_LOG:-warn}" DMP_NODE_ID="bench-$1" \
+    "$bin/dmp-server" serve --bind 127.0.0.1:0 --data-dir "$work/data"
+}
+
+# One measured run: `run_one LABEL ARGS...` (loadgen arguments before the scenario's).
+run_one() {
+  local label="$1" s="$2"
+  shift 2
+  log "$label: $* $(scenario_args "$s")"
+  local line
+  # shellcheck disable=SC2046 # scenario_args is a list of words
+  line="$("$bin/dmp-loadgen" run --label "$label" "$@" $(scenario_args "$s"))"
+  emit "$line"
+}
+
+case "$backend/$nodes" in
+  sqlite/1) server_label=server ;;
+  postgres/1) server_label=server-postgres ;;
+  postgres/2) server_label=cluster ;;
+esac
+
 for target in $targets; do
   for s in "${scenarios[@]}"; do
-    # A fresh process per scenario, so that one run's leftovers do not skew the next.
-    if [ "$target" = server ]; then
-      start server env RUST_LOG="${BENCH_SERVER_LOG:-warn}" "$bin/dmp-server" serve --bind 127.0.0.1:0 --data-dir "$work/data"
-      extra=()
-    else
+    # Fresh processes per run, so that one run's leftovers do not skew the next.
+    if [ "$target" = bare ]; then
       start relay "$bin/dmp-bare-relay" --bind 127.0.0.1:0 --send-queue "$DMP_WS__SEND_QUEUE"
-      extra=(--bare)
+      run_one "bare-$s" "$s" --server "$addr" --server-pid "$pid" --bare
+      stop
+    elif [ "$nodes" = 1 ]; then
+      start_node server
+      run_one "$server_label-$s" "$s" --server "$addr" --server-pid "$pid"
+      stop
+    else
+      placements=(same cross)
+      [ "$s" = c ] && placements=(same)
+      for placement in "${placements[@]}"; do
+        start_node a
+        a_addr="$addr" a_pid="$pid"
+        start_node b
+        if [ "$placement" = same ]; then
+          run_one "$server_label-same-$s" "$s" --server "$a_addr" --server-pid "$a_pid"
+        else
+          run_one "$server_label-cross-$s" "$s" --server "$a_addr" --recipient-server "$addr" --server-pid "$a_pid"
+        fi
+        stop
+      done
     fi
-    log "$target scenario $s at $addr (pid $pid): $(scenario_args "$s")"
-    # shellcheck disable=SC2046 # scenario_args is a list of words
-    line="$("$bin/dmp-loadgen" run --server "$addr" --server-pid "$pid" --label "$target-$s" "${extra[@]}" $(scenario_args "$s"))"
-    emit "$line"
-    stop
   done
 done
+
+# Each server line next to the bare relay's line of the same scenario.
+python3 - "$work/lines.jsonl" <<'EOF' >&2
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+bare = {l["label"].split("-")[-1]: l for l in lines if l["mode"] == "bare"}
+print(f"{'label':<24} {'msg/s':>10} {'p50 ms':>9} {'p99 ms':>9} {'lost/dup':>9} {'KiB/sock':>9}  ratio to bare")
+for l in lines:
+    b = bare.get(l["label"].split("-")[-1])
+    ratio = ""
+    if l["mode"] == "server" and b and b["achievedPerSec"] > 0 and l["achievedPerSec"] > 0:
+        ratio = f"{l['achievedPerSec'] / b['achievedPerSec']:.3f}x msg/s"
+    per = l.get("rssPerConnectionKib")
+    print(f"{l['label']:<24} {l['achievedPerSec']:>10.0f} {l['latencyP50Ms']:>9.2f} {l['latencyP99Ms']:>9.2f}"
+          f" {str(l['lost']) + '/' + str(l['duplicated']):>9} {per if per is not None else '-':>9}  {ratio}")
+EOF
 log "done"

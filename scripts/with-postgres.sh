@@ -8,6 +8,8 @@
 #   DMP_TEST_POSTGRES_CA       that CA (PEM)
 # runs the command, and stops and removes the cluster at the end (also on
 # failure or interruption). The conformance tests create one database each.
+# The cluster runs without fsync (throw-away test data) unless
+# WITH_POSTGRES_FSYNC=on (benchmarks: durable commits, as in production).
 #   usage: scripts/with-postgres.sh COMMAND [ARGS...]
 set -euo pipefail
 PG_BIN=/usr/lib/postgresql/15/bin
@@ -67,18 +69,24 @@ chmod 600 "$dir/data/server.key" "$dir/ca.key"
 chmod 644 "$dir/ca.pem"
 [ "$(id -u)" = 0 ] && chown postgres: "$dir/data/server.key" "$dir/data/server.crt"
 
-# Throw-away data: no fsync. Enough connections for parallel tests (each
-# store keeps a small pool) and for a few server nodes.
+# Throw-away data: no fsync (unless WITH_POSTGRES_FSYNC=on). Enough
+# connections for parallel tests (each store keeps a small pool) and for a
+# few server nodes.
+case "${WITH_POSTGRES_FSYNC:-off}" in
+  on) durability="-c fsync=on -c full_page_writes=on" ;;
+  off) durability="-c fsync=off -c full_page_writes=off" ;;
+  *) echo "with-postgres: WITH_POSTGRES_FSYNC must be on or off" >&2; exit 2 ;;
+esac
 as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-  -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=400 -c fsync=off \
-      -c full_page_writes=off -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key" \
+  -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=400 $durability \
+      -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key" \
   start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
 started=1
 
 export DMP_TEST_POSTGRES_URL="postgres://dmp:$password@127.0.0.1:$port/postgres?sslmode=disable"
 export DMP_TEST_POSTGRES_TLS_URL="postgres://dmp:$password@127.0.0.1:$port/postgres?sslmode=require&sslrootcert=$dir/ca.pem"
 export DMP_TEST_POSTGRES_CA="$dir/ca.pem"
-echo "==> PostgreSQL 15 on 127.0.0.1:$port (data in $dir)" >&2
+echo "==> PostgreSQL 15 on 127.0.0.1:$port (data in $dir, fsync ${WITH_POSTGRES_FSYNC:-off})" >&2
 
 # In the background so that a SIGTERM or SIGINT sent to this script alone is
 # forwarded to the command at once, and the cluster still stops afterwards.

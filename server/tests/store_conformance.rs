@@ -286,6 +286,60 @@ async fn seq_without_gaps_under_concurrency(h: Harness) {
     );
 }
 
+/// The first sends of new conversations, from both sides at once: each
+/// creates its session row or finds the one a concurrent send created (on
+/// PostgreSQL the row has two unique keys: the id and the context tuple).
+async fn first_sends_race_to_create_the_session(h: Harness) {
+    const SESSIONS: usize = 20;
+    const PER_SESSION: usize = 6;
+    let w = world(&*h.store).await;
+    let contexts: Vec<ContextRecord> = (0..SESSIONS)
+        .map(|i| context(&format!("ord_r{i}"), "patient_1", "medecin_1"))
+        .collect();
+    h.store
+        .upsert_directory(
+            Vec::new(),
+            contexts.clone(),
+            true,
+            admin_event(t0(), "import"),
+        )
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for ctx in contexts {
+        let w = Arc::new(World {
+            patient: w.patient.clone(),
+            doctor: w.doctor.clone(),
+            ctx,
+        });
+        for k in 0..PER_SESSION {
+            let (store, w) = (h.store.clone(), w.clone());
+            tasks.push(tokio::spawn(async move {
+                let msg = w.message(k % 2 == 0, &format!("{}-{k}", w.ctx.id), t0());
+                match store.append_message(msg).await {
+                    Ok(Appended::New { message, .. }) => (w.session_id(), message.seq),
+                    Ok(Appended::Existing(m)) => panic!("message {} existed already", m.id),
+                    Err(e) => panic!("a first send of {} failed: {e}", w.ctx.id),
+                }
+            }));
+        }
+    }
+    let mut seqs: std::collections::BTreeMap<SessionId, Vec<u64>> = Default::default();
+    for t in tasks {
+        let (session, seq) = t.await.unwrap();
+        seqs.entry(session).or_default().push(seq);
+    }
+    assert_eq!(seqs.len(), SESSIONS);
+    for (session, mut s) in seqs {
+        s.sort_unstable();
+        assert_eq!(
+            s,
+            (1..=PER_SESSION as u64).collect::<Vec<_>>(),
+            "{session:?}"
+        );
+    }
+}
+
 async fn status_moves_forward_only(h: Harness) {
     let s = &*h.store;
     let w = world(s).await;
@@ -1239,6 +1293,7 @@ macro_rules! conformance {
 conformance!(
     idempotent_send,
     seq_without_gaps_under_concurrency,
+    first_sends_race_to_create_the_session,
     status_moves_forward_only,
     soft_delete,
     archive_and_reactivation,

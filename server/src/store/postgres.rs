@@ -552,10 +552,13 @@ async fn ensure_session_row<C: GenericClient>(
     now: DateTime<Utc>,
 ) -> StoreResult<(SessionId, bool)> {
     let id = Session::id_for(ctx.kind, &ctx.id, &ctx.patient_id, &ctx.doctor_id);
+    // No conflict target: the row has two unique keys (the id and the context
+    // tuple), and a concurrent insert of the same row must do nothing on
+    // either (with `(id)` alone it fails on the second one).
     let stmt = c
         .prepare_cached(
             "INSERT INTO sessions (id, context_kind, context_id, patient_id, doctor_id, status, created_at, last_activity)
-             VALUES ($1, $2, $3, $4, $5, 'active', $6, $6) ON CONFLICT (id) DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5, 'active', $6, $6) ON CONFLICT DO NOTHING",
         )
         .await?;
     let n = c

@@ -9,7 +9,10 @@
 //! connections by one scheduler ticking every millisecond, and (`--rate 0`)
 //! a closed loop where every connection keeps `--window` sends in flight and
 //! refills on each ack, for the maximum throughput. With `--bare` the same
-//! frames go through `dmp-bare-relay` instead, without logins. The run is
+//! frames go through `dmp-bare-relay` instead, without logins. With
+//! `--recipient-server` the doctors log in and connect at another base URL
+//! than the patients (another node of a cluster), so that every message
+//! crosses from one node to the other. The run is
 //! bounded: every network step has a timeout, traffic stops after
 //! `--warmup + --duration`, stragglers get `--grace` seconds.
 
@@ -42,6 +45,12 @@ pub struct RunArgs {
     /// Base URL of dmp-server (or of dmp-bare-relay with --bare); loopback only.
     #[arg(long, value_name = "URL")]
     pub server: String,
+    /// Base URL for the doctors (the patients' recipients) when it is not
+    /// `--server`: another node of the same cluster, so that every message
+    /// crosses from one node to the other. Loopback only. With --bare it
+    /// must reach the same relay (e.g. through a proxy).
+    #[arg(long, value_name = "URL")]
+    pub recipient_server: Option<String>,
     /// Patient/doctor pairs (as written by `dmp-loadgen users`).
     #[arg(long)]
     pub pairs: usize,
@@ -155,6 +164,10 @@ pub struct Report {
     pub label: Option<String>,
     /// `server` or `bare`.
     pub mode: &'static str,
+    /// `--recipient-server`: the doctors' base URL when not the patients'
+    /// (cross-node run); absent when everyone used `--server`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recipient_server: Option<String>,
     /// `rate`, `window` or `idle`.
     pub traffic: &'static str,
     /// Random tag of the run.
@@ -371,9 +384,10 @@ async fn login(
         .access_token)
 }
 
-/// Access tokens of every user, indexed by `pair * 2 + role`.
+/// Access tokens of every user, indexed by `pair * 2 + role`; each role logs
+/// in at its own base URL (`http[role]`).
 async fn login_all(
-    http: &str,
+    http: [&str; 2],
     layout: Layout,
     password: &str,
     concurrency: usize,
@@ -396,7 +410,7 @@ async fn login_all(
                 } else {
                     users::doctor_username(u / 2)
                 };
-                (u, login(client, http, name, password).await)
+                (u, login(client, http[u % 2], name, password).await)
             }
         })
         .buffer_unordered(concurrency);
@@ -412,10 +426,11 @@ async fn login_all(
     Ok(tokens)
 }
 
-/// Opens and starts every connection, in connection order.
+/// Opens and starts every connection, in connection order; each role at its
+/// own endpoint (`endpoints[role]`).
 async fn connect_all(
     args: &RunArgs,
-    endpoint: &Endpoint,
+    endpoints: &[Endpoint; 2],
     shared: &Arc<Shared>,
     tokens: Option<&[String]>,
 ) -> anyhow::Result<Vec<Conn>> {
@@ -426,22 +441,20 @@ async fn connect_all(
     let mut done = 0;
     let mut last_log = Instant::now();
     let mut opening = futures_util::stream::iter(0..total)
-        .map(|c| {
-            let ws_base = endpoint.ws.as_str();
-            async move {
-                let slot = layout.slot(c).context("connection index out of range")?;
-                let token = tokens.map(|t| t[slot.pair * 2 + slot.role].as_str());
-                let ws = conn::open(ws_base, slot, token, config)
-                    .await
-                    .with_context(|| {
-                        format!(
-                            "connection {c} ({} of pair {})",
-                            conn::ROLES[slot.role],
-                            slot.pair
-                        )
-                    })?;
-                anyhow::Ok((slot, ws))
-            }
+        .map(|c| async move {
+            let slot = layout.slot(c).context("connection index out of range")?;
+            let ws_base = endpoints[slot.role].ws.as_str();
+            let token = tokens.map(|t| t[slot.pair * 2 + slot.role].as_str());
+            let ws = conn::open(ws_base, slot, token, config)
+                .await
+                .with_context(|| {
+                    format!(
+                        "connection {c} ({} of pair {})",
+                        conn::ROLES[slot.role],
+                        slot.pair
+                    )
+                })?;
+            anyhow::Ok((slot, ws))
         })
         .buffer_unordered(args.connect_concurrency);
     while let Some(opened) = opening.next().await {
@@ -566,6 +579,12 @@ fn round3(x: f64) -> f64 {
 pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
     let rate = validate(&args)?;
     let endpoint = Endpoint::parse(&args.server)?;
+    let recipient_endpoint = match &args.recipient_server {
+        Some(url) => Endpoint::parse(url).context("--recipient-server")?,
+        None => endpoint.clone(),
+    };
+    // Indexed by role: patients on --server, doctors on --recipient-server.
+    let endpoints = [endpoint.clone(), recipient_endpoint];
     let layout = Layout {
         pairs: args.pairs,
         devices: args.devices,
@@ -593,9 +612,16 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
         close_reasons: Mutex::new(BTreeMap::new()),
     });
     let mode = if args.bare { "bare" } else { "server" };
+    let at = match &args.recipient_server {
+        Some(_) => format!(
+            "patients at {}, doctors at {}",
+            endpoints[0].http, endpoints[1].http
+        ),
+        None => format!("at {}", endpoint.http),
+    };
     log(format!(
-        "run {run_id}: {mode} at {}, {} pairs x {} devices = {total} connections",
-        endpoint.http, args.pairs, args.devices
+        "run {run_id}: {mode} {at}, {} pairs x {} devices = {total} connections",
+        args.pairs, args.devices
     ));
 
     let started = Instant::now();
@@ -604,7 +630,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
     } else {
         Some(
             login_all(
-                &endpoint.http,
+                [&endpoints[0].http, &endpoints[1].http],
                 layout,
                 &args.password,
                 args.login_concurrency,
@@ -626,7 +652,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
     }
     let rss_before = rss("before connecting");
     let started = Instant::now();
-    let conns = connect_all(&args, &endpoint, &shared, tokens.as_deref()).await?;
+    let conns = connect_all(&args, &endpoints, &shared, tokens.as_deref()).await?;
     let connect_secs = started.elapsed().as_secs_f64();
     drop(tokens);
     if args.server_pid.is_some() {
@@ -695,6 +721,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
     let report = Report {
         label: args.label.clone(),
         mode,
+        recipient_server: args
+            .recipient_server
+            .as_ref()
+            .map(|_| endpoints[1].http.clone()),
         traffic,
         run_id,
         pairs: args.pairs,
@@ -757,11 +787,18 @@ mod tests {
         assert!(Endpoint::parse("http://10.1.2.3:8080").is_err());
         assert!(Endpoint::parse("https://127.0.0.1:8080").is_err());
         assert!(Endpoint::parse("http://127.0.0.1:8080/api").is_err());
+        let mut args = bare_args("http://127.0.0.1:1".into(), 1.0);
+        args.recipient_server = Some("http://10.0.0.1:1".into());
+        let err = futures_util::FutureExt::now_or_never(run(args))
+            .expect("refused before any network step")
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("--recipient-server"), "{err:#}");
     }
 
     fn bare_args(server: String, rate: f64) -> RunArgs {
         RunArgs {
             server,
+            recipient_server: None,
             pairs: 3,
             devices: 2,
             rate: Some(rate),
@@ -807,6 +844,69 @@ mod tests {
                 assert!((50..=120).contains(&r.sent_in_window));
             }
         }
+        let _ = stop.send(());
+        relay.await.unwrap().unwrap();
+    }
+
+    /// Forwards every TCP connection of `listener` to `target` and counts them.
+    fn forward(
+        listener: tokio::net::TcpListener,
+        target: SocketAddr,
+    ) -> (Arc<AtomicU64>, tokio::task::JoinHandle<()>) {
+        let accepted = Arc::new(AtomicU64::new(0));
+        let count = accepted.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::Relaxed);
+                tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+        (accepted, task)
+    }
+
+    #[tokio::test]
+    async fn doctors_connect_at_the_recipient_server() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let relay_addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let relay = tokio::spawn(crate::relay::serve(listener, 4096, async {
+            let _ = stopped.await;
+        }));
+        // The "other node": a TCP forwarder in front of the same relay.
+        let proxy = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
+        let (through_proxy, forwarder) = forward(proxy, relay_addr);
+
+        let mut args = bare_args(format!("http://{relay_addr}"), 200.0);
+        args.recipient_server = Some(format!("{proxy_url}/"));
+        let r = run(args).await.unwrap();
+        // Every doctor socket (3 pairs x 2 devices), and nothing else, went
+        // through the forwarder; messages crossed both ways.
+        assert_eq!(through_proxy.load(Ordering::Relaxed), 6);
+        assert_eq!(r.recipient_server.as_deref(), Some(proxy_url.as_str()));
+        assert!(r.sent > 0);
+        assert_eq!(
+            (r.received, r.acked, r.lost, r.duplicated),
+            (r.sent, r.sent, 0, 0)
+        );
+        let line = serde_json::to_value(&r).unwrap();
+        assert_eq!(line["recipientServer"], proxy_url.as_str());
+
+        // Without the option the report has no such field.
+        let r = run(bare_args(format!("http://{relay_addr}"), 200.0))
+            .await
+            .unwrap();
+        assert!(serde_json::to_value(&r)
+            .unwrap()
+            .get("recipientServer")
+            .is_none());
+        assert_eq!(through_proxy.load(Ordering::Relaxed), 6);
+
+        forwarder.abort();
         let _ = stop.send(());
         relay.await.unwrap().unwrap();
     }
