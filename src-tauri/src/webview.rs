@@ -1,10 +1,13 @@
 //! How the window's WebKitGTK web view is tuned for a messaging app that stays
 //! open all day on a clinic workstation (docs/desktop-ipc.md, "Memory").
 //!
-//! - **No accelerated compositing** unless `DMP_GPU=1`: the web process then
-//!   paints in software, which for a text-and-bubbles window costs nothing
-//!   visible and saves 90–140 MB (measured in BENCHMARKS.md "Desktop app"); it
-//!   also avoids the blank windows some GPU drivers give WebKitGTK.
+//! - **Accelerated compositing off on request** (`DMP_GPU=0`): the web
+//!   process then paints in software, which for a text-and-bubbles window
+//!   costs nothing visible and saves 90–140 MB (measured in BENCHMARKS.md
+//!   "Desktop app"), and avoids the blank windows some GPU drivers give
+//!   WebKitGTK. It is not the default: with it WebKitGTK 2.48's snapshot API
+//!   never answers, so WebDriver screenshots (the end-to-end tests) and any
+//!   snapshot-based tool hang.
 //! - **No page cache** (wry turns it on): the app never navigates back to a
 //!   previous page, so a cached copy of one is only memory.
 //! - **The "document viewer" cache model**: the smallest memory caches, as the
@@ -24,9 +27,9 @@ pub(crate) fn plugin<R: tauri::Runtime>() -> tauri::plugin::TauriPlugin<R> {
         .build()
 }
 
-/// Whether the user asked for GPU compositing (`DMP_GPU=1`).
+/// Whether WebKit's own compositing policy stays (anything but `DMP_GPU=0`).
 fn gpu_wanted() -> bool {
-    std::env::var("DMP_GPU").is_ok_and(|v| v == "1")
+    std::env::var("DMP_GPU").map_or(true, |v| v != "0")
 }
 
 #[cfg(target_os = "linux")]

@@ -28,6 +28,7 @@
 use super::*;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
 use rustls_pki_types::pem::PemObject;
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Arc;
 use tokio_postgres::error::SqlState;
@@ -895,34 +896,59 @@ impl Store for PgStore {
         audit: AuditEvent,
     ) -> StoreResult<()> {
         let (users, contexts, audit) = (&users, &contexts, &audit);
+        // Set-based: a few queries per batch whatever its size (an import of
+        // a million patients must stay linear, docs/directory.md), with the
+        // same rules as the row-by-row SQLite writer.
         write_tx!(self, |tx, events| {
             let now = trunc(audit.time);
             let mut changes = Vec::new();
-            for (u, zk) in users {
-                let existing = tx
-                    .query_opt("SELECT kind FROM users WHERE id = $1", &[&u.id.as_str()])
-                    .await?;
-                if existing.is_some() && !overwrite_users {
-                    continue;
+            // Users: what exists (kind by id, owner by login name), then one insert.
+            let ids: Vec<&str> = users.iter().map(|(u, _)| u.id.as_str()).collect();
+            let names: Vec<String> = users
+                .iter()
+                .map(|(u, _)| u.username.to_lowercase())
+                .collect();
+            let mut kinds: HashMap<String, String> = HashMap::new();
+            let mut owners: HashMap<String, String> = HashMap::new();
+            for chunk in ids.chunks(IDS_PER_QUERY) {
+                for r in tx
+                    .query("SELECT id, kind FROM users WHERE id = ANY($1)", &[&chunk])
+                    .await?
+                {
+                    kinds.insert(r.col(0)?, r.col(1)?);
                 }
-                // A username may not move to another id.
-                if let Some(owner) = tx
-                    .query_opt(
-                        "SELECT id FROM users WHERE lower(username) = lower($1)",
-                        &[&u.username],
+            }
+            for chunk in names.chunks(IDS_PER_QUERY) {
+                for r in tx
+                    .query(
+                        "SELECT id, lower(username) FROM users WHERE lower(username) = ANY($1)",
+                        &[&chunk],
                     )
                     .await?
                 {
-                    let owner: String = owner.col(0)?;
-                    if owner != u.id.as_str() {
+                    owners.insert(r.col(1)?, r.col(0)?);
+                }
+            }
+            // The rows to write, one per id (a later row of the batch wins,
+            // as it would row by row).
+            let mut rows: Vec<usize> = Vec::new();
+            let mut slot: HashMap<&str, usize> = HashMap::new();
+            for (i, (u, _)) in users.iter().enumerate() {
+                let exists = kinds.contains_key(u.id.as_str());
+                if exists && !overwrite_users {
+                    continue;
+                }
+                let name = &names[i];
+                match owners.get(name) {
+                    Some(owner) if owner != u.id.as_str() => {
                         return Err(StoreError::Invalid(format!(
                             "username {:?} already belongs to user {owner}",
                             u.username
                         )));
                     }
+                    _ => {}
                 }
-                if let Some(row) = existing {
-                    let kind: String = row.col(0)?;
+                if let Some(kind) = kinds.get(u.id.as_str()) {
                     if kind != u.kind.as_str() {
                         return Err(StoreError::Invalid(format!(
                             "user {} exists with type {kind}",
@@ -930,60 +956,109 @@ impl Store for PgStore {
                         )));
                     }
                 }
-                let (hash, salt, kdf) = match zk {
-                    Some(z) => (
-                        z.password_hash.as_str(),
-                        Some(z.salt.as_str()),
-                        Some(z.params.as_str()),
-                    ),
-                    None => (u.password_hash.as_str(), None, None),
-                };
+                // Later rows see this one, as row by row.
+                owners.insert(name.clone(), u.id.as_str().to_owned());
+                kinds.insert(u.id.as_str().to_owned(), u.kind.as_str().to_owned());
+                match slot.get(u.id.as_str()) {
+                    Some(&at) => rows[at] = i,
+                    None => {
+                        slot.insert(u.id.as_str(), rows.len());
+                        rows.push(i);
+                    }
+                }
+                changes.push(DirectoryChange::User(u.id.clone()));
+            }
+            for chunk in rows.chunks(IDS_PER_QUERY) {
+                let (mut id, mut kind, mut name, mut login, mut hash) =
+                    (vec![], vec![], vec![], vec![], vec![]);
+                let (mut disabled, mut salt, mut kdf) = (vec![], vec![], vec![]);
+                for &i in chunk {
+                    let (u, zk) = &users[i];
+                    id.push(u.id.as_str());
+                    kind.push(u.kind.as_str());
+                    name.push(u.name.as_str());
+                    login.push(u.username.as_str());
+                    disabled.push(u.disabled);
+                    match zk {
+                        Some(z) => {
+                            hash.push(z.password_hash.as_str());
+                            salt.push(Some(z.salt.as_str()));
+                            kdf.push(Some(z.params.as_str()));
+                        }
+                        None => {
+                            hash.push(u.password_hash.as_str());
+                            salt.push(None);
+                            kdf.push(None);
+                        }
+                    }
+                }
                 tx.execute(
                     "INSERT INTO users (id, kind, name, username, password_hash, disabled, created_at, updated_at, kdf_salt, kdf_params)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9)
+                     SELECT id, kind, name, username, password_hash, disabled, $7, $7, kdf_salt, kdf_params
+                     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $8::text[], $9::text[])
+                       AS t(id, kind, name, username, password_hash, disabled, kdf_salt, kdf_params)
                      ON CONFLICT (id) DO UPDATE SET name = excluded.name, username = excluded.username,
                        password_hash = excluded.password_hash, disabled = excluded.disabled, updated_at = excluded.updated_at,
                        kdf_salt = excluded.kdf_salt, kdf_params = excluded.kdf_params, key_backup = NULL",
-                    &[&u.id.as_str(), &u.kind.as_str(), &u.name, &u.username, &hash, &u.disabled, &now, &salt, &kdf],
+                    &[&id, &kind, &name, &login, &hash, &disabled, &now, &salt, &kdf],
                 )
                 .await?;
-                changes.push(DirectoryChange::User(u.id.clone()));
             }
-            for c in contexts {
+            // Contexts: their people must exist with the right type; the people
+            // of an existing context are fixed.
+            let people: Vec<&str> = contexts
+                .iter()
+                .flat_map(|c| [c.patient_id.as_str(), c.doctor_id.as_str()])
+                .filter(|id| !kinds.contains_key(*id))
+                .collect();
+            for chunk in people.chunks(IDS_PER_QUERY) {
+                for r in tx
+                    .query("SELECT id, kind FROM users WHERE id = ANY($1)", &[&chunk])
+                    .await?
+                {
+                    kinds.insert(r.col(0)?, r.col(1)?);
+                }
+            }
+            let mut existing: HashMap<(String, String), (String, String)> = HashMap::new();
+            for chunk in contexts.chunks(IDS_PER_QUERY) {
+                let kinds_of: Vec<&str> = chunk.iter().map(|c| c.kind.as_str()).collect();
+                let ids_of: Vec<&str> = chunk.iter().map(|c| c.id.as_str()).collect();
+                for r in tx
+                    .query(
+                        "SELECT c.kind, c.id, c.patient_id, c.doctor_id FROM contexts c
+                         JOIN unnest($1::text[], $2::text[]) AS t(kind, id) ON c.kind = t.kind AND c.id = t.id",
+                        &[&kinds_of, &ids_of],
+                    )
+                    .await?
+                {
+                    existing.insert((r.col(0)?, r.col(1)?), (r.col(2)?, r.col(3)?));
+                }
+            }
+            let mut crow: Vec<usize> = Vec::new();
+            let mut cslot: HashMap<(&str, &str), usize> = HashMap::new();
+            for (i, c) in contexts.iter().enumerate() {
                 for (uid, want) in [
                     (&c.patient_id, UserType::Patient),
                     (&c.doctor_id, UserType::Medecin),
                 ] {
-                    let kind = tx
-                        .query_opt("SELECT kind FROM users WHERE id = $1", &[&uid.as_str()])
-                        .await?;
-                    match kind {
+                    match kinds.get(uid.as_str()) {
                         None => {
                             return Err(StoreError::Invalid(format!(
                                 "context {}: unknown user {uid}",
                                 c.id
                             )))
                         }
-                        Some(k) => {
-                            let k: String = k.col(0)?;
-                            if k != want.as_str() {
-                                return Err(StoreError::Invalid(format!(
-                                    "context {}: {uid} is a {k}, not a {want}",
-                                    c.id
-                                )));
-                            }
+                        Some(k) if k != want.as_str() => {
+                            return Err(StoreError::Invalid(format!(
+                                "context {}: {uid} is a {k}, not a {want}",
+                                c.id
+                            )));
                         }
+                        Some(_) => {}
                     }
                 }
-                // The people of a context are fixed once a conversation exists.
-                if let Some(r) = tx
-                    .query_opt(
-                        "SELECT patient_id, doctor_id FROM contexts WHERE kind = $1 AND id = $2",
-                        &[&c.kind.as_str(), &c.id.as_str()],
-                    )
-                    .await?
-                {
-                    let (p, d): (String, String) = (r.col(0)?, r.col(1)?);
+                let key = (c.kind.as_str().to_owned(), c.id.as_str().to_owned());
+                if let Some((p, d)) = existing.get(&key) {
                     if p != c.patient_id.as_str() || d != c.doctor_id.as_str() {
                         return Err(StoreError::Invalid(format!(
                             "context {} already exists with other participants",
@@ -991,18 +1066,47 @@ impl Store for PgStore {
                         )));
                     }
                 }
-                tx.execute(
-                    "INSERT INTO contexts (kind, id, title, date, patient_id, doctor_id, summary) VALUES ($1, $2, $3, $4, $5, $6, $7)
-                     ON CONFLICT (kind, id) DO UPDATE SET title = excluded.title, date = excluded.date, summary = excluded.summary",
-                    &[&c.kind.as_str(), &c.id.as_str(), &c.title, &c.date, &c.patient_id.as_str(), &c.doctor_id.as_str(), &c.summary],
-                )
-                .await?;
+                existing.insert(
+                    key,
+                    (
+                        c.patient_id.as_str().to_owned(),
+                        c.doctor_id.as_str().to_owned(),
+                    ),
+                );
+                match cslot.get(&(c.kind.as_str(), c.id.as_str())) {
+                    Some(&at) => crow[at] = i,
+                    None => {
+                        cslot.insert((c.kind.as_str(), c.id.as_str()), crow.len());
+                        crow.push(i);
+                    }
+                }
                 changes.push(DirectoryChange::Context {
                     kind: c.kind,
                     id: c.id.clone(),
                     patient_id: c.patient_id.clone(),
                     doctor_id: c.doctor_id.clone(),
                 });
+            }
+            for chunk in crow.chunks(IDS_PER_QUERY) {
+                let (mut kind, mut id, mut title, mut date) = (vec![], vec![], vec![], vec![]);
+                let (mut patient, mut doctor, mut summary) = (vec![], vec![], vec![]);
+                for &i in chunk {
+                    let c = &contexts[i];
+                    kind.push(c.kind.as_str());
+                    id.push(c.id.as_str());
+                    title.push(c.title.as_str());
+                    date.push(c.date.as_str());
+                    patient.push(c.patient_id.as_str());
+                    doctor.push(c.doctor_id.as_str());
+                    summary.push(c.summary.as_str());
+                }
+                tx.execute(
+                    "INSERT INTO contexts (kind, id, title, date, patient_id, doctor_id, summary)
+                     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+                     ON CONFLICT (kind, id) DO UPDATE SET title = excluded.title, date = excluded.date, summary = excluded.summary",
+                    &[&kind, &id, &title, &date, &patient, &doctor, &summary],
+                )
+                .await?;
             }
             if changes.len() > MAX_LISTED_CHANGES {
                 changes = vec![DirectoryChange::All];
