@@ -12,6 +12,8 @@
 # WITH_POSTGRES_FSYNC=on (benchmarks: durable commits, as in production).
 #   usage: scripts/with-postgres.sh COMMAND [ARGS...]
 set -euo pipefail
+# shellcheck source=scripts/lib/services.sh
+. "$(dirname "$0")/lib/services.sh"
 PG_BIN=/usr/lib/postgresql/15/bin
 
 if [ ! -x "$PG_BIN/postgres" ]; then
@@ -38,16 +40,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-child=""
 
 # A loopback port nobody listens on (never 5432: a system PostgreSQL may own it).
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-port=""
-for _ in $(seq 1 50); do
-  candidate=$((20000 + RANDOM % 40000))
-  if port_free "$candidate"; then port="$candidate"; break; fi
-done
-[ -n "$port" ] || { echo "with-postgres: no free port found" >&2; exit 1; }
+port="$(free_port)"
 
 password="$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 printf '%s\n' "$password" >"$dir/pwfile"
@@ -89,16 +84,5 @@ export DMP_TEST_POSTGRES_CA="$dir/ca.pem"
 echo "==> PostgreSQL 15 on 127.0.0.1:$port (data in $dir, fsync ${WITH_POSTGRES_FSYNC:-off})" >&2
 
 # In the background so that a SIGTERM or SIGINT sent to this script alone is
-# forwarded to the command at once, and the cluster still stops afterwards.
-forward() {
-  [ -n "$child" ] && kill "-$1" "$child" 2>/dev/null
-  wait "$child" 2>/dev/null
-  exit "$2"
-}
-trap 'forward INT 130' INT
-trap 'forward TERM 143' TERM
-"$@" &
-child=$!
-status=0
-wait "$child" || status=$?
-exit "$status"
+# forwarded to the command at once, and the service still stops afterwards.
+run_forwarding "$@"

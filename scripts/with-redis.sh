@@ -11,6 +11,8 @@
 # database number, never by flushing.
 #   usage: scripts/with-redis.sh COMMAND [ARGS...]
 set -euo pipefail
+# shellcheck source=scripts/lib/services.sh
+. "$(dirname "$0")/lib/services.sh"
 
 if ! command -v redis-server >/dev/null 2>&1; then
   echo "==> installing redis-server" >&2
@@ -31,18 +33,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-child=""
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-  local candidate
-  for _ in $(seq 1 50); do
-    candidate=$((20000 + RANDOM % 40000))
-    if port_free "$candidate"; then echo "$candidate"; return 0; fi
-  done
-  echo "with-redis: no free port found" >&2
-  return 1
-}
 port="$(free_port)"
 tls_port="$(free_port)"
 [ "$tls_port" != "$port" ] || tls_port="$(free_port)"
@@ -89,15 +80,6 @@ export DMP_TEST_REDIS_TLS_URL="rediss://default:$password@127.0.0.1:$tls_port"
 export DMP_TEST_REDIS_CA="$dir/ca.pem"
 echo "==> Redis on 127.0.0.1:$port (TLS on $tls_port, data in $dir)" >&2
 
-forward() {
-  [ -n "$child" ] && kill "-$1" "$child" 2>/dev/null
-  wait "$child" 2>/dev/null
-  exit "$2"
-}
-trap 'forward INT 130' INT
-trap 'forward TERM 143' TERM
-"$@" &
-child=$!
-status=0
-wait "$child" || status=$?
-exit "$status"
+# In the background so that a SIGTERM or SIGINT sent to this script alone is
+# forwarded to the command at once, and the service still stops afterwards.
+run_forwarding "$@"

@@ -6,7 +6,7 @@ use crate::auth::TokenSigner;
 use crate::clock::Clock;
 use crate::config::Backend;
 use crate::config::Config;
-use crate::directory::{Directory, DirectoryEvents, PolledChanges, WokenChanges};
+use crate::directory::{Directory, DirectoryEvents, LogChanges};
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::ratelimit::{AnonAudit, LoginThrottle, RateLimiter, SourceLimiter};
@@ -166,7 +166,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
     };
     let events: Box<dyn DirectoryEvents> = match &redis {
         Some(r) => Box::new(
-            WokenChanges::from_head(
+            LogChanges::from_head(
                 store.clone(),
                 r.directory_wake.clone(),
                 Duration::from_millis(config.directory.cluster_poll_ms.max(10)),
@@ -174,7 +174,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
             .await?,
         ),
         None => Box::new(
-            PolledChanges::from_head(
+            LogChanges::polled(
                 store.clone(),
                 Duration::from_millis(config.directory.poll_ms.max(10)),
             )

@@ -61,56 +61,32 @@ impl Default for DirectoryConfig {
     }
 }
 
-/// Where the directory changes come from: [`PolledChanges`] reads the
-/// store's change log on a single node (the admin CLI is another process);
-/// [`WokenChanges`] reads it when Redis says it changed, in a cluster.
+/// Where the directory changes come from: [`LogChanges`] reads the store's
+/// change log, every `poll_ms` on a single node (the admin CLI is another
+/// process), or when Redis says it changed in a cluster.
 #[async_trait]
 pub trait DirectoryEvents: Send + std::fmt::Debug {
     /// Waits for the next changes, oldest first.
     async fn next(&mut self) -> StoreResult<Vec<LoggedChange>>;
 }
 
-/// Reads the store's change log every `every`.
-#[derive(Debug)]
-pub struct PolledChanges {
-    store: Arc<dyn Store>,
-    last: i64,
-    every: Duration,
-}
-
-impl PolledChanges {
-    /// Changes after the log's current head.
-    pub async fn from_head(store: Arc<dyn Store>, every: Duration) -> StoreResult<Self> {
-        let last = store.directory_head().await?;
-        Ok(Self { store, last, every })
-    }
-}
-
-#[async_trait]
-impl DirectoryEvents for PolledChanges {
-    async fn next(&mut self) -> StoreResult<Vec<LoggedChange>> {
-        loop {
-            let changes = self.store.directory_changes_since(self.last, 1000).await?;
-            if let Some(c) = changes.last() {
-                self.last = c.rev;
-                return Ok(changes);
-            }
-            tokio::time::sleep(self.every).await;
-        }
-    }
-}
-
 /// Reads the store's change log when woken (by a Redis publish from the
 /// node or CLI that made the change), and at least every `every`.
 #[derive(Debug)]
-pub struct WokenChanges {
+pub struct LogChanges {
     store: Arc<dyn Store>,
     last: i64,
     wake: Arc<tokio::sync::Notify>,
     every: Duration,
 }
 
-impl WokenChanges {
+impl LogChanges {
+    /// Changes after the log's current head, read every `every` (nothing
+    /// wakes it: a single node).
+    pub async fn polled(store: Arc<dyn Store>, every: Duration) -> StoreResult<Self> {
+        Self::from_head(store, Arc::new(tokio::sync::Notify::new()), every).await
+    }
+
     /// Changes after the log's current head.
     pub async fn from_head(
         store: Arc<dyn Store>,
@@ -128,7 +104,7 @@ impl WokenChanges {
 }
 
 #[async_trait]
-impl DirectoryEvents for WokenChanges {
+impl DirectoryEvents for LogChanges {
     async fn next(&mut self) -> StoreResult<Vec<LoggedChange>> {
         loop {
             let changes = self.store.directory_changes_since(self.last, 1000).await?;

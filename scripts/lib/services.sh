@@ -1,0 +1,31 @@
+# Shared by the scripts that start a private service next to a command
+# (with-postgres.sh, with-redis.sh). Source it; it defines:
+#   free_port            prints a loopback port nobody listens on (never a
+#                        well-known one: 20000-59999)
+#   run_forwarding CMD…  runs CMD in the background, forwards SIGINT/SIGTERM
+#                        to it at once, and exits with its status (the
+#                        caller's EXIT trap then stops the service)
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+free_port() {
+  local candidate
+  for _ in $(seq 1 50); do
+    candidate=$((20000 + RANDOM % 40000))
+    if port_free "$candidate"; then echo "$candidate"; return 0; fi
+  done
+  echo "no free loopback port found" >&2
+  return 1
+}
+
+run_forwarding() {
+  local child status=0
+  "$@" &
+  child=$!
+  # shellcheck disable=SC2064
+  trap "kill -INT $child 2>/dev/null; wait $child 2>/dev/null; exit 130" INT
+  # shellcheck disable=SC2064
+  trap "kill -TERM $child 2>/dev/null; wait $child 2>/dev/null; exit 143" TERM
+  wait "$child" || status=$?
+  exit "$status"
+}
