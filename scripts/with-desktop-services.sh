@@ -7,7 +7,16 @@
 set -euo pipefail
 if [ -z "${DMP_INSIDE_DBUS:-}" ]; then
   export DMP_INSIDE_DBUS=1
-  exec dbus-run-session -- "$0" "$@"
+  # The bus and the services it starts (portals, dunst) write to their own
+  # log, not between the command's lines (after the summary, "X connection
+  # broken" when the X server stops); the command keeps this stderr (fd 3).
+  DMP_BUS_LOG="$(mktemp /tmp/dmp-bus.XXXXXX.log)"
+  export DMP_BUS_LOG
+  exec 3>&2
+  exec dbus-run-session -- "$0" "$@" 2>"$DMP_BUS_LOG"
+fi
+if { true >&3; } 2>/dev/null; then
+  exec 2>&3 3>&-
 fi
 
 tmp="$(mktemp -d)"
@@ -20,6 +29,7 @@ cleanup() {
     fusermount -u -z "$tmp/run/doc" 2>/dev/null || umount -l "$tmp/run/doc" 2>/dev/null || true
   fi
   rm -rf "$tmp" 2>/dev/null || true
+  if [ -n "${DMP_BUS_LOG:-}" ] && [ -n "${CI:-}" ]; then rm -f "$DMP_BUS_LOG"; fi
 }
 trap cleanup EXIT
 
@@ -44,7 +54,9 @@ if [ -z "${DISPLAY:-}" ] || [ -n "${DMP_FORCE_XVFB:-}" ]; then
 fi
 
 # Services the bus starts on demand (the desktop portal, dunst) need the display.
-dbus-update-activation-environment DISPLAY XDG_DATA_HOME XDG_CONFIG_HOME XDG_RUNTIME_DIR 2>/dev/null || true
+# No accessibility bus: nothing here reads it, and it chatters on stderr.
+export NO_AT_BRIDGE=1
+dbus-update-activation-environment DISPLAY XDG_DATA_HOME XDG_CONFIG_HOME XDG_RUNTIME_DIR NO_AT_BRIDGE 2>/dev/null || true
 
 dunst >"$tmp/dunst.log" 2>&1 &
 pids+=("$!")
