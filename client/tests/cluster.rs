@@ -453,6 +453,36 @@ async fn wait_outbox_empty(c: &DmpClient) {
     wait_until("the outbox to empty", || c.outbox_len().unwrap() == 0).await;
 }
 
+/// Sends `texts` from `c`; once `at` of them are out, runs the fault `ctl`
+/// (`scripts/cluster.sh ctl DIR …`) while the rest go out.
+async fn send_through_fault(
+    cluster: &Cluster,
+    c: &DmpClient,
+    texts: &[String],
+    at: usize,
+    ctl: &[&str],
+) {
+    let (k, id) = ord();
+    let send = |i: usize, t: &String| {
+        let (k, id) = (k, id.clone());
+        let t = t.clone();
+        async move {
+            c.send(k, &id, &t, MessageMetadata::default(), vec![])
+                .await
+                .unwrap_or_else(|e| panic!("send {i}: {} {e}", e.code()));
+        }
+    };
+    for (i, t) in texts[..at].iter().enumerate() {
+        send(i, t).await;
+    }
+    let rest = async {
+        for (i, t) in texts[at..].iter().enumerate() {
+            send(at + i, t).await;
+        }
+    };
+    tokio::join!(cluster.ctl_async(ctl), rest);
+}
+
 /// Sends `text` in the conversation and returns it once acknowledged.
 async fn send_acked(c: &DmpClient, text: &str) -> Message {
     let (k, id) = ord();
@@ -714,27 +744,7 @@ async fn a_node_killed_while_the_patient_sends() {
     let texts: Vec<String> = (0..20)
         .map(|i| format!("message {i} pendant la panne"))
         .collect();
-    let mut kill = None;
-    for (i, t) in texts.iter().enumerate() {
-        if i == 6 {
-            let dir = cluster.dir.path().to_owned();
-            kill = Some(tokio::task::spawn_blocking(move || {
-                let ok = Command::new(script())
-                    .arg("ctl")
-                    .arg(dir)
-                    .args(["kill-node", "a"])
-                    .status()
-                    .unwrap()
-                    .success();
-                assert!(ok, "kill-node a failed");
-            }));
-        }
-        patient
-            .send(k, &id, t, MessageMetadata::default(), vec![])
-            .await
-            .unwrap_or_else(|e| panic!("send {i}: {} {e}", e.code()));
-    }
-    kill.unwrap().await.unwrap();
+    send_through_fault(&cluster, &patient, &texts, 6, &["kill-node", "a"]).await;
     wait_outbox_empty(&patient).await;
     wait_until("the patient reconnected", || patient.is_connected()).await;
     // Through the load balancer, onto node B (A is dead).
@@ -776,27 +786,7 @@ async fn redis_and_postgres_restarts() {
     let texts: Vec<String> = (0..12)
         .map(|i| format!("avant et après Redis {i}"))
         .collect();
-    let mut restart = None;
-    for (i, t) in texts.iter().enumerate() {
-        if i == 4 {
-            let dir = cluster.dir.path().to_owned();
-            restart = Some(tokio::task::spawn_blocking(move || {
-                let ok = Command::new(script())
-                    .arg("ctl")
-                    .arg(dir)
-                    .args(["restart", "redis"])
-                    .status()
-                    .unwrap()
-                    .success();
-                assert!(ok, "restart redis failed");
-            }));
-        }
-        patient
-            .send(k, &id, t, MessageMetadata::default(), vec![])
-            .await
-            .unwrap_or_else(|e| panic!("send {i}: {} {e}", e.code()));
-    }
-    restart.unwrap().await.unwrap();
+    send_through_fault(&cluster, &patient, &texts, 4, &["restart", "redis"]).await;
     wait_outbox_empty(&patient).await;
     wait_cached("the doctor", &doctor, &texts).await;
     // Real time works again across the nodes after the restart.
