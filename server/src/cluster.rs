@@ -292,7 +292,10 @@ impl Redis {
                 throttle_locked: Script::from_lua(THROTTLE_LOCKED),
             },
         });
-        redis.heartbeat().await.context("first Redis heartbeat")?;
+        redis
+            .heartbeat(true)
+            .await
+            .context("first Redis heartbeat")?;
         redis
             .subscriber
             .subscribe(DIRECTORY_CHANNEL)
@@ -515,20 +518,22 @@ impl Redis {
     /// reads the directory log, and closes the sockets with 1012 so that
     /// their clients reconnect and resume from the database.
     async fn resync(&self, hub: &Hub) {
-        if let Err(e) = self.heartbeat().await {
+        if let Err(e) = self.heartbeat(true).await {
             self.failed("heartbeat", &e);
         }
         self.directory_wake.notify_one();
         hub.close_all(dmp_protocol::ws::CLOSE_SERVICE_RESTART);
     }
 
-    async fn heartbeat(&self) -> Result<(), Error> {
+    /// Says the instance is alive and keeps its online set; `full` also
+    /// rewrites that set from the hub (at start and after a reconnection,
+    /// when Redis may have lost it: otherwise `presence_writer` keeps it).
+    async fn heartbeat(&self, full: bool) -> Result<(), Error> {
         let online = format!("dmp:online:{}", self.instance);
-        let users: Vec<String> = self
-            .hub
-            .get()
-            .map(|h| h.online().into_iter().map(|u| u.0).collect())
-            .unwrap_or_default();
+        let users: Vec<String> = match (full, self.hub.get()) {
+            (true, Some(h)) => h.online().into_iter().map(|u| u.0).collect(),
+            _ => Vec::new(),
+        };
         let p = self.client.pipeline();
         let _: Result<(), _> = p
             .set(
@@ -553,7 +558,7 @@ impl Redis {
                 _ = stop.wait_for(|v| *v) => break,
                 _ = tokio::time::sleep(HEARTBEAT) => {}
             }
-            if let Err(e) = self.heartbeat().await {
+            if let Err(e) = self.heartbeat(false).await {
                 self.failed("heartbeat", &e);
             }
         }
