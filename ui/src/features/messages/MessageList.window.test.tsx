@@ -9,7 +9,7 @@ import { useState } from 'react';
 import { describe, expect, it, vi } from 'vitest';
 import type { HistoryPage, UiMessage } from '../../api';
 import { deferred, emitEvent, mockBackend } from '../../test/ipc';
-import { doctor, historyPage, makeMessage, ordonnance, patientUser } from '../../test/fixtures';
+import { doctor, historyPage, makeMessage, ordonnance, patient, patientUser, session } from '../../test/fixtures';
 import { installIntersectionObserver } from '../../test/intersection';
 import { renderWithProviders } from '../../test/render';
 import { MessageList } from './MessageList';
@@ -237,6 +237,104 @@ describe('MessageList — read receipts and the window', () => {
     const ids = sent();
     expect(new Set(ids).size).toBe(ids.length);
     expect(ids.sort()).toEqual(range(1, 220).map((s) => `msg_${s}`).sort());
+  });
+});
+
+describe('MessageList — scrolling up past the window when the older pages come from the network', () => {
+  const TOTAL = 500;
+  const PAGE = 50;
+  /** Ten minutes apart, over several days (the list groups them by day). */
+  const timeOf = (seq: number) => new Date(Date.parse('2025-03-01T08:00:00Z') + seq * 600_000).toISOString();
+  const conversation = { ...session('ordonnance', 'ord_789'), messageCount: TOTAL, lastSeq: TOTAL, lastActivity: timeOf(TOTAL) };
+  /** Message `seq` as the shell sends it; every tenth one is the patient's own. */
+  const stored = (seq: number): UiMessage => {
+    const at = timeOf(seq);
+    return seq % 10 === 0
+      ? makeMessage({ seq, id: `msg_${seq}`, from: patient, status: 'delivered', content: `Question ${seq}`, timestamp: at, deliveredAt: at })
+      : makeMessage({ seq, id: `msg_${seq}`, from: doctor, status: 'read', content: `Message ${seq}`, timestamp: at, deliveredAt: at, readAt: at });
+  };
+  /** `load_history` as the client core answers it: the 50 messages under `before`, oldest first; `nextBefore` is the oldest one's seq while older ones exist. */
+  const historyBefore = (before: number): HistoryPage => {
+    const from = Math.max(1, before - PAGE);
+    const hasMore = from > 1;
+    return { messages: range(from, before - 1).map(stored), hasMore, nextBefore: hasMore ? from : null, session: conversation };
+  };
+  const renderedSeqs = () => Array.from(document.querySelectorAll<HTMLElement>('[data-message-id]')).map((el) => Number(el.dataset.messageId!.slice('msg_'.length)));
+  /** Where a bubble sits in the fake scroller's content (each rendered bubble is BUBBLE_PX high). */
+  const offsetOf = (seq: number) => renderedSeqs().indexOf(seq) * BUBBLE_PX;
+
+  it(`reaches the first of ${TOTAL} messages, each page shown when it arrives, the reader kept on what they read`, async () => {
+    // Older pages are answered only when the test says so, well after the scroll that asked.
+    const inFlight: { before: number; reply: ReturnType<typeof deferred<HistoryPage>> }[] = [];
+    const { backend, list } = await open({
+      load_history: (args) => {
+        if (args.before === undefined) return historyBefore(TOTAL + 1);
+        const reply = deferred<HistoryPage>();
+        inFlight.push({ before: args.before as number, reply });
+        return reply.promise;
+      },
+    });
+    fakeScroller(list);
+    scrollTo(list, list.scrollHeight);
+    expect(renderedSeqs()).toEqual(range(451, 500));
+
+    const seen: number[] = [];
+    const windows: number[][] = [renderedSeqs()];
+    // Own messages the doctor reads while the patient scrolls (one status event each).
+    let readByDoctor = TOTAL;
+    for (let step = 1; screen.queryByText('Début de la conversation') === null; step += 1) {
+      expect(step).toBeLessThanOrEqual(TOTAL / PAGE);
+      const before = renderedSeqs();
+      const top = before[0]!;
+      const asked = olderCalls(backend).length;
+      if (step % 2 === 1) {
+        // The reader moves to the very top; the browser reports it with a scroll event.
+        scrollTo(list, 0);
+      } else {
+        // The reader moves to the very top, but before the browser dispatches the scroll
+        // event (once a frame) a status event re-renders the list, which records the new
+        // position: the event then reports no movement, only that the reader is at 0.
+        list.scrollTop = 0;
+        await emitEvent('dmp://status', { messageId: `msg_${readByDoctor}`, sessionId: conversation.id, status: 'read', at: timeOf(TOTAL + 1) });
+        readByDoctor -= 10;
+        fireEvent.scroll(list);
+      }
+      await waitFor(() => expect(olderCalls(backend)).toHaveLength(asked + 1));
+      expect(olderCalls(backend)[asked]).toEqual({ contextType: 'ordonnance', contextId: 'ord_789', before: top });
+      expect(screen.getByText('Chargement des messages précédents…')).toBeInTheDocument();
+      // Still at the top while the page is on its way: asked once, nothing shown yet.
+      fireEvent.scroll(list);
+      await new Promise((r) => setTimeout(r, 20));
+      expect(olderCalls(backend)).toHaveLength(asked + 1);
+      expect(renderedSeqs()).toEqual(before);
+
+      // The page arrives; no scroll event follows.
+      const { before: cursor, reply } = inFlight.shift()!;
+      await act(async () => reply.resolve(historyBefore(cursor)));
+      await waitFor(() => expect(renderedSeqs()[0]).toBe(top - PAGE));
+      const now = renderedSeqs();
+      expect(now).toEqual(range(top - PAGE, Math.min(500, top - PAGE + MAX_RENDERED_MESSAGES - 1)));
+      // The bubble that was at the top of the view is still there: the page went above it.
+      expect(list.scrollTop).toBe(offsetOf(top));
+      expect(list.scrollTop).toBe(PAGE * BUBBLE_PX);
+      windows.push(now);
+    }
+
+    // At the first message: nothing more is asked, however often the reader is at the top.
+    expect(renderedSeqs()[0]).toBe(1);
+    scrollTo(list, 0);
+    fireEvent.scroll(list);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(olderCalls(backend).map((a) => a.before)).toEqual(range(1, TOTAL / PAGE - 1).map((i) => TOTAL + 1 - i * PAGE));
+    expect(inFlight).toEqual([]);
+    // Every window was in order with no gap, and together they held each message once.
+    for (const w of windows) {
+      expect(w).toEqual(range(w[0]!, w[w.length - 1]!));
+      expect(w.length).toBeLessThanOrEqual(MAX_RENDERED_MESSAGES);
+      for (const seq of w) if (!seen.includes(seq)) seen.push(seq);
+    }
+    expect(seen.sort((a, b) => a - b)).toEqual(range(1, TOTAL));
+    expect(windows.map((w) => w[0])).toEqual(range(0, TOTAL / PAGE - 1).map((i) => TOTAL + 1 - (i + 1) * PAGE));
   });
 });
 
