@@ -1,4 +1,4 @@
-//! Native notifications (notify-rust, D-Bus on Linux): one per incoming
+//! Native notifications (the Desktop Notifications Specification over D-Bus on Linux, zbus): one per incoming
 //! message when its conversation is not open, grouped per conversation (the
 //! notification is replaced and counts up), critical for urgent messages,
 //! and without the message text unless the user allowed previews.
@@ -8,6 +8,7 @@ use dmp_protocol::*;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// Application name shown by the notification server.
 pub const APP_NAME: &str = "DMP Messagerie";
@@ -56,14 +57,26 @@ pub fn compose(msg: &Message, context_title: &str, count: u32, preview: bool) ->
 }
 
 /// Called with the conversation of a notification the user clicked.
-pub type OnClick = std::sync::Arc<dyn Fn(ContextRef) + Send + Sync>;
+pub type OnClick = Arc<dyn Fn(ContextRef) + Send + Sync>;
 
 /// Shows native notifications.
+///
+/// One D-Bus connection serves the whole session: notifications are sent on
+/// it, and one listener task reads the clicks from it (the notification
+/// server sends `ActionInvoked` to the connection that sent the
+/// notification). It opens with the first notification and closes when the
+/// notifier is dropped at logout. There used to be a connection and a thread
+/// per notification, each waiting for its click until the notification was
+/// closed, which a replaced notification never is: a day of messages piled
+/// up hundreds of threads (docs/desktop-ipc.md, "Notifications").
 #[derive(Default)]
 pub struct Notifier {
     preview: AtomicBool,
     groups: Mutex<HashMap<SessionId, (u32, u32)>>,
     on_click: Option<OnClick>,
+    /// The conversation of each notification still on screen, by id.
+    targets: Arc<Mutex<HashMap<u32, ContextRef>>>,
+    bus: tokio::sync::Mutex<Option<Bus>>,
 }
 
 impl std::fmt::Debug for Notifier {
@@ -81,6 +94,8 @@ impl Notifier {
             preview: AtomicBool::new(preview),
             groups: Mutex::new(HashMap::new()),
             on_click,
+            targets: Arc::default(),
+            bus: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -107,12 +122,24 @@ impl Notifier {
             count,
             self.preview.load(Ordering::Relaxed),
         );
-        let id = show(
-            composed,
-            replaces,
-            self.on_click.clone().map(|cb| (cb, msg.context.clone())),
-        )
-        .await?;
+        let id = {
+            let mut bus = self.bus.lock().await;
+            if bus.as_ref().is_none_or(Bus::is_closed) {
+                *bus = Some(Bus::open(self.on_click.clone(), self.targets.clone()).await?);
+            }
+            let sent = match bus.as_ref() {
+                Some(b) => b.show(&composed, replaces, self.on_click.is_some()).await,
+                None => Err(ClientError::Io("no session bus".into())),
+            };
+            if sent.is_err() {
+                // Reconnect next time (the bus or the notification server restarted).
+                *bus = None;
+            }
+            sent?
+        };
+        if self.on_click.is_some() {
+            self.targets.lock().insert(id, msg.context.clone());
+        }
         self.groups
             .lock()
             .insert(msg.session_id.clone(), (id, count));
@@ -120,57 +147,165 @@ impl Notifier {
     }
 }
 
-#[cfg(target_os = "linux")]
-async fn show(
-    c: Composed,
-    replaces: u32,
-    click: Option<(OnClick, ContextRef)>,
-) -> ClientResult<u32> {
-    tokio::task::spawn_blocking(move || {
-        let mut n = notify_rust::Notification::new();
-        n.appname(APP_NAME)
-            .summary(&c.summary)
-            .body(&c.body)
-            .icon("mail-message-new")
-            .hint(notify_rust::Hint::Category("im.received".into()))
-            .action("default", "Ouvrir")
-            .urgency(if c.urgent {
-                notify_rust::Urgency::Critical
-            } else {
-                notify_rust::Urgency::Normal
-            });
-        if replaces != 0 {
-            n.id(replaces);
+/// The notification server's well-known D-Bus name, object and interface.
+const NOTIFICATIONS: &str = "org.freedesktop.Notifications";
+const NOTIFICATIONS_PATH: &str = "/org/freedesktop/Notifications";
+
+/// The session's connection to the notification server and its click listener.
+struct Bus {
+    #[cfg(target_os = "linux")]
+    conn: zbus::Connection,
+    listener: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Bus {
+    fn drop(&mut self) {
+        if let Some(task) = self.listener.take() {
+            task.abort();
         }
-        let handle = n
-            .show()
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Bus {
+    async fn open(
+        on_click: Option<OnClick>,
+        targets: Arc<Mutex<HashMap<u32, ContextRef>>>,
+    ) -> ClientResult<Self> {
+        let bus_err = |e: zbus::Error| ClientError::Io(format!("notification bus: {e}"));
+        let conn = zbus::Connection::session().await.map_err(bus_err)?;
+        let listener = match on_click {
+            Some(cb) => {
+                let dbus = zbus::fdo::DBusProxy::new(&conn).await.map_err(bus_err)?;
+                for member in ["ActionInvoked", "NotificationClosed"] {
+                    let rule = zbus::MatchRule::builder()
+                        .msg_type(zbus::message::Type::Signal)
+                        .interface(NOTIFICATIONS)
+                        .member(member)
+                        .build()
+                        .map_err(bus_err)?;
+                    dbus.add_match_rule(rule).await.map_err(zbus::Error::from).map_err(bus_err)?;
+                }
+                // Subscribed before the first notification goes out: no click is missed.
+                let stream = zbus::MessageStream::from(&conn);
+                Some(tokio::spawn(async move {
+                    if let Err(e) = listen(stream, dbus, &targets, &cb).await {
+                        tracing::warn!(error = %e, "notification clicks are no longer received");
+                    }
+                }))
+            }
+            None => None,
+        };
+        Ok(Self { conn, listener })
+    }
+
+    fn is_closed(&self) -> bool {
+        self.listener.as_ref().is_some_and(|t| t.is_finished())
+    }
+
+    /// `Notify` (the Desktop Notifications Specification); returns the id.
+    async fn show(&self, c: &Composed, replaces: u32, clickable: bool) -> ClientResult<u32> {
+        use zbus::Variant;
+        let actions: &[&str] = if clickable { &["default", "Ouvrir"] } else { &[] };
+        let hints: HashMap<&str, Variant<'_>> = HashMap::from([
+            ("category", Variant::from("im.received")),
+            ("urgency", Variant::U8(if c.urgent { 2 } else { 1 })),
+        ]);
+        let reply = self
+            .conn
+            .call_method(
+                Some(NOTIFICATIONS),
+                NOTIFICATIONS_PATH,
+                Some(NOTIFICATIONS),
+                "Notify",
+                &(
+                    APP_NAME,
+                    replaces,
+                    "mail-message-new",
+                    c.summary.as_str(),
+                    c.body.as_str(),
+                    actions,
+                    hints,
+                    -1i32,
+                ),
+            )
+            .await
             .map_err(|e| ClientError::Io(format!("notification failed: {e}")))?;
-        let id = handle.id();
-        if let Some((cb, context)) = click {
-            // Waits on its own thread until the notification is clicked or closed.
-            std::thread::spawn(move || {
-                handle.wait_for_action(|action| {
-                    if action == "default" {
+        reply
+            .body()
+            .deserialize::<u32>()
+            .map_err(|e| ClientError::Io(format!("notification failed: {e}")))
+    }
+}
+
+/// Reads `ActionInvoked` and `NotificationClosed` until the connection ends.
+/// Only signals sent by the current owner of the notification server's name
+/// count: another program on the bus cannot open a conversation by faking a
+/// click.
+#[cfg(target_os = "linux")]
+async fn listen(
+    mut stream: zbus::MessageStream,
+    dbus: zbus::fdo::DBusProxy<'static>,
+    targets: &Mutex<HashMap<u32, ContextRef>>,
+    cb: &OnClick,
+) -> Result<(), zbus::Error> {
+    use futures_util::TryStreamExt as _;
+    while let Some(msg) = stream.try_next().await? {
+        let header = msg.header();
+        if header.message_type() != zbus::message::Type::Signal
+            || header.interface().is_none_or(|i| i.as_str() != NOTIFICATIONS)
+        {
+            continue;
+        }
+        let member = header.member().map(|m| m.as_str().to_owned());
+        let Some(sender) = header.sender().map(|s| s.as_str().to_owned()) else {
+            continue;
+        };
+        let owner = dbus
+            .get_name_owner(zbus::names::BusName::from_static_str(NOTIFICATIONS)?)
+            .await
+            .ok();
+        if owner.as_ref().map(|o| o.as_str()) != Some(sender.as_str()) {
+            continue;
+        }
+        match member.as_deref() {
+            Some("ActionInvoked") => {
+                if let Ok((id, action)) = msg.body().deserialize::<(u32, String)>() {
+                    let target = targets.lock().get(&id).cloned();
+                    if let (Some(context), "default") = (target, action.as_str()) {
                         cb(context);
                     }
-                });
-            });
+                }
+            }
+            Some("NotificationClosed") => {
+                if let Ok((id, _reason)) = msg.body().deserialize::<(u32, u32)>() {
+                    targets.lock().remove(&id);
+                }
+            }
+            _ => {}
         }
-        Ok(id)
-    })
-    .await
-    .map_err(|e| ClientError::Io(e.to_string()))?
+    }
+    Ok(())
 }
 
 #[cfg(not(target_os = "linux"))]
-async fn show(
-    _c: Composed,
-    _replaces: u32,
-    _click: Option<(OnClick, ContextRef)>,
-) -> ClientResult<u32> {
-    Err(ClientError::Io(
-        "native notifications are not wired on this platform yet".into(),
-    ))
+impl Bus {
+    async fn open(
+        _on_click: Option<OnClick>,
+        _targets: Arc<Mutex<HashMap<u32, ContextRef>>>,
+    ) -> ClientResult<Self> {
+        Ok(Self { listener: None })
+    }
+
+    fn is_closed(&self) -> bool {
+        false
+    }
+
+    async fn show(&self, _c: &Composed, _replaces: u32, _clickable: bool) -> ClientResult<u32> {
+        Err(ClientError::Io(
+            "native notifications are not wired on this platform yet".into(),
+        ))
+    }
 }
 
 #[cfg(test)]

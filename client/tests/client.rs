@@ -593,6 +593,100 @@ async fn native_notifications_name_sender_and_context_never_the_text() {
     patient.disconnect().await;
 }
 
+/// Clicking a native notification opens its conversation: the click comes
+/// from the notification server through one listener for the whole session.
+/// A fake click sent by another program on the bus opens nothing, and a burst
+/// of notifications costs no thread each (they used to wait for their click
+/// on a thread of their own, forever once replaced).
+#[tokio::test]
+async fn notification_clicks_open_the_conversation_through_one_listener() {
+    require_desktop_services();
+    let server = Server::start(|c| c.rate_limit.send_burst = 100.0).await;
+    let (pd, dd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (tx, mut clicks) = tokio::sync::mpsc::unbounded_channel::<ContextRef>();
+    let mut cfg = config(pd.path(), true);
+    cfg.on_notification_click = Some(std::sync::Arc::new(move |ctx: ContextRef| {
+        let _ = tx.send(ctx);
+    }));
+    let patient = DmpClient::login(cfg, &server.url(), PATIENT.0, PATIENT.1, true)
+        .await
+        .unwrap();
+    let doctor = login(&server, dd.path(), DOCTOR, false).await;
+    patient.contexts().await.unwrap();
+    let mut pev = patient.subscribe();
+    patient.connect();
+    wait_connected(&patient).await;
+    let (k, id) = ord();
+    let threads = || std::fs::read_dir("/proc/self/task").unwrap().count();
+    // Only this test's notification on screen (`dunstctl action 0` clicks the first one).
+    let _ = Command::new("dunstctl").arg("close-all").status();
+    let monitor = Monitor::start();
+
+    let mut before = 0;
+    for i in 0..30 {
+        let m = doctor
+            .send(k, &id, &format!("message {i}"), meta(), vec![])
+            .await
+            .unwrap();
+        wait_for(&mut pev, "message", |e| {
+            matches!(e, ClientEvent::Message { message } if message.id == m.id).then_some(())
+        })
+        .await;
+        if i == 0 {
+            before = threads();
+        }
+    }
+    // Every notification reached the server (so every one was shown).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while monitor.text().matches("member=Notify").count() < 30 {
+        assert!(std::time::Instant::now() < deadline, "30 notifications expected:\n{}", monitor.text());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let after = threads();
+    assert!(
+        after < before + 8,
+        "29 notifications should not cost a thread each: {before} threads, then {after}"
+    );
+
+    // A click faked by another connection on the bus (any id a notification may have).
+    for nid in 1..=40u32 {
+        let ok = Command::new("dbus-send")
+            .args([
+                "--session",
+                "--type=signal",
+                "/org/freedesktop/Notifications",
+                "org.freedesktop.Notifications.ActionInvoked",
+                &format!("uint32:{nid}"),
+                "string:default",
+            ])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "dbus-send failed");
+    }
+    assert!(
+        tokio::time::timeout(Duration::from_secs(1), clicks.recv())
+            .await
+            .is_err(),
+        "a click faked by another program opened a conversation"
+    );
+
+    // The user clicks the notification (dunst invokes its default action).
+    let ok = Command::new("dunstctl")
+        .args(["action", "0"])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "dunstctl action failed");
+    let opened = tokio::time::timeout(Duration::from_secs(5), clicks.recv())
+        .await
+        .expect("the click never reached the app")
+        .unwrap();
+    assert_eq!((opened.kind, opened.id), (k, id.clone()));
+    let _ = Command::new("dunstctl").arg("close-all").status();
+    patient.disconnect().await;
+}
+
 #[test]
 fn dmp_cli_end_to_end() {
     require_desktop_services();

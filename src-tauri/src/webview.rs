@@ -1,13 +1,14 @@
 //! How the window's WebKitGTK web view is tuned for a messaging app that stays
 //! open all day on a clinic workstation (docs/desktop-ipc.md, "Memory").
 //!
-//! - **Accelerated compositing off on request** (`DMP_GPU=0`): the web
-//!   process then paints in software, which for a text-and-bubbles window
-//!   costs nothing visible and saves 90–140 MB (measured in BENCHMARKS.md
-//!   "Desktop app"), and avoids the blank windows some GPU drivers give
-//!   WebKitGTK. It is not the default: with it WebKitGTK 2.48's snapshot API
-//!   never answers, so WebDriver screenshots (the end-to-end tests) and any
-//!   snapshot-based tool hang.
+//! - **Software painting by default** (accelerated compositing off; `DMP_GPU=1`
+//!   turns WebKit's own policy back on): for a text-and-bubbles window it
+//!   costs nothing visible, and the web process then holds 80–180 MB less
+//!   (BENCHMARKS.md "Desktop app": opening a conversation costs ~+175 MB with
+//!   compositing, through Mesa's GL where there is no GPU, +8 MB without). It
+//!   also avoids the blank windows some GPU drivers give WebKitGTK. One cost:
+//!   WebKitGTK's snapshot API never answers then, so the real-window tests
+//!   take their screenshots from the X server, not through WebDriver.
 //! - **No page cache** (wry turns it on): the app never navigates back to a
 //!   previous page, so a cached copy of one is only memory.
 //! - **The "document viewer" cache model**: the smallest memory caches, as the
@@ -27,9 +28,9 @@ pub(crate) fn plugin<R: tauri::Runtime>() -> tauri::plugin::TauriPlugin<R> {
         .build()
 }
 
-/// Whether WebKit's own compositing policy stays (anything but `DMP_GPU=0`).
+/// Whether WebKit's own compositing policy is wanted (`DMP_GPU=1`).
 fn gpu_wanted() -> bool {
-    std::env::var("DMP_GPU").map_or(true, |v| v != "0")
+    std::env::var("DMP_GPU").is_ok_and(|v| v == "1")
 }
 
 #[cfg(target_os = "linux")]

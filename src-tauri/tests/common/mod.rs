@@ -22,7 +22,6 @@
     unreachable_pub
 )]
 
-use base64::Engine;
 use dmp_client::{ClientConfig, ClientEvent, DmpClient};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -82,6 +81,33 @@ pub fn shots_dir(test: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir.canonicalize().unwrap()
+}
+
+/// Writes the whole X screen (`$DISPLAY`, Xvfb's 24-bit TrueColor) to `path` as PNG.
+fn screen_png(path: &Path) -> Result<(), String> {
+    use x11rb::connection::Connection as _;
+    use x11rb::protocol::xproto::{ConnectionExt as _, ImageFormat};
+    let (conn, screen) = x11rb::connect(None).map_err(|e| e.to_string())?;
+    let root = &conn.setup().roots[screen];
+    let (w, h) = (root.width_in_pixels, root.height_in_pixels);
+    let reply = conn
+        .get_image(ImageFormat::Z_PIXMAP, root.root, 0, 0, w, h, !0)
+        .map_err(|e| e.to_string())?
+        .reply()
+        .map_err(|e| e.to_string())?;
+    // 32 bits per pixel, blue-green-red-unused in memory (little-endian TrueColor).
+    let pixels = usize::from(w) * usize::from(h);
+    if reply.data.len() < pixels * 4 {
+        return Err(format!("unexpected image format (depth {})", reply.depth));
+    }
+    let mut rgb = Vec::with_capacity(pixels * 3);
+    for px in reply.data.chunks_exact(4).take(pixels) {
+        rgb.extend_from_slice(&[px[2], px[1], px[0]]);
+    }
+    image::RgbImage::from_raw(u32::from(w), u32::from(h), rgb)
+        .ok_or("bad image size")?
+        .save(path)
+        .map_err(|e| e.to_string())
 }
 
 /// Makes a CA and a server certificate it signs (127.0.0.1) in the server's
@@ -651,14 +677,17 @@ impl Driver {
         v.as_str().unwrap_or_default().to_owned()
     }
 
-    /// Saves a screenshot as `<window>-<step>.png`; returns its path.
+    /// Saves a screenshot of the X screen (the windows as a person sees them)
+    /// as `<window>-<step>.png`; returns its path. Not WebDriver's screenshot:
+    /// it goes through WebKitGTK's snapshot API, which never answers when the
+    /// web view paints in software, the app's default (docs/desktop-ipc.md,
+    /// "Memory").
     pub async fn shot(&self, step: &str) -> PathBuf {
         let path = self.shots.join(format!("{}-{step}.png", self.name));
-        let v = self.cmd(reqwest::Method::GET, "/screenshot", None).await;
-        if let Some(b64) = v.as_str() {
-            if let Ok(png) = base64::engine::general_purpose::STANDARD.decode(b64) {
-                let _ = std::fs::write(&path, png);
-            }
+        let target = path.clone();
+        let saved = tokio::task::spawn_blocking(move || screen_png(&target)).await;
+        if let Ok(Err(e)) | Err(e) = saved.map_err(|e| e.to_string()) {
+            eprintln!("screenshot {} not saved: {e}", path.display());
         }
         path
     }
