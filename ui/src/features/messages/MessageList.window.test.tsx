@@ -105,17 +105,18 @@ describe('MessageList — older pages only when the reader moves up', () => {
 
 describe('MessageList — a bounded window over the conversation', () => {
   it(`keeps at most ${MAX_RENDERED_MESSAGES} bubbles as messages arrive, slides up from memory and back to the live end`, async () => {
-    const { backend, list } = await open({ load_history: { value: historyPage(range(1, 190).map((s) => fromDoctor(s))) } });
+    const N = MAX_RENDERED_MESSAGES;
+    const { backend, list } = await open({ load_history: { value: historyPage(range(1, N - 10).map((s) => fromDoctor(s))) } });
     fakeScroller(list);
     scrollTo(list, list.scrollHeight);
-    expect(rendered()).toBe(190);
+    expect(rendered()).toBe(N - 10);
 
-    for (const seq of range(191, 210)) {
+    for (const seq of range(N - 9, N + 10)) {
       await emitEvent('dmp://message', fromDoctor(seq));
       expect(rendered()).toBeLessThanOrEqual(MAX_RENDERED_MESSAGES);
     }
     // At the live end: the newest are in, the oldest went out, and can come back.
-    expect(isRendered(210)).toBe(true);
+    expect(isRendered(N + 10)).toBe(true);
     expect(isRendered(5)).toBe(false);
     expect(list.scrollTop).toBe(list.scrollHeight - VIEW_PX);
     expect(screen.getByRole('button', { name: 'Afficher les messages précédents' })).toBeInTheDocument();
@@ -125,7 +126,7 @@ describe('MessageList — a bounded window over the conversation', () => {
     scrollTo(list, 0);
     await waitFor(() => expect(isRendered(1)).toBe(true));
     expect(rendered()).toBeLessThanOrEqual(MAX_RENDERED_MESSAGES);
-    expect(isRendered(210)).toBe(false);
+    expect(isRendered(N + 10)).toBe(false);
     expect(olderCalls(backend)).toEqual([]);
     expect(screen.getByText('Début de la conversation')).toBeInTheDocument();
     expect(screen.getByRole('button', { name: 'Messages plus récents' })).toBeInTheDocument();
@@ -133,12 +134,12 @@ describe('MessageList — a bounded window over the conversation', () => {
     expect(list.scrollTop).toBeGreaterThan(0);
 
     // A message arrives while the reader is up there: not in the page, counted in the pill.
-    await emitEvent('dmp://message', fromDoctor(211));
-    expect(isRendered(211)).toBe(false);
+    await emitEvent('dmp://message', fromDoctor(N + 11));
+    expect(isRendered(N + 11)).toBe(false);
     const pill = screen.getByRole('button', { name: /Nouveaux messages/ });
     expect(pill).toHaveTextContent('1');
     fireEvent.click(pill);
-    await waitFor(() => expect(isRendered(211)).toBe(true));
+    await waitFor(() => expect(isRendered(N + 11)).toBe(true));
     expect(rendered()).toBeLessThanOrEqual(MAX_RENDERED_MESSAGES);
     expect(screen.queryByRole('button', { name: 'Messages plus récents' })).not.toBeInTheDocument();
     expect(list.scrollTop).toBe(list.scrollHeight - VIEW_PX);
@@ -210,10 +211,11 @@ describe('MessageList — a bounded window over the conversation', () => {
 
 describe('MessageList — read receipts and the window', () => {
   it('sends a receipt once for a message that leaves the page and comes back, and none for one never shown', async () => {
+    const N = MAX_RENDERED_MESSAGES;
     installIntersectionObserver({ everythingVisible: true });
     const pending = deferred<null>();
     const { backend, list } = await open({
-      load_history: { value: historyPage(range(1, 220).map((s) => fromDoctor(s, { status: 'delivered' }))) },
+      load_history: { value: historyPage(range(1, N + 20).map((s) => fromDoctor(s, { status: 'delivered' }))) },
       mark_read: () => pending.promise,
     });
     fakeScroller(list);
@@ -227,16 +229,16 @@ describe('MessageList — read receipts and the window', () => {
     // While the receipts are in flight, the newest leave the page and come back.
     scrollTo(list, 0);
     await waitFor(() => expect(isRendered(1)).toBe(true));
-    expect(isRendered(220)).toBe(false);
+    expect(isRendered(N + 20)).toBe(false);
     await waitFor(() => expect(sent()).toContain('msg_1'));
-    for (let i = 0; i < 5 && !isRendered(220); i += 1) scrollTo(list, list.scrollHeight);
-    expect(isRendered(220)).toBe(true);
+    for (let i = 0; i < 5 && !isRendered(N + 20); i += 1) scrollTo(list, list.scrollHeight);
+    expect(isRendered(N + 20)).toBe(true);
     await new Promise((r) => setTimeout(r, 400));
     await act(async () => pending.resolve(null));
 
     const ids = sent();
     expect(new Set(ids).size).toBe(ids.length);
-    expect(ids.sort()).toEqual(range(1, 220).map((s) => `msg_${s}`).sort());
+    expect(ids.sort()).toEqual(range(1, N + 20).map((s) => `msg_${s}`).sort());
   });
 });
 
