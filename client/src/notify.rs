@@ -184,7 +184,10 @@ impl Bus {
                         .member(member)
                         .build()
                         .map_err(bus_err)?;
-                    dbus.add_match_rule(rule).await.map_err(zbus::Error::from).map_err(bus_err)?;
+                    dbus.add_match_rule(rule)
+                        .await
+                        .map_err(zbus::Error::from)
+                        .map_err(bus_err)?;
                 }
                 // Subscribed before the first notification goes out: no click is missed.
                 let stream = zbus::MessageStream::from(&conn);
@@ -206,7 +209,11 @@ impl Bus {
     /// `Notify` (the Desktop Notifications Specification); returns the id.
     async fn show(&self, c: &Composed, replaces: u32, clickable: bool) -> ClientResult<u32> {
         use zbus::Variant;
-        let actions: &[&str] = if clickable { &["default", "Ouvrir"] } else { &[] };
+        let actions: &[&str] = if clickable {
+            &["default", "Ouvrir"]
+        } else {
+            &[]
+        };
         let hints: HashMap<&str, Variant<'_>> = HashMap::from([
             ("category", Variant::from("im.received")),
             ("urgency", Variant::U8(if c.urgent { 2 } else { 1 })),
@@ -253,7 +260,9 @@ async fn listen(
     while let Some(msg) = stream.try_next().await? {
         let header = msg.header();
         if header.message_type() != zbus::message::Type::Signal
-            || header.interface().is_none_or(|i| i.as_str() != NOTIFICATIONS)
+            || header
+                .interface()
+                .is_none_or(|i| i.as_str() != NOTIFICATIONS)
         {
             continue;
         }

@@ -639,7 +639,11 @@ async fn notification_clicks_open_the_conversation_through_one_listener() {
     // Every notification reached the server (so every one was shown).
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while monitor.text().matches("member=Notify").count() < 30 {
-        assert!(std::time::Instant::now() < deadline, "30 notifications expected:\n{}", monitor.text());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "30 notifications expected:\n{}",
+            monitor.text()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let after = threads();

@@ -63,7 +63,8 @@ async fn status_now(d: &Driver, text: &str) -> Value {
 async fn patient_writes_from_the_real_window_and_sees_the_doctors_reply() {
     require_desktop_services();
     let shots = shots_dir("patient_writes");
-    let server = TestServer::start(|_| {}).await;
+    // The doctor's second device sends a long conversation at the end.
+    let server = TestServer::start(|c| c.rate_limit.send_burst = 500.0).await;
     let (patient, doctor) = tokio::join!(
         App::launch(&server, &shots, "patient"),
         App::launch(&server, &shots, "doctor")
@@ -173,6 +174,71 @@ async fn patient_writes_from_the_real_window_and_sees_the_doctors_reply() {
     d.shot("04-replied").await;
     let text = p.page_text().await;
     assert!(text.contains(question) && text.contains(reply), "{text}");
+
+    // A long conversation: the doctor's other device sends 160 more. The
+    // patient's window renders at most 100 bubbles and loads older pages
+    // (50) from the network as the reader scrolls up: scrolling up reaches
+    // the very first message, the question, and the window stays bounded.
+    let martin = server
+        .core("dr.martin", dmp_server::demo::DOCTOR_PASSWORD)
+        .await;
+    let ord = ContextId::new("ord_789");
+    for i in 0..160 {
+        martin
+            .client
+            .send(
+                ContextType::Ordonnance,
+                &ord,
+                &format!("Suivi numéro {i}"),
+                MessageMetadata::default(),
+                vec![],
+            )
+            .await
+            .unwrap();
+    }
+    p.wait_text("Suivi numéro 159").await;
+    // Opened again, the conversation starts from its latest page: going up
+    // past it, every older page arrives later than the scroll that asked.
+    p.send_keys(&p.wait("[role=dialog] textarea").await, "\u{E00C}")
+        .await;
+    p.wait_js_args(
+        "the conversation closed with Escape",
+        "return !document.querySelector('[role=dialog]')",
+        vec![],
+    )
+    .await;
+    p.click(&button).await;
+    p.wait_text("Suivi numéro 159").await;
+    let first_page = p
+        .js(
+            &script("return { question: !!bubble(arguments[0]), bubbles: bubbles().length }"),
+            vec![json!(question)],
+        )
+        .await;
+    p.check(
+        first_page["question"] == json!(false),
+        &format!("reopened, only the latest page should be in the page: {first_page}"),
+    )
+    .await;
+    p.wait_ok(
+        "scrolling up to reach the beginning of the conversation",
+        &script(
+            "const el = document.querySelector('[data-testid=message-scroll]');
+             el.scrollTop = 0; el.dispatchEvent(new Event('scroll'));
+             const text = el.innerText;
+             return { ok: text.includes('Début de la conversation') && !!bubble(arguments[0]),
+                      bubbles: bubbles().length };",
+        ),
+        vec![json!(question)],
+    )
+    .await;
+    let count = p.js(&script("return bubbles().length"), vec![]).await;
+    p.check(
+        count.as_u64().is_some_and(|n| n <= 100),
+        &format!("at most 100 bubbles in the page at the top, not {count}"),
+    )
+    .await;
+    p.shot("07-long-conversation-top").await;
 
     tokio::join!(patient.quit(), doctor.quit());
     server.stop().await;

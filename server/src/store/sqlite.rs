@@ -30,6 +30,11 @@ const MAX_BATCH: usize = 1024;
 const QUEUE_DEPTH: usize = 8192;
 /// Read connections kept open.
 const MAX_IDLE_READERS: usize = 8;
+/// Page cache of the writer's connection (KiB): the indexes a send touches
+/// stay in memory instead of being read back from the file (docs/performance.md, "Store").
+const WRITER_CACHE_KIB: i64 = 32 * 1024;
+/// Shortest time between two WAL checkpoints of the checkpointer thread.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 /// Hash of the (virtual) row before the first audit row.
 pub const AUDIT_GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -143,11 +148,24 @@ impl SqliteStore {
             Durability::Normal => "PRAGMA synchronous = NORMAL;",
         })?;
         migrate(&conn)?;
+        // The writer never checkpoints the WAL itself: a checkpoint copies
+        // pages back into the database file (reads, writes and an fsync), and
+        // in the writer it held up every send queued behind it. The
+        // checkpointer thread does it on its own connection, PASSIVE, so it
+        // never blocks the writer (docs/performance.md, "Store").
+        conn.execute_batch(&format!(
+            "PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -{WRITER_CACHE_KIB};"
+        ))?;
+        let (kick, kicked) = std::sync::mpsc::sync_channel::<()>(1);
+        let checkpoint_conn = open_conn(&path, false)?;
+        std::thread::Builder::new()
+            .name("dmp-store-ckpt".into())
+            .spawn(move || checkpointer(&checkpoint_conn, &kicked))?;
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let writer_anchor = anchor.clone();
         let handle = std::thread::Builder::new()
             .name("dmp-store-writer".into())
-            .spawn(move || writer_loop(conn, rx, writer_anchor, interval))?;
+            .spawn(move || writer_loop(conn, rx, writer_anchor, interval, &kick))?;
         Ok(Self {
             path,
             jobs: tx,
@@ -437,11 +455,28 @@ fn family_from_row(r: &Row<'_>) -> rusqlite::Result<FamilyRecord> {
     })
 }
 
+/// Checkpoints the WAL after the writer's commits, at most every
+/// [`CHECKPOINT_EVERY`]; ends with the writer (its sender dropped), after a
+/// last checkpoint.
+fn checkpointer(conn: &Connection, kicked: &std::sync::mpsc::Receiver<()>) {
+    let checkpoint = || {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "WAL checkpoint failed");
+        }
+    };
+    while kicked.recv().is_ok() {
+        checkpoint();
+        std::thread::sleep(CHECKPOINT_EVERY);
+    }
+    checkpoint();
+}
+
 fn writer_loop(
     conn: Connection,
     mut rx: mpsc::Receiver<Box<dyn WriteJob>>,
     anchor: Option<Arc<AuditAnchor>>,
     interval: std::time::Duration,
+    kick: &std::sync::mpsc::SyncSender<()>,
 ) {
     let mut batch: Vec<Box<dyn WriteJob>> = Vec::with_capacity(MAX_BATCH);
     // The audit head not yet checkpointed, and when the last checkpoint was written.
@@ -491,6 +526,10 @@ fn writer_loop(
             && (rx.is_empty() || last_checkpoint.is_none_or(|t| t.elapsed() >= interval))
         {
             checkpoint(&mut pending, &mut last_checkpoint);
+        }
+        if outcome.is_ok() {
+            // Pages were appended to the WAL (a kick already pending is enough).
+            let _ = kick.try_send(());
         }
         let commit = outcome.map(|_| ()).map_err(|e| e.to_string());
         for job in batch.drain(..) {
