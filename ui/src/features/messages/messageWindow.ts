@@ -1,7 +1,7 @@
 /**
  * The slice of a conversation the message list puts in the page (docs/desktop-ipc.md,
  * "Message list window"). The DOM is what costs memory in the webview (a bubble is a
- * few hundred kB of layout, styles, text and paint in WebKitGTK; the `UiMessage` behind it a few hundred bytes
+ * few kB of layout, styles and text nodes; the `UiMessage` behind it a few hundred bytes
  * of JS), so every loaded message stays in the conversation's state and the list renders
  * at most `MAX_RENDERED_MESSAGES` consecutive ones of them — like Element's timeline
  * window. `load_history` only pages backwards (`before`), so messages dropped at the
