@@ -338,6 +338,7 @@ fn window_ready() {
 
 /// Builds and runs the app.
 pub fn run() {
+    webview::prepare_environment();
     let filter =
         tracing_subscriber::EnvFilter::try_from_env("DMP_LOG").unwrap_or_else(|_| "warn".into());
     let _ = tracing_subscriber::fmt()

@@ -9,10 +9,27 @@
 //!   also avoids the blank windows some GPU drivers give WebKitGTK. One cost:
 //!   WebKitGTK's snapshot API never answers then, so the real-window tests
 //!   take their screenshots from the X server, not through WebDriver.
+//! - **No JIT in the web process** by default (`DMP_JIT=1` to keep it), set
+//!   in the environment before WebKit starts the process:
+//!   [`prepare_environment`].
 //! - **No page cache** (wry turns it on): the app never navigates back to a
 //!   previous page, so a cached copy of one is only memory.
 //! - **The "document viewer" cache model**: the smallest memory caches, as the
 //!   page's resources are all local (the app's own assets).
+
+/// JavaScriptCore's options for the web process, through the environment it
+/// inherits (WebKit starts it later, from this process): **no JIT** unless
+/// `DMP_JIT=1` or the caller set `JSC_useJIT` itself. JavaScriptCore's
+/// interpreter runs this app's JavaScript fast enough (start, sign-in and
+/// opening a conversation within 0.1–0.2 s of the JIT's figures), and the
+/// web process holds ~20 MB less (BENCHMARKS.md "Desktop app"). Called first
+/// in [`crate::run`], before any other thread exists.
+pub(crate) fn prepare_environment() {
+    let jit = std::env::var("DMP_JIT").is_ok_and(|v| v == "1");
+    if !jit && std::env::var_os("JSC_useJIT").is_none() {
+        std::env::set_var("JSC_useJIT", "false");
+    }
+}
 
 /// The plugin that tunes each web view as soon as it exists.
 pub(crate) fn plugin<R: tauri::Runtime>() -> tauri::plugin::TauriPlugin<R> {
