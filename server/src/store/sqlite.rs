@@ -143,11 +143,17 @@ impl SqliteStore {
         private_database(&path)?;
         let conn = open_conn(&path, false)?;
         conn.execute_batch("PRAGMA journal_mode = WAL;")?;
-        conn.execute_batch(match durability {
-            Durability::Full => "PRAGMA synchronous = FULL;",
-            Durability::Normal => "PRAGMA synchronous = NORMAL;",
-        })?;
         migrate(&conn)?;
+        // Durability `full`: SQLite does not sync at commit; the syncer
+        // thread `fdatasync`s the WAL after each commit, while the writer
+        // already runs the next batch, and only then answers the callers
+        // (docs/performance.md, "Store"). `normal`: SQLite's own setting.
+        let full = durability == Durability::Full;
+        conn.execute_batch(if full {
+            "PRAGMA synchronous = OFF;"
+        } else {
+            "PRAGMA synchronous = NORMAL;"
+        })?;
         // The writer never checkpoints the WAL itself: a checkpoint copies
         // pages back into the database file (reads, writes and an fsync), and
         // in the writer it held up every send queued behind it. The
@@ -161,11 +167,26 @@ impl SqliteStore {
         std::thread::Builder::new()
             .name("dmp-store-ckpt".into())
             .spawn(move || checkpointer(&checkpoint_conn, &kicked))?;
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<Committed>();
+        let mut wal = path.clone().into_os_string();
+        wal.push("-wal");
+        let syncer_anchor = anchor.clone();
+        std::thread::Builder::new()
+            .name("dmp-store-sync".into())
+            .spawn(move || {
+                syncer(
+                    &PathBuf::from(wal),
+                    full,
+                    &done_rx,
+                    syncer_anchor.as_deref(),
+                    interval,
+                    &kick,
+                );
+            })?;
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
-        let writer_anchor = anchor.clone();
         let handle = std::thread::Builder::new()
             .name("dmp-store-writer".into())
-            .spawn(move || writer_loop(conn, rx, writer_anchor, interval, &kick))?;
+            .spawn(move || writer_loop(conn, rx, &done_tx, full))?;
         Ok(Self {
             path,
             jobs: tx,
@@ -471,38 +492,27 @@ fn checkpointer(conn: &Connection, kicked: &std::sync::mpsc::Receiver<()>) {
     checkpoint();
 }
 
+/// A committed (or failed) batch on its way to its callers.
+struct Committed {
+    jobs: Vec<Box<dyn WriteJob>>,
+    /// The new audit head, or why the batch failed.
+    outcome: Result<Option<(i64, String)>, String>,
+    /// Nothing else was queued for the writer when it was handed over.
+    queue_empty: bool,
+}
+
 fn writer_loop(
     conn: Connection,
     mut rx: mpsc::Receiver<Box<dyn WriteJob>>,
-    anchor: Option<Arc<AuditAnchor>>,
-    interval: std::time::Duration,
-    kick: &std::sync::mpsc::SyncSender<()>,
+    done: &std::sync::mpsc::Sender<Committed>,
+    full: bool,
 ) {
-    let mut batch: Vec<Box<dyn WriteJob>> = Vec::with_capacity(MAX_BATCH);
-    // The audit head not yet checkpointed, and when the last checkpoint was written.
-    let mut pending: Option<(i64, String)> = None;
-    let mut last_checkpoint: Option<std::time::Instant> = None;
-    let checkpoint = |head: &mut Option<(i64, String)>, at: &mut Option<std::time::Instant>| {
-        if let (Some(a), Some((id, hash))) = (&anchor, head.take()) {
-            if let Err(e) = a.append(CheckpointKind::Checkpoint, id, &hash) {
-                tracing::error!(error = %e, "cannot append an audit checkpoint");
-            }
-            *at = Some(std::time::Instant::now());
-        }
-    };
     loop {
-        let first = match rx.try_recv() {
-            Ok(job) => job,
-            Err(mpsc::error::TryRecvError::Empty) => {
-                // Idle: anchor what the last batches appended.
-                checkpoint(&mut pending, &mut last_checkpoint);
-                match rx.blocking_recv() {
-                    Some(job) => job,
-                    None => break,
-                }
-            }
-            Err(mpsc::error::TryRecvError::Disconnected) => break,
+        let first = match rx.blocking_recv() {
+            Some(job) => job,
+            None => break,
         };
+        let mut batch: Vec<Box<dyn WriteJob>> = Vec::with_capacity(64);
         batch.push(first);
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -511,32 +521,106 @@ fn writer_loop(
             }
         }
         let outcome = run_batch(&conn, &mut batch);
-        match &outcome {
-            Ok(Some(head)) => pending = Some(head.clone()),
-            Ok(None) => {}
-            Err(e) => {
-                tracing::error!(error = %e, jobs = batch.len(), "store batch failed");
-                let _ = conn.execute_batch("ROLLBACK");
+        if let Err(e) = &outcome {
+            tracing::error!(error = %e, jobs = batch.len(), "store batch failed");
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        let committed = Committed {
+            jobs: batch,
+            outcome: outcome.map_err(|e| e.to_string()),
+            queue_empty: rx.is_empty(),
+        };
+        if let Err(std::sync::mpsc::SendError(c)) = done.send(committed) {
+            for job in c.jobs {
+                job.finish(Err("the store is closing".into()));
             }
         }
-        // Before the replies when nothing else waits, so that a caller that
-        // saw its write succeed (the admin CLI, then exiting) also has it
-        // anchored; under load, at most once per interval.
-        if pending.is_some()
-            && (rx.is_empty() || last_checkpoint.is_none_or(|t| t.elapsed() >= interval))
+    }
+    if full {
+        // The checkpoint SQLite runs when the last connection closes must sync.
+        let _ = conn.execute_batch("PRAGMA synchronous = FULL;");
+    }
+}
+
+/// Answers the callers of committed batches in order: with durability
+/// `full`, after one `fdatasync` of the WAL covering every batch that
+/// arrived meanwhile. Then anchors the audit head (see [`super::anchor`]):
+/// before the answers when the writer had nothing else queued, so that a
+/// caller that saw its write succeed (the admin CLI, then exiting) also has
+/// it anchored; under load, at most once per `interval`. Kicks the
+/// checkpointer after durable commits.
+fn syncer(
+    wal: &Path,
+    full: bool,
+    done: &std::sync::mpsc::Receiver<Committed>,
+    anchor: Option<&AuditAnchor>,
+    interval: std::time::Duration,
+    kick: &std::sync::mpsc::SyncSender<()>,
+) {
+    let mut file: Option<std::fs::File> = None;
+    let mut pending: Option<(i64, String)> = None;
+    let mut last_checkpoint: Option<std::time::Instant> = None;
+    let checkpoint = |head: &mut Option<(i64, String)>, at: &mut Option<std::time::Instant>| {
+        if let (Some(a), Some((id, hash))) = (anchor, head.take()) {
+            if let Err(e) = a.append(CheckpointKind::Checkpoint, id, &hash) {
+                tracing::error!(error = %e, "cannot append an audit checkpoint");
+            }
+            *at = Some(std::time::Instant::now());
+        }
+    };
+    while let Ok(first) = done.recv() {
+        let mut ready = vec![first];
+        while let Ok(more) = done.try_recv() {
+            ready.push(more);
+        }
+        let wrote = ready.iter().any(|c| c.outcome.is_ok());
+        let synced: Result<(), String> = if full && wrote {
+            sync_data(wal, &mut file)
+        } else {
+            Ok(())
+        };
+        if let Err(e) = &synced {
+            tracing::error!(error = %e, "cannot sync the WAL");
+        }
+        if synced.is_ok() {
+            for c in &ready {
+                if let Ok(Some(head)) = &c.outcome {
+                    pending = Some(head.clone());
+                }
+            }
+        }
+        let idle = ready.last().is_some_and(|c| c.queue_empty);
+        if pending.is_some() && (idle || last_checkpoint.is_none_or(|t| t.elapsed() >= interval))
         {
             checkpoint(&mut pending, &mut last_checkpoint);
         }
-        if outcome.is_ok() {
+        if wrote && synced.is_ok() {
             // Pages were appended to the WAL (a kick already pending is enough).
             let _ = kick.try_send(());
         }
-        let commit = outcome.map(|_| ()).map_err(|e| e.to_string());
-        for job in batch.drain(..) {
-            job.finish(commit.clone());
+        for c in ready {
+            let commit = match (&c.outcome, &synced) {
+                (Err(e), _) | (Ok(_), Err(e)) => Err(e.clone()),
+                (Ok(_), Ok(())) => Ok(()),
+            };
+            for job in c.jobs {
+                job.finish(commit.clone());
+            }
         }
     }
     checkpoint(&mut pending, &mut last_checkpoint);
+}
+
+/// `fdatasync` of the WAL (opened once; SQLite keeps the file while any
+/// connection is open).
+fn sync_data(wal: &Path, file: &mut Option<std::fs::File>) -> Result<(), String> {
+    if file.is_none() {
+        *file = Some(std::fs::File::open(wal).map_err(|e| format!("cannot open the WAL: {e}"))?);
+    }
+    match file.as_ref() {
+        Some(f) => f.sync_data().map_err(|e| format!("cannot sync the WAL: {e}")),
+        None => Ok(()),
+    }
 }
 
 /// Runs a batch in one transaction; returns the new audit head (row id and
