@@ -590,8 +590,7 @@ fn syncer(
             }
         }
         let idle = ready.last().is_some_and(|c| c.queue_empty);
-        if pending.is_some() && (idle || last_checkpoint.is_none_or(|t| t.elapsed() >= interval))
-        {
+        if pending.is_some() && (idle || last_checkpoint.is_none_or(|t| t.elapsed() >= interval)) {
             checkpoint(&mut pending, &mut last_checkpoint);
         }
         if wrote && synced.is_ok() {
@@ -618,7 +617,9 @@ fn sync_data(wal: &Path, file: &mut Option<std::fs::File>) -> Result<(), String>
         *file = Some(std::fs::File::open(wal).map_err(|e| format!("cannot open the WAL: {e}"))?);
     }
     match file.as_ref() {
-        Some(f) => f.sync_data().map_err(|e| format!("cannot sync the WAL: {e}")),
+        Some(f) => f
+            .sync_data()
+            .map_err(|e| format!("cannot sync the WAL: {e}")),
         None => Ok(()),
     }
 }
