@@ -111,6 +111,22 @@ async fn write(sink: &mut Sink, text: Utf8Bytes) -> bool {
     )
 }
 
+/// Writes queued frames and flushes once; false when the socket failed or
+/// timed out.
+async fn write_batch(sink: &mut Sink, batch: &[Outbound]) -> bool {
+    for o in batch {
+        let fed =
+            tokio::time::timeout(WRITE_TIMEOUT, sink.feed(WsMessage::Text(o.text.clone()))).await;
+        if !matches!(fed, Ok(Ok(()))) {
+            return false;
+        }
+    }
+    matches!(
+        tokio::time::timeout(WRITE_TIMEOUT, sink.flush()).await,
+        Ok(Ok(()))
+    )
+}
+
 async fn send_frame(sink: &mut Sink, frame: &ServerFrame) -> bool {
     write(sink, Hub::encode(frame)).await
 }
@@ -579,14 +595,14 @@ async fn connection(
     let (mut sink, mut stream) = socket.split();
     let who = match pre {
         Some(w) => w,
-        None => match wait_auth(&state, &mut sink, &mut stream).await {
+        None => match Box::pin(wait_auth(&state, &mut sink, &mut stream)).await {
             Some(w) => w,
             None => return,
         },
     };
     let user_slot = match user_slot {
         Some(slot) => Some(slot),
-        None => state.hub.user_slot(who.id()).await,
+        None => Box::pin(state.hub.user_slot(who.id())).await,
     };
     let user_slot = match user_slot {
         Some(slot) => slot,
@@ -625,10 +641,12 @@ async fn connection(
     };
     let first = state.hub.register(&me, handle.clone());
     state.metrics.connections.inc();
-    let peers = state.directory.peers_of(&me).await.unwrap_or_else(|e| {
-        tracing::warn!(error = %e, "cannot read the peers for presence");
-        Vec::new()
-    });
+    let peers = Box::pin(state.directory.peers_of(&me))
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot read the peers for presence");
+            Vec::new()
+        });
     if first {
         let frame = Hub::encode(&ServerFrame::Presence {
             user_id: me.clone(),
@@ -638,7 +656,7 @@ async fn connection(
             state.hub.send_to(p, &frame, None, None);
         }
     }
-    let online = state.hub.online_among(&peers).await;
+    let online = Box::pin(state.hub.online_among(&peers)).await;
     for (p, _) in peers.iter().zip(online).filter(|(_, on)| *on) {
         let frame = Hub::encode(&ServerFrame::Presence {
             user_id: p.clone(),
@@ -703,15 +721,7 @@ async fn connection(
                         Err(_) => break,
                     }
                 }
-                let mut ok = true;
-                for o in &batch {
-                    if tokio::time::timeout(WRITE_TIMEOUT, sink.feed(WsMessage::Text(o.text.clone()))).await.map_or(true, |r| r.is_err()) {
-                        ok = false;
-                        break;
-                    }
-                }
-                ok = ok && matches!(tokio::time::timeout(WRITE_TIMEOUT, sink.flush()).await, Ok(Ok(())));
-                if !ok {
+                if !Box::pin(write_batch(&mut sink, &batch)).await {
                     break None;
                 }
                 for o in &batch {
@@ -722,7 +732,7 @@ async fn connection(
             }
             Some(reply) = in_flight.next(), if !in_flight.is_empty() => {
                 if let Some(frame) = reply {
-                    if !send_frame(&mut sink, &frame).await {
+                    if !Box::pin(send_frame(&mut sink, &frame)).await {
                         break None;
                     }
                 }
@@ -731,7 +741,11 @@ async fn connection(
                 match msg {
                     Some(Ok(WsMessage::Text(text))) => {
                         last_in = Instant::now();
-                        match conn.handle_text(&mut sink, text.as_str()).await {
+                        // Boxed, like every rarely taken await of this loop: the
+                        // connection's task is as big as its largest await
+                        // point, and it lives as long as the socket
+                        // (docs/performance.md, "Connections").
+                        match Box::pin(conn.handle_text(&mut sink, text.as_str())).await {
                             Next::Close(code, reason) => break Some((code, reason)),
                             Next::Pipeline(work) => in_flight.push_back(work),
                             Next::Continue => {}
@@ -740,7 +754,7 @@ async fn connection(
                     Some(Ok(WsMessage::Binary(_))) => {
                         last_in = Instant::now();
                         let e = AppError::invalid("binary frames are not supported; send JSON text frames");
-                        if let Next::Close(code, reason) = conn.reply_error(&mut sink, &e, None).await {
+                        if let Next::Close(code, reason) = Box::pin(conn.reply_error(&mut sink, &e, None)).await {
                             break Some((code, reason));
                         }
                     }
@@ -767,7 +781,7 @@ async fn connection(
                 conn.expire_typing(false);
                 if now >= next_ping {
                     next_ping = now + ping_every;
-                    if tokio::time::timeout(WRITE_TIMEOUT, sink.send(WsMessage::Ping(Default::default()))).await.map_or(true, |r| r.is_err()) {
+                    if Box::pin(tokio::time::timeout(WRITE_TIMEOUT, sink.send(WsMessage::Ping(Default::default())))).await.map_or(true, |r| r.is_err()) {
                         break None;
                     }
                 }
@@ -775,10 +789,11 @@ async fn connection(
         }
     };
     if let Some((code, reason)) = close_with {
-        close(&mut sink, code, reason).await;
+        Box::pin(close(&mut sink, code, reason)).await;
     }
     conn.expire_typing(true);
-    if state.hub.unregister(&me, id) && !state.hub.online_among(std::slice::from_ref(&me)).await[0]
+    if state.hub.unregister(&me, id)
+        && !Box::pin(state.hub.online_among(std::slice::from_ref(&me))).await[0]
     {
         let frame = Hub::encode(&ServerFrame::Presence {
             user_id: me.clone(),
