@@ -323,7 +323,8 @@ cleanup() {
   cp "$PG_DIR/postgres.log" "$DIR/postgres.log" 2>/dev/null
   rm -rf "$PG_DIR"
   rm -f "$DIR/cluster.env" "$DIR/haproxy.sock"
-  if [ "$own_dir" = 1 ]; then rm -rf "$DIR"; fi
+  # A failed run keeps its directory: the log line above points at it.
+  if [ "$own_dir" = 1 ] && { [ "$status" = 0 ] || [ "$status" -ge 128 ]; }; then rm -rf "$DIR"; fi
   exit "$status"
 }
 trap cleanup EXIT

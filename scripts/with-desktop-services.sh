@@ -22,6 +22,7 @@ fi
 tmp="$(mktemp -d)"
 pids=()
 cleanup() {
+  local status=$?
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   # The document portal (started with the desktop portal) mounts a FUSE file
   # system in the runtime dir: unmount it before removing the directory.
@@ -29,7 +30,14 @@ cleanup() {
     fusermount -u -z "$tmp/run/doc" 2>/dev/null || umount -l "$tmp/run/doc" 2>/dev/null || true
   fi
   rm -rf "$tmp" 2>/dev/null || true
-  if [ -n "${DMP_BUS_LOG:-}" ] && [ -n "${CI:-}" ]; then rm -f "$DMP_BUS_LOG"; fi
+  # The bus's log is kept only when the command failed, and named.
+  if [ -n "${DMP_BUS_LOG:-}" ]; then
+    if [ "$status" = 0 ]; then
+      rm -f "$DMP_BUS_LOG"
+    else
+      echo "desktop services' log: $DMP_BUS_LOG" >&2
+    fi
+  fi
 }
 trap cleanup EXIT
 

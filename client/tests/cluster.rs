@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::{require_desktop_services, wait_for, DOCTOR, PATIENT};
+use common::{require_desktop_services, wait_for, zk_secret, DOCTOR, PATIENT};
 use dmp_client::{ClientConfig, ClientEvent, DmpClient};
 use dmp_protocol::ws::CLOSE_ACCOUNT_DISABLED;
 use dmp_protocol::*;
@@ -270,29 +270,7 @@ fn ord() -> (ContextType, ContextId) {
 
 /// The zero-knowledge login over raw REST: prelogin, derivation, login.
 async fn raw_login(http: &reqwest::Client, url: &str, who: (&str, &str)) -> (u16, Value) {
-    use base64::Engine;
-    let pre: api::PreloginResponse = http
-        .post(format!("{url}/api/auth/prelogin"))
-        .json(&json!({"username": who.0}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let salt = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(&pre.salt)
-        .unwrap();
-    let kdf = dmp_crypto::KdfParams {
-        memory_kib: pre.kdf.memory_kib,
-        iterations: pre.kdf.iterations,
-        parallelism: pre.kdf.parallelism,
-    };
-    let secret = dmp_crypto::derive_master_key(who.1, &salt, kdf)
-        .unwrap()
-        .split()
-        .auth_secret
-        .to_string();
+    let secret = zk_secret(http, url, who).await;
     post(
         http,
         url,

@@ -158,14 +158,12 @@ impl Server {
     }
 }
 
-/// Signs in over the raw REST API as an old client would, but with the derived
-/// secret (accounts are zero-knowledge from creation): prelogin, derivation,
-/// login.
-pub async fn raw_login(server: &Server, who: (&str, &str)) -> dmp_protocol::api::TokenResponse {
+/// The zero-knowledge login's secret for `who` at `url`: prelogin, then the
+/// derivation a client does (accounts are zero-knowledge from creation).
+pub async fn zk_secret(http: &reqwest::Client, url: &str, who: (&str, &str)) -> String {
     use base64::Engine;
-    let http = http();
     let pre: dmp_protocol::api::PreloginResponse = http
-        .post(format!("{}/api/auth/prelogin", server.url()))
+        .post(format!("{url}/api/auth/prelogin"))
         .json(&serde_json::json!({"username": who.0}))
         .send()
         .await
@@ -182,11 +180,18 @@ pub async fn raw_login(server: &Server, who: (&str, &str)) -> dmp_protocol::api:
         iterations: pre.kdf.iterations,
         parallelism: pre.kdf.parallelism,
     };
-    let secret = dmp_crypto::derive_master_key(who.1, &salt, kdf)
+    dmp_crypto::derive_master_key(who.1, &salt, kdf)
         .unwrap()
         .split()
         .auth_secret
-        .to_string();
+        .to_string()
+}
+
+/// Signs in over the raw REST API as an old client would, but with the derived
+/// secret: prelogin, derivation, login.
+pub async fn raw_login(server: &Server, who: (&str, &str)) -> dmp_protocol::api::TokenResponse {
+    let http = http();
+    let secret = zk_secret(&http, &server.url(), who).await;
     let res = http
         .post(format!("{}/api/auth/login", server.url()))
         .json(&serde_json::json!({"username": who.0, "password": secret}))
