@@ -54,6 +54,8 @@
 #                                 configuration (e.g. `cli user disable patient_123`)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+# shellcheck source=scripts/lib/services.sh
+. "$ROOT/scripts/lib/services.sh"
 PG_BIN=/usr/lib/postgresql/15/bin
 POOL=8 # database_pool_size of every node
 
@@ -66,7 +68,6 @@ as_pg() {
 
 # A loopback port nobody listens on (never a well-known one), not handed out
 # before either: pick_port VAR.
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 TAKEN=" "
 pick_port() {
   local candidate
@@ -271,16 +272,7 @@ LB_PORT="${DMP_CLUSTER_PORT:-9443}"
 [[ "$LB_PORT" =~ ^[0-9]+$ ]] || die "DMP_CLUSTER_PORT must be a port number"
 parent=$PPID
 
-need_apt=()
-for pkg in postgresql-15 redis-server haproxy openssl curl socat; do
-  dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
-done
-if [ "${#need_apt[@]}" -gt 0 ]; then
-  log "installing ${need_apt[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq "${need_apt[@]}" >/dev/null
-fi
+apt_ensure postgresql-15 redis-server haproxy openssl curl socat
 
 if [ -n "${DMP_SERVER_BIN:-}" ]; then
   BIN="$(cd "$(dirname "$DMP_SERVER_BIN")" && pwd)/$(basename "$DMP_SERVER_BIN")"

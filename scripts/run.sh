@@ -11,14 +11,9 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/dmp-target}"
 DATA_DIR="${DMP_DATA_DIR:-$PWD/data}"
 BIND="${DMP_BIND:-127.0.0.1:8443}"
 
-need_apt=()
-for pkg in build-essential pkg-config libssl-dev libwebkit2gtk-4.1-dev librsvg2-dev libayatana-appindicator3-dev gnome-keyring; do
-  dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
-done
-if [ "${#need_apt[@]}" -gt 0 ]; then
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq && apt-get install -y -qq "${need_apt[@]}" >/dev/null
-fi
+# shellcheck source=scripts/lib/services.sh
+. scripts/lib/services.sh
+apt_ensure build-essential pkg-config libssl-dev libwebkit2gtk-4.1-dev librsvg2-dev libayatana-appindicator3-dev gnome-keyring
 
 (cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run build)
 cargo build --release --locked -p dmp-server -p dmp-desktop

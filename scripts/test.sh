@@ -19,18 +19,11 @@ log() { printf '\n==> %s\n' "$*" >&2; }
 # PostgreSQL 15 (the server store's second backend) and Redis 7 (the link
 # between cluster nodes) are started by scripts/with-postgres.sh and
 # scripts/with-redis.sh.
-need_apt=()
-for pkg in build-essential pkg-config libssl-dev libwebkit2gtk-4.1-dev librsvg2-dev libayatana-appindicator3-dev \
-           gnome-keyring dbus-x11 libsecret-tools xvfb x11-utils dunst webkit2gtk-driver \
-           redis-server haproxy socat curl; do
-  dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
-done
-if [ "${#need_apt[@]}" -gt 0 ]; then
-  log "installing ${need_apt[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq "${need_apt[@]}" >/dev/null
-fi
+# shellcheck source=scripts/lib/services.sh
+. scripts/lib/services.sh
+apt_ensure build-essential pkg-config libssl-dev libwebkit2gtk-4.1-dev librsvg2-dev libayatana-appindicator3-dev \
+  gnome-keyring dbus-x11 libsecret-tools xvfb x11-utils dunst webkit2gtk-driver \
+  redis-server haproxy socat curl
 # Cargo-installed tools live under ~/.cache (kept between CI runs, like the
 # target dir), so only the first run on a machine compiles them.
 TOOLS="$HOME/.cache/dmp-tools"

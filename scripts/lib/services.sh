@@ -5,6 +5,8 @@
 #   run_forwarding CMD…  runs CMD in the background, forwards SIGINT/SIGTERM
 #                        to it at once, and exits with its status (the
 #                        caller's EXIT trap then stops the service)
+#   apt_ensure PKG…      installs (apt) those of the Debian packages that are
+#                        missing; nothing when all are there
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -28,4 +30,15 @@ run_forwarding() {
   trap "kill -TERM $child 2>/dev/null; wait $child 2>/dev/null; exit 143" TERM
   wait "$child" || status=$?
   exit "$status"
+}
+
+apt_ensure() {
+  local missing=() pkg
+  for pkg in "$@"; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  [ "${#missing[@]}" -gt 0 ] || return 0
+  printf '==> installing %s\n' "${missing[*]}" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 }
