@@ -87,7 +87,7 @@ describe('IPC wrappers', () => {
     expect(seen).toHaveBeenCalledWith({ userId: 'medecin_456', online: true });
     unsubscribe();
     await new Promise((r) => setTimeout(r, 0));
-    await emitEvent('dmp://presence', { userId: doctor.id, online: false });
+    await emitEvent('dmp://presence', { userId: doctor.id, online: false }, { unheard: true });
     expect(seen).toHaveBeenCalledTimes(1);
   });
 });

@@ -3,7 +3,7 @@
  * commands from a handler table (recording every call), and `shouldMockEvents` lets
  * `emit` reach the app's `listen` subscriptions, as the real shell's events would.
  */
-import { act } from '@testing-library/react';
+import { act, waitFor } from '@testing-library/react';
 import { emit } from '@tauri-apps/api/event';
 import { mockIPC, mockWindows } from '@tauri-apps/api/mocks';
 import type {
@@ -85,6 +85,28 @@ export function commandError(code: string, message = 'message interne, jamais af
   return { code, message };
 }
 
+/**
+ * How many `listen` subscriptions each event has, seen at the IPC boundary: the app
+ * subscribes after its first render (Tauri's `listen` is asynchronous), so under load a
+ * test could emit before anyone listens; `emitEvent` waits for a subscriber instead.
+ */
+const subscribers = new Map<string, number>();
+
+type Invoke = (cmd: string, args?: Record<string, unknown>, options?: unknown) => Promise<unknown>;
+
+function countSubscriptions() {
+  subscribers.clear();
+  const internals = (window as unknown as { __TAURI_INTERNALS__: { invoke: Invoke } }).__TAURI_INTERNALS__;
+  const invoke = internals.invoke;
+  internals.invoke = async (cmd, args, options) => {
+    const event = typeof args?.event === 'string' ? args.event : undefined;
+    const result = await invoke(cmd, args, options);
+    if (event && cmd === 'plugin:event|listen') subscribers.set(event, (subscribers.get(event) ?? 0) + 1);
+    if (event && cmd === 'plugin:event|unlisten') subscribers.set(event, Math.max(0, (subscribers.get(event) ?? 0) - 1));
+    return result;
+  };
+}
+
 export function mockBackend(handlers: Handlers = {}) {
   const calls: Call[] = [];
   const table: Record<string, Handler | undefined> = { ...DEFAULTS, ...handlers };
@@ -99,6 +121,7 @@ export function mockBackend(handlers: Handlers = {}) {
     },
     { shouldMockEvents: true },
   );
+  countSubscriptions();
   return {
     calls,
     callsOf: (cmd: CommandName) => calls.filter((c) => c.cmd === cmd).map((c) => c.args),
@@ -111,8 +134,20 @@ export function mockBackend(handlers: Handlers = {}) {
 
 export type Backend = ReturnType<typeof mockBackend>;
 
-/** Emits a shell event to the app, inside act(). */
-export async function emitEvent<K extends EventName>(name: K, payload: EventPayloads[K]): Promise<void> {
+/**
+ * Emits a shell event to the app, inside act(), once the app listens to it; with
+ * `{ unheard: true }` at once, for an event the test expects nobody to hear.
+ */
+export async function emitEvent<K extends EventName>(
+  name: K,
+  payload: EventPayloads[K],
+  { unheard = false }: { unheard?: boolean } = {},
+): Promise<void> {
+  if (!unheard) {
+    await waitFor(() => {
+      if (!subscribers.get(name)) throw new Error(`nothing listens to ${name} yet`);
+    });
+  }
   await act(async () => {
     await emit(name, payload);
   });

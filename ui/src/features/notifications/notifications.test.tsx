@@ -96,7 +96,12 @@ describe('doctor notifications and inbox', () => {
     await screen.findAllByTestId('inbox-row');
     expect(screen.getByRole('img', { name: '3 messages non lus au total' })).toBeInTheDocument();
 
-    await emitEvent('dmp://message', makeMessage({ seq: 200, content: 'Nouveau', context: { type: 'ordonnance', id: 'ord_900' }, from: otherPatient }));
+    // The home screen does not listen to messages: the inbox event alone updates it.
+    await emitEvent(
+      'dmp://message',
+      makeMessage({ seq: 200, content: 'Nouveau', context: { type: 'ordonnance', id: 'ord_900' }, from: otherPatient }),
+      { unheard: true },
+    );
     await emitEvent('dmp://inbox', inbox([{ ...lucas, unreadCount: 2, hasUrgentUnread: true }, camille]));
     const rows = screen.getAllByTestId('inbox-row');
     expect(rows.map((r) => r.dataset.contextId)).toEqual(['ord_900', 'ord_789']);

@@ -93,7 +93,7 @@ describe('peer key change', () => {
     const { user } = startAsPatient();
     await screen.findByRole('heading', { name: 'Mon DMP' });
     await emitEvent('dmp://peer-key-changed', { userId: 'medecin_456', name: 'Dr Sophie Martin' });
-    const warning = screen.getByRole('alertdialog', { name: /La clé de sécurité de Dr Sophie Martin a changé/ });
+    const warning = await screen.findByRole('alertdialog', { name: /La clé de sécurité de Dr Sophie Martin a changé/ });
     expect(warning).toHaveAttribute('aria-modal', 'true');
     await user.keyboard('{Escape}');
     expect(screen.getByRole('alertdialog')).toBeInTheDocument();
@@ -104,14 +104,8 @@ describe('peer key change', () => {
   it('leads to the safety code of that peer', async () => {
     const { user, backend } = startAsPatient();
     await screen.findByRole('heading', { name: 'Mon DMP' });
-    // The app attaches its event listeners after its first render (Tauri's `listen` is
-    // asynchronous): under load the heading can be there before the listener is.
-    const verify = { name: 'Vérifier le code de sécurité' };
-    for (let i = 0; i < 40 && !screen.queryByRole('button', verify); i += 1) {
-      await emitEvent('dmp://peer-key-changed', { userId: 'medecin_456', name: 'Dr Sophie Martin' });
-      if (!screen.queryByRole('button', verify)) await new Promise((r) => setTimeout(r, 50));
-    }
-    await user.click(screen.getAllByRole('button', verify)[0]!);
+    await emitEvent('dmp://peer-key-changed', { userId: 'medecin_456', name: 'Dr Sophie Martin' });
+    await user.click(await screen.findByRole('button', { name: 'Vérifier le code de sécurité' }));
     expect(await screen.findByText('4821 0937 5512 8840 2291 6603')).toBeInTheDocument();
     expect(backend.callsOf('safety_code')).toEqual([{ userId: 'medecin_456' }]);
   });
