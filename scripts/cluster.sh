@@ -66,13 +66,13 @@ as_pg() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
-# A loopback port nobody listens on (never a well-known one), not handed out
-# before either: pick_port VAR.
+# A loopback port nobody listens on, outside the ephemeral range (see
+# port_candidate), not handed out before either: pick_port VAR.
 TAKEN=" "
 pick_port() {
   local candidate
   for _ in $(seq 1 100); do
-    candidate=$((20000 + RANDOM % 40000))
+    candidate=$(port_candidate)
     if [[ "$TAKEN" != *" $candidate "* ]] && port_free "$candidate"; then
       TAKEN+="$candidate "
       printf -v "$1" '%s' "$candidate"

@@ -1,7 +1,9 @@
 # Shared by the scripts that start a private service next to a command
 # (with-postgres.sh, with-redis.sh). Source it; it defines:
-#   free_port            prints a loopback port nobody listens on (never a
-#                        well-known one: 20000-59999)
+#   port_candidate       prints a random port below the kernel's ephemeral
+#                        range (outgoing connections never take it while a
+#                        service starts) and above the well-known ones
+#   free_port            prints such a port nobody listens on
 #   run_forwarding CMD…  runs CMD in the background, forwards SIGINT/SIGTERM
 #                        to it at once, and exits with its status (the
 #                        caller's EXIT trap then stops the service)
@@ -10,10 +12,20 @@
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# A port from the ephemeral range could be the source port of any outgoing
+# connection on the machine by the time the service binds it (a CI run makes
+# thousands): stay between 10000 and the range's start.
+port_candidate() {
+  local first=32768
+  read -r first _ < /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+  ((first > 12000)) || first=32768
+  echo $((10000 + RANDOM % (first - 10000)))
+}
+
 free_port() {
   local candidate
   for _ in $(seq 1 50); do
-    candidate=$((20000 + RANDOM % 40000))
+    candidate=$(port_candidate)
     if port_free "$candidate"; then echo "$candidate"; return 0; fi
   done
   echo "no free loopback port found" >&2
