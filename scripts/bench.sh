@@ -257,14 +257,18 @@ python3 - "$work/lines.jsonl" <<'EOF' >&2
 import json, sys
 lines = [json.loads(l) for l in open(sys.argv[1])]
 bare = {l["label"].split("-")[-1]: l for l in lines if l["mode"] == "bare"}
-print(f"{'label':<24} {'msg/s':>10} {'p50 ms':>9} {'p99 ms':>9} {'lost/dup':>9} {'KiB/sock':>9}  ratio to bare")
+print(f"{'label':<24} {'msg/s':>10} {'p50 ms':>9} {'p99 ms':>9} {'lost/dup':>9} {'KiB/sock':>9} {'CPU us/msg':>10}  ratio to bare")
 for l in lines:
     b = bare.get(l["label"].split("-")[-1])
     ratio = ""
     if l["mode"] == "server" and b and b["achievedPerSec"] > 0 and l["achievedPerSec"] > 0:
         ratio = f"{l['achievedPerSec'] / b['achievedPerSec']:.3f}x msg/s"
+        if b.get("serverCpuUsPerMessage") and l.get("serverCpuUsPerMessage"):
+            ratio += f", {l['serverCpuUsPerMessage'] / b['serverCpuUsPerMessage']:.1f}x CPU per message"
     per = l.get("rssPerConnectionKib")
+    cpu = l.get("serverCpuUsPerMessage")
     print(f"{l['label']:<24} {l['achievedPerSec']:>10.0f} {l['latencyP50Ms']:>9.2f} {l['latencyP99Ms']:>9.2f}"
-          f" {str(l['lost']) + '/' + str(l['duplicated']):>9} {per if per is not None else '-':>9}  {ratio}")
+          f" {str(l['lost']) + '/' + str(l['duplicated']):>9} {per if per is not None else '-':>9}"
+          f" {cpu if cpu is not None else '-':>10}  {ratio}")
 EOF
 log "done"

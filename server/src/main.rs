@@ -11,6 +11,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// mimalloc instead of glibc's malloc: per-thread free lists suit the
+/// server's many small, short-lived buffers (docs/performance.md, "Allocator").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// DMP secure messaging companion server and its admin commands.
 ///
 /// Configuration: built-in defaults, then --config FILE (TOML), then DMP_*

@@ -5,7 +5,9 @@
 use crate::error::{AppError, AppResult};
 use crate::hub::Hub;
 use crate::state::{AppState, AuthedUser};
-use crate::store::{Appended, AuditEvent, NewMessage, RequestMeta, StoreError};
+use crate::store::{
+    notification_for, Appended, AuditEvent, NewMessage, RequestMeta, StoreError, ENVELOPE_FAMILY,
+};
 use dmp_crypto::Envelope;
 use dmp_protocol::api::SendRequest;
 use dmp_protocol::ws::ServerFrame;
@@ -58,9 +60,6 @@ pub fn check_content(state: &AppState, req: &SendRequest) -> AppResult<bool> {
     }
     Ok(true)
 }
-
-/// What every envelope version starts with.
-const ENVELOPE_FAMILY: &str = "dmp-e2e:";
 
 /// Result of a send.
 #[derive(Debug)]
@@ -131,33 +130,7 @@ pub async fn send(
         return Err(AppError::rate_limited(wait.as_secs_f64().ceil() as u64));
     }
     let now = state.now();
-    let context_title = access.context.title.clone();
-    // Clear text (migration mode) never raises an urgent notification: anyone
-    // who can send can flag it, and no signature says who wrote it.
-    let urgent = req.metadata.is_urgent && req.content.starts_with(ENVELOPE_FAMILY);
-    let notification = Notification {
-        id: NotificationId(format!("notif_{}", uuid::Uuid::now_v7().simple())),
-        kind: "new_message".into(),
-        title: format!("{} — {}", access.me.name, context_title),
-        body: if urgent {
-            "Nouveau message urgent".into()
-        } else {
-            "Nouveau message".into()
-        },
-        sender: access.me.participant(),
-        context: ContextRef {
-            kind: req.context_type,
-            id: req.context_id.clone(),
-        },
-        session_id: access.session_id(),
-        message_id: MessageId(String::new()),
-        is_urgent: urgent,
-        created_at: now,
-        seen_at: None,
-    };
     let id = MessageId(format!("msg_{}", uuid::Uuid::now_v7().simple()));
-    let mut notification = notification;
-    notification.message_id = id.clone();
     let new = NewMessage {
         id,
         client_message_id: req.client_message_id.clone(),
@@ -169,7 +142,6 @@ pub async fn send(
         metadata: req.metadata,
         attachments: req.attachments,
         now,
-        notification,
         meta: meta.clone(),
     };
     match state.store.append_message(new).await {
@@ -185,10 +157,7 @@ pub async fn send(
                 created: false,
             })
         }
-        Ok(Appended::New {
-            message,
-            notification,
-        }) => {
+        Ok(Appended::New { message }) => {
             let persisted = Instant::now();
             state.metrics.messages_sent.inc();
             let frame = Hub::encode(&ServerFrame::Message {
@@ -198,7 +167,9 @@ pub async fn send(
                 .hub
                 .send_to(&message.recipient.id, &frame, Some(persisted), None);
             state.hub.send_to(&message.sender.id, &frame, None, origin);
-            let nframe = Hub::encode(&ServerFrame::Notification { notification });
+            let nframe = Hub::encode(&ServerFrame::Notification {
+                notification: notification_for(&message, &access.context.title),
+            });
             state
                 .hub
                 .send_to(&message.recipient.id, &nframe, None, None);

@@ -148,7 +148,7 @@ impl World {
         };
         let id = MessageId::new(format!("msg_{client_id}_{}", from.id));
         NewMessage {
-            id: id.clone(),
+            id,
             client_message_id: ClientMessageId::new(client_id),
             context: self.ctx.clone(),
             sender: from.participant(),
@@ -158,22 +158,6 @@ impl World {
             metadata: MessageMetadata::default(),
             attachments: Vec::new(),
             now: at,
-            notification: Notification {
-                id: NotificationId::new(format!("notif_{client_id}_{}", from.id)),
-                kind: "new_message".into(),
-                title: "title".into(),
-                body: "Nouveau message".into(),
-                sender: from.participant(),
-                context: ContextRef {
-                    kind: self.ctx.kind,
-                    id: self.ctx.id.clone(),
-                },
-                session_id: SessionId::new(""),
-                message_id: id,
-                is_urgent: false,
-                created_at: at,
-                seen_at: None,
-            },
             meta: meta(),
         }
     }
@@ -1147,20 +1131,23 @@ async fn notifications_and_inbox(h: Harness) {
     let s = &*h.store;
     let w = world(s).await;
     let m1 = send(s, w.message(true, "c1", t0())).await;
+    // Only an envelope flagged urgent makes an urgent notification (clear
+    // text is the operator's migration mode: anyone could set the flag).
+    let mut clear_urgent = w.message(true, "c0", t0() - Duration::seconds(10));
+    clear_urgent.metadata.is_urgent = true;
+    let m0 = send(s, clear_urgent).await;
     let mut urgent = w.message(true, "c2", t0() + Duration::seconds(10));
     urgent.metadata.is_urgent = true;
-    urgent.notification.is_urgent = true;
-    let m2 = match s.append_message(urgent).await.unwrap() {
-        Appended::New {
-            message,
-            notification,
-        } => {
-            assert_eq!(notification.session_id, w.session_id());
-            assert_eq!(notification.created_at, message.timestamp);
-            message
-        }
-        Appended::Existing(_) => panic!("existing"),
-    };
+    urgent.content = "dmp-e2e:v1.opaque".into();
+    let m2 = send(s, urgent).await;
+    let list = s.notifications(&w.doctor.id, 10).await.unwrap();
+    // What the store lists is what the server sent live for each message.
+    for (n, m) in list.iter().zip([&m2, &m1, &m0]) {
+        assert_eq!(n, &notification_for(m, &w.ctx.title));
+    }
+    s.delete_message(&m0.id, &w.patient.id, t0(), admin_event(t0(), "delete"))
+        .await
+        .unwrap();
     let list = s.notifications(&w.doctor.id, 10).await.unwrap();
     assert_eq!(
         list.iter()
@@ -1169,11 +1156,18 @@ async fn notifications_and_inbox(h: Harness) {
         vec![m2.id.clone(), m1.id.clone()]
     );
     assert!(list[0].is_urgent && !list[1].is_urgent);
+    assert_eq!(list[0].body, "Nouveau message urgent");
+    assert_eq!(list[1].body, "Nouveau message");
     assert_eq!(list[0].sender.id, w.patient.id);
     assert_eq!(list[0].sender.name, w.patient.name);
     assert_eq!(list[0].session_id, w.session_id());
     assert_eq!(list[0].context.id, w.ctx.id);
-    assert_eq!(list[0].title, "title");
+    assert_eq!(list[0].title, "Name of patient_1 — Ordonnance ord_1");
+    assert_eq!(
+        list[0].id.as_str(),
+        format!("notif_{}", m2.id.as_str().trim_start_matches("msg_"))
+    );
+    assert_eq!(list[0].created_at, m2.timestamp);
     assert_eq!(s.notifications(&w.doctor.id, 1).await.unwrap().len(), 1);
     assert!(s.notifications(&w.patient.id, 10).await.unwrap().is_empty());
     let marks = s.inbox_marks(&w.doctor.id).await.unwrap();

@@ -459,22 +459,84 @@ pub struct NewMessage {
     pub attachments: Vec<AttachmentId>,
     /// Now.
     pub now: DateTime<Utc>,
-    /// Notification to create for the recipient.
-    pub notification: Notification,
     /// Audit line.
     pub meta: RequestMeta,
 }
 
+/// What every end-to-end envelope's content starts with.
+pub const ENVELOPE_FAMILY: &str = "dmp-e2e:";
+
+/// The recipient's notification of a message. Notifications are not stored
+/// on their own: [`Store::notifications`] derives them from the message rows
+/// with these same rules in SQL, and the server sends this one live
+/// (docs/performance.md, "Store"). Clear text (migration mode) never makes an
+/// urgent notification: anyone who can send can set the flag, and no
+/// signature says who wrote it (docs/security.md).
+pub fn notification_for(message: &Message, context_title: &str) -> Notification {
+    NotificationRow {
+        message_id: message.id.clone(),
+        sender: message.sender.clone(),
+        context: message.context.clone(),
+        session_id: message.session_id.clone(),
+        context_title: context_title.to_owned(),
+        is_urgent_flag: message.metadata.is_urgent,
+        is_envelope: message.content.starts_with(ENVELOPE_FAMILY),
+        created_at: message.timestamp,
+    }
+    .notification()
+}
+
+/// `notif_<the message id without its msg_ prefix>`.
+fn notification_id(message: &MessageId) -> NotificationId {
+    let id = message.as_str();
+    NotificationId(format!("notif_{}", id.strip_prefix("msg_").unwrap_or(id)))
+}
+
+/// What a notification is made of: the columns of a message row (and its
+/// context's title) that the store reads back, or a message just stored.
+pub(crate) struct NotificationRow {
+    pub message_id: MessageId,
+    pub sender: Participant,
+    pub context: ContextRef,
+    pub session_id: SessionId,
+    pub context_title: String,
+    pub is_urgent_flag: bool,
+    pub is_envelope: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl NotificationRow {
+    pub(crate) fn notification(self) -> Notification {
+        let is_urgent = self.is_urgent_flag && self.is_envelope;
+        Notification {
+            id: notification_id(&self.message_id),
+            kind: "new_message".into(),
+            title: format!("{} — {}", self.sender.name, self.context_title),
+            // Never the message's text.
+            body: if is_urgent {
+                "Nouveau message urgent"
+            } else {
+                "Nouveau message"
+            }
+            .into(),
+            sender: self.sender,
+            context: self.context,
+            session_id: self.session_id,
+            message_id: self.message_id,
+            is_urgent,
+            created_at: self.created_at,
+            seen_at: None,
+        }
+    }
+}
+
 /// What `append_message` did.
 #[derive(Clone, Debug)]
-#[allow(clippy::large_enum_variant)] // made once per send, never stored
 pub enum Appended {
-    /// Stored now; the notification was created too.
+    /// Stored now (its notification is [`notification_for`] it).
     New {
         /// The message.
         message: Message,
-        /// The recipient's notification.
-        notification: Notification,
     },
     /// The same `clientMessageId` was already stored: the first message.
     Existing(Message),

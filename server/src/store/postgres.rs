@@ -38,7 +38,10 @@ use tokio_postgres::Row;
 use super::anchor::{AuditAnchor, Checkpoint, CheckpointKind, Checkpoints, NodeCheckpoints};
 use super::sqlite::{audit_hash, AUDIT_GENESIS};
 
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/postgres/0001_init.sql"),
+    include_str!("../../migrations/postgres/0002_derived_notifications.sql"),
+];
 /// Advisory lock of the migrations.
 const MIGRATION_LOCK: i64 = 0x646d_7000_0001;
 /// Advisory lock of the audit chain's head.
@@ -482,28 +485,31 @@ fn session_from_row(r: &Row) -> StoreResult<Session> {
     })
 }
 
+/// A user's unseen notifications, derived from the message rows: a message
+/// to them that is neither read nor deleted (see `store::notification_for`).
 const NOTIF_SELECT: &str =
-    "SELECT n.id, n.title, n.body, n.sender_id, u.kind, u.name, n.context_kind, n.context_id,
-    n.session_id, n.message_id, n.is_urgent, n.created_at, n.seen_at
-    FROM notifications n JOIN users u ON u.id = n.sender_id";
+    "SELECT m.id, m.sender_id, u.kind, u.name, s.context_kind, s.context_id, m.session_id,
+    c.title, m.is_urgent, left(m.content, 8) = 'dmp-e2e:', m.created_at
+    FROM messages m JOIN users u ON u.id = m.sender_id JOIN sessions s ON s.id = m.session_id
+    JOIN contexts c ON c.kind = s.context_kind AND c.id = s.context_id
+    WHERE m.recipient_id = $1 AND m.status IN ('sent', 'delivered') AND m.deleted_at IS NULL
+    ORDER BY m.created_at DESC, m.seq DESC LIMIT $2";
 
 fn notification_from_row(r: &Row) -> StoreResult<Notification> {
-    Ok(Notification {
-        id: NotificationId(r.col(0)?),
-        kind: "new_message".into(),
-        title: r.col(1)?,
-        body: r.col(2)?,
-        sender: participant_at(r, 3)?,
+    Ok(NotificationRow {
+        message_id: MessageId(r.col(0)?),
+        sender: participant_at(r, 1)?,
         context: ContextRef {
-            kind: r.parsed(6)?,
-            id: ContextId(r.col(7)?),
+            kind: r.parsed(4)?,
+            id: ContextId(r.col(5)?),
         },
-        session_id: SessionId(r.col(8)?),
-        message_id: MessageId(r.col(9)?),
-        is_urgent: r.col(10)?,
-        created_at: r.col(11)?,
-        seen_at: r.col(12)?,
-    })
+        session_id: SessionId(r.col(6)?),
+        context_title: r.col(7)?,
+        is_urgent_flag: r.col(8)?,
+        is_envelope: r.col(9)?,
+        created_at: r.col(10)?,
+    }
+    .notification())
 }
 
 const AUDIT_SELECT: &str =
@@ -1555,11 +1561,6 @@ impl Store for PgStore {
                 .iter()
                 .map(|r| Ok(AttachmentId(r.col(0)?)))
                 .collect::<StoreResult<Vec<_>>>()?;
-            tx.execute(
-                "DELETE FROM notifications n USING messages m WHERE m.id = n.message_id AND m.created_at < $1",
-                &[&cutoff],
-            )
-            .await?;
             let n = tx
                 .execute("DELETE FROM messages WHERE created_at < $1", &[&cutoff])
                 .await?;
@@ -1680,11 +1681,6 @@ impl Store for PgStore {
                     &[&session_id],
                 )
                 .await?;
-                tx.execute(
-                    "UPDATE notifications SET seen_at = $2 WHERE message_id = $1 AND seen_at IS NULL",
-                    &[&id.as_str(), &now],
-                )
-                .await?;
             }
             events.extend(audit.clone());
             Ok(Some(StatusChange {
@@ -1739,11 +1735,6 @@ impl Store for PgStore {
                 tx.execute(
                     "DELETE FROM attachments WHERE message_id = $1",
                     &[&id.as_str()],
-                )
-                .await?;
-                tx.execute(
-                    "UPDATE notifications SET seen_at = COALESCE(seen_at, $2) WHERE message_id = $1",
-                    &[&id.as_str(), &now],
                 )
                 .await?;
                 if status != "read" {
@@ -1877,11 +1868,7 @@ impl Store for PgStore {
 
     async fn notifications(&self, user: &UserId, limit: u32) -> StoreResult<Vec<Notification>> {
         let c = self.client().await?;
-        let stmt = c
-            .prepare_cached(&format!(
-                "{NOTIF_SELECT} WHERE n.user_id = $1 AND n.seen_at IS NULL ORDER BY n.created_at DESC LIMIT $2"
-            ))
-            .await?;
+        let stmt = c.prepare_cached(NOTIF_SELECT).await?;
         c.query(&stmt, &[&user.as_str(), &i64::from(limit)])
             .await?
             .iter()
@@ -2382,30 +2369,6 @@ async fn append_in(
         ],
     )
     .await?;
-    let n = &msg.notification;
-    let notify = tx
-        .prepare_cached(
-            "INSERT INTO notifications (id, user_id, message_id, session_id, sender_id, context_kind, context_id, title, body,
-               is_urgent, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .await?;
-    tx.execute(
-        &notify,
-        &[
-            &n.id.as_str(),
-            &msg.recipient.id.as_str(),
-            &msg.id.as_str(),
-            &session_id.as_str(),
-            &msg.sender.id.as_str(),
-            &msg.context.kind.as_str(),
-            &msg.context.id.as_str(),
-            &n.title,
-            &n.body,
-            &n.is_urgent,
-            &now,
-        ],
-    )
-    .await?;
     events.push(
         AuditEvent::new(
             now,
@@ -2440,13 +2403,7 @@ async fn append_in(
         encrypted: None,
         e2e_error: None,
     };
-    let mut notification = msg.notification.clone();
-    notification.session_id = session_id;
-    notification.created_at = now;
-    Ok(Appended::New {
-        message,
-        notification,
-    })
+    Ok(Appended::New { message })
 }
 
 /// Helpers for tests that need their own database (the conformance suite).

@@ -23,6 +23,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_init.sql"),
     include_str!("../../migrations/0002_e2e_keys.sql"),
     include_str!("../../migrations/0003_directory_changes.sql"),
+    include_str!("../../migrations/0004_derived_notifications.sql"),
 ];
 /// Most operations committed in one transaction.
 const MAX_BATCH: usize = 1024;
@@ -926,28 +927,31 @@ fn load_message(conn: &Connection, id: &str) -> StoreResult<Option<Message>> {
         .optional()?)
 }
 
+/// A user's unseen notifications, derived from the message rows: a message
+/// to them that is neither read nor deleted (see `store::notification_for`).
 const NOTIF_SELECT: &str =
-    "SELECT n.id, n.title, n.body, n.sender_id, u.kind, u.name, n.context_kind, n.context_id,
-    n.session_id, n.message_id, n.is_urgent, n.created_at, n.seen_at
-    FROM notifications n JOIN users u ON u.id = n.sender_id";
+    "SELECT m.id, m.sender_id, u.kind, u.name, s.context_kind, s.context_id, m.session_id,
+    c.title, m.is_urgent, substr(m.content, 1, 8) = 'dmp-e2e:', m.created_at
+    FROM messages m JOIN users u ON u.id = m.sender_id JOIN sessions s ON s.id = m.session_id
+    JOIN contexts c ON c.kind = s.context_kind AND c.id = s.context_id
+    WHERE m.recipient_id = ?1 AND m.status IN ('sent', 'delivered') AND m.deleted_at IS NULL
+    ORDER BY m.created_at DESC, m.seq DESC LIMIT ?2";
 
 fn notification_from_row(r: &Row<'_>) -> rusqlite::Result<Notification> {
-    Ok(Notification {
-        id: NotificationId(r.get(0)?),
-        kind: "new_message".into(),
-        title: r.get(1)?,
-        body: r.get(2)?,
-        sender: participant_at(r, 3)?,
+    Ok(NotificationRow {
+        message_id: MessageId(r.get(0)?),
+        sender: participant_at(r, 1)?,
         context: ContextRef {
-            kind: get_enum(r, 6)?,
-            id: ContextId(r.get(7)?),
+            kind: get_enum(r, 4)?,
+            id: ContextId(r.get(5)?),
         },
-        session_id: SessionId(r.get(8)?),
-        message_id: MessageId(r.get(9)?),
-        is_urgent: r.get(10)?,
-        created_at: get_time(r, 11)?,
-        seen_at: get_opt_time(r, 12)?,
-    })
+        session_id: SessionId(r.get(6)?),
+        context_title: r.get(7)?,
+        is_urgent_flag: r.get(8)?,
+        is_envelope: r.get(9)?,
+        created_at: get_time(r, 10)?,
+    }
+    .notification())
 }
 
 fn audit_from_row(r: &Row<'_>) -> rusqlite::Result<AuditRow> {
@@ -1582,10 +1586,6 @@ impl Store for SqliteStore {
                 "DELETE FROM attachments WHERE message_id IN (SELECT id FROM messages WHERE created_at < ?1)",
                 [cut],
             )?;
-            w.conn.execute(
-                "DELETE FROM notifications WHERE message_id IN (SELECT id FROM messages WHERE created_at < ?1)",
-                [cut],
-            )?;
             let n = w.conn.execute("DELETE FROM messages WHERE created_at < ?1", [cut])?;
             if n > 0 {
                 w.audit(&AuditEvent::new(now, "system", "retention_purge", format!("{n} messages"), "ok", &RequestMeta::default()))?;
@@ -1666,24 +1666,6 @@ impl Store for SqliteStore {
                 msg.metadata.requires_response,
                 attachments_json
             ])?;
-            let n = &msg.notification;
-            c.prepare_cached(
-                "INSERT INTO notifications (id, user_id, message_id, session_id, sender_id, context_kind, context_id, title, body,
-                   is_urgent, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            )?
-            .execute(params![
-                n.id.as_str(),
-                msg.recipient.id.as_str(),
-                msg.id.as_str(),
-                session_id.as_str(),
-                msg.sender.id.as_str(),
-                msg.context.kind.as_str(),
-                msg.context.id.as_str(),
-                n.title,
-                n.body,
-                n.is_urgent,
-                now
-            ])?;
             w.audit(
                 &AuditEvent::new(msg.now, msg.sender.id.as_str(), "send", msg.id.as_str(), "ok", &msg.meta).in_session(&session_id),
             )?;
@@ -1707,10 +1689,7 @@ impl Store for SqliteStore {
                 encrypted: None,
                 e2e_error: None,
             };
-            let mut notification = msg.notification;
-            notification.session_id = session_id;
-            notification.created_at = message.timestamp;
-            Ok(Appended::New { message, notification })
+            Ok(Appended::New { message })
         })
         .await
     }
@@ -1783,8 +1762,6 @@ impl Store for SqliteStore {
                     "UPDATE sessions SET unread_doctor = MAX(unread_doctor - 1, 0) WHERE id = ?1"
                 })?
                 .execute([&session_id])?;
-                c.prepare_cached("UPDATE notifications SET seen_at = ?2 WHERE message_id = ?1 AND seen_at IS NULL")?
-                    .execute(params![id.as_str(), t])?;
             }
             if let Some(a) = &audit {
                 w.audit(a)?;
@@ -1832,7 +1809,6 @@ impl Store for SqliteStore {
                     params![id.as_str(), t],
                 )?;
                 c.execute("DELETE FROM attachments WHERE message_id = ?1", [id.as_str()])?;
-                c.execute("UPDATE notifications SET seen_at = COALESCE(seen_at, ?2) WHERE message_id = ?1", params![id.as_str(), t])?;
                 if status != "read" {
                     // The recipient of a message from the patient is the doctor, and vice versa.
                     c.execute(
@@ -1940,11 +1916,9 @@ impl Store for SqliteStore {
     async fn notifications(&self, user: &UserId, limit: u32) -> StoreResult<Vec<Notification>> {
         let user = user.clone();
         self.read(move |c| {
-            Ok(c.prepare_cached(&format!(
-                "{NOTIF_SELECT} WHERE n.user_id = ?1 AND n.seen_at IS NULL ORDER BY n.created_at DESC LIMIT ?2"
-            ))?
-            .query_map(params![user.as_str(), limit], notification_from_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?)
+            Ok(c.prepare_cached(NOTIF_SELECT)?
+                .query_map(params![user.as_str(), limit], notification_from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?)
         })
         .await
     }

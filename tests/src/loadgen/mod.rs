@@ -256,6 +256,11 @@ pub struct Report {
     pub rss_end_kib: Option<u64>,
     /// (after connect − before) / connections, KiB.
     pub rss_per_connection_kib: Option<f64>,
+    /// Server CPU time (user + system) during the measured window, in cores.
+    pub server_cpu_cores: Option<f64>,
+    /// That CPU time per message received in the window, microseconds: far
+    /// steadier from run to run than messages per second on a shared machine.
+    pub server_cpu_us_per_message: Option<f64>,
 }
 
 /// Resident memory of a process in KiB, from /proc/PID/status.
@@ -263,6 +268,18 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// CPU time (user + system) a process has used so far, in seconds, from
+/// /proc/PID/stat (in USER_HZ, 100 per second on Linux).
+pub fn cpu_secs(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces: count from its closing parenthesis.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) as f64 / 100.0)
 }
 
 /// The server's base URLs, checked to be loopback.
@@ -660,8 +677,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
     }
     let rss_after = rss("after connecting");
 
-    let traffic = if args.idle {
-        "idle"
+    let (traffic, cpu_used) = if args.idle {
+        ("idle", None)
     } else {
         let start = Instant::now();
         let from = start + Duration::from_secs_f64(args.warmup);
@@ -672,6 +689,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
         shared
             .measure_to
             .store(shared.ns_of(end), Ordering::Relaxed);
+        let cpu = args.server_pid.map(|pid| {
+            tokio::spawn(async move {
+                tokio::time::sleep_until(from).await;
+                let first = cpu_secs(pid);
+                tokio::time::sleep_until(end).await;
+                Some(cpu_secs(pid)? - first?)
+            })
+        });
         let issued = if windowed {
             log(format!(
                 "closed loop, window {} per connection, {:.0} s",
@@ -692,11 +717,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
         };
         log("traffic over, waiting for stragglers");
         drain(&shared, Duration::from_secs_f64(args.grace), issued).await;
-        if windowed {
-            "window"
-        } else {
-            "rate"
-        }
+        let cpu_used = match cpu {
+            Some(task) => task.await.ok().flatten(),
+            None => None,
+        };
+        (if windowed { "window" } else { "rate" }, cpu_used)
     };
     let rss_end = rss("at the end");
     let lost = lost(&shared, &conns);
@@ -768,6 +793,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
         rss_before_connect_kib: rss_before,
         rss_after_connect_kib: rss_after,
         rss_end_kib: rss_end,
+        server_cpu_cores: cpu_used
+            .filter(|_| window_secs > 0.0)
+            .map(|s| round3(s / window_secs)),
+        server_cpu_us_per_message: cpu_used
+            .filter(|_| get(&c.received_in_window) > 0)
+            .map(|s| round3(s * 1e6 / get(&c.received_in_window) as f64)),
         rss_per_connection_kib: per_conn,
     };
     Ok(report)
