@@ -176,6 +176,7 @@ mod tests {
             metadata: MessageMetadata {
                 is_urgent: true,
                 requires_response: false,
+                category: None,
             },
             client_message_id: ClientMessageId::new(format!("c{seq}")),
             session_id: SessionId::new("s1"),

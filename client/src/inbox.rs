@@ -20,7 +20,8 @@ use std::cmp::Ordering;
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct Inbox {
-    /// Doctor: urgent unread first, then unread, then newest message first
+    /// Doctor: urgent unread first, then the questions waiting for an answer
+    /// (urgent, then oldest first), then unread, then newest message first
     /// (none last), then record date newest first. Patient: record date newest
     /// first. The UI never re-sorts it.
     pub contexts: Vec<ContextSummary>,
@@ -53,9 +54,18 @@ pub fn sort(list: &mut [ContextSummary], viewer: UserType) {
         list.sort_by(by_date);
         return;
     }
+    // What waits for the doctor's answer: urgent first, then the oldest.
+    let waiting =
+        |a: &ContextSummary, b: &ContextSummary| match (&a.awaiting_answer, &b.awaiting_answer) {
+            (Some(x), Some(y)) => y.urgent.cmp(&x.urgent).then_with(|| x.since.cmp(&y.since)),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (None, None) => Ordering::Equal,
+        };
     list.sort_by(|a, b| {
         b.has_urgent_unread
             .cmp(&a.has_urgent_unread)
+            .then_with(|| waiting(a, b))
             .then_with(|| (b.unread_count > 0).cmp(&(a.unread_count > 0)))
             .then_with(|| match (a.last_message_at, b.last_message_at) {
                 (Some(x), Some(y)) => y.cmp(&x),
@@ -88,6 +98,33 @@ fn opened_session(c: &ContextSummary, m: &Message) -> Session {
         message_count: 0,
         unread_count: UnreadCount::default(),
         last_seq: 0,
+    }
+}
+
+/// What a new message changes in the row's question waiting for an answer
+/// (the server's rule, docs/messaging.md "Answers that wait"): the doctor's
+/// message answers it; a patient's message that expects an answer starts
+/// one, or adds its urgency to the one already waiting. `overdue` is left to
+/// the reader's clock until the next list from the server.
+fn awaiting_on_message(c: &mut ContextSummary, m: &Message, within: chrono::Duration) {
+    if m.sender.id == c.context.doctor.id {
+        c.awaiting_answer = None;
+    } else if m.sender.id == c.context.patient.id
+        && m.metadata.requires_response
+        && m.deleted_at.is_none()
+    {
+        match c.awaiting_answer.as_mut() {
+            Some(a) => a.urgent |= m.metadata.is_urgent,
+            None => {
+                c.awaiting_answer = Some(AwaitingAnswer {
+                    since: m.timestamp,
+                    due_at: m.timestamp + within,
+                    overdue: false,
+                    urgent: m.metadata.is_urgent,
+                    category: m.metadata.category,
+                })
+            }
+        }
     }
 }
 
@@ -149,6 +186,7 @@ impl Inner {
 
     fn apply_message(&self, before: Option<&Message>, m: &Message) -> ClientResult<()> {
         let me = &self.user.id;
+        let answer_within = chrono::Duration::hours(i64::from(self.limits().answer_within_hours));
         let to_me = m.recipient.id == *me;
         let mut recheck = false;
         let changed = self
@@ -171,6 +209,7 @@ impl Inner {
                         c.unread_count += 1;
                         c.has_urgent_unread |= m.metadata.is_urgent;
                     }
+                    awaiting_on_message(c, m, answer_within);
                     true
                 } else if to_me && before.is_some_and(unread) && !unread(m) {
                     c.unread_count = c.unread_count.saturating_sub(1);
@@ -222,11 +261,13 @@ mod tests {
                 summary: String::new(),
                 patient: p("patient_1", UserType::Patient),
                 doctor: p("medecin_1", UserType::Medecin),
+                allowed_actions: ContextType::Ordonnance.allowed_actions().to_vec(),
             },
             session: None,
             unread_count: unread,
             last_message_at: last.and_then(chrono::DateTime::from_timestamp_millis),
             has_urgent_unread: urgent,
+            awaiting_answer: None,
         }
     }
 

@@ -344,6 +344,7 @@ mod tests {
             metadata: MessageMetadata {
                 is_urgent: urgent,
                 requires_response: false,
+                category: None,
             },
             client_message_id: ClientMessageId::new("c1"),
             session_id: SessionId::new("s1"),

@@ -114,6 +114,7 @@ async fn patient_and_doctor_converse_live() {
             MessageMetadata {
                 is_urgent: true,
                 requires_response: false,
+                category: None,
             },
             vec![],
         )
@@ -534,6 +535,7 @@ async fn native_notifications_name_sender_and_context_never_the_text() {
             MessageMetadata {
                 is_urgent: true,
                 requires_response: true,
+                category: None,
             },
             vec![],
         )

@@ -22,6 +22,7 @@ async fn send_many(from: &DmpClient, n: usize, tag: &str) {
         let meta = MessageMetadata {
             is_urgent: i == 0,
             requires_response: false,
+            category: None,
         };
         from.send(k, &id, &format!("{tag} {i}"), meta, vec![])
             .await

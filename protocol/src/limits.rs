@@ -133,6 +133,10 @@ pub struct Limits {
     pub typing_indicator_delay_ms: u64,
     /// Seconds a client waits for an ack before it retries a send.
     pub message_timeout_secs: u64,
+    /// Hours within which the doctor is expected to answer a question marked
+    /// `requiresResponse`; past them it is overdue (docs/messaging.md,
+    /// "Answers that wait").
+    pub answer_within_hours: u32,
 }
 
 impl Default for Limits {
@@ -150,6 +154,7 @@ impl Default for Limits {
             retention_period_days: 7 * 365 + 2,
             typing_indicator_delay_ms: 1000,
             message_timeout_secs: 30,
+            answer_within_hours: 72,
         }
     }
 }

@@ -74,6 +74,52 @@ wire_enum!(
     MessageStatus { Sent = "sent", Delivered = "delivered", Read = "read" }
 );
 wire_enum!(
+    /// What a patient's question is about. Each kind of record offers its
+    /// own (`ContextType::allowed_actions`), and `other` always fits.
+    /// (docs/messaging.md, "Question categories").
+    QuestionCategory {
+        /// Ordonnance: a question about the prescription.
+        Question = "question",
+        /// Ordonnance: a dose, a duration, a wording to clarify.
+        Clarification = "clarification",
+        /// Ordonnance: side effects of a treatment.
+        SideEffects = "side_effects",
+        /// Examen: what the result says.
+        Explanation = "explanation",
+        /// Examen: what the result means for the patient.
+        Interpretation = "interpretation",
+        /// Examen: what comes next.
+        NextSteps = "next_steps",
+        /// Anything else, for any record.
+        Other = "other",
+    }
+);
+
+impl ContextType {
+    /// The question categories a patient may pick for this kind of record,
+    /// besides `other` (the seed's `allowedActions`).
+    pub fn allowed_actions(self) -> &'static [QuestionCategory] {
+        match self {
+            Self::Ordonnance => &[
+                QuestionCategory::Question,
+                QuestionCategory::Clarification,
+                QuestionCategory::SideEffects,
+            ],
+            Self::Examen => &[
+                QuestionCategory::Explanation,
+                QuestionCategory::Interpretation,
+                QuestionCategory::NextSteps,
+            ],
+        }
+    }
+
+    /// Whether a message about this kind of record may carry `category`.
+    pub fn allows(self, category: QuestionCategory) -> bool {
+        category == QuestionCategory::Other || self.allowed_actions().contains(&category)
+    }
+}
+
+wire_enum!(
     /// Lifecycle of a messaging session.
     SessionStatus { Active = "active", Archived = "archived", Closed = "closed" }
 );
@@ -151,6 +197,12 @@ pub struct MessageMetadata {
     pub is_urgent: bool,
     /// The sender expects an answer.
     pub requires_response: bool,
+    /// What a patient's question is about (patients only; one of the
+    /// record's `allowedActions` or `other`). The server sees this code: it
+    /// sorts and counts the doctor's waiting questions by it
+    /// (docs/security.md, "What the server sees").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<QuestionCategory>,
 }
 
 /// An uploaded file attached to a message.
@@ -358,6 +410,10 @@ pub struct Context {
     pub patient: Participant,
     /// The prescribing or requesting doctor.
     pub doctor: Participant,
+    /// The question categories a patient may pick for this record (besides
+    /// `other`), from its kind.
+    #[serde(default)]
+    pub allowed_actions: Vec<QuestionCategory>,
 }
 
 /// A context with its messaging state, as `GET /api/contexts` lists it.
@@ -379,6 +435,32 @@ pub struct ContextSummary {
     /// An urgent message addressed to the caller is not read yet.
     #[serde(default)]
     pub has_urgent_unread: bool,
+    /// The patient's question that waits for the doctor's answer: the
+    /// oldest message from the patient marked `requiresResponse` and sent
+    /// after the doctor's last message (null: nothing waits).
+    #[serde(default)]
+    pub awaiting_answer: Option<AwaitingAnswer>,
+}
+
+/// A question that waits for the doctor's answer (docs/messaging.md,
+/// "Answers that wait").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct AwaitingAnswer {
+    /// When the oldest waiting question was sent.
+    pub since: DateTime<Utc>,
+    /// When an answer is expected: `since` + the server's
+    /// `answer_within_hours`.
+    pub due_at: DateTime<Utc>,
+    /// `due_at` has passed.
+    pub overdue: bool,
+    /// One of the waiting questions is urgent.
+    pub urgent: bool,
+    /// The category of the oldest waiting question, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<QuestionCategory>,
 }
 
 /// A notification of a new message. Its text names the sender and the

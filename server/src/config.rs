@@ -500,6 +500,11 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        if !(1..=24 * 365).contains(&self.limits.answer_within_hours) {
+            return Err(ConfigError::Invalid(
+                "limits.answer_within_hours must be between 1 and 8760".into(),
+            ));
+        }
         if self.access_token_ttl_secs == 0 || self.access_token_ttl_secs > 900 {
             return Err(ConfigError::Invalid(
                 "access_token_ttl_secs must be between 1 and 900".into(),

@@ -110,6 +110,20 @@ pub fn validate_send(state: &AppState, req: &SendRequest) -> AppResult<()> {
     if req.kind == MessageType::System {
         return Err(AppError::invalid("system messages are made by the server"));
     }
+    if let Some(category) = req.metadata.category {
+        if !req.context_type.allows(category) {
+            return Err(AppError::invalid(format!(
+                "category '{category}' is not offered for an {}: expected one of {} or 'other'",
+                req.context_type,
+                req.context_type
+                    .allowed_actions()
+                    .iter()
+                    .map(|c| format!("'{c}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+    }
     Ok(())
 }
 
@@ -126,6 +140,11 @@ pub async fn send(
     let access = state
         .authorize(who, req.context_type, &req.context_id, meta)
         .await?;
+    if req.metadata.category.is_some() && access.context.patient_id != *who.id() {
+        return Err(AppError::invalid(
+            "only the patient's questions carry a category",
+        ));
+    }
     if let Err(wait) = state.send_limiter.check(who.id()).await {
         return Err(AppError::rate_limited(wait.as_secs_f64().ceil() as u64));
     }

@@ -1175,7 +1175,8 @@ async fn notifications_and_inbox(h: Harness) {
         marks.get(&w.session_id()),
         Some(&InboxMarks {
             last_message_at: Some(m2.timestamp),
-            has_urgent_unread: true
+            has_urgent_unread: true,
+            awaiting: None,
         })
     );
     // The urgent message is the patient's own: not an urgent unread for them.
@@ -1191,6 +1192,70 @@ async fn notifications_and_inbox(h: Harness) {
         .await
         .unwrap()
         .is_empty());
+}
+
+/// The questions that wait for the doctor's answer, and their categories.
+async fn awaiting_answers(h: Harness) {
+    let s = &*h.store;
+    let w = world(s).await;
+    let awaiting = |marks: &std::collections::HashMap<SessionId, InboxMarks>| {
+        marks.get(&w.session_id()).and_then(|m| m.awaiting)
+    };
+    send(s, w.message(true, "plain", t0())).await;
+    assert_eq!(awaiting(&s.inbox_marks(&w.doctor.id).await.unwrap()), None);
+    let mut q1 = w.message(true, "q1", t0() + Duration::seconds(1));
+    q1.metadata.requires_response = true;
+    q1.metadata.category = Some(QuestionCategory::Clarification);
+    let q1 = send(s, q1).await;
+    assert_eq!(q1.metadata.category, Some(QuestionCategory::Clarification));
+    let mut q2 = w.message(true, "q2", t0() + Duration::seconds(2));
+    q2.metadata.requires_response = true;
+    q2.metadata.is_urgent = true;
+    q2.metadata.category = Some(QuestionCategory::SideEffects);
+    let q2 = send(s, q2).await;
+    let expected = Some(Awaiting {
+        since: q1.timestamp,
+        urgent: true,
+        category: Some(QuestionCategory::Clarification),
+    });
+    // Both sides see the same wait.
+    assert_eq!(
+        awaiting(&s.inbox_marks(&w.doctor.id).await.unwrap()),
+        expected
+    );
+    assert_eq!(
+        awaiting(&s.inbox_marks(&w.patient.id).await.unwrap()),
+        expected
+    );
+    // Read back with its category.
+    let read = s.message(&q2.id).await.unwrap().unwrap();
+    assert_eq!(read.metadata.category, Some(QuestionCategory::SideEffects));
+    // A deleted question no longer waits: the next one is the oldest.
+    s.delete_message(&q1.id, &w.patient.id, t0(), admin_event(t0(), "delete"))
+        .await
+        .unwrap();
+    assert_eq!(
+        awaiting(&s.inbox_marks(&w.doctor.id).await.unwrap()),
+        Some(Awaiting {
+            since: q2.timestamp,
+            urgent: true,
+            category: Some(QuestionCategory::SideEffects),
+        })
+    );
+    // The doctor's answer ends the wait; a later question starts a new one.
+    send(s, w.message(false, "answer", t0() + Duration::seconds(3))).await;
+    assert_eq!(awaiting(&s.inbox_marks(&w.doctor.id).await.unwrap()), None);
+    let mut q3 = w.message(true, "q3", t0() + Duration::seconds(4));
+    q3.metadata.requires_response = true;
+    let q3 = send(s, q3).await;
+    assert_eq!(
+        awaiting(&s.inbox_marks(&w.doctor.id).await.unwrap()),
+        Some(Awaiting {
+            since: q3.timestamp,
+            urgent: false,
+            category: None,
+        })
+    );
 }
 
 async fn stats_of_a_user(h: Harness) {
@@ -1285,6 +1350,7 @@ macro_rules! conformance {
 }
 
 conformance!(
+    awaiting_answers,
     idempotent_send,
     seq_without_gaps_under_concurrency,
     first_sends_race_to_create_the_session,

@@ -165,11 +165,13 @@ async fn send_message(
     content: String,
     is_urgent: bool,
     requires_response: bool,
+    category: Option<QuestionCategory>,
     attachment_ids: Vec<AttachmentId>,
 ) -> CmdResult<UiMessage> {
     let meta = MessageMetadata {
         is_urgent,
         requires_response,
+        category,
     };
     Ok(client(&state)
         .await?

@@ -306,6 +306,7 @@ async fn the_doctors_day_in_the_real_window() {
             MessageMetadata {
                 is_urgent: true,
                 requires_response: true,
+                category: None,
             },
             vec![],
         )

@@ -4,7 +4,7 @@
 use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
 use dmp_client::{ClientConfig, ClientEvent, DmpClient, ExportFormat};
-use dmp_protocol::{AttachmentId, ContextId, ContextType, MessageMetadata};
+use dmp_protocol::{AttachmentId, ContextId, ContextType, MessageMetadata, QuestionCategory};
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 
@@ -61,6 +61,11 @@ enum Command {
         /// Ask for an answer.
         #[arg(long)]
         requires_response: bool,
+        /// What the question is about (patients): question, clarification,
+        /// side_effects (ordonnance); explanation, interpretation, next_steps
+        /// (examen); other.
+        #[arg(long, value_name = "CATEGORY")]
+        category: Option<QuestionCategory>,
         /// Attach files (pdf, jpg, png, doc, docx; 10 MB).
         #[arg(long = "attach", value_name = "FILE")]
         attach: Vec<PathBuf>,
@@ -279,6 +284,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             text,
             urgent,
             requires_response,
+            category,
             attach,
         } => {
             let c = client(false).await?;
@@ -302,6 +308,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     MessageMetadata {
                         is_urgent: urgent,
                         requires_response,
+                        category,
                     },
                     ids,
                 )

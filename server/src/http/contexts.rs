@@ -24,11 +24,13 @@ pub fn context_view(
         summary: c.summary.clone(),
         patient: patient.participant(),
         doctor: doctor.participant(),
+        allowed_actions: c.kind.allowed_actions().to_vec(),
     })
 }
 
 /// The caller's ordonnances and examens, newest first, each with its session, unread count,
-/// newest message time and whether an urgent message to the caller is unread.
+/// newest message time, whether an urgent message to the caller is unread, and the
+/// patient's question that waits for the doctor's answer (with its due time).
 #[utoipa::path(get, path = "/api/contexts", tag = "contexts", security(("bearer" = [])),
     responses((status = 200, body = Vec<ContextSummary>), (status = 401, body = ErrorBody)))]
 pub async fn list(
@@ -57,6 +59,8 @@ pub async fn list(
         .into_iter()
         .map(|u| (u.id.clone(), u))
         .collect();
+    let now = state.now();
+    let answer_within = chrono::Duration::hours(i64::from(state.config.limits.answer_within_hours));
     let mut out = Vec::with_capacity(contexts.len());
     for c in contexts.iter() {
         let Some(context) = context_view(c, &people) else {
@@ -86,6 +90,16 @@ pub async fn list(
             unread_count,
             last_message_at: mark.last_message_at,
             has_urgent_unread: mark.has_urgent_unread,
+            awaiting_answer: mark.awaiting.map(|a| {
+                let due_at = a.since + answer_within;
+                AwaitingAnswer {
+                    since: a.since,
+                    due_at,
+                    overdue: now >= due_at,
+                    urgent: a.urgent,
+                    category: a.category,
+                }
+            }),
         });
     }
     Ok(Json(out))

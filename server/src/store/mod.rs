@@ -606,6 +606,20 @@ pub struct InboxMarks {
     pub last_message_at: Option<DateTime<Utc>>,
     /// An urgent, not deleted message to the user is not read yet.
     pub has_urgent_unread: bool,
+    /// The patient's questions waiting for the doctor's answer: not deleted,
+    /// marked `requires_response`, sent after the doctor's last message.
+    pub awaiting: Option<Awaiting>,
+}
+
+/// The patient's questions that wait for an answer in one session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Awaiting {
+    /// When the oldest was sent.
+    pub since: DateTime<Utc>,
+    /// One of them is urgent.
+    pub urgent: bool,
+    /// The oldest one's category.
+    pub category: Option<QuestionCategory>,
 }
 
 #[async_trait]

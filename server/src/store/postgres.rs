@@ -41,6 +41,7 @@ use super::sqlite::{audit_hash, AUDIT_GENESIS};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_init.sql"),
     include_str!("../../migrations/postgres/0002_derived_notifications.sql"),
+    include_str!("../../migrations/postgres/0003_question_categories.sql"),
 ];
 /// Advisory lock of the migrations.
 const MIGRATION_LOCK: i64 = 0x646d_7000_0001;
@@ -371,6 +372,7 @@ trait Col {
     fn col<'a, T: FromSql<'a>>(&'a self, i: usize) -> StoreResult<T>;
     fn parsed<T: FromStr>(&self, i: usize) -> StoreResult<T>;
     fn count(&self, i: usize) -> StoreResult<u64>;
+    fn opt_parsed<T: FromStr>(&self, i: usize) -> StoreResult<Option<T>>;
 }
 
 impl Col for Row {
@@ -384,6 +386,12 @@ impl Col for Row {
     }
     fn count(&self, i: usize) -> StoreResult<u64> {
         Ok(u64::try_from(self.try_get::<_, i64>(i)?).unwrap_or(0))
+    }
+    fn opt_parsed<T: FromStr>(&self, i: usize) -> StoreResult<Option<T>> {
+        match self.try_get::<_, Option<&str>>(i)? {
+            Some(_) => self.parsed(i).map(Some),
+            None => Ok(None),
+        }
     }
 }
 
@@ -425,7 +433,7 @@ fn context_from_row(r: &Row) -> StoreResult<ContextRecord> {
 
 const MSG_SELECT: &str = "SELECT m.id, m.content, m.kind, m.sender_id, su.kind, su.name, m.recipient_id, ru.kind, ru.name,
     s.context_kind, s.context_id, m.created_at, m.status, m.attachments, m.is_urgent, m.requires_response,
-    m.client_message_id, m.session_id, m.seq, m.delivered_at, m.read_at, m.deleted_at
+    m.client_message_id, m.session_id, m.seq, m.delivered_at, m.read_at, m.deleted_at, m.category
     FROM messages m JOIN sessions s ON s.id = m.session_id
     JOIN users su ON su.id = m.sender_id JOIN users ru ON ru.id = m.recipient_id";
 
@@ -448,6 +456,7 @@ fn message_from_row(r: &Row) -> StoreResult<Message> {
         metadata: MessageMetadata {
             is_urgent: r.col(14)?,
             requires_response: r.col(15)?,
+            category: r.opt_parsed(22)?,
         },
         client_message_id: ClientMessageId(r.col(16)?),
         session_id: SessionId(r.col(17)?),
@@ -1466,22 +1475,41 @@ impl Store for PgStore {
         let c = self.client().await?;
         let stmt = c
             .prepare_cached(
-                "SELECT m.session_id, MAX(m.created_at),
-                    bool_or(m.recipient_id = $1 AND m.is_urgent AND m.status <> 'read' AND m.deleted_at IS NULL)
-                 FROM messages m JOIN sessions s ON s.id = m.session_id
-                 WHERE s.patient_id = $1 OR s.doctor_id = $1
-                 GROUP BY m.session_id",
+                // `waits`: a question from the patient that expects an
+                // answer, sent after the doctor's last message.
+                "WITH mine AS (SELECT id, patient_id, doctor_id FROM sessions WHERE patient_id = $1 OR doctor_id = $1),
+                 answered AS (SELECT m.session_id, MAX(m.seq) AS seq FROM messages m JOIN mine s ON s.id = m.session_id
+                              WHERE m.sender_id = s.doctor_id GROUP BY m.session_id),
+                 marked AS (SELECT m.session_id, m.created_at, m.seq, m.is_urgent, m.category, m.recipient_id, m.status, m.deleted_at,
+                              (m.sender_id = s.patient_id AND m.requires_response AND m.deleted_at IS NULL
+                                AND m.seq > COALESCE(a.seq, 0)) AS waits
+                            FROM messages m JOIN mine s ON s.id = m.session_id LEFT JOIN answered a ON a.session_id = m.session_id)
+                 SELECT session_id, MAX(created_at),
+                    bool_or(recipient_id = $1 AND is_urgent AND status <> 'read' AND deleted_at IS NULL),
+                    MIN(created_at) FILTER (WHERE waits),
+                    bool_or(waits AND is_urgent),
+                    (array_agg(category ORDER BY seq) FILTER (WHERE waits))[1]
+                 FROM marked GROUP BY session_id",
             )
             .await?;
         c.query(&stmt, &[&user.as_str()])
             .await?
             .iter()
             .map(|r| {
+                let awaiting = match r.col::<Option<DateTime<Utc>>>(3)? {
+                    Some(since) => Some(Awaiting {
+                        since,
+                        urgent: r.col::<Option<bool>>(4)?.unwrap_or(false),
+                        category: r.opt_parsed(5)?,
+                    }),
+                    None => None,
+                };
                 Ok((
                     SessionId(r.col(0)?),
                     InboxMarks {
                         last_message_at: r.col(1)?,
                         has_urgent_unread: r.col::<Option<bool>>(2)?.unwrap_or(false),
+                        awaiting,
                     },
                 ))
             })
@@ -2347,8 +2375,8 @@ async fn append_in(
     let insert = tx
         .prepare_cached(
             "INSERT INTO messages (id, session_id, seq, client_message_id, sender_id, recipient_id, kind, content, created_at,
-               status, is_urgent, requires_response, attachments)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'sent', $10, $11, $12)",
+               status, is_urgent, requires_response, attachments, category)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'sent', $10, $11, $12, $13)",
         )
         .await?;
     tx.execute(
@@ -2366,6 +2394,7 @@ async fn append_in(
             &msg.metadata.is_urgent,
             &msg.metadata.requires_response,
             &attachments_json,
+            &msg.metadata.category.map(QuestionCategory::as_str),
         ],
     )
     .await?;

@@ -24,6 +24,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0002_e2e_keys.sql"),
     include_str!("../../migrations/0003_directory_changes.sql"),
     include_str!("../../migrations/0004_derived_notifications.sql"),
+    include_str!("../../migrations/0005_question_categories.sql"),
 ];
 /// Most operations committed in one transaction.
 const MAX_BATCH: usize = 1024;
@@ -831,6 +832,15 @@ where
     s.parse::<T>().map_err(|e| conv_err(idx, e))
 }
 
+fn get_opt_enum<T: FromStr>(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<T>>
+where
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    row.get::<_, Option<String>>(idx)?
+        .map(|s| s.parse::<T>().map_err(|e| conv_err(idx, e)))
+        .transpose()
+}
+
 /// A participant from three columns: id, kind, name.
 fn participant_at(row: &Row<'_>, idx: usize) -> rusqlite::Result<Participant> {
     Ok(Participant {
@@ -854,7 +864,7 @@ fn get_u64(row: &Row<'_>, idx: usize) -> rusqlite::Result<u64> {
 
 const MSG_SELECT: &str = "SELECT m.id, m.content, m.kind, m.sender_id, su.kind, su.name, m.recipient_id, ru.kind, ru.name,
     s.context_kind, s.context_id, m.created_at, m.status, m.attachments, m.is_urgent, m.requires_response,
-    m.client_message_id, m.session_id, m.seq, m.delivered_at, m.read_at, m.deleted_at
+    m.client_message_id, m.session_id, m.seq, m.delivered_at, m.read_at, m.deleted_at, m.category
     FROM messages m JOIN sessions s ON s.id = m.session_id
     JOIN users su ON su.id = m.sender_id JOIN users ru ON ru.id = m.recipient_id";
 
@@ -876,6 +886,7 @@ fn message_from_row(r: &Row<'_>) -> rusqlite::Result<Message> {
         metadata: MessageMetadata {
             is_urgent: r.get(14)?,
             requires_response: r.get(15)?,
+            category: get_opt_enum(r, 22)?,
         },
         client_message_id: ClientMessageId(r.get(16)?),
         session_id: SessionId(r.get(17)?),
@@ -1508,18 +1519,37 @@ impl Store for SqliteStore {
         self.read(move |c| {
             let rows = c
                 .prepare_cached(
-                    "SELECT m.session_id, MAX(m.created_at),
-                        MAX(m.recipient_id = ?1 AND m.is_urgent = 1 AND m.status <> 'read' AND m.deleted_at IS NULL)
-                     FROM messages m JOIN sessions s ON s.id = m.session_id
-                     WHERE s.patient_id = ?1 OR s.doctor_id = ?1
-                     GROUP BY m.session_id",
+                    // `waits`: a question from the patient that expects an
+                    // answer, sent after the doctor's last message.
+                    "WITH mine AS (SELECT id, patient_id, doctor_id FROM sessions WHERE patient_id = ?1 OR doctor_id = ?1),
+                     answered AS (SELECT m.session_id, MAX(m.seq) AS seq FROM messages m JOIN mine s ON s.id = m.session_id
+                                  WHERE m.sender_id = s.doctor_id GROUP BY m.session_id),
+                     marked AS (SELECT m.session_id, m.created_at, m.seq, m.is_urgent, m.category, m.recipient_id, m.status, m.deleted_at,
+                                  m.sender_id = s.patient_id AND m.requires_response = 1 AND m.deleted_at IS NULL
+                                    AND m.seq > COALESCE(a.seq, 0) AS waits
+                                FROM messages m JOIN mine s ON s.id = m.session_id LEFT JOIN answered a ON a.session_id = m.session_id)
+                     SELECT session_id, MAX(created_at),
+                        MAX(recipient_id = ?1 AND is_urgent = 1 AND status <> 'read' AND deleted_at IS NULL),
+                        MIN(CASE WHEN waits THEN created_at END),
+                        MAX(waits AND is_urgent = 1),
+                        (SELECT w.category FROM marked w WHERE w.session_id = marked.session_id AND w.waits ORDER BY w.seq LIMIT 1)
+                     FROM marked GROUP BY session_id",
                 )?
                 .query_map([user.as_str()], |r| {
+                    let awaiting = match r.get::<_, Option<i64>>(3)? {
+                        Some(since) => Some(Awaiting {
+                            since: from_ms(since),
+                            urgent: r.get::<_, Option<i64>>(4)?.unwrap_or(0) != 0,
+                            category: get_opt_enum(r, 5)?,
+                        }),
+                        None => None,
+                    };
                     Ok((
                         SessionId(r.get(0)?),
                         InboxMarks {
                             last_message_at: r.get::<_, Option<i64>>(1)?.map(from_ms),
                             has_urgent_unread: r.get::<_, Option<i64>>(2)?.unwrap_or(0) != 0,
+                            awaiting,
                         },
                     ))
                 })?
@@ -1649,8 +1679,8 @@ impl Store for SqliteStore {
             }
             c.prepare_cached(
                 "INSERT INTO messages (id, session_id, seq, client_message_id, sender_id, recipient_id, kind, content, created_at,
-                   status, is_urgent, requires_response, attachments)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'sent', ?10, ?11, ?12)",
+                   status, is_urgent, requires_response, attachments, category)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'sent', ?10, ?11, ?12, ?13)",
             )?
             .execute(params![
                 msg.id.as_str(),
@@ -1664,7 +1694,8 @@ impl Store for SqliteStore {
                 now,
                 msg.metadata.is_urgent,
                 msg.metadata.requires_response,
-                attachments_json
+                attachments_json,
+                msg.metadata.category.map(QuestionCategory::as_str)
             ])?;
             w.audit(
                 &AuditEvent::new(msg.now, msg.sender.id.as_str(), "send", msg.id.as_str(), "ok", &msg.meta).in_session(&session_id),

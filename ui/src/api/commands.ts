@@ -15,6 +15,7 @@ import type {
   LastLogin,
   Limits,
   Notification,
+  QuestionCategory,
   SearchHit,
   Settings,
   SignedIn,
@@ -76,6 +77,8 @@ export type SendMessageArgs = {
   content: string;
   isUrgent: boolean;
   requiresResponse: boolean;
+  /** What a patient's question is about (patients only; null or absent: none). */
+  category?: QuestionCategory | null;
   attachmentIds: string[];
 };
 export const sendMessage = (args: SendMessageArgs) => call<UiMessage>('send_message', args);

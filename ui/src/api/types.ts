@@ -8,6 +8,7 @@ import type { Settings } from './generated';
 
 export type {
   Attachment,
+  AwaitingAnswer,
   ConnectionEvent,
   ConnectionState,
   ContextRef,
@@ -27,6 +28,7 @@ export type {
   Participant,
   PeerKeyChangedEvent,
   PresenceEvent,
+  QuestionCategory,
   SearchHit,
   Session,
   SessionEndReason,

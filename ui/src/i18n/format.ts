@@ -38,6 +38,10 @@ export function createFormatters(language: Language) {
   const longDate = new Intl.DateTimeFormat(locale, { day: 'numeric', month: 'long', year: 'numeric' });
   const shortDate = new Intl.DateTimeFormat(locale, { day: 'numeric', month: 'short' });
   const number = new Intl.NumberFormat(locale);
+  const unit = (name: 'minute' | 'hour' | 'day') => new Intl.NumberFormat(locale, { style: 'unit', unit: name, unitDisplay: 'short' });
+  const minutes = unit('minute');
+  const hours = unit('hour');
+  const days = unit('day');
 
   return {
     locale,
@@ -62,6 +66,17 @@ export function createFormatters(language: Language) {
       if (diff === 0) return { kind: 'time', text: time.format(date) };
       if (diff === 1) return { kind: 'yesterday', text: time.format(date) };
       return { kind: 'date', text: shortDate.format(date) };
+    },
+    /**
+     * Time elapsed since a timestamp, in its largest whole unit: "12 min", "3 h",
+     * "2 j" ("12 mins", "3 hrs", "2 days"); at least one minute.
+     */
+    elapsed(iso: string | Date, now: Date = new Date()): string {
+      const totalMinutes = Math.floor((now.getTime() - new Date(iso).getTime()) / 60_000);
+      if (totalMinutes < 60) return minutes.format(Math.max(1, totalMinutes));
+      const totalHours = Math.floor(totalMinutes / 60);
+      if (totalHours < 24) return hours.format(totalHours);
+      return days.format(Math.floor(totalHours / 24));
     },
     number: (value: number) => number.format(value),
     /** "2,4 Mo" / "2.4 MB" */

@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { en } from './en';
 import { fr } from './fr';
 import { translate } from './index';
+import { createFormatters } from './format';
+import { CATEGORY_LABEL, QUESTION_CATEGORIES } from '../features/contexts/questions';
 
 describe('translations', () => {
   it('has a non-empty English text for every French key', () => {
@@ -16,5 +18,52 @@ describe('translations', () => {
     expect(translate('fr', 'unread.badge', { count: 3 })).toBe('3 messages non lus');
     expect(translate('en', 'unread.badge', { count: 1 })).toBe('1 unread message');
     expect(translate('fr', 'typing.one', { name: 'Dr Sophie Martin' })).toBe("Dr Sophie Martin est en train d'écrire…");
+  });
+
+  it('names every question category in French and English', () => {
+    expect(QUESTION_CATEGORIES).toEqual(['question', 'clarification', 'side_effects', 'explanation', 'interpretation', 'next_steps', 'other']);
+    expect(QUESTION_CATEGORIES.map((c) => translate('fr', CATEGORY_LABEL[c]))).toEqual([
+      "Question sur l'ordonnance",
+      'Précision (dose, durée…)',
+      'Effets indésirables',
+      'Explication du résultat',
+      'Interprétation',
+      'Suite à donner',
+      'Autre',
+    ]);
+    expect(QUESTION_CATEGORIES.map((c) => translate('en', CATEGORY_LABEL[c]))).toEqual([
+      'Question about the prescription',
+      'Clarification (dose, duration…)',
+      'Side effects',
+      'Explanation of the result',
+      'Interpretation',
+      'Next steps',
+      'Other',
+    ]);
+    for (const key of ['composer.category', 'inbox.categoryFilter', 'inbox.allCategories', 'inbox.awaitingOnly', 'inbox.overdue'] as const) {
+      expect(en[key], key).toBeTruthy();
+      expect(fr[key], key).toBeTruthy();
+    }
+  });
+
+  it('formats waits and expected answer dates in both languages', () => {
+    const now = new Date('2025-03-14T12:00:00Z');
+    const fmtFr = createFormatters('fr');
+    const fmtEn = createFormatters('en');
+    const spaced = (text: string) => text.replace(/\s/g, ' ');
+    expect(spaced(fmtFr.elapsed('2025-03-14T11:59:40Z', now))).toBe('1 min');
+    expect(spaced(fmtFr.elapsed('2025-03-14T11:48:00Z', now))).toBe('12 min');
+    expect(spaced(fmtFr.elapsed('2025-03-14T09:00:00Z', now))).toBe('3 h');
+    expect(spaced(fmtFr.elapsed('2025-03-10T10:00:00Z', now))).toBe('4 j');
+    expect(spaced(fmtEn.elapsed('2025-03-14T09:00:00Z', now))).toBe('3 hrs');
+    expect(spaced(translate('fr', 'inbox.awaiting', { duration: fmtFr.elapsed('2025-03-14T09:00:00Z', now) }))).toBe(
+      'En attente de réponse · depuis 3 h',
+    );
+    expect(translate('fr', 'conversation.answerExpected', { date: fmtFr.date('2025-03-17T09:00:00Z') })).toBe(
+      'Réponse attendue avant le 17 mars 2025',
+    );
+    expect(translate('en', 'conversation.answerExpected', { date: fmtEn.date('2025-03-17T09:00:00Z') })).toBe(
+      'Reply expected by 17 March 2025',
+    );
   });
 });

@@ -36,6 +36,8 @@ export const ordonnance: ContextSummary = {
   unreadCount: 2,
   lastMessageAt: '2025-03-14T08:30:00Z',
   hasUrgentUnread: false,
+  awaitingAnswer: null,
+  allowedActions: ['question', 'clarification', 'side_effects'],
 };
 
 export const examen: ContextSummary = {
@@ -50,6 +52,8 @@ export const examen: ContextSummary = {
   unreadCount: 0,
   lastMessageAt: null,
   hasUrgentUnread: false,
+  awaitingAnswer: null,
+  allowedActions: ['explanation', 'interpretation', 'next_steps'],
 };
 
 let seqCounter = 100;

@@ -6,7 +6,8 @@ import type { ContextSummary } from "./ContextSummary";
  */
 export type Inbox = { 
 /**
- * Doctor: urgent unread first, then unread, then newest message first
+ * Doctor: urgent unread first, then the questions waiting for an answer
+ * (urgent, then oldest first), then unread, then newest message first
  * (none last), then record date newest first. Patient: record date newest
  * first. The UI never re-sorts it.
  */

@@ -39,4 +39,10 @@ typingIndicatorDelayMs: number,
 /**
  * Seconds a client waits for an ack before it retries a send.
  */
-messageTimeoutSecs: number, };
+messageTimeoutSecs: number, 
+/**
+ * Hours within which the doctor is expected to answer a question marked
+ * `requiresResponse`; past them it is overdue (docs/messaging.md,
+ * "Answers that wait").
+ */
+answerWithinHours: number, };

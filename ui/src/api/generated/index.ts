@@ -2,6 +2,7 @@
 // Do not edit: change the Rust types and regenerate (docs/desktop-ipc.md).
 export type { Attachment } from './Attachment';
 export type { AttachmentId } from './AttachmentId';
+export type { AwaitingAnswer } from './AwaitingAnswer';
 export type { ClientMessageId } from './ClientMessageId';
 export type { CommandError } from './CommandError';
 export type { ConnectionEvent } from './ConnectionEvent';
@@ -26,6 +27,7 @@ export type { OpenConversationEvent } from './OpenConversationEvent';
 export type { Participant } from './Participant';
 export type { PeerKeyChangedEvent } from './PeerKeyChangedEvent';
 export type { PresenceEvent } from './PresenceEvent';
+export type { QuestionCategory } from './QuestionCategory';
 export type { SearchHit } from './SearchHit';
 export type { Session } from './Session';
 export type { SessionEndReason } from './SessionEndReason';

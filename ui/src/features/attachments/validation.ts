@@ -16,6 +16,7 @@ export const DEFAULT_LIMITS: Limits = {
   retentionPeriodDays: 7 * 365 + 2,
   typingIndicatorDelayMs: 1000,
   messageTimeoutSecs: 30,
+  answerWithinHours: 72,
 };
 
 const MIME_BY_TYPE: Record<string, string[]> = {

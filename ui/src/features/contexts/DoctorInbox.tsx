@@ -1,18 +1,23 @@
 /**
- * The doctor's inbox: one row per conversation (patient, record, last activity, unread),
- * in the order Rust gives (urgent unread first, then unread, then latest message). The
- * filter ignores case and accents ("helene" finds "Hélène"). From 360 px up: names and
- * titles truncate, the time and the badges never leave the row.
+ * The doctor's inbox: one row per conversation (patient, record, last activity, unread,
+ * the question that waits for an answer: how long, late or not, its category), in the
+ * order Rust gives (urgent unread first, then what waits for an answer — urgent first,
+ * then oldest — then unread, then latest message); the UI never re-sorts it. The text
+ * filter ignores case and accents ("helene" finds "Hélène"); the others keep unread
+ * conversations, those waiting for an answer, or the waiting question's category.
+ * From 360 px up: names and titles truncate, the waiting line wraps, the time and the
+ * badges never leave the row.
  */
 import { useId, useMemo, useState } from 'react';
-import type { ContextRef, ContextSummary, ErrorCode } from '../../api';
+import type { ContextRef, ContextSummary, ErrorCode, QuestionCategory } from '../../api';
 import { useI18n } from '../../i18n';
 import { Spinner } from '../../components/Spinner';
 import { UnreadBadge, FlagBadge } from '../../components/Badge';
-import { InboxIcon, SearchIcon, WarningIcon } from '../../components/icons';
+import { ClockIcon, InboxIcon, SearchIcon, WarningIcon } from '../../components/icons';
 import { errorKey } from '../../app/errorMessages';
 import { supportedContexts } from './supportedContexts';
 import { lastActivity, sameContext } from './useContexts';
+import { CATEGORY_LABEL, QUESTION_CATEGORIES, isOverdue, isQuestionCategory, useNow } from './questions';
 
 type DoctorInboxProps = {
   contexts: ContextSummary[];
@@ -39,20 +44,31 @@ export function foldForSearch(text: string): string {
   return text.normalize('NFD').replace(/\p{M}/gu, '').toLocaleLowerCase();
 }
 
+const filterToggle = (on: boolean) =>
+  `rounded-lg px-3 py-2 text-sm font-medium ring-1 focus-visible:outline focus-visible:outline-2 focus-visible:outline-blue-600 ${
+    on ? 'bg-blue-600 text-white ring-blue-600' : 'bg-white text-slate-700 ring-slate-300 hover:bg-slate-50'
+  }`;
+
 export function DoctorInbox({ contexts, status, error, openContext, onOpen, onRetry, hasDraft }: DoctorInboxProps) {
   const { t, format } = useI18n();
   const [query, setQuery] = useState('');
   const [unreadOnly, setUnreadOnly] = useState(false);
+  const [awaitingOnly, setAwaitingOnly] = useState(false);
+  const [category, setCategory] = useState<QuestionCategory | null>(null);
   const searchId = useId();
+  const categoryId = useId();
+  const now = useNow();
 
   const rows = useMemo(() => {
     const q = foldForSearch(query.trim());
     return contexts.filter(
       (c) =>
         (!unreadOnly || c.unreadCount > 0) &&
+        (!awaitingOnly || c.awaitingAnswer !== null) &&
+        (category === null || c.awaitingAnswer?.category === category) &&
         (q === '' || foldForSearch(c.patient.name).includes(q) || foldForSearch(c.title).includes(q)),
     );
-  }, [contexts, query, unreadOnly]);
+  }, [contexts, query, unreadOnly, awaitingOnly, category]);
 
   const totalUnread = contexts.reduce((sum, c) => sum + c.unreadCount, 0);
 
@@ -70,11 +86,11 @@ export function DoctorInbox({ contexts, status, error, openContext, onOpen, onRe
           </h1>
           <span className="text-xs text-slate-500">{t('inbox.unreadSummary', { count: totalUnread })}</span>
         </div>
-        <div className="mt-3 flex flex-col gap-2 sm:flex-row sm:items-center">
+        <div className="mt-3 flex flex-wrap items-center gap-2">
           <label htmlFor={searchId} className="sr-only">
             {t('inbox.filter')}
           </label>
-          <div className="relative min-w-0 flex-1">
+          <div className="relative w-full min-w-0 sm:w-auto sm:min-w-[12rem] sm:flex-1">
             <SearchIcon className="pointer-events-none absolute left-2.5 top-2.5 h-4 w-4 text-slate-400" />
             <input
               id={searchId}
@@ -85,16 +101,30 @@ export function DoctorInbox({ contexts, status, error, openContext, onOpen, onRe
               className="w-full rounded-lg border border-slate-300 bg-white py-2 pl-8 pr-3 text-sm focus:border-blue-500 focus:outline-none focus:ring-2 focus:ring-blue-500/30"
             />
           </div>
-          <button
-            type="button"
-            aria-pressed={unreadOnly}
-            onClick={() => setUnreadOnly((v) => !v)}
-            className={`rounded-lg px-3 py-2 text-sm font-medium ring-1 focus-visible:outline focus-visible:outline-2 focus-visible:outline-blue-600 ${
-              unreadOnly ? 'bg-blue-600 text-white ring-blue-600' : 'bg-white text-slate-700 ring-slate-300 hover:bg-slate-50'
-            }`}
-          >
+          <button type="button" aria-pressed={unreadOnly} onClick={() => setUnreadOnly((v) => !v)} className={filterToggle(unreadOnly)}>
             {t('inbox.unreadOnly')}
           </button>
+          <button type="button" aria-pressed={awaitingOnly} onClick={() => setAwaitingOnly((v) => !v)} className={filterToggle(awaitingOnly)}>
+            {t('inbox.awaitingOnly')}
+          </button>
+          <label htmlFor={categoryId} className="sr-only">
+            {t('inbox.categoryFilter')}
+          </label>
+          <select
+            id={categoryId}
+            value={category ?? ''}
+            onChange={(e) => setCategory(isQuestionCategory(e.target.value) ? e.target.value : null)}
+            className={`min-w-0 max-w-full rounded-lg border-0 bg-white py-2 pl-3 pr-2 text-sm font-medium ring-1 focus:outline-none focus-visible:outline focus-visible:outline-2 focus-visible:outline-blue-600 ${
+              category ? 'text-blue-800 ring-blue-500' : 'text-slate-700 ring-slate-300'
+            }`}
+          >
+            <option value="">{t('inbox.allCategories')}</option>
+            {QUESTION_CATEGORIES.map((c) => (
+              <option key={c} value={c}>
+                {t(CATEGORY_LABEL[c])}
+              </option>
+            ))}
+          </select>
         </div>
       </div>
 
@@ -120,6 +150,8 @@ export function DoctorInbox({ contexts, status, error, openContext, onOpen, onRe
             const activity = when ? format.activity(when) : null;
             const isOpen = openContext !== null && sameContext(c, openContext);
             const urgent = c.hasUrgentUnread;
+            const awaiting = c.awaitingAnswer;
+            const late = awaiting !== null && isOverdue(awaiting, now);
             return (
               <li
                 key={`${c.type}:${c.id}`}
@@ -128,6 +160,7 @@ export function DoctorInbox({ contexts, status, error, openContext, onOpen, onRe
                 data-context-id={c.id}
                 data-urgent={urgent ? 'true' : 'false'}
                 data-unread={c.unreadCount}
+                data-awaiting={awaiting ? (late ? 'overdue' : 'true') : 'false'}
               >
                 <button
                   type="button"
@@ -163,6 +196,32 @@ export function DoctorInbox({ contexts, status, error, openContext, onOpen, onRe
                       <span className="sr-only">{t(meta.kind)} : </span>
                       <span className="truncate">{c.title}</span>
                     </span>
+                    {awaiting && (
+                      <span data-testid="awaiting-answer" className="mt-1 flex min-w-0 flex-wrap items-center gap-x-1.5 gap-y-0.5 text-xs">
+                        <span
+                          title={t('inbox.dueHint', { date: `${format.date(awaiting.dueAt)} ${format.time(awaiting.dueAt)}` })}
+                          className={`flex min-w-0 max-w-full items-center gap-1 font-medium ${late ? 'text-red-700' : 'text-amber-800'}`}
+                        >
+                          <ClockIcon className="h-3.5 w-3.5 shrink-0" />
+                          <span className="truncate">{t('inbox.awaiting', { duration: format.elapsed(awaiting.since, now) })}</span>
+                        </span>
+                        {late && (
+                          <span className="shrink-0" data-testid="overdue">
+                            <span className="inline-flex items-center rounded-full bg-red-600 px-2 py-0.5 text-[11px] font-semibold text-white">
+                              {t('inbox.overdue')}
+                            </span>
+                          </span>
+                        )}
+                        {awaiting.category && (
+                          <span
+                            data-testid="awaiting-category"
+                            className="inline-flex min-w-0 max-w-full rounded-full bg-slate-100 px-2 py-0.5 text-[11px] font-semibold text-slate-700 ring-1 ring-slate-300"
+                          >
+                            <span className="truncate">{t(CATEGORY_LABEL[awaiting.category])}</span>
+                          </span>
+                        )}
+                      </span>
+                    )}
                   </span>
                   <span className="flex shrink-0 flex-col items-end gap-1 pl-1">
                     {activity ? (

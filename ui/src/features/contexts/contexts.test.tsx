@@ -1,7 +1,7 @@
 import { render, screen, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it, vi } from 'vitest';
-import type { ContextSummary } from '../../api';
+import type { AwaitingAnswer, ContextSummary } from '../../api';
 import { I18nProvider } from '../../i18n';
 import { doctor, examen, ordonnance, otherPatient, patient, patientUser, session } from '../../test/fixtures';
 import { DoctorInbox } from './DoctorInbox';
@@ -199,5 +199,136 @@ describe('DoctorInbox', () => {
     expect(unreadRows[1]).toHaveTextContent('Hugo Moreau');
     await user.click(within(screen.getAllByTestId('inbox-row')[1]!).getByRole('button'));
     expect(onOpen).toHaveBeenCalledWith(expect.objectContaining({ id: 'ord_3' }));
+  });
+
+  describe('answers that wait', () => {
+    const waiting = (extra: Partial<AwaitingAnswer>): AwaitingAnswer => ({
+      since: '2025-03-14T09:00:00Z',
+      dueAt: '2025-03-17T09:00:00Z',
+      overdue: false,
+      urgent: false,
+      category: null,
+      ...extra,
+    });
+    // In the order Rust sorts them: what waits (urgent first, then oldest), then the rest.
+    const read = (id: string, name: string, extra: Partial<ContextSummary>) => mk(id, name, { unreadCount: 0, ...extra });
+    const waitingContexts = () => [
+      read('ord_5', 'Inès Roux', {
+        awaitingAnswer: waiting({ since: '2025-03-10T10:00:00Z', dueAt: '2025-03-13T10:00:00Z', overdue: true, category: 'question' }),
+      }),
+      // The client core updated it from live events: `overdue` stays false, the due time has passed.
+      read('ord_6', 'Paul Lefèvre', {
+        awaitingAnswer: waiting({ since: '2025-03-11T08:00:00Z', dueAt: '2025-03-14T08:00:00Z', overdue: false }),
+      }),
+      read('ord_7', 'Emma Bernard', {
+        unreadCount: 1,
+        awaitingAnswer: waiting({ since: '2025-03-14T09:00:00Z', category: 'side_effects' }),
+      }),
+      read('ord_8', 'Hugo Moreau', {
+        type: 'examen',
+        allowedActions: ['explanation', 'interpretation', 'next_steps'],
+        awaitingAnswer: waiting({ since: '2025-03-14T11:48:00Z', category: 'interpretation' }),
+      }),
+      read('ord_1', 'Lucas Petit', { lastMessageAt: '2025-03-14T09:00:00Z' }),
+    ];
+    const now = () => {
+      vi.useFakeTimers({ toFake: ['Date'] });
+      vi.setSystemTime(new Date('2025-03-14T12:00:00Z'));
+    };
+    const rowOf = (id: string) => screen.getAllByTestId('inbox-row').find((r) => r.dataset.contextId === id)!;
+    const visibleIds = () => screen.getAllByTestId('inbox-row').map((r) => r.dataset.contextId);
+
+    it('shows how long a question has waited, a red "En retard" badge once due, and its category', () => {
+      now();
+      renderInbox(waitingContexts());
+      expect(within(rowOf('ord_7')).getByTestId('awaiting-answer')).toHaveTextContent('En attente de réponse · depuis 3 h');
+      expect(within(rowOf('ord_7')).getByTestId('awaiting-category')).toHaveTextContent('Effets indésirables');
+      expect(within(rowOf('ord_7')).queryByText('En retard')).not.toBeInTheDocument();
+      expect(rowOf('ord_7')).toHaveAttribute('data-awaiting', 'true');
+
+      expect(within(rowOf('ord_8')).getByTestId('awaiting-answer')).toHaveTextContent('depuis 12 min');
+      expect(within(rowOf('ord_8')).getByTestId('awaiting-category')).toHaveTextContent('Interprétation');
+
+      // Late per the server…
+      expect(within(rowOf('ord_5')).getByTestId('awaiting-answer')).toHaveTextContent('depuis 4 j');
+      expect(within(rowOf('ord_5')).getByText('En retard')).toHaveClass('bg-red-600', 'text-white');
+      expect(within(rowOf('ord_5')).getByTestId('awaiting-category')).toHaveTextContent("Question sur l'ordonnance");
+      expect(rowOf('ord_5')).toHaveAttribute('data-awaiting', 'overdue');
+      // …or per the clock, before the server lists it again; no category, no label.
+      expect(within(rowOf('ord_6')).getByText('En retard')).toBeInTheDocument();
+      expect(within(rowOf('ord_6')).queryByTestId('awaiting-category')).not.toBeInTheDocument();
+
+      expect(within(rowOf('ord_1')).queryByTestId('awaiting-answer')).not.toBeInTheDocument();
+      expect(rowOf('ord_1')).toHaveAttribute('data-awaiting', 'false');
+      // Still Rust's order.
+      expect(visibleIds()).toEqual(['ord_5', 'ord_6', 'ord_7', 'ord_8', 'ord_1']);
+    });
+
+    it('keeps the waiting line inside a 360 px row: it wraps, its texts truncate, the badge does not shrink', () => {
+      now();
+      renderInbox(waitingContexts());
+      const line = within(rowOf('ord_5')).getByTestId('awaiting-answer');
+      expect(line).toHaveClass('flex-wrap', 'min-w-0');
+      expect(within(line).getByText(/depuis/)).toHaveClass('truncate');
+      expect(within(line).getByText('En retard').closest('.shrink-0')).not.toBeNull();
+      expect(within(line).getByText("Question sur l'ordonnance")).toHaveClass('truncate');
+    });
+
+    it('filters by the waiting question’s category, keeping Rust’s order', async () => {
+      now();
+      const user = userEvent.setup();
+      renderInbox(waitingContexts());
+      const filter = screen.getByRole('combobox', { name: 'Filtrer par catégorie' });
+      expect(filter).toHaveValue('');
+      expect(within(filter).getAllByRole('option').map((o) => o.textContent)).toEqual([
+        'Toutes les catégories',
+        "Question sur l'ordonnance",
+        'Précision (dose, durée…)',
+        'Effets indésirables',
+        'Explication du résultat',
+        'Interprétation',
+        'Suite à donner',
+        'Autre',
+      ]);
+      await user.selectOptions(filter, 'Effets indésirables');
+      expect(visibleIds()).toEqual(['ord_7']);
+      await user.selectOptions(filter, 'Interprétation');
+      expect(visibleIds()).toEqual(['ord_8']);
+      await user.selectOptions(filter, 'Autre');
+      expect(screen.queryAllByTestId('inbox-row')).toHaveLength(0);
+      expect(screen.getByText('Aucune conversation à afficher.')).toBeInTheDocument();
+      await user.selectOptions(filter, 'Toutes les catégories');
+      expect(visibleIds()).toEqual(['ord_5', 'ord_6', 'ord_7', 'ord_8', 'ord_1']);
+    });
+
+    it('keeps only the conversations waiting for an answer, combined with the other filters', async () => {
+      now();
+      const user = userEvent.setup();
+      renderInbox(waitingContexts());
+      const toggle = screen.getByRole('button', { name: 'En attente de réponse' });
+      expect(toggle).toHaveAttribute('aria-pressed', 'false');
+      await user.click(toggle);
+      expect(toggle).toHaveAttribute('aria-pressed', 'true');
+      expect(visibleIds()).toEqual(['ord_5', 'ord_6', 'ord_7', 'ord_8']);
+      await user.click(screen.getByRole('button', { name: 'Non lus' }));
+      expect(visibleIds()).toEqual(['ord_7']);
+      await user.click(screen.getByRole('button', { name: 'Non lus' }));
+      await user.type(screen.getByRole('searchbox'), 'ines');
+      expect(visibleIds()).toEqual(['ord_5']);
+    });
+
+    it('speaks English too', () => {
+      now();
+      render(
+        <I18nProvider initialLanguage="en">
+          <DoctorInbox contexts={waitingContexts()} status="ready" error={null} openContext={null} onOpen={vi.fn()} onRetry={vi.fn()} hasDraft={() => false} />
+        </I18nProvider>,
+      );
+      expect(within(rowOf('ord_7')).getByTestId('awaiting-answer')).toHaveTextContent('Awaiting reply · for 3 hrs');
+      expect(within(rowOf('ord_7')).getByTestId('awaiting-category')).toHaveTextContent('Side effects');
+      expect(within(rowOf('ord_5')).getByText('Overdue')).toBeInTheDocument();
+      expect(screen.getByRole('combobox', { name: 'Filter by category' })).toHaveDisplayValue('All categories');
+      expect(screen.getByRole('button', { name: 'Awaiting reply' })).toBeInTheDocument();
+    });
   });
 });

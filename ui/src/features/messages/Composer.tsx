@@ -1,16 +1,18 @@
 /**
  * The message input: textarea with a character counter, "Urgent" and "Réponse attendue"
- * toggles, emoji picker, attachments, send. Enter sends, Shift+Enter adds a line. The
- * text, flags and uploaded attachments are kept as a draft for the conversation.
+ * toggles, the question category (the record's patient only), emoji picker, attachments,
+ * send. Enter sends, Shift+Enter adds a line. The text, flags, category and uploaded
+ * attachments are kept as a draft for the conversation.
  */
 import { useEffect, useId, useRef, useState, type ChangeEvent, type KeyboardEvent, type RefObject } from 'react';
-import type { ContextSummary, Limits, User } from '../../api';
+import type { ContextSummary, Limits, QuestionCategory, User } from '../../api';
 import { useI18n, type MessageKey } from '../../i18n';
 import { PaperclipIcon, ReplyIcon, SendIcon, SmileIcon, WarningIcon } from '../../components/icons';
 import { Spinner } from '../../components/Spinner';
 import { AttachmentChips, RejectionList } from '../attachments/AttachmentChips';
 import type { AttachmentsController } from '../attachments/useAttachments';
 import { acceptAttribute } from '../attachments/validation';
+import { CATEGORY_LABEL, categoriesFor, isQuestionCategory } from '../contexts/questions';
 import { characterCount, counterLevel } from './conversationState';
 import { useDrafts } from './drafts';
 import { EmojiPicker } from './EmojiPicker';
@@ -45,17 +47,23 @@ export function Composer({ context, me, limits, attachments, onSend, blockedReas
   const [text, setText] = useState(initial.text);
   const [isUrgent, setUrgent] = useState(initial.isUrgent);
   const [requiresResponse, setRequiresResponse] = useState(initial.requiresResponse);
+  // Only the record's patient picks a category (the server refuses one on a doctor's
+  // message), among the record's own categories and "other".
+  const asPatient = me.id === context.patient.id;
+  const categories = asPatient ? categoriesFor(context) : [];
+  const [chosenCategory, setCategory] = useState<QuestionCategory | null>(initial.category);
+  const category = chosenCategory !== null && categories.includes(chosenCategory) ? chosenCategory : null;
   const [sending, setSending] = useState(false);
   const [emojiOpen, setEmojiOpen] = useState(false);
   const fileInput = useRef<HTMLInputElement>(null);
   const emojiButton = useRef<HTMLButtonElement>(null);
   const typing = useTypingSender(ref);
-  const ids = { counter: useId(), hint: useId(), emoji: useId(), over: useId(), label: useId() };
+  const ids = { counter: useId(), hint: useId(), emoji: useId(), over: useId(), label: useId(), category: useId() };
 
   useEffect(() => {
-    drafts.set(me.id, ref, { text, isUrgent, requiresResponse, attachments: attachments.ready });
+    drafts.set(me.id, ref, { text, isUrgent, requiresResponse, category, attachments: attachments.ready });
     // `ref` is rebuilt each render from the two ids below.
-  }, [drafts, me.id, context.type, context.id, text, isUrgent, requiresResponse, attachments.ready]);
+  }, [drafts, me.id, context.type, context.id, text, isUrgent, requiresResponse, category, attachments.ready]);
 
   const count = characterCount(text);
   const level = counterLevel(count, limits.maxMessageLength);
@@ -66,12 +74,13 @@ export function Composer({ context, me, limits, attachments, onSend, blockedReas
     if (!canSend) return;
     setSending(true);
     typing.stop();
-    const outgoing = { content: text.trim(), isUrgent, requiresResponse, attachments: attachments.ready };
+    const outgoing = { content: text.trim(), isUrgent, requiresResponse, category, attachments: attachments.ready };
     // Clear first: a refused send shows up as a red message with "Réessayer", not as a
     // stuck input. A send refused before it was queued gives its text and flags back.
     setText('');
     setUrgent(false);
     setRequiresResponse(false);
+    setCategory(null);
     attachments.reset();
     try {
       const queued = await onSend(outgoing);
@@ -79,6 +88,7 @@ export function Composer({ context, me, limits, attachments, onSend, blockedReas
         setText((current) => (current === '' ? outgoing.content : current));
         setUrgent((current) => current || outgoing.isUrgent);
         setRequiresResponse((current) => current || outgoing.requiresResponse);
+        setCategory((current) => current ?? outgoing.category);
         if (outgoing.attachments.length > 0) attachments.restore(outgoing.attachments);
       }
     } finally {
@@ -163,6 +173,29 @@ export function Composer({ context, me, limits, attachments, onSend, blockedReas
           <ReplyIcon className="h-3.5 w-3.5" />
           {t('composer.requiresResponse')}
         </button>
+        {asPatient && (
+          <span className="flex min-w-0 max-w-full items-center gap-1.5">
+            <label htmlFor={ids.category} className="shrink-0 text-xs font-medium text-slate-600">
+              {t('composer.category')}
+            </label>
+            <select
+              id={ids.category}
+              value={category ?? ''}
+              onChange={(event) => setCategory(isQuestionCategory(event.target.value) ? event.target.value : null)}
+              data-testid="question-category"
+              className={`min-w-0 max-w-full truncate rounded-lg border-0 px-2 py-1 text-xs font-semibold ring-1 focus:outline-none focus-visible:outline focus-visible:outline-2 focus-visible:outline-offset-1 focus-visible:outline-blue-600 ${
+                category ? 'bg-blue-50 text-blue-800 ring-blue-400' : 'bg-white text-slate-600 ring-slate-300 hover:bg-slate-50'
+              }`}
+            >
+              <option value="">{t('composer.categoryNone')}</option>
+              {categories.map((c) => (
+                <option key={c} value={c}>
+                  {t(CATEGORY_LABEL[c])}
+                </option>
+              ))}
+            </select>
+          </span>
+        )}
       </div>
 
       <div className="mt-2 flex items-end gap-1.5 rounded-2xl border border-slate-300 bg-white p-1.5 shadow-sm focus-within:border-blue-500 focus-within:ring-2 focus-within:ring-blue-500/30">

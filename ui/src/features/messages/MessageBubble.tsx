@@ -1,6 +1,7 @@
 /**
  * One message. Patient messages are blue, doctor messages grey; one's own sit on the
- * right with delivery ticks. Content is always rendered as text.
+ * right with delivery ticks. A patient's question shows its category in small text next
+ * to its flags. Content is always rendered as text.
  */
 import { memo } from 'react';
 import type { ErrorCode, UiMessage as Message } from '../../api';
@@ -8,6 +9,7 @@ import { useI18n, type MessageKey } from '../../i18n';
 import { AlertIcon, CheckIcon, ClockIcon, DoubleCheckIcon, ReplyIcon, TrashIcon, WarningIcon } from '../../components/icons';
 import { FlagBadge } from '../../components/Badge';
 import { MediaAttachment } from '../media/MediaAttachment';
+import { CATEGORY_LABEL } from '../contexts/questions';
 import { LocalStateNote } from './LocalStateNote';
 
 /**
@@ -109,6 +111,8 @@ function MessageBubbleView({ message, own, highlighted, onRetry, onDiscard, onDe
   const unverified = isUnverified(message);
   // Anyone could have set the flag on an unverified message: it is not shown as urgent.
   const urgent = message.metadata.isUrgent && !deleted && !unverified;
+  const requiresResponse = message.metadata.requiresResponse && !deleted;
+  const category = !deleted && message.metadata.category ? message.metadata.category : null;
   const border =
     state === 'failed'
       ? 'ring-2 ring-red-500'
@@ -152,19 +156,25 @@ function MessageBubbleView({ message, own, highlighted, onRetry, onDiscard, onDe
                 </span>
               </p>
             )}
-            {(urgent || (message.metadata.requiresResponse && !deleted)) && (
-              <div className="mb-1 flex flex-wrap gap-1">
+            {(urgent || requiresResponse || category) && (
+              <div className="mb-1 flex flex-wrap items-center gap-1">
                 {urgent && (
                   <FlagBadge tone="urgent">
                     <WarningIcon className="h-3 w-3" />
                     {t('message.urgent')}
                   </FlagBadge>
                 )}
-                {message.metadata.requiresResponse && !deleted && (
+                {requiresResponse && (
                   <FlagBadge tone="response">
                     <ReplyIcon className="h-3 w-3" />
                     {t('message.requiresResponse')}
                   </FlagBadge>
+                )}
+                {category && (
+                  <span data-testid="message-category" data-category={category} className="min-w-0 break-words text-[11px] font-medium opacity-80">
+                    <span className="sr-only">{t('message.category')} </span>
+                    {t(CATEGORY_LABEL[category])}
+                  </span>
                 )}
               </div>
             )}

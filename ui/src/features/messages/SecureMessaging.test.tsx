@@ -1,9 +1,9 @@
 import { act, fireEvent, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it, vi } from 'vitest';
-import type { ContextSummary, UiMessage, User } from '../../api';
+import type { AwaitingAnswer, ContextSummary, UiMessage, User } from '../../api';
 import { commandError, deferred, emitEvent, mockBackend, type Handlers } from '../../test/ipc';
-import { doctor, doctorUser, historyPage, localMessage, makeMessage, ordonnance, patientUser } from '../../test/fixtures';
+import { doctor, doctorUser, examen, historyPage, localMessage, makeMessage, ordonnance, patientUser } from '../../test/fixtures';
 import { renderWithProviders } from '../../test/render';
 import { installIntersectionObserver } from '../../test/intersection';
 import { SecureMessaging } from './SecureMessaging';
@@ -213,7 +213,7 @@ describe('SecureMessaging — live updates', () => {
     });
     await user.type(textarea(), 'Puis-je prendre de l’ibuprofène ?{Enter}');
     expect(backend.callsOf('send_message')).toEqual([
-      { contextType: 'ordonnance', contextId: 'ord_789', content: 'Puis-je prendre de l’ibuprofène ?', isUrgent: false, requiresResponse: false, attachmentIds: [] },
+      { contextType: 'ordonnance', contextId: 'ord_789', content: 'Puis-je prendre de l’ibuprofène ?', isUrgent: false, requiresResponse: false, category: null, attachmentIds: [] },
     ]);
     const bubbleTick = () => screen.getByText('Puis-je prendre de l’ibuprofène ?').closest('li')!.querySelector('[data-status]');
     expect(await screen.findByText('Puis-je prendre de l’ibuprofène ?')).toBeInTheDocument();
@@ -513,6 +513,119 @@ describe('SecureMessaging — composer', () => {
     await waitFor(() => expect(backend.callsOf('delete_message')).toEqual([{ messageId: 'msg_7' }]));
     expect(await within(messageList()).findByText('Message supprimé')).toBeInTheDocument();
     expect(screen.queryByText('Message envoyé par erreur')).not.toBeInTheDocument();
+  });
+});
+
+describe('SecureMessaging — question categories and answers that wait', () => {
+  const categoryPicker = () => screen.getByRole('combobox', { name: 'Catégorie de la question' });
+  const optionTexts = (select: HTMLElement) => within(select).getAllByRole('option').map((o) => o.textContent);
+
+  it('offers the patient the prescription’s categories and "Autre", none chosen by default, from the keyboard', async () => {
+    const { user, backend } = await openConversation({ handlers: { send_message: { value: localMessage('cm-cat', 'Des nausées') } } });
+    const picker = categoryPicker();
+    expect(within(screen.getByRole('group', { name: 'Options du message' })).getByRole('combobox')).toBe(picker);
+    expect(optionTexts(picker)).toEqual(['Sans catégorie', "Question sur l'ordonnance", 'Précision (dose, durée…)', 'Effets indésirables', 'Autre']);
+    expect(picker).toHaveValue('');
+
+    // Reachable with Tab right after the flags, and changed without a mouse.
+    screen.getByRole('button', { name: 'Réponse attendue' }).focus();
+    await user.keyboard('{Enter}');
+    await user.tab();
+    expect(picker).toHaveFocus();
+    await user.selectOptions(picker, 'Effets indésirables');
+    expect(picker).toHaveValue('side_effects');
+
+    await user.type(textarea(), 'Des nausées depuis hier{Enter}');
+    await waitFor(() => expect(backend.callsOf('send_message')).toHaveLength(1));
+    expect(backend.callsOf('send_message')[0]).toMatchObject({ category: 'side_effects', requiresResponse: true, content: 'Des nausées depuis hier' });
+    // Reset after the send, like the flags.
+    expect(categoryPicker()).toHaveValue('');
+    expect(screen.getByRole('button', { name: 'Réponse attendue' })).toHaveAttribute('aria-pressed', 'false');
+  });
+
+  it('offers an exam’s own categories, and sends no category when none is chosen', async () => {
+    const { user, backend } = await openConversation({
+      context: examen,
+      handlers: { send_message: { value: localMessage('cm-exa', 'Et maintenant ?') } },
+    });
+    expect(optionTexts(categoryPicker())).toEqual(['Sans catégorie', 'Explication du résultat', 'Interprétation', 'Suite à donner', 'Autre']);
+    await user.selectOptions(categoryPicker(), 'Autre');
+    await user.selectOptions(categoryPicker(), 'Sans catégorie');
+    await user.type(textarea(), 'Et maintenant ?{Enter}');
+    await waitFor(() => expect(backend.callsOf('send_message')).toHaveLength(1));
+    expect(backend.callsOf('send_message')[0]).toMatchObject({ contextType: 'examen', contextId: 'exa_321', category: null });
+  });
+
+  it('gives the chosen category back when send_message refuses before queuing', async () => {
+    const { user } = await openConversation({
+      handlers: {
+        send_message: () => {
+          throw commandError('OFFLINE_READ_ONLY');
+        },
+      },
+    });
+    await user.selectOptions(categoryPicker(), 'Précision (dose, durée…)');
+    await user.type(textarea(), 'Combien de jours ?{Enter}');
+    await waitFor(() => expect(textarea()).toHaveValue('Combien de jours ?'));
+    expect(categoryPicker()).toHaveValue('clarification');
+  });
+
+  it('never shows the picker to the doctor, whose messages carry no category', async () => {
+    const { user, backend } = await openConversation({
+      me: doctorUser,
+      handlers: { send_message: { value: localMessage('cm-doc', 'Prenez-le au repas') } },
+    });
+    expect(screen.queryByRole('combobox')).not.toBeInTheDocument();
+    expect(screen.queryByText('Catégorie de la question')).not.toBeInTheDocument();
+    await user.type(textarea(), 'Prenez-le au repas{Enter}');
+    await waitFor(() => expect(backend.callsOf('send_message')).toHaveLength(1));
+    expect(backend.callsOf('send_message')[0]).toMatchObject({ category: null });
+  });
+
+  const waiting: AwaitingAnswer = {
+    since: '2025-03-14T09:00:00Z',
+    dueAt: '2025-03-17T09:00:00Z',
+    overdue: false,
+    urgent: false,
+    category: 'side_effects',
+  };
+
+  it('tells the patient by when an answer can be expected', async () => {
+    await openConversation({ context: { ...ordonnance, awaitingAnswer: waiting } });
+    const dialog = screen.getByRole('dialog', { name: "Questions sur l'ordonnance" });
+    expect(within(dialog).getByTestId('answer-expected')).toHaveTextContent('Réponse attendue avant le 17 mars 2025');
+  });
+
+  it('shows no expected answer date when nothing waits, nor to the doctor', async () => {
+    const { view } = await openConversation();
+    expect(screen.queryByTestId('answer-expected')).not.toBeInTheDocument();
+    view.unmount();
+    await openConversation({ me: doctorUser, context: { ...ordonnance, awaitingAnswer: waiting } });
+    expect(screen.queryByTestId('answer-expected')).not.toBeInTheDocument();
+    expect(screen.queryByText(/Réponse attendue avant le/)).not.toBeInTheDocument();
+  });
+
+  it.each([
+    ['patient', patientUser],
+    ['doctor', doctorUser],
+  ] as const)('shows a question’s category discreetly in its bubble (%s view)', async (_who, me) => {
+    await openConversation({
+      me,
+      messages: [
+        makeMessage({ seq: 1, content: 'Des démangeaisons', metadata: { isUrgent: false, requiresResponse: true, category: 'side_effects' } }),
+        makeMessage({ seq: 2, from: doctor, content: 'Arrêtez et rappelez-moi.' }),
+        makeMessage({ seq: 3, content: '', deletedAt: '2025-03-14T09:30:00Z', metadata: { isUrgent: false, requiresResponse: false, category: 'other' } }),
+      ],
+    });
+    const question = screen.getByText('Des démangeaisons').closest('li')!;
+    const label = within(question).getByTestId('message-category');
+    expect(label).toHaveTextContent('Effets indésirables');
+    expect(label).toHaveClass('text-[11px]');
+    // Spoken with what it is.
+    expect(label).toHaveTextContent('Catégorie : Effets indésirables');
+    expect(within(screen.getByText('Arrêtez et rappelez-moi.').closest('li')!).queryByTestId('message-category')).toBeNull();
+    // A deleted question shows no category.
+    expect(within(messageList()).getAllByTestId('message-category')).toHaveLength(1);
   });
 });
 

@@ -7,7 +7,7 @@
 import { useCallback, useEffect, useId, useRef, useState, type DragEvent, type KeyboardEvent } from 'react';
 import { commands, errorCode, type ContextSummary, type ErrorCode, type UiMessage as Message, type User } from '../../api';
 import { useI18n } from '../../i18n';
-import { CloseIcon, LockIcon, PaperclipIcon, SearchIcon, ShieldIcon, ChevronLeftIcon } from '../../components/icons';
+import { ClockIcon, CloseIcon, LockIcon, PaperclipIcon, SearchIcon, ShieldIcon, ChevronLeftIcon } from '../../components/icons';
 import { ConfirmDialog } from '../../components/ConfirmDialog';
 import { Dialog } from '../../components/Dialog';
 import { Spinner } from '../../components/Spinner';
@@ -193,6 +193,9 @@ export function SecureMessaging({ context, me, onClose }: SecureMessagingProps) 
   // The header speaks to whoever reads it: the patient sees what the exchange is for,
   // the doctor sees whose record it is.
   const doctorView = me.type === 'medecin';
+  // The patient's question that waits: when an answer can be expected (the doctor's
+  // inbox shows the same wait from the other side).
+  const awaiting = me.id === context.patient.id ? context.awaitingAnswer : null;
   const heading = doctorView ? context.patient.name : t(meta.title);
   const subheading = doctorView
     ? t('conversation.doctorSubtitle', { kind: t(meta.kind), title: context.title })
@@ -286,6 +289,12 @@ export function SecureMessaging({ context, me, onClose }: SecureMessagingProps) 
             <LockIcon className="h-3 w-3" />
             {t('conversation.e2e', { name: peer.name })}
           </p>
+          {awaiting && (
+            <p data-testid="answer-expected" className="mt-1.5 flex items-center gap-1 text-xs font-medium text-amber-800">
+              <ClockIcon className="h-3.5 w-3.5 shrink-0" />
+              <span className="min-w-0">{t('conversation.answerExpected', { date: format.date(awaiting.dueAt) })}</span>
+            </p>
+          )}
           {session?.status === 'archived' && <p className="mt-1 text-[11px] text-slate-500">{t('conversation.archived')}</p>}
         </header>
 

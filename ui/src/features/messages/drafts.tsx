@@ -1,20 +1,22 @@
 /**
- * Unsent work per conversation (text, flags, uploaded attachments), kept in memory above
+ * Unsent work per conversation (text, flags, question category, uploaded attachments), kept in memory above
  * the login gate: a `dmp://session-expired` sends the user to the login screen without
  * losing it. Keyed by user as well, so another person signing in on the same workstation
  * never sees someone else's draft; an explicit logout forgets everything.
  */
 import { createContext, useContext, useMemo, useRef, type ReactNode } from 'react';
-import type { Attachment, ContextRef } from '../../api';
+import type { Attachment, ContextRef, QuestionCategory } from '../../api';
 
 export type Draft = {
   text: string;
   isUrgent: boolean;
   requiresResponse: boolean;
+  /** The patient's chosen question category (null: none). */
+  category: QuestionCategory | null;
   attachments: Attachment[];
 };
 
-export const EMPTY_DRAFT: Draft = { text: '', isUrgent: false, requiresResponse: false, attachments: [] };
+export const EMPTY_DRAFT: Draft = { text: '', isUrgent: false, requiresResponse: false, category: null, attachments: [] };
 
 type DraftStore = {
   get(userId: string, context: ContextRef): Draft;
@@ -38,7 +40,7 @@ export function createDraftStore(): DraftStore {
   return {
     get: (userId, context) => drafts.get(key(userId, context)) ?? EMPTY_DRAFT,
     set: (userId, context, draft) => {
-      if (isEmptyDraft(draft) && !draft.isUrgent && !draft.requiresResponse) drafts.delete(key(userId, context));
+      if (isEmptyDraft(draft) && !draft.isUrgent && !draft.requiresResponse && !draft.category) drafts.delete(key(userId, context));
       else drafts.set(key(userId, context), draft);
     },
     has: (userId, context) => {

@@ -13,6 +13,7 @@ import {
   type Attachment,
   type ContextSummary,
   type ErrorCode,
+  type QuestionCategory,
   type UiMessage,
 } from '../../api';
 import { sameContext } from '../contexts/useContexts';
@@ -22,6 +23,8 @@ export type OutgoingMessage = {
   content: string;
   isUrgent: boolean;
   requiresResponse: boolean;
+  /** The patient's question category; always null from a doctor (the server refuses it). */
+  category: QuestionCategory | null;
   attachments: Attachment[];
 };
 
@@ -78,6 +81,7 @@ export function useConversation(context: ContextSummary) {
           content: outgoing.content,
           isUrgent: outgoing.isUrgent,
           requiresResponse: outgoing.requiresResponse,
+          category: outgoing.category,
           attachmentIds: outgoing.attachments.map((a) => a.id),
         });
         dispatch({ type: 'sent', message });
