@@ -301,4 +301,105 @@ mod tests {
         let inbox = Inbox::new(list, UserType::Patient);
         assert_eq!(ids(&inbox)[..2], ["new_quiet", "old_quiet"]);
     }
+
+    fn waiting(mut c: ContextSummary, since_ms: i64, urgent: bool) -> ContextSummary {
+        let since = chrono::DateTime::from_timestamp_millis(since_ms).unwrap_or_default();
+        c.awaiting_answer = Some(AwaitingAnswer {
+            since,
+            due_at: since,
+            overdue: false,
+            urgent,
+            category: None,
+        });
+        c
+    }
+
+    #[test]
+    fn doctor_sees_what_waits_after_urgent_unread_urgent_then_oldest() {
+        let list = vec![
+            ctx("unread", "2025-01-01", 2, false, Some(9_000)),
+            waiting(
+                ctx("waits_new", "2025-01-01", 0, false, Some(8_000)),
+                8_000,
+                false,
+            ),
+            waiting(
+                ctx("waits_old", "2025-01-01", 0, false, Some(2_000)),
+                1_000,
+                false,
+            ),
+            waiting(
+                ctx("waits_urgent", "2025-01-01", 0, false, Some(7_000)),
+                7_000,
+                true,
+            ),
+            ctx("urgent", "2024-01-01", 1, true, Some(500)),
+        ];
+        assert_eq!(
+            ids(&Inbox::new(list, UserType::Medecin)),
+            ["urgent", "waits_urgent", "waits_old", "waits_new", "unread"]
+        );
+    }
+
+    fn message(from: &str, seq: u64, at_ms: i64, requires: bool, urgent: bool) -> Message {
+        let patient = p("patient_1", UserType::Patient);
+        let doctor = p("medecin_1", UserType::Medecin);
+        let (sender, recipient) = if from == "patient_1" {
+            (patient, doctor)
+        } else {
+            (doctor, patient)
+        };
+        Message {
+            id: MessageId::new(format!("msg_{seq}")),
+            content: String::new(),
+            kind: MessageType::Text,
+            sender,
+            recipient,
+            context: ContextRef {
+                kind: ContextType::Ordonnance,
+                id: ContextId::new("ord_1"),
+            },
+            timestamp: chrono::DateTime::from_timestamp_millis(at_ms).unwrap_or_default(),
+            status: MessageStatus::Sent,
+            attachments: vec![],
+            metadata: MessageMetadata {
+                is_urgent: urgent,
+                requires_response: requires,
+                category: requires.then_some(QuestionCategory::SideEffects),
+            },
+            client_message_id: ClientMessageId::new(format!("c{seq}")),
+            session_id: SessionId::new("s"),
+            seq,
+            delivered_at: None,
+            read_at: None,
+            deleted_at: None,
+            encrypted: None,
+            e2e_error: None,
+        }
+    }
+
+    #[test]
+    fn a_question_waits_from_the_oldest_until_the_doctor_writes() {
+        let within = chrono::Duration::hours(72);
+        let mut c = ctx("ord_1", "2025-01-01", 0, false, None);
+        awaiting_on_message(
+            &mut c,
+            &message("patient_1", 1, 1_000, false, false),
+            within,
+        );
+        assert_eq!(c.awaiting_answer, None, "a message that asks for nothing");
+        awaiting_on_message(&mut c, &message("patient_1", 2, 2_000, true, false), within);
+        awaiting_on_message(&mut c, &message("patient_1", 3, 3_000, true, true), within);
+        let a = c.awaiting_answer.clone().unwrap();
+        assert_eq!(a.since.timestamp_millis(), 2_000, "the oldest question");
+        assert_eq!(a.due_at - a.since, within);
+        assert!(a.urgent, "the later one is urgent");
+        assert_eq!(a.category, Some(QuestionCategory::SideEffects));
+        awaiting_on_message(
+            &mut c,
+            &message("medecin_1", 4, 4_000, false, false),
+            within,
+        );
+        assert_eq!(c.awaiting_answer, None, "the doctor answered");
+    }
 }

@@ -200,8 +200,8 @@ pub struct MessageMetadata {
     /// What a patient's question is about (patients only; one of the
     /// record's `allowedActions` or `other`). The server sees this code: it
     /// sorts and counts the doctor's waiting questions by it
-    /// (docs/security.md, "What the server sees").
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// (docs/security.md, "Messages").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<QuestionCategory>,
 }
 

@@ -17,6 +17,6 @@ requiresResponse: boolean,
  * What a patient's question is about (patients only; one of the
  * record's `allowedActions` or `other`). The server sees this code: it
  * sorts and counts the doctor's waiting questions by it
- * (docs/security.md, "What the server sees").
+ * (docs/security.md, "Messages").
  */
-category: QuestionCategory | null, };
+category?: QuestionCategory | null, };
