@@ -17,7 +17,8 @@ import { ClockIcon, InboxIcon, SearchIcon, WarningIcon } from '../../components/
 import { errorKey } from '../../app/errorMessages';
 import { supportedContexts } from './supportedContexts';
 import { lastActivity, sameContext } from './useContexts';
-import { CATEGORY_LABEL, QUESTION_CATEGORIES, isOverdue, isQuestionCategory, useNow } from './questions';
+import { CategorySelect } from './CategorySelect';
+import { CATEGORY_LABEL, QUESTION_CATEGORIES, isOverdue, useNow } from './questions';
 
 type DoctorInboxProps = {
   contexts: ContextSummary[];
@@ -110,21 +111,16 @@ export function DoctorInbox({ contexts, status, error, openContext, onOpen, onRe
           <label htmlFor={categoryId} className="sr-only">
             {t('inbox.categoryFilter')}
           </label>
-          <select
+          <CategorySelect
             id={categoryId}
-            value={category ?? ''}
-            onChange={(e) => setCategory(isQuestionCategory(e.target.value) ? e.target.value : null)}
+            value={category}
+            onChange={setCategory}
+            categories={QUESTION_CATEGORIES}
+            emptyLabel="inbox.allCategories"
             className={`min-w-0 max-w-full rounded-lg border-0 bg-white py-2 pl-3 pr-2 text-sm font-medium ring-1 focus:outline-none focus-visible:outline focus-visible:outline-2 focus-visible:outline-blue-600 ${
               category ? 'text-blue-800 ring-blue-500' : 'text-slate-700 ring-slate-300'
             }`}
-          >
-            <option value="">{t('inbox.allCategories')}</option>
-            {QUESTION_CATEGORIES.map((c) => (
-              <option key={c} value={c}>
-                {t(CATEGORY_LABEL[c])}
-              </option>
-            ))}
-          </select>
+          />
         </div>
       </div>
 

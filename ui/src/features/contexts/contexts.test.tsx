@@ -2,9 +2,10 @@ import { render, screen, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it, vi } from 'vitest';
 import type { AwaitingAnswer, ContextSummary } from '../../api';
-import { I18nProvider } from '../../i18n';
+import { I18nProvider, translate } from '../../i18n';
 import { doctor, examen, ordonnance, otherPatient, patient, patientUser, session } from '../../test/fixtures';
 import { DoctorInbox } from './DoctorInbox';
+import { CATEGORY_LABEL, QUESTION_CATEGORIES } from './questions';
 import { MessagingButton } from './MessagingButton';
 import { PatientHome } from './PatientHome';
 import { foldForSearch } from './DoctorInbox';
@@ -280,15 +281,10 @@ describe('DoctorInbox', () => {
       renderInbox(waitingContexts());
       const filter = screen.getByRole('combobox', { name: 'Filtrer par catégorie' });
       expect(filter).toHaveValue('');
+      // Every category, in the order of i18n.test.ts's list of labels.
       expect(within(filter).getAllByRole('option').map((o) => o.textContent)).toEqual([
         'Toutes les catégories',
-        "Question sur l'ordonnance",
-        'Précision (dose, durée…)',
-        'Effets indésirables',
-        'Explication du résultat',
-        'Interprétation',
-        'Suite à donner',
-        'Autre',
+        ...QUESTION_CATEGORIES.map((c) => translate('fr', CATEGORY_LABEL[c])),
       ]);
       await user.selectOptions(filter, 'Effets indésirables');
       expect(visibleIds()).toEqual(['ord_7']);

@@ -12,7 +12,8 @@ import { Spinner } from '../../components/Spinner';
 import { AttachmentChips, RejectionList } from '../attachments/AttachmentChips';
 import type { AttachmentsController } from '../attachments/useAttachments';
 import { acceptAttribute } from '../attachments/validation';
-import { CATEGORY_LABEL, categoriesFor, isQuestionCategory } from '../contexts/questions';
+import { CategorySelect } from '../contexts/CategorySelect';
+import { categoriesFor } from '../contexts/questions';
 import { characterCount, counterLevel } from './conversationState';
 import { useDrafts } from './drafts';
 import { EmojiPicker } from './EmojiPicker';
@@ -178,22 +179,17 @@ export function Composer({ context, me, limits, attachments, onSend, blockedReas
             <label htmlFor={ids.category} className="shrink-0 text-xs font-medium text-slate-600">
               {t('composer.category')}
             </label>
-            <select
+            <CategorySelect
               id={ids.category}
-              value={category ?? ''}
-              onChange={(event) => setCategory(isQuestionCategory(event.target.value) ? event.target.value : null)}
-              data-testid="question-category"
+              value={category}
+              onChange={setCategory}
+              categories={categories}
+              emptyLabel="composer.categoryNone"
+              testId="question-category"
               className={`min-w-0 max-w-full truncate rounded-lg border-0 px-2 py-1 text-xs font-semibold ring-1 focus:outline-none focus-visible:outline focus-visible:outline-2 focus-visible:outline-offset-1 focus-visible:outline-blue-600 ${
                 category ? 'bg-blue-50 text-blue-800 ring-blue-400' : 'bg-white text-slate-600 ring-slate-300 hover:bg-slate-50'
               }`}
-            >
-              <option value="">{t('composer.categoryNone')}</option>
-              {categories.map((c) => (
-                <option key={c} value={c}>
-                  {t(CATEGORY_LABEL[c])}
-                </option>
-              ))}
-            </select>
+            />
           </span>
         )}
       </div>
