@@ -467,6 +467,31 @@ describe('SecureMessaging — composer', () => {
     await waitFor(() => expect(screen.queryByText('Le pharmacien demande une précision')).not.toBeInTheDocument());
   });
 
+  it('keeps a retried send failed when the refusal arrives before retry_send answers', async () => {
+    // The client core answers retry_send with the state it had when the message left; the
+    // server's refusal can reach the window first. Seen in the real window as a retried
+    // message stuck on "sending".
+    const sending = localMessage('cm-race', 'Dose à confirmer');
+    const failed: typeof sending = { ...sending, local: { state: 'failed', code: 'VALIDATION_FAILED', message: 'trop long' } };
+    const { user, backend } = await openConversation({
+      handlers: {
+        send_message: { value: sending },
+        retry_send: async () => {
+          await emitEvent('dmp://message', failed);
+          return sending;
+        },
+      },
+    });
+    await user.type(textarea(), 'Dose à confirmer{Enter}');
+    await screen.findByText('Dose à confirmer');
+    await emitEvent('dmp://message', failed);
+    const item = () => screen.getByText('Dose à confirmer').closest('li')!;
+    await user.click(within(item()).getByTestId('retry-send'));
+    await waitFor(() => expect(backend.callsOf('retry_send')).toHaveLength(1));
+    await waitFor(() => expect(within(item()).getByTestId('retry-send')).toBeInTheDocument());
+    expect(within(item()).getByTestId('send-error')).toBeInTheDocument();
+  });
+
   it('gives the text back with the reason when send_message refuses before queuing', async () => {
     const { user } = await openConversation({
       handlers: {

@@ -97,13 +97,18 @@ export function useConversation(context: ContextSummary) {
 
   /** Sends a failed / waiting message again with the same clientMessageId. */
   const retry = useCallback(async (message: UiMessage): Promise<SendResult> => {
+    // Shown as sending at once. The command answers with a snapshot taken when the message
+    // left, which can be older than the refusal event that followed it: like a first send's
+    // answer ('sent'), it never turns a state already received back into "sending".
+    dispatch({ type: 'upsert', message: { ...message, local: { state: 'sending' } } });
     try {
-      dispatch({ type: 'upsert', message: await commands.retrySend(message.clientMessageId) });
+      dispatch({ type: 'sent', message: await commands.retrySend(message.clientMessageId) });
       return { ok: true };
     } catch (caught) {
       const code = errorCode(caught);
       // The client core no longer knows it: it cannot be sent from here any more.
       if (code === 'RETRY_UNKNOWN') dispatch({ type: 'discard', clientMessageId: message.clientMessageId });
+      else dispatch({ type: 'upsert', message });
       return { ok: false, code };
     }
   }, []);
