@@ -116,13 +116,13 @@ fn awaiting_on_message(c: &mut ContextSummary, m: &Message, within: chrono::Dura
         match c.awaiting_answer.as_mut() {
             Some(a) => a.urgent |= m.metadata.is_urgent,
             None => {
-                c.awaiting_answer = Some(AwaitingAnswer {
-                    since: m.timestamp,
-                    due_at: m.timestamp + within,
-                    overdue: false,
-                    urgent: m.metadata.is_urgent,
-                    category: m.metadata.category,
-                })
+                c.awaiting_answer = Some(AwaitingAnswer::new(
+                    m.timestamp,
+                    within,
+                    m.timestamp,
+                    m.metadata.is_urgent,
+                    m.metadata.category,
+                ))
             }
         }
     }
@@ -186,7 +186,9 @@ impl Inner {
 
     fn apply_message(&self, before: Option<&Message>, m: &Message) -> ClientResult<()> {
         let me = &self.user.id;
-        let answer_within = chrono::Duration::hours(i64::from(self.limits().answer_within_hours));
+        // Only the one field: `limits()` clones the whole set (file types included).
+        let answer_within =
+            chrono::Duration::hours(i64::from(self.limits.read().answer_within_hours));
         let to_me = m.recipient.id == *me;
         let mut recheck = false;
         let changed = self

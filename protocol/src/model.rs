@@ -442,6 +442,26 @@ pub struct ContextSummary {
     pub awaiting_answer: Option<AwaitingAnswer>,
 }
 
+impl AwaitingAnswer {
+    /// The wait that started at `since`, due `within` later, as seen at `now`.
+    pub fn new(
+        since: DateTime<Utc>,
+        within: chrono::Duration,
+        now: DateTime<Utc>,
+        urgent: bool,
+        category: Option<QuestionCategory>,
+    ) -> Self {
+        let due_at = since + within;
+        Self {
+            since,
+            due_at,
+            overdue: now >= due_at,
+            urgent,
+            category,
+        }
+    }
+}
+
 /// A question that waits for the doctor's answer (docs/messaging.md,
 /// "Answers that wait").
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -90,16 +90,9 @@ pub async fn list(
             unread_count,
             last_message_at: mark.last_message_at,
             has_urgent_unread: mark.has_urgent_unread,
-            awaiting_answer: mark.awaiting.map(|a| {
-                let due_at = a.since + answer_within;
-                AwaitingAnswer {
-                    since: a.since,
-                    due_at,
-                    overdue: now >= due_at,
-                    urgent: a.urgent,
-                    category: a.category,
-                }
-            }),
+            awaiting_answer: mark
+                .awaiting
+                .map(|a| AwaitingAnswer::new(a.since, answer_within, now, a.urgent, a.category)),
         });
     }
     Ok(Json(out))

@@ -1483,13 +1483,14 @@ impl Store for PgStore {
                  marked AS (SELECT m.session_id, m.created_at, m.seq, m.is_urgent, m.category, m.recipient_id, m.status, m.deleted_at,
                               (m.sender_id = s.patient_id AND m.requires_response AND m.deleted_at IS NULL
                                 AND m.seq > COALESCE(a.seq, 0)) AS waits
-                            FROM messages m JOIN mine s ON s.id = m.session_id LEFT JOIN answered a ON a.session_id = m.session_id)
-                 SELECT session_id, MAX(created_at),
-                    bool_or(recipient_id = $1 AND is_urgent AND status <> 'read' AND deleted_at IS NULL),
-                    MIN(created_at) FILTER (WHERE waits),
-                    bool_or(waits AND is_urgent),
-                    (array_agg(category ORDER BY seq) FILTER (WHERE waits))[1]
-                 FROM marked GROUP BY session_id",
+                            FROM messages m JOIN mine s ON s.id = m.session_id LEFT JOIN answered a ON a.session_id = m.session_id),
+                 grouped AS (SELECT session_id, MAX(created_at) AS last_at,
+                               bool_or(recipient_id = $1 AND is_urgent AND status <> 'read' AND deleted_at IS NULL) AS urgent_unread,
+                               MIN(seq) FILTER (WHERE waits) AS first_wait,
+                               bool_or(waits AND is_urgent) AS urgent_wait
+                             FROM marked GROUP BY session_id)
+                 SELECT g.session_id, g.last_at, g.urgent_unread, w.created_at, g.urgent_wait, w.category
+                 FROM grouped g LEFT JOIN messages w ON w.session_id = g.session_id AND w.seq = g.first_wait",
             )
             .await?;
         c.query(&stmt, &[&user.as_str()])

@@ -1527,13 +1527,14 @@ impl Store for SqliteStore {
                      marked AS (SELECT m.session_id, m.created_at, m.seq, m.is_urgent, m.category, m.recipient_id, m.status, m.deleted_at,
                                   m.sender_id = s.patient_id AND m.requires_response = 1 AND m.deleted_at IS NULL
                                     AND m.seq > COALESCE(a.seq, 0) AS waits
-                                FROM messages m JOIN mine s ON s.id = m.session_id LEFT JOIN answered a ON a.session_id = m.session_id)
-                     SELECT session_id, MAX(created_at),
-                        MAX(recipient_id = ?1 AND is_urgent = 1 AND status <> 'read' AND deleted_at IS NULL),
-                        MIN(CASE WHEN waits THEN created_at END),
-                        MAX(waits AND is_urgent = 1),
-                        (SELECT w.category FROM marked w WHERE w.session_id = marked.session_id AND w.waits ORDER BY w.seq LIMIT 1)
-                     FROM marked GROUP BY session_id",
+                                FROM messages m JOIN mine s ON s.id = m.session_id LEFT JOIN answered a ON a.session_id = m.session_id),
+                     grouped AS (SELECT session_id, MAX(created_at) AS last_at,
+                                   MAX(recipient_id = ?1 AND is_urgent = 1 AND status <> 'read' AND deleted_at IS NULL) AS urgent_unread,
+                                   MIN(CASE WHEN waits THEN seq END) AS first_wait,
+                                   MAX(waits AND is_urgent = 1) AS urgent_wait
+                                 FROM marked GROUP BY session_id)
+                     SELECT g.session_id, g.last_at, g.urgent_unread, w.created_at, g.urgent_wait, w.category
+                     FROM grouped g LEFT JOIN messages w ON w.session_id = g.session_id AND w.seq = g.first_wait",
                 )?
                 .query_map([user.as_str()], |r| {
                     let awaiting = match r.get::<_, Option<i64>>(3)? {
