@@ -164,6 +164,16 @@ pub struct CreateSessionRequest {
     pub context_id: ContextId,
 }
 
+/// `PATCH /api/messaging/sessions/{id}/close` (the conversation's doctor).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CloseSessionRequest {
+    /// Why, as a code (the `system` message is clear text on the server).
+    #[serde(default)]
+    pub reason: Option<CloseReason>,
+}
+
 /// Answer of the permission check.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -31,6 +31,9 @@ pub enum ErrorCode {
     /// The credentials are right but an administrator disabled the account (403).
     /// A wrong password on a disabled account stays `AUTH_REQUIRED` (no oracle).
     AccountDisabled,
+    /// The conversation is closed: it can be read, not written to, until
+    /// its doctor reopens it (409).
+    SessionClosed,
 }
 
 impl ErrorCode {
@@ -48,6 +51,7 @@ impl ErrorCode {
             Self::E2eRequired => "E2E_REQUIRED",
             Self::MalformedEnvelope => "MALFORMED_ENVELOPE",
             Self::AccountDisabled => "ACCOUNT_DISABLED",
+            Self::SessionClosed => "SESSION_CLOSED",
         }
     }
 
@@ -59,7 +63,7 @@ impl ErrorCode {
             Self::NotFound => 404,
             Self::ValidationFailed | Self::E2eRequired | Self::MalformedEnvelope => 400,
             Self::RateLimitExceeded => 429,
-            Self::Conflict => 409,
+            Self::Conflict | Self::SessionClosed => 409,
             Self::Internal => 500,
         }
     }
@@ -105,6 +109,7 @@ mod tests {
             ErrorCode::Conflict,
             ErrorCode::Internal,
             ErrorCode::AccountDisabled,
+            ErrorCode::SessionClosed,
         ] {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));

@@ -59,7 +59,9 @@ impl std::error::Error for UnknownVariant {}
 
 wire_enum!(
     /// Kind of account.
-    UserType { Patient = "patient", Medecin = "medecin", Admin = "admin" }
+    UserType { Patient = "patient", Medecin = "medecin", Admin = "admin",
+        /// The sender of `system` messages (no account).
+        System = "system" }
 );
 wire_enum!(
     /// Kind of DMP record a conversation is about.
@@ -203,7 +205,75 @@ pub struct MessageMetadata {
     /// (docs/security.md, "Messages").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<QuestionCategory>,
+    /// On a `system` message only (set by the server, refused from clients):
+    /// what happened to the conversation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<SystemEvent>,
 }
+
+wire_enum!(
+    /// What a `system` message tells (docs/messaging.md, "Closing a conversation").
+    SystemEventKind {
+        /// The doctor closed the conversation: the patient can read, not write.
+        Closed = "closed",
+        /// The doctor reopened it.
+        Reopened = "reopened"
+    }
+);
+
+wire_enum!(
+    /// Why a doctor closed a conversation: a code, not free text, because a
+    /// `system` message is written by the server in clear (a doctor who wants
+    /// to say more sends an end-to-end encrypted message first).
+    CloseReason {
+        /// The questions were answered.
+        Answered = "answered",
+        /// The matter needs a consultation.
+        Consultation = "consultation",
+        /// The patient should contact the practice another way.
+        ContactPractice = "contact_practice",
+        /// No reason given.
+        Other = "other"
+    }
+);
+
+/// The event a `system` message carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct SystemEvent {
+    /// What happened.
+    pub event: SystemEventKind,
+    /// Why, for `closed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<CloseReason>,
+}
+
+impl SystemEvent {
+    /// The participant that sends `system` messages.
+    pub fn sender() -> Participant {
+        Participant {
+            id: UserId::new(SYSTEM_SENDER),
+            kind: UserType::System,
+            name: "DMP Messagerie".into(),
+        }
+    }
+
+    /// The clear-text line stored as the message's content, for readers that
+    /// do not know the event (older clients, exports); French, like the
+    /// product's first language. The UIs render `metadata.system` instead.
+    pub fn fallback_text(&self) -> &'static str {
+        match self.event {
+            SystemEventKind::Closed => "Le médecin a clôturé cette conversation.",
+            SystemEventKind::Reopened => "Le médecin a rouvert cette conversation.",
+        }
+    }
+}
+
+/// The sender id of `system` messages (no account has it: user ids are
+/// `patient_…`, `medecin_…` or `admin_…`).
+pub const SYSTEM_SENDER: &str = "system";
 
 /// An uploaded file attached to a message.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -111,6 +111,8 @@ fn expected_prefix(kind: UserType) -> &'static str {
         UserType::Patient => "patient_",
         UserType::Medecin => "medecin_",
         UserType::Admin => "admin_",
+        // No account is a system account (refused before this is asked).
+        UserType::System => "system_",
     }
 }
 
@@ -167,9 +169,12 @@ pub async fn import_with(
     let mut usernames = HashSet::new();
     for (i, u) in file.users.iter().enumerate() {
         let at = format!("users[{i}] ({})", u.id);
-        let Ok(kind) = u.kind.parse::<UserType>() else {
-            errors.push(format!("{at}: type must be patient, medecin or admin"));
-            continue;
+        let kind = match u.kind.parse::<UserType>() {
+            Ok(kind) if kind != UserType::System => kind,
+            _ => {
+                errors.push(format!("{at}: type must be patient, medecin or admin"));
+                continue;
+            }
         };
         if !is_valid_id(&u.id) || !u.id.starts_with(expected_prefix(kind)) {
             errors.push(format!(

@@ -423,7 +423,12 @@ pub async fn run_maintenance(state: &AppState) {
         )
         .await
     {
-        Ok(ids) if !ids.is_empty() => tracing::info!(count = ids.len(), "sessions auto-archived"),
+        Ok(ids) if !ids.is_empty() => {
+            for (_, messages) in &ids {
+                state.metrics.messages_per_session.observe(*messages as f64);
+            }
+            tracing::info!(count = ids.len(), "sessions auto-archived");
+        }
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "auto-archive failed"),
     }
@@ -444,6 +449,19 @@ pub async fn run_maintenance(state: &AppState) {
             }
         }
         Err(e) => tracing::warn!(error = %e, "retention purge failed"),
+    }
+    match state
+        .store
+        .active_users_since(now - ChronoDuration::hours(24))
+        .await
+    {
+        Ok(n) => {
+            state
+                .metrics
+                .user_engagement
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot count the active users"),
     }
     state.send_limiter.prune();
     state.upload_limiter.prune();

@@ -110,6 +110,10 @@ impl From<StoreError> for AppError {
         match e {
             StoreError::NotFound => Self::not_found("resource"),
             StoreError::Invalid(m) => Self::invalid(m),
+            StoreError::SessionClosed => Self::new(
+                ErrorCode::SessionClosed,
+                "this conversation is closed: it can be read, not written to, until the doctor reopens it",
+            ),
             StoreError::Unavailable(e) => {
                 tracing::error!(error = %e, "database unavailable");
                 let mut err = Self::internal().with_status(StatusCode::SERVICE_UNAVAILABLE);

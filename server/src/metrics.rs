@@ -71,6 +71,28 @@ pub struct Metrics {
     pub redis_errors: Counter,
     /// Frames for other nodes dropped because the publish queue was full.
     pub cluster_dropped: Counter,
+    /// Messages in a conversation when it is archived or closed
+    /// (messagesPerSession).
+    pub messages_per_session: Histogram,
+    /// From the oldest message waiting for an answer to the answer, seconds
+    /// (responseTime).
+    pub response_time: Histogram,
+    /// Users who logged in or refreshed a login in the last 24 h
+    /// (userEngagement); set by the maintenance pass.
+    pub user_engagement: Gauge,
+}
+
+/// Buckets of `messages_per_session`.
+fn session_size_histogram() -> Histogram {
+    Histogram::new([1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0])
+}
+
+/// Buckets of `response_time`: a minute to a week.
+fn response_time_histogram() -> Histogram {
+    Histogram::new([
+        60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14_400.0, 28_800.0, 86_400.0, 172_800.0,
+        259_200.0, 604_800.0,
+    ])
 }
 
 impl Default for Metrics {
@@ -87,6 +109,24 @@ impl Default for Metrics {
         let active_sessions = Gauge::default();
         let redis_errors = Counter::default();
         let cluster_dropped = Counter::default();
+        let messages_per_session = session_size_histogram();
+        let response_time = response_time_histogram();
+        let user_engagement = Gauge::default();
+        registry.register(
+            "dmp_messages_per_session",
+            "Messages in a conversation when it is archived or closed (messagesPerSession)",
+            messages_per_session.clone(),
+        );
+        registry.register(
+            "dmp_response_time_seconds",
+            "From the oldest message waiting for an answer to the answer (responseTime)",
+            response_time.clone(),
+        );
+        registry.register(
+            "dmp_user_engagement",
+            "Users who logged in or refreshed a login in the last 24 hours (userEngagement)",
+            user_engagement.clone(),
+        );
         registry.register(
             "dmp_redis_errors",
             "Redis commands that failed (cluster mode; the node used its own limits)",
@@ -143,6 +183,9 @@ impl Default for Metrics {
             active_sessions,
             redis_errors,
             cluster_dropped,
+            messages_per_session,
+            response_time,
+            user_engagement,
         }
     }
 }

@@ -96,12 +96,19 @@ pub async fn upgrade(
         None => None,
     };
     let max = state.config.ws.max_frame_bytes;
+    let opening = Box::new(Opening {
+        state,
+        pre,
+        meta,
+        source_slot,
+        user_slot,
+    });
     ws.max_message_size(max)
         .max_frame_size(max)
         .read_buffer_size(4 * 1024)
         .write_buffer_size(WRITE_BUFFER)
         .max_write_buffer_size(max * 4)
-        .on_upgrade(move |socket| connection(socket, state, pre, meta, source_slot, user_slot))
+        .on_upgrade(move |socket| connection(Box::new(socket), opening))
 }
 
 fn too_many(message: &'static str) -> Response {
@@ -226,8 +233,10 @@ enum Next {
     Pipeline(Pending),
 }
 
-/// A frame being processed; resolves to the frame to answer with, if any.
-type Pending = std::pin::Pin<Box<dyn std::future::Future<Output = Option<ServerFrame>> + Send>>;
+/// A frame being processed; resolves to the frame to answer with, if any,
+/// already encoded (a `ServerFrame` is 376 bytes, and the loop holds its reply
+/// for as long as the socket is open).
+type Pending = std::pin::Pin<Box<dyn std::future::Future<Output = Option<Utf8Bytes>> + Send>>;
 
 /// Frames of one connection processed at the same time (sends in flight).
 const MAX_IN_FLIGHT: usize = 64;
@@ -362,8 +371,8 @@ impl Conn {
                 // pipelined frames are first polled in arrival order, so the
                 // sends of one connection keep their order (and their seq).
                 Next::Pipeline(Box::pin(async move {
-                    Some(
-                        match messaging::send(&state, &who, req, &meta, Some(id)).await {
+                    Some(Hub::encode(
+                        &match messaging::send(&state, &who, req, &meta, Some(id)).await {
                             Ok(sent) => ServerFrame::Ack {
                                 client_message_id,
                                 message: sent.message,
@@ -373,7 +382,7 @@ impl Conn {
                                 error_frame(&e, Some(client_message_id))
                             }
                         },
-                    )
+                    ))
                 }))
             }
             ClientFrame::Typing {
@@ -435,7 +444,7 @@ impl Conn {
                 Ok(_) => None,
                 Err(e) => {
                     state.metrics.error(e.code.as_str());
-                    Some(error_frame(&e, None))
+                    Some(Hub::encode(&error_frame(&e, None)))
                 }
             }
         }))
@@ -456,7 +465,7 @@ impl Conn {
                     }
                 }
             }
-            refused.map(|e| error_frame(&e, None))
+            refused.map(|e| Hub::encode(&error_frame(&e, None)))
         }))
     }
 
@@ -596,41 +605,68 @@ impl Conn {
     }
 }
 
-async fn connection(
-    socket: WebSocket,
+/// What the upgrade hands to the connection's task. Boxed, like the socket:
+/// an async fn keeps its arguments for as long as it runs, and this one runs
+/// as long as the socket is open (docs/performance.md, "Connections").
+struct Opening {
     state: AppState,
     pre: Option<AuthedUser>,
     meta: RequestMeta,
     source_slot: SourceSlot,
     user_slot: Option<UserSlot>,
-) {
-    let (mut sink, mut stream) = socket.split();
+}
+
+/// What an open, authenticated connection keeps until it closes.
+struct Live {
+    conn: Conn,
+    sink: Sink,
+    stream: Source,
+    rx: mpsc::Receiver<Outbound>,
+    kill: Arc<Kill>,
+    me: UserId,
+    peers: Vec<UserId>,
+    /// Both places are given back when the connection ends.
+    _slots: (SourceSlot, UserSlot),
+}
+
+/// The connection's task: the opening runs boxed (its state is freed once
+/// the socket is open), then the loop, whose state is all a socket costs
+/// while it is open.
+async fn connection(socket: Box<WebSocket>, opening: Box<Opening>) {
+    if let Some(live) = Box::pin(open(socket, opening)).await {
+        run(live).await;
+    }
+}
+
+/// Authenticates (unless the upgrade did), takes the user's place, sends
+/// `ready`, registers with the hub and tells the presence.
+async fn open(socket: Box<WebSocket>, opening: Box<Opening>) -> Option<Box<Live>> {
+    let Opening {
+        state,
+        pre,
+        meta,
+        source_slot,
+        user_slot,
+    } = *opening;
+    let (mut sink, mut stream) = (*socket).split();
     let who = match pre {
         Some(w) => w,
-        None => match Box::pin(wait_auth(&state, &mut sink, &mut stream)).await {
-            Some(w) => w,
-            None => return,
-        },
+        None => wait_auth(&state, &mut sink, &mut stream).await?,
     };
     let user_slot = match user_slot {
         Some(slot) => Some(slot),
-        None => Box::pin(state.hub.user_slot(who.id())).await,
+        None => state.hub.user_slot(who.id()).await,
     };
-    let user_slot = match user_slot {
-        Some(slot) => slot,
-        None => {
-            let e = AppError::new(
-                ErrorCode::RateLimitExceeded,
-                "too many WebSocket connections for this account",
-            );
-            state.metrics.error(e.code.as_str());
-            let _ = send_frame(&mut sink, &error_frame(&e, None)).await;
-            close(&mut sink, CLOSE_POLICY, "too many connections").await;
-            return;
-        }
+    let Some(user_slot) = user_slot else {
+        let e = AppError::new(
+            ErrorCode::RateLimitExceeded,
+            "too many WebSocket connections for this account",
+        );
+        state.metrics.error(e.code.as_str());
+        let _ = send_frame(&mut sink, &error_frame(&e, None)).await;
+        close(&mut sink, CLOSE_POLICY, "too many connections").await;
+        return None;
     };
-    // Both places are given back when this function returns.
-    let _slots = (source_slot, user_slot);
     if !send_frame(
         &mut sink,
         &ServerFrame::Ready {
@@ -639,9 +675,9 @@ async fn connection(
     )
     .await
     {
-        return;
+        return None;
     }
-    let (tx, mut rx) = mpsc::channel::<Outbound>(state.config.ws.send_queue);
+    let (tx, rx) = mpsc::channel::<Outbound>(state.config.ws.send_queue);
     let kill = Arc::new(Kill::default());
     let id = state.hub.next_id();
     let me = who.user.id.clone();
@@ -653,12 +689,10 @@ async fn connection(
     };
     let first = state.hub.register(&me, handle.clone());
     state.metrics.connections.inc();
-    let peers = Box::pin(state.directory.peers_of(&me))
-        .await
-        .unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "cannot read the peers for presence");
-            Vec::new()
-        });
+    let peers = state.directory.peers_of(&me).await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "cannot read the peers for presence");
+        Vec::new()
+    });
     if first {
         let frame = Hub::encode(&ServerFrame::Presence {
             user_id: me.clone(),
@@ -668,7 +702,7 @@ async fn connection(
             state.hub.send_to(p, &frame, None, None);
         }
     }
-    let online = Box::pin(state.hub.online_among(&peers)).await;
+    let online = state.hub.online_among(&peers).await;
     for (p, _) in peers.iter().zip(online).filter(|(_, on)| *on) {
         let frame = Hub::encode(&ServerFrame::Presence {
             user_id: p.clone(),
@@ -684,22 +718,46 @@ async fn connection(
     }
     drop(handle);
     tracing::debug!(conn = id, user = %me, "socket open");
-
     let rl = &state.config.rate_limit;
-    let mut conn = Conn {
+    let conn = Conn {
         token_deadline: Conn::token_deadline(&state, &who),
-        state: state.clone(),
+        bucket: Bucket::full(rl.ws_frames_burst, std::time::Instant::now()),
+        state,
         id,
         who,
         meta,
-        bucket: Bucket::full(rl.ws_frames_burst, std::time::Instant::now()),
         typing: Vec::new(),
     };
-    let ping_every = Duration::from_secs(state.config.ws.ping_interval_secs.max(1));
-    let idle = Duration::from_secs(state.config.ws.idle_timeout_secs.max(1));
+    Some(Box::new(Live {
+        conn,
+        sink,
+        stream,
+        rx,
+        kill,
+        me,
+        peers,
+        _slots: (source_slot, user_slot),
+    }))
+}
+
+/// The connection's loop, then its end (close frame, presence).
+async fn run(live: Box<Live>) {
+    let Live {
+        mut conn,
+        mut sink,
+        mut stream,
+        mut rx,
+        kill,
+        me,
+        peers,
+        _slots,
+    } = *live;
+    let ws = &conn.state.config.ws;
+    let ping_every = Duration::from_secs(ws.ping_interval_secs.max(1));
+    let idle = Duration::from_secs(ws.idle_timeout_secs.max(1));
     let mut last_in = Instant::now();
     let mut next_ping = Instant::now() + ping_every;
-    let mut shutdown = state.shutdown.clone();
+    let mut shutdown = conn.state.shutdown.clone();
     let timer = tokio::time::sleep_until(next_ping);
     tokio::pin!(timer);
 
@@ -738,7 +796,7 @@ async fn connection(
                 }
                 for o in &batch {
                     if let Some(t) = o.persisted {
-                        state.metrics.message_latency.observe(t.elapsed().as_secs_f64());
+                        conn.state.metrics.message_latency.observe(t.elapsed().as_secs_f64());
                     }
                 }
             }
@@ -746,9 +804,9 @@ async fn connection(
                 // The replies (acks) that are ready now go out together with
                 // this one: one write instead of one per reply
                 // (docs/performance.md, "Connections").
-                let mut frames: Vec<Utf8Bytes> = reply.iter().map(Hub::encode).collect();
+                let mut frames: Vec<Utf8Bytes> = reply.into_iter().collect();
                 while let Some(Some(more)) = in_flight.next().now_or_never() {
-                    frames.extend(more.as_ref().map(Hub::encode));
+                    frames.extend(more);
                 }
                 if !frames.is_empty() && !Box::pin(write_all(&mut sink, frames)).await {
                     break None;
@@ -780,7 +838,7 @@ async fn connection(
                     Some(Err(e)) => {
                         let text = e.to_string();
                         if text.contains("too long") || text.contains("Space limit") || text.contains("size") {
-                            state.metrics.error(ErrorCode::ValidationFailed.as_str());
+                            conn.state.metrics.error(ErrorCode::ValidationFailed.as_str());
                             break Some((CLOSE_TOO_BIG, "frame too large"));
                         }
                         break None;
@@ -805,12 +863,25 @@ async fn connection(
             }
         }
     };
+    Box::pin(finish(conn, sink, close_with, me, peers)).await;
+}
+
+/// Closes the socket (with a code when there is one), ends the typing
+/// indicators and tells the peers when the user's last socket closed.
+async fn finish(
+    mut conn: Conn,
+    mut sink: Sink,
+    close_with: Option<(u16, &'static str)>,
+    me: UserId,
+    peers: Vec<UserId>,
+) {
     if let Some((code, reason)) = close_with {
-        Box::pin(close(&mut sink, code, reason)).await;
+        close(&mut sink, code, reason).await;
     }
     conn.expire_typing(true);
-    if state.hub.unregister(&me, id)
-        && !Box::pin(state.hub.online_among(std::slice::from_ref(&me))).await[0]
+    let state = &conn.state;
+    if state.hub.unregister(&me, conn.id)
+        && !state.hub.online_among(std::slice::from_ref(&me)).await[0]
     {
         let frame = Hub::encode(&ServerFrame::Presence {
             user_id: me.clone(),
@@ -821,5 +892,26 @@ async fn connection(
         }
     }
     state.metrics.connections.dec();
-    tracing::debug!(conn = id, "socket closed");
+    tracing::debug!(conn = conn.id, "socket closed");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The size of what an async fn returns, without calling it.
+    fn future_size<A, B, Fut>(_: fn(A, B) -> Fut) -> usize {
+        std::mem::size_of::<Fut>()
+    }
+
+    /// What an idle socket costs in its task (docs/performance.md,
+    /// "Connections"): the loop's state, not the opening's, and no
+    /// `ServerFrame` held across an await. The bound leaves some room for
+    /// compiler changes; a change that crosses it brings back the kilobytes.
+    #[test]
+    fn a_connection_task_stays_small() {
+        let size = future_size(connection);
+        assert!(size <= 1536, "the connection's future is {size} bytes");
+        assert!(std::mem::size_of::<Live>() <= 768);
+    }
 }

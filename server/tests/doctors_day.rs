@@ -1,6 +1,7 @@
 //! The rules of the doctor's day against a real server (docs/messaging.md):
-//! question categories checked against the record, and the questions that
-//! wait for an answer, overdue after a moved clock.
+//! question categories checked against the record, the questions that wait
+//! for an answer, overdue after a moved clock, conversations closed and
+//! reopened by their doctor, and the metrics the seed names.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -184,4 +185,178 @@ async fn questions_wait_for_the_doctors_answer_and_become_overdue() {
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(summary(&s, &d, ORD).await["awaitingAnswer"], Value::Null);
+}
+
+#[tokio::test]
+async fn the_doctor_closes_and_reopens_a_conversation() {
+    let s = TestServer::start_migration().await;
+    let p = s.login(PATIENT).await;
+    let d = s.login(DOCTOR).await;
+    let (status, q) = send_with(&s, &p, ORD, "q1", json!({"requiresResponse": true})).await;
+    assert_eq!(status, 201, "{q}");
+    let sid = q["sessionId"].as_str().unwrap().to_owned();
+    let close = format!("/api/messaging/sessions/{sid}/close");
+    let reopen = format!("/api/messaging/sessions/{sid}/reopen");
+    let mut patient_ws = s.ws(&p).await;
+
+    // Only the doctor closes; the reason is a code.
+    let (status, body) = s.patch_json(&close, Some(&p.access), json!({})).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (403, "CONTEXT_ACCESS_DENIED"),
+        "{body}"
+    );
+    let (status, body) = s
+        .patch_json(&close, Some(&d.access), json!({"reason": "il va mieux"}))
+        .await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (400, "VALIDATION_FAILED"),
+        "{body}"
+    );
+    let (status, body) = s
+        .patch_json(
+            "/api/messaging/sessions/sess_nope/close",
+            Some(&d.access),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (403, "CONTEXT_ACCESS_DENIED"),
+        "{body}"
+    );
+
+    let (status, session) = s
+        .patch_json(&close, Some(&d.access), json!({"reason": "consultation"}))
+        .await;
+    assert_eq!(status, 200, "{session}");
+    assert_eq!(session["status"], "closed");
+    // The patient hears it at once, from the system sender.
+    let live = patient_ws.next_of("message").await;
+    let m = &live["message"];
+    assert_eq!(m["type"], "system", "{live}");
+    assert_eq!(m["sender"]["type"], "system");
+    assert_eq!(m["sender"]["id"], "system");
+    assert_eq!(m["recipient"]["id"], p.user_id);
+    assert_eq!(
+        m["metadata"]["system"],
+        json!({"event": "closed", "reason": "consultation"})
+    );
+    assert_eq!(m["content"], "Le médecin a clôturé cette conversation.");
+
+    // Closing twice is a conflict; nobody writes to a closed conversation.
+    let (status, body) = s.patch_json(&close, Some(&d.access), json!({})).await;
+    assert_eq!((status, error_code(&body)), (409, "CONFLICT"), "{body}");
+    for (who, cmid) in [(&p, "after-close-p"), (&d, "after-close-d")] {
+        let (status, body) = s.send(who, ORD, cmid, "encore une question").await;
+        assert_eq!(
+            (status, error_code(&body)),
+            (409, "SESSION_CLOSED"),
+            "{body}"
+        );
+    }
+    patient_ws
+        .send(
+            json!({"type": "send", "clientMessageId": "ws-after-close", "contextType": ORD.0,
+                     "contextId": ORD.1, "content": "par le socket"}),
+        )
+        .await;
+    let refused = patient_ws.next_of("error").await;
+    assert_eq!(refused["code"], "SESSION_CLOSED", "{refused}");
+    assert_eq!(refused["clientMessageId"], "ws-after-close");
+    // A resend of what was stored before the close is still acknowledged.
+    let (status, again) = send_with(&s, &p, ORD, "q1", json!({"requiresResponse": true})).await;
+    assert_eq!(status, 200, "{again}");
+    // Clients cannot make system messages.
+    let (status, body) = send_with(
+        &s,
+        &p,
+        EXA,
+        "fake-system",
+        json!({"system": {"event": "reopened"}}),
+    )
+    .await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (400, "VALIDATION_FAILED"),
+        "{body}"
+    );
+
+    // The history keeps the system message; the summary says closed.
+    let (status, page) = s
+        .get("/api/messaging/history/ordonnance/ord_789", Some(&p.access))
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let kinds: Vec<&str> = page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["text", "system"], "{page}");
+    assert_eq!(summary(&s, &p, ORD).await["session"]["status"], "closed");
+
+    // Reopening: the doctor only, once.
+    let (status, body) = s.patch(&reopen, Some(&p.access)).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (403, "CONTEXT_ACCESS_DENIED"),
+        "{body}"
+    );
+    let (status, session) = s.patch(&reopen, Some(&d.access)).await;
+    assert_eq!(status, 200, "{session}");
+    assert_eq!(session["status"], "active");
+    let live = patient_ws.next_of("message").await;
+    assert_eq!(
+        live["message"]["metadata"]["system"],
+        json!({"event": "reopened"})
+    );
+    let (status, body) = s.patch(&reopen, Some(&d.access)).await;
+    assert_eq!((status, error_code(&body)), (409, "CONFLICT"), "{body}");
+    let (status, body) = s.send(&p, ORD, "after-reopen", "merci").await;
+    assert_eq!(status, 201, "{body}");
+
+    // Audited by action; the metrics saw one closed conversation.
+    let metrics = s.metrics().await;
+    assert!(
+        metrics.contains("dmp_messages_per_session_count 1"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn metrics_of_the_doctors_day() {
+    let s = TestServer::start_migration().await;
+    let p = s.login(PATIENT).await;
+    let d = s.login(DOCTOR).await;
+    s.send(&p, ORD, "q1", "une question").await;
+    s.clock.advance(chrono::Duration::minutes(10));
+    s.send(&p, ORD, "q2", "une autre").await;
+    s.clock.advance(chrono::Duration::minutes(4));
+    let (status, body) = s.send(&d, ORD, "a1", "la réponse").await;
+    assert_eq!(status, 201, "{body}");
+    // 14 minutes from the first waiting question: the 900 s bucket, not the 300 s one.
+    eventually("the response time is observed", || async {
+        let m = s.metrics().await;
+        m.contains("dmp_response_time_seconds_count 1")
+            && m.contains("dmp_response_time_seconds_bucket{le=\"900.0\"} 1")
+            && m.contains("dmp_response_time_seconds_bucket{le=\"300.0\"} 0")
+    })
+    .await;
+    // userEngagement is counted by the maintenance pass: the two who logged in.
+    dmp_server::app::run_maintenance(&s.server.as_ref().unwrap().state).await;
+    let m = s.metrics().await;
+    assert!(m.contains("dmp_user_engagement 2"), "{m}");
+    // No label carries anything personal.
+    for line in m.lines().filter(|l| {
+        l.starts_with("dmp_response_time")
+            || l.starts_with("dmp_user_engagement")
+            || l.starts_with("dmp_messages_per_session")
+    }) {
+        assert!(
+            !line.contains("patient") && !line.contains("medecin") && !line.contains("ord_"),
+            "{line}"
+        );
+    }
 }

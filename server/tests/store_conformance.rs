@@ -502,7 +502,7 @@ async fn archive_and_reactivation(h: Harness) {
         .archive_idle(m.timestamp + Duration::seconds(1), at + Duration::days(2))
         .await
         .unwrap();
-    assert_eq!(ids, vec![w.session_id()]);
+    assert_eq!(ids, vec![(w.session_id(), session.message_count)]);
     let sessions = s.sessions_of(&w.doctor.id).await.unwrap();
     assert_eq!(sessions.len(), 1);
     assert_eq!(sessions[0].status, SessionStatus::Archived);
@@ -1258,6 +1258,149 @@ async fn awaiting_answers(h: Harness) {
     );
 }
 
+/// What `responseTime` measures: from the oldest message since the
+/// doctor's last one to the doctor's answer.
+async fn waiting_since_the_last_answer(h: Harness) {
+    let s = &*h.store;
+    let w = world(s).await;
+    let sid = w.session_id();
+    let p1 = send(s, w.message(true, "p1", t0())).await;
+    send(s, w.message(true, "p2", t0() + Duration::seconds(5))).await;
+    let a1 = send(s, w.message(false, "a1", t0() + Duration::seconds(9))).await;
+    assert_eq!(
+        s.waiting_since(&sid, a1.seq, &w.doctor.id).await.unwrap(),
+        Some(p1.timestamp)
+    );
+    // A second answer in a row answers nothing new.
+    let a2 = send(s, w.message(false, "a2", t0() + Duration::seconds(10))).await;
+    assert_eq!(
+        s.waiting_since(&sid, a2.seq, &w.doctor.id).await.unwrap(),
+        None
+    );
+    // Deleted messages do not wait.
+    let p3 = send(s, w.message(true, "p3", t0() + Duration::seconds(20))).await;
+    let p4 = send(s, w.message(true, "p4", t0() + Duration::seconds(30))).await;
+    s.delete_message(&p3.id, &w.patient.id, t0(), admin_event(t0(), "delete"))
+        .await
+        .unwrap();
+    let a3 = send(s, w.message(false, "a3", t0() + Duration::seconds(40))).await;
+    assert_eq!(
+        s.waiting_since(&sid, a3.seq, &w.doctor.id).await.unwrap(),
+        Some(p4.timestamp)
+    );
+    // The patient's side of the same measure.
+    assert_eq!(
+        s.waiting_since(&sid, a3.seq, &w.patient.id).await.unwrap(),
+        None
+    );
+}
+
+/// A closed conversation takes no message until it is reopened; each change
+/// is one `system` message to the patient.
+async fn closing_and_reopening(h: Harness) {
+    let s = &*h.store;
+    let w = world(s).await;
+    let sid = w.session_id();
+    send(s, w.message(true, "q1", t0())).await;
+    let change = |kind: SystemEventKind, n: u32| SessionChange {
+        session_id: sid.clone(),
+        message_id: MessageId::new(format!("msg_sys{n}")),
+        event: SystemEvent {
+            event: kind,
+            reason: (kind == SystemEventKind::Closed).then_some(CloseReason::Answered),
+        },
+        now: t0() + Duration::seconds(i64::from(n)),
+        audit: admin_event(t0(), "session_close"),
+    };
+    let (session, m) = s
+        .change_session(change(SystemEventKind::Closed, 1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(session.status, SessionStatus::Closed);
+    assert_eq!(session.unread_count.patient, 1);
+    assert_eq!((m.seq, m.kind), (2, MessageType::System));
+    assert_eq!(m.sender, SystemEvent::sender());
+    assert_eq!(m.recipient.id, w.patient.id);
+    assert_eq!(
+        m.metadata.system,
+        Some(SystemEvent {
+            event: SystemEventKind::Closed,
+            reason: Some(CloseReason::Answered)
+        })
+    );
+    assert!(s
+        .change_session(change(SystemEventKind::Closed, 2))
+        .await
+        .unwrap()
+        .is_none());
+    for from_patient in [true, false] {
+        let refused = s
+            .append_message(w.message(from_patient, &format!("late{from_patient}"), t0()))
+            .await;
+        assert!(
+            matches!(refused, Err(StoreError::SessionClosed)),
+            "{refused:?}"
+        );
+    }
+    // Read back in the history, sender made up.
+    let read = s.message(&m.id).await.unwrap().unwrap();
+    assert_eq!(read, m);
+    let (session, m) = s
+        .change_session(change(SystemEventKind::Reopened, 3))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((session.status, m.seq), (SessionStatus::Active, 3));
+    assert!(s
+        .change_session(change(SystemEventKind::Reopened, 4))
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(send(s, w.message(true, "q2", t0())).await.seq, 4);
+}
+
+/// What `userEngagement` counts: users with a login or a refresh since.
+async fn active_users(h: Harness) {
+    let s = &*h.store;
+    let w = world(s).await;
+    let family = |id: &str, user: &UserRecord| FamilyRecord {
+        id: id.into(),
+        user_id: user.id.clone(),
+        expires_at: t0() + Duration::days(30),
+    };
+    assert_eq!(s.active_users_since(t0()).await.unwrap(), 0);
+    for (fam, tok) in [("fam_p1", "tok_p1"), ("fam_p2", "tok_p2")] {
+        s.create_login(
+            family(fam, &w.patient),
+            tok.into(),
+            admin_event(t0(), "login"),
+        )
+        .await
+        .unwrap();
+    }
+    s.create_login(
+        family("fam_d", &w.doctor),
+        "tok_d".into(),
+        admin_event(t0(), "login"),
+    )
+    .await
+    .unwrap();
+    // Two logins of one user count once.
+    assert_eq!(s.active_users_since(t0()).await.unwrap(), 2);
+    // A day later only the user who refreshed counts.
+    let later = t0() + Duration::hours(25);
+    s.rotate_refresh("tok_d".into(), "tok_d2".into(), later, meta())
+        .await
+        .unwrap();
+    assert_eq!(
+        s.active_users_since(later - Duration::hours(24))
+            .await
+            .unwrap(),
+        1
+    );
+}
+
 async fn stats_of_a_user(h: Harness) {
     let s = &*h.store;
     let w = world(s).await;
@@ -1351,6 +1494,9 @@ macro_rules! conformance {
 
 conformance!(
     awaiting_answers,
+    waiting_since_the_last_answer,
+    active_users,
+    closing_and_reopening,
     idempotent_send,
     seq_without_gaps_under_concurrency,
     first_sends_race_to_create_the_session,

@@ -59,6 +59,14 @@ pub fn router(state: AppState) -> Router {
             patch(sessions::archive),
         )
         .route(
+            "/api/messaging/sessions/{session_id}/close",
+            patch(sessions::close),
+        )
+        .route(
+            "/api/messaging/sessions/{session_id}/reopen",
+            patch(sessions::reopen),
+        )
+        .route(
             "/api/messaging/permissions/{context_type}/{context_id}/{user_type}/{user_id}",
             get(sessions::permissions),
         )

@@ -4,7 +4,7 @@ use super::{Json, Path};
 use crate::directory::AccessRefusal;
 use crate::error::{AppError, AppResult};
 use crate::state::{AppState, AuthedUser};
-use crate::store::{AuditEvent, RequestMeta};
+use crate::store::{AuditEvent, RequestMeta, SessionChange};
 use axum::extract::State;
 use dmp_protocol::api::*;
 use dmp_protocol::*;
@@ -42,6 +42,114 @@ pub async fn create(
     ))
 }
 
+/// Closes a conversation (its doctor only): the patient can read it, not
+/// write to it, until the doctor reopens it. Both sides get the `system`
+/// message that says so (docs/messaging.md, "Closing a conversation").
+#[utoipa::path(patch, path = "/api/messaging/sessions/{session_id}/close", tag = "sessions", security(("bearer" = [])),
+    params(("session_id" = SessionId, Path)), request_body = CloseSessionRequest,
+    responses((status = 200, body = Session), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, description = "CONTEXT_ACCESS_DENIED: not the conversation's doctor", body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, description = "CONFLICT: already closed", body = ErrorBody)))]
+pub async fn close(
+    State(state): State<AppState>,
+    who: AuthedUser,
+    meta: RequestMeta,
+    Path(id): Path<SessionId>,
+    Json(req): Json<CloseSessionRequest>,
+) -> AppResult<Json<Session>> {
+    let event = SystemEvent {
+        event: SystemEventKind::Closed,
+        reason: req.reason,
+    };
+    let session = change(&state, &who, &meta, &id, event).await?;
+    state
+        .metrics
+        .messages_per_session
+        .observe(session.message_count as f64);
+    Ok(Json(session))
+}
+
+/// Reopens a closed conversation (its doctor only).
+#[utoipa::path(patch, path = "/api/messaging/sessions/{session_id}/reopen", tag = "sessions", security(("bearer" = [])),
+    params(("session_id" = SessionId, Path)),
+    responses((status = 200, body = Session), (status = 401, body = ErrorBody),
+              (status = 403, description = "CONTEXT_ACCESS_DENIED: not the conversation's doctor", body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, description = "CONFLICT: not closed", body = ErrorBody)))]
+pub async fn reopen(
+    State(state): State<AppState>,
+    who: AuthedUser,
+    meta: RequestMeta,
+    Path(id): Path<SessionId>,
+) -> AppResult<Json<Session>> {
+    let event = SystemEvent {
+        event: SystemEventKind::Reopened,
+        reason: None,
+    };
+    Ok(Json(change(&state, &who, &meta, &id, event).await?))
+}
+
+/// Closes or reopens a session for its doctor, and sends the `system`
+/// message to both sides.
+async fn change(
+    state: &AppState,
+    who: &AuthedUser,
+    meta: &RequestMeta,
+    id: &SessionId,
+    event: SystemEvent,
+) -> AppResult<Session> {
+    let action = match event.event {
+        SystemEventKind::Closed => "session_close",
+        SystemEventKind::Reopened => "session_reopen",
+    };
+    if !id.is_valid() {
+        return Err(AppError::invalid("sessionId is malformed"));
+    }
+    let Some(session) = state.store.session(id).await? else {
+        state
+            .audit_denied(who.id().as_str(), action, id.as_str(), meta)
+            .await;
+        return Err(AppError::denied());
+    };
+    let access = state
+        .authorize(who, session.context_type, &session.context_id, meta)
+        .await?;
+    if access.context.doctor_id != *who.id() {
+        state
+            .audit_denied(who.id().as_str(), action, id.as_str(), meta)
+            .await;
+        return Err(AppError::new(
+            ErrorCode::ContextAccessDenied,
+            "only the conversation's doctor can close or reopen it",
+        ));
+    }
+    let now = state.now();
+    let change = SessionChange {
+        session_id: id.clone(),
+        message_id: MessageId(format!("msg_{}", uuid::Uuid::now_v7().simple())),
+        event,
+        now,
+        audit: AuditEvent::new(now, who.id().as_str(), action, id.as_str(), "ok", meta)
+            .in_session(id),
+    };
+    let Some((session, message)) = state.store.change_session(change).await? else {
+        return Err(AppError::new(
+            ErrorCode::Conflict,
+            match action {
+                "session_close" => "the conversation is already closed",
+                _ => "the conversation is not closed",
+            },
+        ));
+    };
+    let frame = crate::hub::Hub::encode(&dmp_protocol::ws::ServerFrame::Message { message });
+    state
+        .hub
+        .send_to(&session.participants.patient.id, &frame, None, None);
+    state
+        .hub
+        .send_to(&session.participants.doctor.id, &frame, None, None);
+    Ok(session)
+}
+
 /// Archives a session (either participant).
 #[utoipa::path(patch, path = "/api/messaging/sessions/{session_id}/archive", tag = "sessions", security(("bearer" = [])),
     params(("session_id" = SessionId, Path)),
@@ -67,7 +175,12 @@ pub async fn archive(
     let now = state.now();
     let audit = AuditEvent::new(now, who.id().as_str(), "archive", id.as_str(), "ok", &meta)
         .in_session(&id);
-    Ok(Json(state.store.archive_session(&id, now, audit).await?))
+    let session = state.store.archive_session(&id, now, audit).await?;
+    state
+        .metrics
+        .messages_per_session
+        .observe(session.message_count as f64);
+    Ok(Json(session))
 }
 
 /// Refuses questions about anyone but the caller.

@@ -49,6 +49,9 @@ pub enum StoreError {
     /// The store is shutting down.
     #[error("store closed")]
     Closed,
+    /// The conversation is closed: nothing can be appended to it.
+    #[error("the conversation is closed")]
+    SessionClosed,
 }
 
 impl StoreError {
@@ -202,6 +205,26 @@ pub struct LoggedChange {
 /// Largest `upsert_directory` batch whose rows are logged one by one; a
 /// larger batch logs one [`DirectoryChange::All`].
 pub const MAX_LISTED_CHANGES: usize = 1000;
+
+/// Messages [`Store::waiting_since`] looks back over.
+pub const WAIT_LOOKBACK: u32 = 500;
+
+/// The oldest of the messages read newest first (`(sender, sent at)`) that
+/// were sent after `responder`'s last one: what [`Store::waiting_since`]
+/// returns, shared by the backends.
+pub fn oldest_waiting(
+    newest_first: impl IntoIterator<Item = (String, DateTime<Utc>)>,
+    responder: &UserId,
+) -> Option<DateTime<Utc>> {
+    let mut since = None;
+    for (sender, at) in newest_first {
+        if sender == responder.as_str() {
+            break;
+        }
+        since = Some(at);
+    }
+    since
+}
 
 /// Where a request came from, for the audit trail.
 #[derive(Clone, Debug, Default)]
@@ -461,6 +484,21 @@ pub struct NewMessage {
     pub now: DateTime<Utc>,
     /// Audit line.
     pub meta: RequestMeta,
+}
+
+/// A conversation closed or reopened by its doctor ([`Store::change_session`]).
+#[derive(Clone, Debug)]
+pub struct SessionChange {
+    /// The conversation.
+    pub session_id: SessionId,
+    /// Server-made id of the `system` message.
+    pub message_id: MessageId,
+    /// What happens (`closed` or `reopened`) and why.
+    pub event: SystemEvent,
+    /// Now.
+    pub now: DateTime<Utc>,
+    /// Audit line.
+    pub audit: AuditEvent,
 }
 
 /// What every end-to-end envelope's content starts with.
@@ -751,12 +789,32 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         now: DateTime<Utc>,
         audit: AuditEvent,
     ) -> StoreResult<Session>;
-    /// Archives every active session idle since before `cutoff`.
+    /// Closes (event `closed`) or reopens (`reopened`) a conversation and
+    /// appends the `system` message that says so (to the patient), in one
+    /// transaction; `None` when the conversation is already in that state.
+    async fn change_session(
+        &self,
+        change: SessionChange,
+    ) -> StoreResult<Option<(Session, Message)>>;
+    /// Archives every active session idle since before `cutoff`; returns
+    /// each one with its message count.
     async fn archive_idle(
         &self,
         cutoff: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> StoreResult<Vec<SessionId>>;
+    ) -> StoreResult<Vec<(SessionId, u64)>>;
+    /// When what `responder` answers with message `seq` started waiting: the
+    /// oldest undeleted message of the session sent after the responder's
+    /// previous message (at most [`WAIT_LOOKBACK`] messages back); `None` when
+    /// the message before `seq` is the responder's own or there is none.
+    async fn waiting_since(
+        &self,
+        session: &SessionId,
+        seq: u64,
+        responder: &UserId,
+    ) -> StoreResult<Option<DateTime<Utc>>>;
+    /// Users who logged in or refreshed a login since `since`.
+    async fn active_users_since(&self, since: DateTime<Utc>) -> StoreResult<u64>;
     /// Deletes messages older than the retention cutoff; returns the attachment ids to remove.
     async fn purge_before(
         &self,

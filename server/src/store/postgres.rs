@@ -42,6 +42,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_init.sql"),
     include_str!("../../migrations/postgres/0002_derived_notifications.sql"),
     include_str!("../../migrations/postgres/0003_question_categories.sql"),
+    include_str!("../../migrations/postgres/0004_message_indexes.sql"),
 ];
 /// Advisory lock of the migrations.
 const MIGRATION_LOCK: i64 = 0x646d_7000_0001;
@@ -431,11 +432,14 @@ fn context_from_row(r: &Row) -> StoreResult<ContextRecord> {
     })
 }
 
-const MSG_SELECT: &str = "SELECT m.id, m.content, m.kind, m.sender_id, su.kind, su.name, m.recipient_id, ru.kind, ru.name,
+/// `system` messages have no sender account: their sender is made up from
+/// [`SystemEvent::sender`] (the LEFT JOIN and the COALESCEs).
+const MSG_SELECT: &str = "SELECT m.id, m.content, m.kind, m.sender_id, COALESCE(su.kind, 'system'), COALESCE(su.name, 'DMP Messagerie'),
+    m.recipient_id, ru.kind, ru.name,
     s.context_kind, s.context_id, m.created_at, m.status, m.attachments, m.is_urgent, m.requires_response,
-    m.client_message_id, m.session_id, m.seq, m.delivered_at, m.read_at, m.deleted_at, m.category
+    m.client_message_id, m.session_id, m.seq, m.delivered_at, m.read_at, m.deleted_at, m.category, m.system_event
     FROM messages m JOIN sessions s ON s.id = m.session_id
-    JOIN users su ON su.id = m.sender_id JOIN users ru ON ru.id = m.recipient_id";
+    LEFT JOIN users su ON su.id = m.sender_id JOIN users ru ON ru.id = m.recipient_id";
 
 fn message_from_row(r: &Row) -> StoreResult<Message> {
     let attachments: &str = r.col(13)?;
@@ -457,6 +461,13 @@ fn message_from_row(r: &Row) -> StoreResult<Message> {
             is_urgent: r.col(14)?,
             requires_response: r.col(15)?,
             category: r.opt_parsed(22)?,
+            system: match r.col::<Option<&str>>(23)? {
+                Some(json) => Some(
+                    serde_json::from_str(json)
+                        .map_err(|e| StoreError::Corrupt(format!("system_event column: {e}")))?,
+                ),
+                None => None,
+            },
         },
         client_message_id: ClientMessageId(r.col(16)?),
         session_id: SessionId(r.col(17)?),
@@ -501,7 +512,7 @@ const NOTIF_SELECT: &str =
     c.title, m.is_urgent, left(m.content, 8) = 'dmp-e2e:', m.created_at
     FROM messages m JOIN users u ON u.id = m.sender_id JOIN sessions s ON s.id = m.session_id
     JOIN contexts c ON c.kind = s.context_kind AND c.id = s.context_id
-    WHERE m.recipient_id = $1 AND m.status IN ('sent', 'delivered') AND m.deleted_at IS NULL
+    WHERE m.recipient_id = $1 AND m.read_at IS NULL AND m.deleted_at IS NULL
     ORDER BY m.created_at DESC, m.seq DESC LIMIT $2";
 
 fn notification_from_row(r: &Row) -> StoreResult<Notification> {
@@ -1541,23 +1552,83 @@ impl Store for PgStore {
         })
     }
 
+    async fn change_session(
+        &self,
+        change: SessionChange,
+    ) -> StoreResult<Option<(Session, Message)>> {
+        let change = &change;
+        let now = trunc(change.now);
+        write_tx!(self, |tx, events| {
+            let row = tx
+                .query_opt(
+                    match change.event.event {
+                        SystemEventKind::Closed => {
+                            "UPDATE sessions SET status = 'closed', last_seq = last_seq + 1, message_count = message_count + 1,
+                             last_activity = $2, unread_patient = unread_patient + 1
+                             WHERE id = $1 AND status <> 'closed' RETURNING last_seq, patient_id"
+                        }
+                        SystemEventKind::Reopened => {
+                            "UPDATE sessions SET status = 'active', last_seq = last_seq + 1, message_count = message_count + 1,
+                             last_activity = $2, unread_patient = unread_patient + 1
+                             WHERE id = $1 AND status = 'closed' RETURNING last_seq, patient_id"
+                        }
+                    },
+                    &[&change.session_id.as_str(), &now],
+                )
+                .await?;
+            let Some(row) = row else {
+                return Ok(None);
+            };
+            let seq: i64 = row.col(0)?;
+            let patient_id: String = row.col(1)?;
+            let event_json = serde_json::to_string(&change.event)
+                .map_err(|e| StoreError::Invalid(e.to_string()))?;
+            tx.execute(
+                "INSERT INTO messages (id, session_id, seq, client_message_id, sender_id, recipient_id, kind, content, created_at,
+                   status, is_urgent, requires_response, attachments, category, system_event)
+                 VALUES ($1, $2, $3, $4, $5, $6, 'system', $7, $8, 'sent', false, false, '[]', NULL, $9)",
+                &[
+                    &change.message_id.as_str(),
+                    &change.session_id.as_str(),
+                    &seq,
+                    &format!("sys_{}", change.message_id.as_str()),
+                    &SYSTEM_SENDER,
+                    &patient_id,
+                    &change.event.fallback_text(),
+                    &now,
+                    &event_json,
+                ],
+            )
+            .await?;
+            events.push(change.audit.clone());
+            let session = load_session(tx, change.session_id.as_str())
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            let message = load_message(tx, change.message_id.as_str())
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            Ok(Some((session, message)))
+        })
+    }
+
     async fn archive_idle(
         &self,
         cutoff: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> StoreResult<Vec<SessionId>> {
+    ) -> StoreResult<Vec<(SessionId, u64)>> {
         let (cutoff, now) = (trunc(cutoff), trunc(now));
         write_tx!(self, |tx, events| {
             let ids = tx
                 .query(
-                    "UPDATE sessions SET status = 'archived' WHERE status = 'active' AND last_activity < $1 RETURNING id",
+                    "UPDATE sessions SET status = 'archived' WHERE status = 'active' AND last_activity < $1
+                     RETURNING id, message_count",
                     &[&cutoff],
                 )
                 .await?
                 .iter()
-                .map(|r| Ok(SessionId(r.col(0)?)))
+                .map(|r| Ok((SessionId(r.col(0)?), r.count(1)?)))
                 .collect::<StoreResult<Vec<_>>>()?;
-            for id in &ids {
+            for (id, _) in &ids {
                 events.push(
                     AuditEvent::new(
                         now,
@@ -1572,6 +1643,39 @@ impl Store for PgStore {
             }
             Ok(ids)
         })
+    }
+
+    async fn waiting_since(
+        &self,
+        session: &SessionId,
+        seq: u64,
+        responder: &UserId,
+    ) -> StoreResult<Option<DateTime<Utc>>> {
+        let c = self.client().await?;
+        let seq = i64::try_from(seq).unwrap_or(i64::MAX);
+        let rows = c
+            .query(
+                "SELECT sender_id, created_at FROM messages WHERE session_id = $1 AND seq < $2 AND deleted_at IS NULL
+                 ORDER BY seq DESC LIMIT $3",
+                &[&session.as_str(), &seq, &i64::from(super::WAIT_LOOKBACK)],
+            )
+            .await?
+            .iter()
+            .map(|r| Ok((r.col::<String>(0)?, r.col::<DateTime<Utc>>(1)?)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(super::oldest_waiting(rows, responder))
+    }
+
+    async fn active_users_since(&self, since: DateTime<Utc>) -> StoreResult<u64> {
+        let c = self.client().await?;
+        let since = trunc(since);
+        c.query_one(
+            "SELECT COUNT(DISTINCT f.user_id) FROM auth_families f
+             WHERE f.created_at >= $1 OR EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = f.id AND r.created_at >= $1)",
+            &[&since],
+        )
+        .await?
+        .count(0)
     }
 
     async fn purge_before(
@@ -1694,9 +1798,14 @@ impl Store for PgStore {
             if status.rank() <= current.rank() {
                 return Ok(None);
             }
+            // Delivered leaves `read_at` alone, so that the (recipient_id,
+            // read_at) index is not rewritten (migration 0004).
             tx.execute(
-                "UPDATE messages SET status = $2, delivered_at = COALESCE(delivered_at, $3),
-                 read_at = CASE WHEN $2 = 'read' THEN $3 ELSE read_at END WHERE id = $1",
+                if status == MessageStatus::Read {
+                    "UPDATE messages SET status = $2, delivered_at = COALESCE(delivered_at, $3), read_at = $3 WHERE id = $1"
+                } else {
+                    "UPDATE messages SET status = $2, delivered_at = COALESCE(delivered_at, $3) WHERE id = $1"
+                },
                 &[&id.as_str(), &status.as_str(), &now],
             )
             .await?;
@@ -1848,7 +1957,7 @@ impl Store for PgStore {
                 "SELECT
                    (SELECT COUNT(*) FROM messages WHERE sender_id = $1 AND deleted_at IS NULL),
                    (SELECT COUNT(*) FROM messages WHERE recipient_id = $1 AND deleted_at IS NULL),
-                   (SELECT COUNT(*) FROM messages WHERE recipient_id = $1 AND status <> 'read' AND deleted_at IS NULL),
+                   (SELECT COUNT(*) FROM messages WHERE recipient_id = $1 AND read_at IS NULL AND deleted_at IS NULL),
                    (SELECT COUNT(*) FROM sessions WHERE (patient_id = $1 OR doctor_id = $1) AND status = 'active'),
                    (SELECT COUNT(*) FROM sessions WHERE (patient_id = $1 OR doctor_id = $1) AND status = 'archived')",
                 &[&u],
@@ -2347,10 +2456,10 @@ async fn append_in(
     let next_seq = tx
         .prepare_cached(if to_patient {
             "UPDATE sessions SET last_seq = last_seq + 1, message_count = message_count + 1, last_activity = $2,
-             status = 'active', unread_patient = unread_patient + 1 WHERE id = $1 RETURNING last_seq"
+             status = 'active', unread_patient = unread_patient + 1 WHERE id = $1 AND status <> 'closed' RETURNING last_seq"
         } else {
             "UPDATE sessions SET last_seq = last_seq + 1, message_count = message_count + 1, last_activity = $2,
-             status = 'active', unread_doctor = unread_doctor + 1 WHERE id = $1 RETURNING last_seq"
+             status = 'active', unread_doctor = unread_doctor + 1 WHERE id = $1 AND status <> 'closed' RETURNING last_seq"
         })
         .await?;
     let seq: i64 = match tx
@@ -2362,7 +2471,8 @@ async fn append_in(
             ensure_session_row(tx, &msg.context, now).await?;
             tx.query_opt(&next_seq, &[&session_id.as_str(), &now])
                 .await?
-                .ok_or(StoreError::NotFound)?
+                // The row exists: it is closed.
+                .ok_or(StoreError::SessionClosed)?
                 .col(0)?
         }
     };

@@ -25,6 +25,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0003_directory_changes.sql"),
     include_str!("../../migrations/0004_derived_notifications.sql"),
     include_str!("../../migrations/0005_question_categories.sql"),
+    include_str!("../../migrations/0006_message_indexes.sql"),
 ];
 /// Most operations committed in one transaction.
 const MAX_BATCH: usize = 1024;
@@ -862,11 +863,14 @@ fn get_u64(row: &Row<'_>, idx: usize) -> rusqlite::Result<u64> {
     Ok(u64::try_from(row.get::<_, i64>(idx)?).unwrap_or(0))
 }
 
-const MSG_SELECT: &str = "SELECT m.id, m.content, m.kind, m.sender_id, su.kind, su.name, m.recipient_id, ru.kind, ru.name,
+/// `system` messages have no sender account: their sender is made up from
+/// [`SystemEvent::sender`] (the LEFT JOIN and the COALESCEs).
+const MSG_SELECT: &str = "SELECT m.id, m.content, m.kind, m.sender_id, COALESCE(su.kind, 'system'), COALESCE(su.name, 'DMP Messagerie'),
+    m.recipient_id, ru.kind, ru.name,
     s.context_kind, s.context_id, m.created_at, m.status, m.attachments, m.is_urgent, m.requires_response,
-    m.client_message_id, m.session_id, m.seq, m.delivered_at, m.read_at, m.deleted_at, m.category
+    m.client_message_id, m.session_id, m.seq, m.delivered_at, m.read_at, m.deleted_at, m.category, m.system_event
     FROM messages m JOIN sessions s ON s.id = m.session_id
-    JOIN users su ON su.id = m.sender_id JOIN users ru ON ru.id = m.recipient_id";
+    LEFT JOIN users su ON su.id = m.sender_id JOIN users ru ON ru.id = m.recipient_id";
 
 fn message_from_row(r: &Row<'_>) -> rusqlite::Result<Message> {
     let attachments: String = r.get(13)?;
@@ -887,6 +891,10 @@ fn message_from_row(r: &Row<'_>) -> rusqlite::Result<Message> {
             is_urgent: r.get(14)?,
             requires_response: r.get(15)?,
             category: get_opt_enum(r, 22)?,
+            system: match r.get::<_, Option<String>>(23)? {
+                Some(json) => Some(serde_json::from_str(&json).map_err(|e| conv_err(23, e))?),
+                None => None,
+            },
         },
         client_message_id: ClientMessageId(r.get(16)?),
         session_id: SessionId(r.get(17)?),
@@ -945,7 +953,7 @@ const NOTIF_SELECT: &str =
     c.title, m.is_urgent, substr(m.content, 1, 8) = 'dmp-e2e:', m.created_at
     FROM messages m JOIN users u ON u.id = m.sender_id JOIN sessions s ON s.id = m.session_id
     JOIN contexts c ON c.kind = s.context_kind AND c.id = s.context_id
-    WHERE m.recipient_id = ?1 AND m.status IN ('sent', 'delivered') AND m.deleted_at IS NULL
+    WHERE m.recipient_id = ?1 AND m.read_at IS NULL AND m.deleted_at IS NULL
     ORDER BY m.created_at DESC, m.seq DESC LIMIT ?2";
 
 fn notification_from_row(r: &Row<'_>) -> rusqlite::Result<Notification> {
@@ -1580,21 +1588,107 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn change_session(
+        &self,
+        change: SessionChange,
+    ) -> StoreResult<Option<(Session, Message)>> {
+        self.write(move |w| {
+            let c = w.conn;
+            let now = ms(change.now);
+            let row: Option<(i64, String)> = c
+                .prepare_cached(match change.event.event {
+                    SystemEventKind::Closed => {
+                        "UPDATE sessions SET status = 'closed', last_seq = last_seq + 1, message_count = message_count + 1,
+                         last_activity = ?2, unread_patient = unread_patient + 1
+                         WHERE id = ?1 AND status <> 'closed' RETURNING last_seq, patient_id"
+                    }
+                    SystemEventKind::Reopened => {
+                        "UPDATE sessions SET status = 'active', last_seq = last_seq + 1, message_count = message_count + 1,
+                         last_activity = ?2, unread_patient = unread_patient + 1
+                         WHERE id = ?1 AND status = 'closed' RETURNING last_seq, patient_id"
+                    }
+                })?
+                .query_row(params![change.session_id.as_str(), now], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            let Some((seq, patient_id)) = row else {
+                return Ok(None);
+            };
+            let event_json = serde_json::to_string(&change.event).map_err(|e| StoreError::Invalid(e.to_string()))?;
+            c.prepare_cached(
+                "INSERT INTO messages (id, session_id, seq, client_message_id, sender_id, recipient_id, kind, content, created_at,
+                   status, is_urgent, requires_response, attachments, category, system_event)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'system', ?7, ?8, 'sent', 0, 0, '[]', NULL, ?9)",
+            )?
+            .execute(params![
+                change.message_id.as_str(),
+                change.session_id.as_str(),
+                seq,
+                format!("sys_{}", change.message_id.as_str()),
+                SYSTEM_SENDER,
+                patient_id,
+                change.event.fallback_text(),
+                now,
+                event_json
+            ])?;
+            w.audit(&change.audit)?;
+            let session = load_session(c, change.session_id.as_str())?.ok_or(StoreError::NotFound)?;
+            let message = load_message(c, change.message_id.as_str())?.ok_or(StoreError::NotFound)?;
+            Ok(Some((session, message)))
+        })
+        .await
+    }
+
     async fn archive_idle(
         &self,
         cutoff: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> StoreResult<Vec<SessionId>> {
+    ) -> StoreResult<Vec<(SessionId, u64)>> {
         self.write(move |w| {
             let ids = w
                 .conn
-                .prepare("UPDATE sessions SET status = 'archived' WHERE status = 'active' AND last_activity < ?1 RETURNING id")?
-                .query_map([ms(cutoff)], |r| Ok(SessionId(r.get(0)?)))?
+                .prepare(
+                    "UPDATE sessions SET status = 'archived' WHERE status = 'active' AND last_activity < ?1
+                     RETURNING id, message_count",
+                )?
+                .query_map([ms(cutoff)], |r| Ok((SessionId(r.get(0)?), get_u64(r, 1)?)))?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            for id in &ids {
+            for (id, _) in &ids {
                 w.audit(&AuditEvent::new(now, "system", "archive", id.as_str(), "ok", &RequestMeta::default()).in_session(id))?;
             }
             Ok(ids)
+        })
+        .await
+    }
+
+    async fn waiting_since(
+        &self,
+        session: &SessionId,
+        seq: u64,
+        responder: &UserId,
+    ) -> StoreResult<Option<DateTime<Utc>>> {
+        let (session, responder) = (session.clone(), responder.clone());
+        let seq = i64::try_from(seq).unwrap_or(i64::MAX);
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT sender_id, created_at FROM messages WHERE session_id = ?1 AND seq < ?2 AND deleted_at IS NULL
+                 ORDER BY seq DESC LIMIT ?3",
+            )?;
+            let rows = stmt
+                .query_map(params![session.as_str(), seq, super::WAIT_LOOKBACK], |r| Ok((r.get::<_, String>(0)?, from_ms(r.get(1)?))))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(super::oldest_waiting(rows, &responder))
+        })
+        .await
+    }
+
+    async fn active_users_since(&self, since: DateTime<Utc>) -> StoreResult<u64> {
+        self.read(move |c| {
+            Ok(c.query_row(
+                "SELECT COUNT(DISTINCT f.user_id) FROM auth_families f
+                 WHERE f.created_at >= ?1 OR EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = f.id AND r.created_at >= ?1)",
+                [ms(since)],
+                |r| get_u64(r, 0),
+            )?)
         })
         .await
     }
@@ -1660,10 +1754,10 @@ impl Store for SqliteStore {
             let next_seq = |c: &Connection| -> rusqlite::Result<Option<i64>> {
                 c.prepare_cached(if to_patient {
                     "UPDATE sessions SET last_seq = last_seq + 1, message_count = message_count + 1, last_activity = ?2,
-                     status = 'active', unread_patient = unread_patient + 1 WHERE id = ?1 RETURNING last_seq"
+                     status = 'active', unread_patient = unread_patient + 1 WHERE id = ?1 AND status <> 'closed' RETURNING last_seq"
                 } else {
                     "UPDATE sessions SET last_seq = last_seq + 1, message_count = message_count + 1, last_activity = ?2,
-                     status = 'active', unread_doctor = unread_doctor + 1 WHERE id = ?1 RETURNING last_seq"
+                     status = 'active', unread_doctor = unread_doctor + 1 WHERE id = ?1 AND status <> 'closed' RETURNING last_seq"
                 })?
                 .query_row(params![session_id.as_str(), now], |r| r.get(0))
                 .optional()
@@ -1672,7 +1766,11 @@ impl Store for SqliteStore {
                 Some(seq) => seq,
                 None => {
                     ensure_session_row(c, &msg.context, now)?;
-                    next_seq(c)?.ok_or(StoreError::NotFound)?
+                    match next_seq(c)? {
+                        Some(seq) => seq,
+                        // The row exists: it is closed.
+                        None => return Err(StoreError::SessionClosed),
+                    }
                 }
             };
             for a in &attachments {
@@ -1782,10 +1880,13 @@ impl Store for SqliteStore {
                 return Ok(None);
             }
             let t = ms(now);
-            c.prepare_cached(
-                "UPDATE messages SET status = ?2, delivered_at = COALESCE(delivered_at, ?3),
-                 read_at = CASE WHEN ?2 = 'read' THEN ?3 ELSE read_at END WHERE id = ?1",
-            )?
+            // Delivered leaves `read_at` out of the statement, so that the
+            // (recipient_id, read_at) index is not rewritten (migration 0006).
+            c.prepare_cached(if status == MessageStatus::Read {
+                "UPDATE messages SET status = ?2, delivered_at = COALESCE(delivered_at, ?3), read_at = ?3 WHERE id = ?1"
+            } else {
+                "UPDATE messages SET status = ?2, delivered_at = COALESCE(delivered_at, ?3) WHERE id = ?1"
+            })?
             .execute(params![id.as_str(), status.as_str(), t])?;
             if status == MessageStatus::Read {
                 c.prepare_cached(if by.as_str() == patient_id {
@@ -1908,7 +2009,7 @@ impl Store for SqliteStore {
             let count = |sql: &str| -> rusqlite::Result<u64> { c.query_row(sql, [u], |r| get_u64(r, 0)) };
             let sent = count("SELECT COUNT(*) FROM messages WHERE sender_id = ?1 AND deleted_at IS NULL")?;
             let received = count("SELECT COUNT(*) FROM messages WHERE recipient_id = ?1 AND deleted_at IS NULL")?;
-            let unread = count("SELECT COUNT(*) FROM messages WHERE recipient_id = ?1 AND status != 'read' AND deleted_at IS NULL")?;
+            let unread = count("SELECT COUNT(*) FROM messages WHERE recipient_id = ?1 AND read_at IS NULL AND deleted_at IS NULL")?;
             let active_sessions =
                 count("SELECT COUNT(*) FROM sessions WHERE (patient_id = ?1 OR doctor_id = ?1) AND status = 'active'")?;
             let archived_sessions =

@@ -306,6 +306,26 @@ impl TestServer {
         into_parts(req.send().await.unwrap()).await
     }
 
+    pub async fn patch_json(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
+        let mut req = self.http.patch(self.url(path)).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        into_parts(req.send().await.unwrap()).await
+    }
+
+    /// The metrics listener's exposition text.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(self.metrics_url())
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub async fn delete(&self, path: &str, token: Option<&str>) -> (u16, Value) {
         let mut req = self.http.delete(self.url(path));
         if let Some(t) = token {

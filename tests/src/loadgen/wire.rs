@@ -1,11 +1,13 @@
 //! The frames the load generator writes and the little it reads back.
 //!
 //! A send frame is assembled from pre-built pieces instead of going through
-//! `serde`, and its `clientMessageId` (`lg.{run}.{conn}.{seq}.{nanos}`)
-//! carries everything the receiver needs: which connection sent it, its
-//! sequence number on that connection (for loss and duplicate accounting)
-//! and the send instant in nanoseconds since the process's clock origin (for
-//! latency). The content repeats the same fields and is padded to the wanted
+//! `serde`, and its `clientMessageId` (`lg.{run}.{nanos}.{conn}.{seq}`)
+//! carries everything the receiver needs: the send instant in nanoseconds
+//! since the process's clock origin (for latency; 16 hex digits, so that the
+//! ids are time-ordered like the UUID v7 ids the client core makes, which is
+//! what the server's idempotency index is laid out for), which connection
+//! sent it and its sequence number on that connection (for loss and
+//! duplicate accounting). The content repeats the same fields and is padded to the wanted
 //! size. Incoming frames are classified by their leading `type` and only the
 //! needed fields are borrowed out of them.
 
@@ -31,8 +33,10 @@ pub struct Token {
 /// Builds the `send` frames of one connection.
 #[derive(Debug, Clone)]
 pub struct SendFrameBuilder {
-    /// `{"type":"send","clientMessageId":"lg.{run}.{conn}.`
+    /// `{"type":"send","clientMessageId":"lg.{run}.`
     head: String,
+    /// Index of the sending connection.
+    conn: usize,
     /// `","contextType":"ordonnance","contextId":"…","content":"loadgen {conn} `
     middle: String,
     /// Characters of content before the sequence number.
@@ -48,13 +52,14 @@ impl SendFrameBuilder {
     /// Frames of connection `conn` about `context_id`, content of `size` characters
     /// (or the shortest content that holds the token when `size` is smaller).
     pub fn new(run: &str, conn: usize, context_id: &str, size: usize) -> Self {
-        let head = format!(r#"{{"type":"send","clientMessageId":"lg.{run}.{conn}."#);
+        let head = format!(r#"{{"type":"send","clientMessageId":"lg.{run}."#);
         let content_head = format!("loadgen {conn} ");
         let middle = format!(
             r#"","contextType":"ordonnance","contextId":"{context_id}","content":"{content_head}"#
         );
         Self {
             head,
+            conn,
             middle,
             content_head_len: content_head.len(),
             size,
@@ -65,7 +70,7 @@ impl SendFrameBuilder {
     pub fn build(&self, seq: u64, nanos: u64) -> String {
         let mut s = String::with_capacity(self.head.len() + self.middle.len() + self.size + 64);
         s.push_str(&self.head);
-        let _ = write!(s, "{seq}.{nanos}");
+        let _ = write!(s, "{nanos:016x}.{}.{seq}", self.conn);
         s.push_str(&self.middle);
         let before = s.len();
         let _ = write!(s, "{seq} {nanos} ");
@@ -87,9 +92,10 @@ pub fn parse_client_message_id(run: &str, id: &str) -> Option<Token> {
         .strip_prefix(run)?
         .strip_prefix('.')?;
     let mut parts = rest.splitn(3, '.');
+    let nanos = parts.next().filter(|h| h.len() == 16)?;
+    let nanos = u64::from_str_radix(nanos, 16).ok()?;
     let conn = parts.next()?.parse().ok()?;
     let seq = parts.next()?.parse().ok()?;
-    let nanos = parts.next()?.parse().ok()?;
     (seq < MAX_SEQ).then_some(Token { conn, seq, nanos })
 }
 
@@ -177,7 +183,7 @@ mod tests {
                 ..
             } => {
                 assert!(client_message_id.is_valid());
-                assert_eq!(client_message_id.as_str(), "lg.ab12.7.42.123456789");
+                assert_eq!(client_message_id.as_str(), "lg.ab12.00000000075bcd15.7.42");
                 assert_eq!(context_type.as_str(), "ordonnance");
                 assert_eq!(context_id.as_str(), "ord_lg3");
                 assert_eq!(content.chars().count(), 100);
@@ -185,7 +191,7 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
-        let token = parse_client_message_id("ab12", "lg.ab12.7.42.123456789").unwrap();
+        let token = parse_client_message_id("ab12", "lg.ab12.00000000075bcd15.7.42").unwrap();
         assert_eq!(
             token,
             Token {
@@ -194,9 +200,17 @@ mod tests {
                 nanos: 123_456_789
             }
         );
-        assert!(parse_client_message_id("zz99", "lg.ab12.7.42.1").is_none());
-        assert!(parse_client_message_id("ab12", "lg.ab12.7.x.1").is_none());
-        assert!(parse_client_message_id("ab12", &format!("lg.ab12.7.{}.1", MAX_SEQ)).is_none());
+        assert!(parse_client_message_id("zz99", "lg.ab12.0000000000000001.7.42").is_none());
+        assert!(parse_client_message_id("ab12", "lg.ab12.0000000000000001.7.x").is_none());
+        assert!(parse_client_message_id("ab12", "lg.ab12.1.7.42").is_none());
+        assert!(
+            parse_client_message_id("ab12", &format!("lg.ab12.0000000000000001.7.{MAX_SEQ}"))
+                .is_none()
+        );
+        // Later sends sort after earlier ones, whatever the connection.
+        assert!(
+            b.build(1, 2_000) > SendFrameBuilder::new("ab12", 900, "ord_lg3", 100).build(7, 1_000)
+        );
     }
 
     #[test]

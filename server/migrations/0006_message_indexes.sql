@@ -1,0 +1,44 @@
+-- Fewer random index pages per message (docs/performance.md, "Store").
+-- * The idempotency key is indexed as (client_message_id, sender_id): the
+--   same constraint, but clients make time-ordered ids (UUID v7), so new keys
+--   land at the end of the index instead of on a page of their sender's.
+-- * A recipient's messages are indexed by (recipient_id, read_at) instead of
+--   (recipient_id, status): unread is `read_at IS NULL`, and marking a
+--   message delivered no longer rewrites an index entry (only reading does).
+-- * `system_event` holds the event of a `system` message (JSON of
+--   `SystemEvent`: a conversation closed or reopened; docs/messaging.md).
+-- SQLite cannot drop a table constraint: the table is rebuilt, rows and
+-- rowids kept.
+CREATE TABLE messages_new (
+    id                TEXT PRIMARY KEY,
+    session_id        TEXT NOT NULL REFERENCES sessions (id),
+    seq               INTEGER NOT NULL,
+    client_message_id TEXT NOT NULL,
+    sender_id         TEXT NOT NULL,
+    recipient_id      TEXT NOT NULL,
+    kind              TEXT NOT NULL,
+    content           TEXT NOT NULL,
+    created_at        INTEGER NOT NULL,
+    status            TEXT NOT NULL,
+    delivered_at      INTEGER,
+    read_at           INTEGER,
+    deleted_at        INTEGER,
+    is_urgent         INTEGER NOT NULL,
+    requires_response INTEGER NOT NULL,
+    attachments       TEXT NOT NULL DEFAULT '[]',
+    category          TEXT,
+    system_event      TEXT,
+    UNIQUE (session_id, seq),
+    UNIQUE (client_message_id, sender_id)
+) STRICT;
+INSERT INTO messages_new (rowid, id, session_id, seq, client_message_id, sender_id, recipient_id, kind, content,
+                          created_at, status, delivered_at, read_at, deleted_at, is_urgent, requires_response,
+                          attachments, category)
+    SELECT rowid, id, session_id, seq, client_message_id, sender_id, recipient_id, kind, content,
+           created_at, status, delivered_at, read_at, deleted_at, is_urgent, requires_response,
+           attachments, category
+    FROM messages ORDER BY rowid;
+DROP TABLE messages;
+ALTER TABLE messages_new RENAME TO messages;
+CREATE INDEX messages_recipient ON messages (recipient_id, read_at);
+CREATE INDEX messages_created ON messages (created_at);

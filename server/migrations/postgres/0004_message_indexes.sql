@@ -1,0 +1,11 @@
+-- Fewer index entries rewritten per message (docs/performance.md, "Store"),
+-- as in SQLite's 0006: the idempotency key indexed as (client_message_id,
+-- sender_id), time-ordered ids landing at the end of the index; a
+-- recipient's messages indexed by (recipient_id, read_at), which marking a
+-- message delivered does not touch.
+ALTER TABLE messages DROP CONSTRAINT messages_sender_id_client_message_id_key;
+ALTER TABLE messages ADD CONSTRAINT messages_client_message_id_sender_id_key UNIQUE (client_message_id, sender_id);
+DROP INDEX messages_recipient_unread;
+CREATE INDEX messages_recipient ON messages (recipient_id, read_at);
+-- The event of a `system` message (JSON of `SystemEvent`; docs/messaging.md).
+ALTER TABLE messages ADD COLUMN system_event TEXT;
