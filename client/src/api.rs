@@ -461,6 +461,41 @@ impl ApiClient {
         .await
     }
 
+    /// `PATCH /api/messaging/sessions/{id}/close` (the conversation's doctor).
+    pub async fn close_session(
+        &self,
+        id: &SessionId,
+        reason: Option<CloseReason>,
+    ) -> ClientResult<Session> {
+        let body = CloseSessionRequest { reason };
+        self.json(
+            Method::PATCH,
+            &format!("/api/messaging/sessions/{id}/close"),
+            |r| r.json(&body),
+        )
+        .await
+    }
+
+    /// `PATCH /api/messaging/sessions/{id}/reopen` (the conversation's doctor).
+    pub async fn reopen_session(&self, id: &SessionId) -> ClientResult<Session> {
+        self.json(
+            Method::PATCH,
+            &format!("/api/messaging/sessions/{id}/reopen"),
+            |r| r,
+        )
+        .await
+    }
+
+    /// `GET /api/messaging/sessions/{id}/access-log` (the conversation's patient).
+    pub async fn access_log(&self, id: &SessionId) -> ClientResult<AccessLogResponse> {
+        self.json(
+            Method::GET,
+            &format!("/api/messaging/sessions/{id}/access-log"),
+            |r| r,
+        )
+        .await
+    }
+
     /// `GET /api/messaging/permissions/...` for oneself.
     pub async fn permission(
         &self,

@@ -423,6 +423,11 @@ impl Inner {
             m.content.clear();
             return m;
         }
+        if m.kind == MessageType::System && m.sender.kind == UserType::System {
+            // Written by the server, in clear by design (docs/messaging.md,
+            // "Closing a conversation"): neither encrypted nor a warning.
+            return m;
+        }
         if !Envelope::is_envelope(&m.content) {
             m.encrypted = Some(false);
             return m;

@@ -124,6 +124,7 @@ impl ClientError {
                     | ErrorCode::MalformedEnvelope
                     | ErrorCode::ContextAccessDenied
                     | ErrorCode::Conflict
+                    | ErrorCode::SessionClosed
                     | ErrorCode::NotFound,
                 ..
             } | Self::Invalid(_)

@@ -128,6 +128,14 @@ fn awaiting_on_message(c: &mut ContextSummary, m: &Message, within: chrono::Dura
     }
 }
 
+/// The conversation's status after a `system` message's event.
+fn status_after(event: SystemEventKind) -> SessionStatus {
+    match event {
+        SystemEventKind::Closed => SessionStatus::Closed,
+        SystemEventKind::Reopened => SessionStatus::Active,
+    }
+}
+
 /// Copies the row's unread count into the session's count for `me`.
 fn sync_session_count(c: &mut ContextSummary, me: &UserId) {
     let n = c.unread_count;
@@ -200,6 +208,9 @@ impl Inner {
                 };
                 let s = c.session.insert(session);
                 let changed = if m.seq > s.last_seq {
+                    if let Some(e) = m.metadata.system {
+                        s.status = status_after(e.event);
+                    }
                     s.last_seq = m.seq;
                     s.message_count += 1;
                     s.last_activity = s.last_activity.max(m.timestamp);

@@ -1086,6 +1086,76 @@ impl DmpClient {
         Ok(m)
     }
 
+    /// Closes the conversation of a record (its doctor only; the server
+    /// refuses anyone else): the patient can then read it, not write to it.
+    /// The `system` message that says so comes back as an event.
+    pub async fn close_conversation(
+        &self,
+        kind: ContextType,
+        id: &ContextId,
+        reason: Option<CloseReason>,
+    ) -> ClientResult<Session> {
+        self.writable()?;
+        let session = self.inner.api.create_session(kind, id).await?;
+        let session = self.inner.api.close_session(&session.id, reason).await?;
+        self.keep_session(&session)?;
+        Ok(session)
+    }
+
+    /// Reopens a closed conversation (its doctor only).
+    pub async fn reopen_conversation(
+        &self,
+        kind: ContextType,
+        id: &ContextId,
+    ) -> ClientResult<Session> {
+        self.writable()?;
+        let session = self.inner.api.create_session(kind, id).await?;
+        let session = self.inner.api.reopen_session(&session.id).await?;
+        self.keep_session(&session)?;
+        Ok(session)
+    }
+
+    /// Archives a conversation (either participant); a new message makes it
+    /// active again.
+    pub async fn archive_conversation(
+        &self,
+        kind: ContextType,
+        id: &ContextId,
+    ) -> ClientResult<Session> {
+        self.writable()?;
+        let session = self.inner.api.create_session(kind, id).await?;
+        let session = self.inner.api.archive(&session.id).await?;
+        self.keep_session(&session)?;
+        Ok(session)
+    }
+
+    /// Who accessed the conversation of a record, and what an administrator
+    /// did to the account (the record's patient only; newest first).
+    pub async fn access_log(
+        &self,
+        kind: ContextType,
+        id: &ContextId,
+    ) -> ClientResult<dmp_protocol::api::AccessLogResponse> {
+        let session = self.inner.api.create_session(kind, id).await?;
+        self.inner.api.access_log(&session.id).await
+    }
+
+    /// Puts a session the server returned on its context's row.
+    fn keep_session(&self, session: &Session) -> ClientResult<()> {
+        let changed =
+            self.inner
+                .cache
+                .update_context(session.context_type, &session.context_id, |c| {
+                    let was = c.session.as_ref().map(|s| s.status);
+                    c.session = Some(session.clone());
+                    was != Some(session.status)
+                })?;
+        if changed {
+            self.inner.emit_inbox();
+        }
+        Ok(())
+    }
+
     /// Tells the other participant that the user is (not) typing.
     pub fn typing(&self, kind: ContextType, id: &ContextId, is_typing: bool) {
         self.inner.push_frame(ClientFrame::Typing {

@@ -164,6 +164,18 @@ pub struct CreateSessionRequest {
     pub context_id: ContextId,
 }
 
+/// `GET /api/messaging/sessions/{id}/access-log` (the conversation's patient).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct AccessLogResponse {
+    /// Newest first.
+    pub entries: Vec<AccessLogEntry>,
+    /// Older entries exist beyond these.
+    pub truncated: bool,
+}
+
 /// `PATCH /api/messaging/sessions/{id}/close` (the conversation's doctor).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

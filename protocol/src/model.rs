@@ -271,6 +271,45 @@ impl SystemEvent {
     }
 }
 
+wire_enum!(
+    /// What an entry of the patient's access log records (docs/messaging.md,
+    /// "The patient's access log").
+    AccessAction {
+        /// Read the conversation's history (a page of it).
+        Read = "read",
+        /// Exported the conversation.
+        Export = "export",
+        /// Downloaded an attachment of it.
+        Download = "download",
+        /// Closed it.
+        Close = "close",
+        /// Reopened it.
+        Reopen = "reopen",
+        /// Archived it.
+        Archive = "archive",
+        /// An administrator acted on the patient's account (`detail` says what).
+        Account = "account"
+    }
+);
+
+/// One entry of the patient's access log: who, what, when; never content.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct AccessLogEntry {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who: the patient, the doctor, or the administrator (`type: admin`).
+    pub who: Participant,
+    /// What.
+    pub action: AccessAction,
+    /// For `account`: the administrator's action (`user_disable`,
+    /// `user_enable`, `user_passwd`, `import`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
 /// The sender id of `system` messages (no account has it: user ids are
 /// `patient_…`, `medecin_…` or `admin_…`).
 pub const SYSTEM_SENDER: &str = "system";

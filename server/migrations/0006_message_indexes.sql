@@ -7,6 +7,11 @@
 --   message delivered no longer rewrites an index entry (only reading does).
 -- * `system_event` holds the event of a `system` message (JSON of
 --   `SystemEvent`: a conversation closed or reopened; docs/messaging.md).
+-- * A session keeps since when the patient's messages wait for the doctor
+--   (`waiting_since`, set by the first patient message after the doctor's
+--   last one) and, after the doctor's answer, how long that was
+--   (`answered_wait`): the `responseTime` metric, read back from the same
+--   row update that gives the message its seq (docs/messaging.md, "Metrics").
 -- SQLite cannot drop a table constraint: the table is rebuilt, rows and
 -- rowids kept.
 CREATE TABLE messages_new (
@@ -42,3 +47,11 @@ DROP TABLE messages;
 ALTER TABLE messages_new RENAME TO messages;
 CREATE INDEX messages_recipient ON messages (recipient_id, read_at);
 CREATE INDEX messages_created ON messages (created_at);
+ALTER TABLE sessions ADD COLUMN waiting_since INTEGER;
+ALTER TABLE sessions ADD COLUMN answered_wait INTEGER;
+-- The patient's access log (docs/messaging.md, "The patient's access log"):
+-- the accesses to a conversation and the administrator's actions on an
+-- account, each through a partial index that a send never touches.
+CREATE INDEX audit_access ON audit (session_id)
+    WHERE action IN ('history', 'export', 'download', 'session_close', 'session_reopen', 'archive');
+CREATE INDEX audit_account ON audit (target) WHERE actor = 'admin-cli';

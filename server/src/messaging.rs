@@ -176,11 +176,15 @@ pub async fn send(
                 created: false,
             })
         }
-        Ok(Appended::New { message }) => {
+        Ok(Appended::New {
+            message,
+            answered_wait,
+        }) => {
             let persisted = Instant::now();
             state.metrics.messages_sent.inc();
-            if message.sender.id == access.context.doctor_id {
-                observe_response_time(state, &message);
+            if let Some(since) = answered_wait {
+                let waited = (message.timestamp - since).num_milliseconds().max(0) as f64 / 1000.0;
+                state.metrics.response_time.observe(waited);
             }
             let frame = Hub::encode(&ServerFrame::Message {
                 message: message.clone(),
@@ -203,28 +207,6 @@ pub async fn send(
         Err(StoreError::Invalid(m)) => Err(AppError::invalid(m)),
         Err(e) => Err(e.into()),
     }
-}
-
-/// Observes how long what the doctor answers with `message` waited
-/// (`responseTime`), off the send's path: a read of the messages before it.
-fn observe_response_time(state: &AppState, message: &Message) {
-    let (state, session, seq, doctor) = (
-        state.clone(),
-        message.session_id.clone(),
-        message.seq,
-        message.sender.id.clone(),
-    );
-    let answered_at = message.timestamp;
-    tokio::spawn(async move {
-        match state.store.waiting_since(&session, seq, &doctor).await {
-            Ok(Some(since)) => {
-                let waited = (answered_at - since).num_milliseconds().max(0) as f64 / 1000.0;
-                state.metrics.response_time.observe(waited);
-            }
-            Ok(None) => {}
-            Err(e) => tracing::warn!(error = %e, "cannot measure a response time"),
-        }
-    });
 }
 
 /// Moves a message to `delivered` or `read` (recipient only) and tells both sides.

@@ -24,7 +24,7 @@ use utoipa::{Modify, OpenApi};
         keys::prelogin, keys::change_password, keys::my_keys, keys::put_my_keys, keys::user_keys,
         contexts::list,
         messages::history, messages::send, messages::mark_read, messages::delete, messages::export,
-        sessions::create, sessions::archive, sessions::close, sessions::reopen, sessions::permissions, sessions::stats, sessions::notifications,
+        sessions::create, sessions::archive, sessions::close, sessions::reopen, sessions::access_log, sessions::permissions, sessions::stats, sessions::notifications,
         attachments::upload, attachments::download,
         crate::ws::upgrade,
         ops::healthz, ops::readyz, ops::limits, ops::openapi,
@@ -32,7 +32,7 @@ use utoipa::{Modify, OpenApi};
     components(schemas(
         UserId, ContextId, SessionId, MessageId, ClientMessageId, AttachmentId, NotificationId,
         UserType, ContextType, MessageType, MessageStatus, SessionStatus, ErrorCode, ErrorBody,
-        SystemEventKind, CloseReason, SystemEvent,
+        SystemEventKind, CloseReason, SystemEvent, AccessAction,
     )),
     modifiers(&BearerAuth),
     tags((name = "auth"), (name = "keys"), (name = "contexts"), (name = "messages"), (name = "sessions"), (name = "attachments"), (name = "realtime"), (name = "ops"))

@@ -360,3 +360,95 @@ async fn metrics_of_the_doctors_day() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_patient_reads_who_accessed_the_conversation() {
+    let s = TestServer::start_migration().await;
+    let p = s.login(PATIENT).await;
+    let d = s.login(DOCTOR).await;
+    let other = s.login(OTHER_PATIENT).await;
+    let (status, q) = s.send(&p, ORD, "q1", "une question").await;
+    assert_eq!(status, 201, "{q}");
+    let sid = q["sessionId"].as_str().unwrap().to_owned();
+    let log_path = format!("/api/messaging/sessions/{sid}/access-log");
+    // The accesses: the doctor reads and exports, then closes; an
+    // administrator disables and re-enables the patient's account.
+    let history = "/api/messaging/history/ordonnance/ord_789";
+    assert_eq!(s.get(history, Some(&d.access)).await.0, 200);
+    assert_eq!(
+        s.get(
+            "/api/messaging/export/ordonnance/ord_789?format=json",
+            Some(&d.access)
+        )
+        .await
+        .0,
+        200
+    );
+    let (status, _) = s
+        .patch_json(
+            &format!("/api/messaging/sessions/{sid}/close"),
+            Some(&d.access),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let store = s.server.as_ref().unwrap().state.store.clone();
+    dmp_server::admin::user_disable(&*store, &p.user_id, true)
+        .await
+        .unwrap();
+    dmp_server::admin::user_disable(&*store, &p.user_id, false)
+        .await
+        .unwrap();
+    let p = s.login(PATIENT).await;
+
+    // Only the patient reads it.
+    for who in [&d, &other] {
+        let (status, body) = s.get(&log_path, Some(&who.access)).await;
+        assert_eq!(
+            (status, error_code(&body)),
+            (403, "CONTEXT_ACCESS_DENIED"),
+            "{body}"
+        );
+    }
+    let (status, log) = s.get(&log_path, Some(&p.access)).await;
+    assert_eq!(status, 200, "{log}");
+    let entries: Vec<(String, String, String)> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["who"]["type"].as_str().unwrap().to_owned(),
+                e["action"].as_str().unwrap().to_owned(),
+                e["detail"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    let expect = |t: &str, a: &str, d: &str| (t.to_owned(), a.to_owned(), d.to_owned());
+    // Exactly the accesses made, newest first: sends are not accesses.
+    assert_eq!(
+        entries,
+        vec![
+            expect("admin", "account", "user_enable"),
+            expect("admin", "account", "user_disable"),
+            expect("medecin", "close", ""),
+            expect("medecin", "export", ""),
+            expect("medecin", "read", ""),
+        ],
+        "{log}"
+    );
+    assert_eq!(log["truncated"], false);
+    assert_eq!(log["entries"][2]["who"]["name"], d_name(&s, &d).await);
+    // No content, no address.
+    let text = log.to_string();
+    assert!(
+        !text.contains("une question") && !text.contains("127.0.0.1"),
+        "{text}"
+    );
+}
+
+/// The display name the server gives a login's user.
+async fn d_name(s: &TestServer, who: &Login) -> String {
+    let (_, me) = s.get("/api/me", Some(&who.access)).await;
+    me["name"].as_str().unwrap().to_owned()
+}

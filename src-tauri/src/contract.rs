@@ -164,6 +164,9 @@ pub fn export_bindings(dir: &Path) -> Result<(), ts_rs::ExportError> {
         User,
         Attachment,
         ContextSummary,
+        dmp_protocol::Session,
+        CloseReason,
+        dmp_protocol::api::AccessLogResponse,
     );
     let mut names: Vec<String> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok())

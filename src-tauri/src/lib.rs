@@ -172,10 +172,64 @@ async fn send_message(
         is_urgent,
         requires_response,
         category,
+        system: None,
     };
     Ok(client(&state)
         .await?
         .send(context_type, &context_id, &content, meta, attachment_ids)
+        .await?)
+}
+
+/// The conversation's doctor closes it (docs/desktop-ipc.md).
+#[tauri::command]
+async fn close_conversation(
+    state: State<'_, Desktop>,
+    context_type: ContextType,
+    context_id: ContextId,
+    reason: Option<CloseReason>,
+) -> CmdResult<dmp_protocol::Session> {
+    Ok(client(&state)
+        .await?
+        .close_conversation(context_type, &context_id, reason)
+        .await?)
+}
+
+/// The conversation's doctor reopens it.
+#[tauri::command]
+async fn reopen_conversation(
+    state: State<'_, Desktop>,
+    context_type: ContextType,
+    context_id: ContextId,
+) -> CmdResult<dmp_protocol::Session> {
+    Ok(client(&state)
+        .await?
+        .reopen_conversation(context_type, &context_id)
+        .await?)
+}
+
+/// The record's patient reads who accessed the conversation.
+#[tauri::command]
+async fn access_log(
+    state: State<'_, Desktop>,
+    context_type: ContextType,
+    context_id: ContextId,
+) -> CmdResult<dmp_protocol::api::AccessLogResponse> {
+    Ok(client(&state)
+        .await?
+        .access_log(context_type, &context_id)
+        .await?)
+}
+
+/// Either participant archives the conversation.
+#[tauri::command]
+async fn archive_conversation(
+    state: State<'_, Desktop>,
+    context_type: ContextType,
+    context_id: ContextId,
+) -> CmdResult<dmp_protocol::Session> {
+    Ok(client(&state)
+        .await?
+        .archive_conversation(context_type, &context_id)
         .await?)
 }
 
@@ -362,6 +416,10 @@ pub fn run() {
             list_contexts,
             load_history,
             send_message,
+            close_conversation,
+            reopen_conversation,
+            archive_conversation,
+            access_log,
             sends::retry_send,
             sends::discard_send,
             last_login,

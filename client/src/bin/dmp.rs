@@ -70,6 +70,40 @@ enum Command {
         #[arg(long = "attach", value_name = "FILE")]
         attach: Vec<PathBuf>,
     },
+    /// Close a conversation (its doctor): the patient can read it, not write.
+    Close {
+        /// ordonnance or examen.
+        context_type: ContextType,
+        /// The record id (ord_…, exa_…).
+        context_id: String,
+        /// Why: answered, consultation, contact_practice or other (a code:
+        /// the notice is written by the server in clear; say more in an
+        /// end-to-end encrypted message first).
+        #[arg(long, value_name = "REASON")]
+        reason: Option<CloseReason>,
+    },
+    /// Reopen a closed conversation (its doctor).
+    Reopen {
+        /// ordonnance or examen.
+        context_type: ContextType,
+        /// The record id (ord_…, exa_…).
+        context_id: String,
+    },
+    /// Who accessed a conversation (its patient): history reads, exports,
+    /// downloads, closing; and what an administrator did to the account.
+    AccessLog {
+        /// ordonnance or examen.
+        context_type: ContextType,
+        /// The record id (ord_…, exa_…).
+        context_id: String,
+    },
+    /// Archive a conversation (a new message makes it active again).
+    Archive {
+        /// ordonnance or examen.
+        context_type: ContextType,
+        /// The record id (ord_…, exa_…).
+        context_id: String,
+    },
     /// Show a conversation.
     History {
         /// ordonnance or examen.
@@ -266,8 +300,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 } else {
                     &ctx.context.patient
                 };
+                let status = match ctx.session.as_ref().map(|s| s.status) {
+                    Some(SessionStatus::Closed) => "\tclôturée",
+                    Some(SessionStatus::Archived) => "\tarchivée",
+                    _ => "",
+                };
                 println!(
-                    "{}/{}\t{}\t{}\t{}\tnon lus: {}",
+                    "{}/{}\t{}\t{}\t{}\tnon lus: {}{status}",
                     ctx.context.kind,
                     term(ctx.context.id.as_str()),
                     term(&ctx.context.date),
@@ -276,6 +315,70 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     ctx.unread_count
                 );
             }
+            c.shutdown().await;
+        }
+        Command::Close {
+            context_type,
+            context_id,
+            reason,
+        } => {
+            let c = client(false).await?;
+            c.close_conversation(context_type, &ContextId(context_id), reason)
+                .await?;
+            println!("conversation clôturée");
+            c.shutdown().await;
+        }
+        Command::Reopen {
+            context_type,
+            context_id,
+        } => {
+            let c = client(false).await?;
+            c.reopen_conversation(context_type, &ContextId(context_id))
+                .await?;
+            println!("conversation rouverte");
+            c.shutdown().await;
+        }
+        Command::AccessLog {
+            context_type,
+            context_id,
+        } => {
+            let c = client(false).await?;
+            let log = c.access_log(context_type, &ContextId(context_id)).await?;
+            for e in &log.entries {
+                let what = match e.action {
+                    AccessAction::Read => "a consulté la conversation",
+                    AccessAction::Export => "a exporté la conversation",
+                    AccessAction::Download => "a téléchargé une pièce jointe",
+                    AccessAction::Close => "a clôturé la conversation",
+                    AccessAction::Reopen => "a rouvert la conversation",
+                    AccessAction::Archive => "a archivé la conversation",
+                    AccessAction::Account => "a modifié le compte",
+                };
+                println!(
+                    "{}\t{} ({})\t{what}{}",
+                    e.at.with_timezone(&chrono::Local)
+                        .format("%Y-%m-%d %H:%M:%S"),
+                    term(&e.who.name),
+                    e.who.kind,
+                    e.detail
+                        .as_deref()
+                        .map(|d| format!(" : {}", term(d)))
+                        .unwrap_or_default()
+                );
+            }
+            if log.truncated {
+                println!("(entrées plus anciennes non affichées)");
+            }
+            c.shutdown().await;
+        }
+        Command::Archive {
+            context_type,
+            context_id,
+        } => {
+            let c = client(false).await?;
+            c.archive_conversation(context_type, &ContextId(context_id))
+                .await?;
+            println!("conversation archivée");
             c.shutdown().await;
         }
         Command::Send {
@@ -309,6 +412,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         is_urgent: urgent,
                         requires_response,
                         category,
+                        system: None,
                     },
                     ids,
                 )

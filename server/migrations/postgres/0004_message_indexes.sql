@@ -9,3 +9,11 @@ DROP INDEX messages_recipient_unread;
 CREATE INDEX messages_recipient ON messages (recipient_id, read_at);
 -- The event of a `system` message (JSON of `SystemEvent`; docs/messaging.md).
 ALTER TABLE messages ADD COLUMN system_event TEXT;
+-- Since when the patient's messages wait for the doctor, and the wait the
+-- doctor's last message ended (the `responseTime` metric; SQLite's 0006).
+ALTER TABLE sessions ADD COLUMN waiting_since TIMESTAMPTZ;
+ALTER TABLE sessions ADD COLUMN answered_wait TIMESTAMPTZ;
+-- The patient's access log, as in SQLite's 0006.
+CREATE INDEX audit_access ON audit (session_id)
+    WHERE action IN ('history', 'export', 'download', 'session_close', 'session_reopen', 'archive');
+CREATE INDEX audit_account ON audit (target) WHERE actor = 'admin-cli';

@@ -299,6 +299,7 @@ pub async fn download(
     let Some((record, session)) = state.store.attachment(&id).await? else {
         return Err(AppError::not_found("attachment"));
     };
+    let in_session = session.clone();
     match session {
         Some(session_id) => {
             let session = state
@@ -323,16 +324,19 @@ pub async fn download(
         .open(&id)
         .await
         .map_err(|_| AppError::not_found("attachment"))?;
-    state
-        .audit(AuditEvent::new(
-            state.now(),
-            who.id().as_str(),
-            "download",
-            id.as_str(),
-            "ok",
-            &meta,
-        ))
-        .await?;
+    // With its conversation: the download shows in the patient's access log.
+    let mut ev = AuditEvent::new(
+        state.now(),
+        who.id().as_str(),
+        "download",
+        id.as_str(),
+        "ok",
+        &meta,
+    );
+    if let Some(s) = &in_session {
+        ev = ev.in_session(s);
+    }
+    state.audit(ev).await?;
     let body = Body::from_stream(tokio_util_stream(file));
     let mut res = Response::new(body);
     let h = res.headers_mut();

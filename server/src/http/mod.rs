@@ -67,6 +67,10 @@ pub fn router(state: AppState) -> Router {
             patch(sessions::reopen),
         )
         .route(
+            "/api/messaging/sessions/{session_id}/access-log",
+            get(sessions::access_log),
+        )
+        .route(
             "/api/messaging/permissions/{context_type}/{context_id}/{user_type}/{user_id}",
             get(sessions::permissions),
         )

@@ -88,6 +88,98 @@ pub async fn reopen(
     Ok(Json(change(&state, &who, &meta, &id, event).await?))
 }
 
+/// Entries the access log returns at most.
+const ACCESS_LOG_LIMIT: u32 = 500;
+
+/// The patient's access log of a conversation: who read its history,
+/// exported it, downloaded its attachments, closed, reopened or archived it,
+/// and what an administrator did to the patient's account; from the audit
+/// trail, newest first (docs/messaging.md, "The patient's access log").
+#[utoipa::path(get, path = "/api/messaging/sessions/{session_id}/access-log", tag = "sessions", security(("bearer" = [])),
+    params(("session_id" = SessionId, Path)),
+    responses((status = 200, body = AccessLogResponse), (status = 401, body = ErrorBody),
+              (status = 403, description = "CONTEXT_ACCESS_DENIED: not the conversation's patient", body = ErrorBody)))]
+pub async fn access_log(
+    State(state): State<AppState>,
+    who: AuthedUser,
+    meta: RequestMeta,
+    Path(id): Path<SessionId>,
+) -> AppResult<Json<AccessLogResponse>> {
+    if !id.is_valid() {
+        return Err(AppError::invalid("sessionId is malformed"));
+    }
+    let session = state.store.session(&id).await?;
+    let Some(session) = session.filter(|s| s.participants.patient.id == *who.id()) else {
+        state
+            .audit_denied(who.id().as_str(), "access_log", id.as_str(), &meta)
+            .await;
+        return Err(AppError::new(
+            ErrorCode::ContextAccessDenied,
+            "only the conversation's patient reads its access log",
+        ));
+    };
+    state
+        .authorize(&who, session.context_type, &session.context_id, &meta)
+        .await?;
+    let rows = state
+        .store
+        .access_log(&id, who.id(), ACCESS_LOG_LIMIT + 1)
+        .await?;
+    let truncated = rows.len() > ACCESS_LOG_LIMIT as usize;
+    let mut names: std::collections::HashMap<String, Participant> = Default::default();
+    let mut entries = Vec::with_capacity(rows.len().min(ACCESS_LOG_LIMIT as usize));
+    for row in rows.into_iter().take(ACCESS_LOG_LIMIT as usize) {
+        let (action, detail) = match row.action.as_str() {
+            "history" => (AccessAction::Read, None),
+            "export" => (AccessAction::Export, None),
+            "download" => (AccessAction::Download, None),
+            "session_close" => (AccessAction::Close, None),
+            "session_reopen" => (AccessAction::Reopen, None),
+            "archive" => (AccessAction::Archive, None),
+            other => (AccessAction::Account, Some(other.to_owned())),
+        };
+        let who = match names.get(&row.actor) {
+            Some(p) => p.clone(),
+            None => {
+                let p = actor(&state, &row.actor).await?;
+                names.insert(row.actor.clone(), p.clone());
+                p
+            }
+        };
+        entries.push(AccessLogEntry {
+            at: row.time,
+            who,
+            action,
+            detail,
+        });
+    }
+    Ok(Json(AccessLogResponse { entries, truncated }))
+}
+
+/// Who an audit actor is, as the access log names them.
+async fn actor(state: &AppState, id: &str) -> AppResult<Participant> {
+    if id == crate::admin::CLI_ACTOR || id == "system" {
+        return Ok(Participant {
+            id: UserId::new(id),
+            kind: if id == "system" {
+                UserType::System
+            } else {
+                UserType::Admin
+            },
+            name: "Administrateur DMP".into(),
+        });
+    }
+    let user = state.directory.user(&UserId::new(id)).await?;
+    Ok(match user {
+        Some(u) => u.participant(),
+        None => Participant {
+            id: UserId::new(id),
+            kind: UserType::Admin,
+            name: "Administrateur DMP".into(),
+        },
+    })
+}
+
 /// Closes or reopens a session for its doctor, and sends the `system`
 /// message to both sides.
 async fn change(

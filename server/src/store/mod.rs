@@ -206,26 +206,6 @@ pub struct LoggedChange {
 /// larger batch logs one [`DirectoryChange::All`].
 pub const MAX_LISTED_CHANGES: usize = 1000;
 
-/// Messages [`Store::waiting_since`] looks back over.
-pub const WAIT_LOOKBACK: u32 = 500;
-
-/// The oldest of the messages read newest first (`(sender, sent at)`) that
-/// were sent after `responder`'s last one: what [`Store::waiting_since`]
-/// returns, shared by the backends.
-pub fn oldest_waiting(
-    newest_first: impl IntoIterator<Item = (String, DateTime<Utc>)>,
-    responder: &UserId,
-) -> Option<DateTime<Utc>> {
-    let mut since = None;
-    for (sender, at) in newest_first {
-        if sender == responder.as_str() {
-            break;
-        }
-        since = Some(at);
-    }
-    since
-}
-
 /// Where a request came from, for the audit trail.
 #[derive(Clone, Debug, Default)]
 pub struct RequestMeta {
@@ -486,6 +466,30 @@ pub struct NewMessage {
     pub meta: RequestMeta,
 }
 
+/// The audit actions that access a conversation, as listed in its access
+/// log; the SQL of both backends names them in this order (the partial index
+/// `audit_access` of migration SQLite 0006 / PostgreSQL 0004).
+pub const ACCESS_ACTIONS: [&str; 6] = [
+    "history",
+    "export",
+    "download",
+    "session_close",
+    "session_reopen",
+    "archive",
+];
+
+/// The SQL of the access log, for both backends (`?1` session, `?2` account,
+/// `?3` limit; the PostgreSQL store rewrites the placeholders). Each half
+/// repeats its partial index's predicate word for word, so that the index
+/// serves it.
+pub const ACCESS_LOG_SQL: &str = "SELECT * FROM (
+    SELECT id, time, actor, action, target, outcome, ip, user_agent, request_id, session_id, prev_hash, hash FROM audit
+    WHERE session_id = ?1 AND action IN ('history', 'export', 'download', 'session_close', 'session_reopen', 'archive')
+    UNION ALL
+    SELECT id, time, actor, action, target, outcome, ip, user_agent, request_id, session_id, prev_hash, hash FROM audit
+    WHERE target = ?2 AND actor = 'admin-cli'
+) AS access ORDER BY id DESC LIMIT ?3";
+
 /// A conversation closed or reopened by its doctor ([`Store::change_session`]).
 #[derive(Clone, Debug)]
 pub struct SessionChange {
@@ -575,6 +579,10 @@ pub enum Appended {
     New {
         /// The message.
         message: Message,
+        /// For a doctor's message that answers: since when the patient's
+        /// messages it answers waited (the first one after the doctor's
+        /// previous message; the `responseTime` metric).
+        answered_wait: Option<DateTime<Utc>>,
     },
     /// The same `clientMessageId` was already stored: the first message.
     Existing(Message),
@@ -803,16 +811,15 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         cutoff: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<(SessionId, u64)>>;
-    /// When what `responder` answers with message `seq` started waiting: the
-    /// oldest undeleted message of the session sent after the responder's
-    /// previous message (at most [`WAIT_LOOKBACK`] messages back); `None` when
-    /// the message before `seq` is the responder's own or there is none.
-    async fn waiting_since(
+    /// The newest `limit` rows of the patient's access log: the accesses
+    /// to `session` ([`ACCESS_ACTIONS`]) and what the administrator did to
+    /// `account`, newest first.
+    async fn access_log(
         &self,
         session: &SessionId,
-        seq: u64,
-        responder: &UserId,
-    ) -> StoreResult<Option<DateTime<Utc>>>;
+        account: &UserId,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditRow>>;
     /// Users who logged in or refreshed a login since `since`.
     async fn active_users_since(&self, since: DateTime<Utc>) -> StoreResult<u64>;
     /// Deletes messages older than the retention cutoff; returns the attachment ids to remove.

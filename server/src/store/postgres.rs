@@ -1645,25 +1645,25 @@ impl Store for PgStore {
         })
     }
 
-    async fn waiting_since(
+    async fn access_log(
         &self,
         session: &SessionId,
-        seq: u64,
-        responder: &UserId,
-    ) -> StoreResult<Option<DateTime<Utc>>> {
+        account: &UserId,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditRow>> {
         let c = self.client().await?;
-        let seq = i64::try_from(seq).unwrap_or(i64::MAX);
-        let rows = c
-            .query(
-                "SELECT sender_id, created_at FROM messages WHERE session_id = $1 AND seq < $2 AND deleted_at IS NULL
-                 ORDER BY seq DESC LIMIT $3",
-                &[&session.as_str(), &seq, &i64::from(super::WAIT_LOOKBACK)],
-            )
-            .await?
-            .iter()
-            .map(|r| Ok((r.col::<String>(0)?, r.col::<DateTime<Utc>>(1)?)))
-            .collect::<StoreResult<Vec<_>>>()?;
-        Ok(super::oldest_waiting(rows, responder))
+        let sql = super::ACCESS_LOG_SQL
+            .replace("?1", "$1")
+            .replace("?2", "$2")
+            .replace("?3", "$3");
+        c.query(
+            &sql,
+            &[&session.as_str(), &account.as_str(), &i64::from(limit)],
+        )
+        .await?
+        .iter()
+        .map(audit_from_row)
+        .collect()
     }
 
     async fn active_users_since(&self, since: DateTime<Utc>) -> StoreResult<u64> {
@@ -2455,27 +2455,33 @@ async fn append_in(
     // The session row's lock (held to commit) orders the appends of one session.
     let next_seq = tx
         .prepare_cached(if to_patient {
+            // The doctor's message ends the patient's wait and reads back how
+            // long it was (SET sees the row as it was); a patient's message
+            // starts one unless one runs (migration 0004).
             "UPDATE sessions SET last_seq = last_seq + 1, message_count = message_count + 1, last_activity = $2,
-             status = 'active', unread_patient = unread_patient + 1 WHERE id = $1 AND status <> 'closed' RETURNING last_seq"
+             status = 'active', unread_patient = unread_patient + 1, answered_wait = waiting_since, waiting_since = NULL
+             WHERE id = $1 AND status <> 'closed' RETURNING last_seq, answered_wait"
         } else {
             "UPDATE sessions SET last_seq = last_seq + 1, message_count = message_count + 1, last_activity = $2,
-             status = 'active', unread_doctor = unread_doctor + 1 WHERE id = $1 AND status <> 'closed' RETURNING last_seq"
+             status = 'active', unread_doctor = unread_doctor + 1, waiting_since = COALESCE(waiting_since, $2)
+             WHERE id = $1 AND status <> 'closed' RETURNING last_seq, NULL::timestamptz"
         })
         .await?;
-    let seq: i64 = match tx
+    let row = match tx
         .query_opt(&next_seq, &[&session_id.as_str(), &now])
         .await?
     {
-        Some(r) => r.col(0)?,
+        Some(r) => r,
         None => {
             ensure_session_row(tx, &msg.context, now).await?;
             tx.query_opt(&next_seq, &[&session_id.as_str(), &now])
                 .await?
                 // The row exists: it is closed.
                 .ok_or(StoreError::SessionClosed)?
-                .col(0)?
         }
     };
+    let seq: i64 = row.col(0)?;
+    let answered_wait: Option<DateTime<Utc>> = row.col(1)?;
     for a in &attachments {
         tx.execute(
             "UPDATE attachments SET message_id = $2 WHERE id = $1",
@@ -2543,7 +2549,10 @@ async fn append_in(
         encrypted: None,
         e2e_error: None,
     };
-    Ok(Appended::New { message })
+    Ok(Appended::New {
+        message,
+        answered_wait,
+    })
 }
 
 /// Helpers for tests that need their own database (the conformance suite).

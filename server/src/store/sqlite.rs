@@ -1660,23 +1660,20 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn waiting_since(
+    async fn access_log(
         &self,
         session: &SessionId,
-        seq: u64,
-        responder: &UserId,
-    ) -> StoreResult<Option<DateTime<Utc>>> {
-        let (session, responder) = (session.clone(), responder.clone());
-        let seq = i64::try_from(seq).unwrap_or(i64::MAX);
+        account: &UserId,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditRow>> {
+        let (session, account) = (session.clone(), account.clone());
         self.read(move |c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT sender_id, created_at FROM messages WHERE session_id = ?1 AND seq < ?2 AND deleted_at IS NULL
-                 ORDER BY seq DESC LIMIT ?3",
-            )?;
-            let rows = stmt
-                .query_map(params![session.as_str(), seq, super::WAIT_LOOKBACK], |r| Ok((r.get::<_, String>(0)?, from_ms(r.get(1)?))))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(super::oldest_waiting(rows, &responder))
+            Ok(c.prepare_cached(super::ACCESS_LOG_SQL)?
+                .query_map(
+                    params![session.as_str(), account.as_str(), limit],
+                    audit_from_row,
+                )?
+                .collect::<rusqlite::Result<Vec<_>>>()?)
         })
         .await
     }
@@ -1751,23 +1748,28 @@ impl Store for SqliteStore {
             // Writes from here on.
             let session_id = Session::id_for(msg.context.kind, &msg.context.id, &msg.context.patient_id, &msg.context.doctor_id);
             let to_patient = msg.recipient.id == msg.context.patient_id;
-            let next_seq = |c: &Connection| -> rusqlite::Result<Option<i64>> {
+            // The doctor's message ends the patient's wait and reads back how
+            // long it was (SET sees the row as it was); a patient's message
+            // starts one unless one runs (migration 0006).
+            let next_seq = |c: &Connection| -> rusqlite::Result<Option<(i64, Option<i64>)>> {
                 c.prepare_cached(if to_patient {
                     "UPDATE sessions SET last_seq = last_seq + 1, message_count = message_count + 1, last_activity = ?2,
-                     status = 'active', unread_patient = unread_patient + 1 WHERE id = ?1 AND status <> 'closed' RETURNING last_seq"
+                     status = 'active', unread_patient = unread_patient + 1, answered_wait = waiting_since, waiting_since = NULL
+                     WHERE id = ?1 AND status <> 'closed' RETURNING last_seq, answered_wait"
                 } else {
                     "UPDATE sessions SET last_seq = last_seq + 1, message_count = message_count + 1, last_activity = ?2,
-                     status = 'active', unread_doctor = unread_doctor + 1 WHERE id = ?1 AND status <> 'closed' RETURNING last_seq"
+                     status = 'active', unread_doctor = unread_doctor + 1, waiting_since = COALESCE(waiting_since, ?2)
+                     WHERE id = ?1 AND status <> 'closed' RETURNING last_seq, NULL"
                 })?
-                .query_row(params![session_id.as_str(), now], |r| r.get(0))
+                .query_row(params![session_id.as_str(), now], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()
             };
-            let seq = match next_seq(c)? {
-                Some(seq) => seq,
+            let (seq, answered_wait) = match next_seq(c)? {
+                Some(row) => row,
                 None => {
                     ensure_session_row(c, &msg.context, now)?;
                     match next_seq(c)? {
-                        Some(seq) => seq,
+                        Some(row) => row,
                         // The row exists: it is closed.
                         None => return Err(StoreError::SessionClosed),
                     }
@@ -1819,7 +1821,7 @@ impl Store for SqliteStore {
                 encrypted: None,
                 e2e_error: None,
             };
-            Ok(Appended::New { message })
+            Ok(Appended::New { message, answered_wait: answered_wait.map(from_ms) })
         })
         .await
     }

@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { commandError, emitEvent, mockBackend } from '../test/ipc';
-import { doctor, localMessage } from '../test/fixtures';
+import { doctor, localMessage, session } from '../test/fixtures';
 import { CommandError, commands, events } from './index';
 
 describe('IPC wrappers', () => {
@@ -38,6 +38,35 @@ describe('IPC wrappers', () => {
     for (const code of ['ACCOUNT_DISABLED', 'OFFLINE_READ_ONLY', 'RETRY_UNKNOWN']) {
       expect(new CommandError(code, '').code).toBe(code);
     }
+  });
+
+  it('close, reopen and archive a conversation with the contract’s argument names, answering its session', async () => {
+    const closed = { ...session('ordonnance', 'ord_789'), status: 'closed' as const, lastSeq: 4 };
+    const backend = mockBackend({
+      close_conversation: { value: closed },
+      reopen_conversation: { value: { ...closed, status: 'active', lastSeq: 5 } },
+      archive_conversation: { value: { ...closed, status: 'archived', lastSeq: 5 } },
+    });
+    await expect(commands.closeConversation({ contextType: 'ordonnance', contextId: 'ord_789', reason: 'answered' })).resolves.toEqual(closed);
+    await commands.closeConversation({ contextType: 'ordonnance', contextId: 'ord_789', reason: null });
+    await expect(commands.reopenConversation({ contextType: 'ordonnance', contextId: 'ord_789' })).resolves.toMatchObject({ status: 'active' });
+    await expect(commands.archiveConversation({ contextType: 'examen', contextId: 'exa_321' })).resolves.toMatchObject({ status: 'archived' });
+    expect(backend.calls.map((c) => [c.cmd, c.args])).toEqual([
+      ['close_conversation', { contextType: 'ordonnance', contextId: 'ord_789', reason: 'answered' }],
+      ['close_conversation', { contextType: 'ordonnance', contextId: 'ord_789', reason: null }],
+      ['reopen_conversation', { contextType: 'ordonnance', contextId: 'ord_789' }],
+      ['archive_conversation', { contextType: 'examen', contextId: 'exa_321' }],
+    ]);
+  });
+
+  it('know SESSION_CLOSED (a send into a closed conversation)', async () => {
+    mockBackend({
+      send_message: () => {
+        throw commandError('SESSION_CLOSED');
+      },
+    });
+    const args = { contextType: 'ordonnance' as const, contextId: 'ord_789', content: 'x', isUrgent: false, requiresResponse: false, attachmentIds: [] };
+    await expect(commands.sendMessage(args)).rejects.toMatchObject({ code: 'SESSION_CLOSED' });
   });
 
   it('reject with a CommandError; unknown codes and bare strings become INTERNAL', async () => {

@@ -7,6 +7,7 @@ import { invoke, type InvokeArgs, type InvokeOptions } from '@tauri-apps/api/cor
 import { toCommandError, type CommandError } from './errors';
 import type {
   Attachment,
+  CloseReason,
   ContextRef,
   ContextType,
   ExportFormat,
@@ -17,6 +18,7 @@ import type {
   Notification,
   QuestionCategory,
   SearchHit,
+  Session,
   Settings,
   SignedIn,
   UiMessage,
@@ -92,6 +94,20 @@ export const setTyping = (args: { contextType: ContextType; contextId: string; i
 /** One batched read receipt for messages seen in the focused window. */
 export const markRead = (messageIds: string[]) => call<null>('mark_read', { messageIds });
 export const deleteMessage = (messageId: string) => call<UiMessage>('delete_message', { messageId });
+
+/**
+ * Closes the conversation of a record (its doctor only): both sides can still read it,
+ * nobody can write until it is reopened. `reason` is a code the patient sees (null: none).
+ * The `system` message that says so arrives as a `dmp://message` event.
+ */
+export const closeConversation = (args: { contextType: ContextType; contextId: string; reason: CloseReason | null }) =>
+  call<Session>('close_conversation', args);
+/** Reopens a closed conversation (its doctor only). */
+export const reopenConversation = (args: { contextType: ContextType; contextId: string }) =>
+  call<Session>('reopen_conversation', args);
+/** Archives a conversation (either participant); a new message makes it active again. */
+export const archiveConversation = (args: { contextType: ContextType; contextId: string }) =>
+  call<Session>('archive_conversation', args);
 
 /** The file crosses IPC raw (no JSON number array); its name travels percent-encoded in a header. */
 export const uploadAttachment = (name: string, bytes: Uint8Array) =>

@@ -26,6 +26,8 @@ export const ERROR_CODES = [
   'ACCOUNT_DISABLED',
   'OFFLINE_READ_ONLY',
   'RETRY_UNKNOWN',
+  /** A send into a conversation its doctor closed. */
+  'SESSION_CLOSED',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -9,6 +9,7 @@ import type { Settings } from './generated';
 export type {
   Attachment,
   AwaitingAnswer,
+  CloseReason,
   ConnectionEvent,
   ConnectionState,
   ContextRef,
@@ -38,6 +39,8 @@ export type {
   Settings,
   SignedIn,
   StatusEvent,
+  SystemEvent,
+  SystemEventKind,
   TypingEvent,
   UiMessage,
   UnreadCount,

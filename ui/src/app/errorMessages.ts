@@ -22,6 +22,7 @@ const KEYS: Partial<Record<ErrorCode, MessageKey>> = {
   OFFLINE_READ_ONLY: 'error.offlineReadOnly',
   RETRY_UNKNOWN: 'error.retryUnknown',
   TLS_ERROR: 'error.tls',
+  SESSION_CLOSED: 'error.sessionClosed',
 };
 
 export function errorKey(code: ErrorCode): MessageKey {

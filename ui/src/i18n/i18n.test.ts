@@ -4,6 +4,7 @@ import { fr } from './fr';
 import { translate } from './index';
 import { createFormatters } from './format';
 import { CATEGORY_LABEL, QUESTION_CATEGORIES } from '../features/contexts/questions';
+import { CLOSE_REASONS, CLOSE_REASON_LABEL } from '../features/messages/systemEvents';
 
 describe('translations', () => {
   it('has a non-empty English text for every French key', () => {
@@ -44,6 +45,26 @@ describe('translations', () => {
       expect(en[key], key).toBeTruthy();
       expect(fr[key], key).toBeTruthy();
     }
+  });
+
+  it('names every close reason and the close / reopen notices in French and English', () => {
+    expect(CLOSE_REASONS).toEqual(['answered', 'consultation', 'contact_practice', 'other']);
+    expect(CLOSE_REASONS.map((r) => translate('fr', CLOSE_REASON_LABEL[r]))).toEqual([
+      'Les questions ont reçu une réponse',
+      'Une consultation est nécessaire',
+      'Merci de contacter le cabinet',
+      'Autre motif',
+    ]);
+    expect(CLOSE_REASONS.map((r) => translate('en', CLOSE_REASON_LABEL[r]))).toEqual([
+      'Your questions were answered',
+      'A consultation is needed',
+      'Please contact the practice',
+      'Other reason',
+    ]);
+    expect(translate('fr', 'system.closed')).toBe('Conversation clôturée par le médecin');
+    expect(translate('fr', 'system.reopened')).toBe('Conversation rouverte par le médecin');
+    expect(translate('en', 'system.closed')).toBe('Conversation closed by the doctor');
+    expect(translate('en', 'system.reopened')).toBe('Conversation reopened by the doctor');
   });
 
   it('formats waits and expected answer dates in both languages', () => {

@@ -1,5 +1,5 @@
 /** Realistic French test data: one patient, two doctors, a prescription and an exam. */
-import type { ContextSummary, HistoryPage, Inbox, Participant, Session, SignedIn, UiMessage, User } from '../api';
+import type { ContextSummary, HistoryPage, Inbox, Participant, Session, SignedIn, SystemEvent, UiMessage, User } from '../api';
 
 export const patientUser: User = { id: 'patient_123', type: 'patient', name: 'Camille Durand', username: 'camille.durand' };
 export const doctorUser: User = { id: 'medecin_456', type: 'medecin', name: 'Dr Sophie Martin', username: 'sophie.martin' };
@@ -82,6 +82,31 @@ export function makeMessage(init: MessageInit = {}): UiMessage {
     encrypted: true,
     ...rest,
   };
+}
+
+/** The sender of the server's `system` messages (no account has it). */
+export const systemSender: Participant = { id: 'system', type: 'system', name: 'DMP Messagerie' };
+
+const SYSTEM_FALLBACK: Record<SystemEvent['event'], string> = {
+  closed: 'Le médecin a clôturé cette conversation.',
+  reopened: 'Le médecin a rouvert cette conversation.',
+};
+
+/**
+ * A `system` message of the ordonnance conversation as the client core passes it on:
+ * from "DMP Messagerie" to the patient, the server's French sentence as content, the
+ * event in `metadata.system`, neither encrypted nor flagged as clear text.
+ */
+export function systemMessage(system: SystemEvent, init: Partial<UiMessage> = {}): UiMessage {
+  const { encrypted: _encrypted, ...message } = makeMessage({
+    from: systemSender,
+    to: patient,
+    type: 'system',
+    content: SYSTEM_FALLBACK[system.event],
+    metadata: { isUrgent: false, requiresResponse: false, system },
+    ...init,
+  });
+  return { ...message, clientMessageId: init.clientMessageId ?? `sys_${message.id}` };
 }
 
 /** An own message the server has not acknowledged yet, as `send_message` returns it. */

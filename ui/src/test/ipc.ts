@@ -16,6 +16,7 @@ import type {
   Limits,
   Notification,
   SearchHit,
+  Session,
   Settings,
   SignedIn,
   UiMessage,
@@ -45,6 +46,9 @@ export type CommandResults = {
   mark_read: null;
   set_typing: null;
   delete_message: UiMessage;
+  close_conversation: Session;
+  reopen_conversation: Session;
+  archive_conversation: Session;
   upload_attachment: Attachment;
   download_attachment: string;
   attachment_preview: Awaited<ReturnType<typeof commands.attachmentPreview>>;

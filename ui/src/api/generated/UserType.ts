@@ -3,4 +3,4 @@
 /**
  * Kind of account.
  */
-export type UserType = "patient" | "medecin" | "admin";
+export type UserType = "patient" | "medecin" | "admin" | "system";

@@ -4,7 +4,9 @@
  * order Rust gives (urgent unread first, then what waits for an answer — urgent first,
  * then oldest — then unread, then latest message); the UI never re-sorts it. The text
  * filter ignores case and accents ("helene" finds "Hélène"); the others keep unread
- * conversations, those waiting for an answer, or the waiting question's category.
+ * conversations, those waiting for an answer, the waiting question's category, or the
+ * conversation's status (all by default: closed and archived ones stay reachable, with a
+ * badge).
  * From 360 px up: names and titles truncate, the waiting line wraps, the time and the
  * badges never leave the row.
  */
@@ -19,6 +21,15 @@ import { supportedContexts } from './supportedContexts';
 import { lastActivity, sameContext } from './useContexts';
 import { CategorySelect } from './CategorySelect';
 import { CATEGORY_LABEL, QUESTION_CATEGORIES, isOverdue, useNow } from './questions';
+import {
+  STATUS_FILTERS,
+  STATUS_FILTER_LABEL,
+  SessionStatusBadge,
+  conversationStatus,
+  isStatusFilter,
+  matchesStatus,
+  type StatusFilter,
+} from './sessionStatus';
 
 type DoctorInboxProps = {
   contexts: ContextSummary[];
@@ -56,8 +67,10 @@ export function DoctorInbox({ contexts, status, error, openContext, onOpen, onRe
   const [unreadOnly, setUnreadOnly] = useState(false);
   const [awaitingOnly, setAwaitingOnly] = useState(false);
   const [category, setCategory] = useState<QuestionCategory | null>(null);
+  const [statusFilter, setStatusFilter] = useState<StatusFilter>('all');
   const searchId = useId();
   const categoryId = useId();
+  const statusId = useId();
   const now = useNow();
 
   const rows = useMemo(() => {
@@ -67,9 +80,10 @@ export function DoctorInbox({ contexts, status, error, openContext, onOpen, onRe
         (!unreadOnly || c.unreadCount > 0) &&
         (!awaitingOnly || c.awaitingAnswer !== null) &&
         (category === null || c.awaitingAnswer?.category === category) &&
+        matchesStatus(c, statusFilter) &&
         (q === '' || foldForSearch(c.patient.name).includes(q) || foldForSearch(c.title).includes(q)),
     );
-  }, [contexts, query, unreadOnly, awaitingOnly, category]);
+  }, [contexts, query, unreadOnly, awaitingOnly, category, statusFilter]);
 
   const totalUnread = contexts.reduce((sum, c) => sum + c.unreadCount, 0);
 
@@ -121,6 +135,24 @@ export function DoctorInbox({ contexts, status, error, openContext, onOpen, onRe
               category ? 'text-blue-800 ring-blue-500' : 'text-slate-700 ring-slate-300'
             }`}
           />
+          <label htmlFor={statusId} className="sr-only">
+            {t('sessionStatus.filter')}
+          </label>
+          <select
+            id={statusId}
+            value={statusFilter}
+            onChange={(event) => setStatusFilter(isStatusFilter(event.target.value) ? event.target.value : 'all')}
+            data-testid="status-filter"
+            className={`min-w-0 max-w-full rounded-lg border-0 bg-white py-2 pl-3 pr-2 text-sm font-medium ring-1 focus:outline-none focus-visible:outline focus-visible:outline-2 focus-visible:outline-blue-600 ${
+              statusFilter !== 'all' ? 'text-blue-800 ring-blue-500' : 'text-slate-700 ring-slate-300'
+            }`}
+          >
+            {STATUS_FILTERS.map((f) => (
+              <option key={f} value={f}>
+                {t(STATUS_FILTER_LABEL[f])}
+              </option>
+            ))}
+          </select>
         </div>
       </div>
 
@@ -148,6 +180,7 @@ export function DoctorInbox({ contexts, status, error, openContext, onOpen, onRe
             const urgent = c.hasUrgentUnread;
             const awaiting = c.awaitingAnswer;
             const late = awaiting !== null && isOverdue(awaiting, now);
+            const sessionStatus = conversationStatus(c);
             return (
               <li
                 key={`${c.type}:${c.id}`}
@@ -157,6 +190,7 @@ export function DoctorInbox({ contexts, status, error, openContext, onOpen, onRe
                 data-urgent={urgent ? 'true' : 'false'}
                 data-unread={c.unreadCount}
                 data-awaiting={awaiting ? (late ? 'overdue' : 'true') : 'false'}
+                data-session-status={sessionStatus}
               >
                 <button
                   type="button"
@@ -185,6 +219,7 @@ export function DoctorInbox({ contexts, status, error, openContext, onOpen, onRe
                           </FlagBadge>
                         </span>
                       )}
+                      <SessionStatusBadge status={sessionStatus} />
                       {hasDraft(c) && <span className="shrink-0 text-xs font-medium text-amber-700">{t('draft.label')}</span>}
                     </span>
                     <span className="mt-0.5 flex min-w-0 items-center gap-1 text-xs text-slate-600">

@@ -1,6 +1,7 @@
 /**
  * "Mon DMP": the patient's medical history (prescriptions and exam results), each with
- * its MessagingButton, plus a notifications tab.
+ * its MessagingButton, plus a notifications tab. The records filter by type and by the
+ * status of their conversation (all by default); closed and archived ones carry a badge.
  */
 import { useId, useState, type KeyboardEvent, type ReactNode } from 'react';
 import type { ContextRef, ContextSummary, ContextType, ErrorCode, User } from '../../api';
@@ -10,6 +11,7 @@ import { errorKey } from '../../app/errorMessages';
 import { MessagingButton } from './MessagingButton';
 import { supportedContexts } from './supportedContexts';
 import { lastActivity } from './useContexts';
+import { STATUS_FILTERS, STATUS_FILTER_LABEL, SessionStatusBadge, conversationStatus, matchesStatus, type StatusFilter } from './sessionStatus';
 
 type Filter = 'all' | ContextType;
 
@@ -92,6 +94,7 @@ export function PatientHome(props: PatientHomeProps) {
 function MedicalHistory({ contexts, status, error, onOpen, onRetry, hasDraft }: PatientHomeProps) {
   const { t, format } = useI18n();
   const [filter, setFilter] = useState<Filter>('all');
+  const [statusFilter, setStatusFilter] = useState<StatusFilter>('all');
 
   if (status === 'loading') return <Spinner label={t('common.loading')} className="h-6 w-6 text-blue-600" />;
   if (status === 'error')
@@ -105,7 +108,7 @@ function MedicalHistory({ contexts, status, error, onOpen, onRetry, hasDraft }: 
     );
 
   // Rust gives the records newest first; only filtered here.
-  const visible = contexts.filter((c) => filter === 'all' || c.type === filter);
+  const visible = contexts.filter((c) => (filter === 'all' || c.type === filter) && matchesStatus(c, statusFilter));
 
   const filters: { id: Filter; label: string }[] = [
     { id: 'all', label: t('patient.filter.all') },
@@ -113,22 +116,28 @@ function MedicalHistory({ contexts, status, error, onOpen, onRetry, hasDraft }: 
     { id: 'examen', label: t('patient.filter.examen') },
   ];
 
+  const pill = (on: boolean) =>
+    `rounded-full px-3 py-1 text-sm font-medium ring-1 focus-visible:outline focus-visible:outline-2 focus-visible:outline-blue-600 ${
+      on ? 'bg-slate-900 text-white ring-slate-900' : 'bg-white text-slate-700 ring-slate-300 hover:bg-slate-50'
+    }`;
+
   return (
     <section aria-label={t('patient.tab.history')}>
-      <div className="mb-4 flex flex-wrap gap-2" role="group" aria-label={t('patient.filter.label')}>
-        {filters.map((f) => (
-          <button
-            key={f.id}
-            type="button"
-            aria-pressed={filter === f.id}
-            onClick={() => setFilter(f.id)}
-            className={`rounded-full px-3 py-1 text-sm font-medium ring-1 focus-visible:outline focus-visible:outline-2 focus-visible:outline-blue-600 ${
-              filter === f.id ? 'bg-slate-900 text-white ring-slate-900' : 'bg-white text-slate-700 ring-slate-300 hover:bg-slate-50'
-            }`}
-          >
-            {f.label}
-          </button>
-        ))}
+      <div className="mb-4 flex flex-wrap items-center gap-x-4 gap-y-2">
+        <div className="flex flex-wrap gap-2" role="group" aria-label={t('patient.filter.label')}>
+          {filters.map((f) => (
+            <button key={f.id} type="button" aria-pressed={filter === f.id} onClick={() => setFilter(f.id)} className={pill(filter === f.id)}>
+              {f.label}
+            </button>
+          ))}
+        </div>
+        <div className="flex flex-wrap gap-2" role="group" aria-label={t('sessionStatus.filter')}>
+          {STATUS_FILTERS.map((f) => (
+            <button key={f} type="button" aria-pressed={statusFilter === f} onClick={() => setStatusFilter(f)} className={pill(statusFilter === f)}>
+              {t(STATUS_FILTER_LABEL[f])}
+            </button>
+          ))}
+        </div>
       </div>
 
       {visible.length === 0 ? (
@@ -138,8 +147,9 @@ function MedicalHistory({ contexts, status, error, onOpen, onRetry, hasDraft }: 
           {visible.map((context) => {
             const meta = supportedContexts[context.type];
             const activity = lastActivity(context);
+            const sessionStatus = conversationStatus(context);
             return (
-              <li key={`${context.type}:${context.id}`}>
+              <li key={`${context.type}:${context.id}`} data-session-status={sessionStatus}>
                 <article
                   aria-labelledby={`rec-${context.id}`}
                   className="rounded-2xl bg-white p-5 shadow-sm ring-1 ring-slate-200 transition-shadow hover:shadow-md"
@@ -156,6 +166,7 @@ function MedicalHistory({ contexts, status, error, onOpen, onRetry, hasDraft }: 
                     <time dateTime={context.date} className="normal-case tracking-normal">
                       {format.recordDate(context.date)}
                     </time>
+                    <SessionStatusBadge status={sessionStatus} className="normal-case tracking-normal" />
                   </div>
                   <h2 id={`rec-${context.id}`} className="mt-2 text-lg font-semibold text-slate-900">
                     {context.title}

@@ -9,6 +9,7 @@ import { CATEGORY_LABEL, QUESTION_CATEGORIES } from './questions';
 import { MessagingButton } from './MessagingButton';
 import { PatientHome } from './PatientHome';
 import { foldForSearch } from './DoctorInbox';
+import { STATUS_FILTERS, STATUS_FILTER_LABEL } from './sessionStatus';
 
 const inFrench = (ui: React.ReactElement) => render(<I18nProvider>{ui}</I18nProvider>);
 
@@ -325,6 +326,133 @@ describe('DoctorInbox', () => {
       expect(within(rowOf('ord_5')).getByText('Overdue')).toBeInTheDocument();
       expect(screen.getByRole('combobox', { name: 'Filter by category' })).toHaveDisplayValue('All categories');
       expect(screen.getByRole('button', { name: 'Awaiting reply' })).toBeInTheDocument();
+    });
+  });
+});
+
+describe('conversation status in the lists', () => {
+  const fr = (key: Parameters<typeof translate>[1]) => translate('fr', key);
+  const withStatus = (context: ContextSummary, id: string, status: 'active' | 'closed' | 'archived', extra: Partial<ContextSummary> = {}): ContextSummary => ({
+    ...context,
+    id,
+    title: `${context.title} (${id})`,
+    session: { ...session(context.type, id), status },
+    ...extra,
+  });
+  // Rust's order, kept: an active one, a closed one, an archived one, a record without a conversation.
+  const items = [
+    withStatus(ordonnance, 'ord_1', 'active'),
+    withStatus(ordonnance, 'ord_2', 'closed'),
+    withStatus(examen, 'exa_3', 'archived'),
+    { ...examen, id: 'exa_4', title: 'Radiographie (exa_4)', session: null },
+  ];
+
+  describe('DoctorInbox', () => {
+    const renderInbox = (language: 'fr' | 'en' = 'fr') =>
+      render(
+        <I18nProvider initialLanguage={language}>
+          <DoctorInbox contexts={items} status="ready" error={null} openContext={null} onOpen={vi.fn()} onRetry={vi.fn()} hasDraft={() => false} />
+        </I18nProvider>,
+      );
+    const visibleIds = () => screen.queryAllByTestId('inbox-row').map((r) => r.dataset.contextId);
+    const rowOf = (id: string) => screen.getAllByTestId('inbox-row').find((r) => r.dataset.contextId === id)!;
+
+    it('shows every conversation by default, with a badge on the closed and archived ones', () => {
+      renderInbox();
+      const filter = screen.getByRole('combobox', { name: fr('sessionStatus.filter') });
+      expect(filter).toHaveDisplayValue(fr('sessionStatus.all'));
+      expect(within(filter).getAllByRole('option').map((o) => o.textContent)).toEqual(STATUS_FILTERS.map((f) => fr(STATUS_FILTER_LABEL[f])));
+      expect(visibleIds()).toEqual(['ord_1', 'ord_2', 'exa_3', 'exa_4']);
+      expect(within(rowOf('ord_2')).getByTestId('status-badge')).toHaveTextContent('Clôturée');
+      expect(within(rowOf('exa_3')).getByTestId('status-badge')).toHaveTextContent('Archivée');
+      expect(within(rowOf('ord_1')).queryByTestId('status-badge')).not.toBeInTheDocument();
+      expect(within(rowOf('exa_4')).queryByTestId('status-badge')).not.toBeInTheDocument();
+      expect(rowOf('ord_2')).toHaveAttribute('data-session-status', 'closed');
+    });
+
+    it('filters by status from the keyboard, keeping Rust’s order; a record without a conversation counts as active', async () => {
+      const user = userEvent.setup();
+      renderInbox();
+      const filter = screen.getByRole('combobox', { name: fr('sessionStatus.filter') });
+      await user.selectOptions(filter, fr('sessionStatus.closed'));
+      expect(visibleIds()).toEqual(['ord_2']);
+      await user.selectOptions(filter, fr('sessionStatus.archived'));
+      expect(visibleIds()).toEqual(['exa_3']);
+      await user.selectOptions(filter, fr('sessionStatus.active'));
+      expect(visibleIds()).toEqual(['ord_1', 'exa_4']);
+      // Combined with the other filters.
+      await user.type(screen.getByRole('searchbox'), 'radio');
+      expect(visibleIds()).toEqual(['exa_4']);
+      await user.clear(screen.getByRole('searchbox'));
+      filter.focus();
+      await user.selectOptions(filter, fr('sessionStatus.all'));
+      expect(visibleIds()).toEqual(['ord_1', 'ord_2', 'exa_3', 'exa_4']);
+    });
+
+    it('speaks English', () => {
+      renderInbox('en');
+      const filter = screen.getByRole('combobox', { name: 'Filter by status' });
+      expect(within(filter).getAllByRole('option').map((o) => o.textContent)).toEqual(['All', 'Active', 'Closed', 'Archived']);
+      expect(within(rowOf('ord_2')).getByTestId('status-badge')).toHaveTextContent('Closed');
+      expect(within(rowOf('exa_3')).getByTestId('status-badge')).toHaveTextContent('Archived');
+    });
+  });
+
+  describe('PatientHome', () => {
+    const renderHome = (language: 'fr' | 'en' = 'fr') =>
+      render(
+        <I18nProvider initialLanguage={language}>
+          <PatientHome
+            user={patientUser}
+            contexts={items}
+            status="ready"
+            error={null}
+            onOpen={vi.fn()}
+            onRetry={vi.fn()}
+            hasDraft={() => false}
+            notifications={null}
+            unseenNotifications={0}
+          />
+        </I18nProvider>,
+      );
+    const titles = () => screen.queryAllByRole('article').map((a) => within(a).getByRole('heading').textContent);
+    const cardOf = (title: string) => screen.getByRole('heading', { name: title }).closest('article')!;
+
+    it('shows every record by default, with a badge on closed and archived conversations', () => {
+      renderHome();
+      const group = screen.getByRole('group', { name: fr('sessionStatus.filter') });
+      expect(within(group).getAllByRole('button').map((b) => b.textContent)).toEqual(['Toutes', 'Actives', 'Clôturées', 'Archivées']);
+      expect(within(group).getByRole('button', { name: 'Toutes' })).toHaveAttribute('aria-pressed', 'true');
+      expect(screen.getAllByRole('article')).toHaveLength(4);
+      expect(within(cardOf(items[1]!.title)).getByTestId('status-badge')).toHaveTextContent('Clôturée');
+      expect(within(cardOf(items[2]!.title)).getByTestId('status-badge')).toHaveTextContent('Archivée');
+      expect(within(cardOf(items[0]!.title)).queryByTestId('status-badge')).not.toBeInTheDocument();
+    });
+
+    it('filters by status, with the type filter too', async () => {
+      const user = userEvent.setup();
+      renderHome();
+      const group = screen.getByRole('group', { name: fr('sessionStatus.filter') });
+      await user.click(within(group).getByRole('button', { name: 'Clôturées' }));
+      expect(within(group).getByRole('button', { name: 'Clôturées' })).toHaveAttribute('aria-pressed', 'true');
+      expect(titles()).toEqual([items[1]!.title]);
+      await user.click(within(group).getByRole('button', { name: 'Archivées' }));
+      expect(titles()).toEqual([items[2]!.title]);
+      await user.click(within(group).getByRole('button', { name: 'Actives' }));
+      expect(titles()).toEqual([items[0]!.title, items[3]!.title]);
+      await user.click(screen.getByRole('button', { name: 'Examens' }));
+      expect(titles()).toEqual([items[3]!.title]);
+      // From the keyboard.
+      within(group).getByRole('button', { name: 'Toutes' }).focus();
+      await user.keyboard('{Enter}');
+      expect(titles()).toEqual([items[2]!.title, items[3]!.title]);
+    });
+
+    it('speaks English', () => {
+      renderHome('en');
+      const group = screen.getByRole('group', { name: 'Filter by status' });
+      expect(within(group).getAllByRole('button').map((b) => b.textContent)).toEqual(['All', 'Active', 'Closed', 'Archived']);
+      expect(within(cardOf(items[1]!.title)).getByTestId('status-badge')).toHaveTextContent('Closed');
     });
   });
 });

@@ -28,7 +28,7 @@ type ComposerProps = {
   attachments: AttachmentsController;
   /** Resolves `false` when the send was refused before being queued: the text comes back. */
   onSend: (message: OutgoingMessage) => Promise<boolean>;
-  /** Why sending is impossible right now (closed conversation, read-only…), if it is. */
+  /** Why sending is impossible right now (offline reading…), if it is; a closed conversation shows no composer. */
   blockedReason?: MessageKey | null;
   textareaRef: RefObject<HTMLTextAreaElement | null>;
 };

@@ -1,7 +1,8 @@
 /**
  * One message. Patient messages are blue, doctor messages grey; one's own sit on the
  * right with delivery ticks. A patient's question shows its category in small text next
- * to its flags. Content is always rendered as text.
+ * to its flags. Content is always rendered as text. A server-made `system` message is no
+ * bubble but a centred notice (SystemNotice).
  */
 import { memo } from 'react';
 import type { ErrorCode, UiMessage as Message } from '../../api';
@@ -11,6 +12,7 @@ import { FlagBadge } from '../../components/Badge';
 import { MediaAttachment } from '../media/MediaAttachment';
 import { CATEGORY_LABEL } from '../contexts/questions';
 import { LocalStateNote } from './LocalStateNote';
+import { SystemNotice } from './SystemNotice';
 
 /**
  * Whether the Rust client said this message is not verified end to end: clear
@@ -94,13 +96,7 @@ function MessageBubbleView({ message, own, highlighted, onRetry, onDiscard, onDe
   const state = tickState(message);
   const time = format.time(message.timestamp);
 
-  if (message.type === 'system') {
-    return (
-      <div className="my-2 flex justify-center">
-        <p className="rounded-full bg-slate-200/70 px-3 py-1 text-center text-xs text-slate-600">{message.content}</p>
-      </div>
-    );
-  }
+  if (message.type === 'system') return <SystemNotice message={message} />;
 
   const colors = deleted
     ? 'border border-dashed border-slate-300 bg-white text-slate-500'

@@ -2,10 +2,12 @@
  * The secure conversation about one DMP record: a modal that slides in (full screen on
  * small widths), with the record and the other participant in its header, the message
  * list, typing indicator and composer, plus search, export, safety code, drag-and-drop
- * attachments. Focus is trapped inside; Escape closes it.
+ * attachments. Focus is trapped inside; Escape closes it. The doctor closes and reopens
+ * the conversation from its header, either participant archives it; while it is closed
+ * a banner stands in for the composer.
  */
 import { useCallback, useEffect, useId, useRef, useState, type DragEvent, type KeyboardEvent } from 'react';
-import { commands, errorCode, type ContextSummary, type ErrorCode, type UiMessage as Message, type User } from '../../api';
+import { commands, errorCode, type CloseReason, type ContextSummary, type ErrorCode, type UiMessage as Message, type User } from '../../api';
 import { useI18n } from '../../i18n';
 import { ClockIcon, CloseIcon, LockIcon, PaperclipIcon, SearchIcon, ShieldIcon, ChevronLeftIcon } from '../../components/icons';
 import { ConfirmDialog } from '../../components/ConfirmDialog';
@@ -25,7 +27,10 @@ import { useAttachments } from '../attachments/useAttachments';
 import { Composer } from './Composer';
 import { MessageList } from './MessageList';
 import { TypingIndicator } from './TypingIndicator';
-import { useConversation, type OutgoingMessage } from './useConversation';
+import { useConversation, type OutgoingMessage, type SendResult } from './useConversation';
+import { newerSession } from './conversationState';
+import { ClosedBanner, CloseConversationDialog, LifecycleBar } from './ConversationLifecycle';
+import { closeReasonOf, latestSystemEvent, systemNoticeText } from './systemEvents';
 import { useTypingIndicator } from './useTyping';
 import { useMarkRead } from './useMarkRead';
 import { useDrafts } from './drafts';
@@ -68,7 +73,18 @@ export function SecureMessaging({ context, me, onClose }: SecureMessagingProps) 
   const [highlightId, setHighlightId] = useState<string | null>(null);
   const [dragging, setDragging] = useState(false);
   const [scrollElement, setScrollElement] = useState<HTMLDivElement | null>(null);
+  const [closeDialogOpen, setCloseDialogOpen] = useState(false);
+  const [lifecycleBusy, setLifecycleBusy] = useState(false);
+  const lifecycleButtonRef = useRef<HTMLButtonElement>(null);
+  /** Set by a lifecycle action: focus goes back to the header once it is done. */
+  const refocusLifecycle = useRef(false);
   const dragDepth = useRef(0);
+
+  // The newest of what the inbox says (`dmp://inbox`) and what the conversation saw
+  // (history, live `system` messages, the answer of a close / reopen / archive).
+  const session = newerSession(context.session, state.session);
+  const status = session?.status ?? null;
+  const closed = status === 'closed';
 
   useFocusTrap(panelRef, textareaRef);
   useMarkRead({
@@ -123,6 +139,11 @@ export function SecureMessaging({ context, me, onClose }: SecureMessagingProps) 
     (messages: Message[]) => {
       const last = messages[messages.length - 1];
       if (!last) return;
+      if (last.type === 'system') {
+        const { title, reason } = systemNoticeText(last, t);
+        setAnnouncement(reason ? `${title}. ${reason}` : title);
+        return;
+      }
       const content = last.deletedAt
         ? t('message.deleted')
         : last.content.length > 140
@@ -142,7 +163,8 @@ export function SecureMessaging({ context, me, onClose }: SecureMessagingProps) 
     }
   };
 
-  const hasFiles = (event: DragEvent) => Array.from(event.dataTransfer?.types ?? []).includes('Files');
+  // Nothing can be attached to a closed conversation.
+  const hasFiles = (event: DragEvent) => !closed && Array.from(event.dataTransfer?.types ?? []).includes('Files');
   const onDragEnter = (event: DragEvent) => {
     if (!hasFiles(event)) return;
     event.preventDefault();
@@ -162,6 +184,7 @@ export function SecureMessaging({ context, me, onClose }: SecureMessagingProps) 
     event.preventDefault();
     dragDepth.current = 0;
     setDragging(false);
+    if (closed) return;
     const files = Array.from(event.dataTransfer?.files ?? []);
     if (files.length > 0) attachments.addFiles(files);
   };
@@ -184,18 +207,47 @@ export function SecureMessaging({ context, me, onClose }: SecureMessagingProps) 
     [discard, showError],
   );
 
-  const session = state.session ?? context.session;
-  const blockedReason = readOnly
-    ? ('conversation.readOnly' as const)
-    : session?.status === 'closed'
-      ? ('conversation.closed' as const)
-      : null;
+  const { close: closeConversation, reopen: reopenConversation, archive: archiveConversation } = conversation;
+  const runLifecycle = useCallback(
+    async (action: () => Promise<SendResult>) => {
+      setLifecycleBusy(true);
+      refocusLifecycle.current = true;
+      const result = await action();
+      setLifecycleBusy(false);
+      if (!result.ok) showError(result.code);
+    },
+    [showError],
+  );
+  const onConfirmClose = useCallback(
+    (reason: CloseReason | null) => {
+      setCloseDialogOpen(false);
+      void runLifecycle(() => closeConversation(reason));
+    },
+    [runLifecycle, closeConversation],
+  );
+  // The button that was used may be gone (Clôturer becomes Rouvrir, Archiver goes):
+  // focus returns to the header's lifecycle button, or the composer, not to nowhere.
+  useEffect(() => {
+    if (lifecycleBusy || !refocusLifecycle.current) return;
+    refocusLifecycle.current = false;
+    const active = document.activeElement;
+    if (active === null || active === document.body) (lifecycleButtonRef.current ?? textareaRef.current)?.focus();
+  }, [lifecycleBusy, status]);
+
+  // Closed meanwhile (another window, a live event): there is nothing left to confirm.
+  useEffect(() => {
+    if (closed) setCloseDialogOpen(false);
+  }, [closed]);
+
+  const blockedReason = readOnly ? ('conversation.readOnly' as const) : null;
+  // The reason of the latest close, when the loaded messages hold it.
+  const closeReason = closed ? closeReasonOf(latestSystemEvent(state.messages)) : null;
   // The header speaks to whoever reads it: the patient sees what the exchange is for,
   // the doctor sees whose record it is.
   const doctorView = me.type === 'medecin';
   // The patient's question that waits: when an answer can be expected (the doctor's
-  // inbox shows the same wait from the other side).
-  const awaiting = me.id === context.patient.id ? context.awaitingAnswer : null;
+  // inbox shows the same wait from the other side). None once the doctor has closed it.
+  const awaiting = me.id === context.patient.id && !closed ? context.awaitingAnswer : null;
   const heading = doctorView ? context.patient.name : t(meta.title);
   const subheading = doctorView
     ? t('conversation.doctorSubtitle', { kind: t(meta.kind), title: context.title })
@@ -295,7 +347,21 @@ export function SecureMessaging({ context, me, onClose }: SecureMessagingProps) 
               <span className="min-w-0">{t('conversation.answerExpected', { date: format.date(awaiting.dueAt) })}</span>
             </p>
           )}
-          {session?.status === 'archived' && <p className="mt-1 text-[11px] text-slate-500">{t('conversation.archived')}</p>}
+          <LifecycleBar
+            status={status}
+            doctorView={doctorView}
+            busy={lifecycleBusy}
+            disabled={readOnly}
+            onClose={() => setCloseDialogOpen(true)}
+            onReopen={() => void runLifecycle(reopenConversation)}
+            onArchive={() => void runLifecycle(archiveConversation)}
+            buttonRef={lifecycleButtonRef}
+          />
+          {status === 'archived' && (
+            <p data-testid="conversation-archived" className="mt-1 text-[11px] text-slate-500">
+              {t('conversation.archived')}
+            </p>
+          )}
         </header>
 
         {searchOpen && (
@@ -367,15 +433,19 @@ export function SecureMessaging({ context, me, onClose }: SecureMessagingProps) 
           {announcement}
         </div>
 
-        <Composer
-          context={context}
-          me={me}
-          limits={limits}
-          attachments={attachments}
-          onSend={onSend}
-          blockedReason={blockedReason}
-          textareaRef={textareaRef}
-        />
+        {closed ? (
+          <ClosedBanner doctorView={doctorView} reason={closeReason} />
+        ) : (
+          <Composer
+            context={context}
+            me={me}
+            limits={limits}
+            attachments={attachments}
+            onSend={onSend}
+            blockedReason={blockedReason}
+            textareaRef={textareaRef}
+          />
+        )}
 
         {dragging && (
           <div
@@ -409,6 +479,7 @@ export function SecureMessaging({ context, me, onClose }: SecureMessagingProps) 
           }}
         />
       )}
+      {closeDialogOpen && <CloseConversationDialog onCancel={() => setCloseDialogOpen(false)} onConfirm={onConfirmClose} />}
       {safetyOpen && (
         <Dialog title={t('safety.title')} onClose={() => setSafetyOpen(false)}>
           <SafetyCode peer={peer} />

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createFormatters, dayKey } from '../../i18n/format';
-import { doctor, historyPage, localMessage, makeMessage } from '../../test/fixtures';
+import { doctor, historyPage, localMessage, makeMessage, session, systemMessage } from '../../test/fixtures';
 import {
   applyStatus,
   characterCount,
@@ -11,6 +11,8 @@ import {
   initialConversationState,
   isNearBottom,
   mergeMessages,
+  newerSession,
+  sessionAfterMessage,
   sortMessages,
 } from './conversationState';
 
@@ -181,5 +183,51 @@ describe('sent snapshot', () => {
   it('inserts the snapshot when no event came first', () => {
     const state = conversationReducer(initialConversationState, { type: 'sent', message: localMessage('c2', 'bonjour') });
     expect(state.messages.map((m) => m.local?.state)).toEqual(['sending']);
+  });
+});
+
+describe('the session’s status', () => {
+  // lastSeq 3, active, last activity 2025-03-14T08:30:00Z.
+  const base = session('ordonnance', 'ord_789');
+  const loaded = () => conversationReducer(initialConversationState, { type: 'loaded', page: historyPage([makeMessage({ seq: 3 })]) });
+
+  it('takes the newer copy: more messages first, then the later activity, the one received on a tie', () => {
+    const closed = { ...base, status: 'closed' as const, lastSeq: 4 };
+    const archived = { ...base, status: 'archived' as const, lastActivity: '2025-03-14T10:00:00Z' };
+    expect(newerSession(base, closed)).toBe(closed);
+    expect(newerSession(closed, base)).toBe(closed);
+    expect(newerSession(base, archived)).toBe(archived);
+    expect(newerSession(archived, base)).toBe(archived);
+    const copy = { ...base };
+    expect(newerSession(base, copy)).toBe(copy);
+    expect(newerSession(null, base)).toBe(base);
+    expect(newerSession(base, null)).toBe(base);
+  });
+
+  it('follows the system messages: closed, then active again once reopened', () => {
+    let state = loaded();
+    state = conversationReducer(state, { type: 'upsert', message: systemMessage({ event: 'closed', reason: 'answered' }, { seq: 4, timestamp: '2025-03-14T09:00:00Z' }) });
+    expect(state.session).toMatchObject({ status: 'closed', lastSeq: 4, lastActivity: '2025-03-14T09:00:00Z' });
+    // The same message again (history reload, ack) changes nothing.
+    expect(sessionAfterMessage(state.session, systemMessage({ event: 'reopened' }, { seq: 4 }))).toBe(state.session);
+    state = conversationReducer(state, { type: 'upsert', message: systemMessage({ event: 'reopened' }, { seq: 5 }) });
+    expect(state.session?.status).toBe('active');
+  });
+
+  it('reactivates an archived session on a new message, as the server does, never a closed one', () => {
+    const archived = { ...base, status: 'archived' as const };
+    expect(sessionAfterMessage(archived, makeMessage({ seq: 4 }))?.status).toBe('active');
+    expect(sessionAfterMessage(archived, localMessage('c', 'pas encore envoyé'))).toBe(archived);
+    const closed = { ...base, status: 'closed' as const };
+    expect(sessionAfterMessage(closed, makeMessage({ seq: 4, from: doctor }))?.status).toBe('closed');
+  });
+
+  it('keeps a live close when an older history page answers after it, and takes a command’s answer', () => {
+    let state = loaded();
+    state = conversationReducer(state, { type: 'upsert', message: systemMessage({ event: 'closed' }, { seq: 4 }) });
+    state = conversationReducer(state, { type: 'loaded', page: historyPage([makeMessage({ seq: 3 })]) });
+    expect(state.session?.status).toBe('closed');
+    state = conversationReducer(state, { type: 'session', session: { ...base, status: 'active', lastSeq: 5, lastActivity: '2025-03-14T11:00:00Z' } });
+    expect(state.session).toMatchObject({ status: 'active', lastSeq: 5 });
   });
 });

@@ -3,7 +3,9 @@
  * unit-tested without React: merge by `id` or `clientMessageId` (an ack replaces the
  * local copy, never the other way round), order by `seq` with local (unacknowledged)
  * messages last in the order they were written — never reordered —, statuses only move
- * forward (sent < delivered < read).
+ * forward (sent < delivered < read). The session's status follows what the messages
+ * tell (a `system` message closes or reopens it, a new message reactivates an archived
+ * one) and whichever copy of the session is newest.
  */
 import type { ErrorCode, HistoryPage, LocalState, MessageStatus, Session, StatusEvent, UiMessage } from '../../api';
 
@@ -29,6 +31,8 @@ export type ConversationAction =
   | { type: 'upsert'; message: Message }
   /** `send_message`'s answer: a snapshot that events about the same message may have overtaken. */
   | { type: 'sent'; message: Message }
+  /** A close, reopen or archive command's answer: the session as the server left it. */
+  | { type: 'session'; session: Session }
   | { type: 'status'; event: StatusEvent }
   | { type: 'discard'; clientMessageId: string }
   | { type: 'markedRead'; messageIds: string[]; at: string };
@@ -125,6 +129,33 @@ export function applyStatus(messages: Message[], event: StatusEvent): Message[] 
   return changed ? next : messages;
 }
 
+/**
+ * The newer of two copies of a session: more messages (`lastSeq`) first, then the later
+ * `lastActivity` (an archive changes no `seq`); on a tie the second, the one just received.
+ */
+export function newerSession(a: Session | null, b: Session | null): Session | null {
+  if (!a) return b;
+  if (!b) return a;
+  if (a.lastSeq !== b.lastSeq) return a.lastSeq > b.lastSeq ? a : b;
+  return Date.parse(a.lastActivity) > Date.parse(b.lastActivity) ? a : b;
+}
+
+/**
+ * The session after a message it did not count yet, as the server changed it: a `system`
+ * message closes or reopens it; any other new message makes an archived session active
+ * again (docs/messaging.md). Unsent messages and known ones change nothing.
+ */
+export function sessionAfterMessage(session: Session | null, message: Message): Session | null {
+  if (!session || isUnsent(message) || message.sessionId !== session.id || message.seq <= session.lastSeq) return session;
+  let status = session.status;
+  const event = message.type === 'system' ? message.metadata.system?.event : undefined;
+  if (event === 'closed') status = 'closed';
+  else if (event === 'reopened') status = 'active';
+  else if (message.type !== 'system' && status === 'archived') status = 'active';
+  const lastActivity = Date.parse(message.timestamp) > Date.parse(session.lastActivity) ? message.timestamp : session.lastActivity;
+  return { ...session, status, lastSeq: message.seq, messageCount: session.messageCount + 1, lastActivity };
+}
+
 /** Lowest `seq` among acknowledged messages, or null. */
 function oldestSeq(messages: Message[]): number | null {
   let oldest: number | null = null;
@@ -153,7 +184,8 @@ export function conversationReducer(state: ConversationState, action: Conversati
         messages: mergeMessages(state.messages, action.page.messages),
         hasMore: keepCursor ? state.hasMore : action.page.hasMore,
         nextBefore: keepCursor ? state.nextBefore : action.page.nextBefore,
-        session: action.page.session ?? state.session,
+        // A page asked for before a live close can answer after it.
+        session: newerSession(state.session, action.page.session),
       };
     }
     case 'loadFailed':
@@ -168,19 +200,29 @@ export function conversationReducer(state: ConversationState, action: Conversati
         messages: mergeMessages(state.messages, action.page.messages),
         hasMore: action.page.hasMore,
         nextBefore: action.page.nextBefore,
-        session: action.page.session ?? state.session,
+        session: newerSession(state.session, action.page.session),
       };
     case 'olderFailed':
       return { ...state, loadingOlder: false, olderError: action.code };
     case 'upsert':
-      return { ...state, messages: mergeMessages(state.messages, [action.message]) };
+      return {
+        ...state,
+        messages: mergeMessages(state.messages, [action.message]),
+        session: sessionAfterMessage(state.session, action.message),
+      };
     case 'sent': {
       // The refusal (or a new state) can come as an event before the command answers:
       // the event is newer, so a local snapshot never replaces a copy we already hold.
       const known = state.messages.some((m) => sameMessage(m, action.message));
       if (known && isUnsent(action.message)) return state;
-      return { ...state, messages: mergeMessages(state.messages, [action.message]) };
+      return {
+        ...state,
+        messages: mergeMessages(state.messages, [action.message]),
+        session: sessionAfterMessage(state.session, action.message),
+      };
     }
+    case 'session':
+      return { ...state, session: newerSession(state.session, action.session) };
     case 'status': {
       const messages = applyStatus(state.messages, action.event);
       return messages === state.messages ? state : { ...state, messages };

@@ -11,9 +11,11 @@ import {
   events,
   useSubscription,
   type Attachment,
+  type CloseReason,
   type ContextSummary,
   type ErrorCode,
   type QuestionCategory,
+  type Session,
   type UiMessage,
 } from '../../api';
 import { sameContext } from '../contexts/useContexts';
@@ -140,5 +142,30 @@ export function useConversation(context: ContextSummary) {
     }
   }, []);
 
-  return { state, reload: load, loadOlder, send, retry, discard, remove, markRead };
+  /**
+   * Close, reopen or archive: the session the command returns is shown at once, before
+   * the `dmp://inbox` event and the `system` message that follow.
+   */
+  const changeSession = useCallback(async (command: () => Promise<Session>): Promise<SendResult> => {
+    try {
+      dispatch({ type: 'session', session: await command() });
+      return { ok: true };
+    } catch (caught) {
+      return { ok: false, code: errorCode(caught) };
+    }
+  }, []);
+  const close = useCallback(
+    (reason: CloseReason | null) => changeSession(() => commands.closeConversation({ contextType, contextId, reason })),
+    [changeSession, contextType, contextId],
+  );
+  const reopen = useCallback(
+    () => changeSession(() => commands.reopenConversation({ contextType, contextId })),
+    [changeSession, contextType, contextId],
+  );
+  const archive = useCallback(
+    () => changeSession(() => commands.archiveConversation({ contextType, contextId })),
+    [changeSession, contextType, contextId],
+  );
+
+  return { state, reload: load, loadOlder, send, retry, discard, remove, markRead, close, reopen, archive };
 }

@@ -40,6 +40,11 @@ export function useWindowFocus(): boolean {
   return focused;
 }
 
+/**
+ * A message of the other participant not read yet. A `system` message (the doctor closed
+ * or reopened the conversation) is addressed to the patient and counts in their unread
+ * total like any other: the patient's window marks it read; nobody else may.
+ */
 export function needsReadReceipt(message: UiMessage, meId: string): boolean {
   return (
     message.sender.id !== meId &&
@@ -47,7 +52,7 @@ export function needsReadReceipt(message: UiMessage, meId: string): boolean {
     message.status !== 'read' &&
     !message.deletedAt &&
     message.local === undefined &&
-    message.type !== 'system'
+    (message.type !== 'system' || message.recipient.id === meId)
   );
 }
 
