@@ -177,6 +177,7 @@ mod tests {
                 is_urgent: true,
                 requires_response: false,
                 category: None,
+                system: None,
             },
             client_message_id: ClientMessageId::new(format!("c{seq}")),
             session_id: SessionId::new("s1"),

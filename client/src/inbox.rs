@@ -379,6 +379,7 @@ mod tests {
                 is_urgent: urgent,
                 requires_response: requires,
                 category: requires.then_some(QuestionCategory::SideEffects),
+                system: None,
             },
             client_message_id: ClientMessageId::new(format!("c{seq}")),
             session_id: SessionId::new("s"),

@@ -345,6 +345,7 @@ mod tests {
                 is_urgent: urgent,
                 requires_response: false,
                 category: None,
+                system: None,
             },
             client_message_id: ClientMessageId::new("c1"),
             session_id: SessionId::new("s1"),

@@ -115,6 +115,7 @@ async fn patient_and_doctor_converse_live() {
                 is_urgent: true,
                 requires_response: false,
                 category: None,
+                system: None,
             },
             vec![],
         )
@@ -536,6 +537,7 @@ async fn native_notifications_name_sender_and_context_never_the_text() {
                 is_urgent: true,
                 requires_response: true,
                 category: None,
+                system: None,
             },
             vec![],
         )

@@ -23,6 +23,7 @@ async fn send_many(from: &DmpClient, n: usize, tag: &str) {
             is_urgent: i == 0,
             requires_response: false,
             category: None,
+            system: None,
         };
         from.send(k, &id, &format!("{tag} {i}"), meta, vec![])
             .await

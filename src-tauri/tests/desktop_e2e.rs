@@ -307,6 +307,7 @@ async fn the_doctors_day_in_the_real_window() {
                 is_urgent: true,
                 requires_response: true,
                 category: None,
+                system: None,
             },
             vec![],
         )

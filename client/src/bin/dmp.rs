@@ -4,7 +4,10 @@
 use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
 use dmp_client::{ClientConfig, ClientEvent, DmpClient, ExportFormat};
-use dmp_protocol::{AttachmentId, ContextId, ContextType, MessageMetadata, QuestionCategory};
+use dmp_protocol::{
+    AccessAction, AttachmentId, CloseReason, ContextId, ContextType, MessageMetadata,
+    QuestionCategory, SessionStatus,
+};
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 
