@@ -59,6 +59,17 @@ describe('IPC wrappers', () => {
     ]);
   });
 
+  it('fetch the patient’s access log with the contract’s argument names, and pass on a refusal', async () => {
+    const log = { entries: [{ at: '2025-03-14T09:00:00Z', who: doctor, action: 'read' as const }], truncated: false };
+    const backend = mockBackend({ access_log: { value: log } });
+    await expect(commands.accessLog('examen', 'exa_321')).resolves.toEqual(log);
+    expect(backend.calls.map((c) => [c.cmd, c.args])).toEqual([['access_log', { contextType: 'examen', contextId: 'exa_321' }]]);
+    backend.on('access_log', () => {
+      throw commandError('CONTEXT_ACCESS_DENIED');
+    });
+    await expect(commands.accessLog('ordonnance', 'ord_789')).rejects.toMatchObject({ code: 'CONTEXT_ACCESS_DENIED' });
+  });
+
   it('know SESSION_CLOSED (a send into a closed conversation)', async () => {
     mockBackend({
       send_message: () => {

@@ -6,6 +6,7 @@
 import { invoke, type InvokeArgs, type InvokeOptions } from '@tauri-apps/api/core';
 import { toCommandError, type CommandError } from './errors';
 import type {
+  AccessLogResponse,
   Attachment,
   CloseReason,
   ContextRef,
@@ -108,6 +109,14 @@ export const reopenConversation = (args: { contextType: ContextType; contextId: 
 /** Archives a conversation (either participant); a new message makes it active again. */
 export const archiveConversation = (args: { contextType: ContextType; contextId: string }) =>
   call<Session>('archive_conversation', args);
+/**
+ * The access log of a record's conversation (docs/messaging.md, "The patient's access
+ * log"): who read, exported, downloaded, closed, reopened or archived it, and what the
+ * administrator did to the patient's account; newest first, never any content. The
+ * record's patient only: anyone else gets CONTEXT_ACCESS_DENIED.
+ */
+export const accessLog = (contextType: ContextType, contextId: string) =>
+  call<AccessLogResponse>('access_log', { contextType, contextId });
 
 /** The file crosses IPC raw (no JSON number array); its name travels percent-encoded in a header. */
 export const uploadAttachment = (name: string, bytes: Uint8Array) =>

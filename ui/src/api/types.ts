@@ -7,6 +7,9 @@
 import type { Settings } from './generated';
 
 export type {
+  AccessAction,
+  AccessLogEntry,
+  AccessLogResponse,
   Attachment,
   AwaitingAnswer,
   CloseReason,

@@ -198,3 +198,10 @@ export const CloudOffIcon = (p: IconProps) => (
     <path d="M8.5 6.2A6 6 0 0 1 17.7 10h.3a4 4 0 0 1 2.3 7.3M16.5 19H7a5 5 0 0 1-1.6-9.7" />
   </Svg>
 );
+/** The patient's access log: a clock turning back. */
+export const HistoryIcon = (p: IconProps) => (
+  <Svg {...p}>
+    <path d="M4 12a8 8 0 1 0 2.4-5.7L4 8.5" />
+    <path d="M4 4v4.5h4.5M12 7.5V12l3 2" />
+  </Svg>
+);

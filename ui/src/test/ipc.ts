@@ -7,6 +7,7 @@ import { act, waitFor } from '@testing-library/react';
 import { emit } from '@tauri-apps/api/event';
 import { mockIPC, mockWindows } from '@tauri-apps/api/mocks';
 import type {
+  AccessLogResponse,
   Attachment,
   EventName,
   EventPayloads,
@@ -49,6 +50,7 @@ export type CommandResults = {
   close_conversation: Session;
   reopen_conversation: Session;
   archive_conversation: Session;
+  access_log: AccessLogResponse;
   upload_attachment: Attachment;
   download_attachment: string;
   attachment_preview: Awaited<ReturnType<typeof commands.attachmentPreview>>;

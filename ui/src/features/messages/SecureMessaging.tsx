@@ -4,7 +4,8 @@
  * list, typing indicator and composer, plus search, export, safety code, drag-and-drop
  * attachments. Focus is trapped inside; Escape closes it. The doctor closes and reopens
  * the conversation from its header, either participant archives it; while it is closed
- * a banner stands in for the composer.
+ * a banner stands in for the composer. The record's patient opens the conversation's
+ * access log from the header.
  */
 import { useCallback, useEffect, useId, useRef, useState, type DragEvent, type KeyboardEvent } from 'react';
 import { commands, errorCode, type CloseReason, type ContextSummary, type ErrorCode, type UiMessage as Message, type User } from '../../api';
@@ -30,6 +31,7 @@ import { TypingIndicator } from './TypingIndicator';
 import { useConversation, type OutgoingMessage, type SendResult } from './useConversation';
 import { newerSession } from './conversationState';
 import { ClosedBanner, CloseConversationDialog, LifecycleBar } from './ConversationLifecycle';
+import { AccessLogButton } from './AccessLog';
 import { closeReasonOf, latestSystemEvent, systemNoticeText } from './systemEvents';
 import { useTypingIndicator } from './useTyping';
 import { useMarkRead } from './useMarkRead';
@@ -247,7 +249,9 @@ export function SecureMessaging({ context, me, onClose }: SecureMessagingProps) 
   const doctorView = me.type === 'medecin';
   // The patient's question that waits: when an answer can be expected (the doctor's
   // inbox shows the same wait from the other side). None once the doctor has closed it.
-  const awaiting = me.id === context.patient.id && !closed ? context.awaitingAnswer : null;
+  // The record's own patient (never the doctor): the one who sees the access log.
+  const ownRecord = !doctorView && me.id === context.patient.id;
+  const awaiting = ownRecord && !closed ? context.awaitingAnswer : null;
   const heading = doctorView ? context.patient.name : t(meta.title);
   const subheading = doctorView
     ? t('conversation.doctorSubtitle', { kind: t(meta.kind), title: context.title })
@@ -311,6 +315,7 @@ export function SecureMessaging({ context, me, onClose }: SecureMessagingProps) 
                 <SearchIcon />
               </button>
               <ExportMenu context={ref} onExported={showExported} onError={showError} buttonClassName={headerButton} />
+              {ownRecord && <AccessLogButton context={ref} meId={me.id} disabled={readOnly} buttonClassName={headerButton} />}
               <button
                 type="button"
                 aria-label={t('safety.open', { name: peer.name })}
