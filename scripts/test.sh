@@ -2,7 +2,7 @@
 # Runs every test of the project on a fresh Debian 12 machine: installs what
 # the tests need (idempotent), checks formatting and lints, runs the UI unit
 # tests, then the whole Rust workspace with cargo-nextest next to a private
-# PostgreSQL 15 and inside a private D-Bus session with the real desktop
+# PostgreSQL 15, Redis 7 and SMTP server (aiosmtpd) and inside a private D-Bus session with the real desktop
 # services (gnome-keyring, Xvfb, dunst).
 # The last line is nextest's summary.
 set -euo pipefail
@@ -41,6 +41,10 @@ if ! cargo deny --version 2>/dev/null | grep -q '^cargo-deny 0\.20\.'; then
   log "installing cargo-deny"
   tool_install cargo-deny --version '~0.20.2'
 fi
+# aiosmtpd (PyPI, pinned) in a venv under ~/.cache: the SMTP server of
+# server/tests/urgent_mail.rs, started by scripts/with-smtp.sh.
+log "aiosmtpd for the urgent-message e-mail test"
+./scripts/install-aiosmtpd.sh >/dev/null
 # schemathesis (PyPI, pinned) in a venv under ~/.cache, for server/tests/openapi_conformance.rs.
 log "schemathesis for the OpenAPI conformance test"
 DMP_SCHEMATHESIS="$(./scripts/install-schemathesis.sh)"
@@ -56,5 +60,6 @@ log "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 log "cargo deny check bans licenses sources (the advisory database cannot be fetched here)"
 cargo deny --log-level error check bans licenses sources
-log "cargo nextest run (next to a private PostgreSQL 15 and Redis 7, inside a private D-Bus session with gnome-keyring, Xvfb and dunst)"
-exec ./scripts/with-postgres.sh ./scripts/with-redis.sh ./scripts/with-desktop-services.sh cargo nextest run --workspace --locked --no-fail-fast "$@"
+log "cargo nextest run (next to a private PostgreSQL 15, Redis 7 and SMTP server, inside a private D-Bus session with gnome-keyring, Xvfb and dunst)"
+exec ./scripts/with-postgres.sh ./scripts/with-redis.sh ./scripts/with-smtp.sh ./scripts/with-desktop-services.sh \
+  cargo nextest run --workspace --locked --no-fail-fast "$@"

@@ -33,6 +33,7 @@ CREATE TABLE messages_new (
     attachments       TEXT NOT NULL DEFAULT '[]',
     category          TEXT,
     system_event      TEXT,
+    urgent_mailed_at  INTEGER,
     UNIQUE (session_id, seq),
     UNIQUE (client_message_id, sender_id)
 ) STRICT;
@@ -55,3 +56,14 @@ ALTER TABLE sessions ADD COLUMN answered_wait INTEGER;
 CREATE INDEX audit_access ON audit (session_id)
     WHERE action IN ('history', 'export', 'download', 'session_close', 'session_reopen', 'archive');
 CREATE INDEX audit_account ON audit (target) WHERE actor = 'admin-cli';
+-- The urgent-message e-mail (docs/messaging.md, "Urgent e-mail"): where a
+-- user's goes (set by the administrator), and when a message was mailed
+-- about; the partial index holds only urgent messages not yet read, deleted
+-- or mailed about, so an ordinary send never writes into it.
+CREATE TABLE user_emails (
+    user_id    TEXT PRIMARY KEY REFERENCES users (id),
+    email      TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX messages_urgent_unmailed ON messages (created_at)
+    WHERE is_urgent = 1 AND urgent_mailed_at IS NULL AND read_at IS NULL AND deleted_at IS NULL;

@@ -448,6 +448,37 @@ pub async fn user_add(
     import(store, file, kdf).await.map(|_| ())
 }
 
+/// Sets (or removes) the address a user's urgent-message e-mail goes to
+/// (docs/messaging.md, "Urgent e-mail"); the address must parse as one.
+pub async fn user_email(
+    store: &(impl StoreRef + ?Sized),
+    id: &str,
+    address: Option<String>,
+) -> anyhow::Result<()> {
+    let store = store.as_store();
+    if let Some(a) = &address {
+        if a.len() > 254 || a.parse::<lettre::Address>().is_err() {
+            bail!(
+                "'{}' is not an e-mail address",
+                a.chars().take(80).collect::<String>()
+            );
+        }
+    }
+    let action = if address.is_some() {
+        "user_email"
+    } else {
+        "user_email_clear"
+    };
+    let audit = AuditEvent::new(Utc::now(), CLI_ACTOR, action, id, "ok", &cli_meta());
+    store
+        .set_user_email(&UserId(id.into()), address, audit)
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::NotFound => anyhow::anyhow!("no user {id}"),
+            e => e.into(),
+        })
+}
+
 /// Disables (or re-enables) an account; disabling ends its sessions.
 pub async fn user_disable(
     store: &(impl StoreRef + ?Sized),

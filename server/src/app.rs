@@ -251,6 +251,13 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
         tokio::spawn(watch_directory(state.clone(), events, shutdown_rx.clone())),
         tokio::spawn(maintenance(state.clone(), shutdown_rx.clone())),
     ];
+    if let Some(mailer) = crate::mail::Mailer::new(&state.config.mail)? {
+        tasks.push(tokio::spawn(crate::mail::urgent_mail_loop(
+            state.clone(),
+            mailer,
+            shutdown_rx.clone(),
+        )));
+    }
     if let Some(r) = &redis {
         tasks.extend(r.spawn(state.hub.clone(), shutdown_rx.clone()));
     }

@@ -73,6 +73,9 @@ pub struct Config {
     pub audit: AuditConfig,
     /// Directory cache bounds and change polling (docs/directory.md).
     pub directory: crate::directory::DirectoryConfig,
+    /// E-mail to a doctor when an urgent message stays unread
+    /// (docs/messaging.md, "Urgent e-mail"); off while `smtp_host` is empty.
+    pub mail: MailConfig,
     // Several nodes (docs/deployment.md, "Cluster").
     /// Redis linking the nodes of a cluster: empty (the default) is a single
     /// node; `redis://[:password@]host:port[/db]` or `rediss://…` (TLS).
@@ -262,6 +265,71 @@ mod optional_addr {
     }
 }
 
+/// SMTP submission for the urgent-message e-mail (docs/messaging.md,
+/// "Urgent e-mail"). The connection always upgrades with STARTTLS before
+/// any credential or message is sent, and checks the server's certificate.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MailConfig {
+    /// SMTP server; empty (the default) sends no e-mail.
+    pub smtp_host: String,
+    /// Submission port (587).
+    pub smtp_port: u16,
+    /// Login at the SMTP server (empty: no authentication).
+    pub username: String,
+    /// Its password; never printed.
+    pub password: String,
+    /// The sender, e.g. `DMP Messagerie <no-reply@hopital.example>`.
+    pub from: String,
+    /// A CA certificate (PEM) trusted for the SMTP server besides the public
+    /// roots (an internal relay).
+    pub ca_file: Option<PathBuf>,
+    /// Minutes an urgent message to a doctor stays unread before the e-mail.
+    pub urgent_after_minutes: u32,
+    /// Seconds between two looks for such messages.
+    pub scan_interval_secs: u64,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        Self {
+            smtp_host: String::new(),
+            smtp_port: 587,
+            username: String::new(),
+            password: String::new(),
+            from: "DMP Messagerie <no-reply@localhost>".into(),
+            ca_file: None,
+            urgent_after_minutes: 10,
+            scan_interval_secs: 60,
+        }
+    }
+}
+
+impl std::fmt::Debug for MailConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailConfig")
+            .field("smtp_host", &self.smtp_host)
+            .field("smtp_port", &self.smtp_port)
+            .field("username", &self.username)
+            .field(
+                "password",
+                &if self.password.is_empty() { "" } else { "***" },
+            )
+            .field("from", &self.from)
+            .field("ca_file", &self.ca_file)
+            .field("urgent_after_minutes", &self.urgent_after_minutes)
+            .field("scan_interval_secs", &self.scan_interval_secs)
+            .finish()
+    }
+}
+
+impl MailConfig {
+    /// Whether e-mail is configured.
+    pub fn enabled(&self) -> bool {
+        !self.smtp_host.is_empty()
+    }
+}
+
 /// Where the audit chain's anchor lives and how often it is written.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -377,6 +445,7 @@ impl Default for Config {
             metrics_bind: Some(SocketAddr::from(([127, 0, 0, 1], 9464))),
             uploads: UploadConfig::default(),
             audit: AuditConfig::default(),
+            mail: MailConfig::default(),
             directory: crate::directory::DirectoryConfig::default(),
             redis_url: DatabaseUrl::default(),
             redis_ca_file: None,
@@ -500,6 +569,19 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        if self.mail.enabled() {
+            if !(1..=24 * 60).contains(&self.mail.urgent_after_minutes) {
+                return Err(ConfigError::Invalid(
+                    "mail.urgent_after_minutes must be between 1 and 1440".into(),
+                ));
+            }
+            if self.mail.from.parse::<lettre::message::Mailbox>().is_err() {
+                return Err(ConfigError::Invalid(
+                    "mail.from must be an address, e.g. \"DMP Messagerie <no-reply@example.org>\""
+                        .into(),
+                ));
+            }
+        }
         if !(1..=24 * 365).contains(&self.limits.answer_within_hours) {
             return Err(ConfigError::Invalid(
                 "limits.answer_within_hours must be between 1 and 8760".into(),

@@ -15,6 +15,7 @@ pub mod error;
 pub mod files;
 pub mod http;
 pub mod hub;
+pub mod mail;
 pub mod messaging;
 pub mod metrics;
 pub mod openapi;

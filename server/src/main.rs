@@ -135,6 +135,18 @@ enum UserAction {
         /// User id.
         id: String,
     },
+    /// Set the address a doctor's urgent-message e-mail goes to (`[mail]`
+    /// in the configuration), or remove it with --clear.
+    Email {
+        /// User id (medecin_…).
+        id: String,
+        /// The address.
+        #[arg(required_unless_present = "clear")]
+        address: Option<String>,
+        /// Remove the address: no more e-mail for this user.
+        #[arg(long, conflicts_with = "address")]
+        clear: bool,
+    },
 }
 
 fn read_password() -> anyhow::Result<String> {
@@ -288,6 +300,13 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     admin::user_add(&store, &id, kind, &name, &username, &pw, kdf).await?;
                     wake_nodes(&config).await;
                     println!("user {id} added");
+                }
+                UserAction::Email { id, address, clear } => {
+                    admin::user_email(&store, &id, if clear { None } else { address }).await?;
+                    println!(
+                        "user {id}: e-mail address {}",
+                        if clear { "removed" } else { "set" }
+                    );
                 }
                 UserAction::Disable { id, enable } => {
                     admin::user_disable(&store, &id, !enable).await?;

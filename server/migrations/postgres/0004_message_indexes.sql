@@ -17,3 +17,12 @@ ALTER TABLE sessions ADD COLUMN answered_wait TIMESTAMPTZ;
 CREATE INDEX audit_access ON audit (session_id)
     WHERE action IN ('history', 'export', 'download', 'session_close', 'session_reopen', 'archive');
 CREATE INDEX audit_account ON audit (target) WHERE actor = 'admin-cli';
+-- The urgent-message e-mail, as in SQLite's 0006.
+ALTER TABLE messages ADD COLUMN urgent_mailed_at TIMESTAMPTZ;
+CREATE TABLE user_emails (
+    user_id    TEXT PRIMARY KEY REFERENCES users (id),
+    email      TEXT NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX messages_urgent_unmailed ON messages (created_at)
+    WHERE is_urgent AND urgent_mailed_at IS NULL AND read_at IS NULL AND deleted_at IS NULL;

@@ -490,6 +490,36 @@ pub const ACCESS_LOG_SQL: &str = "SELECT * FROM (
     WHERE target = ?2 AND actor = 'admin-cli'
 ) AS access ORDER BY id DESC LIMIT ?3";
 
+/// The urgent messages one doctor is e-mailed about
+/// ([`Store::claim_urgent_mail`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UrgentMail {
+    /// The doctor.
+    pub doctor: UserId,
+    /// Their address.
+    pub email: String,
+    /// The messages claimed.
+    pub messages: Vec<MessageId>,
+}
+
+impl UrgentMail {
+    /// Groups `(message, doctor, email)` rows by doctor, in first-seen order.
+    pub fn group(rows: Vec<(MessageId, UserId, String)>) -> Vec<UrgentMail> {
+        let mut out: Vec<UrgentMail> = Vec::new();
+        for (message, doctor, email) in rows {
+            match out.iter_mut().find(|m| m.doctor == doctor) {
+                Some(m) => m.messages.push(message),
+                None => out.push(UrgentMail {
+                    doctor,
+                    email,
+                    messages: vec![message],
+                }),
+            }
+        }
+        out
+    }
+}
+
 /// A conversation closed or reopened by its doctor ([`Store::change_session`]).
 #[derive(Clone, Debug)]
 pub struct SessionChange {
@@ -820,6 +850,26 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         account: &UserId,
         limit: u32,
     ) -> StoreResult<Vec<AuditRow>>;
+    /// Sets (or, with `None`, removes) the address a user's urgent-message
+    /// e-mail goes to.
+    async fn set_user_email(
+        &self,
+        user: &UserId,
+        email: Option<String>,
+        audit: AuditEvent,
+    ) -> StoreResult<()>;
+    /// Claims the urgent messages to doctors with an address that are unread,
+    /// undeleted, not yet mailed about and sent before `cutoff`: marks them
+    /// mailed at `now` and returns them by doctor. Two nodes never claim the
+    /// same message.
+    async fn claim_urgent_mail(
+        &self,
+        cutoff: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<UrgentMail>>;
+    /// Gives claimed messages back (their e-mail failed): the next look
+    /// claims them again.
+    async fn release_urgent_mail(&self, ids: Vec<MessageId>) -> StoreResult<()>;
     /// Users who logged in or refreshed a login since `since`.
     async fn active_users_since(&self, since: DateTime<Utc>) -> StoreResult<u64>;
     /// Deletes messages older than the retention cutoff; returns the attachment ids to remove.

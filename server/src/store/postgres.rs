@@ -1666,6 +1666,76 @@ impl Store for PgStore {
         .collect()
     }
 
+    async fn set_user_email(
+        &self,
+        user: &UserId,
+        email: Option<String>,
+        audit: AuditEvent,
+    ) -> StoreResult<()> {
+        let (audit, email) = (&audit, &email);
+        let now = trunc(audit.time);
+        write_tx!(self, |tx, events| {
+            let exists = tx
+                .query_opt("SELECT 1 FROM users WHERE id = $1", &[&user.as_str()])
+                .await?
+                .is_some();
+            if !exists {
+                return Err(StoreError::NotFound);
+            }
+            match email {
+                Some(e) => {
+                    tx.execute(
+                        "INSERT INTO user_emails (user_id, email, updated_at) VALUES ($1, $2, $3)
+                         ON CONFLICT (user_id) DO UPDATE SET email = excluded.email, updated_at = excluded.updated_at",
+                        &[&user.as_str(), e, &now],
+                    )
+                    .await?
+                }
+                None => {
+                    tx.execute("DELETE FROM user_emails WHERE user_id = $1", &[&user.as_str()])
+                        .await?
+                }
+            };
+            events.push(audit.clone());
+            Ok(())
+        })
+    }
+
+    async fn claim_urgent_mail(
+        &self,
+        cutoff: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<UrgentMail>> {
+        let (cutoff, now) = (trunc(cutoff), trunc(now));
+        let c = self.client().await?;
+        // One statement: the row locks make two nodes' claims disjoint.
+        let rows = c
+            .query(
+                "UPDATE messages m SET urgent_mailed_at = $2 FROM users u JOIN user_emails e ON e.user_id = u.id
+                 WHERE u.id = m.recipient_id AND u.kind = 'medecin'
+                   AND m.is_urgent AND m.urgent_mailed_at IS NULL AND m.read_at IS NULL AND m.deleted_at IS NULL
+                   AND m.created_at <= $1
+                 RETURNING m.id, m.recipient_id, e.email",
+                &[&cutoff, &now],
+            )
+            .await?
+            .iter()
+            .map(|r| Ok((MessageId(r.col(0)?), UserId(r.col(1)?), r.col::<String>(2)?)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(UrgentMail::group(rows))
+    }
+
+    async fn release_urgent_mail(&self, ids: Vec<MessageId>) -> StoreResult<()> {
+        let c = self.client().await?;
+        let ids: Vec<&str> = ids.iter().map(MessageId::as_str).collect();
+        c.execute(
+            "UPDATE messages SET urgent_mailed_at = NULL WHERE id = ANY($1)",
+            &[&ids],
+        )
+        .await?;
+        Ok(())
+    }
+
     async fn active_users_since(&self, since: DateTime<Utc>) -> StoreResult<u64> {
         let c = self.client().await?;
         let since = trunc(since);

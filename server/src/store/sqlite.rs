@@ -1678,6 +1678,67 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn set_user_email(
+        &self,
+        user: &UserId,
+        email: Option<String>,
+        audit: AuditEvent,
+    ) -> StoreResult<()> {
+        let user = user.clone();
+        self.write(move |w| {
+            let c = w.conn;
+            let exists: bool = c.query_row("SELECT EXISTS (SELECT 1 FROM users WHERE id = ?1)", [user.as_str()], |r| r.get(0))?;
+            if !exists {
+                return Err(StoreError::NotFound);
+            }
+            match &email {
+                Some(e) => c.execute(
+                    "INSERT INTO user_emails (user_id, email, updated_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (user_id) DO UPDATE SET email = excluded.email, updated_at = excluded.updated_at",
+                    params![user.as_str(), e, ms(audit.time)],
+                )?,
+                None => c.execute("DELETE FROM user_emails WHERE user_id = ?1", [user.as_str()])?,
+            };
+            w.audit(&audit)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn claim_urgent_mail(
+        &self,
+        cutoff: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<UrgentMail>> {
+        self.write(move |w| {
+            let rows = w
+                .conn
+                .prepare_cached(
+                    "UPDATE messages SET urgent_mailed_at = ?2
+                     WHERE is_urgent = 1 AND urgent_mailed_at IS NULL AND read_at IS NULL AND deleted_at IS NULL
+                       AND created_at <= ?1
+                       AND recipient_id IN (SELECT u.id FROM users u JOIN user_emails e ON e.user_id = u.id WHERE u.kind = 'medecin')
+                     RETURNING id, recipient_id, (SELECT email FROM user_emails WHERE user_id = recipient_id)",
+                )?
+                .query_map(params![ms(cutoff), ms(now)], |r| Ok((MessageId(r.get(0)?), UserId(r.get(1)?), r.get(2)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(UrgentMail::group(rows))
+        })
+        .await
+    }
+
+    async fn release_urgent_mail(&self, ids: Vec<MessageId>) -> StoreResult<()> {
+        self.write(move |w| {
+            for id in &ids {
+                w.conn
+                    .prepare_cached("UPDATE messages SET urgent_mailed_at = NULL WHERE id = ?1")?
+                    .execute([id.as_str()])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn active_users_since(&self, since: DateTime<Utc>) -> StoreResult<u64> {
         self.read(move |c| {
             Ok(c.query_row(
