@@ -496,6 +496,27 @@ impl ApiClient {
         .await
     }
 
+    /// `GET /api/me/absence` (a doctor).
+    pub async fn absence(&self) -> ClientResult<Option<Absence>> {
+        self.json(Method::GET, "/api/me/absence", |r| r).await
+    }
+
+    /// `PUT /api/me/absence` (a doctor).
+    pub async fn set_absence(&self, absence: &Absence) -> ClientResult<Absence> {
+        self.json(Method::PUT, "/api/me/absence", |r| r.json(absence))
+            .await
+    }
+
+    /// `DELETE /api/me/absence` (a doctor).
+    pub async fn clear_absence(&self) -> ClientResult<()> {
+        let res = self.call(Method::DELETE, "/api/me/absence", |r| r).await?;
+        if res.status().is_success() {
+            Ok(())
+        } else {
+            Err(error_from(res.status(), res).await)
+        }
+    }
+
     /// `GET /api/messaging/permissions/...` for oneself.
     pub async fn permission(
         &self,

@@ -128,11 +128,13 @@ fn awaiting_on_message(c: &mut ContextSummary, m: &Message, within: chrono::Dura
     }
 }
 
-/// The conversation's status after a `system` message's event.
-fn status_after(event: SystemEventKind) -> SessionStatus {
+/// The conversation's status after a `system` message's event (`None`: the
+/// event does not change it).
+fn status_after(event: SystemEventKind) -> Option<SessionStatus> {
     match event {
-        SystemEventKind::Closed => SessionStatus::Closed,
-        SystemEventKind::Reopened => SessionStatus::Active,
+        SystemEventKind::Closed => Some(SessionStatus::Closed),
+        SystemEventKind::Reopened => Some(SessionStatus::Active),
+        SystemEventKind::Absent => None,
     }
 }
 
@@ -208,8 +210,8 @@ impl Inner {
                 };
                 let s = c.session.insert(session);
                 let changed = if m.seq > s.last_seq {
-                    if let Some(e) = m.metadata.system {
-                        s.status = status_after(e.event);
+                    if let Some(status) = m.metadata.system.and_then(|e| status_after(e.event)) {
+                        s.status = status;
                     }
                     s.last_seq = m.seq;
                     s.message_count += 1;
@@ -281,6 +283,7 @@ mod tests {
             last_message_at: last.and_then(chrono::DateTime::from_timestamp_millis),
             has_urgent_unread: urgent,
             awaiting_answer: None,
+            doctor_absence: None,
         }
     }
 

@@ -1140,6 +1140,24 @@ impl DmpClient {
         self.inner.api.access_log(&session.id).await
     }
 
+    /// The doctor's absence (the current or the next one).
+    pub async fn absence(&self) -> ClientResult<Option<Absence>> {
+        self.inner.api.absence().await
+    }
+
+    /// Sets the doctor's absence (patients who write meanwhile get an
+    /// automatic answer, once per conversation).
+    pub async fn set_absence(&self, absence: &Absence) -> ClientResult<Absence> {
+        self.writable()?;
+        self.inner.api.set_absence(absence).await
+    }
+
+    /// Ends or cancels the doctor's absence.
+    pub async fn clear_absence(&self) -> ClientResult<()> {
+        self.writable()?;
+        self.inner.api.clear_absence().await
+    }
+
     /// Puts a session the server returned on its context's row.
     fn keep_session(&self, session: &Session) -> ClientResult<()> {
         let changed =

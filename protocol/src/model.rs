@@ -217,7 +217,10 @@ wire_enum!(
         /// The doctor closed the conversation: the patient can read, not write.
         Closed = "closed",
         /// The doctor reopened it.
-        Reopened = "reopened"
+        Reopened = "reopened",
+        /// The patient wrote while the doctor is away (`absence`): the
+        /// automatic answer, once per conversation and absence.
+        Absent = "absent"
     }
 );
 
@@ -248,6 +251,10 @@ pub struct SystemEvent {
     /// Why, for `closed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<CloseReason>,
+    /// For `absent`: when the doctor is back (the doctor's note to patients
+    /// is on the context, `doctorAbsence`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<DateTime<Utc>>,
 }
 
 impl SystemEvent {
@@ -267,6 +274,10 @@ impl SystemEvent {
         match self.event {
             SystemEventKind::Closed => "Le médecin a clôturé cette conversation.",
             SystemEventKind::Reopened => "Le médecin a rouvert cette conversation.",
+            SystemEventKind::Absent => {
+                "Votre médecin est absent : il lira votre message à son retour. \
+                 En cas d'urgence, appelez le 15 ou le 112."
+            }
         }
     }
 }
@@ -549,6 +560,27 @@ pub struct ContextSummary {
     /// after the doctor's last message (null: nothing waits).
     #[serde(default)]
     pub awaiting_answer: Option<AwaitingAnswer>,
+    /// The record's doctor is away now (docs/messaging.md, "Absence"):
+    /// shown before the patient writes (null: not away).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doctor_absence: Option<Absence>,
+}
+
+/// A doctor's absence: from, until, and a note to patients (docs/messaging.md,
+/// "Absence"). The note is the doctor's public notice (who replaces them,
+/// how to reach the practice), shown to every patient of theirs in clear.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct Absence {
+    /// Start.
+    pub from: DateTime<Utc>,
+    /// End (the doctor is back).
+    pub until: DateTime<Utc>,
+    /// The doctor's note to patients (at most 300 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl AwaitingAnswer {

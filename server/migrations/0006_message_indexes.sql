@@ -67,3 +67,15 @@ CREATE TABLE user_emails (
 ) STRICT;
 CREATE INDEX messages_urgent_unmailed ON messages (created_at)
     WHERE is_urgent = 1 AND urgent_mailed_at IS NULL AND read_at IS NULL AND deleted_at IS NULL;
+-- A doctor's absence (docs/messaging.md, "Absence"): one at a time, the
+-- current or the next; `id` changes with every new absence, and a session
+-- remembers the absence it answered (`absence_replied`), so that a patient
+-- gets the automatic answer once per conversation and absence.
+CREATE TABLE absences (
+    doctor_id TEXT PRIMARY KEY REFERENCES users (id),
+    id        TEXT NOT NULL,
+    starts_at INTEGER NOT NULL,
+    ends_at   INTEGER NOT NULL,
+    note      TEXT
+) STRICT;
+ALTER TABLE sessions ADD COLUMN absence_replied TEXT;

@@ -126,6 +126,9 @@ pub struct Directory {
     contexts: Cache<(ContextType, ContextId), Arc<ContextRecord>>,
     lists: Cache<UserId, Arc<Vec<Arc<ContextRecord>>>>,
     logins: Cache<String, Arc<FamilyRecord>>,
+    /// Doctors' absences (the stored one, or none), for 30 s: every
+    /// patient's message asks (docs/messaging.md, "Absence").
+    absences: Cache<UserId, Option<Arc<(String, Absence)>>>,
     /// Bumped (write-locked) by every invalidation; a value read from the
     /// store is cached only if no invalidation ran since the read began, so
     /// an invalidation racing a read can never leave a stale entry behind.
@@ -218,8 +221,31 @@ impl Directory {
                 .time_to_live(ttl)
                 .support_invalidation_closures()
                 .build(),
+            absences: cache(config.max_users, Duration::from_secs(30)),
             generation: RwLock::new(0),
         }
+    }
+
+    /// The absence of `doctor` under way at `now`, with its id.
+    pub async fn absence_now(
+        &self,
+        doctor: &UserId,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<Option<Arc<(String, Absence)>>> {
+        let stored = match self.absences.get(doctor) {
+            Some(a) => a,
+            None => {
+                let a = self.store.absence(doctor).await?.map(Arc::new);
+                self.absences.insert(doctor.clone(), a.clone());
+                a
+            }
+        };
+        Ok(stored.filter(|a| a.1.from <= now && now < a.1.until))
+    }
+
+    /// Forgets the cached absence of `doctor` (after it changed here).
+    pub fn forget_absence(&self, doctor: &UserId) {
+        self.absences.invalidate(doctor);
     }
 
     /// Reads `key` from `cache`, or from the store with `load` (cached only

@@ -199,6 +199,9 @@ pub async fn send(
             state
                 .hub
                 .send_to(&message.recipient.id, &nframe, None, None);
+            if message.sender.id == access.context.patient_id {
+                answer_absence(state, &access.context.doctor_id, &message).await;
+            }
             Ok(Sent {
                 message,
                 created: true,
@@ -206,6 +209,37 @@ pub async fn send(
         }
         Err(StoreError::Invalid(m)) => Err(AppError::invalid(m)),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// When the doctor is away, the patient who writes gets the automatic
+/// answer at once, once per conversation and absence (docs/messaging.md,
+/// "Absence"). A failure here does not fail the send: it is logged.
+async fn answer_absence(state: &AppState, doctor: &UserId, message: &Message) {
+    let now = state.now();
+    let absence = match state.directory.absence_now(doctor, now).await {
+        Ok(Some(a)) => a,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the doctor's absence");
+            return;
+        }
+    };
+    let reply = crate::store::AbsenceReply {
+        session_id: message.session_id.clone(),
+        message_id: MessageId(format!("msg_{}", uuid::Uuid::now_v7().simple())),
+        absence_id: absence.0.clone(),
+        until: absence.1.until,
+        now,
+    };
+    match state.store.absence_reply(reply).await {
+        Ok(Some(notice)) => {
+            let frame = Hub::encode(&ServerFrame::Message { message: notice });
+            state.hub.send_to(&message.sender.id, &frame, None, None);
+            state.hub.send_to(doctor, &frame, None, None);
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot answer for an absent doctor"),
     }
 }
 

@@ -10,7 +10,7 @@
 //! `server/tests/openapi_conformance.rs` holds it to that with schemathesis.
 
 use crate::config::Config;
-use crate::http::{attachments, auth, contexts, keys, messages, ops, sessions};
+use crate::http::{absence, attachments, auth, contexts, keys, messages, ops, sessions};
 use dmp_protocol::*;
 use serde_json::{json, Map, Value};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -24,6 +24,7 @@ use utoipa::{Modify, OpenApi};
         keys::prelogin, keys::change_password, keys::my_keys, keys::put_my_keys, keys::user_keys,
         contexts::list,
         messages::history, messages::send, messages::mark_read, messages::delete, messages::export,
+        absence::get, absence::put, absence::delete,
         sessions::create, sessions::archive, sessions::close, sessions::reopen, sessions::access_log, sessions::permissions, sessions::stats, sessions::notifications,
         attachments::upload, attachments::download,
         crate::ws::upgrade,
@@ -333,7 +334,7 @@ mod tests {
             assert_eq!(got, values, "{name}");
         };
         expect("UserType", &["patient", "medecin", "admin", "system"]);
-        expect("SystemEventKind", &["closed", "reopened"]);
+        expect("SystemEventKind", &["closed", "reopened", "absent"]);
         expect(
             "CloseReason",
             &["answered", "consultation", "contact_practice", "other"],

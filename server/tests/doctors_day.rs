@@ -452,3 +452,126 @@ async fn d_name(s: &TestServer, who: &Login) -> String {
     let (_, me) = s.get("/api/me", Some(&who.access)).await;
     me["name"].as_str().unwrap().to_owned()
 }
+
+#[tokio::test]
+async fn an_absent_doctor_answers_once_per_conversation_and_absence() {
+    let s = TestServer::start_migration().await;
+    let p = s.login(PATIENT).await;
+    let d = s.login(DOCTOR).await;
+    let now = chrono::Utc::now() + chrono::Duration::seconds(1);
+    let until = now + chrono::Duration::days(7);
+    let absence = json!({"from": now - chrono::Duration::hours(1), "until": until,
+                         "note": "Le Dr Bernard me remplace : 01 23 45 67 89"});
+    let put = |who: &Login, body: Value| {
+        let who = who.access.clone();
+        let s = &s;
+        async move {
+            let req = s
+                .http
+                .put(s.url("/api/me/absence"))
+                .bearer_auth(who)
+                .json(&body);
+            into_parts(req.send().await.unwrap()).await
+        }
+    };
+    // Doctors only; a sensible absence only.
+    let (status, body) = put(&p, absence.clone()).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (403, "CONTEXT_ACCESS_DENIED"),
+        "{body}"
+    );
+    let (status, body) = put(&d, json!({"from": until, "until": now})).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (400, "VALIDATION_FAILED"),
+        "{body}"
+    );
+    let (status, body) = put(
+        &d,
+        json!({"from": now, "until": until, "note": "x".repeat(301)}),
+    )
+    .await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (400, "VALIDATION_FAILED"),
+        "{body}"
+    );
+    let (status, body) = put(&d, absence.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, got) = s.get("/api/me/absence", Some(&d.access)).await;
+    assert_eq!((status, &got["note"]), (200, &absence["note"]), "{got}");
+
+    // The patient sees it on the record before writing.
+    let row = summary(&s, &p, ORD).await;
+    assert_eq!(row["doctorAbsence"]["note"], absence["note"], "{row}");
+    assert!(summary(&s, &d, ORD).await.get("doctorAbsence").is_none());
+
+    // The patient's first message gets the automatic answer at once, once.
+    let mut pws = s.ws(&p).await;
+    let (status, m) = s.send(&p, ORD, "a1", "Bonjour docteur").await;
+    assert_eq!(status, 201, "{m}");
+    let notice = pws.next_of("message").await;
+    let notice = if notice["message"]["type"] == "system" {
+        notice
+    } else {
+        pws.next_of("message").await
+    };
+    assert_eq!(notice["message"]["type"], "system", "{notice}");
+    assert_eq!(notice["message"]["metadata"]["system"]["event"], "absent");
+    assert_eq!(
+        at(&notice["message"]["metadata"]["system"]["until"]),
+        at(&json!(until))
+    );
+    assert!(notice["message"]["content"]
+        .as_str()
+        .unwrap()
+        .contains("En cas d'urgence, appelez le 15 ou le 112"));
+    s.send(&p, ORD, "a2", "Encore moi").await;
+    // The doctor's own message gets none; nor does a record of another
+    // doctor, who is not away.
+    s.send(&d, ORD, "a3", "Je lirai à mon retour").await;
+    let other = s.send(&p, EXA, "a4", "Et l'examen ?").await;
+    assert_eq!(other.0, 201, "{}", other.1);
+    let systems = |page: &Value| {
+        page["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["type"] == "system")
+            .count()
+    };
+    let (_, ord) = s
+        .get("/api/messaging/history/ordonnance/ord_789", Some(&p.access))
+        .await;
+    assert_eq!(systems(&ord), 1, "{ord}");
+    let (_, exa) = s
+        .get("/api/messaging/history/examen/exa_101", Some(&p.access))
+        .await;
+    assert_eq!(systems(&exa), 0, "{exa}");
+
+    // A new absence answers again, once; none after it ends.
+    let (status, _) = put(
+        &d,
+        json!({"from": now - chrono::Duration::minutes(5), "until": until + chrono::Duration::days(1)}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    s.send(&p, ORD, "b1", "Toujours absent ?").await;
+    s.send(&p, ORD, "b2", "?").await;
+    let (_, ord) = s
+        .get("/api/messaging/history/ordonnance/ord_789", Some(&p.access))
+        .await;
+    assert_eq!(systems(&ord), 2, "{ord}");
+    let req = s
+        .http
+        .delete(s.url("/api/me/absence"))
+        .bearer_auth(&d.access);
+    assert_eq!(into_parts(req.send().await.unwrap()).await.0, 204);
+    s.send(&p, ORD, "c1", "De retour ?").await;
+    let (_, ord) = s
+        .get("/api/messaging/history/ordonnance/ord_789", Some(&p.access))
+        .await;
+    assert_eq!(systems(&ord), 2, "{ord}");
+    assert!(summary(&s, &p, ORD).await.get("doctorAbsence").is_none());
+}

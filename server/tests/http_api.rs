@@ -1010,6 +1010,12 @@ async fn ops_endpoints_and_openapi_cover_every_route() {
         ("/api/messaging/messages/{message_id}", "delete"),
         ("/api/messaging/sessions", "post"),
         ("/api/messaging/sessions/{session_id}/archive", "patch"),
+        ("/api/messaging/sessions/{session_id}/close", "patch"),
+        ("/api/messaging/sessions/{session_id}/reopen", "patch"),
+        ("/api/messaging/sessions/{session_id}/access-log", "get"),
+        ("/api/me/absence", "get"),
+        ("/api/me/absence", "put"),
+        ("/api/me/absence", "delete"),
         (
             "/api/messaging/permissions/{context_type}/{context_id}/{user_type}/{user_id}",
             "get",

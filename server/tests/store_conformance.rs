@@ -1306,6 +1306,7 @@ async fn closing_and_reopening(h: Harness) {
         event: SystemEvent {
             event: kind,
             reason: (kind == SystemEventKind::Closed).then_some(CloseReason::Answered),
+            until: None,
         },
         now: t0() + Duration::seconds(i64::from(n)),
         audit: admin_event(t0(), "session_close"),
@@ -1324,7 +1325,8 @@ async fn closing_and_reopening(h: Harness) {
         m.metadata.system,
         Some(SystemEvent {
             event: SystemEventKind::Closed,
-            reason: Some(CloseReason::Answered)
+            reason: Some(CloseReason::Answered),
+            until: None
         })
     );
     assert!(s

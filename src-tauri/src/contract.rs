@@ -167,6 +167,7 @@ pub fn export_bindings(dir: &Path) -> Result<(), ts_rs::ExportError> {
         dmp_protocol::Session,
         CloseReason,
         dmp_protocol::api::AccessLogResponse,
+        Absence,
     );
     let mut names: Vec<String> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok())

@@ -220,6 +220,24 @@ async fn access_log(
         .await?)
 }
 
+/// The doctor's absence (the current or the next one).
+#[tauri::command]
+async fn get_absence(state: State<'_, Desktop>) -> CmdResult<Option<Absence>> {
+    Ok(client(&state).await?.absence().await?)
+}
+
+/// The doctor sets an absence.
+#[tauri::command]
+async fn set_absence(state: State<'_, Desktop>, absence: Absence) -> CmdResult<Absence> {
+    Ok(client(&state).await?.set_absence(&absence).await?)
+}
+
+/// The doctor ends or cancels the absence.
+#[tauri::command]
+async fn clear_absence(state: State<'_, Desktop>) -> CmdResult<()> {
+    Ok(client(&state).await?.clear_absence().await?)
+}
+
 /// Either participant archives the conversation.
 #[tauri::command]
 async fn archive_conversation(
@@ -420,6 +438,9 @@ pub fn run() {
             reopen_conversation,
             archive_conversation,
             access_log,
+            get_absence,
+            set_absence,
+            clear_absence,
             sends::retry_send,
             sends::discard_send,
             last_login,

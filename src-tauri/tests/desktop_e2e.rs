@@ -240,6 +240,41 @@ async fn patient_writes_from_the_real_window_and_sees_the_doctors_reply() {
     .await;
     p.shot("07-long-conversation-top").await;
 
+    // The doctor closes the conversation from the window, with a reason;
+    // the patient's open window turns read-only at once and says why and
+    // where to turn instead (docs/messaging.md, "Closing a conversation").
+    d.click(
+        &d.wait("[role=dialog] [data-testid=conversation-lifecycle] button[aria-haspopup=dialog]")
+            .await,
+    )
+    .await;
+    d.wait_js(
+        "the close dialog with its reason picker",
+        "return !!document.querySelector('[role=dialog] select')",
+    )
+    .await;
+    d.js(
+        "const s = document.querySelector('[role=dialog] select');         Object.getOwnPropertyDescriptor(HTMLSelectElement.prototype, 'value').set.call(s, 'consultation');         s.dispatchEvent(new Event('change', { bubbles: true })); return s.value",
+        vec![],
+    )
+    .await;
+    d.click(
+        &d.wait_xpath("//button[normalize-space(.)='Clôturer la conversation']")
+            .await,
+    )
+    .await;
+    d.wait("[data-testid=closed-banner]").await;
+    p.wait("[data-testid=closed-banner]").await;
+    p.wait_text("Une consultation est nécessaire").await;
+    p.wait_text("appelez le 15 ou le 112").await;
+    p.wait_js(
+        "no composer in the patient's closed conversation",
+        "return !document.querySelector('[role=dialog] textarea')",
+    )
+    .await;
+    p.shot("08-closed-by-doctor").await;
+    d.shot("05-closed").await;
+
     tokio::join!(patient.quit(), doctor.quit());
     server.stop().await;
 }

@@ -283,7 +283,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             next_text(&mut patient).await,
-            r#"{"type":"ack","clientMessageId":"lg.r.0.0.1"}"#
+            r#"{"type":"ack","clientMessageId":"lg.r.0000000000000001.0.0"}"#
         );
         assert_eq!(next_text(&mut doctor).await, frame);
         doctor

@@ -100,6 +100,23 @@ enum Command {
         /// The record id (ord_…, exa_…).
         context_id: String,
     },
+    /// A doctor's absence: show it, set it (--from, --until, --note), or
+    /// end it (--clear). Patients who write meanwhile get an automatic
+    /// answer, once per conversation.
+    Absence {
+        /// Start (RFC 3339, e.g. 2026-12-24T08:00:00+01:00); default now.
+        #[arg(long)]
+        from: Option<chrono::DateTime<chrono::FixedOffset>>,
+        /// End (RFC 3339).
+        #[arg(long, conflicts_with = "clear")]
+        until: Option<chrono::DateTime<chrono::FixedOffset>>,
+        /// A note to patients (who replaces you, how to reach the practice).
+        #[arg(long, requires = "until")]
+        note: Option<String>,
+        /// End the absence now.
+        #[arg(long)]
+        clear: bool,
+    },
     /// Archive a conversation (a new message makes it active again).
     Archive {
         /// ordonnance or examen.
@@ -339,6 +356,53 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             c.reopen_conversation(context_type, &ContextId(context_id))
                 .await?;
             println!("conversation rouverte");
+            c.shutdown().await;
+        }
+        Command::Absence {
+            from,
+            until,
+            note,
+            clear,
+        } => {
+            let c = client(false).await?;
+            if clear {
+                c.clear_absence().await?;
+                println!("absence terminée");
+            } else if let Some(until) = until {
+                let a = c
+                    .set_absence(&dmp_protocol::Absence {
+                        from: from.map_or_else(chrono::Utc::now, |f| f.with_timezone(&chrono::Utc)),
+                        until: until.with_timezone(&chrono::Utc),
+                        note,
+                    })
+                    .await?;
+                println!(
+                    "absent du {} au {}",
+                    a.from
+                        .with_timezone(&chrono::Local)
+                        .format("%Y-%m-%d %H:%M"),
+                    a.until
+                        .with_timezone(&chrono::Local)
+                        .format("%Y-%m-%d %H:%M")
+                );
+            } else {
+                match c.absence().await? {
+                    Some(a) => println!(
+                        "absent du {} au {}{}",
+                        a.from
+                            .with_timezone(&chrono::Local)
+                            .format("%Y-%m-%d %H:%M"),
+                        a.until
+                            .with_timezone(&chrono::Local)
+                            .format("%Y-%m-%d %H:%M"),
+                        a.note
+                            .as_deref()
+                            .map(|n| format!(" : {}", term(n)))
+                            .unwrap_or_default()
+                    ),
+                    None => println!("aucune absence"),
+                }
+            }
             c.shutdown().await;
         }
         Command::AccessLog {

@@ -26,3 +26,12 @@ CREATE TABLE user_emails (
 );
 CREATE INDEX messages_urgent_unmailed ON messages (created_at)
     WHERE is_urgent AND urgent_mailed_at IS NULL AND read_at IS NULL AND deleted_at IS NULL;
+-- A doctor's absence, as in SQLite's 0006.
+CREATE TABLE absences (
+    doctor_id TEXT PRIMARY KEY REFERENCES users (id),
+    id        TEXT NOT NULL,
+    starts_at TIMESTAMPTZ NOT NULL,
+    ends_at   TIMESTAMPTZ NOT NULL,
+    note      TEXT
+);
+ALTER TABLE sessions ADD COLUMN absence_replied TEXT;

@@ -62,6 +62,14 @@ pub async fn list(
     let now = state.now();
     let answer_within = chrono::Duration::hours(i64::from(state.config.limits.answer_within_hours));
     let mut out = Vec::with_capacity(contexts.len());
+    // The absence of each of the patient's doctors, shown before they write.
+    let mut absences: HashMap<UserId, Option<Absence>> = HashMap::new();
+    for c in contexts.iter().filter(|c| c.patient_id == *who.id()) {
+        if !absences.contains_key(&c.doctor_id) {
+            let a = state.directory.absence_now(&c.doctor_id, now).await?;
+            absences.insert(c.doctor_id.clone(), a.map(|a| a.1.clone()));
+        }
+    }
     for c in contexts.iter() {
         let Some(context) = context_view(c, &people) else {
             continue;
@@ -93,6 +101,7 @@ pub async fn list(
             awaiting_answer: mark
                 .awaiting
                 .map(|a| AwaitingAnswer::new(a.since, answer_within, now, a.urgent, a.category)),
+            doctor_absence: absences.get(&c.doctor_id).cloned().flatten(),
         });
     }
     Ok(Json(out))

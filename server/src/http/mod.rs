@@ -1,6 +1,7 @@
 //! The REST API (DESIGN §3): router, middleware, and extractors whose
 //! rejections follow the error contract.
 
+pub mod absence;
 pub mod attachments;
 pub mod auth;
 pub mod contexts;
@@ -35,6 +36,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/auth/refresh", post(auth::refresh))
         .route("/api/auth/logout", post(auth::logout))
         .route("/api/me", get(auth::me))
+        .route(
+            "/api/me/absence",
+            get(absence::get).put(absence::put).delete(absence::delete),
+        )
         .route("/api/auth/prelogin", post(keys::prelogin))
         .route("/api/auth/password", post(keys::change_password))
         .route("/api/keys/me", get(keys::my_keys).put(keys::put_my_keys))

@@ -60,6 +60,7 @@ pub async fn close(
     let event = SystemEvent {
         event: SystemEventKind::Closed,
         reason: req.reason,
+        until: None,
     };
     let session = change(&state, &who, &meta, &id, event).await?;
     state
@@ -84,6 +85,7 @@ pub async fn reopen(
     let event = SystemEvent {
         event: SystemEventKind::Reopened,
         reason: None,
+        until: None,
     };
     Ok(Json(change(&state, &who, &meta, &id, event).await?))
 }
@@ -192,6 +194,9 @@ async fn change(
     let action = match event.event {
         SystemEventKind::Closed => "session_close",
         SystemEventKind::Reopened => "session_reopen",
+        SystemEventKind::Absent => {
+            return Err(AppError::invalid("absences are set with /api/me/absence"))
+        }
     };
     if !id.is_valid() {
         return Err(AppError::invalid("sessionId is malformed"));

@@ -520,6 +520,22 @@ impl UrgentMail {
     }
 }
 
+/// The automatic answer to a patient who writes during an absence
+/// ([`Store::absence_reply`]).
+#[derive(Clone, Debug)]
+pub struct AbsenceReply {
+    /// The conversation.
+    pub session_id: SessionId,
+    /// Server-made id of the `system` message.
+    pub message_id: MessageId,
+    /// The absence answered.
+    pub absence_id: String,
+    /// When the doctor is back.
+    pub until: DateTime<Utc>,
+    /// Now.
+    pub now: DateTime<Utc>,
+}
+
 /// A conversation closed or reopened by its doctor ([`Store::change_session`]).
 #[derive(Clone, Debug)]
 pub struct SessionChange {
@@ -870,6 +886,19 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Gives claimed messages back (their e-mail failed): the next look
     /// claims them again.
     async fn release_urgent_mail(&self, ids: Vec<MessageId>) -> StoreResult<()>;
+    /// A doctor's absence (the current or the next one) with its id.
+    async fn absence(&self, doctor: &UserId) -> StoreResult<Option<(String, Absence)>>;
+    /// Sets a doctor's absence (replacing any), or removes it with `None`.
+    async fn set_absence(
+        &self,
+        doctor: &UserId,
+        absence: Option<(String, Absence)>,
+        audit: AuditEvent,
+    ) -> StoreResult<()>;
+    /// Appends the automatic `absent` answer to the patient unless this
+    /// conversation already got it for absence `absence_id` (or is closed):
+    /// the message, or `None`.
+    async fn absence_reply(&self, reply: AbsenceReply) -> StoreResult<Option<Message>>;
     /// Users who logged in or refreshed a login since `since`.
     async fn active_users_since(&self, since: DateTime<Utc>) -> StoreResult<u64>;
     /// Deletes messages older than the retention cutoff; returns the attachment ids to remove.

@@ -552,6 +552,38 @@ fn audit_from_row(r: &Row) -> StoreResult<AuditRow> {
     })
 }
 
+/// Appends a `system` message (seq already taken) to the patient.
+async fn insert_system_message<C: GenericClient>(
+    c: &C,
+    session_id: &SessionId,
+    message_id: &MessageId,
+    seq: i64,
+    patient_id: &str,
+    event: &SystemEvent,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    let event_json =
+        serde_json::to_string(event).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    c.execute(
+        "INSERT INTO messages (id, session_id, seq, client_message_id, sender_id, recipient_id, kind, content, created_at,
+           status, is_urgent, requires_response, attachments, category, system_event)
+         VALUES ($1, $2, $3, $4, $5, $6, 'system', $7, $8, 'sent', false, false, '[]', NULL, $9)",
+        &[
+            &message_id.as_str(),
+            &session_id.as_str(),
+            &seq,
+            &format!("sys_{}", message_id.as_str()),
+            &SYSTEM_SENDER,
+            &patient_id,
+            &event.fallback_text(),
+            &now,
+            &event_json,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
 async fn load_session<C: GenericClient>(c: &C, id: &str) -> StoreResult<Option<Session>> {
     let stmt = c
         .prepare_cached(&format!("{SESSION_SELECT} WHERE s.id = $1"))
@@ -1572,6 +1604,11 @@ impl Store for PgStore {
                              last_activity = $2, unread_patient = unread_patient + 1
                              WHERE id = $1 AND status = 'closed' RETURNING last_seq, patient_id"
                         }
+                        SystemEventKind::Absent => {
+                            return Err(StoreError::Invalid(
+                                "an absence is answered by absence_reply".into(),
+                            ))
+                        }
                     },
                     &[&change.session_id.as_str(), &now],
                 )
@@ -1581,23 +1618,14 @@ impl Store for PgStore {
             };
             let seq: i64 = row.col(0)?;
             let patient_id: String = row.col(1)?;
-            let event_json = serde_json::to_string(&change.event)
-                .map_err(|e| StoreError::Invalid(e.to_string()))?;
-            tx.execute(
-                "INSERT INTO messages (id, session_id, seq, client_message_id, sender_id, recipient_id, kind, content, created_at,
-                   status, is_urgent, requires_response, attachments, category, system_event)
-                 VALUES ($1, $2, $3, $4, $5, $6, 'system', $7, $8, 'sent', false, false, '[]', NULL, $9)",
-                &[
-                    &change.message_id.as_str(),
-                    &change.session_id.as_str(),
-                    &seq,
-                    &format!("sys_{}", change.message_id.as_str()),
-                    &SYSTEM_SENDER,
-                    &patient_id,
-                    &change.event.fallback_text(),
-                    &now,
-                    &event_json,
-                ],
+            insert_system_message(
+                tx,
+                &change.session_id,
+                &change.message_id,
+                seq,
+                &patient_id,
+                &change.event,
+                now,
             )
             .await?;
             events.push(change.audit.clone());
@@ -1734,6 +1762,91 @@ impl Store for PgStore {
         )
         .await?;
         Ok(())
+    }
+
+    async fn absence(&self, doctor: &UserId) -> StoreResult<Option<(String, Absence)>> {
+        let c = self.client().await?;
+        c.query_opt(
+            "SELECT id, starts_at, ends_at, note FROM absences WHERE doctor_id = $1",
+            &[&doctor.as_str()],
+        )
+        .await?
+        .map(|r| {
+            Ok((
+                r.col(0)?,
+                Absence {
+                    from: r.col(1)?,
+                    until: r.col(2)?,
+                    note: r.col(3)?,
+                },
+            ))
+        })
+        .transpose()
+    }
+
+    async fn set_absence(
+        &self,
+        doctor: &UserId,
+        absence: Option<(String, Absence)>,
+        audit: AuditEvent,
+    ) -> StoreResult<()> {
+        let (audit, absence) = (&audit, &absence);
+        write_tx!(self, |tx, events| {
+            match absence {
+                Some((id, a)) => {
+                    tx.execute(
+                        "INSERT INTO absences (doctor_id, id, starts_at, ends_at, note) VALUES ($1, $2, $3, $4, $5)
+                         ON CONFLICT (doctor_id) DO UPDATE SET id = excluded.id, starts_at = excluded.starts_at,
+                           ends_at = excluded.ends_at, note = excluded.note",
+                        &[&doctor.as_str(), id, &trunc(a.from), &trunc(a.until), &a.note],
+                    )
+                    .await?
+                }
+                None => {
+                    tx.execute("DELETE FROM absences WHERE doctor_id = $1", &[&doctor.as_str()])
+                        .await?
+                }
+            };
+            events.push(audit.clone());
+            Ok(())
+        })
+    }
+
+    async fn absence_reply(&self, reply: AbsenceReply) -> StoreResult<Option<Message>> {
+        let reply = &reply;
+        let now = trunc(reply.now);
+        write_tx!(self, |tx, _events| {
+            let row = tx
+                .query_opt(
+                    "UPDATE sessions SET absence_replied = $3, last_seq = last_seq + 1, message_count = message_count + 1,
+                     last_activity = $2, unread_patient = unread_patient + 1
+                     WHERE id = $1 AND status <> 'closed' AND (absence_replied IS NULL OR absence_replied <> $3)
+                     RETURNING last_seq, patient_id",
+                    &[&reply.session_id.as_str(), &now, &reply.absence_id],
+                )
+                .await?;
+            let Some(row) = row else {
+                return Ok(None);
+            };
+            let seq: i64 = row.col(0)?;
+            let patient_id: String = row.col(1)?;
+            let event = SystemEvent {
+                event: SystemEventKind::Absent,
+                reason: None,
+                until: Some(reply.until),
+            };
+            insert_system_message(
+                tx,
+                &reply.session_id,
+                &reply.message_id,
+                seq,
+                &patient_id,
+                &event,
+                now,
+            )
+            .await?;
+            load_message(tx, reply.message_id.as_str()).await
+        })
     }
 
     async fn active_users_since(&self, since: DateTime<Utc>) -> StoreResult<u64> {

@@ -993,6 +993,37 @@ fn audit_from_row(r: &Row<'_>) -> rusqlite::Result<AuditRow> {
 const AUDIT_SELECT: &str =
     "SELECT id, time, actor, action, target, outcome, ip, user_agent, request_id, session_id, prev_hash, hash FROM audit";
 
+/// Appends a `system` message (seq already taken) to the patient.
+fn insert_system_message(
+    c: &Connection,
+    session_id: &SessionId,
+    message_id: &MessageId,
+    seq: i64,
+    patient_id: &str,
+    event: &SystemEvent,
+    now: i64,
+) -> StoreResult<()> {
+    let event_json =
+        serde_json::to_string(event).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    c.prepare_cached(
+        "INSERT INTO messages (id, session_id, seq, client_message_id, sender_id, recipient_id, kind, content, created_at,
+           status, is_urgent, requires_response, attachments, category, system_event)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'system', ?7, ?8, 'sent', 0, 0, '[]', NULL, ?9)",
+    )?
+    .execute(params![
+        message_id.as_str(),
+        session_id.as_str(),
+        seq,
+        format!("sys_{}", message_id.as_str()),
+        SYSTEM_SENDER,
+        patient_id,
+        event.fallback_text(),
+        now,
+        event_json
+    ])?;
+    Ok(())
+}
+
 /// Creates the session row if missing; re-activates an archived one when `touch` is set.
 fn ensure_session_row(
     conn: &Connection,
@@ -1607,29 +1638,16 @@ impl Store for SqliteStore {
                          last_activity = ?2, unread_patient = unread_patient + 1
                          WHERE id = ?1 AND status = 'closed' RETURNING last_seq, patient_id"
                     }
+                    SystemEventKind::Absent => {
+                        return Err(StoreError::Invalid("an absence is answered by absence_reply".into()))
+                    }
                 })?
                 .query_row(params![change.session_id.as_str(), now], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()?;
             let Some((seq, patient_id)) = row else {
                 return Ok(None);
             };
-            let event_json = serde_json::to_string(&change.event).map_err(|e| StoreError::Invalid(e.to_string()))?;
-            c.prepare_cached(
-                "INSERT INTO messages (id, session_id, seq, client_message_id, sender_id, recipient_id, kind, content, created_at,
-                   status, is_urgent, requires_response, attachments, category, system_event)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'system', ?7, ?8, 'sent', 0, 0, '[]', NULL, ?9)",
-            )?
-            .execute(params![
-                change.message_id.as_str(),
-                change.session_id.as_str(),
-                seq,
-                format!("sys_{}", change.message_id.as_str()),
-                SYSTEM_SENDER,
-                patient_id,
-                change.event.fallback_text(),
-                now,
-                event_json
-            ])?;
+            insert_system_message(c, &change.session_id, &change.message_id, seq, &patient_id, &change.event, now)?;
             w.audit(&change.audit)?;
             let session = load_session(c, change.session_id.as_str())?.ok_or(StoreError::NotFound)?;
             let message = load_message(c, change.message_id.as_str())?.ok_or(StoreError::NotFound)?;
@@ -1735,6 +1753,73 @@ impl Store for SqliteStore {
                     .execute([id.as_str()])?;
             }
             Ok(())
+        })
+        .await
+    }
+
+    async fn absence(&self, doctor: &UserId) -> StoreResult<Option<(String, Absence)>> {
+        let doctor = doctor.clone();
+        self.read(move |c| {
+            Ok(c.prepare_cached(
+                "SELECT id, starts_at, ends_at, note FROM absences WHERE doctor_id = ?1",
+            )?
+            .query_row([doctor.as_str()], |r| {
+                Ok((
+                    r.get(0)?,
+                    Absence {
+                        from: get_time(r, 1)?,
+                        until: get_time(r, 2)?,
+                        note: r.get(3)?,
+                    },
+                ))
+            })
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn set_absence(
+        &self,
+        doctor: &UserId,
+        absence: Option<(String, Absence)>,
+        audit: AuditEvent,
+    ) -> StoreResult<()> {
+        let doctor = doctor.clone();
+        self.write(move |w| {
+            match &absence {
+                Some((id, a)) => w.conn.execute(
+                    "INSERT INTO absences (doctor_id, id, starts_at, ends_at, note) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (doctor_id) DO UPDATE SET id = excluded.id, starts_at = excluded.starts_at,
+                       ends_at = excluded.ends_at, note = excluded.note",
+                    params![doctor.as_str(), id, ms(a.from), ms(a.until), a.note],
+                )?,
+                None => w.conn.execute("DELETE FROM absences WHERE doctor_id = ?1", [doctor.as_str()])?,
+            };
+            w.audit(&audit)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn absence_reply(&self, reply: AbsenceReply) -> StoreResult<Option<Message>> {
+        self.write(move |w| {
+            let c = w.conn;
+            let now = ms(reply.now);
+            let row: Option<(i64, String)> = c
+                .prepare_cached(
+                    "UPDATE sessions SET absence_replied = ?3, last_seq = last_seq + 1, message_count = message_count + 1,
+                     last_activity = ?2, unread_patient = unread_patient + 1
+                     WHERE id = ?1 AND status <> 'closed' AND (absence_replied IS NULL OR absence_replied <> ?3)
+                     RETURNING last_seq, patient_id",
+                )?
+                .query_row(params![reply.session_id.as_str(), now, reply.absence_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            let Some((seq, patient_id)) = row else {
+                return Ok(None);
+            };
+            let event = SystemEvent { event: SystemEventKind::Absent, reason: None, until: Some(reply.until) };
+            insert_system_message(c, &reply.session_id, &reply.message_id, seq, &patient_id, &event, now)?;
+            load_message(c, reply.message_id.as_str())
         })
         .await
     }

@@ -6,6 +6,7 @@
 import { invoke, type InvokeArgs, type InvokeOptions } from '@tauri-apps/api/core';
 import { toCommandError, type CommandError } from './errors';
 import type {
+  Absence,
   AccessLogResponse,
   Attachment,
   CloseReason,
@@ -117,6 +118,21 @@ export const archiveConversation = (args: { contextType: ContextType; contextId:
  */
 export const accessLog = (contextType: ContextType, contextId: string) =>
   call<AccessLogResponse>('access_log', { contextType, contextId });
+
+/**
+ * The signed-in doctor's absence (docs/messaging.md, "Absence"), null when none is set.
+ * While it runs, the doctor's patients see it on each record before they write, and the
+ * first message of a patient in a conversation gets an automatic `absent` notice.
+ */
+export const getAbsence = () => call<Absence | null>('get_absence');
+/**
+ * Sets (or replaces) the doctor's absence. The server refuses with VALIDATION_FAILED
+ * when `until` is not after `from` or already past, when it lasts more than 366 days,
+ * or when the note is longer than 300 characters. The note is shown in clear.
+ */
+export const setAbsence = (absence: Absence) => call<Absence>('set_absence', { absence });
+/** Ends the doctor's absence now. */
+export const clearAbsence = () => call<null>('clear_absence');
 
 /** The file crosses IPC raw (no JSON number array); its name travels percent-encoded in a header. */
 export const uploadAttachment = (name: string, bytes: Uint8Array) =>

@@ -7,6 +7,7 @@
 import type { Settings } from './generated';
 
 export type {
+  Absence,
   AccessAction,
   AccessLogEntry,
   AccessLogResponse,

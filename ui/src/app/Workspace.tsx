@@ -153,7 +153,7 @@ function WorkspaceContent({ user }: { user: User }) {
       {openContext && <SecureMessaging key={`${openContext.type}:${openContext.id}`} context={openContext} me={user} onClose={close} />}
 
       {settingsFor && (
-        <SettingsPanel peers={peersOf(contexts.items, user)} initialPeerId={settingsFor.peerId} onClose={() => setSettingsFor(null)} />
+        <SettingsPanel user={user} peers={peersOf(contexts.items, user)} initialPeerId={settingsFor.peerId} onClose={() => setSettingsFor(null)} />
       )}
 
       {peerKey.current && (

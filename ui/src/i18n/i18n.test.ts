@@ -87,4 +87,36 @@ describe('translations', () => {
       'Reply expected by 17 March 2025',
     );
   });
+
+  it('words the doctor’s absence and its automatic answer in both languages', () => {
+    const dateFr = createFormatters('fr').date('2025-03-20T17:00:00Z');
+    const dateEn = createFormatters('en').date('2025-03-20T17:00:00Z');
+    expect(`${translate('fr', 'system.absent', { date: dateFr })} ${translate('fr', 'system.absentHelp')}`).toBe(
+      "Réponse automatique : votre médecin est absent jusqu'au 20 mars 2025. Il lira votre message à son retour. En cas d'urgence, appelez le 15 ou le 112.",
+    );
+    expect(`${translate('en', 'system.absent', { date: dateEn })} ${translate('en', 'system.absentHelp')}`).toBe(
+      'Automatic answer: your doctor is away until 20 March 2025. They will read your message when back. In an emergency, call 15 or 112.',
+    );
+    expect(translate('fr', 'absence.patient.away', { date: dateFr })).toBe("Votre médecin est absent jusqu'au 20 mars 2025.");
+    expect(translate('en', 'absence.patient.away', { date: dateEn })).toBe('Your doctor is away until 20 March 2025.');
+    expect(translate('fr', 'absence.patient.emergency')).toBe("En cas d'urgence, appelez le 15 ou le 112.");
+    expect(translate('en', 'absence.patient.emergency')).toBe('In an emergency, call 15 or 112.');
+    const labels = ['absence.title', 'absence.from', 'absence.until', 'absence.note', 'absence.save', 'absence.end'] as const;
+    expect(labels.map((key) => translate('fr', key))).toEqual([
+      'Absence',
+      'Du',
+      'Au',
+      'Mot pour vos patients (facultatif)',
+      "Enregistrer l'absence",
+      "Terminer l'absence",
+    ]);
+    expect(labels.map((key) => translate('en', key))).toEqual([
+      'Absence',
+      'From',
+      'Until',
+      'Note to your patients (optional)',
+      'Save absence',
+      'End absence',
+    ]);
+  });
 });

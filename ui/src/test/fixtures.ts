@@ -90,6 +90,7 @@ export const systemSender: Participant = { id: 'system', type: 'system', name: '
 const SYSTEM_FALLBACK: Record<SystemEvent['event'], string> = {
   closed: 'Le médecin a clôturé cette conversation.',
   reopened: 'Le médecin a rouvert cette conversation.',
+  absent: "Votre médecin est absent : il lira votre message à son retour. En cas d'urgence, appelez le 15 ou le 112.",
 };
 
 /**

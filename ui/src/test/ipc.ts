@@ -7,6 +7,7 @@ import { act, waitFor } from '@testing-library/react';
 import { emit } from '@tauri-apps/api/event';
 import { mockIPC, mockWindows } from '@tauri-apps/api/mocks';
 import type {
+  Absence,
   AccessLogResponse,
   Attachment,
   EventName,
@@ -51,6 +52,9 @@ export type CommandResults = {
   reopen_conversation: Session;
   archive_conversation: Session;
   access_log: AccessLogResponse;
+  get_absence: Absence | null;
+  set_absence: Absence;
+  clear_absence: null;
   upload_attachment: Attachment;
   download_attachment: string;
   attachment_preview: Awaited<ReturnType<typeof commands.attachmentPreview>>;
@@ -80,6 +84,7 @@ const DEFAULTS: Handlers = {
   get_limits: { value: DEFAULT_LIMITS },
   list_contexts: { value: { contexts: [], unreadTotal: 0 } },
   list_notifications: { value: [] },
+  get_absence: { value: null },
   set_open_conversation: { value: null },
   set_typing: { value: null },
   mark_read: { value: null },

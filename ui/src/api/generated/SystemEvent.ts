@@ -13,4 +13,9 @@ event: SystemEventKind,
 /**
  * Why, for `closed`.
  */
-reason?: CloseReason | null, };
+reason?: CloseReason | null, 
+/**
+ * For `absent`: when the doctor is back (the doctor's note to patients
+ * is on the context, `doctorAbsence`).
+ */
+until?: string | null, };

@@ -1,7 +1,8 @@
 /**
  * The contextual entry point to a conversation, shown next to a prescription or an exam
  * result: blue, with the comments icon, a type-specific label, an unread badge and a
- * tooltip (aria-describedby) saying who can read the exchange.
+ * tooltip (aria-describedby) saying who can read the exchange. What else the patient
+ * should know before writing (the doctor is away) can describe it too (`describedBy`).
  */
 import { useId } from 'react';
 import type { ContextType } from '../../api';
@@ -15,9 +16,11 @@ type MessagingButtonProps = {
   unreadCount?: number;
   onClick: () => void;
   className?: string;
+  /** The id of another element that describes the button, read after the tooltip. */
+  describedBy?: string;
 };
 
-export function MessagingButton({ contextType, unreadCount = 0, onClick, className = '' }: MessagingButtonProps) {
+export function MessagingButton({ contextType, unreadCount = 0, onClick, className = '', describedBy }: MessagingButtonProps) {
   const { t } = useI18n();
   const tooltipId = useId();
   const context = supportedContexts[contextType];
@@ -26,7 +29,7 @@ export function MessagingButton({ contextType, unreadCount = 0, onClick, classNa
       <button
         type="button"
         onClick={onClick}
-        aria-describedby={tooltipId}
+        aria-describedby={describedBy ? `${tooltipId} ${describedBy}` : tooltipId}
         data-context-type={contextType}
         className="relative inline-flex items-center gap-2 rounded-lg bg-blue-600 px-4 py-2 text-sm font-semibold text-white shadow-sm transition-colors hover:bg-blue-700 focus-visible:outline focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-blue-600"
       >

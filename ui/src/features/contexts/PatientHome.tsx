@@ -2,6 +2,7 @@
  * "Mon DMP": the patient's medical history (prescriptions and exam results), each with
  * its MessagingButton, plus a notifications tab. The records filter by type and by the
  * status of their conversation (all by default); closed and archived ones carry a badge.
+ * While a record's doctor is away, the record says so before the patient writes.
  */
 import { useId, useState, type KeyboardEvent, type ReactNode } from 'react';
 import type { ContextRef, ContextSummary, ContextType, ErrorCode, User } from '../../api';
@@ -9,6 +10,7 @@ import { useI18n } from '../../i18n';
 import { Spinner } from '../../components/Spinner';
 import { errorKey } from '../../app/errorMessages';
 import { MessagingButton } from './MessagingButton';
+import { DoctorAbsenceNotice, doctorAbsenceFor } from './DoctorAbsence';
 import { supportedContexts } from './supportedContexts';
 import { lastActivity } from './useContexts';
 import { STATUS_FILTERS, STATUS_FILTER_LABEL, SessionStatusBadge, conversationStatus, matchesStatus, type StatusFilter } from './sessionStatus';
@@ -91,8 +93,9 @@ export function PatientHome(props: PatientHomeProps) {
   );
 }
 
-function MedicalHistory({ contexts, status, error, onOpen, onRetry, hasDraft }: PatientHomeProps) {
+function MedicalHistory({ user, contexts, status, error, onOpen, onRetry, hasDraft }: PatientHomeProps) {
   const { t, format } = useI18n();
+  const absenceIdBase = useId();
   const [filter, setFilter] = useState<Filter>('all');
   const [statusFilter, setStatusFilter] = useState<StatusFilter>('all');
 
@@ -148,6 +151,8 @@ function MedicalHistory({ contexts, status, error, onOpen, onRetry, hasDraft }: 
             const meta = supportedContexts[context.type];
             const activity = lastActivity(context);
             const sessionStatus = conversationStatus(context);
+            const absence = doctorAbsenceFor(context, user);
+            const absenceId = `${absenceIdBase}-absence-${context.type}-${context.id}`;
             return (
               <li key={`${context.type}:${context.id}`} data-session-status={sessionStatus}>
                 <article
@@ -175,8 +180,14 @@ function MedicalHistory({ contexts, status, error, onOpen, onRetry, hasDraft }: 
                     {t(meta.author)} <span className="font-medium text-slate-800">{context.doctor.name}</span>
                   </p>
                   <p className="mt-2 text-sm text-slate-700">{context.summary}</p>
+                  {absence && <DoctorAbsenceNotice absence={absence} id={absenceId} className="mt-3" />}
                   <div className="mt-4 flex flex-wrap items-center gap-3">
-                    <MessagingButton contextType={context.type} unreadCount={context.unreadCount} onClick={() => onOpen(context)} />
+                    <MessagingButton
+                      contextType={context.type}
+                      unreadCount={context.unreadCount}
+                      onClick={() => onOpen(context)}
+                      describedBy={absence ? absenceId : undefined}
+                    />
                     {hasDraft(context) && (
                       <span className="rounded-full bg-amber-100 px-2 py-0.5 text-xs font-medium text-amber-900">{t('draft.label')}</span>
                     )}

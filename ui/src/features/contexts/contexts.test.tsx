@@ -1,13 +1,14 @@
 import { render, screen, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it, vi } from 'vitest';
-import type { AwaitingAnswer, ContextSummary } from '../../api';
+import type { Absence, AwaitingAnswer, ContextSummary } from '../../api';
 import { I18nProvider, translate } from '../../i18n';
 import { doctor, examen, ordonnance, otherPatient, patient, patientUser, session } from '../../test/fixtures';
 import { DoctorInbox } from './DoctorInbox';
 import { CATEGORY_LABEL, QUESTION_CATEGORIES } from './questions';
 import { MessagingButton } from './MessagingButton';
 import { PatientHome } from './PatientHome';
+import { doctorAbsenceFor } from './DoctorAbsence';
 import { foldForSearch } from './DoctorInbox';
 import { STATUS_FILTERS, STATUS_FILTER_LABEL } from './sessionStatus';
 
@@ -454,5 +455,79 @@ describe('conversation status in the lists', () => {
       expect(within(group).getAllByRole('button').map((b) => b.textContent)).toEqual(['All', 'Active', 'Closed', 'Archived']);
       expect(within(cardOf(items[1]!.title)).getByTestId('status-badge')).toHaveTextContent('Closed');
     });
+  });
+});
+
+describe('the doctor’s absence, before the patient writes', () => {
+  // The server sends it only to the record's patient, only while the absence runs.
+  const absence: Absence = {
+    from: '2025-03-10T08:00:00Z',
+    until: '2099-03-20T17:00:00Z',
+    note: 'Le Dr Karim Benali me remplace : 01 23 45 67 89.',
+  };
+  const away: ContextSummary = { ...ordonnance, doctorAbsence: absence };
+
+  function renderHome(contexts: ContextSummary[], language: 'fr' | 'en' = 'fr') {
+    render(
+      <I18nProvider initialLanguage={language}>
+        <PatientHome
+          user={patientUser}
+          contexts={contexts}
+          status="ready"
+          error={null}
+          onOpen={vi.fn()}
+          onRetry={vi.fn()}
+          hasDraft={() => false}
+          notifications={null}
+          unseenNotifications={0}
+        />
+      </I18nProvider>,
+    );
+  }
+  const card = (title: string) => screen.getByRole('article', { name: title });
+
+  it('shows on the record of the absent doctor, with the note and the emergency numbers, and describes its button', () => {
+    renderHome([away, examen]);
+    const notice = within(card(away.title)).getByTestId('doctor-absence');
+    expect(notice).toHaveAttribute('role', 'note');
+    expect(notice).toHaveTextContent("Votre médecin est absent jusqu'au 20 mars 2099.");
+    expect(within(notice).getByTestId('doctor-absence-note')).toHaveTextContent('Le Dr Karim Benali me remplace : 01 23 45 67 89.');
+    expect(notice).toHaveTextContent("En cas d'urgence, appelez le 15 ou le 112.");
+    const button = within(card(away.title)).getByRole('button', { name: /Questions sur l'ordonnance/ });
+    expect(button).toBeEnabled();
+    expect(button).toHaveAccessibleDescription(/absent jusqu'au 20 mars 2099\..*Le Dr Karim Benali me remplace.*appelez le 15 ou le 112/);
+    // The exam's doctor is not away.
+    expect(within(card(examen.title)).queryByTestId('doctor-absence')).not.toBeInTheDocument();
+    expect(within(card(examen.title)).getByRole('button', { name: /Discussion sur les résultats/ })).not.toHaveAccessibleDescription(/absent/);
+  });
+
+  it('says the return date without a note, in English too', () => {
+    renderHome([{ ...ordonnance, doctorAbsence: { from: absence.from, until: absence.until } }], 'en');
+    const notice = screen.getByTestId('doctor-absence');
+    expect(notice).toHaveTextContent('Your doctor is away until 20 March 2099.');
+    expect(notice).toHaveTextContent('In an emergency, call 15 or 112.');
+    expect(within(notice).queryByTestId('doctor-absence-note')).not.toBeInTheDocument();
+  });
+
+  it('is gone once the absence has ended, and is for the record’s patient only', () => {
+    const ended: ContextSummary = { ...ordonnance, doctorAbsence: { ...absence, until: '2025-03-01T00:00:00Z' } };
+    renderHome([ended]);
+    expect(screen.queryByTestId('doctor-absence')).not.toBeInTheDocument();
+    expect(doctorAbsenceFor(away, patientUser)).toEqual(absence);
+    expect(doctorAbsenceFor(away, { id: doctor.id, type: 'medecin' })).toBeNull();
+    expect(doctorAbsenceFor(away, { id: otherPatient.id, type: 'patient' })).toBeNull();
+    expect(doctorAbsenceFor(ordonnance, patientUser)).toBeNull();
+  });
+
+  it('adds to the button’s description, after its tooltip', () => {
+    inFrench(
+      <>
+        <p id="absence-note">Votre médecin est absent.</p>
+        <MessagingButton contextType="ordonnance" onClick={vi.fn()} describedBy="absence-note" />
+      </>,
+    );
+    const button = screen.getByRole('button');
+    expect(button.getAttribute('aria-describedby')).toBe(`${screen.getByRole('tooltip').id} absence-note`);
+    expect(button).toHaveAccessibleDescription(/seuls vous et le médecin prescripteur.*Votre médecin est absent\./);
   });
 });

@@ -82,6 +82,8 @@ export function StatusTicks({ state }: { state: TickState }) {
 type MessageBubbleProps = {
   message: Message;
   own: boolean;
+  /** Who reads: a `system` notice may speak to its recipient differently. */
+  meId: string;
   highlighted: boolean;
   onRetry: (message: Message) => void;
   onDiscard: (message: Message) => void;
@@ -90,13 +92,13 @@ type MessageBubbleProps = {
   onError: (code: ErrorCode) => void;
 };
 
-function MessageBubbleView({ message, own, highlighted, onRetry, onDiscard, onDelete, onDownloaded, onError }: MessageBubbleProps) {
+function MessageBubbleView({ message, own, meId, highlighted, onRetry, onDiscard, onDelete, onDownloaded, onError }: MessageBubbleProps) {
   const { t, format } = useI18n();
   const deleted = Boolean(message.deletedAt);
   const state = tickState(message);
   const time = format.time(message.timestamp);
 
-  if (message.type === 'system') return <SystemNotice message={message} />;
+  if (message.type === 'system') return <SystemNotice message={message} meId={meId} />;
 
   const colors = deleted
     ? 'border border-dashed border-slate-300 bg-white text-slate-500'

@@ -344,6 +344,7 @@ export function MessageList(props: MessageListProps) {
                       <MessageBubble
                         message={message}
                         own={own}
+                        meId={meId}
                         highlighted={highlightId !== null && message.id === highlightId}
                         onRetry={props.onRetry}
                         onDiscard={props.onDiscard}

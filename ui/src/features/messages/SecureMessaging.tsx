@@ -5,7 +5,8 @@
  * attachments. Focus is trapped inside; Escape closes it. The doctor closes and reopens
  * the conversation from its header, either participant archives it; while it is closed
  * a banner stands in for the composer. The record's patient opens the conversation's
- * access log from the header.
+ * access log from the header, and sees above the composer when the doctor is away (the
+ * patient can still write; the doctor reads it on return).
  */
 import { useCallback, useEffect, useId, useRef, useState, type DragEvent, type KeyboardEvent } from 'react';
 import { commands, errorCode, type CloseReason, type ContextSummary, type ErrorCode, type UiMessage as Message, type User } from '../../api';
@@ -21,6 +22,7 @@ import { ConnectionDot, PresenceLabel } from '../connection/ConnectionDot';
 import { useConnection } from '../connection/useConnection';
 import { supportedContexts } from '../contexts/supportedContexts';
 import { peerOf } from '../contexts/useContexts';
+import { DoctorAbsenceNotice, doctorAbsenceFor } from '../contexts/DoctorAbsence';
 import { ConversationSearch } from '../search/ConversationSearch';
 import { ExportMenu } from '../export/ExportMenu';
 import { SafetyCode } from '../settings/SafetyCode';
@@ -32,7 +34,7 @@ import { useConversation, type OutgoingMessage, type SendResult } from './useCon
 import { newerSession } from './conversationState';
 import { ClosedBanner, CloseConversationDialog, LifecycleBar } from './ConversationLifecycle';
 import { AccessLogButton } from './AccessLog';
-import { closeReasonOf, latestSystemEvent, systemNoticeText } from './systemEvents';
+import { closeReasonOf, latestSystemEvent, systemNoticeSpeech, systemNoticeText } from './systemEvents';
 import { useTypingIndicator } from './useTyping';
 import { useMarkRead } from './useMarkRead';
 import { useDrafts } from './drafts';
@@ -65,6 +67,7 @@ export function SecureMessaging({ context, me, onClose }: SecureMessagingProps) 
   const textareaRef = useRef<HTMLTextAreaElement>(null);
   const titleId = useId();
   const descriptionId = useId();
+  const absenceId = useId();
 
   const [searchOpen, setSearchOpen] = useState(false);
   const [safetyOpen, setSafetyOpen] = useState(false);
@@ -142,8 +145,7 @@ export function SecureMessaging({ context, me, onClose }: SecureMessagingProps) 
       const last = messages[messages.length - 1];
       if (!last) return;
       if (last.type === 'system') {
-        const { title, reason } = systemNoticeText(last, t);
-        setAnnouncement(reason ? `${title}. ${reason}` : title);
+        setAnnouncement(systemNoticeSpeech(systemNoticeText(last, t, format, me.id)));
         return;
       }
       const content = last.deletedAt
@@ -153,7 +155,7 @@ export function SecureMessaging({ context, me, onClose }: SecureMessagingProps) 
           : last.content || t('messages.attachmentOnly');
       setAnnouncement(t('messages.announce', { name: last.sender.name, content }));
     },
-    [t],
+    [t, format, me.id],
   );
 
   const onKeyDown = (event: KeyboardEvent<HTMLDivElement>) => {
@@ -252,6 +254,8 @@ export function SecureMessaging({ context, me, onClose }: SecureMessagingProps) 
   // The record's own patient (never the doctor): the one who sees the access log.
   const ownRecord = !doctorView && me.id === context.patient.id;
   const awaiting = ownRecord && !closed ? context.awaitingAnswer : null;
+  // The doctor is away: told before writing, while writing is possible.
+  const absence = closed ? null : doctorAbsenceFor(context, me);
   const heading = doctorView ? context.patient.name : t(meta.title);
   const subheading = doctorView
     ? t('conversation.doctorSubtitle', { kind: t(meta.kind), title: context.title })
@@ -267,7 +271,7 @@ export function SecureMessaging({ context, me, onClose }: SecureMessagingProps) 
         role="dialog"
         aria-modal="true"
         aria-labelledby={titleId}
-        aria-describedby={descriptionId}
+        aria-describedby={absence ? `${descriptionId} ${absenceId}` : descriptionId}
         onKeyDown={onKeyDown}
         onDragEnter={onDragEnter}
         onDragOver={onDragOver}
@@ -438,6 +442,11 @@ export function SecureMessaging({ context, me, onClose }: SecureMessagingProps) 
           {announcement}
         </div>
 
+        {absence && (
+          <div className="shrink-0 border-t border-slate-200 bg-white px-3 pt-2 sm:px-4">
+            <DoctorAbsenceNotice absence={absence} id={absenceId} />
+          </div>
+        )}
         {closed ? (
           <ClosedBanner doctorView={doctorView} reason={closeReason} />
         ) : (

@@ -27,7 +27,7 @@ import {
 import { installIntersectionObserver } from '../../test/intersection';
 import { renderWithProviders } from '../../test/render';
 import { SecureMessaging } from './SecureMessaging';
-import { CLOSE_REASONS, CLOSE_REASON_LABEL } from './systemEvents';
+import { CLOSE_REASONS, CLOSE_REASON_LABEL, latestSystemEvent } from './systemEvents';
 
 const fr = (key: Parameters<typeof translate>[1], params?: Parameters<typeof translate>[2]) => translate('fr', key, params);
 
@@ -330,5 +330,115 @@ describe('SESSION_CLOSED', () => {
 
   it('is said in English too', () => {
     expect(translate('en', 'error.sessionClosed')).toBe('This conversation is closed: the message cannot be sent.');
+  });
+});
+
+describe('the doctor is away (docs/messaging.md, "Absence")', () => {
+  const absence = {
+    from: '2025-03-10T08:00:00Z',
+    until: '2099-03-20T17:00:00Z',
+    note: 'Le Dr Karim Benali me remplace : 01 23 45 67 89.',
+  };
+  const awayContext = (): ContextSummary => ({ ...ordonnance, doctorAbsence: absence });
+  // The automatic answer, as the server sends it after the patient's message.
+  const answer = (init: Partial<UiMessage> = {}) =>
+    systemMessage({ event: 'absent', until: '2025-03-20T17:00:00Z' }, { seq: 5, timestamp: '2025-03-14T09:31:00Z', ...init });
+
+  it('is told to the patient above the composer, with the note and the emergency numbers; writing stays possible', async () => {
+    const { backend, user } = await openConversation({
+      context: awayContext(),
+      handlers: { send_message: (args) => localMessage('cm-away', args.content as string) },
+    });
+    const notice = screen.getByTestId('doctor-absence');
+    expect(notice).toHaveTextContent("Votre médecin est absent jusqu'au 20 mars 2099.");
+    expect(within(notice).getByTestId('doctor-absence-note')).toHaveTextContent('Le Dr Karim Benali me remplace : 01 23 45 67 89.');
+    expect(notice).toHaveTextContent("En cas d'urgence, appelez le 15 ou le 112.");
+    // Read with the conversation's description when it opens.
+    expect(screen.getByRole('dialog', { name: fr('contexts.ordonnance.title') })).toHaveAccessibleDescription(
+      expect.stringContaining("Votre médecin est absent jusqu'au 20 mars 2099."),
+    );
+
+    const input = composer()!;
+    expect(input).toBeEnabled();
+    await user.type(input, 'Bonjour, une question pour votre retour');
+    expect(input).toHaveValue('Bonjour, une question pour votre retour');
+    await user.keyboard('{Enter}');
+    await waitFor(() => expect(backend.callsOf('send_message')).toHaveLength(1));
+    expect(backend.callsOf('send_message')[0]).toMatchObject({ content: 'Bonjour, une question pour votre retour' });
+  });
+
+  it('is said in English', async () => {
+    await openConversation({ language: 'en', context: awayContext() });
+    const notice = screen.getByTestId('doctor-absence');
+    expect(notice).toHaveTextContent('Your doctor is away until 20 March 2099.');
+    expect(notice).toHaveTextContent('Le Dr Karim Benali me remplace');
+    expect(notice).toHaveTextContent('In an emergency, call 15 or 112.');
+  });
+
+  it('is not shown to the doctor', async () => {
+    await openConversation({ me: doctorUser, context: awayContext() });
+    expect(screen.queryByTestId('doctor-absence')).not.toBeInTheDocument();
+  });
+
+  it('is not shown while the conversation is closed: the closed banner says where to turn', async () => {
+    await openConversation({ context: { ...closedContext(), doctorAbsence: absence } });
+    expect(screen.getByTestId('closed-banner')).toBeInTheDocument();
+    expect(screen.queryByTestId('doctor-absence')).not.toBeInTheDocument();
+  });
+
+  it('the automatic answer is a notice with the date of return, what happens next and the emergency numbers', async () => {
+    await openConversation({
+      context: awayContext(),
+      messages: [makeMessage({ seq: 4, content: 'Bonjour docteur', timestamp: '2025-03-14T09:30:00Z' }), answer()],
+    });
+    const [notice] = notices();
+    expect(notice).toHaveAttribute('data-event', 'absent');
+    expect(notice).toHaveTextContent("Réponse automatique : votre médecin est absent jusqu'au 20 mars 2025. · 10:31");
+    expect(within(notice!).getByTestId('system-notice-detail')).toHaveTextContent(
+      "Il lira votre message à son retour. En cas d'urgence, appelez le 15 ou le 112.",
+    );
+    expect(within(notice!).queryByTestId('system-notice-reason')).not.toBeInTheDocument();
+    // Its own text, not the server's French sentence; no bubble actions.
+    expect(screen.queryByText(answer().content)).not.toBeInTheDocument();
+    expect(within(notice!.closest('li')!).queryByRole('button')).not.toBeInTheDocument();
+    // It does not close anything.
+    expect(composer()).toBeEnabled();
+  });
+
+  it('the automatic answer speaks English', async () => {
+    await openConversation({ language: 'en', messages: [answer()] });
+    const [notice] = notices();
+    expect(notice).toHaveTextContent('Automatic answer: your doctor is away until 20 March 2025.');
+    expect(notice).toHaveTextContent('They will read your message when back. In an emergency, call 15 or 112.');
+  });
+
+  it('the doctor sees that the automatic answer was sent, and until when', async () => {
+    await openConversation({ me: doctorUser, messages: [answer()] });
+    const [notice] = notices();
+    expect(notice).toHaveTextContent("Réponse automatique envoyée au patient : absent(e) jusqu'au 20 mars 2025");
+    expect(within(notice!).queryByTestId('system-notice-detail')).not.toBeInTheDocument();
+  });
+
+  it('the automatic answer arrives live and is announced; the conversation stays open', async () => {
+    await openConversation({ context: awayContext(), messages: [makeMessage({ seq: 4, content: 'Bonjour docteur' })] });
+    await emitEvent('dmp://message', answer());
+    expect(await screen.findByTestId('system-notice')).toHaveAttribute('data-event', 'absent');
+    expect(screen.getByTestId('announcer')).toHaveTextContent(
+      "Réponse automatique : votre médecin est absent jusqu'au 20 mars 2025. Il lira votre message à son retour. En cas d'urgence, appelez le 15 ou le 112.",
+    );
+    expect(composer()).toBeEnabled();
+    expect(screen.queryByTestId('closed-banner')).not.toBeInTheDocument();
+  });
+
+  it('the automatic answer without its date shows the server’s sentence', async () => {
+    const undated = systemMessage({ event: 'absent' }, { seq: 5 });
+    await openConversation({ messages: [undated] });
+    expect(notices()[0]).toHaveTextContent(undated.content);
+  });
+
+  it('does not count as a close or a reopening', () => {
+    const closing = systemMessage({ event: 'closed', reason: 'consultation' }, { seq: 4 });
+    expect(latestSystemEvent([closing, answer()])).toEqual(closing.metadata.system);
+    expect(latestSystemEvent([answer()])).toBeNull();
   });
 });

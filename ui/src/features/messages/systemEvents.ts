@@ -1,11 +1,13 @@
 /**
- * What the server's `system` messages say (docs/messaging.md, "Closing a conversation"):
- * the doctor closed the conversation, with an optional reason code, or reopened it. The
- * UI shows its own text from `metadata.system`; the French `content` is only for an
- * event this UI does not know.
+ * What the server's `system` messages say (docs/messaging.md, "Closing a conversation"
+ * and "Absence"): the doctor closed the conversation, with an optional reason code, or
+ * reopened it; or the doctor is away and the patient who just wrote got the automatic
+ * answer, with the date of the doctor's return. The UI shows its own text from
+ * `metadata.system`; the French `content` is only for an event this UI does not know.
  */
 import type { CloseReason, SystemEvent, SystemEventKind, UiMessage } from '../../api';
 import type { MessageKey, Translate } from '../../i18n';
+import type { Formatters } from '../../i18n/format';
 
 /** The label of each close reason (exhaustive: a new backend reason does not compile until named). */
 export const CLOSE_REASON_LABEL: Record<CloseReason, MessageKey> = {
@@ -25,6 +27,7 @@ export function isCloseReason(value: string): value is CloseReason {
 const EVENT_LABEL: Record<SystemEventKind, MessageKey> = {
   closed: 'system.closed',
   reopened: 'system.reopened',
+  absent: 'system.absent',
 };
 
 /** The event a message carries: only a `system` message has one. */
@@ -38,21 +41,48 @@ export function closeReasonOf(event: SystemEvent | null): CloseReason | null {
   return event.reason;
 }
 
-/** The notice's text: the event and, for a close, its reason (null: no second line). */
-export function systemNoticeText(message: UiMessage, t: Translate): { title: string; reason: string | null } {
+/**
+ * The notice's text: the event and, for a close, its reason (null: no second line); for
+ * the automatic answer of an absent doctor, a second line that says what happens next
+ * and where to turn in an emergency. The automatic answer is addressed to the patient
+ * (`meId` is its recipient); the doctor sees that it was sent, and until when.
+ */
+export function systemNoticeText(
+  message: UiMessage,
+  t: Translate,
+  format: Pick<Formatters, 'date'>,
+  meId: string,
+): { title: string; reason: string | null; detail: string | null } {
   const event = systemEventOf(message);
+  if (event?.event === 'absent' && event.until) {
+    const date = format.date(event.until);
+    return message.recipient.id === meId
+      ? { title: t(EVENT_LABEL.absent, { date }), reason: null, detail: t('system.absentHelp') }
+      : { title: t('system.absentDoctor', { date }), reason: null, detail: null };
+  }
   const label = event ? EVENT_LABEL[event.event] : undefined;
-  // Unknown to this UI (an older message, a newer server): the server's own sentence.
-  if (!event || !label) return { title: message.content, reason: null };
+  // Unknown to this UI (an older message, a newer server), or an automatic answer
+  // without its date: the server's own sentence.
+  if (!event || !label || event.event === 'absent') return { title: message.content, reason: null, detail: null };
   const reason = closeReasonOf(event);
-  return { title: t(label), reason: reason ? t(CLOSE_REASON_LABEL[reason]) : null };
+  return { title: t(label), reason: reason ? t(CLOSE_REASON_LABEL[reason]) : null, detail: null };
 }
 
-/** The newest close or reopening among the messages loaded (in list order), if any. */
+/** The notice read aloud when it arrives: its lines as one text. */
+export function systemNoticeSpeech({ title, reason, detail }: { title: string; reason: string | null; detail: string | null }): string {
+  let said = '';
+  for (const part of [title, reason, detail]) {
+    if (!part) continue;
+    said = !said ? part : /[.!?]$/.test(said) ? `${said} ${part}` : `${said}. ${part}`;
+  }
+  return said;
+}
+
+/** The newest close or reopening among the messages loaded (in list order), if any; automatic answers do not count. */
 export function latestSystemEvent(messages: UiMessage[]): SystemEvent | null {
   for (let i = messages.length - 1; i >= 0; i -= 1) {
     const event = systemEventOf(messages[i]!);
-    if (event) return event;
+    if (event && (event.event === 'closed' || event.event === 'reopened')) return event;
   }
   return null;
 }

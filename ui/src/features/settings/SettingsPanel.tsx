@@ -1,20 +1,23 @@
-/** Preferences dialog: language, notification previews, and peers' safety codes. */
+/** Preferences dialog: language, notification previews, the doctor's absence, and peers' safety codes. */
 import { useId, useState } from 'react';
-import type { Participant } from '../../api';
+import type { Participant, User } from '../../api';
 import { useI18n } from '../../i18n';
 import { Dialog } from '../../components/Dialog';
 import { errorKey } from '../../app/errorMessages';
 import { useSettings } from './useSettings';
 import { SafetyCode } from './SafetyCode';
+import { AbsenceSection } from './AbsenceSection';
 
 type SettingsPanelProps = {
+  /** Who is signed in: a doctor also sets their absence here. */
+  user: User;
   peers: Participant[];
   onClose: () => void;
   /** Open on this peer's safety code. */
   initialPeerId?: string;
 };
 
-export function SettingsPanel({ peers, onClose, initialPeerId }: SettingsPanelProps) {
+export function SettingsPanel({ user, peers, onClose, initialPeerId }: SettingsPanelProps) {
   const { t, language } = useI18n();
   const { settings, update, error, saving } = useSettings();
   const [peerId, setPeerId] = useState<string>(initialPeerId ?? '');
@@ -81,6 +84,8 @@ export function SettingsPanel({ peers, onClose, initialPeerId }: SettingsPanelPr
             </p>
           )}
         </div>
+
+        {user.type === 'medecin' && <AbsenceSection />}
 
         <div>
           <h3 className="text-sm font-semibold text-slate-900">{t('safety.title')}</h3>

@@ -1,0 +1,110 @@
+//! A doctor's absence (docs/messaging.md, "Absence"): set, read, ended.
+
+use super::Json;
+use crate::error::{AppError, AppResult};
+use crate::state::{AppState, AuthedUser};
+use crate::store::{AuditEvent, RequestMeta};
+use axum::extract::State;
+use axum::http::StatusCode;
+use dmp_protocol::*;
+
+/// Longest note to patients, in characters.
+pub const MAX_NOTE_CHARS: usize = 300;
+/// Longest absence.
+const MAX_DAYS: i64 = 366;
+
+fn doctor_only(who: &AuthedUser) -> AppResult<()> {
+    if who.user.kind == UserType::Medecin {
+        Ok(())
+    } else {
+        Err(AppError::new(
+            ErrorCode::ContextAccessDenied,
+            "only doctors set an absence",
+        ))
+    }
+}
+
+/// The caller's absence (the current or the next one), or `null`.
+#[utoipa::path(get, path = "/api/me/absence", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = Option<Absence>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    who: AuthedUser,
+) -> AppResult<Json<Option<Absence>>> {
+    doctor_only(&who)?;
+    Ok(Json(state.store.absence(who.id()).await?.map(|(_, a)| a)))
+}
+
+/// Sets the caller's absence (a doctor), replacing any: from, until, and an
+/// optional note to patients. Patients who write meanwhile get an automatic
+/// answer once per conversation.
+#[utoipa::path(put, path = "/api/me/absence", tag = "auth", security(("bearer" = [])), request_body = Absence,
+    responses((status = 200, body = Absence), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, description = "CONTEXT_ACCESS_DENIED: not a doctor", body = ErrorBody)))]
+pub async fn put(
+    State(state): State<AppState>,
+    who: AuthedUser,
+    meta: RequestMeta,
+    Json(mut absence): Json<Absence>,
+) -> AppResult<Json<Absence>> {
+    doctor_only(&who)?;
+    let now = state.now();
+    if absence.until <= absence.from || absence.until <= now {
+        return Err(AppError::invalid(
+            "an absence ends after it starts, and in the future",
+        ));
+    }
+    if absence.until - absence.from > chrono::Duration::days(MAX_DAYS) {
+        return Err(AppError::invalid(format!(
+            "an absence lasts at most {MAX_DAYS} days"
+        )));
+    }
+    if let Some(note) = &absence.note {
+        let note = note.trim();
+        if note.chars().count() > MAX_NOTE_CHARS
+            || note.chars().any(|c| c.is_control() && c != '\n')
+        {
+            return Err(AppError::invalid(format!(
+                "the note is at most {MAX_NOTE_CHARS} characters of text"
+            )));
+        }
+        absence.note = (!note.is_empty()).then(|| note.to_owned());
+    }
+    let id = format!("abs_{}", uuid::Uuid::now_v7().simple());
+    let audit = AuditEvent::new(
+        now,
+        who.id().as_str(),
+        "absence_set",
+        who.id().as_str(),
+        "ok",
+        &meta,
+    );
+    state
+        .store
+        .set_absence(who.id(), Some((id, absence.clone())), audit)
+        .await?;
+    state.directory.forget_absence(who.id());
+    Ok(Json(absence))
+}
+
+/// Ends (or cancels) the caller's absence.
+#[utoipa::path(delete, path = "/api/me/absence", tag = "auth", security(("bearer" = [])),
+    responses((status = 204, description = "no absence any more"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    who: AuthedUser,
+    meta: RequestMeta,
+) -> AppResult<StatusCode> {
+    doctor_only(&who)?;
+    let audit = AuditEvent::new(
+        state.now(),
+        who.id().as_str(),
+        "absence_clear",
+        who.id().as_str(),
+        "ok",
+        &meta,
+    );
+    state.store.set_absence(who.id(), None, audit).await?;
+    state.directory.forget_absence(who.id());
+    Ok(StatusCode::NO_CONTENT)
+}
