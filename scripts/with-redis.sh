@@ -39,14 +39,7 @@ tls_port="$(free_port)"
 [ "$tls_port" != "$port" ] || tls_port="$(free_port)"
 password="$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-  -subj "/CN=dmp test redis CA" -keyout "$dir/ca.key" -out "$dir/ca.pem" 2>/dev/null
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=localhost" \
-  -keyout "$dir/server.key" -out "$dir/server.csr" 2>/dev/null
-printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n' >"$dir/ext.cnf"
-openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial \
-  -days 2 -extfile "$dir/ext.cnf" -out "$dir/server.crt" 2>/dev/null
-chmod 600 "$dir/server.key" "$dir/ca.key"
+test_certificates "$dir" "dmp test redis CA"
 
 cat >"$dir/redis.conf" <<CONF
 bind 127.0.0.1

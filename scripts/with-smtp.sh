@@ -32,14 +32,7 @@ trap 'exit 143' TERM
 
 port="$(free_port)"
 password="$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-  -subj "/CN=dmp test smtp CA" -keyout "$dir/ca.key" -out "$dir/ca.pem" 2>/dev/null
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=localhost" \
-  -keyout "$dir/server.key" -out "$dir/server.csr" 2>/dev/null
-printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' >"$dir/ext.cnf"
-openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial \
-  -days 2 -extfile "$dir/ext.cnf" -out "$dir/server.crt" 2>/dev/null
-chmod 600 "$dir/server.key" "$dir/ca.key"
+test_certificates "$dir" "dmp test smtp CA"
 mkdir -p "$dir/mail"
 
 "$python" "$here/lib/smtp_server.py" --port "$port" --cert "$dir/server.crt" --key "$dir/server.key" \

@@ -54,3 +54,19 @@ apt_ensure() {
   DEBIAN_FRONTEND=noninteractive apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 }
+
+# A private CA and a loopback server certificate signed by it, for a test
+# service: writes DIR/ca.pem (and ca.key), DIR/server.crt and DIR/server.key
+# (names localhost and 127.0.0.1; keys 0600).
+#   usage: test_certificates DIR "CA common name"
+test_certificates() {
+  local dir="$1" name="$2"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -subj "/CN=$name" -keyout "$dir/ca.key" -out "$dir/ca.pem" 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=localhost" \
+    -keyout "$dir/server.key" -out "$dir/server.csr" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n' >"$dir/ext.cnf"
+  openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial \
+    -days 2 -extfile "$dir/ext.cnf" -out "$dir/server.crt" 2>/dev/null
+  chmod 600 "$dir/server.key" "$dir/ca.key"
+}
