@@ -348,11 +348,18 @@ impl Cache {
         Ok(out)
     }
 
-    /// The highest `seq` held per session, for `resume`.
+    /// Per session, the `seq` up to which the cache holds every message
+    /// (the end of the run that starts at the oldest cached one), for
+    /// `resume`: a hole left by a lost frame is asked for again at the next
+    /// connection, not skipped because a later message arrived.
     pub fn last_seqs(&self) -> ClientResult<BTreeMap<SessionId, u64>> {
         let c = self.conn.lock();
-        let mut stmt =
-            c.prepare("SELECT session_id, MAX(seq) FROM messages GROUP BY session_id")?;
+        let mut stmt = c.prepare(
+            "SELECT a.session_id, MIN(a.seq) FROM messages a
+             WHERE a.seq > 0 AND NOT EXISTS
+               (SELECT 1 FROM messages b WHERE b.session_id = a.session_id AND b.seq = a.seq + 1)
+             GROUP BY a.session_id",
+        )?;
         let rows = stmt.query_map([], |r| {
             Ok((
                 SessionId(r.get(0)?),
@@ -786,6 +793,26 @@ mod tests {
 
     fn ids(hits: &[SearchHit]) -> Vec<&str> {
         hits.iter().map(|h| h.message.id.as_str()).collect()
+    }
+
+    #[test]
+    fn resume_starts_below_the_first_hole() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(&dir.path().join("c.db"), KEY).unwrap();
+        // Session a: 3..5 held, 6 lost, 7 arrived; session b: 40..42, no hole.
+        for n in [3, 4, 5, 7] {
+            cache.put_message(&message(n, 0, "a", "x")).unwrap();
+        }
+        for n in 40..43 {
+            cache.put_message(&message(n, 0, "b", "x")).unwrap();
+        }
+        let last = cache.last_seqs().unwrap();
+        assert_eq!(last[&SessionId("ses_a".into())], 5);
+        assert_eq!(last[&SessionId("ses_b".into())], 42);
+        assert_eq!(cache.last_seq(&SessionId("ses_a".into())).unwrap(), Some(7));
+        // The hole filled: the whole run counts.
+        cache.put_message(&message(6, 0, "a", "x")).unwrap();
+        assert_eq!(cache.last_seqs().unwrap()[&SessionId("ses_a".into())], 7);
     }
 
     #[test]

@@ -239,15 +239,16 @@ impl Inner {
     /// A message arrived on the socket.
     pub(crate) async fn received(&self, message: Message) -> ClientResult<()> {
         let fresh = message.status == MessageStatus::Sent && message.deleted_at.is_none();
-        // A `seq` gap (a frame lost between the server's nodes): ask for
-        // what is missing; the server sends it from the database.
-        if let Some(last) = self.cache.last_seq(&message.session_id)? {
-            if message.seq > last + 1 {
-                tracing::debug!(last, seq = message.seq, "seq gap; resuming the session");
-                self.push_frame(ClientFrame::Resume {
-                    sessions: std::iter::once((message.session_id.clone(), last)).collect(),
-                });
-            }
+        // A `seq` gap (a frame lost between the server's nodes, or a node
+        // killed between its commit and its publish): ask for what is
+        // missing; the server sends it from the database. Nothing cached
+        // yet counts as having seen `seq` 0 (seqs start at 1).
+        let last = self.cache.last_seq(&message.session_id)?.unwrap_or(0);
+        if message.seq > last + 1 {
+            tracing::debug!(last, seq = message.seq, "seq gap; resuming the session");
+            self.push_frame(ClientFrame::Resume {
+                sessions: std::iter::once((message.session_id.clone(), last)).collect(),
+            });
         }
         let message = self.decrypt(message).await;
         let m = self.keep_message(&message)?;

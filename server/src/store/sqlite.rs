@@ -238,7 +238,13 @@ impl SqliteStore {
             guarded,
         });
         self.jobs.send(job).await.map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        // The syncer answers a batch's jobs in order. Out of tokio's
+        // cooperative budget, a ready answer would be put back behind later
+        // ones, and pipelined sends of one socket would reach their
+        // recipient out of `seq` order (docs/performance.md, "Connections").
+        tokio::task::coop::unconstrained(rx)
+            .await
+            .map_err(|_| StoreError::Closed)?
     }
 
     /// Runs `f` on a read connection on a blocking thread.
