@@ -110,6 +110,10 @@ impl Endpoint {
             .use_preconfigured_tls((*tls).clone())
             .user_agent(concat!("dmp-client/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(std::time::Duration::from_secs(10))
+            // Below the server's 10 s for a silent kept-alive connection
+            // (docs/security.md, "Connection bounds"), so a request never
+            // goes out on a connection the server is closing.
+            .pool_idle_timeout(std::time::Duration::from_secs(5))
             .timeout(std::time::Duration::from_secs(60))
             .build()
             .map_err(|e| ClientError::Tls(e.without_url().to_string()))?;

@@ -10,6 +10,8 @@
 //!   key carried inside the message envelope.
 //! - [`backup`]: Argon2id over the password, split into a login secret for the
 //!   server and a key-encryption key that protects the identity backup.
+//! - [`private`]: data a user keeps for themselves only (reply templates),
+//!   sealed under a key derived from their identity.
 //!
 //! The crate is pure: no network, no filesystem, no clock and no ambient
 //! randomness. Callers pass in the random number generator and the
@@ -24,6 +26,7 @@ mod encoding;
 pub mod envelope;
 mod error;
 pub mod identity;
+pub mod private;
 
 pub use attachment::{
     decrypt_attachment, encrypt_attachment, encrypted_size, ATTACHMENT_MAGIC, CHUNK_SIZE,
@@ -38,3 +41,4 @@ pub use envelope::{
 };
 pub use error::CryptoError;
 pub use identity::{safety_code, Identity, PublicIdentity};
+pub use private::{open_private, seal_private, PRIVATE_PREFIX};
