@@ -131,6 +131,17 @@ impl Endpoint {
     }
 }
 
+/// A change of a conversation's status ([`ApiClient::change_session`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionChange {
+    /// Archived (either participant).
+    Archive,
+    /// Closed, with an optional reason (the doctor).
+    Close(Option<CloseReason>),
+    /// Reopened (the doctor).
+    Reopen,
+}
+
 async fn decode<T: DeserializeOwned>(res: reqwest::Response) -> ClientResult<T> {
     let status = res.status();
     if status.is_success() {
@@ -455,37 +466,25 @@ impl ApiClient {
             .await
     }
 
-    /// `PATCH /api/messaging/sessions/{id}/archive`.
-    pub async fn archive(&self, id: &SessionId) -> ClientResult<Session> {
-        self.json(
-            Method::PATCH,
-            &format!("/api/messaging/sessions/{id}/archive"),
-            |r| r,
-        )
-        .await
-    }
-
-    /// `PATCH /api/messaging/sessions/{id}/close` (the conversation's doctor).
-    pub async fn close_session(
+    /// `PATCH /api/messaging/sessions/{id}/archive` (either participant),
+    /// `…/close` or `…/reopen` (the conversation's doctor).
+    pub async fn change_session(
         &self,
         id: &SessionId,
-        reason: Option<CloseReason>,
+        change: SessionChange,
     ) -> ClientResult<Session> {
-        let body = CloseSessionRequest { reason };
+        let (action, body) = match change {
+            SessionChange::Archive => ("archive", None),
+            SessionChange::Close(reason) => ("close", Some(CloseSessionRequest { reason })),
+            SessionChange::Reopen => ("reopen", None),
+        };
         self.json(
             Method::PATCH,
-            &format!("/api/messaging/sessions/{id}/close"),
-            |r| r.json(&body),
-        )
-        .await
-    }
-
-    /// `PATCH /api/messaging/sessions/{id}/reopen` (the conversation's doctor).
-    pub async fn reopen_session(&self, id: &SessionId) -> ClientResult<Session> {
-        self.json(
-            Method::PATCH,
-            &format!("/api/messaging/sessions/{id}/reopen"),
-            |r| r,
+            &format!("/api/messaging/sessions/{id}/{action}"),
+            |r| match &body {
+                Some(b) => r.json(b),
+                None => r,
+            },
         )
         .await
     }
@@ -498,6 +497,20 @@ impl ApiClient {
             |r| r,
         )
         .await
+    }
+
+    /// `GET /api/me/templates` (a doctor): the sealed reply templates.
+    pub async fn sealed_templates(&self) -> ClientResult<Option<SealedTemplates>> {
+        self.json(Method::GET, "/api/me/templates", |r| r).await
+    }
+
+    /// `PUT /api/me/templates` (a doctor).
+    pub async fn put_sealed_templates(
+        &self,
+        body: &PutTemplatesRequest,
+    ) -> ClientResult<SealedTemplates> {
+        self.json(Method::PUT, "/api/me/templates", |r| r.json(body))
+            .await
     }
 
     /// `GET /api/me/absence` (a doctor).

@@ -26,6 +26,9 @@ pub use outbox::{LocalState, UiMessage};
 pub use realtime::{ClientEvent, ConnectionState, SessionEndReason, SessionEndedEvent};
 
 use api::ApiClient;
+
+/// What the reply templates are sealed for ([`dmp_crypto::seal_private`]).
+const TEMPLATES_LABEL: &str = "reply-templates";
 use cache::Cache;
 use chrono::Utc;
 use dmp_protocol::api::{HistoryResponse, SendRequest};
@@ -1087,6 +1090,28 @@ impl DmpClient {
         Ok(m)
     }
 
+    /// The id of a record's conversation, derived from the record's
+    /// participants (no request, and nothing written on the server: the
+    /// server checks who asks on the action itself).
+    async fn session_id(&self, kind: ContextType, id: &ContextId) -> ClientResult<SessionId> {
+        let c = self.context(kind, id).await?.context;
+        Ok(Session::id_for(kind, id, &c.patient.id, &c.doctor.id))
+    }
+
+    /// A change of a conversation's status, kept on its record's row.
+    async fn change_session(
+        &self,
+        kind: ContextType,
+        id: &ContextId,
+        change: api::SessionChange,
+    ) -> ClientResult<Session> {
+        self.writable()?;
+        let session_id = self.session_id(kind, id).await?;
+        let session = self.inner.api.change_session(&session_id, change).await?;
+        self.keep_session(&session)?;
+        Ok(session)
+    }
+
     /// Closes the conversation of a record (its doctor only; the server
     /// refuses anyone else): the patient can then read it, not write to it.
     /// The `system` message that says so comes back as an event.
@@ -1096,11 +1121,8 @@ impl DmpClient {
         id: &ContextId,
         reason: Option<CloseReason>,
     ) -> ClientResult<Session> {
-        self.writable()?;
-        let session = self.inner.api.create_session(kind, id).await?;
-        let session = self.inner.api.close_session(&session.id, reason).await?;
-        self.keep_session(&session)?;
-        Ok(session)
+        self.change_session(kind, id, api::SessionChange::Close(reason))
+            .await
     }
 
     /// Reopens a closed conversation (its doctor only).
@@ -1109,11 +1131,8 @@ impl DmpClient {
         kind: ContextType,
         id: &ContextId,
     ) -> ClientResult<Session> {
-        self.writable()?;
-        let session = self.inner.api.create_session(kind, id).await?;
-        let session = self.inner.api.reopen_session(&session.id).await?;
-        self.keep_session(&session)?;
-        Ok(session)
+        self.change_session(kind, id, api::SessionChange::Reopen)
+            .await
     }
 
     /// Archives a conversation (either participant); a new message makes it
@@ -1123,11 +1142,8 @@ impl DmpClient {
         kind: ContextType,
         id: &ContextId,
     ) -> ClientResult<Session> {
-        self.writable()?;
-        let session = self.inner.api.create_session(kind, id).await?;
-        let session = self.inner.api.archive(&session.id).await?;
-        self.keep_session(&session)?;
-        Ok(session)
+        self.change_session(kind, id, api::SessionChange::Archive)
+            .await
     }
 
     /// Who accessed the conversation of a record, and what an administrator
@@ -1137,8 +1153,126 @@ impl DmpClient {
         kind: ContextType,
         id: &ContextId,
     ) -> ClientResult<dmp_protocol::api::AccessLogResponse> {
-        let session = self.inner.api.create_session(kind, id).await?;
-        self.inner.api.access_log(&session.id).await
+        let session_id = self.session_id(kind, id).await?;
+        self.inner.api.access_log(&session_id).await
+    }
+
+    /// The doctor's reply templates, opened on this device: the server keeps
+    /// them sealed under a key of the doctor's identity, so they follow the
+    /// doctor to a new device and nobody else can read them
+    /// (docs/messaging.md, "Reply templates").
+    pub async fn templates(&self) -> ClientResult<Vec<ReplyTemplate>> {
+        Ok(self.load_templates().await?.1)
+    }
+
+    async fn load_templates(&self) -> ClientResult<(u64, Vec<ReplyTemplate>)> {
+        let Some(stored) = self.inner.api.sealed_templates().await? else {
+            return Ok((0, Vec::new()));
+        };
+        let identity = self.inner.identity()?;
+        let clear = dmp_crypto::open_private(
+            &identity,
+            self.inner.user.id.as_str(),
+            TEMPLATES_LABEL,
+            &stored.sealed,
+        )?;
+        let list = serde_json::from_slice(&clear).map_err(|_| ClientError::E2e {
+            code: "E2E_MALFORMED",
+            message: "the stored templates do not parse".into(),
+        })?;
+        Ok((stored.version, list))
+    }
+
+    /// Adds a template (empty id) or replaces the one with its id; returns
+    /// the whole list as saved.
+    pub async fn save_template(&self, template: ReplyTemplate) -> ClientResult<Vec<ReplyTemplate>> {
+        if let Some(problem) = template.problem() {
+            return Err(ClientError::Invalid(problem));
+        }
+        let mut template = template;
+        template.title = template.title.trim().to_owned();
+        template.text = template.text.trim().to_owned();
+        if template.id.is_empty() {
+            template.id = format!("tpl_{}", uuid::Uuid::new_v4().simple());
+        }
+        self.change_templates(move |list| {
+            let full = list.len() >= ReplyTemplate::MAX_COUNT;
+            match list.iter_mut().find(|t| t.id == template.id) {
+                Some(t) => *t = template.clone(),
+                None if full => {
+                    return Err(ClientError::Invalid(format!(
+                        "at most {} templates",
+                        ReplyTemplate::MAX_COUNT
+                    )))
+                }
+                None => list.push(template.clone()),
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Deletes one template; returns the list as saved.
+    pub async fn delete_template(&self, id: &str) -> ClientResult<Vec<ReplyTemplate>> {
+        self.change_templates(|list| {
+            let before = list.len();
+            list.retain(|t| t.id != id);
+            if list.len() == before {
+                Err(ClientError::Invalid("no template has this id".into()))
+            } else {
+                Ok(())
+            }
+        })
+        .await
+    }
+
+    /// Reads, changes, seals and saves the templates; when another device
+    /// saved first (`CONFLICT`), does it again from what that device saved.
+    async fn change_templates(
+        &self,
+        change: impl Fn(&mut Vec<ReplyTemplate>) -> ClientResult<()>,
+    ) -> ClientResult<Vec<ReplyTemplate>> {
+        self.writable()?;
+        let identity = self.inner.identity()?;
+        let mut attempts = 0;
+        loop {
+            let (version, mut list) = self.load_templates().await?;
+            change(&mut list)?;
+            let clear = zeroize::Zeroizing::new(
+                serde_json::to_vec(&list).map_err(|e| ClientError::Invalid(e.to_string()))?,
+            );
+            let sealed = dmp_crypto::seal_private(
+                &mut rand::rngs::OsRng,
+                &identity,
+                self.inner.user.id.as_str(),
+                TEMPLATES_LABEL,
+                &clear,
+            );
+            let body = dmp_protocol::api::PutTemplatesRequest {
+                sealed,
+                base_version: version,
+            };
+            match self.inner.api.put_sealed_templates(&body).await {
+                Ok(_) => return Ok(list),
+                Err(ClientError::Api {
+                    code: ErrorCode::Conflict,
+                    ..
+                }) if attempts < 3 => attempts += 1,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// A template's text filled in for one record: the patient's name and
+    /// the record's title (from the cached record).
+    pub async fn render_template(
+        &self,
+        kind: ContextType,
+        id: &ContextId,
+        template: &ReplyTemplate,
+    ) -> ClientResult<String> {
+        let c = self.context(kind, id).await?.context;
+        Ok(template.render(&c.patient.name, &c.title))
     }
 
     /// The doctor's absence (the current or the next one).

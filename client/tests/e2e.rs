@@ -440,3 +440,117 @@ async fn messages_from_before_encryption_are_shown_and_flagged() {
     assert_eq!(page.messages[1].content, "Nouveau message chiffré");
     assert_eq!(page.messages[1].encrypted, Some(true));
 }
+
+/// A doctor's reply templates: sealed on the device (the server's copy and
+/// its disk hold no template text), opened on a new device with the
+/// password alone, filled in for a record, and two devices editing at once
+/// both keep their change.
+#[tokio::test]
+async fn reply_templates_follow_the_doctor_and_stay_sealed() {
+    require_desktop_services();
+    let server = Server::start(|_| {}).await;
+    let (dd, pd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let doctor = login(&server, dd.path(), DOCTOR, false).await;
+    let patient = login(&server, pd.path(), PATIENT, false).await;
+    doctor.contexts().await.unwrap();
+    assert!(doctor.templates().await.unwrap().is_empty());
+    let secret = "Bonjour {prenom}, votre {document} est prête. secret-tpl-91f3";
+    let saved = doctor
+        .save_template(ReplyTemplate {
+            id: String::new(),
+            title: "  Ordonnance prête  ".into(),
+            text: secret.into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(saved.len(), 1);
+    assert!(saved[0].id.starts_with("tpl_"));
+    assert_eq!(saved[0].title, "Ordonnance prête");
+    // Bad templates are refused on the device with a clear code.
+    let err = doctor
+        .save_template(ReplyTemplate {
+            id: String::new(),
+            title: String::new(),
+            text: "x".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "VALIDATION_FAILED");
+    // Patients keep none.
+    assert_eq!(
+        patient.templates().await.unwrap_err().code(),
+        "CONTEXT_ACCESS_DENIED"
+    );
+
+    // What the server holds: a sealed value, nothing of the text.
+    let store = dmp_server::app::open_store(&server.config).unwrap();
+    let doctor_id = UserId::new("medecin_456");
+    let stored = store.sealed_templates(&doctor_id).await.unwrap().unwrap();
+    assert!(stored.sealed.starts_with("dmp-private:v1:"));
+    assert!(!stored.sealed.contains("secret-tpl"));
+    drop(store);
+    let mut disk = Vec::new();
+    for e in walkdir(server.dir.path()) {
+        disk.extend(std::fs::read(e).unwrap_or_default());
+    }
+    assert!(
+        !contains(&disk, b"secret-tpl-91f3"),
+        "template text on the server's disk"
+    );
+
+    // A second device of the doctor, with the password alone, reads them.
+    let fresh = tempfile::tempdir().unwrap();
+    let device_b = login(&server, fresh.path(), DOCTOR, false).await;
+    device_b.contexts().await.unwrap();
+    let on_b = device_b.templates().await.unwrap();
+    assert_eq!(on_b, saved);
+    let (k, id) = ord();
+    let text = device_b.render_template(k, &id, &on_b[0]).await.unwrap();
+    assert!(text.starts_with("Bonjour Jean, votre "), "{text}");
+    assert!(!text.contains('{'), "{text}");
+
+    // Both devices add one at once: both additions are kept (the loser of
+    // the race redoes its change from the winner's save).
+    let new = |title: &str| ReplyTemplate {
+        id: String::new(),
+        title: title.into(),
+        text: "Merci pour votre message.".into(),
+    };
+    let (a, b) = tokio::join!(
+        doctor.save_template(new("Accusé A")),
+        device_b.save_template(new("Accusé B"))
+    );
+    a.unwrap();
+    b.unwrap();
+    let all = doctor.templates().await.unwrap();
+    let titles: Vec<&str> = all.iter().map(|t| t.title.as_str()).collect();
+    assert_eq!(titles.len(), 3, "{titles:?}");
+    assert!(titles.contains(&"Accusé A") && titles.contains(&"Accusé B"));
+    // Edit and delete.
+    let mut first = all[0].clone();
+    first.text = "Texte modifié".into();
+    let after = device_b.save_template(first.clone()).await.unwrap();
+    assert_eq!(
+        after.iter().find(|t| t.id == first.id).unwrap().text,
+        "Texte modifié"
+    );
+    let after = doctor.delete_template(&first.id).await.unwrap();
+    assert_eq!(after.len(), 2);
+    assert_eq!(
+        doctor.delete_template("tpl_nope").await.unwrap_err().code(),
+        "VALIDATION_FAILED"
+    );
+}
+
+fn walkdir(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walkdir(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

@@ -176,6 +176,41 @@ pub struct AccessLogResponse {
     pub truncated: bool,
 }
 
+/// `GET /api/me/templates` (a doctor): the reply templates, sealed on the
+/// doctor's device for the doctor alone (docs/messaging.md, "Reply
+/// templates"). The server cannot read them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct SealedTemplates {
+    /// `dmp-private:v1:` + base64url (docs/security.md, "Private data").
+    pub sealed: String,
+    /// Grows by one at each change; a change names the version it replaces.
+    pub version: u64,
+    /// When the doctor last changed them.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// `PUT /api/me/templates` (a doctor): replaces the sealed templates if the
+/// stored version is still `baseVersion` (0 when none are stored yet);
+/// otherwise `409 CONFLICT` (another device changed them first).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PutTemplatesRequest {
+    /// `dmp-private:v1:` + base64url, at most [`MAX_SEALED_TEMPLATES`] bytes.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = "^dmp-private:v1:[A-Za-z0-9_-]+$", max_length = 524288)
+    )]
+    pub sealed: String,
+    /// The version these templates replace.
+    pub base_version: u64,
+}
+
+/// Largest sealed templates value, in bytes.
+pub const MAX_SEALED_TEMPLATES: usize = 512 * 1024;
+
 /// `PATCH /api/messaging/sessions/{id}/close` (the conversation's doctor).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -5,6 +5,8 @@ use serde::{Deserialize, Serialize};
 
 /// Prefix of an end-to-end encrypted message content (the rest is opaque).
 pub const ENVELOPE_PREFIX: &str = "dmp-e2e:v1:";
+/// Prefix of data a user sealed for themselves (reply templates).
+pub const PRIVATE_PREFIX: &str = "dmp-private:v1:";
 /// First bytes of an end-to-end encrypted attachment.
 pub const ENCRYPTED_ATTACHMENT_MAGIC: &[u8] = b"DMPENC1\n";
 

@@ -583,6 +583,76 @@ pub struct Absence {
     pub note: Option<String>,
 }
 
+/// One of a doctor's reply templates (docs/messaging.md, "Reply templates").
+/// The server only ever holds the list sealed for the doctor
+/// ([`crate::api::SealedTemplates`]); placeholders are filled in on the
+/// doctor's device ([`ReplyTemplate::render`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReplyTemplate {
+    /// Made by the client (`tpl_` + a UUID); empty for a new template.
+    pub id: String,
+    /// What the doctor picks it by.
+    pub title: String,
+    /// The text, with placeholders ([`TEMPLATE_PLACEHOLDERS`]).
+    pub text: String,
+}
+
+/// The placeholders a template's text may hold, and what fills them.
+pub const TEMPLATE_PLACEHOLDERS: [(&str, &str); 3] = [
+    ("{prenom}", "the patient's first name"),
+    ("{nom}", "the patient's full name"),
+    ("{document}", "the record's title"),
+];
+
+impl ReplyTemplate {
+    /// Most templates a doctor keeps.
+    pub const MAX_COUNT: usize = 100;
+    /// Longest title, in characters.
+    pub const MAX_TITLE_CHARS: usize = 80;
+    /// Longest text, in characters.
+    pub const MAX_TEXT_CHARS: usize = 2000;
+
+    /// Why the template cannot be kept, if it cannot.
+    pub fn problem(&self) -> Option<String> {
+        let title = self.title.trim();
+        if title.is_empty() || title.chars().count() > Self::MAX_TITLE_CHARS {
+            return Some(format!(
+                "a template's title has 1 to {} characters",
+                Self::MAX_TITLE_CHARS
+            ));
+        }
+        if title.chars().any(char::is_control) {
+            return Some("a template's title is one line of text".into());
+        }
+        let text = self.text.trim();
+        if text.is_empty() || text.chars().count() > Self::MAX_TEXT_CHARS {
+            return Some(format!(
+                "a template's text has 1 to {} characters",
+                Self::MAX_TEXT_CHARS
+            ));
+        }
+        if text
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t')
+        {
+            return Some("a template's text holds no control characters".into());
+        }
+        None
+    }
+
+    /// The text with its placeholders filled in for one record's patient.
+    /// The first name is the first word of the patient's name.
+    pub fn render(&self, patient_name: &str, record_title: &str) -> String {
+        let first = patient_name.split_whitespace().next().unwrap_or("");
+        self.text
+            .replace("{prenom}", first)
+            .replace("{nom}", patient_name.trim())
+            .replace("{document}", record_title.trim())
+    }
+}
+
 impl AwaitingAnswer {
     /// The wait that started at `since`, due `within` later, as seen at `now`.
     pub fn new(

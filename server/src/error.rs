@@ -110,6 +110,7 @@ impl From<StoreError> for AppError {
         match e {
             StoreError::NotFound => Self::not_found("resource"),
             StoreError::Invalid(m) => Self::invalid(m),
+            StoreError::Stale(m) => Self::new(ErrorCode::Conflict, m),
             StoreError::SessionClosed => Self::new(
                 ErrorCode::SessionClosed,
                 "this conversation is closed: it can be read, not written to, until the doctor reopens it",

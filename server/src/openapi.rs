@@ -10,7 +10,7 @@
 //! `server/tests/openapi_conformance.rs` holds it to that with schemathesis.
 
 use crate::config::Config;
-use crate::http::{absence, attachments, auth, contexts, keys, messages, ops, sessions};
+use crate::http::{absence, attachments, auth, contexts, keys, messages, ops, sessions, templates};
 use dmp_protocol::*;
 use serde_json::{json, Map, Value};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -25,6 +25,7 @@ use utoipa::{Modify, OpenApi};
         contexts::list,
         messages::history, messages::send, messages::mark_read, messages::delete, messages::export,
         absence::get, absence::put, absence::delete,
+        templates::get, templates::put,
         sessions::create, sessions::archive, sessions::close, sessions::reopen, sessions::access_log, sessions::permissions, sessions::stats, sessions::notifications,
         attachments::upload, attachments::download,
         crate::ws::upgrade,

@@ -575,3 +575,95 @@ async fn an_absent_doctor_answers_once_per_conversation_and_absence() {
     assert_eq!(systems(&ord), 2, "{ord}");
     assert!(summary(&s, &p, ORD).await.get("doctorAbsence").is_none());
 }
+
+/// Reply templates: the server keeps only what was sealed on the doctor's
+/// device, for doctors only, and a stale device cannot overwrite a newer save.
+#[tokio::test]
+async fn reply_templates_are_kept_sealed_and_versioned() {
+    let s = TestServer::start().await;
+    let p = s.login(PATIENT).await;
+    let d = s.login(DOCTOR).await;
+    let put = |who: &Login, body: Value| {
+        let who = who.access.clone();
+        let s = &s;
+        async move {
+            let req = s
+                .http
+                .put(s.url("/api/me/templates"))
+                .bearer_auth(who)
+                .json(&body);
+            into_parts(req.send().await.unwrap()).await
+        }
+    };
+    let sealed = format!("dmp-private:v1:{}", "A".repeat(200));
+    // Nothing yet; patients keep no templates.
+    assert_eq!(
+        s.get("/api/me/templates", Some(&d.access)).await,
+        (200, Value::Null)
+    );
+    let (status, body) = s.get("/api/me/templates", Some(&p.access)).await;
+    assert_eq!((status, error_code(&body)), (403, "CONTEXT_ACCESS_DENIED"));
+    let (status, body) = put(&p, json!({"sealed": sealed, "baseVersion": 0})).await;
+    assert_eq!((status, error_code(&body)), (403, "CONTEXT_ACCESS_DENIED"));
+    // Clear text, another prefix, junk after the prefix: refused.
+    for bad in [
+        "Bonjour {prenom}, vos résultats sont normaux",
+        "dmp-e2e:v1:AAAA",
+        "dmp-private:v1:",
+        "dmp-private:v1:AA AA",
+    ] {
+        let (status, body) = put(&d, json!({"sealed": bad, "baseVersion": 0})).await;
+        assert_eq!(
+            (status, error_code(&body)),
+            (400, "VALIDATION_FAILED"),
+            "{bad}: {body}"
+        );
+        assert!(!body.to_string().contains("Bonjour"), "{body}");
+    }
+    // Too large for the route, or for the rule.
+    let huge = format!("dmp-private:v1:{}", "A".repeat(600 * 1024));
+    let (status, _) = put(&d, json!({"sealed": huge, "baseVersion": 0})).await;
+    assert_eq!(status, 413);
+    let big = format!("dmp-private:v1:{}", "A".repeat(512 * 1024));
+    let (status, body) = put(&d, json!({"sealed": big, "baseVersion": 0})).await;
+    assert_eq!((status, error_code(&body)), (400, "VALIDATION_FAILED"));
+    // Saved, read back as saved.
+    let (status, saved) = put(&d, json!({"sealed": sealed, "baseVersion": 0})).await;
+    assert_eq!((status, &saved["version"]), (200, &json!(1)), "{saved}");
+    let (status, got) = s.get("/api/me/templates", Some(&d.access)).await;
+    assert_eq!((status, &got), (200, &saved));
+    // A second device that read nothing (or an old version) is refused.
+    let (status, body) = put(&d, json!({"sealed": sealed, "baseVersion": 0})).await;
+    assert_eq!((status, error_code(&body)), (409, "CONFLICT"), "{body}");
+    let (status, saved) = put(
+        &d,
+        json!({"sealed": format!("{sealed}B"), "baseVersion": 1}),
+    )
+    .await;
+    assert_eq!((status, &saved["version"]), (200, &json!(2)), "{saved}");
+    // Two devices saving from the same version at once: exactly one wins.
+    let (a, b) = tokio::join!(
+        put(
+            &d,
+            json!({"sealed": format!("{sealed}C"), "baseVersion": 2})
+        ),
+        put(
+            &d,
+            json!({"sealed": format!("{sealed}D"), "baseVersion": 2})
+        ),
+    );
+    let mut statuses = [a.0, b.0];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 409], "{a:?} {b:?}");
+    // The audit trail has the saves (the failed ones wrote nothing).
+    let store = &s.server.as_ref().unwrap().state.store;
+    let rows = store
+        .audit_rows(None, Some(d.user_id.to_string()), None, 100)
+        .await
+        .unwrap();
+    let saves = rows
+        .iter()
+        .filter(|r| r.action == "templates_saved")
+        .count();
+    assert_eq!(saves, 3);
+}

@@ -1016,6 +1016,8 @@ async fn ops_endpoints_and_openapi_cover_every_route() {
         ("/api/me/absence", "get"),
         ("/api/me/absence", "put"),
         ("/api/me/absence", "delete"),
+        ("/api/me/templates", "get"),
+        ("/api/me/templates", "put"),
         (
             "/api/messaging/permissions/{context_type}/{context_id}/{user_type}/{user_id}",
             "get",

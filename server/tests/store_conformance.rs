@@ -1432,6 +1432,55 @@ async fn active_users(h: Harness) {
     );
 }
 
+/// Reply templates: kept sealed, replaced only from the version read, per user.
+async fn sealed_templates(h: Harness) {
+    let s = &*h.store;
+    let w = world(s).await;
+    assert_eq!(s.sealed_templates(&w.doctor.id).await.unwrap(), None);
+    let first = s
+        .put_sealed_templates(
+            &w.doctor.id,
+            "dmp-private:v1:AAAA".into(),
+            0,
+            t0(),
+            admin_event(t0(), "templates_saved"),
+        )
+        .await
+        .unwrap();
+    assert_eq!((first.version, first.updated_at), (1, t0()));
+    // A device that read nothing, or version 1 after another saved 2, is refused.
+    for stale in [0, 5] {
+        let e = s
+            .put_sealed_templates(
+                &w.doctor.id,
+                "dmp-private:v1:BBBB".into(),
+                stale,
+                t0(),
+                admin_event(t0(), "templates_saved"),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(e, StoreError::Stale(_)), "{e:?}");
+    }
+    let later = t0() + Duration::minutes(5);
+    let second = s
+        .put_sealed_templates(
+            &w.doctor.id,
+            "dmp-private:v1:CCCC".into(),
+            1,
+            later,
+            admin_event(later, "templates_saved"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(second.version, 2);
+    let stored = s.sealed_templates(&w.doctor.id).await.unwrap().unwrap();
+    assert_eq!(stored, second);
+    assert_eq!(stored.sealed, "dmp-private:v1:CCCC");
+    // Another user's are their own.
+    assert_eq!(s.sealed_templates(&w.patient.id).await.unwrap(), None);
+}
+
 async fn stats_of_a_user(h: Harness) {
     let s = &*h.store;
     let w = world(s).await;
@@ -1527,6 +1576,7 @@ conformance!(
     awaiting_answers,
     answered_wait,
     active_users,
+    sealed_templates,
     closing_and_reopening,
     access_log,
     idempotent_send,

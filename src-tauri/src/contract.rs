@@ -168,6 +168,7 @@ pub fn export_bindings(dir: &Path) -> Result<(), ts_rs::ExportError> {
         CloseReason,
         dmp_protocol::api::AccessLogResponse,
         Absence,
+        ReplyTemplate,
     );
     let mut names: Vec<String> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok())

@@ -238,6 +238,44 @@ async fn clear_absence(state: State<'_, Desktop>) -> CmdResult<()> {
     Ok(client(&state).await?.clear_absence().await?)
 }
 
+/// The doctor's reply templates, opened on this device.
+#[tauri::command]
+async fn list_templates(state: State<'_, Desktop>) -> CmdResult<Vec<ReplyTemplate>> {
+    Ok(client(&state).await?.templates().await?)
+}
+
+/// The doctor adds (empty id) or changes a reply template.
+#[tauri::command]
+async fn save_template(
+    state: State<'_, Desktop>,
+    template: ReplyTemplate,
+) -> CmdResult<Vec<ReplyTemplate>> {
+    Ok(client(&state).await?.save_template(template).await?)
+}
+
+/// The doctor deletes a reply template.
+#[tauri::command]
+async fn delete_template(
+    state: State<'_, Desktop>,
+    template_id: String,
+) -> CmdResult<Vec<ReplyTemplate>> {
+    Ok(client(&state).await?.delete_template(&template_id).await?)
+}
+
+/// A template's text with its placeholders filled in for one record.
+#[tauri::command]
+async fn render_template(
+    state: State<'_, Desktop>,
+    context_type: ContextType,
+    context_id: ContextId,
+    template: ReplyTemplate,
+) -> CmdResult<String> {
+    Ok(client(&state)
+        .await?
+        .render_template(context_type, &context_id, &template)
+        .await?)
+}
+
 /// Either participant archives the conversation.
 #[tauri::command]
 async fn archive_conversation(
@@ -441,6 +479,10 @@ pub fn run() {
             get_absence,
             set_absence,
             clear_absence,
+            list_templates,
+            save_template,
+            delete_template,
+            render_template,
             sends::retry_send,
             sends::discard_send,
             last_login,

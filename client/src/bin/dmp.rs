@@ -117,6 +117,20 @@ enum Command {
         #[arg(long)]
         clear: bool,
     },
+    /// A doctor's reply templates, kept end-to-end encrypted for the doctor:
+    /// list them, add one (--title, --text; placeholders {prenom}, {nom},
+    /// {document}), or delete one (--delete ID).
+    Templates {
+        /// Title of a new template.
+        #[arg(long, requires = "text", conflicts_with = "delete")]
+        title: Option<String>,
+        /// Text of a new template.
+        #[arg(long, requires = "title")]
+        text: Option<String>,
+        /// Delete the template with this id.
+        #[arg(long)]
+        delete: Option<String>,
+    },
     /// Archive a conversation (a new message makes it active again).
     Archive {
         /// ordonnance or examen.
@@ -356,6 +370,37 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             c.reopen_conversation(context_type, &ContextId(context_id))
                 .await?;
             println!("conversation rouverte");
+            c.shutdown().await;
+        }
+        Command::Templates {
+            title,
+            text,
+            delete,
+        } => {
+            let c = client(false).await?;
+            let list = if let Some(id) = delete {
+                c.delete_template(&id).await?
+            } else if let (Some(title), Some(text)) = (title, text) {
+                c.save_template(dmp_protocol::ReplyTemplate {
+                    id: String::new(),
+                    title,
+                    text,
+                })
+                .await?
+            } else {
+                c.templates().await?
+            };
+            if list.is_empty() {
+                println!("aucun modèle de réponse");
+            }
+            for t in &list {
+                println!(
+                    "{}  {}\n    {}",
+                    t.id,
+                    term(&t.title),
+                    term(&t.text).replace('\n', "\n    ")
+                );
+            }
             c.shutdown().await;
         }
         Command::Absence {

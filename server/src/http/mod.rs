@@ -10,6 +10,7 @@ pub mod keys;
 pub mod messages;
 pub mod ops;
 pub mod sessions;
+pub mod templates;
 
 pub use extract::{from_json_slice, Json, Path, Query};
 
@@ -39,6 +40,14 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/me/absence",
             get(absence::get).put(absence::put).delete(absence::delete),
+        )
+        .route(
+            "/api/me/templates",
+            get(templates::get)
+                .put(templates::put)
+                .layer(DefaultBodyLimit::max(
+                    dmp_protocol::api::MAX_SEALED_TEMPLATES + 1024,
+                )),
         )
         .route("/api/auth/prelogin", post(keys::prelogin))
         .route("/api/auth/password", post(keys::change_password))

@@ -13,6 +13,7 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+pub(crate) use dmp_protocol::api::SealedTemplates;
 use dmp_protocol::api::{AuditEntry, StatsResponse};
 use dmp_protocol::*;
 use std::path::Path;
@@ -52,6 +53,10 @@ pub enum StoreError {
     /// The conversation is closed: nothing can be appended to it.
     #[error("the conversation is closed")]
     SessionClosed,
+    /// The stored value changed since the caller read it (a version check);
+    /// the text is safe to show.
+    #[error("{0}")]
+    Stale(String),
 }
 
 impl StoreError {
@@ -899,6 +904,18 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// conversation already got it for absence `absence_id` (or is closed):
     /// the message, or `None`.
     async fn absence_reply(&self, reply: AbsenceReply) -> StoreResult<Option<Message>>;
+    /// A doctor's sealed reply templates, if any were saved.
+    async fn sealed_templates(&self, user: &UserId) -> StoreResult<Option<SealedTemplates>>;
+    /// Replaces a doctor's sealed reply templates if the stored version is
+    /// `base_version` (0: none stored); `Conflict` otherwise.
+    async fn put_sealed_templates(
+        &self,
+        user: &UserId,
+        sealed: String,
+        base_version: u64,
+        now: DateTime<Utc>,
+        audit: AuditEvent,
+    ) -> StoreResult<SealedTemplates>;
     /// Users who logged in or refreshed a login since `since`.
     async fn active_users_since(&self, since: DateTime<Utc>) -> StoreResult<u64>;
     /// Deletes messages older than the retention cutoff; returns the attachment ids to remove.

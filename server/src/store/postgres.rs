@@ -43,6 +43,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0002_derived_notifications.sql"),
     include_str!("../../migrations/postgres/0003_question_categories.sql"),
     include_str!("../../migrations/postgres/0004_message_indexes.sql"),
+    include_str!("../../migrations/postgres/0005_reply_templates.sql"),
 ];
 /// Advisory lock of the migrations.
 const MIGRATION_LOCK: i64 = 0x646d_7000_0001;
@@ -1809,6 +1810,74 @@ impl Store for PgStore {
             };
             events.push(audit.clone());
             Ok(())
+        })
+    }
+
+    async fn sealed_templates(&self, user: &UserId) -> StoreResult<Option<SealedTemplates>> {
+        let c = self.client().await?;
+        c.query_opt(
+            "SELECT sealed, version, updated_at FROM private_data WHERE user_id = $1 AND kind = 'reply_templates'",
+            &[&user.as_str()],
+        )
+        .await?
+        .map(|r| {
+            Ok(SealedTemplates {
+                sealed: r.col(0)?,
+                version: u64::try_from(r.col::<i64>(1)?).unwrap_or(0),
+                updated_at: r.col(2)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn put_sealed_templates(
+        &self,
+        user: &UserId,
+        sealed: String,
+        base_version: u64,
+        now: DateTime<Utc>,
+        audit: AuditEvent,
+    ) -> StoreResult<SealedTemplates> {
+        let (audit, sealed, now) = (&audit, &sealed, trunc(now));
+        let base = i64::try_from(base_version).unwrap_or(i64::MAX);
+        write_tx!(self, |tx, events| {
+            // The row's lock (or the key's, for a first save) orders two devices' saves.
+            let current: i64 = tx
+                .query_opt(
+                    "SELECT version FROM private_data WHERE user_id = $1 AND kind = 'reply_templates' FOR UPDATE",
+                    &[&user.as_str()],
+                )
+                .await?
+                .map(|r| r.col::<i64>(0))
+                .transpose()?
+                .unwrap_or(0);
+            if current != base {
+                return Err(StoreError::Stale(format!(
+                    "the templates changed on another device (version {current}, not {base}); reload them"
+                )));
+            }
+            let version = current + 1;
+            // Two first saves see no row to lock: the later one updates nothing.
+            let written = tx
+                .execute(
+                    "INSERT INTO private_data (user_id, kind, sealed, version, updated_at) VALUES ($1, 'reply_templates', $2, $3, $4)
+                     ON CONFLICT (user_id, kind) DO UPDATE SET sealed = excluded.sealed, version = excluded.version,
+                       updated_at = excluded.updated_at
+                     WHERE private_data.version = $3 - 1",
+                    &[&user.as_str(), sealed, &version, &now],
+                )
+                .await?;
+            if written == 0 {
+                return Err(StoreError::Stale(
+                    "the templates changed on another device; reload them".into(),
+                ));
+            }
+            events.push(audit.clone());
+            Ok(SealedTemplates {
+                sealed: sealed.clone(),
+                version: u64::try_from(version).unwrap_or(0),
+                updated_at: now,
+            })
         })
     }
 

@@ -26,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0004_derived_notifications.sql"),
     include_str!("../../migrations/0005_question_categories.sql"),
     include_str!("../../migrations/0006_message_indexes.sql"),
+    include_str!("../../migrations/0007_reply_templates.sql"),
 ];
 /// Most operations committed in one transaction.
 const MAX_BATCH: usize = 1024;
@@ -1803,6 +1804,57 @@ impl Store for SqliteStore {
             };
             w.audit(&audit)?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn sealed_templates(&self, user: &UserId) -> StoreResult<Option<SealedTemplates>> {
+        let user = user.clone();
+        self.read(move |c| {
+            Ok(c.prepare_cached(
+                "SELECT sealed, version, updated_at FROM private_data WHERE user_id = ?1 AND kind = 'reply_templates'",
+            )?
+            .query_row([user.as_str()], |r| {
+                Ok(SealedTemplates { sealed: r.get(0)?, version: get_u64(r, 1)?, updated_at: get_time(r, 2)? })
+            })
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn put_sealed_templates(
+        &self,
+        user: &UserId,
+        sealed: String,
+        base_version: u64,
+        now: DateTime<Utc>,
+        audit: AuditEvent,
+    ) -> StoreResult<SealedTemplates> {
+        let user = user.clone();
+        self.write(move |w| {
+            let current: u64 = w
+                .conn
+                .query_row(
+                    "SELECT version FROM private_data WHERE user_id = ?1 AND kind = 'reply_templates'",
+                    [user.as_str()],
+                    |r| get_u64(r, 0),
+                )
+                .optional()?
+                .unwrap_or(0);
+            if current != base_version {
+                return Err(StoreError::Stale(format!(
+                    "the templates changed on another device (version {current}, not {base_version}); reload them"
+                )));
+            }
+            let version = current + 1;
+            w.conn.execute(
+                "INSERT INTO private_data (user_id, kind, sealed, version, updated_at) VALUES (?1, 'reply_templates', ?2, ?3, ?4)
+                 ON CONFLICT (user_id, kind) DO UPDATE SET sealed = excluded.sealed, version = excluded.version,
+                   updated_at = excluded.updated_at",
+                params![user.as_str(), sealed, i64::try_from(version).unwrap_or(i64::MAX), ms(now)],
+            )?;
+            w.audit(&audit)?;
+            Ok(SealedTemplates { sealed, version, updated_at: from_ms(ms(now)) })
         })
         .await
     }

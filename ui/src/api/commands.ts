@@ -19,6 +19,7 @@ import type {
   Limits,
   Notification,
   QuestionCategory,
+  ReplyTemplate,
   SearchHit,
   Session,
   Settings,
@@ -133,6 +134,26 @@ export const getAbsence = () => call<Absence | null>('get_absence');
 export const setAbsence = (absence: Absence) => call<Absence>('set_absence', { absence });
 /** Ends the doctor's absence now. */
 export const clearAbsence = () => call<null>('clear_absence');
+
+/**
+ * The signed-in doctor's reply templates (docs/messaging.md, "Reply templates"), opened
+ * on this device: the server only holds them sealed for the doctor's own devices.
+ */
+export const listTemplates = () => call<ReplyTemplate[]>('list_templates');
+/**
+ * Adds (`id` empty) or changes a template; answers the whole list as saved. Refused with
+ * VALIDATION_FAILED when the title is not one line of 1 to 80 characters, the text not
+ * 1 to 2000 characters, or the doctor already keeps 100 templates.
+ */
+export const saveTemplate = (template: ReplyTemplate) => call<ReplyTemplate[]>('save_template', { template });
+/** Deletes a template; answers the whole list as saved. */
+export const deleteTemplate = (templateId: string) => call<ReplyTemplate[]>('delete_template', { templateId });
+/**
+ * The template's text with `{prenom}`, `{nom}` and `{document}` filled in for one record
+ * (done by Rust, from the record's patient and title).
+ */
+export const renderTemplate = (args: { contextType: ContextType; contextId: string; template: ReplyTemplate }) =>
+  call<string>('render_template', args);
 
 /** The file crosses IPC raw (no JSON number array); its name travels percent-encoded in a header. */
 export const uploadAttachment = (name: string, bytes: Uint8Array) =>

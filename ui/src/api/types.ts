@@ -34,6 +34,7 @@ export type {
   PeerKeyChangedEvent,
   PresenceEvent,
   QuestionCategory,
+  ReplyTemplate,
   SearchHit,
   Session,
   SessionEndReason,

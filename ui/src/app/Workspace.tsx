@@ -19,6 +19,7 @@ import { useNotifications } from '../features/notifications/useNotifications';
 import { PeerKeyChangedDialog, usePeerKeyChanges } from '../features/settings/PeerKeyChanged';
 import { SettingsPanel } from '../features/settings/SettingsPanel';
 import { useSettings } from '../features/settings/useSettings';
+import { TemplatesProvider } from '../features/templates/useTemplates';
 import { AppHeader } from './AppHeader';
 import { LimitsProvider } from './limits';
 import { CloudOffIcon } from '../components/icons';
@@ -32,7 +33,10 @@ export function Workspace({ user, readOnly = false }: { user: User; readOnly?: b
   return (
     <ConnectionProvider initialReadOnly={readOnly}>
       <LimitsProvider>
-        <WorkspaceContent user={user} />
+        {/* The doctor's reply templates, read once per signed-in user (the workspace is keyed by user). */}
+        <TemplatesProvider>
+          <WorkspaceContent user={user} />
+        </TemplatesProvider>
       </LimitsProvider>
     </ConnectionProvider>
   );

@@ -17,6 +17,7 @@ import type {
   LastLogin,
   Limits,
   Notification,
+  ReplyTemplate,
   SearchHit,
   Session,
   Settings,
@@ -55,6 +56,10 @@ export type CommandResults = {
   get_absence: Absence | null;
   set_absence: Absence;
   clear_absence: null;
+  list_templates: ReplyTemplate[];
+  save_template: ReplyTemplate[];
+  delete_template: ReplyTemplate[];
+  render_template: string;
   upload_attachment: Attachment;
   download_attachment: string;
   attachment_preview: Awaited<ReturnType<typeof commands.attachmentPreview>>;
@@ -85,6 +90,7 @@ const DEFAULTS: Handlers = {
   list_contexts: { value: { contexts: [], unreadTotal: 0 } },
   list_notifications: { value: [] },
   get_absence: { value: null },
+  list_templates: { value: [] },
   set_open_conversation: { value: null },
   set_typing: { value: null },
   mark_read: { value: null },

@@ -7,6 +7,7 @@ import { DraftsProvider } from '../features/messages/drafts';
 import { SettingsProvider } from '../features/settings/useSettings';
 import { ConnectionProvider } from '../features/connection/useConnection';
 import { LimitsProvider } from '../app/limits';
+import { TemplatesProvider } from '../features/templates/useTemplates';
 
 export function renderWithProviders(ui: ReactElement, { language = 'fr' }: { language?: Language } = {}) {
   return render(
@@ -14,7 +15,9 @@ export function renderWithProviders(ui: ReactElement, { language = 'fr' }: { lan
       <DraftsProvider>
         <SettingsProvider>
           <ConnectionProvider>
-            <LimitsProvider>{ui}</LimitsProvider>
+            <LimitsProvider>
+              <TemplatesProvider>{ui}</TemplatesProvider>
+            </LimitsProvider>
           </ConnectionProvider>
         </SettingsProvider>
       </DraftsProvider>

@@ -33,6 +33,7 @@ export type { Participant } from './Participant';
 export type { PeerKeyChangedEvent } from './PeerKeyChangedEvent';
 export type { PresenceEvent } from './PresenceEvent';
 export type { QuestionCategory } from './QuestionCategory';
+export type { ReplyTemplate } from './ReplyTemplate';
 export type { SearchHit } from './SearchHit';
 export type { Session } from './Session';
 export type { SessionEndReason } from './SessionEndReason';

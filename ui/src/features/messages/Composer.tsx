@@ -2,13 +2,17 @@
  * The message input: textarea with a character counter, "Urgent" and "Réponse attendue"
  * toggles, the question category (the record's patient only), emoji picker, attachments,
  * send. Enter sends, Shift+Enter adds a line. The text, flags, category and uploaded
- * attachments are kept as a draft for the conversation.
+ * attachments are kept as a draft for the conversation. A doctor also inserts reply
+ * templates: `/` in an empty draft, or the "Modèles" button, opens a picker; the pick is
+ * rendered for the record by Rust and replaces the `/…` typed (the button's pick goes
+ * where the caret was). Nothing is sent until the doctor sends it.
  */
 import { useEffect, useId, useRef, useState, type ChangeEvent, type KeyboardEvent, type RefObject } from 'react';
-import type { ContextSummary, Limits, QuestionCategory, User } from '../../api';
+import { commands, errorCode, type ContextSummary, type ErrorCode, type Limits, type QuestionCategory, type ReplyTemplate, type User } from '../../api';
 import { useI18n, type MessageKey } from '../../i18n';
-import { PaperclipIcon, ReplyIcon, SendIcon, SmileIcon, WarningIcon } from '../../components/icons';
+import { FileIcon, PaperclipIcon, ReplyIcon, SendIcon, SmileIcon, WarningIcon } from '../../components/icons';
 import { Spinner } from '../../components/Spinner';
+import { errorKey } from '../../app/errorMessages';
 import { AttachmentChips, RejectionList } from '../attachments/AttachmentChips';
 import type { AttachmentsController } from '../attachments/useAttachments';
 import { acceptAttribute } from '../attachments/validation';
@@ -19,6 +23,7 @@ import { useDrafts } from './drafts';
 import { EmojiPicker } from './EmojiPicker';
 import { VoiceRecorder } from '../media/VoiceRecorder';
 import { useTypingSender } from './useTyping';
+import { TemplatePicker, useTemplatePicker, type PickerMode } from '../templates/TemplatePicker';
 import type { OutgoingMessage } from './useConversation';
 
 type ComposerProps = {
@@ -60,6 +65,24 @@ export function Composer({ context, me, limits, attachments, onSend, blockedReas
   const emojiButton = useRef<HTMLButtonElement>(null);
   const typing = useTypingSender(ref);
   const ids = { counter: useId(), hint: useId(), emoji: useId(), over: useId(), label: useId(), category: useId() };
+  // Reply templates: a doctor's only.
+  const asDoctor = me.type === 'medecin';
+  const templatesButton = useRef<HTMLButtonElement>(null);
+  /** The draft as last rendered, for the template that answers after the doctor went on typing. */
+  const textNow = useRef(text);
+  /** The selection when the "Modèles" button was pressed: where its template goes. */
+  const selectionAtOpen = useRef<{ start: number; end: number } | null>(null);
+  const [inserting, setInserting] = useState(false);
+  const [templateError, setTemplateError] = useState<ErrorCode | null>(null);
+  const picker = useTemplatePicker({
+    enabled: asDoctor && !blockedReason,
+    text,
+    onPick: (template, mode) => void insertTemplate(template, mode),
+  });
+
+  useEffect(() => {
+    textNow.current = text;
+  }, [text]);
 
   useEffect(() => {
     drafts.set(me.id, ref, { text, isUrgent, requiresResponse, category, attachments: attachments.ready });
@@ -69,7 +92,7 @@ export function Composer({ context, me, limits, attachments, onSend, blockedReas
   const count = characterCount(text);
   const level = counterLevel(count, limits.maxMessageLength);
   const empty = text.trim() === '' && attachments.ready.length === 0;
-  const canSend = !empty && level !== 'over' && !attachments.uploading && !sending && !blockedReason;
+  const canSend = !empty && level !== 'over' && !attachments.uploading && !sending && !inserting && !blockedReason;
 
   const submit = async () => {
     if (!canSend) return;
@@ -99,11 +122,72 @@ export function Composer({ context, me, limits, attachments, onSend, blockedReas
   };
 
   const onChange = (event: ChangeEvent<HTMLTextAreaElement>) => {
-    setText(event.target.value);
-    typing.onInput(event.target.value);
+    const value = event.target.value;
+    if (asDoctor && text === '' && value.startsWith('/')) {
+      // `/` first in an empty draft: the rest of the line filters the doctor's templates.
+      setTemplateError(null);
+      picker.open('slash');
+    } else if (picker.mode === 'slash' && (!value.startsWith('/') || value.includes('\n'))) {
+      picker.close();
+    }
+    setText(value);
+    typing.onInput(value);
+  };
+
+  /**
+   * Puts a picked template in the draft: rendered for this record by Rust, it replaces
+   * the `/…` typed (or goes where the caret was, from the button). Focus stays in the
+   * textarea for the doctor to read and change it; nothing is sent.
+   */
+  const insertTemplate = async (template: ReplyTemplate, mode: PickerMode) => {
+    const before = textNow.current;
+    const range = mode === 'button' ? (selectionAtOpen.current ?? { start: before.length, end: before.length }) : null;
+    setTemplateError(null);
+    setInserting(true);
+    textareaRef.current?.focus();
+    try {
+      const rendered = await commands.renderTemplate({ contextType: context.type, contextId: context.id, template });
+      const current = textNow.current;
+      let next: string;
+      let caret: number;
+      if (range === null) {
+        // The doctor removed the `/…` while Rust rendered: their text wins.
+        if (!current.startsWith(before)) return;
+        // What was typed after the `/…` meanwhile stays after the template.
+        next = rendered + current.slice(before.length);
+        caret = rendered.length;
+      } else if (current === before) {
+        next = before.slice(0, range.start) + rendered + before.slice(range.end);
+        caret = range.start + rendered.length;
+      } else {
+        next = current + rendered;
+        caret = next.length;
+      }
+      setText(next);
+      typing.onInput(next);
+      requestAnimationFrame(() => textareaRef.current?.setSelectionRange(caret, caret));
+    } catch (caught) {
+      setTemplateError(errorCode(caught));
+    } finally {
+      setInserting(false);
+      textareaRef.current?.focus();
+    }
+  };
+
+  const toggleTemplates = () => {
+    if (picker.mode) {
+      picker.close();
+      return;
+    }
+    const el = textareaRef.current;
+    selectionAtOpen.current = el ? { start: el.selectionStart, end: el.selectionEnd } : null;
+    setTemplateError(null);
+    picker.open('button');
   };
 
   const onKeyDown = (event: KeyboardEvent<HTMLTextAreaElement>) => {
+    // The picker takes its keys first: Enter picks a template, it never sends.
+    if (picker.mode === 'slash' && picker.onKeyDown(event)) return;
     if (event.key === 'Enter' && !event.shiftKey && !event.nativeEvent.isComposing) {
       event.preventDefault();
       void submit();
@@ -132,12 +216,14 @@ export function Composer({ context, me, limits, attachments, onSend, blockedReas
     if (files.length > 0) attachments.addFiles(files);
   };
 
-  const toggleClass = (on: boolean, tone: 'red' | 'amber') =>
+  const toggleClass = (on: boolean, tone: 'red' | 'amber' | 'blue') =>
     `inline-flex items-center gap-1 rounded-full px-2.5 py-1 text-xs font-semibold ring-1 transition-colors focus-visible:outline focus-visible:outline-2 focus-visible:outline-offset-1 focus-visible:outline-blue-600 ${
       on
         ? tone === 'red'
           ? 'bg-red-600 text-white ring-red-600'
-          : 'bg-amber-500 text-white ring-amber-500'
+          : tone === 'amber'
+            ? 'bg-amber-500 text-white ring-amber-500'
+            : 'bg-blue-600 text-white ring-blue-600'
         : 'bg-white text-slate-600 ring-slate-300 hover:bg-slate-50'
     }`;
   const iconButton =
@@ -174,6 +260,21 @@ export function Composer({ context, me, limits, attachments, onSend, blockedReas
           <ReplyIcon className="h-3.5 w-3.5" />
           {t('composer.requiresResponse')}
         </button>
+        {asDoctor && (
+          <button
+            ref={templatesButton}
+            type="button"
+            aria-haspopup="listbox"
+            aria-expanded={picker.mode !== null}
+            aria-controls={picker.mode ? picker.listboxId : undefined}
+            onClick={toggleTemplates}
+            disabled={Boolean(blockedReason)}
+            className={`${toggleClass(picker.mode === 'button', 'blue')} disabled:opacity-40`}
+          >
+            <FileIcon className="h-3.5 w-3.5" />
+            {t('templates.open')}
+          </button>
+        )}
         {asPatient && (
           <span className="flex min-w-0 max-w-full items-center gap-1.5">
             <label htmlFor={ids.category} className="shrink-0 text-xs font-medium text-slate-600">
@@ -194,86 +295,105 @@ export function Composer({ context, me, limits, attachments, onSend, blockedReas
         )}
       </div>
 
-      <div className="mt-2 flex items-end gap-1.5 rounded-2xl border border-slate-300 bg-white p-1.5 shadow-sm focus-within:border-blue-500 focus-within:ring-2 focus-within:ring-blue-500/30">
-        <div className="relative flex">
-          <button
-            ref={emojiButton}
-            type="button"
-            aria-label={t('emoji.open')}
-            aria-expanded={emojiOpen}
-            aria-controls={emojiOpen ? ids.emoji : undefined}
-            aria-haspopup="dialog"
-            onClick={() => setEmojiOpen((v) => !v)}
-            className={iconButton}
-          >
-            <SmileIcon />
-          </button>
-          {emojiOpen && (
-            <EmojiPicker
-              id={ids.emoji}
-              onPick={insertEmoji}
-              onClose={() => {
-                setEmojiOpen(false);
-                emojiButton.current?.focus();
-              }}
-            />
-          )}
-          <button
-            type="button"
-            aria-label={t('attachments.add')}
-            title={t('attachments.addHint', {
-              types: limits.allowedFileTypes.map((x) => x.toUpperCase()).join(', '),
-              max: format.fileSize(limits.maxFileSize),
-              count: limits.maxAttachments,
-            })}
-            onClick={() => fileInput.current?.click()}
-            disabled={Boolean(blockedReason)}
-            className={iconButton}
-          >
-            <PaperclipIcon />
-          </button>
-          <input
-            ref={fileInput}
-            type="file"
-            multiple
-            accept={acceptAttribute(limits)}
-            onChange={onFiles}
-            className="hidden"
-            data-testid="file-input"
-            tabIndex={-1}
-            aria-hidden="true"
+      <div className="relative mt-2">
+        {picker.mode && (
+          <TemplatePicker
+            picker={picker}
+            onDismiss={() => templatesButton.current?.focus()}
           />
-          <VoiceRecorder disabled={!!blockedReason} onAttached={attachments.addAttachment} />
+        )}
+        <div className="flex items-end gap-1.5 rounded-2xl border border-slate-300 bg-white p-1.5 shadow-sm focus-within:border-blue-500 focus-within:ring-2 focus-within:ring-blue-500/30">
+          <div className="relative flex">
+            <button
+              ref={emojiButton}
+              type="button"
+              aria-label={t('emoji.open')}
+              aria-expanded={emojiOpen}
+              aria-controls={emojiOpen ? ids.emoji : undefined}
+              aria-haspopup="dialog"
+              onClick={() => setEmojiOpen((v) => !v)}
+              className={iconButton}
+            >
+              <SmileIcon />
+            </button>
+            {emojiOpen && (
+              <EmojiPicker
+                id={ids.emoji}
+                onPick={insertEmoji}
+                onClose={() => {
+                  setEmojiOpen(false);
+                  emojiButton.current?.focus();
+                }}
+              />
+            )}
+            <button
+              type="button"
+              aria-label={t('attachments.add')}
+              title={t('attachments.addHint', {
+                types: limits.allowedFileTypes.map((x) => x.toUpperCase()).join(', '),
+                max: format.fileSize(limits.maxFileSize),
+                count: limits.maxAttachments,
+              })}
+              onClick={() => fileInput.current?.click()}
+              disabled={Boolean(blockedReason)}
+              className={iconButton}
+            >
+              <PaperclipIcon />
+            </button>
+            <input
+              ref={fileInput}
+              type="file"
+              multiple
+              accept={acceptAttribute(limits)}
+              onChange={onFiles}
+              className="hidden"
+              data-testid="file-input"
+              tabIndex={-1}
+              aria-hidden="true"
+            />
+            <VoiceRecorder disabled={!!blockedReason} onAttached={attachments.addAttachment} />
+          </div>
+
+          <label htmlFor={ids.label} className="sr-only">
+            {t('composer.label')}
+          </label>
+          <textarea
+            ref={textareaRef}
+            id={ids.label}
+            rows={1}
+            value={text}
+            onChange={onChange}
+            onKeyDown={onKeyDown}
+            onBlur={() => {
+              typing.stop();
+              if (picker.mode === 'slash') picker.close();
+            }}
+            disabled={Boolean(blockedReason)}
+            placeholder={t('composer.placeholder')}
+            aria-describedby={`${ids.counter} ${ids.hint}${level === 'over' ? ` ${ids.over}` : ''}`}
+            aria-invalid={level === 'over' ? true : undefined}
+            aria-autocomplete={asDoctor ? 'list' : undefined}
+            {...picker.inputProps}
+            className="max-h-40 min-h-[2.5rem] flex-1 resize-none border-0 bg-transparent px-1 py-2 text-[15px] text-slate-900 placeholder:text-slate-400 focus:outline-none focus:ring-0 [field-sizing:content]"
+          />
+
+          <button
+            type="button"
+            onClick={() => void submit()}
+            disabled={!canSend}
+            aria-label={t('composer.send')}
+            className="flex h-10 w-10 shrink-0 items-center justify-center rounded-full bg-blue-600 text-white shadow transition-colors hover:bg-blue-700 focus-visible:outline focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-blue-600 disabled:bg-slate-300"
+          >
+            {sending ? <Spinner /> : <SendIcon className="h-5 w-5" />}
+          </button>
         </div>
-
-        <label htmlFor={ids.label} className="sr-only">
-          {t('composer.label')}
-        </label>
-        <textarea
-          ref={textareaRef}
-          id={ids.label}
-          rows={1}
-          value={text}
-          onChange={onChange}
-          onKeyDown={onKeyDown}
-          onBlur={() => typing.stop()}
-          disabled={Boolean(blockedReason)}
-          placeholder={t('composer.placeholder')}
-          aria-describedby={`${ids.counter} ${ids.hint}${level === 'over' ? ` ${ids.over}` : ''}`}
-          aria-invalid={level === 'over' ? true : undefined}
-          className="max-h-40 min-h-[2.5rem] flex-1 resize-none border-0 bg-transparent px-1 py-2 text-[15px] text-slate-900 placeholder:text-slate-400 focus:outline-none focus:ring-0 [field-sizing:content]"
-        />
-
-        <button
-          type="button"
-          onClick={() => void submit()}
-          disabled={!canSend}
-          aria-label={t('composer.send')}
-          className="flex h-10 w-10 shrink-0 items-center justify-center rounded-full bg-blue-600 text-white shadow transition-colors hover:bg-blue-700 focus-visible:outline focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-blue-600 disabled:bg-slate-300"
-        >
-          {sending ? <Spinner /> : <SendIcon className="h-5 w-5" />}
-        </button>
       </div>
+
+      {templateError && (
+        <p role="alert" className="mt-1 px-1 text-sm text-red-700">
+          {t('templates.insertFailed')} {t(errorKey(templateError))}
+        </p>
+      )}
 
       <div className="mt-1 flex items-start justify-between gap-2 px-1 text-xs">
         <p id={ids.hint} className="hidden text-slate-400 sm:block">

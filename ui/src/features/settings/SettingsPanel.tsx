@@ -1,4 +1,4 @@
-/** Preferences dialog: language, notification previews, the doctor's absence, and peers' safety codes. */
+/** Preferences dialog: language, notification previews, the doctor's absence and reply templates, and peers' safety codes. */
 import { useId, useState } from 'react';
 import type { Participant, User } from '../../api';
 import { useI18n } from '../../i18n';
@@ -7,9 +7,10 @@ import { errorKey } from '../../app/errorMessages';
 import { useSettings } from './useSettings';
 import { SafetyCode } from './SafetyCode';
 import { AbsenceSection } from './AbsenceSection';
+import { TemplatesSection } from './TemplatesSection';
 
 type SettingsPanelProps = {
-  /** Who is signed in: a doctor also sets their absence here. */
+  /** Who is signed in: a doctor also sets their absence and reply templates here. */
   user: User;
   peers: Participant[];
   onClose: () => void;
@@ -86,6 +87,8 @@ export function SettingsPanel({ user, peers, onClose, initialPeerId }: SettingsP
         </div>
 
         {user.type === 'medecin' && <AbsenceSection />}
+
+        {user.type === 'medecin' && <TemplatesSection />}
 
         <div>
           <h3 className="text-sm font-semibold text-slate-900">{t('safety.title')}</h3>
