@@ -340,6 +340,7 @@ impl Inner {
         cmid: &ClientMessageId,
         text: &str,
         attachments: &[AttachmentId],
+        category: Option<QuestionCategory>,
     ) -> ClientResult<String> {
         let identity = self.identity()?;
         let me = self.user.id.clone();
@@ -374,6 +375,7 @@ impl Inner {
         let plaintext = Plaintext {
             text: text.to_owned(),
             attachments: secrets,
+            category: category.map(|c| c.as_str().to_owned()),
         };
         let my_public = identity.public();
         let env = dmp_crypto::seal(
@@ -409,6 +411,7 @@ impl Inner {
                 &req.client_message_id,
                 &req.content,
                 &req.attachments,
+                req.metadata.category,
             )
             .await?;
         Ok(sealed)
@@ -481,6 +484,17 @@ impl Inner {
                 code: "E2E_HEADER_MISMATCH",
                 message: "the message was moved to another conversation or sender".into(),
             });
+        }
+        // The category the patient sealed must be the clear code the server
+        // files the question under (docs/security.md, "Question categories").
+        if let Some(sealed) = pt.category.as_deref() {
+            if m.metadata.category.map(QuestionCategory::as_str) != Some(sealed) {
+                return Err(ClientError::E2e {
+                    code: "E2E_HEADER_MISMATCH",
+                    message: "the question's category differs from the one its sender sealed"
+                        .into(),
+                });
+            }
         }
         Ok(pt)
     }

@@ -331,6 +331,7 @@ fn sealed_send(cmid: &str, kind: ContextType, context: &str) -> Value {
         &dmp_crypto::Plaintext {
             text: "raw".into(),
             attachments: vec![],
+            category: None,
         },
         &[("test", &me.public())],
     )

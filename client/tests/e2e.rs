@@ -272,6 +272,55 @@ async fn tampering_a_wrong_signer_and_a_swapped_key_are_detected() {
     )
     .unwrap();
 
+    // 1b. The server files a patient's question under another category than
+    // the one sealed in its envelope; the other question keeps its own.
+    let asked = |text: &'static str, category| {
+        let patient = &patient;
+        let id = &id;
+        async move {
+            patient
+                .send(
+                    k,
+                    id,
+                    text,
+                    MessageMetadata {
+                        category: Some(category),
+                        ..Default::default()
+                    },
+                    vec![],
+                )
+                .await
+                .unwrap()
+        }
+    };
+    let refiled = asked(
+        "Des vertiges depuis ce traitement",
+        QuestionCategory::SideEffects,
+    )
+    .await;
+    let kept = asked("Quelle dose le soir ?", QuestionCategory::Clarification).await;
+    db.execute(
+        "UPDATE messages SET category = 'other' WHERE id = ?1",
+        [refiled.id.as_str()],
+    )
+    .unwrap();
+    let fresh = tempfile::tempdir().unwrap();
+    let doctor_b = login(&server, fresh.path(), DOCTOR, false).await;
+    doctor_b.contexts().await.unwrap();
+    let page = doctor_b.history(k, &id, None, 50).await.unwrap();
+    let seen = |mid: &MessageId| page.messages.iter().find(|m| m.id == *mid).unwrap().clone();
+    assert_eq!(
+        seen(&refiled.id).e2e_error.as_deref(),
+        Some("E2E_HEADER_MISMATCH")
+    );
+    assert_eq!(seen(&refiled.id).content, "");
+    assert_eq!(seen(&kept.id).content, "Quelle dose le soir ?");
+    assert_eq!(
+        seen(&kept.id).metadata.category,
+        Some(QuestionCategory::Clarification)
+    );
+    doctor_b.shutdown().await;
+
     // 2. A wrong signer: someone with the doctor's access token but not their keys.
     let forger = dmp_crypto::Identity::generate(&mut rand::rngs::OsRng);
     let patient_keys: api::UserKeysResponse = common::http()
@@ -301,6 +350,7 @@ async fn tampering_a_wrong_signer_and_a_swapped_key_are_detected() {
         &dmp_crypto::Plaintext {
             text: "Arrêtez votre traitement".into(),
             attachments: vec![],
+            category: None,
         },
         &[("patient_123", &patient_public)],
     )

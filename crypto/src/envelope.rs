@@ -121,6 +121,12 @@ pub struct Plaintext {
     /// uploaded encrypted (see [`crate::attachment`]).
     #[serde(default)]
     pub attachments: Vec<AttachmentSecret>,
+    /// The patient's question category (`side_effects`, …), sealed so that
+    /// the recipient can check the clear code the server sees against it
+    /// (docs/security.md, "Question categories"). Absent from messages
+    /// sealed before it existed, and from those without a category.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
 }
 
 impl fmt::Debug for Plaintext {
@@ -128,6 +134,7 @@ impl fmt::Debug for Plaintext {
         f.debug_struct("Plaintext")
             .field("text", &"<redacted>")
             .field("attachments", &self.attachments)
+            .field("category", &self.category)
             .finish()
     }
 }
@@ -508,6 +515,7 @@ mod tests {
         let pt = Plaintext {
             text: "x".into(),
             attachments: vec![],
+            category: None,
         };
         let env = seal(&mut rng, &alice, input(), &pt, &[("bob", &bob.public())]).unwrap();
         let s = String::from_utf8(env.header.canonical_bytes().unwrap()).unwrap();
@@ -523,6 +531,7 @@ mod tests {
         let pt = Plaintext {
             text: "x".into(),
             attachments: vec![],
+            category: None,
         };
         assert!(matches!(
             seal(&mut rng, &alice, input(), &pt, &[]),

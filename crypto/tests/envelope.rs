@@ -445,7 +445,11 @@ proptest! {
         attachments in prop::collection::vec(attachment_secret(), 0..5),
     ) {
         let (alice, bob) = parties();
-        let pt = Plaintext { text, attachments };
+        let pt = Plaintext {
+            text,
+            attachments,
+            category: None,
+        };
         let env = alice_to_bob(seed, &alice, &bob, &pt);
         let env = Envelope::from_content(&env.to_content()).unwrap();
         let (_, for_bob) = open(&env, "bob", &bob.id, &alice.public).unwrap();

@@ -112,6 +112,7 @@ fn generate() -> Golden {
             },
             media: None,
         }],
+        category: None,
     };
     let env = seal(
         &mut rng(2),

@@ -1238,6 +1238,7 @@ fn sealed(cmid: &str, context: &str) -> String {
         &dmp_crypto::Plaintext {
             text: "Puis-je prendre ce médicament le soir ?".into(),
             attachments: vec![],
+            category: None,
         },
         &[("medecin_456", &doctor), ("patient_123", &me.public())],
     )

@@ -311,25 +311,35 @@ async fn the_doctors_day_in_the_real_window() {
     // (VALIDATION_FAILED, for good: a retry gets the same answer). The bound
     // is lowered here so that 600 emoji cross it while an ordinary reply does
     // not; the refusal itself is the server's real check (messaging.rs).
-    let server = TestServer::start(|c| c.limits.max_envelope_bytes = 4096).await;
-    let doctor = App::launch(&server, &shots, "doctor").await;
-    let d = &doctor.d;
-    doctor.focus(1100).await;
-    d.wait("input[type=url]").await;
-    doctor
-        .login(&server.url, "dr.martin", dmp_server::demo::DOCTOR_PASSWORD)
-        .await;
-    d.wait_js("the doctor's inbox", &script("return rows().length >= 3"))
-        .await;
-    d.shot("01-inbox").await;
+    // Questions wait for an answer for one hour here, so that moving the
+    // server's clock two hours makes Marie's overdue.
+    let server = TestServer::start(|c| {
+        c.limits.max_envelope_bytes = 4096;
+        c.limits.answer_within_hours = 1;
+    })
+    .await;
 
-    // Two patients write (client cores: their apps): Marie an URGENT
-    // question, then Jean an ordinary one, so Jean's is the newest.
+    // The doctor's other device (a client core) signs in first, so the
+    // patients' apps find the doctor's keys, and keeps a reply template:
+    // the window, a new device, must open it with the password alone.
+    let other_device = server
+        .core("dr.martin", dmp_server::demo::DOCTOR_PASSWORD)
+        .await;
+    let template_text =
+        "Bonjour {prenom}, continuez le traitement et faites le bilan joint cette semaine.";
+    other_device
+        .client
+        .save_template(ReplyTemplate {
+            id: String::new(),
+            title: "Continuer le traitement".into(),
+            text: template_text.into(),
+        })
+        .await
+        .unwrap();
+
+    // Marie asks an URGENT question that requires an answer; two hours pass.
     let mut marie = server
         .core("marie.lefevre", dmp_server::demo::PATIENT_PASSWORD)
-        .await;
-    let jean = server
-        .core("jean.dupont", dmp_server::demo::PATIENT_PASSWORD)
         .await;
     let question = "Docteur, depuis la levothyroxine j'ai des palpitations 💊 : dois-je arrêter ?";
     marie
@@ -360,6 +370,23 @@ async fn the_doctors_day_in_the_real_window() {
             _ => None,
         })
         .await;
+    server.clock.advance(chrono::Duration::hours(2));
+
+    let doctor = App::launch(&server, &shots, "doctor").await;
+    let d = &doctor.d;
+    doctor.focus(1100).await;
+    d.wait("input[type=url]").await;
+    doctor
+        .login(&server.url, "dr.martin", dmp_server::demo::DOCTOR_PASSWORD)
+        .await;
+    d.wait_js("the doctor's inbox", &script("return rows().length >= 3"))
+        .await;
+    d.shot("01-inbox").await;
+
+    // Then Jean writes an ordinary message, so Jean's is the newest.
+    let jean = server
+        .core("jean.dupont", dmp_server::demo::PATIENT_PASSWORD)
+        .await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let jean_text = "Merci docteur, tout va bien avec le traitement.";
     jean.client
@@ -373,12 +400,13 @@ async fn the_doctors_day_in_the_real_window() {
         .await
         .unwrap();
 
-    // The inbox: the urgent conversation first although Jean's is newer.
+    // The inbox: the urgent, overdue question first although Jean's is newer.
     d.wait_ok(
-        "ord_790 first and urgent, ord_789 unread and not urgent",
+        "ord_790 first, urgent and overdue; ord_789 unread and not urgent",
         &script(
             "const r = rows(); const jean = r.find(x => x.dataset.contextId === 'ord_789');\
              return { rows: describeRows(), ok: r.length > 0 && r[0].dataset.contextId === 'ord_790' && r[0].dataset.urgent === 'true'\
+               && r[0].dataset.awaiting === 'overdue' && !!r[0].querySelector('[data-testid=overdue]')\
                && r[0].dataset.unread === '1' && !!jean && jean.dataset.urgent === 'false' && jean.dataset.unread === '1' }",
         ),
         vec![],
@@ -461,9 +489,29 @@ async fn the_doctors_day_in_the_real_window() {
     let input = d.wait("[role=dialog] [data-testid=file-input]").await;
     d.send_keys(&input, pdf.to_str().unwrap()).await;
     d.wait_text("compte-rendu.pdf").await;
-    let reply = "Continuez le traitement et faites le bilan joint cette semaine.";
+    // The answer starts from the template, picked with the keyboard: `/`
+    // and a few letters, Enter; the text comes filled in for Marie and the
+    // doctor adds a sentence before sending.
     let composer = d.wait("[role=dialog] textarea:not([disabled])").await;
-    d.type_in(&composer, reply).await;
+    d.type_in(&composer, "/contin").await;
+    d.wait_js(
+        "the template picker offering the template made on the other device",
+        "return [...document.querySelectorAll('[data-testid=template-picker] [role=option]')]\
+           .some(o => o.innerText.includes('Continuer le traitement'))",
+    )
+    .await;
+    d.shot("05a-template-picker").await;
+    d.send_keys(&composer, "\u{E007}").await;
+    let filled = "Bonjour Marie, continuez le traitement et faites le bilan joint cette semaine.";
+    d.wait_js_args(
+        "the template's text filled in for Marie in the composer, focused",
+        "const t = document.querySelector('[role=dialog] textarea'); return !!t && t.value === arguments[0] && document.activeElement === t",
+        vec![json!(filled)],
+    )
+    .await;
+    d.send_keys(&composer, "\u{E010} Bon courage.").await;
+    let reply = format!("{filled} Bon courage.");
+    let reply = reply.as_str();
     d.wait_js(
         "the send button enabled (upload done)",
         "const b = document.querySelector('[role=dialog] button[aria-label=Envoyer]'); return !!b && !b.disabled",
@@ -635,7 +683,11 @@ async fn the_doctors_day_in_the_real_window() {
         d.shot(&format!("10-home-{width}px")).await;
     }
 
-    tokio::join!(marie.client.disconnect(), jean.client.disconnect());
+    tokio::join!(
+        marie.client.disconnect(),
+        jean.client.disconnect(),
+        other_device.client.disconnect()
+    );
     doctor.quit().await;
     server.stop().await;
 }

@@ -54,6 +54,7 @@ pub fn plaintext(text: &str, attachments: usize) -> Plaintext {
     Plaintext {
         text: text.into(),
         attachments: (0..attachments).map(attachment).collect(),
+        category: None,
     }
 }
 

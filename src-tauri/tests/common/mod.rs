@@ -138,6 +138,8 @@ pub struct TestServer {
     pub url: String,
     /// The CA the apps and cores trust.
     pub ca_file: PathBuf,
+    /// The server's clock, which a test may move forward.
+    pub clock: dmp_server::clock::OffsetClock,
     server: Option<dmp_server::RunningServer>,
     _data: TempDir,
 }
@@ -171,7 +173,8 @@ impl TestServer {
         // The apps trust this CA through their default (DMP_CA_FILE), as
         // ./scripts/run.sh sets it for the demo CA.
         let ca_file = test_ca(&config);
-        let server = dmp_server::start(config, Arc::new(dmp_server::clock::SystemClock))
+        let clock = dmp_server::clock::OffsetClock::default();
+        let server = dmp_server::start(config, Arc::new(clock.clone()))
             .await
             .unwrap();
         let url = server.url();
@@ -179,6 +182,7 @@ impl TestServer {
         Self {
             url,
             ca_file,
+            clock,
             server: Some(server),
             _data: data,
         }
