@@ -524,6 +524,29 @@ impl ApiClient {
             .await
     }
 
+    /// `GET /api/me/office-hours` (a doctor).
+    pub async fn office_hours(&self) -> ClientResult<Option<OfficeHours>> {
+        self.json(Method::GET, "/api/me/office-hours", |r| r).await
+    }
+
+    /// `PUT /api/me/office-hours` (a doctor).
+    pub async fn set_office_hours(&self, hours: &OfficeHours) -> ClientResult<OfficeHours> {
+        self.json(Method::PUT, "/api/me/office-hours", |r| r.json(hours))
+            .await
+    }
+
+    /// `DELETE /api/me/office-hours` (a doctor).
+    pub async fn clear_office_hours(&self) -> ClientResult<()> {
+        let res = self
+            .call(Method::DELETE, "/api/me/office-hours", |r| r)
+            .await?;
+        if res.status().is_success() {
+            Ok(())
+        } else {
+            Err(error_from(res.status(), res).await)
+        }
+    }
+
     /// `DELETE /api/me/absence` (a doctor).
     pub async fn clear_absence(&self) -> ClientResult<()> {
         let res = self.call(Method::DELETE, "/api/me/absence", |r| r).await?;

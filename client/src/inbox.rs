@@ -134,7 +134,7 @@ fn status_after(event: SystemEventKind) -> Option<SessionStatus> {
     match event {
         SystemEventKind::Closed => Some(SessionStatus::Closed),
         SystemEventKind::Reopened => Some(SessionStatus::Active),
-        SystemEventKind::Absent => None,
+        SystemEventKind::Absent | SystemEventKind::OutsideHours => None,
     }
 }
 
@@ -284,6 +284,7 @@ mod tests {
             has_urgent_unread: urgent,
             awaiting_answer: None,
             doctor_absence: None,
+            doctor_office_hours: None,
         }
     }
 

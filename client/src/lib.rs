@@ -1293,6 +1293,24 @@ impl DmpClient {
         self.inner.api.clear_absence().await
     }
 
+    /// The doctor's weekly office hours.
+    pub async fn office_hours(&self) -> ClientResult<Option<OfficeHours>> {
+        self.inner.api.office_hours().await
+    }
+
+    /// Sets the doctor's weekly office hours (patients who write outside
+    /// them are told when the doctor reads messages next).
+    pub async fn set_office_hours(&self, hours: &OfficeHours) -> ClientResult<OfficeHours> {
+        self.writable()?;
+        self.inner.api.set_office_hours(hours).await
+    }
+
+    /// Removes the doctor's office hours.
+    pub async fn clear_office_hours(&self) -> ClientResult<()> {
+        self.writable()?;
+        self.inner.api.clear_office_hours().await
+    }
+
     /// Puts a session the server returned on its context's row.
     fn keep_session(&self, session: &Session) -> ClientResult<()> {
         let changed =

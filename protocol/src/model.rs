@@ -220,9 +220,55 @@ wire_enum!(
         Reopened = "reopened",
         /// The patient wrote while the doctor is away (`absence`): the
         /// automatic answer, once per conversation and absence.
-        Absent = "absent"
+        Absent = "absent",
+        /// The patient wrote outside the doctor's office hours: the
+        /// automatic answer, once per conversation until the next opening.
+        OutsideHours = "outside_hours"
     }
 );
+
+wire_enum!(
+    /// A day of the week (ISO 8601 order).
+    Weekday { Monday = "monday", Tuesday = "tuesday", Wednesday = "wednesday", Thursday = "thursday",
+        Friday = "friday", Saturday = "saturday", Sunday = "sunday" }
+);
+
+/// One weekly span during which a doctor reads messages, in the time zone
+/// of its [`OfficeHours`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OfficeSlot {
+    /// The day.
+    pub day: Weekday,
+    /// Local start, `HH:MM`.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    )]
+    pub start: String,
+    /// Local end, `HH:MM`, after the start (`24:00`: midnight).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = "^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$")
+    )]
+    pub end: String,
+}
+
+/// A doctor's weekly office hours (docs/messaging.md, "Office hours"): a
+/// patient who writes outside them is told at once when the doctor reads
+/// messages again. Public to the doctor's patients, like an office's door.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OfficeHours {
+    /// IANA time zone of the slots, e.g. `Europe/Paris`.
+    pub time_zone: String,
+    /// The weekly spans, at most 28, not overlapping.
+    pub slots: Vec<OfficeSlot>,
+}
 
 wire_enum!(
     /// Why a doctor closed a conversation: a code, not free text, because a
@@ -252,7 +298,8 @@ pub struct SystemEvent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<CloseReason>,
     /// For `absent`: when the doctor is back (the doctor's note to patients
-    /// is on the context, `doctorAbsence`).
+    /// is on the context, `doctorAbsence`); for `outside_hours`: when the
+    /// doctor's next office hours start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub until: Option<DateTime<Utc>>,
 }
@@ -277,6 +324,10 @@ impl SystemEvent {
             SystemEventKind::Absent => {
                 "Votre médecin est absent : il lira votre message à son retour. \
                  En cas d'urgence, appelez le 15 ou le 112."
+            }
+            SystemEventKind::OutsideHours => {
+                "Votre médecin lit les messages pendant ses horaires : il lira le vôtre \
+                 à sa prochaine plage. En cas d'urgence, appelez le 15 ou le 112."
             }
         }
     }
@@ -564,6 +615,10 @@ pub struct ContextSummary {
     /// shown before the patient writes (null: not away).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub doctor_absence: Option<Absence>,
+    /// The record's doctor's weekly office hours, for the patient, when the
+    /// doctor set them (docs/messaging.md, "Office hours").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doctor_office_hours: Option<OfficeHours>,
 }
 
 /// A doctor's absence: from, until, and a note to patients (docs/messaging.md,

@@ -64,6 +64,10 @@ pub struct ImportUser {
     /// sign-in (and prelogin tells it apart, docs/security.md).
     #[serde(default, rename = "passwordHash")]
     pub password_hash: Option<String>,
+    /// A doctor's address for the urgent-message e-mail (docs/messaging.md,
+    /// "Urgent e-mail"); absent: unchanged.
+    #[serde(default)]
+    pub email: Option<String>,
 }
 
 impl std::fmt::Debug for ImportUser {
@@ -208,6 +212,13 @@ pub async fn import_with(
                 "{at}: give exactly one of password or passwordHash"
             )),
         }
+        if let Some(address) = &u.email {
+            if kind != UserType::Medecin {
+                errors.push(format!("{at}: only doctors get the urgent-message e-mail"));
+            } else if address.len() > 254 || address.parse::<lettre::Address>().is_err() {
+                errors.push(format!("{at}: email is not an e-mail address"));
+            }
+        }
         if !ids.insert(u.id.clone()) {
             errors.push(format!("{at}: duplicate id"));
         }
@@ -309,6 +320,10 @@ pub async fn import_with(
             store.users(&ids).await?.into_iter().map(|u| u.id).collect();
         users.retain(|(u, _)| !existing.contains(&UserId(u.id.clone())));
     }
+    let emails: Vec<(String, String)> = users
+        .iter()
+        .filter_map(|(u, _)| Some((u.id.clone(), u.email.clone()?)))
+        .collect();
     let clear: Vec<String> = users
         .iter()
         .filter_map(|(u, _)| u.password.clone())
@@ -350,6 +365,9 @@ pub async fn import_with(
         contexts: contexts.len(),
     };
     write_in_batches(store, records, contexts, overwrite_users).await?;
+    for (id, address) in emails {
+        user_email(store, &id, Some(address)).await?;
+    }
     Ok(summary)
 }
 
@@ -439,6 +457,7 @@ pub async fn user_add(
             username: username.into(),
             password: Some(password.into()),
             password_hash: None,
+            email: None,
         }],
         contexts: vec![],
     };

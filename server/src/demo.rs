@@ -23,6 +23,7 @@ fn user(id: &str, kind: &str, name: &str, username: &str) -> ImportUser {
         username: username.into(),
         password: Some(password.into()),
         password_hash: None,
+        email: None,
     }
 }
 

@@ -129,6 +129,8 @@ pub struct Directory {
     /// Doctors' absences (the stored one, or none), for 30 s: every
     /// patient's message asks (docs/messaging.md, "Absence").
     absences: Cache<UserId, Option<Arc<(String, Absence)>>>,
+    /// Doctors' office hours, the same way (docs/messaging.md, "Office hours").
+    office_hours: Cache<UserId, Option<Arc<OfficeHours>>>,
     /// Bumped (write-locked) by every invalidation; a value read from the
     /// store is cached only if no invalidation ran since the read began, so
     /// an invalidation racing a read can never leave a stale entry behind.
@@ -222,6 +224,7 @@ impl Directory {
                 .support_invalidation_closures()
                 .build(),
             absences: cache(config.max_users, Duration::from_secs(30)),
+            office_hours: cache(config.max_users, Duration::from_secs(30)),
             generation: RwLock::new(0),
         }
     }
@@ -241,6 +244,21 @@ impl Directory {
             }
         };
         Ok(stored.filter(|a| a.1.from <= now && now < a.1.until))
+    }
+
+    /// The office hours of `doctor`, if set.
+    pub async fn office_hours(&self, doctor: &UserId) -> StoreResult<Option<Arc<OfficeHours>>> {
+        if let Some(h) = self.office_hours.get(doctor) {
+            return Ok(h);
+        }
+        let h = self.store.office_hours(doctor).await?.map(Arc::new);
+        self.office_hours.insert(doctor.clone(), h.clone());
+        Ok(h)
+    }
+
+    /// Forgets the cached office hours of `doctor` (after they changed here).
+    pub fn forget_office_hours(&self, doctor: &UserId) {
+        self.office_hours.invalidate(doctor);
     }
 
     /// Forgets the cached absence of `doctor` (after it changed here).

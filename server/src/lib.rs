@@ -13,6 +13,7 @@ pub mod demo;
 pub mod directory;
 pub mod error;
 pub mod files;
+pub mod hours;
 pub mod http;
 pub mod hub;
 pub mod mail;

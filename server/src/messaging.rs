@@ -212,14 +212,29 @@ pub async fn send(
     }
 }
 
-/// When the doctor is away, the patient who writes gets the automatic
-/// answer at once, once per conversation and absence (docs/messaging.md,
-/// "Absence"). A failure here does not fail the send: it is logged.
+/// When the doctor is away, or outside office hours, the patient who writes
+/// gets the automatic answer at once, once per conversation and absence (or
+/// until the next opening) (docs/messaging.md, "Absence", "Office hours").
+/// A failure here does not fail the send: it is logged.
 async fn answer_absence(state: &AppState, doctor: &UserId, message: &Message) {
     let now = state.now();
-    let absence = match state.directory.absence_now(doctor, now).await {
-        Ok(Some(a)) => a,
-        Ok(None) => return,
+    let (event, key, until) = match state.directory.absence_now(doctor, now).await {
+        Ok(Some(a)) => (SystemEventKind::Absent, a.0.clone(), a.1.until),
+        Ok(None) => match state.directory.office_hours(doctor).await {
+            Ok(Some(h)) => match crate::hours::next_opening(&h, now) {
+                Some(next) => (
+                    SystemEventKind::OutsideHours,
+                    format!("hours:{}", next.timestamp()),
+                    next,
+                ),
+                None => return,
+            },
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the doctor's office hours");
+                return;
+            }
+        },
         Err(e) => {
             tracing::warn!(error = %e, "cannot read the doctor's absence");
             return;
@@ -228,8 +243,9 @@ async fn answer_absence(state: &AppState, doctor: &UserId, message: &Message) {
     let reply = crate::store::AbsenceReply {
         session_id: message.session_id.clone(),
         message_id: MessageId(format!("msg_{}", uuid::Uuid::now_v7().simple())),
-        absence_id: absence.0.clone(),
-        until: absence.1.until,
+        event,
+        absence_id: key,
+        until,
         now,
     };
     match state.store.absence_reply(reply).await {

@@ -24,7 +24,7 @@ use utoipa::{Modify, OpenApi};
         keys::prelogin, keys::change_password, keys::my_keys, keys::put_my_keys, keys::user_keys,
         contexts::list,
         messages::history, messages::send, messages::mark_read, messages::delete, messages::export,
-        absence::get, absence::put, absence::delete,
+        absence::get, absence::put, absence::delete, absence::get_hours, absence::put_hours, absence::delete_hours,
         templates::get, templates::put,
         sessions::create, sessions::archive, sessions::close, sessions::reopen, sessions::access_log, sessions::permissions, sessions::stats, sessions::notifications,
         attachments::upload, attachments::download,

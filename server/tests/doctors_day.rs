@@ -667,3 +667,144 @@ async fn reply_templates_are_kept_sealed_and_versioned() {
         .count();
     assert_eq!(saves, 3);
 }
+
+/// Office hours: for doctors only, checked, shown to the patient before
+/// writing; a patient who writes outside them gets the next opening at
+/// once, once per conversation until then; none inside them.
+#[tokio::test]
+async fn outside_office_hours_the_patient_learns_when_the_doctor_reads() {
+    use chrono::{Datelike, Timelike};
+    use dmp_server::clock::Clock as _;
+    let s = TestServer::start_migration().await;
+    let p = s.login(PATIENT).await;
+    let d = s.login(DOCTOR).await;
+    let put = |who: &Login, body: Value| {
+        let who = who.access.clone();
+        let s = &s;
+        async move {
+            let req = s
+                .http
+                .put(s.url("/api/me/office-hours"))
+                .bearer_auth(who)
+                .json(&body);
+            into_parts(req.send().await.unwrap()).await
+        }
+    };
+    let names = [
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+    ];
+    // One slot, 09:00–10:00 UTC, three days from now.
+    let now = s.clock.now();
+    let day = now.date_naive() + chrono::Duration::days(3);
+    let weekday = names[day.weekday().num_days_from_monday() as usize];
+    let opening = day.and_hms_opt(9, 0, 0).unwrap().and_utc();
+    let hours =
+        json!({"timeZone": "UTC", "slots": [{"day": weekday, "start": "09:00", "end": "10:00"}]});
+
+    let (status, body) = put(&p, hours.clone()).await;
+    assert_eq!((status, error_code(&body)), (403, "CONTEXT_ACCESS_DENIED"));
+    for bad in [
+        json!({"timeZone": "Mars/Olympus", "slots": [{"day": "monday", "start": "09:00", "end": "10:00"}]}),
+        json!({"timeZone": "UTC", "slots": []}),
+        json!({"timeZone": "UTC", "slots": [{"day": "monday", "start": "10:00", "end": "09:00"}]}),
+        json!({"timeZone": "UTC", "slots": [{"day": "monday", "start": "09:00", "end": "11:00"},
+                                           {"day": "monday", "start": "10:30", "end": "12:00"}]}),
+    ] {
+        let (status, body) = put(&d, bad.clone()).await;
+        assert_eq!(
+            (status, error_code(&body)),
+            (400, "VALIDATION_FAILED"),
+            "{bad}: {body}"
+        );
+    }
+    let (status, body) = put(&d, hours.clone()).await;
+    assert_eq!((status, &body), (200, &hours));
+    assert_eq!(
+        s.get("/api/me/office-hours", Some(&d.access)).await,
+        (200, hours.clone())
+    );
+    // Shown to the patient on the doctor's records, not to the doctor.
+    assert_eq!(summary(&s, &p, ORD).await["doctorOfficeHours"], hours);
+    assert!(summary(&s, &d, ORD)
+        .await
+        .get("doctorOfficeHours")
+        .is_none());
+
+    let systems = |page: &Value| -> Vec<Value> {
+        page["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["type"] == "system")
+            .cloned()
+            .collect()
+    };
+    let history = |who: &Login| {
+        let who = who.access.clone();
+        let s = &s;
+        async move {
+            s.get("/api/messaging/history/ordonnance/ord_789", Some(&who))
+                .await
+                .1
+        }
+    };
+    // Outside: the next opening, at once, once; nothing for the doctor's own.
+    s.send(&p, ORD, "h1", "Bonjour docteur").await;
+    s.send(&p, ORD, "h2", "Encore une question").await;
+    s.send(&d, ORD, "h3", "Je vous lis").await;
+    let notices = systems(&history(&p).await);
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert_eq!(notices[0]["metadata"]["system"]["event"], "outside_hours");
+    assert_eq!(
+        at(&notices[0]["metadata"]["system"]["until"]),
+        opening.timestamp_millis()
+    );
+    assert!(notices[0]["content"]
+        .as_str()
+        .unwrap()
+        .contains("appelez le 15 ou le 112"));
+
+    // Inside the slot: none.
+    let to = |t: chrono::DateTime<chrono::Utc>| t - s.clock.now();
+    s.clock.advance(to(opening + chrono::Duration::minutes(30)));
+    let p = s.login(PATIENT).await;
+    s.send(&p, ORD, "h4", "Vous êtes là ?").await;
+    assert_eq!(systems(&history(&p).await).len(), 1);
+    // After it: the next week's opening, once.
+    s.clock.advance(chrono::Duration::hours(1));
+    let p = s.login(PATIENT).await;
+    s.send(&p, ORD, "h5", "Trop tard ?").await;
+    s.send(&p, ORD, "h6", "?").await;
+    let notices = systems(&history(&p).await);
+    assert_eq!(notices.len(), 2, "{notices:?}");
+    let next = opening + chrono::Duration::days(7);
+    assert_eq!(
+        at(&notices[1]["metadata"]["system"]["until"]),
+        next.timestamp_millis()
+    );
+    assert_eq!(s.clock.now().hour(), 10);
+
+    // Removed: none any more, and no longer shown.
+    let d = s.login(DOCTOR).await;
+    let req = s
+        .http
+        .delete(s.url("/api/me/office-hours"))
+        .bearer_auth(&d.access);
+    assert_eq!(into_parts(req.send().await.unwrap()).await.0, 204);
+    assert_eq!(
+        s.get("/api/me/office-hours", Some(&d.access)).await,
+        (200, Value::Null)
+    );
+    s.send(&p, ORD, "h7", "Et maintenant ?").await;
+    assert_eq!(systems(&history(&p).await).len(), 2);
+    assert!(summary(&s, &p, ORD)
+        .await
+        .get("doctorOfficeHours")
+        .is_none());
+}

@@ -1016,6 +1016,9 @@ async fn ops_endpoints_and_openapi_cover_every_route() {
         ("/api/me/absence", "get"),
         ("/api/me/absence", "put"),
         ("/api/me/absence", "delete"),
+        ("/api/me/office-hours", "get"),
+        ("/api/me/office-hours", "put"),
+        ("/api/me/office-hours", "delete"),
         ("/api/me/templates", "get"),
         ("/api/me/templates", "put"),
         (

@@ -205,7 +205,9 @@ fn import_refuses_inconsistent_files_and_writes_nothing() {
     let bad = json!({
         "users": [
             {"id":"patient_900","type":"patient","name":"Nouveau Patient","username":"nouveau.patient","password":"un-mot-de-passe-long"},
-            {"id":"medecin_901","type":"doctor","name":"Dr. X","username":"dr.x","password":"un-mot-de-passe-long"}
+            {"id":"medecin_901","type":"doctor","name":"Dr. X","username":"dr.x","password":"un-mot-de-passe-long"},
+            {"id":"patient_902","type":"patient","name":"P","username":"p.902","password":"un-mot-de-passe-long","email":"p@example.org"},
+            {"id":"medecin_903","type":"medecin","name":"Dr. Y","username":"dr.y","password":"un-mot-de-passe-long","email":"pas-une-adresse"}
         ],
         "contexts": [
             {"type":"ordonnance","id":"ord_900","title":"Ordonnance","date":"2026-04-01","patientId":"patient_999","doctorId":"medecin_456","summary":""},
@@ -223,6 +225,14 @@ fn import_refuses_inconsistent_files_and_writes_nothing() {
     );
     assert!(err.contains("unknown patient patient_999"), "{err}");
     assert!(err.contains("is a medecin, not a patient"), "{err}");
+    assert!(
+        err.contains("(patient_902): only doctors get the urgent-message e-mail"),
+        "{err}"
+    );
+    assert!(
+        err.contains("(medecin_903): email is not an e-mail address"),
+        "{err}"
+    );
     assert!(!err.contains("un-mot-de-passe-long"));
     let (_, after, _) = cli(dir.path(), &["audit", "--json"], None);
     assert_eq!(before, after, "nothing written, not even an audit line");
@@ -232,13 +242,24 @@ fn import_refuses_inconsistent_files_and_writes_nothing() {
     assert!(err.contains("not a valid import file"), "{err}");
 
     let good = json!({
-        "users": [{"id":"patient_900","type":"patient","name":"Élise Garnier","username":"elise.garnier","password":"un-mot-de-passe-long"}],
+        "users": [{"id":"patient_900","type":"patient","name":"Élise Garnier","username":"elise.garnier","password":"un-mot-de-passe-long"},
+                  {"id":"medecin_904","type":"medecin","name":"Dr. Léa Roux","username":"dr.roux","password":"un-mot-de-passe-long","email":"dr.roux@cabinet.example"}],
         "contexts": [{"type":"examen","id":"exa_900","title":"Scanner","date":"2026-04-01","patientId":"patient_900","doctorId":"medecin_456","summary":"Scanner thoracique"}]
     });
     std::fs::write(&file, good.to_string()).unwrap();
     let (code, out, err) = cli(dir.path(), &["import", file.to_str().unwrap()], None);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("imported 1 users and 1 contexts"));
+    assert!(out.contains("imported 2 users and 1 contexts"), "{out}");
+    // The doctor's e-mail address came with the import.
+    let conn = rusqlite::Connection::open(dir.path().join("dmp.sqlite3")).unwrap();
+    let email: String = conn
+        .query_row(
+            "SELECT email FROM user_emails WHERE user_id = 'medecin_904'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(email, "dr.roux@cabinet.example");
     // The password is stored as an Argon2id verifier only.
     let db = std::fs::read(dir.path().join("dmp.sqlite3")).unwrap();
     assert!(!String::from_utf8_lossy(&db).contains("un-mot-de-passe-long"));

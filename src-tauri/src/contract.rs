@@ -169,6 +169,7 @@ pub fn export_bindings(dir: &Path) -> Result<(), ts_rs::ExportError> {
         dmp_protocol::api::AccessLogResponse,
         Absence,
         ReplyTemplate,
+        OfficeHours,
     );
     let mut names: Vec<String> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok())

@@ -238,6 +238,24 @@ async fn clear_absence(state: State<'_, Desktop>) -> CmdResult<()> {
     Ok(client(&state).await?.clear_absence().await?)
 }
 
+/// The doctor's weekly office hours.
+#[tauri::command]
+async fn get_office_hours(state: State<'_, Desktop>) -> CmdResult<Option<OfficeHours>> {
+    Ok(client(&state).await?.office_hours().await?)
+}
+
+/// The doctor sets weekly office hours.
+#[tauri::command]
+async fn set_office_hours(state: State<'_, Desktop>, hours: OfficeHours) -> CmdResult<OfficeHours> {
+    Ok(client(&state).await?.set_office_hours(&hours).await?)
+}
+
+/// The doctor removes the office hours.
+#[tauri::command]
+async fn clear_office_hours(state: State<'_, Desktop>) -> CmdResult<()> {
+    Ok(client(&state).await?.clear_office_hours().await?)
+}
+
 /// The doctor's reply templates, opened on this device.
 #[tauri::command]
 async fn list_templates(state: State<'_, Desktop>) -> CmdResult<Vec<ReplyTemplate>> {
@@ -479,6 +497,9 @@ pub fn run() {
             get_absence,
             set_absence,
             clear_absence,
+            get_office_hours,
+            set_office_hours,
+            clear_office_hours,
             list_templates,
             save_template,
             delete_template,

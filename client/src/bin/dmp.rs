@@ -117,6 +117,21 @@ enum Command {
         #[arg(long)]
         clear: bool,
     },
+    /// A doctor's weekly office hours: show them, set them (--slot, repeated,
+    /// e.g. --slot lundi=09:00-12:00 --slot jeudi=14:00-18:00, and --tz), or
+    /// remove them (--clear). Patients who write outside them are told when
+    /// the doctor reads messages next.
+    Hours {
+        /// A weekly slot: DAY=HH:MM-HH:MM (lundi…dimanche or monday…sunday).
+        #[arg(long = "slot", value_parser = parse_slot, conflicts_with = "clear")]
+        slots: Vec<dmp_protocol::OfficeSlot>,
+        /// IANA time zone of the slots.
+        #[arg(long, default_value = "Europe/Paris")]
+        tz: String,
+        /// Remove the office hours.
+        #[arg(long)]
+        clear: bool,
+    },
     /// A doctor's reply templates, kept end-to-end encrypted for the doctor:
     /// list them, add one (--title, --text; placeholders {prenom}, {nom},
     /// {document}), or delete one (--delete ID).
@@ -224,6 +239,32 @@ fn is_dangerous(c: char) -> bool {
 
 /// Text that came from a peer or the server (message, names, titles, file
 /// names) made safe to print: one line, no escape sequence.
+/// `DAY=HH:MM-HH:MM`, the day in French or English.
+fn parse_slot(s: &str) -> Result<dmp_protocol::OfficeSlot, String> {
+    use dmp_protocol::Weekday::*;
+    let (day, span) = s
+        .split_once('=')
+        .ok_or("expected DAY=HH:MM-HH:MM, e.g. lundi=09:00-12:00")?;
+    let day = match day.trim().to_lowercase().as_str() {
+        "lundi" | "monday" => Monday,
+        "mardi" | "tuesday" => Tuesday,
+        "mercredi" | "wednesday" => Wednesday,
+        "jeudi" | "thursday" => Thursday,
+        "vendredi" | "friday" => Friday,
+        "samedi" | "saturday" => Saturday,
+        "dimanche" | "sunday" => Sunday,
+        other => return Err(format!("unknown day {other:?}")),
+    };
+    let (start, end) = span
+        .split_once('-')
+        .ok_or("expected HH:MM-HH:MM after the day")?;
+    Ok(dmp_protocol::OfficeSlot {
+        day,
+        start: start.trim().to_owned(),
+        end: end.trim().to_owned(),
+    })
+}
+
 fn term(s: &str) -> std::borrow::Cow<'_, str> {
     if !s.chars().any(is_dangerous) {
         return std::borrow::Cow::Borrowed(s);
@@ -370,6 +411,33 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             c.reopen_conversation(context_type, &ContextId(context_id))
                 .await?;
             println!("conversation rouverte");
+            c.shutdown().await;
+        }
+        Command::Hours { slots, tz, clear } => {
+            let c = client(false).await?;
+            let hours = if clear {
+                c.clear_office_hours().await?;
+                None
+            } else if !slots.is_empty() {
+                Some(
+                    c.set_office_hours(&dmp_protocol::OfficeHours {
+                        time_zone: tz,
+                        slots,
+                    })
+                    .await?,
+                )
+            } else {
+                c.office_hours().await?
+            };
+            match hours {
+                None => println!("aucun horaire : les messages sont lus à tout moment"),
+                Some(h) => {
+                    println!("horaires ({})", h.time_zone);
+                    for s in &h.slots {
+                        println!("  {} {}–{}", s.day, s.start, s.end);
+                    }
+                }
+            }
             c.shutdown().await;
         }
         Command::Templates {

@@ -8,3 +8,10 @@ CREATE TABLE private_data (
     updated_at TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (user_id, kind)
 );
+
+-- A doctor's weekly office hours (docs/messaging.md, "Office hours"), as
+-- the JSON of dmp_protocol::OfficeHours.
+CREATE TABLE office_hours (
+    doctor_id TEXT PRIMARY KEY REFERENCES users (id),
+    hours     TEXT NOT NULL
+);

@@ -1,4 +1,5 @@
-//! A doctor's absence (docs/messaging.md, "Absence"): set, read, ended.
+//! A doctor's absence and weekly office hours (docs/messaging.md, "Absence",
+//! "Office hours"): set, read, ended.
 
 use super::Json;
 use crate::error::{AppError, AppResult};
@@ -85,6 +86,71 @@ pub async fn put(
         .await?;
     state.directory.forget_absence(who.id());
     Ok(Json(absence))
+}
+
+/// The caller's weekly office hours, or `null`.
+#[utoipa::path(get, path = "/api/me/office-hours", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = Option<OfficeHours>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn get_hours(
+    State(state): State<AppState>,
+    who: AuthedUser,
+) -> AppResult<Json<Option<OfficeHours>>> {
+    doctor_only(&who)?;
+    Ok(Json(state.store.office_hours(who.id()).await?))
+}
+
+/// Sets the caller's weekly office hours (a doctor), replacing any.
+/// Patients who write outside them get an automatic answer with the next
+/// opening, once per conversation until then.
+#[utoipa::path(put, path = "/api/me/office-hours", tag = "auth", security(("bearer" = [])), request_body = OfficeHours,
+    responses((status = 200, body = OfficeHours), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, description = "CONTEXT_ACCESS_DENIED: not a doctor", body = ErrorBody)))]
+pub async fn put_hours(
+    State(state): State<AppState>,
+    who: AuthedUser,
+    meta: RequestMeta,
+    Json(hours): Json<OfficeHours>,
+) -> AppResult<Json<OfficeHours>> {
+    doctor_only(&who)?;
+    if let Some(problem) = crate::hours::problem(&hours) {
+        return Err(AppError::invalid(problem));
+    }
+    let audit = AuditEvent::new(
+        state.now(),
+        who.id().as_str(),
+        "office_hours_set",
+        who.id().as_str(),
+        "ok",
+        &meta,
+    );
+    state
+        .store
+        .set_office_hours(who.id(), Some(hours.clone()), audit)
+        .await?;
+    state.directory.forget_office_hours(who.id());
+    Ok(Json(hours))
+}
+
+/// Removes the caller's office hours (messages are then read at any time).
+#[utoipa::path(delete, path = "/api/me/office-hours", tag = "auth", security(("bearer" = [])),
+    responses((status = 204, description = "no office hours any more"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn delete_hours(
+    State(state): State<AppState>,
+    who: AuthedUser,
+    meta: RequestMeta,
+) -> AppResult<StatusCode> {
+    doctor_only(&who)?;
+    let audit = AuditEvent::new(
+        state.now(),
+        who.id().as_str(),
+        "office_hours_clear",
+        who.id().as_str(),
+        "ok",
+        &meta,
+    );
+    state.store.set_office_hours(who.id(), None, audit).await?;
+    state.directory.forget_office_hours(who.id());
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Ends (or cancels) the caller's absence.

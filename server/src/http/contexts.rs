@@ -63,11 +63,17 @@ pub async fn list(
     let answer_within = chrono::Duration::hours(i64::from(state.config.limits.answer_within_hours));
     let mut out = Vec::with_capacity(contexts.len());
     // The absence of each of the patient's doctors, shown before they write.
-    let mut absences: HashMap<UserId, Option<Absence>> = HashMap::new();
+    // The absence and office hours of each of the patient's doctors, shown
+    // before they write.
+    let mut absences: HashMap<UserId, (Option<Absence>, Option<OfficeHours>)> = HashMap::new();
     for c in contexts.iter().filter(|c| c.patient_id == *who.id()) {
         if !absences.contains_key(&c.doctor_id) {
             let a = state.directory.absence_now(&c.doctor_id, now).await?;
-            absences.insert(c.doctor_id.clone(), a.map(|a| a.1.clone()));
+            let h = state.directory.office_hours(&c.doctor_id).await?;
+            absences.insert(
+                c.doctor_id.clone(),
+                (a.map(|a| a.1.clone()), h.map(|h| (*h).clone())),
+            );
         }
     }
     for c in contexts.iter() {
@@ -101,7 +107,8 @@ pub async fn list(
             awaiting_answer: mark
                 .awaiting
                 .map(|a| AwaitingAnswer::new(a.since, answer_within, now, a.urgent, a.category)),
-            doctor_absence: absences.get(&c.doctor_id).cloned().flatten(),
+            doctor_absence: absences.get(&c.doctor_id).and_then(|a| a.0.clone()),
+            doctor_office_hours: absences.get(&c.doctor_id).and_then(|a| a.1.clone()),
         });
     }
     Ok(Json(out))

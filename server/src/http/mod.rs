@@ -42,6 +42,12 @@ pub fn router(state: AppState) -> Router {
             get(absence::get).put(absence::put).delete(absence::delete),
         )
         .route(
+            "/api/me/office-hours",
+            get(absence::get_hours)
+                .put(absence::put_hours)
+                .delete(absence::delete_hours),
+        )
+        .route(
             "/api/me/templates",
             get(templates::get)
                 .put(templates::put)

@@ -194,8 +194,10 @@ async fn change(
     let action = match event.event {
         SystemEventKind::Closed => "session_close",
         SystemEventKind::Reopened => "session_reopen",
-        SystemEventKind::Absent => {
-            return Err(AppError::invalid("absences are set with /api/me/absence"))
+        SystemEventKind::Absent | SystemEventKind::OutsideHours => {
+            return Err(AppError::invalid(
+                "absences and office hours are set with /api/me/absence and /api/me/office-hours",
+            ))
         }
     };
     if !id.is_valid() {

@@ -533,9 +533,12 @@ pub struct AbsenceReply {
     pub session_id: SessionId,
     /// Server-made id of the `system` message.
     pub message_id: MessageId,
-    /// The absence answered.
+    /// What is answered: `absent` or `outside_hours`.
+    pub event: SystemEventKind,
+    /// The absence answered (its id), or the closed period (`hours:` and
+    /// the next opening): the conversation is answered once per key.
     pub absence_id: String,
-    /// When the doctor is back.
+    /// When the doctor is back, or the next office hours start.
     pub until: DateTime<Utc>,
     /// Now.
     pub now: DateTime<Utc>,
@@ -904,6 +907,15 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// conversation already got it for absence `absence_id` (or is closed):
     /// the message, or `None`.
     async fn absence_reply(&self, reply: AbsenceReply) -> StoreResult<Option<Message>>;
+    /// A doctor's weekly office hours, if set.
+    async fn office_hours(&self, doctor: &UserId) -> StoreResult<Option<OfficeHours>>;
+    /// Sets a doctor's office hours (replacing any), or removes them with `None`.
+    async fn set_office_hours(
+        &self,
+        doctor: &UserId,
+        hours: Option<OfficeHours>,
+        audit: AuditEvent,
+    ) -> StoreResult<()>;
     /// A doctor's sealed reply templates, if any were saved.
     async fn sealed_templates(&self, user: &UserId) -> StoreResult<Option<SealedTemplates>>;
     /// Replaces a doctor's sealed reply templates if the stored version is

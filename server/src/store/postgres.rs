@@ -1605,7 +1605,7 @@ impl Store for PgStore {
                              last_activity = $2, unread_patient = unread_patient + 1
                              WHERE id = $1 AND status = 'closed' RETURNING last_seq, patient_id"
                         }
-                        SystemEventKind::Absent => {
+                        SystemEventKind::Absent | SystemEventKind::OutsideHours => {
                             return Err(StoreError::Invalid(
                                 "an absence is answered by absence_reply".into(),
                             ))
@@ -1813,6 +1813,54 @@ impl Store for PgStore {
         })
     }
 
+    async fn office_hours(&self, doctor: &UserId) -> StoreResult<Option<OfficeHours>> {
+        let c = self.client().await?;
+        c.query_opt(
+            "SELECT hours FROM office_hours WHERE doctor_id = $1",
+            &[&doctor.as_str()],
+        )
+        .await?
+        .map(|r| {
+            let json: String = r.col(0)?;
+            serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(e.to_string()))
+        })
+        .transpose()
+    }
+
+    async fn set_office_hours(
+        &self,
+        doctor: &UserId,
+        hours: Option<OfficeHours>,
+        audit: AuditEvent,
+    ) -> StoreResult<()> {
+        let json = hours
+            .map(|h| serde_json::to_string(&h))
+            .transpose()
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let (audit, json) = (&audit, &json);
+        write_tx!(self, |tx, events| {
+            match json {
+                Some(j) => {
+                    tx.execute(
+                        "INSERT INTO office_hours (doctor_id, hours) VALUES ($1, $2)
+                         ON CONFLICT (doctor_id) DO UPDATE SET hours = excluded.hours",
+                        &[&doctor.as_str(), j],
+                    )
+                    .await?
+                }
+                None => {
+                    tx.execute(
+                        "DELETE FROM office_hours WHERE doctor_id = $1",
+                        &[&doctor.as_str()],
+                    )
+                    .await?
+                }
+            };
+            events.push(audit.clone());
+            Ok(())
+        })
+    }
+
     async fn sealed_templates(&self, user: &UserId) -> StoreResult<Option<SealedTemplates>> {
         let c = self.client().await?;
         c.query_opt(
@@ -1900,7 +1948,7 @@ impl Store for PgStore {
             let seq: i64 = row.col(0)?;
             let patient_id: String = row.col(1)?;
             let event = SystemEvent {
-                event: SystemEventKind::Absent,
+                event: reply.event,
                 reason: None,
                 until: Some(reply.until),
             };

@@ -1645,7 +1645,7 @@ impl Store for SqliteStore {
                          last_activity = ?2, unread_patient = unread_patient + 1
                          WHERE id = ?1 AND status = 'closed' RETURNING last_seq, patient_id"
                     }
-                    SystemEventKind::Absent => {
+                    SystemEventKind::Absent | SystemEventKind::OutsideHours => {
                         return Err(StoreError::Invalid("an absence is answered by absence_reply".into()))
                     }
                 })?
@@ -1808,6 +1808,48 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn office_hours(&self, doctor: &UserId) -> StoreResult<Option<OfficeHours>> {
+        let doctor = doctor.clone();
+        self.read(move |c| {
+            let json: Option<String> = c
+                .prepare_cached("SELECT hours FROM office_hours WHERE doctor_id = ?1")?
+                .query_row([doctor.as_str()], |r| r.get(0))
+                .optional()?;
+            json.map(|j| serde_json::from_str(&j).map_err(|e| StoreError::Corrupt(e.to_string())))
+                .transpose()
+        })
+        .await
+    }
+
+    async fn set_office_hours(
+        &self,
+        doctor: &UserId,
+        hours: Option<OfficeHours>,
+        audit: AuditEvent,
+    ) -> StoreResult<()> {
+        let doctor = doctor.clone();
+        let json = hours
+            .map(|h| serde_json::to_string(&h))
+            .transpose()
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        self.write(move |w| {
+            match &json {
+                Some(j) => w.conn.execute(
+                    "INSERT INTO office_hours (doctor_id, hours) VALUES (?1, ?2)
+                     ON CONFLICT (doctor_id) DO UPDATE SET hours = excluded.hours",
+                    params![doctor.as_str(), j],
+                )?,
+                None => w.conn.execute(
+                    "DELETE FROM office_hours WHERE doctor_id = ?1",
+                    [doctor.as_str()],
+                )?,
+            };
+            w.audit(&audit)?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn sealed_templates(&self, user: &UserId) -> StoreResult<Option<SealedTemplates>> {
         let user = user.clone();
         self.read(move |c| {
@@ -1875,7 +1917,7 @@ impl Store for SqliteStore {
             let Some((seq, patient_id)) = row else {
                 return Ok(None);
             };
-            let event = SystemEvent { event: SystemEventKind::Absent, reason: None, until: Some(reply.until) };
+            let event = SystemEvent { event: reply.event, reason: None, until: Some(reply.until) };
             insert_system_message(c, &reply.session_id, &reply.message_id, seq, &patient_id, &event, now)?;
             load_message(c, reply.message_id.as_str())
         })

@@ -18,6 +18,7 @@ import type {
   LastLogin,
   Limits,
   Notification,
+  OfficeHours,
   QuestionCategory,
   ReplyTemplate,
   SearchHit,
@@ -134,6 +135,21 @@ export const getAbsence = () => call<Absence | null>('get_absence');
 export const setAbsence = (absence: Absence) => call<Absence>('set_absence', { absence });
 /** Ends the doctor's absence now. */
 export const clearAbsence = () => call<null>('clear_absence');
+
+/**
+ * The signed-in doctor's weekly office hours (docs/messaging.md, "Office hours"), null
+ * when none are set. The doctor's patients see them on each record before they write; a
+ * patient who writes outside them gets at once an automatic `outside_hours` notice.
+ */
+export const getOfficeHours = () => call<OfficeHours | null>('get_office_hours');
+/**
+ * Sets (or replaces) the doctor's office hours. The server refuses with VALIDATION_FAILED
+ * an unknown time zone, no slot or more than 28, a slot whose end is not after its start,
+ * or slots of the same day that overlap.
+ */
+export const setOfficeHours = (hours: OfficeHours) => call<OfficeHours>('set_office_hours', { hours });
+/** Removes the doctor's office hours: no automatic answer outside them any more. */
+export const clearOfficeHours = () => call<null>('clear_office_hours');
 
 /**
  * The signed-in doctor's reply templates (docs/messaging.md, "Reply templates"), opened

@@ -29,6 +29,8 @@ export type {
   MessageStatus,
   MessageType,
   Notification,
+  OfficeHours,
+  OfficeSlot,
   OpenConversationEvent,
   Participant,
   PeerKeyChangedEvent,
@@ -51,6 +53,7 @@ export type {
   UnreadCount,
   User,
   UserType,
+  Weekday,
 } from './generated';
 /** The error payload of every command (`errors.ts` wraps it as the `CommandError` class). */
 export type { CommandError as CommandErrorPayload } from './generated';

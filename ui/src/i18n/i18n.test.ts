@@ -88,6 +88,21 @@ describe('translations', () => {
     );
   });
 
+  it('words the doctor’s office hours and their automatic answer in both languages', () => {
+    const until = '2025-03-17T08:00:00Z';
+    const whenFr = translate('fr', 'absence.when', { date: createFormatters('fr').date(until), time: createFormatters('fr').time(until) });
+    const whenEn = translate('en', 'absence.when', { date: createFormatters('en').date(until), time: createFormatters('en').time(until) });
+    expect(`${translate('fr', 'system.outsideHours', { date: whenFr })} ${translate('fr', 'system.outsideHoursHelp')}`).toBe(
+      "Votre médecin lit les messages pendant ses horaires : il lira le vôtre à partir du 17 mars 2025 à 09:00. En cas d'urgence, appelez le 15 ou le 112.",
+    );
+    expect(`${translate('en', 'system.outsideHours', { date: whenEn })} ${translate('en', 'system.outsideHoursHelp')}`).toBe(
+      'Your doctor reads messages during their office hours: they will read yours from 17 March 2025 at 09:00. In an emergency, call 15 or 112.',
+    );
+    const labels = ['officeHours.title', 'officeHours.addRange', 'officeHours.removeRange', 'officeHours.clear', 'weekday.monday', 'weekday.short.monday'] as const;
+    expect(labels.map((key) => translate('fr', key))).toEqual(['Horaires de réponse', 'Ajouter une plage', 'Retirer', 'Supprimer les horaires', 'Lundi', 'lun.']);
+    expect(labels.map((key) => translate('en', key))).toEqual(['Office hours', 'Add hours', 'Remove', 'Delete office hours', 'Monday', 'Mon']);
+  });
+
   it('words the doctor’s absence and its automatic answer in both languages', () => {
     const dateFr = createFormatters('fr').date('2025-03-20T17:00:00Z');
     const dateEn = createFormatters('en').date('2025-03-20T17:00:00Z');

@@ -91,6 +91,8 @@ const SYSTEM_FALLBACK: Record<SystemEvent['event'], string> = {
   closed: 'Le médecin a clôturé cette conversation.',
   reopened: 'Le médecin a rouvert cette conversation.',
   absent: "Votre médecin est absent : il lira votre message à son retour. En cas d'urgence, appelez le 15 ou le 112.",
+  outside_hours:
+    "Votre médecin lit les messages pendant ses horaires : il lira le vôtre à sa prochaine plage. En cas d'urgence, appelez le 15 ou le 112.",
 };
 
 /**

@@ -17,6 +17,7 @@ import type {
   LastLogin,
   Limits,
   Notification,
+  OfficeHours,
   ReplyTemplate,
   SearchHit,
   Session,
@@ -56,6 +57,9 @@ export type CommandResults = {
   get_absence: Absence | null;
   set_absence: Absence;
   clear_absence: null;
+  get_office_hours: OfficeHours | null;
+  set_office_hours: OfficeHours;
+  clear_office_hours: null;
   list_templates: ReplyTemplate[];
   save_template: ReplyTemplate[];
   delete_template: ReplyTemplate[];
@@ -90,6 +94,7 @@ const DEFAULTS: Handlers = {
   list_contexts: { value: { contexts: [], unreadTotal: 0 } },
   list_notifications: { value: [] },
   get_absence: { value: null },
+  get_office_hours: { value: null },
   list_templates: { value: [] },
   set_open_conversation: { value: null },
   set_typing: { value: null },

@@ -3,6 +3,7 @@ import type { Absence } from "./Absence";
 import type { AwaitingAnswer } from "./AwaitingAnswer";
 import type { ContextId } from "./ContextId";
 import type { ContextType } from "./ContextType";
+import type { OfficeHours } from "./OfficeHours";
 import type { Participant } from "./Participant";
 import type { QuestionCategory } from "./QuestionCategory";
 import type { Session } from "./Session";
@@ -38,6 +39,11 @@ awaitingAnswer: AwaitingAnswer | null,
  * shown before the patient writes (null: not away).
  */
 doctorAbsence?: Absence | null, 
+/**
+ * The record's doctor's weekly office hours, for the patient, when the
+ * doctor set them (docs/messaging.md, "Office hours").
+ */
+doctorOfficeHours?: OfficeHours | null, 
 /**
  * ordonnance or examen.
  */

@@ -16,6 +16,7 @@ event: SystemEventKind,
 reason?: CloseReason | null, 
 /**
  * For `absent`: when the doctor is back (the doctor's note to patients
- * is on the context, `doctorAbsence`).
+ * is on the context, `doctorAbsence`); for `outside_hours`: when the
+ * doctor's next office hours start.
  */
 until?: string | null, };

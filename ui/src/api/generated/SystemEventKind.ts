@@ -3,4 +3,4 @@
 /**
  * What a `system` message tells (docs/messaging.md, "Closing a conversation").
  */
-export type SystemEventKind = "closed" | "reopened" | "absent";
+export type SystemEventKind = "closed" | "reopened" | "absent" | "outside_hours";

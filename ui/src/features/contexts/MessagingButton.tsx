@@ -2,7 +2,8 @@
  * The contextual entry point to a conversation, shown next to a prescription or an exam
  * result: blue, with the comments icon, a type-specific label, an unread badge and a
  * tooltip (aria-describedby) saying who can read the exchange. What else the patient
- * should know before writing (the doctor is away) can describe it too (`describedBy`).
+ * should know before writing (the doctor is away, their office hours) can describe it
+ * too (`describedBy`).
  */
 import { useId } from 'react';
 import type { ContextType } from '../../api';
@@ -16,7 +17,7 @@ type MessagingButtonProps = {
   unreadCount?: number;
   onClick: () => void;
   className?: string;
-  /** The id of another element that describes the button, read after the tooltip. */
+  /** The ids of other elements that describe the button (space-separated), read after the tooltip. */
   describedBy?: string;
 };
 

@@ -2,7 +2,8 @@
  * "Mon DMP": the patient's medical history (prescriptions and exam results), each with
  * its MessagingButton, plus a notifications tab. The records filter by type and by the
  * status of their conversation (all by default); closed and archived ones carry a badge.
- * While a record's doctor is away, the record says so before the patient writes.
+ * While a record's doctor is away, the record says so before the patient writes; when
+ * the doctor set office hours, the record says when they read messages.
  */
 import { useId, useState, type KeyboardEvent, type ReactNode } from 'react';
 import type { ContextRef, ContextSummary, ContextType, ErrorCode, User } from '../../api';
@@ -11,6 +12,7 @@ import { Spinner } from '../../components/Spinner';
 import { errorKey } from '../../app/errorMessages';
 import { MessagingButton } from './MessagingButton';
 import { DoctorAbsenceNotice, doctorAbsenceFor } from './DoctorAbsence';
+import { DoctorOfficeHoursLine, doctorOfficeHoursFor } from './DoctorOfficeHours';
 import { supportedContexts } from './supportedContexts';
 import { lastActivity } from './useContexts';
 import { STATUS_FILTERS, STATUS_FILTER_LABEL, SessionStatusBadge, conversationStatus, matchesStatus, type StatusFilter } from './sessionStatus';
@@ -153,6 +155,9 @@ function MedicalHistory({ user, contexts, status, error, onOpen, onRetry, hasDra
             const sessionStatus = conversationStatus(context);
             const absence = doctorAbsenceFor(context, user);
             const absenceId = `${absenceIdBase}-absence-${context.type}-${context.id}`;
+            const hours = doctorOfficeHoursFor(context, user);
+            const hoursId = `${absenceIdBase}-hours-${context.type}-${context.id}`;
+            const describedBy = [absence ? absenceId : null, hours ? hoursId : null].filter(Boolean).join(' ') || undefined;
             return (
               <li key={`${context.type}:${context.id}`} data-session-status={sessionStatus}>
                 <article
@@ -181,12 +186,13 @@ function MedicalHistory({ user, contexts, status, error, onOpen, onRetry, hasDra
                   </p>
                   <p className="mt-2 text-sm text-slate-700">{context.summary}</p>
                   {absence && <DoctorAbsenceNotice absence={absence} id={absenceId} className="mt-3" />}
+                  {hours && <DoctorOfficeHoursLine hours={hours} doctorName={context.doctor.name} id={hoursId} className="mt-3" />}
                   <div className="mt-4 flex flex-wrap items-center gap-3">
                     <MessagingButton
                       contextType={context.type}
                       unreadCount={context.unreadCount}
                       onClick={() => onOpen(context)}
-                      describedBy={absence ? absenceId : undefined}
+                      describedBy={describedBy}
                     />
                     {hasDraft(context) && (
                       <span className="rounded-full bg-amber-100 px-2 py-0.5 text-xs font-medium text-amber-900">{t('draft.label')}</span>

@@ -1,7 +1,7 @@
 import { render, screen, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it, vi } from 'vitest';
-import type { Absence, AwaitingAnswer, ContextSummary } from '../../api';
+import type { Absence, AwaitingAnswer, ContextSummary, OfficeHours } from '../../api';
 import { I18nProvider, translate } from '../../i18n';
 import { doctor, examen, ordonnance, otherPatient, patient, patientUser, session } from '../../test/fixtures';
 import { DoctorInbox } from './DoctorInbox';
@@ -9,6 +9,7 @@ import { CATEGORY_LABEL, QUESTION_CATEGORIES } from './questions';
 import { MessagingButton } from './MessagingButton';
 import { PatientHome } from './PatientHome';
 import { doctorAbsenceFor } from './DoctorAbsence';
+import { doctorOfficeHoursFor } from './DoctorOfficeHours';
 import { foldForSearch } from './DoctorInbox';
 import { STATUS_FILTERS, STATUS_FILTER_LABEL } from './sessionStatus';
 
@@ -529,5 +530,75 @@ describe('the doctor’s absence, before the patient writes', () => {
     const button = screen.getByRole('button');
     expect(button.getAttribute('aria-describedby')).toBe(`${screen.getByRole('tooltip').id} absence-note`);
     expect(button).toHaveAccessibleDescription(/seuls vous et le médecin prescripteur.*Votre médecin est absent\./);
+  });
+});
+
+describe('the doctor’s office hours, before the patient writes', () => {
+  // The server sends them only to the record's patient, when the doctor set them.
+  const hours: OfficeHours = {
+    timeZone: 'Europe/Paris',
+    slots: [
+      { day: 'thursday', start: '14:00', end: '18:00' },
+      { day: 'monday', start: '14:00', end: '18:00' },
+      { day: 'monday', start: '09:00', end: '12:00' },
+    ],
+  };
+  const withHours: ContextSummary = { ...ordonnance, doctorOfficeHours: hours };
+
+  function renderHome(contexts: ContextSummary[], language: 'fr' | 'en' = 'fr') {
+    render(
+      <I18nProvider initialLanguage={language}>
+        <PatientHome
+          user={patientUser}
+          contexts={contexts}
+          status="ready"
+          error={null}
+          onOpen={vi.fn()}
+          onRetry={vi.fn()}
+          hasDraft={() => false}
+          notifications={null}
+          unseenNotifications={0}
+        />
+      </I18nProvider>,
+    );
+  }
+  const card = (title: string) => screen.getByRole('article', { name: title });
+
+  it('show on the record as one line, days Monday first, each day’s ranges by start, with the zone’s city, and describe its button', () => {
+    renderHome([withHours, examen]);
+    const line = within(card(withHours.title)).getByTestId('doctor-office-hours');
+    expect(line).toHaveAttribute('role', 'note');
+    expect(line).toHaveTextContent(
+      'Dr Sophie Martin lit les messages : lun. 9:00–12:00, 14:00–18:00 · jeu. 14:00–18:00 (heure de Paris)',
+    );
+    const button = within(card(withHours.title)).getByRole('button', { name: /Questions sur l'ordonnance/ });
+    expect(button).toHaveAccessibleDescription(/seuls vous et le médecin prescripteur.*lit les messages : lun\. 9:00–12:00/);
+    // The exam's doctor set none.
+    expect(within(card(examen.title)).queryByTestId('doctor-office-hours')).not.toBeInTheDocument();
+  });
+
+  it('go with the absence notice when the doctor is also away, both describing the button', () => {
+    const absence: Absence = { from: '2025-03-10T08:00:00Z', until: '2099-03-20T17:00:00Z' };
+    renderHome([{ ...withHours, doctorAbsence: absence }]);
+    expect(screen.getByTestId('doctor-absence')).toBeInTheDocument();
+    expect(screen.getByTestId('doctor-office-hours')).toBeInTheDocument();
+    expect(screen.getByRole('button', { name: /Questions sur l'ordonnance/ })).toHaveAccessibleDescription(
+      /absent jusqu'au 20 mars 2099\..*lit les messages : lun\./,
+    );
+  });
+
+  it('speak English, with an overseas zone', () => {
+    renderHome([{ ...ordonnance, doctorOfficeHours: { timeZone: 'America/Martinique', slots: [{ day: 'saturday', start: '08:00', end: '24:00' }] } }], 'en');
+    expect(screen.getByTestId('doctor-office-hours')).toHaveTextContent('Dr Sophie Martin reads messages: Sat 8:00–24:00 (Martinique time)');
+  });
+
+  it('are absent when the doctor set none, and are for the record’s patient only', () => {
+    renderHome([{ ...ordonnance, doctorOfficeHours: null }, examen]);
+    expect(screen.queryByTestId('doctor-office-hours')).not.toBeInTheDocument();
+    expect(screen.getByRole('button', { name: /Questions sur l'ordonnance/ })).not.toHaveAccessibleDescription(/lit les messages/);
+    expect(doctorOfficeHoursFor(withHours, patientUser)).toEqual(hours);
+    expect(doctorOfficeHoursFor(withHours, { id: doctor.id, type: 'medecin' })).toBeNull();
+    expect(doctorOfficeHoursFor(withHours, { id: otherPatient.id, type: 'patient' })).toBeNull();
+    expect(doctorOfficeHoursFor(ordonnance, patientUser)).toBeNull();
   });
 });

@@ -6,7 +6,8 @@
  * the conversation from its header, either participant archives it; while it is closed
  * a banner stands in for the composer. The record's patient opens the conversation's
  * access log from the header, and sees above the composer when the doctor is away (the
- * patient can still write; the doctor reads it on return).
+ * patient can still write; the doctor reads it on return) and when the doctor reads
+ * messages (their office hours).
  */
 import { useCallback, useEffect, useId, useRef, useState, type DragEvent, type KeyboardEvent } from 'react';
 import { commands, errorCode, type CloseReason, type ContextSummary, type ErrorCode, type UiMessage as Message, type User } from '../../api';
@@ -23,6 +24,7 @@ import { useConnection } from '../connection/useConnection';
 import { supportedContexts } from '../contexts/supportedContexts';
 import { peerOf } from '../contexts/useContexts';
 import { DoctorAbsenceNotice, doctorAbsenceFor } from '../contexts/DoctorAbsence';
+import { DoctorOfficeHoursLine, doctorOfficeHoursFor } from '../contexts/DoctorOfficeHours';
 import { ConversationSearch } from '../search/ConversationSearch';
 import { ExportMenu } from '../export/ExportMenu';
 import { SafetyCode } from '../settings/SafetyCode';
@@ -256,6 +258,8 @@ export function SecureMessaging({ context, me, onClose }: SecureMessagingProps) 
   const awaiting = ownRecord && !closed ? context.awaitingAnswer : null;
   // The doctor is away: told before writing, while writing is possible.
   const absence = closed ? null : doctorAbsenceFor(context, me);
+  // When the doctor reads messages: told before writing too.
+  const hours = closed ? null : doctorOfficeHoursFor(context, me);
   const heading = doctorView ? context.patient.name : t(meta.title);
   const subheading = doctorView
     ? t('conversation.doctorSubtitle', { kind: t(meta.kind), title: context.title })
@@ -442,9 +446,10 @@ export function SecureMessaging({ context, me, onClose }: SecureMessagingProps) 
           {announcement}
         </div>
 
-        {absence && (
-          <div className="shrink-0 border-t border-slate-200 bg-white px-3 pt-2 sm:px-4">
-            <DoctorAbsenceNotice absence={absence} id={absenceId} />
+        {(absence || hours) && (
+          <div className="shrink-0 space-y-1 border-t border-slate-200 bg-white px-3 pt-2 sm:px-4">
+            {absence && <DoctorAbsenceNotice absence={absence} id={absenceId} />}
+            {hours && <DoctorOfficeHoursLine hours={hours} doctorName={context.doctor.name} />}
           </div>
         )}
         {closed ? (

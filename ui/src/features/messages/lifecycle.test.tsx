@@ -25,6 +25,7 @@ import {
   systemMessage,
 } from '../../test/fixtures';
 import { installIntersectionObserver } from '../../test/intersection';
+import systemFromRust from '../../test/rust-system-messages.json';
 import { renderWithProviders } from '../../test/render';
 import { SecureMessaging } from './SecureMessaging';
 import { CLOSE_REASONS, CLOSE_REASON_LABEL, latestSystemEvent } from './systemEvents';
@@ -440,5 +441,107 @@ describe('the doctor is away (docs/messaging.md, "Absence")', () => {
     const closing = systemMessage({ event: 'closed', reason: 'consultation' }, { seq: 4 });
     expect(latestSystemEvent([closing, answer()])).toEqual(closing.metadata.system);
     expect(latestSystemEvent([answer()])).toBeNull();
+  });
+});
+
+describe('outside the doctor’s office hours (docs/messaging.md, "Office hours")', () => {
+  const hours = {
+    timeZone: 'Europe/Paris',
+    slots: [
+      { day: 'monday' as const, start: '09:00', end: '12:00' },
+      { day: 'thursday' as const, start: '14:00', end: '18:00' },
+    ],
+  };
+  // The automatic answer, as the server sends it after the patient's message on a Saturday
+  // evening: the doctor reads again on Monday 17 March 2025 at 09:00 in Paris (08:00 UTC).
+  const answer = (init: Partial<UiMessage> = {}) =>
+    systemMessage({ event: 'outside_hours', until: '2025-03-17T08:00:00Z' }, { seq: 5, timestamp: '2025-03-15T19:12:00Z', ...init });
+
+  it('the automatic answer is a notice with the day and time the doctor reads it, and the emergency numbers', async () => {
+    await openConversation({
+      context: { ...ordonnance, doctorOfficeHours: hours },
+      messages: [makeMessage({ seq: 4, content: 'Bonjour docteur', timestamp: '2025-03-15T19:11:00Z' }), answer()],
+    });
+    const [notice] = notices();
+    expect(notice).toHaveAttribute('role', 'note');
+    expect(notice).toHaveAttribute('data-event', 'outside_hours');
+    expect(notice).toHaveTextContent(
+      'Votre médecin lit les messages pendant ses horaires : il lira le vôtre à partir du 17 mars 2025 à 09:00. · 20:12',
+    );
+    expect(within(notice!).getByTestId('system-notice-detail')).toHaveTextContent("En cas d'urgence, appelez le 15 ou le 112.");
+    expect(within(notice!).queryByTestId('system-notice-reason')).not.toBeInTheDocument();
+    // Styled as the absent doctor's answer; its own text, not the server's sentence; no bubble actions.
+    expect(notice!.querySelector('p')).toHaveClass('bg-amber-50');
+    expect(screen.queryByText(answer().content)).not.toBeInTheDocument();
+    expect(within(notice!.closest('li')!).queryByRole('button')).not.toBeInTheDocument();
+    // It does not close anything.
+    expect(composer()).toBeEnabled();
+  });
+
+  it('the automatic answer speaks English', async () => {
+    await openConversation({ language: 'en', messages: [answer()] });
+    const [notice] = notices();
+    expect(notice).toHaveTextContent('Your doctor reads messages during their office hours: they will read yours from 17 March 2025 at 09:00.');
+    expect(notice).toHaveTextContent('In an emergency, call 15 or 112.');
+  });
+
+  it('the doctor sees that the automatic answer was sent, and when the message will be read', async () => {
+    await openConversation({ me: doctorUser, messages: [answer()] });
+    const [notice] = notices();
+    expect(notice).toHaveTextContent(
+      'Réponse automatique envoyée au patient : hors de vos horaires, lu à partir du 17 mars 2025 à 09:00',
+    );
+    expect(within(notice!).queryByTestId('system-notice-detail')).not.toBeInTheDocument();
+  });
+
+  it('the automatic answer arrives live and is announced; the conversation stays open', async () => {
+    await openConversation({ messages: [makeMessage({ seq: 4, content: 'Bonjour docteur' })] });
+    await emitEvent('dmp://message', answer());
+    expect(await screen.findByTestId('system-notice')).toHaveAttribute('data-event', 'outside_hours');
+    expect(screen.getByTestId('announcer')).toHaveTextContent(
+      "Votre médecin lit les messages pendant ses horaires : il lira le vôtre à partir du 17 mars 2025 à 09:00. En cas d'urgence, appelez le 15 ou le 112.",
+    );
+    expect(composer()).toBeEnabled();
+    expect(screen.queryByTestId('closed-banner')).not.toBeInTheDocument();
+  });
+
+  it('the automatic answer without its date shows the server’s sentence, and counts as no close', async () => {
+    const undated = systemMessage({ event: 'outside_hours' }, { seq: 5 });
+    await openConversation({ messages: [undated] });
+    expect(notices()[0]).toHaveTextContent(undated.content);
+    const closing = systemMessage({ event: 'closed', reason: 'consultation' }, { seq: 4 });
+    expect(latestSystemEvent([closing, answer()])).toEqual(closing.metadata.system);
+    expect(latestSystemEvent([answer()])).toBeNull();
+  });
+
+  it('renders the exact JSON the Rust side emits (rust-system-messages.json, checked by protocol/tests/ui_fixtures.rs)', async () => {
+    const fromRust = systemFromRust as unknown as UiMessage[];
+    // The test fixtures' fallback texts are the server's.
+    for (const message of fromRust) expect(systemMessage(message.metadata.system!).content).toBe(message.content);
+    await openConversation({ messages: fromRust });
+    const shown = notices();
+    expect(shown.map((n) => n.getAttribute('data-event'))).toEqual(['outside_hours', 'absent', 'closed']);
+    expect(shown[0]).toHaveTextContent(
+      'Votre médecin lit les messages pendant ses horaires : il lira le vôtre à partir du 17 mars 2025 à 09:00. · 20:05',
+    );
+    expect(within(shown[0]!).getByTestId('system-notice-detail')).toHaveTextContent("En cas d'urgence, appelez le 15 ou le 112.");
+    expect(shown[1]).toHaveTextContent("Réponse automatique : votre médecin est absent jusqu'au 24 mars 2025.");
+    expect(shown[2]).toHaveTextContent(fr('system.closed'));
+  });
+
+  it('the hours are told to the patient above the composer, not to the doctor, nor once closed', async () => {
+    const { view } = await openConversation({ context: { ...ordonnance, doctorOfficeHours: hours } });
+    expect(screen.getByTestId('doctor-office-hours')).toHaveTextContent(
+      'Dr Sophie Martin lit les messages : lun. 9:00–12:00 · jeu. 14:00–18:00 (heure de Paris)',
+    );
+    view.unmount();
+    await openConversation({ me: doctorUser, context: { ...ordonnance, doctorOfficeHours: hours } });
+    expect(screen.queryByTestId('doctor-office-hours')).not.toBeInTheDocument();
+  });
+
+  it('the hours are not shown while the conversation is closed', async () => {
+    await openConversation({ context: { ...closedContext(), doctorOfficeHours: hours } });
+    expect(screen.getByTestId('closed-banner')).toBeInTheDocument();
+    expect(screen.queryByTestId('doctor-office-hours')).not.toBeInTheDocument();
   });
 });

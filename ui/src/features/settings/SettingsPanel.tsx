@@ -1,4 +1,7 @@
-/** Preferences dialog: language, notification previews, the doctor's absence and reply templates, and peers' safety codes. */
+/**
+ * Preferences dialog: language, notification previews, the doctor's absence, office hours
+ * and reply templates, and peers' safety codes.
+ */
 import { useId, useState } from 'react';
 import type { Participant, User } from '../../api';
 import { useI18n } from '../../i18n';
@@ -7,10 +10,11 @@ import { errorKey } from '../../app/errorMessages';
 import { useSettings } from './useSettings';
 import { SafetyCode } from './SafetyCode';
 import { AbsenceSection } from './AbsenceSection';
+import { OfficeHoursSection } from './OfficeHoursSection';
 import { TemplatesSection } from './TemplatesSection';
 
 type SettingsPanelProps = {
-  /** Who is signed in: a doctor also sets their absence and reply templates here. */
+  /** Who is signed in: a doctor also sets their absence, office hours and reply templates here. */
   user: User;
   peers: Participant[];
   onClose: () => void;
@@ -87,6 +91,8 @@ export function SettingsPanel({ user, peers, onClose, initialPeerId }: SettingsP
         </div>
 
         {user.type === 'medecin' && <AbsenceSection />}
+
+        {user.type === 'medecin' && <OfficeHoursSection />}
 
         {user.type === 'medecin' && <TemplatesSection />}
 
