@@ -335,7 +335,22 @@ mod tests {
             assert_eq!(got, values, "{name}");
         };
         expect("UserType", &["patient", "medecin", "admin", "system"]);
-        expect("SystemEventKind", &["closed", "reopened", "absent"]);
+        expect(
+            "SystemEventKind",
+            &["closed", "reopened", "absent", "outside_hours"],
+        );
+        expect(
+            "Weekday",
+            &[
+                "monday",
+                "tuesday",
+                "wednesday",
+                "thursday",
+                "friday",
+                "saturday",
+                "sunday",
+            ],
+        );
         expect(
             "CloseReason",
             &["answered", "consultation", "contact_practice", "other"],

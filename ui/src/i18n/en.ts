@@ -114,6 +114,12 @@ export const en: Record<MessageKey, string> = {
   'inbox.awaiting': 'Awaiting reply · for {duration}',
   'inbox.overdue': 'Overdue',
   'inbox.dueHint': 'Reply expected by {date}',
+  'inbox.groupByCategory': 'Group by category',
+  'inbox.groupUncategorized': 'Question without a category',
+  'inbox.groupNotAwaiting': 'No question awaiting reply',
+  'inbox.groupCount': '({count} conversations)',
+  'inbox.groupCount_one': '({count} conversation)',
+  'inbox.groupCount_other': '({count} conversations)',
 
   'sessionStatus.filter': 'Filter by status',
   'sessionStatus.all': 'All',

@@ -115,6 +115,12 @@ export const fr = {
   'inbox.awaiting': 'En attente de réponse · depuis {duration}',
   'inbox.overdue': 'En retard',
   'inbox.dueHint': 'Réponse attendue avant le {date}',
+  'inbox.groupByCategory': 'Grouper par catégorie',
+  'inbox.groupUncategorized': 'Question sans catégorie',
+  'inbox.groupNotAwaiting': 'Sans question en attente',
+  'inbox.groupCount': '({count} conversations)',
+  'inbox.groupCount_one': '({count} conversation)',
+  'inbox.groupCount_other': '({count} conversations)',
 
   'sessionStatus.filter': 'Filtrer par statut',
   'sessionStatus.all': 'Toutes',

@@ -329,6 +329,162 @@ describe('DoctorInbox', () => {
       expect(screen.getByRole('combobox', { name: 'Filter by category' })).toHaveDisplayValue('All categories');
       expect(screen.getByRole('button', { name: 'Awaiting reply' })).toBeInTheDocument();
     });
+
+    describe('grouped by category', () => {
+      // Rust's order: what waits (urgent first, then oldest), then unread, then latest message.
+      const { category: _absent, ...withoutCategory } = waiting({ since: '2025-03-14T11:00:00Z' });
+      const groupingContexts = () => [
+        ...waitingContexts().slice(0, 4), // ord_5 question, ord_6 none, ord_7 side effects, ord_8 interpretation
+        read('ord_9', 'Chloé Dubois', { awaitingAnswer: waiting({ since: '2025-03-14T10:00:00Z', category: 'other' }) }),
+        read('ord_10', 'Nathan Girard', {
+          session: { ...session('ordonnance', 'ord_10', patient, doctor), status: 'closed' },
+          awaitingAnswer: waiting({ since: '2025-03-14T10:30:00Z', category: 'question' }),
+        }),
+        // The category left out altogether, not null.
+        read('ord_11', 'Zoé Fontaine', { awaitingAnswer: withoutCategory }),
+        read('ord_12', 'Jules Mercier', { unreadCount: 2, lastMessageAt: '2025-03-14T11:30:00Z' }),
+        read('ord_1', 'Lucas Petit', { lastMessageAt: '2025-03-14T09:00:00Z' }),
+      ];
+      const flatOrder = ['ord_5', 'ord_6', 'ord_7', 'ord_8', 'ord_9', 'ord_10', 'ord_11', 'ord_12', 'ord_1'];
+      const groups = () =>
+        screen.queryAllByTestId('inbox-group').map((g) => ({
+          category: g.dataset.category,
+          label: within(g).getByTestId('inbox-group-label').textContent,
+          count: within(g).getByTestId('inbox-group-count').textContent,
+          ids: within(g)
+            .getAllByTestId('inbox-row')
+            .map((r) => r.dataset.contextId),
+        }));
+      const groupToggle = (name = 'Grouper par catégorie') => screen.getByRole('button', { name });
+
+      it('is off by default; on, shows one section per category in the filter’s order, with counts, each keeping Rust’s order', async () => {
+        now();
+        const user = userEvent.setup();
+        renderInbox(groupingContexts());
+        const toggle = groupToggle();
+        expect(toggle).toHaveAttribute('aria-pressed', 'false');
+        expect(screen.queryAllByTestId('inbox-group')).toHaveLength(0);
+        expect(visibleIds()).toEqual(flatOrder);
+
+        await user.click(toggle);
+        expect(toggle).toHaveAttribute('aria-pressed', 'true');
+        expect(groups()).toEqual([
+          { category: 'question', label: "Question sur l'ordonnance", count: '2', ids: ['ord_5', 'ord_10'] },
+          { category: 'side_effects', label: 'Effets indésirables', count: '1', ids: ['ord_7'] },
+          { category: 'interpretation', label: 'Interprétation', count: '1', ids: ['ord_8'] },
+          { category: 'other', label: 'Autre', count: '1', ids: ['ord_9'] },
+          { category: 'uncategorized', label: 'Question sans catégorie', count: '2', ids: ['ord_6', 'ord_11'] },
+          { category: 'not-awaiting', label: 'Sans question en attente', count: '2', ids: ['ord_12', 'ord_1'] },
+        ]);
+        // The labels are the filter's, in its order; empty categories have no section.
+        const filter = screen.getByRole('combobox', { name: 'Filtrer par catégorie' });
+        const filterLabels = within(filter)
+          .getAllByRole('option')
+          .map((o) => o.textContent);
+        const categoryLabels = groups()
+          .slice(0, 4)
+          .map((g) => g.label);
+        expect(filterLabels.filter((l) => categoryLabels.includes(l))).toEqual(categoryLabels);
+        expect(screen.queryByText('Explication du résultat', { selector: '[data-testid="inbox-group-label"]' })).not.toBeInTheDocument();
+
+        // Each section is a region named by its heading (with the count spoken), with its own list.
+        const section = screen.getByRole('region', { name: "Question sur l'ordonnance (2 conversations)" });
+        const heading = within(section).getByRole('heading', { level: 2 });
+        expect(section).toHaveAttribute('aria-labelledby', heading.id);
+        expect(section).toHaveAttribute('data-testid', 'inbox-group');
+        expect(within(section).getByRole('list')).toContainElement(rowOf('ord_10'));
+        expect(screen.getByRole('region', { name: 'Effets indésirables (1 conversation)' })).toContainElement(rowOf('ord_7'));
+        for (const group of screen.getAllByTestId('inbox-group')) {
+          expect(group.tagName).toBe('SECTION');
+          expect(within(group).getAllByRole('list')).toHaveLength(1);
+        }
+
+        // The rows are the same rows, with their hooks.
+        expect(rowOf('ord_5')).toHaveAttribute('data-awaiting', 'overdue');
+        expect(rowOf('ord_10')).toHaveAttribute('data-session-status', 'closed');
+        expect(rowOf('ord_12')).toHaveAttribute('data-unread', '2');
+        expect(within(rowOf('ord_7')).getByTestId('awaiting-category')).toHaveTextContent('Effets indésirables');
+
+        // Off again: the flat list, in Rust's order.
+        await user.click(toggle);
+        expect(toggle).toHaveAttribute('aria-pressed', 'false');
+        expect(screen.queryAllByTestId('inbox-group')).toHaveLength(0);
+        expect(screen.queryAllByRole('heading', { level: 2 })).toHaveLength(0);
+        expect(screen.getByRole('list', { name: 'Conversations' })).toContainElement(rowOf('ord_5'));
+        expect(visibleIds()).toEqual(flatOrder);
+      });
+
+      it('puts the conversations where nothing waits in the last section', async () => {
+        const user = userEvent.setup();
+        renderInbox(); // Nothing waits in any of them.
+        await user.click(groupToggle());
+        expect(groups()).toEqual([{ category: 'not-awaiting', label: 'Sans question en attente', count: '4', ids: ['ord_2', 'ord_3', 'ord_1', 'ord_4'] }]);
+      });
+
+      it('groups what the filters keep', async () => {
+        now();
+        const user = userEvent.setup();
+        renderInbox(groupingContexts());
+        await user.click(groupToggle());
+        const summary = () => groups().map((g) => [g.category, g.count, g.ids]);
+
+        await user.click(screen.getByRole('button', { name: 'En attente de réponse' }));
+        expect(summary()).toEqual([
+          ['question', '2', ['ord_5', 'ord_10']],
+          ['side_effects', '1', ['ord_7']],
+          ['interpretation', '1', ['ord_8']],
+          ['other', '1', ['ord_9']],
+          ['uncategorized', '2', ['ord_6', 'ord_11']],
+        ]);
+        await user.click(screen.getByRole('button', { name: 'En attente de réponse' }));
+
+        await user.selectOptions(screen.getByRole('combobox', { name: 'Filtrer par catégorie' }), "Question sur l'ordonnance");
+        expect(summary()).toEqual([['question', '2', ['ord_5', 'ord_10']]]);
+        await user.selectOptions(screen.getByTestId('status-filter'), 'Clôturées');
+        expect(summary()).toEqual([['question', '1', ['ord_10']]]);
+        await user.selectOptions(screen.getByTestId('status-filter'), 'Toutes');
+        await user.selectOptions(screen.getByRole('combobox', { name: 'Filtrer par catégorie' }), 'Toutes les catégories');
+
+        await user.click(screen.getByRole('button', { name: 'Non lus' }));
+        expect(summary()).toEqual([
+          ['side_effects', '1', ['ord_7']],
+          ['not-awaiting', '1', ['ord_12']],
+        ]);
+        await user.click(screen.getByRole('button', { name: 'Non lus' }));
+
+        await user.type(screen.getByRole('searchbox'), 'zoe');
+        expect(summary()).toEqual([['uncategorized', '1', ['ord_11']]]);
+        await user.clear(screen.getByRole('searchbox'));
+        await user.type(screen.getByRole('searchbox'), 'personne');
+        expect(screen.queryAllByTestId('inbox-group')).toHaveLength(0);
+        expect(screen.getByText('Aucune conversation à afficher.')).toBeInTheDocument();
+        await user.clear(screen.getByRole('searchbox'));
+        expect(groups()).toHaveLength(6);
+      });
+
+      it('speaks English', async () => {
+        now();
+        const user = userEvent.setup();
+        render(
+          <I18nProvider initialLanguage="en">
+            <DoctorInbox contexts={groupingContexts()} status="ready" error={null} openContext={null} onOpen={vi.fn()} onRetry={vi.fn()} hasDraft={() => false} />
+          </I18nProvider>,
+        );
+        const toggle = groupToggle('Group by category');
+        expect(toggle).toHaveAttribute('aria-pressed', 'false');
+        await user.click(toggle);
+        expect(groups().map((g) => g.label)).toEqual([
+          'Question about the prescription',
+          'Side effects',
+          'Interpretation',
+          'Other',
+          'Question without a category',
+          'No question awaiting reply',
+        ]);
+        expect(screen.getByRole('region', { name: 'Question about the prescription (2 conversations)' })).toContainElement(rowOf('ord_10'));
+        expect(screen.getByRole('region', { name: 'Side effects (1 conversation)' })).toContainElement(rowOf('ord_7'));
+      });
+    });
   });
 });
 
