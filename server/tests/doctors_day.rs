@@ -37,6 +37,12 @@ fn at(v: &Value) -> i64 {
     t.timestamp_millis()
 }
 
+/// `PUT path` with a JSON body, with an access token.
+async fn put_json(s: &TestServer, access: String, path: &str, body: Value) -> (u16, Value) {
+    let req = s.http.put(s.url(path)).bearer_auth(access).json(&body);
+    into_parts(req.send().await.unwrap()).await
+}
+
 /// The caller's context summary of `context`.
 async fn summary(s: &TestServer, who: &Login, context: (&str, &str)) -> Value {
     let (status, list) = s.get("/api/contexts", Some(&who.access)).await;
@@ -462,18 +468,7 @@ async fn an_absent_doctor_answers_once_per_conversation_and_absence() {
     let until = now + chrono::Duration::days(7);
     let absence = json!({"from": now - chrono::Duration::hours(1), "until": until,
                          "note": "Le Dr Bernard me remplace : 01 23 45 67 89"});
-    let put = |who: &Login, body: Value| {
-        let who = who.access.clone();
-        let s = &s;
-        async move {
-            let req = s
-                .http
-                .put(s.url("/api/me/absence"))
-                .bearer_auth(who)
-                .json(&body);
-            into_parts(req.send().await.unwrap()).await
-        }
-    };
+    let put = |who: &Login, body: Value| put_json(&s, who.access.clone(), "/api/me/absence", body);
     // Doctors only; a sensible absence only.
     let (status, body) = put(&p, absence.clone()).await;
     assert_eq!(
@@ -583,18 +578,8 @@ async fn reply_templates_are_kept_sealed_and_versioned() {
     let s = TestServer::start().await;
     let p = s.login(PATIENT).await;
     let d = s.login(DOCTOR).await;
-    let put = |who: &Login, body: Value| {
-        let who = who.access.clone();
-        let s = &s;
-        async move {
-            let req = s
-                .http
-                .put(s.url("/api/me/templates"))
-                .bearer_auth(who)
-                .json(&body);
-            into_parts(req.send().await.unwrap()).await
-        }
-    };
+    let put =
+        |who: &Login, body: Value| put_json(&s, who.access.clone(), "/api/me/templates", body);
     let sealed = format!("dmp-private:v1:{}", "A".repeat(200));
     // Nothing yet; patients keep no templates.
     assert_eq!(
@@ -678,18 +663,8 @@ async fn outside_office_hours_the_patient_learns_when_the_doctor_reads() {
     let s = TestServer::start_migration().await;
     let p = s.login(PATIENT).await;
     let d = s.login(DOCTOR).await;
-    let put = |who: &Login, body: Value| {
-        let who = who.access.clone();
-        let s = &s;
-        async move {
-            let req = s
-                .http
-                .put(s.url("/api/me/office-hours"))
-                .bearer_auth(who)
-                .json(&body);
-            into_parts(req.send().await.unwrap()).await
-        }
-    };
+    let put =
+        |who: &Login, body: Value| put_json(&s, who.access.clone(), "/api/me/office-hours", body);
     let names = [
         "monday",
         "tuesday",

@@ -14,17 +14,6 @@ pub const MAX_NOTE_CHARS: usize = 300;
 /// Longest absence.
 const MAX_DAYS: i64 = 366;
 
-fn doctor_only(who: &AuthedUser) -> AppResult<()> {
-    if who.user.kind == UserType::Medecin {
-        Ok(())
-    } else {
-        Err(AppError::new(
-            ErrorCode::ContextAccessDenied,
-            "only doctors set an absence",
-        ))
-    }
-}
-
 /// The caller's absence (the current or the next one), or `null`.
 #[utoipa::path(get, path = "/api/me/absence", tag = "auth", security(("bearer" = [])),
     responses((status = 200, body = Option<Absence>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
@@ -32,7 +21,7 @@ pub async fn get(
     State(state): State<AppState>,
     who: AuthedUser,
 ) -> AppResult<Json<Option<Absence>>> {
-    doctor_only(&who)?;
+    super::doctor_only(&who, "only doctors set an absence or office hours")?;
     Ok(Json(state.store.absence(who.id()).await?.map(|(_, a)| a)))
 }
 
@@ -48,7 +37,7 @@ pub async fn put(
     meta: RequestMeta,
     Json(mut absence): Json<Absence>,
 ) -> AppResult<Json<Absence>> {
-    doctor_only(&who)?;
+    super::doctor_only(&who, "only doctors set an absence or office hours")?;
     let now = state.now();
     if absence.until <= absence.from || absence.until <= now {
         return Err(AppError::invalid(
@@ -95,7 +84,7 @@ pub async fn get_hours(
     State(state): State<AppState>,
     who: AuthedUser,
 ) -> AppResult<Json<Option<OfficeHours>>> {
-    doctor_only(&who)?;
+    super::doctor_only(&who, "only doctors set an absence or office hours")?;
     Ok(Json(state.store.office_hours(who.id()).await?))
 }
 
@@ -111,7 +100,7 @@ pub async fn put_hours(
     meta: RequestMeta,
     Json(hours): Json<OfficeHours>,
 ) -> AppResult<Json<OfficeHours>> {
-    doctor_only(&who)?;
+    super::doctor_only(&who, "only doctors set an absence or office hours")?;
     if let Some(problem) = crate::hours::problem(&hours) {
         return Err(AppError::invalid(problem));
     }
@@ -139,7 +128,7 @@ pub async fn delete_hours(
     who: AuthedUser,
     meta: RequestMeta,
 ) -> AppResult<StatusCode> {
-    doctor_only(&who)?;
+    super::doctor_only(&who, "only doctors set an absence or office hours")?;
     let audit = AuditEvent::new(
         state.now(),
         who.id().as_str(),
@@ -161,7 +150,7 @@ pub async fn delete(
     who: AuthedUser,
     meta: RequestMeta,
 ) -> AppResult<StatusCode> {
-    doctor_only(&who)?;
+    super::doctor_only(&who, "only doctors set an absence or office hours")?;
     let audit = AuditEvent::new(
         state.now(),
         who.id().as_str(),

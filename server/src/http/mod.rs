@@ -14,7 +14,7 @@ pub mod templates;
 
 pub use extract::{from_json_slice, Json, Path, Query};
 
-use crate::error::AppError;
+use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
@@ -22,12 +22,22 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch, post};
 use axum::Router;
-use dmp_protocol::ErrorCode;
+use dmp_protocol::{ErrorCode, UserType};
 use std::time::Instant;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
 /// The whole HTTP application.
+/// Refuses anyone but a doctor (`CONTEXT_ACCESS_DENIED`, with `refusal`):
+/// the caller's own absence, office hours and reply templates.
+pub(crate) fn doctor_only(who: &crate::state::AuthedUser, refusal: &'static str) -> AppResult<()> {
+    if who.user.kind == UserType::Medecin {
+        Ok(())
+    } else {
+        Err(AppError::new(ErrorCode::ContextAccessDenied, refusal))
+    }
+}
+
 pub fn router(state: AppState) -> Router {
     let attachment_limit = usize::try_from(state.config.limits.max_file_size)
         .unwrap_or(usize::MAX)

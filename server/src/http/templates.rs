@@ -11,17 +11,6 @@ use dmp_protocol::api::{PutTemplatesRequest, SealedTemplates, MAX_SEALED_TEMPLAT
 use dmp_protocol::limits::PRIVATE_PREFIX;
 use dmp_protocol::*;
 
-fn doctor_only(who: &AuthedUser) -> AppResult<()> {
-    if who.user.kind == UserType::Medecin {
-        Ok(())
-    } else {
-        Err(AppError::new(
-            ErrorCode::ContextAccessDenied,
-            "only doctors keep reply templates",
-        ))
-    }
-}
-
 /// The caller's sealed reply templates, or `null` when none were saved.
 #[utoipa::path(get, path = "/api/me/templates", tag = "auth", security(("bearer" = [])),
     responses((status = 200, body = Option<SealedTemplates>), (status = 401, body = ErrorBody),
@@ -30,7 +19,7 @@ pub async fn get(
     State(state): State<AppState>,
     who: AuthedUser,
 ) -> AppResult<Json<Option<SealedTemplates>>> {
-    doctor_only(&who)?;
+    super::doctor_only(&who, "only doctors keep reply templates")?;
     Ok(Json(state.store.sealed_templates(who.id()).await?))
 }
 
@@ -49,7 +38,7 @@ pub async fn put(
     meta: RequestMeta,
     Json(req): Json<PutTemplatesRequest>,
 ) -> AppResult<Json<SealedTemplates>> {
-    doctor_only(&who)?;
+    super::doctor_only(&who, "only doctors keep reply templates")?;
     let sealed_body = req.sealed.strip_prefix(PRIVATE_PREFIX).unwrap_or("");
     if sealed_body.is_empty()
         || !sealed_body
