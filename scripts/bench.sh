@@ -30,6 +30,10 @@
 #   BENCH_KEEP       1 = keep the temporary data directory and logs
 #   BENCH_SERVER_LOG RUST_LOG of the server (default warn)
 #   CARGO_TARGET_DIR build directory (default /root/.cache/dmp-target)
+#   BENCH_RELAY_READ_BUFFER bytes of read buffer per relay socket (default 4096;
+#                    the server's is READ_BUFFER in server/src/ws.rs, 2048)
+#   BENCH_SERVER_BIN the dmp-server binary to measure (default: the one just
+#                    built), e.g. a copy of an earlier build for a before/after
 # The server runs with its defaults (durability Full: fsync per commit) except
 # for the rate limits, raised so that they are not what is measured, and plain
 # HTTP on loopback (DMP_INSECURE_HTTP=true, explicit) so that the comparison
@@ -79,6 +83,8 @@ fi
 for b in dmp-server dmp-loadgen dmp-bare-relay; do
   [ -x "$bin/$b" ] || { echo "missing $bin/$b" >&2; exit 1; }
 done
+server_bin="${BENCH_SERVER_BIN:-$bin/dmp-server}"
+[ -x "$server_bin" ] || { echo "missing $server_bin" >&2; exit 1; }
 
 # The services the backend needs, started once around the whole run.
 if [[ " $targets " == *" server "* ]]; then
@@ -176,7 +182,7 @@ if [[ " $targets " == *" server "* ]]; then
   log "importing $max_pairs pairs into $work/data ($backend)"
   mkdir -p "$work/data"
   "$bin/dmp-loadgen" users --pairs "$max_pairs" --out "$work/users.json"
-  "$bin/dmp-server" import "$work/users.json" --data-dir "$work/data" >&2
+  "$server_bin" import "$work/users.json" --data-dir "$work/data" >&2
 fi
 
 export DMP_RATE_LIMIT__SEND_PER_SECOND=1000000 DMP_RATE_LIMIT__SEND_BURST=1000000
@@ -203,7 +209,7 @@ scenario_args() {
 # Starts dmp-server node $1 (name) on the shared data directory.
 start_node() {
   start "$1" env RUST_LOG="${BENCH_SERVER_LOG:-warn}" DMP_NODE_ID="bench-$1" \
-    "$bin/dmp-server" serve --bind 127.0.0.1:0 --data-dir "$work/data"
+    "$server_bin" serve --bind 127.0.0.1:0 --data-dir "$work/data"
 }
 
 # One measured run: `run_one LABEL ARGS...` (loadgen arguments before the scenario's).
@@ -227,7 +233,8 @@ for target in $targets; do
   for s in "${scenarios[@]}"; do
     # Fresh processes per run, so that one run's leftovers do not skew the next.
     if [ "$target" = bare ]; then
-      start relay "$bin/dmp-bare-relay" --bind 127.0.0.1:0 --send-queue "$DMP_WS__SEND_QUEUE"
+      start relay "$bin/dmp-bare-relay" --bind 127.0.0.1:0 --send-queue "$DMP_WS__SEND_QUEUE" \
+        --read-buffer "${BENCH_RELAY_READ_BUFFER:-4096}"
       run_one "bare-$s" "$s" --server "$addr" --server-pid "$pid" --bare
       stop
     elif [ "$nodes" = 1 ]; then

@@ -118,6 +118,24 @@ impl DirectoryEvents for LogChanges {
     }
 }
 
+/// The other party of each of a user's contexts, each once.
+pub type Peers = Arc<[UserId]>;
+
+fn peers_in<C: std::borrow::Borrow<ContextRecord>>(user: &UserId, list: &[C]) -> Peers {
+    let mut seen = HashSet::new();
+    list.iter()
+        .map(|c| {
+            let c = c.borrow();
+            if c.patient_id == *user {
+                c.doctor_id.clone()
+            } else {
+                c.patient_id.clone()
+            }
+        })
+        .filter(|p| seen.insert(p.clone()))
+        .collect()
+}
+
 /// Users, contexts and logins, read through bounded caches.
 pub struct Directory {
     store: Arc<dyn Store>,
@@ -125,6 +143,11 @@ pub struct Directory {
     users: Cache<UserId, Arc<UserRecord>>,
     contexts: Cache<(ContextType, ContextId), Arc<ContextRecord>>,
     lists: Cache<UserId, Arc<Vec<Arc<ContextRecord>>>>,
+    /// The people each user shares a context with, for presence when a
+    /// socket opens. Kept apart from `lists`: an idle socket then costs its
+    /// user a few ids, not the records of every context (docs/performance.md,
+    /// "Connections").
+    peers: Cache<UserId, Peers>,
     logins: Cache<String, Arc<FamilyRecord>>,
     /// Doctors' absences (the stored one, or none), for 30 s: every
     /// patient's message asks (docs/messaging.md, "Absence").
@@ -218,6 +241,7 @@ impl Directory {
                 })
                 .time_to_live(ttl)
                 .build(),
+            peers: cache(config.max_users, ttl),
             logins: Cache::builder()
                 .max_capacity(config.max_logins)
                 .time_to_live(ttl)
@@ -354,22 +378,23 @@ impl Directory {
         Ok(list.unwrap_or_default())
     }
 
-    /// The people a user shares at least one (listed) context with.
-    pub async fn peers_of(&self, user: &UserId) -> StoreResult<Vec<UserId>> {
-        let mut seen = HashSet::new();
-        Ok(self
-            .contexts_of(user)
-            .await?
-            .iter()
-            .map(|c| {
-                if c.patient_id == *user {
-                    c.doctor_id.clone()
-                } else {
-                    c.patient_id.clone()
-                }
+    /// The people a user shares at least one (listed) context with, from
+    /// the user's cached list when it is there, else from the store (only
+    /// the ids are kept).
+    pub async fn peers_of(&self, user: &UserId) -> StoreResult<Peers> {
+        if let Some(list) = self.lists.get(user) {
+            return Ok(peers_in(user, &list));
+        }
+        let peers = self
+            .read_through(&self.peers, user.clone(), async {
+                let list = self
+                    .store
+                    .contexts_of(user, self.max_contexts_per_user)
+                    .await?;
+                Ok(Some(peers_in(user, &list)))
             })
-            .filter(|p| seen.insert(p.clone()))
-            .collect())
+            .await?;
+        Ok(peers.unwrap_or_default())
     }
 
     /// Records a login just opened by this node.
@@ -433,6 +458,8 @@ impl Directory {
                 self.contexts.invalidate(&(*kind, id.clone()));
                 self.lists.invalidate(patient_id);
                 self.lists.invalidate(doctor_id);
+                self.peers.invalidate(patient_id);
+                self.peers.invalidate(doctor_id);
             }
             DirectoryChange::Login { id, .. } => self.logins.invalidate(id),
             DirectoryChange::LoginsOf(user) => {
@@ -446,6 +473,7 @@ impl Directory {
                 self.users.invalidate_all();
                 self.contexts.invalidate_all();
                 self.lists.invalidate_all();
+                self.peers.invalidate_all();
                 self.logins.invalidate_all();
             }
         }

@@ -1,6 +1,6 @@
 //! The registry of open WebSocket connections and the fan-out to them.
 //!
-//! Each connection owns a bounded queue of outgoing frames. Fan-out never
+//! Each connection owns a bounded queue of outgoing frames (its [`Mailbox`]). Fan-out never
 //! waits: a frame that does not fit marks the connection as too slow and it
 //! is closed (the client resumes from its last `seq` when it reconnects), so
 //! a slow reader cannot make the server's memory grow.
@@ -11,10 +11,11 @@ use axum::extract::ws::Utf8Bytes;
 use dashmap::DashMap;
 use dmp_protocol::ws::ServerFrame;
 use dmp_protocol::UserId;
-use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 
 /// A frame queued for one connection: the JSON text, shared between
 /// recipients, and when the message it carries was persisted.
@@ -26,26 +27,126 @@ pub struct Outbound {
     pub persisted: Option<Instant>,
 }
 
-/// A request to close a connection.
-#[derive(Debug, Default)]
-pub struct Kill {
-    code: AtomicU16,
-    notify: Notify,
+/// A connection's outgoing queue and its close request, in one small
+/// allocation that holds no frame buffer while the socket is idle
+/// (docs/performance.md, "Connections"): the queue's storage exists only
+/// while frames wait, and the connection's task takes it whole.
+#[derive(Debug)]
+pub struct Mailbox {
+    inner: parking_lot::Mutex<Queue>,
+    /// Wakes the connection's task: frames queued, or a close asked. A
+    /// wake with no task waiting is kept for its next wait.
+    wake: Notify,
+    /// Frames that may wait; one more marks the connection as too slow.
+    capacity: usize,
 }
 
-impl Kill {
-    /// Asks the connection to close with `code`.
-    pub fn fire(&self, code: u16) {
-        let _ = self
-            .code
-            .compare_exchange(0, code, Ordering::SeqCst, Ordering::SeqCst);
-        self.notify.notify_one();
+#[derive(Debug, Default)]
+struct Queue {
+    frames: VecDeque<Outbound>,
+    /// The close code asked for, 0 when none.
+    close: u16,
+    /// The connection's task has ended: frames are dropped.
+    ended: bool,
+}
+
+/// What a connection's task takes from its mailbox.
+#[derive(Debug)]
+pub enum Mail {
+    /// Close the socket with this code.
+    Close(u16),
+    /// Frames to write, oldest first (at most [`Mailbox::BATCH`]).
+    Frames(VecDeque<Outbound>),
+}
+
+/// What [`Mailbox::push`] did with a frame.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Pushed {
+    Queued,
+    /// The queue was full: the frame was dropped and the connection asked to close.
+    Full,
+    /// The connection has ended.
+    Ended,
+}
+
+impl Mailbox {
+    /// Frames taken at once by the connection's task.
+    pub const BATCH: usize = 64;
+
+    /// An empty mailbox for at most `capacity` waiting frames.
+    pub fn new(capacity: usize) -> Arc<Self> {
+        Arc::new(Self {
+            inner: parking_lot::Mutex::new(Queue::default()),
+            wake: Notify::new(),
+            capacity: capacity.max(1),
+        })
     }
 
-    /// Waits until fired; returns the close code.
-    pub async fn wait(&self) -> u16 {
-        self.notify.notified().await;
-        self.code.load(Ordering::SeqCst)
+    fn queue(&self) -> parking_lot::MutexGuard<'_, Queue> {
+        self.inner.lock()
+    }
+
+    /// Queues a frame without waiting; a full queue drops it and asks the
+    /// connection to close as too slow (the client resumes from its last
+    /// `seq`).
+    pub fn push(&self, out: Outbound) -> Pushed {
+        let mut q = self.queue();
+        if q.ended {
+            return Pushed::Ended;
+        }
+        if q.frames.len() >= self.capacity {
+            if q.close == 0 {
+                q.close = dmp_protocol::ws::CLOSE_POLICY;
+            }
+            drop(q);
+            self.wake.notify_one();
+            return Pushed::Full;
+        }
+        let was_empty = q.frames.is_empty();
+        q.frames.push_back(out);
+        drop(q);
+        // A non-empty queue has already woken the task, which takes it whole.
+        if was_empty {
+            self.wake.notify_one();
+        }
+        Pushed::Queued
+    }
+
+    /// Asks the connection to close with `code` (the first request wins).
+    pub fn fire(&self, code: u16) {
+        let mut q = self.queue();
+        if q.close == 0 {
+            q.close = code;
+        }
+        drop(q);
+        self.wake.notify_one();
+    }
+
+    /// Waits for a close request (first) or frames.
+    pub async fn next(&self) -> Mail {
+        loop {
+            {
+                let mut q = self.queue();
+                if q.close != 0 {
+                    return Mail::Close(q.close);
+                }
+                if q.frames.len() > Self::BATCH {
+                    return Mail::Frames(q.frames.drain(..Self::BATCH).collect());
+                }
+                if !q.frames.is_empty() {
+                    return Mail::Frames(std::mem::take(&mut q.frames));
+                }
+            }
+            // A push between the check above and this wait leaves a wake behind.
+            self.wake.notified().await;
+        }
+    }
+
+    /// The connection's task has ended: drops what waits and refuses the rest.
+    pub fn end(&self) {
+        let mut q = self.queue();
+        q.ended = true;
+        q.frames = VecDeque::new();
     }
 }
 
@@ -56,10 +157,8 @@ pub struct ConnHandle {
     pub id: u64,
     /// The login the socket authenticated with.
     pub login: Arc<str>,
-    /// Outgoing queue.
-    pub tx: mpsc::Sender<Outbound>,
-    /// Close request.
-    pub kill: Arc<Kill>,
+    /// Outgoing queue and close request.
+    pub mailbox: Arc<Mailbox>,
 }
 
 /// All open connections by user.
@@ -347,13 +446,8 @@ impl Hub {
 
     /// Queues a frame on one connection; closes it when its queue is full.
     pub fn push(&self, h: &ConnHandle, out: Outbound) {
-        match h.tx.try_send(out) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.metrics.slow_consumers.inc();
-                h.kill.fire(dmp_protocol::ws::CLOSE_POLICY);
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        if h.mailbox.push(out) == Pushed::Full {
+            self.metrics.slow_consumers.inc();
         }
     }
 
@@ -361,7 +455,7 @@ impl Hub {
     pub fn close_user(&self, user: &UserId, code: u16) {
         if let Some(handles) = self.conns.get(user) {
             for h in handles.iter() {
-                h.kill.fire(code);
+                h.mailbox.fire(code);
             }
         }
     }
@@ -370,7 +464,7 @@ impl Hub {
     pub fn close_login(&self, user: &UserId, login: &str, code: u16) {
         if let Some(handles) = self.conns.get(user) {
             for h in handles.iter().filter(|h| &*h.login == login) {
-                h.kill.fire(code);
+                h.mailbox.fire(code);
             }
         }
     }
@@ -380,7 +474,7 @@ impl Hub {
     pub fn close_logins_except(&self, user: &UserId, keep: &str, code: u16) {
         if let Some(handles) = self.conns.get(user) {
             for h in handles.iter().filter(|h| &*h.login != keep) {
-                h.kill.fire(code);
+                h.mailbox.fire(code);
             }
         }
     }
@@ -406,7 +500,7 @@ impl Hub {
     pub fn close_all(&self, code: u16) {
         for entry in self.conns.iter() {
             for h in entry.value() {
-                h.kill.fire(code);
+                h.mailbox.fire(code);
             }
         }
     }
@@ -414,5 +508,94 @@ impl Hub {
     /// Number of users online.
     pub fn online_users(&self) -> usize {
         self.conns.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(n: usize) -> Outbound {
+        Outbound {
+            text: n.to_string().into(),
+            persisted: None,
+        }
+    }
+
+    fn texts(mail: Mail) -> Vec<String> {
+        match mail {
+            Mail::Frames(f) => f.iter().map(|o| o.text.as_str().to_owned()).collect(),
+            Mail::Close(code) => panic!("expected frames, got a close ({code})"),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_idle_mailbox_holds_no_frame_storage() {
+        let m = Mailbox::new(8);
+        assert_eq!(m.queue().frames.capacity(), 0);
+        assert_eq!(m.push(frame(1)), Pushed::Queued);
+        assert_eq!(m.push(frame(2)), Pushed::Queued);
+        assert_eq!(texts(m.next().await), ["1", "2"]);
+        // Taken whole: nothing stays allocated once the frames are written.
+        assert_eq!(m.queue().frames.capacity(), 0);
+    }
+
+    #[tokio::test]
+    async fn frames_come_in_order_and_in_batches() {
+        let m = Mailbox::new(1000);
+        for i in 0..Mailbox::BATCH + 3 {
+            assert_eq!(m.push(frame(i)), Pushed::Queued);
+        }
+        let first = texts(m.next().await);
+        assert_eq!(first.len(), Mailbox::BATCH);
+        assert_eq!(first[0], "0");
+        let rest = texts(m.next().await);
+        assert_eq!(rest, ["64", "65", "66"]);
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_asks_to_close_and_a_close_comes_first() {
+        let m = Mailbox::new(2);
+        assert_eq!(m.push(frame(1)), Pushed::Queued);
+        assert_eq!(m.push(frame(2)), Pushed::Queued);
+        assert_eq!(m.push(frame(3)), Pushed::Full);
+        assert!(matches!(
+            m.next().await,
+            Mail::Close(dmp_protocol::ws::CLOSE_POLICY)
+        ));
+        // The first close request wins.
+        m.fire(dmp_protocol::ws::CLOSE_UNAUTHENTICATED);
+        assert!(matches!(
+            m.next().await,
+            Mail::Close(dmp_protocol::ws::CLOSE_POLICY)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_waiting_task_is_woken_by_a_push_or_a_close() {
+        let m = Mailbox::new(8);
+        let waiter = tokio::spawn({
+            let m = m.clone();
+            async move { texts(m.next().await) }
+        });
+        tokio::task::yield_now().await;
+        m.push(frame(7));
+        assert_eq!(waiter.await.unwrap(), ["7"]);
+        let waiter = tokio::spawn({
+            let m = m.clone();
+            async move { m.next().await }
+        });
+        tokio::task::yield_now().await;
+        m.fire(4001);
+        assert!(matches!(waiter.await.unwrap(), Mail::Close(4001)));
+    }
+
+    #[test]
+    fn an_ended_mailbox_drops_what_comes() {
+        let m = Mailbox::new(8);
+        m.push(frame(1));
+        m.end();
+        assert_eq!(m.push(frame(2)), Pushed::Ended);
+        assert!(m.queue().frames.is_empty());
     }
 }

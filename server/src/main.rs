@@ -13,6 +13,9 @@ use std::sync::Arc;
 
 /// mimalloc instead of glibc's malloc: per-thread free lists suit the
 /// server's many small, short-lived buffers (docs/performance.md, "Allocator").
+/// The `system-allocator` feature keeps the C library's, for heap profilers
+/// that hook `malloc` (heaptrack).
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

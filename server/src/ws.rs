@@ -3,8 +3,9 @@
 //! hub, and keeps its timers (ping, idle, token expiry, typing expiry) in a
 //! single sleep that is reset when the nearest deadline moves.
 
+use crate::directory::Peers;
 use crate::error::AppError;
-use crate::hub::{ConnHandle, Hub, Kill, Outbound, SourceSlot, UserSlot};
+use crate::hub::{ConnHandle, Hub, Mail, Mailbox, Outbound, SourceSlot, UserSlot};
 use crate::messaging;
 use crate::ratelimit::Bucket;
 use crate::state::{bearer, AppState, AuthedUser};
@@ -23,7 +24,6 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 /// Longest time a single write to a client may take before it is dropped.
@@ -34,6 +34,14 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// buffer of 0 wrote each frame on its own (docs/performance.md,
 /// "Connections").
 const WRITE_BUFFER: usize = 16 * 1024;
+/// Bytes of a socket's read buffer, allocated when it opens and kept while
+/// it is open. tungstenite reads at most this much per call: a frame longer
+/// than it (an end-to-end envelope of a few KiB) takes one more `read`, and
+/// the buffer grows to hold it. 2 KiB holds the frames of an idle or typing
+/// client and most messages in one read, and saves 2 KiB per idle socket
+/// against 4 KiB (BENCHMARKS.md, "Issue 13: an idle socket";
+/// docs/performance.md, "Connections").
+const READ_BUFFER: usize = 2 * 1024;
 /// Sessions one `resume` may name.
 const MAX_RESUME_SESSIONS: usize = 1000;
 /// Close code for frames over the size limit.
@@ -105,7 +113,7 @@ pub async fn upgrade(
     });
     ws.max_message_size(max)
         .max_frame_size(max)
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
         .max_write_buffer_size(max * 4)
         .on_upgrade(move |socket| connection(Box::new(socket), opening))
@@ -126,7 +134,7 @@ async fn write(sink: &mut Sink, text: Utf8Bytes) -> bool {
 
 /// Writes queued frames and flushes once; false when the socket failed or
 /// timed out.
-async fn write_batch(sink: &mut Sink, batch: &[Outbound]) -> bool {
+async fn write_batch(sink: &mut Sink, batch: &std::collections::VecDeque<Outbound>) -> bool {
     write_all(sink, batch.iter().map(|o| o.text.clone()).collect()).await
 }
 
@@ -214,11 +222,15 @@ struct Typing {
     active: bool,
 }
 
+/// Shared, not copied: each pipelined frame takes its own handle on the
+/// state, the user and the request's metadata (three reference counts, where
+/// clones of the values themselves cost some twenty, and three strings), and
+/// the socket's task keeps three pointers (docs/performance.md, "Connections").
 struct Conn {
-    state: AppState,
+    state: Arc<AppState>,
     id: u64,
-    who: AuthedUser,
-    meta: RequestMeta,
+    who: Arc<AuthedUser>,
+    meta: Arc<RequestMeta>,
     bucket: Bucket,
     typing: Vec<Typing>,
     token_deadline: Instant,
@@ -240,6 +252,17 @@ type Pending = std::pin::Pin<Box<dyn std::future::Future<Output = Option<Utf8Byt
 
 /// Frames of one connection processed at the same time (sends in flight).
 const MAX_IN_FLIGHT: usize = 64;
+
+/// The frames of one connection being processed, answered in arrival order.
+type InFlight = futures_util::stream::FuturesOrdered<Pending>;
+
+/// The next reply of the frames in flight; never, when there are none.
+async fn next_reply(in_flight: &mut Option<InFlight>) -> Option<Option<Utf8Bytes>> {
+    match in_flight {
+        Some(pending) => pending.next().await,
+        None => std::future::pending().await,
+    }
+}
 
 impl Conn {
     fn token_deadline(state: &AppState, who: &AuthedUser) -> Instant {
@@ -324,7 +347,7 @@ impl Conn {
             ClientFrame::Auth { token } => match self.state.authenticate(&token).await {
                 Ok(w) if w.user.id == self.who.user.id => {
                     self.token_deadline = Self::token_deadline(&self.state, &w);
-                    self.who.expires_at = w.expires_at;
+                    Arc::make_mut(&mut self.who).expires_at = w.expires_at;
                     self.ok(send_frame(
                         sink,
                         &ServerFrame::Ready {
@@ -621,10 +644,8 @@ struct Live {
     conn: Conn,
     sink: Sink,
     stream: Source,
-    rx: mpsc::Receiver<Outbound>,
-    kill: Arc<Kill>,
-    me: UserId,
-    peers: Vec<UserId>,
+    mailbox: Arc<Mailbox>,
+    peers: Peers,
     /// Both places are given back when the connection ends.
     _slots: (SourceSlot, UserSlot),
 }
@@ -677,28 +698,26 @@ async fn open(socket: Box<WebSocket>, opening: Box<Opening>) -> Option<Box<Live>
     {
         return None;
     }
-    let (tx, rx) = mpsc::channel::<Outbound>(state.config.ws.send_queue);
-    let kill = Arc::new(Kill::default());
+    let mailbox = Mailbox::new(state.config.ws.send_queue);
     let id = state.hub.next_id();
     let me = who.user.id.clone();
     let handle = ConnHandle {
         id,
         login: who.login.as_str().into(),
-        tx,
-        kill: kill.clone(),
+        mailbox: mailbox.clone(),
     };
     let first = state.hub.register(&me, handle.clone());
     state.metrics.connections.inc();
     let peers = state.directory.peers_of(&me).await.unwrap_or_else(|e| {
         tracing::warn!(error = %e, "cannot read the peers for presence");
-        Vec::new()
+        Peers::default()
     });
     if first {
         let frame = Hub::encode(&ServerFrame::Presence {
             user_id: me.clone(),
             online: true,
         });
-        for p in &peers {
+        for p in peers.iter() {
             state.hub.send_to(p, &frame, None, None);
         }
     }
@@ -722,19 +741,17 @@ async fn open(socket: Box<WebSocket>, opening: Box<Opening>) -> Option<Box<Live>
     let conn = Conn {
         token_deadline: Conn::token_deadline(&state, &who),
         bucket: Bucket::full(rl.ws_frames_burst, std::time::Instant::now()),
-        state,
+        state: Arc::new(state),
         id,
-        who,
-        meta,
+        who: Arc::new(who),
+        meta: Arc::new(meta),
         typing: Vec::new(),
     };
     Some(Box::new(Live {
         conn,
         sink,
         stream,
-        rx,
-        kill,
-        me,
+        mailbox,
         peers,
         _slots: (source_slot, user_slot),
     }))
@@ -746,9 +763,7 @@ async fn run(live: Box<Live>) {
         mut conn,
         mut sink,
         mut stream,
-        mut rx,
-        kill,
-        me,
+        mailbox,
         peers,
         _slots,
     } = *live;
@@ -761,8 +776,9 @@ async fn run(live: Box<Live>) {
     let timer = tokio::time::sleep_until(next_ping);
     tokio::pin!(timer);
 
-    let mut in_flight: futures_util::stream::FuturesOrdered<Pending> =
-        futures_util::stream::FuturesOrdered::new();
+    // Made at the first pipelined frame and dropped once empty: an idle
+    // socket holds no queue of futures (docs/performance.md, "Connections").
+    let mut in_flight: Option<InFlight> = None;
 
     let close_with: Option<(u16, &'static str)> = loop {
         let mut deadline = next_ping.min(last_in + idle).min(conn.token_deadline);
@@ -774,45 +790,44 @@ async fn run(live: Box<Live>) {
         }
         tokio::select! {
             biased;
-            code = kill.wait() => {
-                break Some((code, match code {
-                    CLOSE_UNAUTHENTICATED => "session revoked",
-                    CLOSE_ACCOUNT_DISABLED => "ACCOUNT_DISABLED",
-                    _ => "too slow",
-                }));
-            }
             _ = shutdown.changed() => break Some((CLOSE_GOING_AWAY, "server shutting down")),
-            out = rx.recv() => {
-                let Some(first) = out else { break None };
-                let mut batch = vec![first];
-                while batch.len() < 64 {
-                    match rx.try_recv() {
-                        Ok(o) => batch.push(o),
-                        Err(_) => break,
+            mail = mailbox.next() => match mail {
+                Mail::Close(code) => {
+                    break Some((code, match code {
+                        CLOSE_UNAUTHENTICATED => "session revoked",
+                        CLOSE_ACCOUNT_DISABLED => "ACCOUNT_DISABLED",
+                        _ => "too slow",
+                    }));
+                }
+                Mail::Frames(batch) => {
+                    if !Box::pin(write_batch(&mut sink, &batch)).await {
+                        break None;
+                    }
+                    for o in &batch {
+                        if let Some(t) = o.persisted {
+                            conn.state.metrics.message_latency.observe(t.elapsed().as_secs_f64());
+                        }
                     }
                 }
-                if !Box::pin(write_batch(&mut sink, &batch)).await {
-                    break None;
-                }
-                for o in &batch {
-                    if let Some(t) = o.persisted {
-                        conn.state.metrics.message_latency.observe(t.elapsed().as_secs_f64());
-                    }
-                }
-            }
-            Some(reply) = in_flight.next(), if !in_flight.is_empty() => {
+            },
+            Some(reply) = next_reply(&mut in_flight), if in_flight.is_some() => {
                 // The replies (acks) that are ready now go out together with
                 // this one: one write instead of one per reply
                 // (docs/performance.md, "Connections").
                 let mut frames: Vec<Utf8Bytes> = reply.into_iter().collect();
-                while let Some(Some(more)) = in_flight.next().now_or_never() {
-                    frames.extend(more);
+                if let Some(pending) = in_flight.as_mut() {
+                    while let Some(Some(more)) = pending.next().now_or_never() {
+                        frames.extend(more);
+                    }
+                    if pending.is_empty() {
+                        in_flight = None;
+                    }
                 }
                 if !frames.is_empty() && !Box::pin(write_all(&mut sink, frames)).await {
                     break None;
                 }
             }
-            msg = stream.next(), if in_flight.len() < MAX_IN_FLIGHT => {
+            msg = stream.next(), if in_flight.as_ref().map_or(0, |f| f.len()) < MAX_IN_FLIGHT => {
                 match msg {
                     Some(Ok(WsMessage::Text(text))) => {
                         last_in = Instant::now();
@@ -822,7 +837,7 @@ async fn run(live: Box<Live>) {
                         // (docs/performance.md, "Connections").
                         match Box::pin(conn.handle_text(&mut sink, text.as_str())).await {
                             Next::Close(code, reason) => break Some((code, reason)),
-                            Next::Pipeline(work) => in_flight.push_back(work),
+                            Next::Pipeline(work) => in_flight.get_or_insert_with(InFlight::new).push_back(work),
                             Next::Continue => {}
                         }
                     }
@@ -863,7 +878,8 @@ async fn run(live: Box<Live>) {
             }
         }
     };
-    Box::pin(finish(conn, sink, close_with, me, peers)).await;
+    mailbox.end();
+    Box::pin(finish(conn, sink, close_with, peers)).await;
 }
 
 /// Closes the socket (with a code when there is one), ends the typing
@@ -872,22 +888,22 @@ async fn finish(
     mut conn: Conn,
     mut sink: Sink,
     close_with: Option<(u16, &'static str)>,
-    me: UserId,
-    peers: Vec<UserId>,
+    peers: Peers,
 ) {
     if let Some((code, reason)) = close_with {
         close(&mut sink, code, reason).await;
     }
     conn.expire_typing(true);
     let state = &conn.state;
-    if state.hub.unregister(&me, conn.id)
-        && !state.hub.online_among(std::slice::from_ref(&me)).await[0]
+    let me = conn.who.id();
+    if state.hub.unregister(me, conn.id)
+        && !state.hub.online_among(std::slice::from_ref(me)).await[0]
     {
         let frame = Hub::encode(&ServerFrame::Presence {
             user_id: me.clone(),
             online: false,
         });
-        for p in &peers {
+        for p in peers.iter() {
             state.hub.send_to(p, &frame, None, None);
         }
     }
@@ -911,7 +927,7 @@ mod tests {
     #[test]
     fn a_connection_task_stays_small() {
         let size = future_size(connection);
-        assert!(size <= 1536, "the connection's future is {size} bytes");
-        assert!(std::mem::size_of::<Live>() <= 768);
+        assert!(size <= 1152, "the connection's future is {size} bytes");
+        assert!(std::mem::size_of::<Live>() <= 384);
     }
 }

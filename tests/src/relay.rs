@@ -42,7 +42,14 @@ pub struct RelayArgs {
     /// Frames queued per connection before it is closed as too slow.
     #[arg(long, default_value_t = 4096)]
     pub send_queue: usize,
+    /// Bytes of each socket's read buffer (the server's is `READ_BUFFER` in
+    /// server/src/ws.rs), to compare idle sockets at equal buffers.
+    #[arg(long, default_value_t = DEFAULT_READ_BUFFER)]
+    pub read_buffer: usize,
 }
+
+/// The relay's read buffer unless told otherwise.
+pub const DEFAULT_READ_BUFFER: usize = 4 * 1024;
 
 #[derive(Debug)]
 struct Peer {
@@ -62,6 +69,7 @@ struct Relay {
     pairs: Mutex<HashMap<usize, Arc<PairSlot>>>,
     next_id: AtomicU64,
     send_queue: usize,
+    read_buffer: usize,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -80,16 +88,28 @@ fn parse_path(path: &str) -> Option<(usize, usize)> {
     Some((pair.parse().ok()?, role))
 }
 
-/// Serves until `shutdown` completes.
+/// Serves until `shutdown` completes, with the default read buffer.
 pub async fn serve(
     listener: TcpListener,
     send_queue: usize,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    serve_with(listener, send_queue, DEFAULT_READ_BUFFER, shutdown).await
+}
+
+/// Serves until `shutdown` completes, with `read_buffer` bytes of read
+/// buffer per socket.
+pub async fn serve_with(
+    listener: TcpListener,
+    send_queue: usize,
+    read_buffer: usize,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let relay = Arc::new(Relay {
         pairs: Mutex::new(HashMap::new()),
         next_id: AtomicU64::new(1),
         send_queue: send_queue.max(1),
+        read_buffer: read_buffer.max(256),
     });
     tokio::pin!(shutdown);
     loop {
@@ -131,7 +151,7 @@ async fn connection(relay: Arc<Relay>, stream: TcpStream) {
         }
     };
     let config = WebSocketConfig::default()
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(relay.read_buffer)
         .write_buffer_size(0)
         .max_write_buffer_size(MAX_FRAME * 4)
         .max_message_size(Some(MAX_FRAME))

@@ -195,8 +195,8 @@ async fn tell_peers_key_changed(state: &AppState, who: &AuthedUser) -> Result<()
     let frame = Hub::encode(&ws::ServerFrame::KeyChange {
         user_id: who.id().clone(),
     });
-    for peer in state.directory.peers_of(who.id()).await? {
-        state.hub.send_to(&peer, &frame, None, None);
+    for peer in state.directory.peers_of(who.id()).await?.iter() {
+        state.hub.send_to(peer, &frame, None, None);
     }
     Ok(())
 }

@@ -47,5 +47,11 @@ async fn run(args: relay::RelayArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.bind).await?;
     println!("listening on http://{}", listener.local_addr()?);
     std::io::stdout().flush()?;
-    relay::serve(listener, args.send_queue, shutdown_signal()).await
+    relay::serve_with(
+        listener,
+        args.send_queue,
+        args.read_buffer,
+        shutdown_signal(),
+    )
+    .await
 }
