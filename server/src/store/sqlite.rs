@@ -37,11 +37,16 @@ const QUEUE_DEPTH: usize = 8192;
 /// connection and one more blocking thread per read, whose memory stayed
 /// with the process (docs/performance.md, "Store").
 const MAX_READERS: usize = 8;
-/// Page cache of the writer's connection (KiB): the indexes a send touches
-/// stay in memory instead of being read back from the file (docs/performance.md, "Store").
-const WRITER_CACHE_KIB: i64 = 32 * 1024;
-/// Shortest time between two WAL checkpoints of the checkpointer thread.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+/// Page cache of the writer's connection (KiB): the pages a send touches
+/// stay in memory instead of being read back from the file. Not more: after
+/// a page split SQLite's commit scans the whole cache's hash table, and with
+/// 32 MiB that scan was 5 % of the server's CPU at 5,000 msg/s
+/// (docs/performance.md, "Store").
+const WRITER_CACHE_KIB: i64 = 4 * 1024;
+/// Shortest time between two WAL checkpoints of the checkpointer thread:
+/// each one ends with an fsync of the database file, which the WAL's
+/// `fdatasync` of the next commits waits behind (docs/performance.md, "Store").
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 /// Hash of the (virtual) row before the first audit row.
 pub const AUDIT_GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
