@@ -40,7 +40,8 @@
 # with the bare relay (no TLS either) stays the same. Exported DMP_* variables
 # reach the server too (e.g. DMP_DURABILITY). At the end a summary with the
 # ratio of each server line to the bare relay's line of the same scenario goes
-# to stderr.
+# to stderr. After each server run the audit trail must verify
+# (`dmp-server audit --verify`), or the script fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -212,6 +213,15 @@ start_node() {
     "$server_bin" serve --bind 127.0.0.1:0 --data-dir "$work/data"
 }
 
+# After each server run, once the server has stopped (its last audit anchor
+# written): the audit trail's hash chain and its keyed checkpoints verify, or
+# the benchmark fails.
+verify_audit() {
+  log "$1: verifying the audit trail"
+  "$server_bin" audit --verify --data-dir "$work/data" >&2 \
+    || { echo "the audit trail does not verify after $1" >&2; exit 1; }
+}
+
 # One measured run: `run_one LABEL ARGS...` (loadgen arguments before the scenario's).
 run_one() {
   local label="$1" s="$2"
@@ -241,6 +251,7 @@ for target in $targets; do
       start_node server
       run_one "$server_label-$s" "$s" --server "$addr" --server-pid "$pid"
       stop
+      verify_audit "$server_label-$s"
     else
       placements=(same cross)
       [ "$s" = c ] && placements=(same)
@@ -254,6 +265,7 @@ for target in $targets; do
           run_one "$server_label-cross-$s" "$s" --server "$a_addr" --recipient-server "$addr" --server-pid "$a_pid"
         fi
         stop
+        verify_audit "$server_label-$placement-$s"
       done
     fi
   done
