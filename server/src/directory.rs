@@ -584,4 +584,85 @@ mod tests {
         }
         assert!(directory.user(&id).await.unwrap().unwrap().disabled);
     }
+
+    fn doctor(i: usize) -> UserRecord {
+        UserRecord {
+            id: UserId(format!("doctor_{i}")),
+            kind: UserType::Medecin,
+            username: format!("d{i}"),
+            name: format!("Dr {i}"),
+            ..user(i)
+        }
+    }
+
+    fn context(id: &str, patient: usize, doctor: usize) -> ContextRecord {
+        ContextRecord {
+            kind: ContextType::Ordonnance,
+            id: ContextId(id.into()),
+            title: "T".into(),
+            date: "2026-12-04".into(),
+            patient_id: UserId(format!("patient_{patient}")),
+            doctor_id: UserId(format!("doctor_{doctor}")),
+            summary: String::new(),
+        }
+    }
+
+    /// Presence's list of peers is cached apart from the contexts (an idle
+    /// socket keeps only ids), and follows the directory's changes.
+    #[tokio::test]
+    async fn peers_are_cached_as_ids_and_follow_new_contexts() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStore::open(dir.path().join("db"), Durability::Normal).unwrap());
+        let people = vec![(user(0), None), (doctor(1), None), (doctor(2), None)];
+        store
+            .upsert_directory(
+                people,
+                vec![context("ord_1", 0, 1), context("ord_2", 0, 1)],
+                true,
+                audit(),
+            )
+            .await
+            .unwrap();
+        let directory = Directory::new(store.clone(), &DirectoryConfig::default());
+        let patient = UserId("patient_0".into());
+        let peers = directory.peers_of(&patient).await.unwrap();
+        assert_eq!(&*peers, [UserId("doctor_1".into())], "each peer once");
+        let [_, _, listed, _] = directory.sizes();
+        assert_eq!(listed, 0, "the contexts were not kept for presence");
+
+        // A new context with another doctor: seen once the change is applied.
+        let head = store.directory_head().await.unwrap();
+        store
+            .upsert_directory(vec![], vec![context("ord_3", 0, 2)], false, audit())
+            .await
+            .unwrap();
+        assert_eq!(
+            directory.peers_of(&patient).await.unwrap().len(),
+            1,
+            "cached"
+        );
+        for c in store.directory_changes_since(head, 10).await.unwrap() {
+            directory.invalidate(&c.change);
+        }
+        let mut peers = directory.peers_of(&patient).await.unwrap().to_vec();
+        peers.sort();
+        assert_eq!(
+            peers,
+            [UserId("doctor_1".into()), UserId("doctor_2".into())]
+        );
+
+        // With the user's list cached, the peers come from it.
+        directory
+            .contexts_of(&UserId("doctor_2".into()))
+            .await
+            .unwrap();
+        assert_eq!(
+            &*directory
+                .peers_of(&UserId("doctor_2".into()))
+                .await
+                .unwrap(),
+            [patient]
+        );
+    }
 }
