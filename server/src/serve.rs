@@ -26,6 +26,15 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tower::ServiceExt;
 
+/// What is left of a request body that its handler did not read (a request
+/// refused before its body: wrong type, too large, unauthenticated) is read
+/// and dropped before the answer, up to this much and this long: the
+/// client, still sending, then reads the error instead of a connection
+/// reset, which over TLS it got for most refused bodies of a few hundred
+/// KiB (docs/security.md, "Connection bounds").
+const DRAIN_LIMIT: u64 = 1024 * 1024;
+const DRAIN_TIME: Duration = Duration::from_secs(2);
+
 /// HSTS for one year on every HTTPS response (never on plain HTTP, where it means nothing).
 const HSTS: HeaderValue = HeaderValue::from_static("max-age=31536000");
 
@@ -136,12 +145,16 @@ impl Conn {
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let (router, peer) = (self.router.clone(), self.peer);
-        let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+        let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+            let (mut parts, body) = req.into_parts();
             // Handlers read the peer address (per-source limits, audit).
-            req.extensions_mut().insert(ConnectInfo(peer));
+            parts.extensions.insert(ConnectInfo(peer));
+            let unread = Unread::new(body);
+            let req = Request::from_parts(parts, axum::body::Body::new(unread.clone()));
             let router = router.clone();
             async move {
                 let Ok(mut res) = router.oneshot(req).await;
+                unread.drain().await;
                 if https {
                     res.headers_mut()
                         .insert(header::STRICT_TRANSPORT_SECURITY, HSTS);
@@ -255,5 +268,78 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Activity<S> {
 
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
+    }
+}
+
+/// A request body shared between its handler and the connection, so that
+/// the part the handler left unread can be drained after it answered
+/// ([`DRAIN_LIMIT`]).
+#[derive(Clone)]
+struct Unread(Arc<parking_lot::Mutex<Option<Incoming>>>);
+
+impl Unread {
+    fn new(body: Incoming) -> Self {
+        Self(Arc::new(parking_lot::Mutex::new(Some(body))))
+    }
+
+    /// Reads and drops what the handler did not read, within the bounds.
+    async fn drain(&self) {
+        let Some(mut body) = self.0.lock().take() else {
+            return;
+        };
+        if hyper::body::Body::is_end_stream(&body)
+            || hyper::body::Body::size_hint(&body).lower() > DRAIN_LIMIT
+        {
+            return;
+        }
+        let mut left = DRAIN_LIMIT;
+        let _ = tokio::time::timeout(DRAIN_TIME, async {
+            while let Some(Ok(frame)) =
+                std::future::poll_fn(|cx| hyper::body::Body::poll_frame(Pin::new(&mut body), cx))
+                    .await
+            {
+                let read = frame.data_ref().map_or(0, |d| d.len() as u64);
+                left = left.saturating_sub(read);
+                if left == 0 {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+}
+
+impl hyper::body::Body for Unread {
+    type Data = hyper::body::Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        let mut slot = self.0.lock();
+        let Some(body) = slot.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let polled = Pin::new(body).poll_frame(cx);
+        // Read to its end (or failed): nothing left to drain.
+        if matches!(polled, Poll::Ready(None | Some(Err(_)))) {
+            *slot = None;
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0
+            .lock()
+            .as_ref()
+            .is_none_or(hyper::body::Body::is_end_stream)
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.0.lock().as_ref().map_or_else(
+            || hyper::body::SizeHint::with_exact(0),
+            hyper::body::Body::size_hint,
+        )
     }
 }

@@ -237,3 +237,48 @@ async fn websockets_outlive_the_http_timeouts() {
     ws.send(serde_json::json!({"type":"ping"})).await;
     ws.next_of("pong").await;
 }
+
+/// A request refused before its body was read (here, the wrong content
+/// type on a 300 KiB body) gets its error answer, and the connection stays
+/// usable: the server reads and drops the rest of the body first. It used to
+/// close the connection with the body unread, and over TLS the client, still
+/// sending, got a reset instead of the answer (seen as schemathesis's
+/// "EOF occurred in violation of protocol").
+#[tokio::test]
+async fn a_refused_body_gets_its_answer_and_the_connection_stays_open() {
+    let s = TestServer::start().await;
+    let mut tls = tls_connect(&s).await;
+    let body = vec![b'x'; 300 * 1024];
+    let head = format!(
+        "POST /api/auth/login HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    tls.write_all(head.as_bytes()).await.unwrap();
+    tls.write_all(&body).await.unwrap();
+    tls.write_all(b"GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n")
+        .await
+        .unwrap();
+    tls.flush().await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = String::from_utf8_lossy(&got).into_owned();
+        if let Some(i) = text.find("HTTP/1.1 415") {
+            if text[i..].contains("HTTP/1.1 200") {
+                assert!(
+                    text.contains("VALIDATION_FAILED") || text.contains("\"code\""),
+                    "{text}"
+                );
+                break;
+            }
+        }
+        match tokio::time::timeout_at(deadline.into(), tls.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => got.extend_from_slice(&buf[..n]),
+            other => panic!(
+                "connection ended before both answers ({other:?}): {}",
+                String::from_utf8_lossy(&got)
+            ),
+        }
+    }
+}
