@@ -4,7 +4,7 @@
 use super::Json;
 use crate::error::{AppError, AppResult};
 use crate::state::{AppState, AuthedUser};
-use crate::store::{AuditEvent, RequestMeta};
+use crate::store::RequestMeta;
 use axum::extract::State;
 use axum::http::StatusCode;
 use dmp_protocol::*;
@@ -61,14 +61,7 @@ pub async fn put(
         absence.note = (!note.is_empty()).then(|| note.to_owned());
     }
     let id = format!("abs_{}", uuid::Uuid::now_v7().simple());
-    let audit = AuditEvent::new(
-        now,
-        who.id().as_str(),
-        "absence_set",
-        who.id().as_str(),
-        "ok",
-        &meta,
-    );
+    let audit = super::own_change(now, &who, "absence_set", &meta);
     state
         .store
         .set_absence(who.id(), Some((id, absence.clone())), audit)
@@ -104,14 +97,7 @@ pub async fn put_hours(
     if let Some(problem) = crate::hours::problem(&hours) {
         return Err(AppError::invalid(problem));
     }
-    let audit = AuditEvent::new(
-        state.now(),
-        who.id().as_str(),
-        "office_hours_set",
-        who.id().as_str(),
-        "ok",
-        &meta,
-    );
+    let audit = super::own_change(state.now(), &who, "office_hours_set", &meta);
     state
         .store
         .set_office_hours(who.id(), Some(hours.clone()), audit)
@@ -129,14 +115,7 @@ pub async fn delete_hours(
     meta: RequestMeta,
 ) -> AppResult<StatusCode> {
     super::doctor_only(&who, "only doctors set an absence or office hours")?;
-    let audit = AuditEvent::new(
-        state.now(),
-        who.id().as_str(),
-        "office_hours_clear",
-        who.id().as_str(),
-        "ok",
-        &meta,
-    );
+    let audit = super::own_change(state.now(), &who, "office_hours_clear", &meta);
     state.store.set_office_hours(who.id(), None, audit).await?;
     state.directory.forget_office_hours(who.id());
     Ok(StatusCode::NO_CONTENT)
@@ -151,14 +130,7 @@ pub async fn delete(
     meta: RequestMeta,
 ) -> AppResult<StatusCode> {
     super::doctor_only(&who, "only doctors set an absence or office hours")?;
-    let audit = AuditEvent::new(
-        state.now(),
-        who.id().as_str(),
-        "absence_clear",
-        who.id().as_str(),
-        "ok",
-        &meta,
-    );
+    let audit = super::own_change(state.now(), &who, "absence_clear", &meta);
     state.store.set_absence(who.id(), None, audit).await?;
     state.directory.forget_absence(who.id());
     Ok(StatusCode::NO_CONTENT)

@@ -27,7 +27,6 @@ use std::time::Instant;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
-/// The whole HTTP application.
 /// Refuses anyone but a doctor (`CONTEXT_ACCESS_DENIED`, with `refusal`):
 /// the caller's own absence, office hours and reply templates.
 pub(crate) fn doctor_only(who: &crate::state::AuthedUser, refusal: &'static str) -> AppResult<()> {
@@ -38,6 +37,26 @@ pub(crate) fn doctor_only(who: &crate::state::AuthedUser, refusal: &'static str)
     }
 }
 
+/// The audit row of a change the caller made to their own settings
+/// (absence, office hours, reply templates): the caller is both the actor
+/// and the target, and the row names only the action.
+pub(crate) fn own_change(
+    now: chrono::DateTime<chrono::Utc>,
+    who: &crate::state::AuthedUser,
+    action: &str,
+    meta: &crate::store::RequestMeta,
+) -> crate::store::AuditEvent {
+    crate::store::AuditEvent::new(
+        now,
+        who.id().as_str(),
+        action,
+        who.id().as_str(),
+        "ok",
+        meta,
+    )
+}
+
+/// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
     let attachment_limit = usize::try_from(state.config.limits.max_file_size)
         .unwrap_or(usize::MAX)

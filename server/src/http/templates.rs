@@ -5,7 +5,7 @@
 use super::Json;
 use crate::error::{AppError, AppResult};
 use crate::state::{AppState, AuthedUser};
-use crate::store::{AuditEvent, RequestMeta};
+use crate::store::RequestMeta;
 use axum::extract::State;
 use dmp_protocol::api::{PutTemplatesRequest, SealedTemplates, MAX_SEALED_TEMPLATES};
 use dmp_protocol::limits::PRIVATE_PREFIX;
@@ -55,14 +55,7 @@ pub async fn put(
         )));
     }
     let now = state.now();
-    let audit = AuditEvent::new(
-        now,
-        who.id().as_str(),
-        "templates_saved",
-        who.id().as_str(),
-        "ok",
-        &meta,
-    );
+    let audit = super::own_change(now, &who, "templates_saved", &meta);
     Ok(Json(
         state
             .store
